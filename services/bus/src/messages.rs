@@ -1,0 +1,357 @@
+//! Message types carried on the bus, as JSON. Each one has a JSON Schema in
+//! `schemas/` (file named in its doc); `tests/` validates what the running
+//! stack publishes against those schemas.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::ServiceError;
+
+// ---------------------------------------------------------------------------
+// metrics.<tenant>.<host> — schemas/metrics-snapshot.schema.json
+
+/// One agent snapshot, as published by the gateway after authenticating the
+/// agent. `(host_id, collected_at)` identifies it: it is the JetStream
+/// de-duplication id and the primary key of its `metrics_host` row.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricsSnapshot {
+    pub tenant_id: String,
+    pub host_id: String,
+    /// Agent-side sequence number (unique per agent, increasing).
+    pub seq: u64,
+    /// When the agent took the snapshot (millisecond precision).
+    pub collected_at: DateTime<Utc>,
+    /// When the gateway received it.
+    pub received_at: DateTime<Utc>,
+    pub host: HostMetrics,
+    #[serde(default)]
+    pub containers: Vec<ContainerMetrics>,
+    #[serde(default)]
+    pub services: Vec<ServiceMetrics>,
+    #[serde(default)]
+    pub custom: Vec<CustomMetric>,
+}
+
+impl MetricsSnapshot {
+    /// JetStream `Nats-Msg-Id`: a replay of the same snapshot is dropped by
+    /// the stream's duplicate window.
+    pub fn msg_id(&self) -> String {
+        format!("{}:{}", self.host_id, self.collected_at.timestamp_millis())
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct HostMetrics {
+    /// Seconds since boot.
+    pub uptime: u64,
+    pub cpu: CpuMetrics,
+    pub memory: MemoryMetrics,
+    pub disk: DiskMetrics,
+    pub network: NetworkMetrics,
+    pub load: LoadMetrics,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CpuMetrics {
+    pub percent: f64,
+    pub cores: u32,
+    #[serde(default)]
+    pub model: String,
+    #[serde(default)]
+    pub per_core: Vec<f64>,
+}
+
+/// Bytes.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct MemoryMetrics {
+    pub total: u64,
+    pub used: u64,
+    pub available: u64,
+    pub percent: f64,
+    pub swap_total: u64,
+    pub swap_used: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DiskMetrics {
+    pub mounts: Vec<MountMetrics>,
+}
+
+impl DiskMetrics {
+    pub fn used(&self) -> u64 {
+        self.mounts.iter().map(|m| m.used).sum()
+    }
+    pub fn total(&self) -> u64 {
+        self.mounts.iter().map(|m| m.total).sum()
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct MountMetrics {
+    pub path: String,
+    pub total: u64,
+    pub used: u64,
+    pub percent: f64,
+    pub fs_type: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NetworkMetrics {
+    pub interfaces: Vec<InterfaceMetrics>,
+}
+
+impl NetworkMetrics {
+    pub fn rx_bytes(&self) -> u64 {
+        self.interfaces.iter().map(|i| i.rx_bytes).sum()
+    }
+    pub fn tx_bytes(&self) -> u64 {
+        self.interfaces.iter().map(|i| i.tx_bytes).sum()
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct InterfaceMetrics {
+    pub name: String,
+    pub rx_bytes: u64,
+    pub tx_bytes: u64,
+    pub rx_packets: u64,
+    pub tx_packets: u64,
+    pub rx_errors: u64,
+    pub tx_errors: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LoadMetrics {
+    pub load_1m: f64,
+    pub load_5m: f64,
+    pub load_15m: f64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ContainerMetrics {
+    pub name: String,
+    pub runtime: String,
+    pub status: String,
+    #[serde(default)]
+    pub created: String,
+    #[serde(default)]
+    pub image: String,
+    pub cpu_percent: f64,
+    pub memory_used: u64,
+    pub memory_limit: u64,
+    pub memory_percent: f64,
+    pub disk_used: u64,
+    pub network_rx: u64,
+    pub network_tx: u64,
+    pub processes: u32,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ServiceMetrics {
+    pub name: String,
+    pub status: String,
+    pub pid: u32,
+    pub memory: u64,
+    pub cpu_percent: f64,
+    #[serde(default)]
+    pub ports: Vec<u32>,
+    pub uptime: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CustomMetric {
+    pub name: String,
+    /// `gauge` or `counter`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub value: f64,
+    /// Set when the command failed or timed out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+// ---------------------------------------------------------------------------
+// hosts.<tenant>.<host>.<event> — schemas/host-event.schema.json
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HostEventKind {
+    Registered,
+    Online,
+    Offline,
+    Degraded,
+}
+
+impl HostEventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HostEventKind::Registered => "registered",
+            HostEventKind::Online => "online",
+            HostEventKind::Offline => "offline",
+            HostEventKind::Degraded => "degraded",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HostEvent {
+    pub tenant_id: String,
+    pub host_id: String,
+    pub event: HostEventKind,
+    pub at: DateTime<Utc>,
+    /// Last snapshot time, for online/offline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_seen: Option<DateTime<Utc>>,
+}
+
+// ---------------------------------------------------------------------------
+// Collector endpoints — schemas/collector-*.schema.json
+
+/// `vigil.collector.hosts.register`: the gateway registers an agent whose token
+/// it has checked. Same `(tenant, machine_id)` → same host id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RegisterHost {
+    pub tenant_id: String,
+    /// `agent.id` when not `auto`.
+    #[serde(default)]
+    pub requested_id: Option<String>,
+    pub name: String,
+    pub hostname: String,
+    pub machine_id: String,
+    pub os: String,
+    pub arch: String,
+    pub agent_version: String,
+    pub ip_address: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HostStatus {
+    Online,
+    Offline,
+    Degraded,
+}
+
+/// A row of `hosts`, as the REST API shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HostRecord {
+    pub id: String,
+    pub tenant_id: String,
+    pub name: String,
+    pub hostname: String,
+    pub ip_address: String,
+    pub os: String,
+    pub arch: String,
+    pub agent_version: String,
+    pub status: HostStatus,
+    pub last_seen: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// `vigil.collector.hosts.list`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ListHosts {
+    pub tenant_id: String,
+}
+
+/// `vigil.collector.hosts.get`: `NotFound` when the host is not the tenant's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GetHost {
+    pub tenant_id: String,
+    pub host_id: String,
+}
+
+/// `vigil.collector.metrics.range`: points with `from <= timestamp <= to`,
+/// oldest first, at most `limit`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricsRange {
+    pub tenant_id: String,
+    pub host_id: String,
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub limit: u32,
+}
+
+/// `vigil.collector.metrics.latest`.
+pub type MetricsLatest = GetHost;
+
+/// One stored host snapshot. `host.cpu.model` is not kept per point.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricsPoint {
+    pub timestamp: DateTime<Utc>,
+    pub host: HostMetrics,
+}
+
+// ---------------------------------------------------------------------------
+// Request/reply plumbing
+
+/// Reply of every service endpoint: `{"ok": ...}` or `{"error": {...}}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reply<T> {
+    Ok(T),
+    Error(ServiceError),
+}
+
+impl<T> From<Result<T, ServiceError>> for Reply<T> {
+    fn from(result: Result<T, ServiceError>) -> Self {
+        match result {
+            Ok(value) => Reply::Ok(value),
+            Err(error) => Reply::Error(error),
+        }
+    }
+}
+
+#[cfg(feature = "nats")]
+/// Sends `request` to `endpoint` and decodes the reply. Transport failures
+/// (no responder, timeout) come back as `Unavailable`.
+pub async fn request<Req: Serialize, Resp: serde::de::DeserializeOwned>(
+    client: &async_nats::Client,
+    endpoint: crate::subjects::Endpoint,
+    request: &Req,
+) -> Result<Resp, ServiceError> {
+    let subject = endpoint.subject();
+    let payload = serde_json::to_vec(request)
+        .map_err(|e| ServiceError::new(crate::ErrorCode::Internal, format!("cannot encode request for {subject}: {e}")))?;
+    let message = client
+        .request(subject.clone(), payload.into())
+        .await
+        .map_err(|e| ServiceError::new(crate::ErrorCode::Unavailable, format!("{subject} did not answer: {e}")))?;
+    match serde_json::from_slice::<Reply<Resp>>(&message.payload) {
+        Ok(Reply::Ok(value)) => Ok(value),
+        Ok(Reply::Error(error)) => Err(error),
+        Err(e) => Err(ServiceError::new(crate::ErrorCode::Internal, format!("bad reply from {subject}: {e}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reply_encodes_ok_and_error_by_name() {
+        let ok: Reply<u32> = Ok(7).into();
+        assert_eq!(serde_json::to_string(&ok).unwrap(), r#"{"ok":7}"#);
+        let error: Reply<u32> = Err(ServiceError::new(crate::ErrorCode::NotFound, "no host h1")).into();
+        assert_eq!(
+            serde_json::to_string(&error).unwrap(),
+            r#"{"error":{"code":"not_found","message":"no host h1"}}"#
+        );
+    }
+
+    #[test]
+    fn msg_id_is_host_and_collection_millis() {
+        let snapshot = MetricsSnapshot {
+            tenant_id: "t".into(),
+            host_id: "h1".into(),
+            seq: 1,
+            collected_at: DateTime::from_timestamp_millis(1_700_000_000_123).unwrap(),
+            received_at: Utc::now(),
+            host: HostMetrics::default(),
+            containers: vec![],
+            services: vec![],
+            custom: vec![],
+        };
+        assert_eq!(snapshot.msg_id(), "h1:1700000000123");
+    }
+}

@@ -1,0 +1,79 @@
+//! JetStream streams and durable consumers: where the bus must not lose a
+//! message. Created (or updated) idempotently by every service at start-up.
+
+use std::time::Duration;
+
+use async_nats::jetstream::{self, consumer, stream};
+
+use crate::subjects;
+
+/// Every metrics snapshot, kept 7 days so integrators can replay.
+pub const METRICS_STREAM: &str = "METRICS";
+/// Host lifecycle events.
+pub const HOSTS_STREAM: &str = "HOSTS";
+/// Durable pull consumer shared by every collector instance.
+pub const COLLECTOR_CONSUMER: &str = "collector";
+/// Window inside which a re-published snapshot (same `Nats-Msg-Id`) is dropped.
+pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(10 * 60);
+
+pub fn metrics_stream() -> stream::Config {
+    stream::Config {
+        name: METRICS_STREAM.to_owned(),
+        subjects: vec![subjects::METRICS_ALL.to_owned()],
+        storage: stream::StorageType::File,
+        retention: stream::RetentionPolicy::Limits,
+        max_age: Duration::from_secs(7 * 24 * 3600),
+        duplicate_window: DUPLICATE_WINDOW,
+        description: Some("vigil: agent snapshots, metrics.<tenant>.<host>".to_owned()),
+        ..Default::default()
+    }
+}
+
+pub fn hosts_stream() -> stream::Config {
+    stream::Config {
+        name: HOSTS_STREAM.to_owned(),
+        subjects: vec![subjects::HOSTS_ALL.to_owned()],
+        storage: stream::StorageType::File,
+        retention: stream::RetentionPolicy::Limits,
+        max_age: Duration::from_secs(30 * 24 * 3600),
+        description: Some("vigil: host events, hosts.<tenant>.<host>.<event>".to_owned()),
+        ..Default::default()
+    }
+}
+
+pub fn collector_consumer() -> consumer::pull::Config {
+    consumer::pull::Config {
+        durable_name: Some(COLLECTOR_CONSUMER.to_owned()),
+        description: Some("vigil collector: stores snapshots in MariaDB".to_owned()),
+        ack_policy: consumer::AckPolicy::Explicit,
+        ack_wait: Duration::from_secs(30),
+        max_ack_pending: 20_000,
+        deliver_policy: consumer::DeliverPolicy::All,
+        ..Default::default()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot create or update jetstream stream {stream}: {source}")]
+pub struct StreamSetupError {
+    stream: String,
+    #[source]
+    source: Box<dyn std::error::Error + Send + Sync>,
+}
+
+/// Creates the streams if absent and brings their config up to date.
+pub async fn ensure_streams(jetstream: &jetstream::Context) -> Result<(), StreamSetupError> {
+    for config in [metrics_stream(), hosts_stream()] {
+        let name = config.name.clone();
+        let wrap = |source: Box<dyn std::error::Error + Send + Sync>| StreamSetupError { stream: name.clone(), source };
+        match jetstream.get_stream(&config.name).await {
+            Ok(_) => {
+                jetstream.update_stream(config.clone()).await.map_err(|e| wrap(Box::new(e)))?;
+            }
+            Err(_) => {
+                jetstream.get_or_create_stream(config.clone()).await.map_err(|e| wrap(Box::new(e)))?;
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,1 +1,187 @@
-//! placeholder while the crate is written
+//! The collector: stores the agents' snapshots from JetStream in MariaDB, owns
+//! the `hosts` and `metrics_*` tables, answers queries about them over the
+//! NATS `service` API, tracks host status (online/offline) and keeps the daily
+//! partitions of the metrics tables.
+//!
+//! Invariants:
+//! - a snapshot is acked only after the transaction that stored it committed;
+//!   its row key `(host_id, timestamp)` makes a redelivered snapshot a no-op;
+//! - a message that can never be stored (undecodable, subject/payload
+//!   mismatch, unknown host, tenant mismatch, rejected data) is terminated,
+//!   never stored and never retried forever;
+//! - several collector processes may run against the same stream, consumer
+//!   and database at once.
+
+#![forbid(unsafe_code)]
+
+mod endpoints;
+mod events;
+mod hosts;
+mod ingest;
+mod metrics;
+mod partitions;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream;
+use sqlx::MySqlPool;
+use tokio::sync::watch;
+
+pub use partitions::{ensure_partitions, PartitionReport};
+
+/// Tuning of one collector process.
+#[derive(Debug, Clone)]
+pub struct CollectorConfig {
+    /// Most snapshots stored in one transaction.
+    pub batch_size: usize,
+    /// How long a fetch waits to fill a batch.
+    pub batch_wait: Duration,
+    /// No snapshot for this long: the host is offline.
+    pub offline_after: Duration,
+    /// How often offline hosts are looked for.
+    pub sweep_interval: Duration,
+    /// Daily partitions created ahead of today.
+    pub partitions_ahead_days: u32,
+    /// Daily partitions entirely older than this are dropped.
+    pub retention_raw: Duration,
+}
+
+impl Default for CollectorConfig {
+    fn default() -> Self {
+        Self {
+            batch_size: 500,
+            batch_wait: Duration::from_millis(100),
+            offline_after: Duration::from_secs(30),
+            sweep_interval: Duration::from_secs(5),
+            partitions_ahead_days: 3,
+            retention_raw: Duration::from_secs(7 * 24 * 3600),
+        }
+    }
+}
+
+/// How often partitions are checked after start-up.
+const PARTITION_INTERVAL: Duration = Duration::from_secs(3600);
+
+#[derive(Debug, thiserror::Error)]
+pub enum CollectorError {
+    #[error("invalid collector config: {0}")]
+    Config(String),
+    #[error(transparent)]
+    Streams(#[from] vigil_bus::streams::StreamSetupError),
+    #[error("cannot create the durable consumer {consumer:?} on stream {stream:?}: {message}; check that nats-server runs with jetstream enabled")]
+    Consumer { stream: String, consumer: String, message: String },
+    #[error("cannot start the nats service {name:?} (endpoint {endpoint:?}): {message}")]
+    Service { name: String, endpoint: String, message: String },
+    #[error("database error while {context}: {source}")]
+    Database {
+        context: String,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("partition maintenance of table {table} failed: {message}")]
+    Partition { table: String, message: String },
+}
+
+impl CollectorError {
+    pub(crate) fn db(context: impl Into<String>) -> impl FnOnce(sqlx::Error) -> CollectorError {
+        let context = context.into();
+        move |source| CollectorError::Database { context, source }
+    }
+}
+
+/// What every task of a collector shares.
+pub(crate) struct Shared {
+    pub config: CollectorConfig,
+    pub nats: async_nats::Client,
+    pub jetstream: jetstream::Context,
+    pub pool: MySqlPool,
+}
+
+/// A collector ready to run: streams, consumer, partitions and service
+/// endpoints exist; nothing is consumed before [`Collector::run_until_stopped`].
+pub struct Collector {
+    shared: Arc<Shared>,
+    consumer: jetstream::consumer::PullConsumer,
+    service: async_nats::service::Service,
+    endpoints: Vec<(vigil_bus::subjects::Endpoint, async_nats::service::endpoint::Endpoint)>,
+}
+
+impl Collector {
+    /// Ensures the JetStream streams and the durable consumer, creates the
+    /// daily partitions and adds the `service` endpoints. Does not start
+    /// consuming yet (requests to the endpoints wait until `run_until_stopped`).
+    pub async fn build(config: CollectorConfig, nats: async_nats::Client, pool: MySqlPool) -> Result<Collector, CollectorError> {
+        if config.batch_size == 0 {
+            return Err(CollectorError::Config("batch_size is 0; set it to at least 1 (default 500)".into()));
+        }
+        if config.sweep_interval.is_zero() {
+            return Err(CollectorError::Config("sweep_interval is 0; set it to a positive duration (default 5s)".into()));
+        }
+        let jetstream = jetstream::new(nats.clone());
+        vigil_bus::streams::ensure_streams(&jetstream).await?;
+        let consumer_error = |message: String| CollectorError::Consumer {
+            stream: vigil_bus::streams::METRICS_STREAM.to_owned(),
+            consumer: vigil_bus::streams::COLLECTOR_CONSUMER.to_owned(),
+            message,
+        };
+        let stream = jetstream
+            .get_stream(vigil_bus::streams::METRICS_STREAM)
+            .await
+            .map_err(|e| consumer_error(e.to_string()))?;
+        let consumer: jetstream::consumer::PullConsumer = stream
+            .get_or_create_consumer(vigil_bus::streams::COLLECTOR_CONSUMER, vigil_bus::streams::collector_consumer())
+            .await
+            .map_err(|e| consumer_error(e.to_string()))?;
+
+        let report = partitions::ensure_partitions(&pool, config.partitions_ahead_days, config.retention_raw).await?;
+        tracing::info!(created = report.created.len(), dropped = report.dropped.len(), "metrics partitions checked");
+
+        let (service, endpoints) = endpoints::start_service(&nats).await?;
+        let shared = Arc::new(Shared { config, nats, jetstream, pool });
+        tracing::info!("collector built");
+        Ok(Collector { shared, consumer, service, endpoints })
+    }
+
+    /// Consumes, stores, answers queries, sweeps and maintains partitions
+    /// until `shutdown` resolves; then stops fetching, finishes (commits and
+    /// acks) the batch in hand, stops the service and returns.
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), CollectorError> {
+        let Collector { shared, consumer, service, endpoints } = self;
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let shutdown_task = tokio::spawn(async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+        });
+
+        let mut tasks = tokio::task::JoinSet::new();
+        for (endpoint, stream) in endpoints {
+            tasks.spawn(endpoints::serve(shared.clone(), endpoint, stream, stop_rx.clone()));
+        }
+        tasks.spawn(hosts::sweep_loop(shared.clone(), stop_rx.clone()));
+        tasks.spawn(partitions::maintenance_loop(shared.clone(), stop_rx.clone()));
+        tracing::info!("collector running");
+
+        let result = ingest::ingest_loop(shared.clone(), consumer, stop_rx.clone()).await;
+
+        if let Err(error) = service.stop().await {
+            tracing::warn!(error = %error, "cannot stop the collector service cleanly");
+        }
+        // the helper tasks watch the same stop signal; make sure it fired even
+        // when ingest ended on its own (error)
+        shutdown_task.abort();
+        let stop_all = tokio::time::timeout(Duration::from_secs(10), async {
+            while tasks.join_next().await.is_some() {}
+        });
+        if stop_all.await.is_err() {
+            tracing::warn!("collector tasks did not stop within 10s; aborting them");
+            tasks.abort_all();
+        }
+        if let Err(error) = shared.nats.flush().await {
+            tracing::warn!(error = %error, "cannot flush the last acks to nats");
+        }
+        tracing::info!("collector stopped");
+        result
+    }
+}

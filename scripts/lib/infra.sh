@@ -1,0 +1,60 @@
+# Shared by scripts/up and scripts/test: make sure nats-server (with JetStream)
+# and MariaDB are installed and answering on 127.0.0.1, installing them from
+# Debian's packages and starting them without systemd when they are not.
+# Sourced, not run.
+
+log() { printf 'vigil: %s\n' "$*" >&2; }
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+wait_port() {
+  local port=$1 what=$2
+  for _ in $(seq 1 60); do port_open "$port" && return 0; sleep 0.5; done
+  log "error: $what did not start listening on 127.0.0.1:$port within 30 s"; return 1
+}
+
+apt_updated=""
+apt_install() {
+  if [ -z "$apt_updated" ]; then
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null; apt_updated=1
+  fi
+  log "installing $* from debian packages"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+ensure_nats() {
+  command -v nats-server >/dev/null || apt_install nats-server
+  if ! port_open 4222; then
+    log "starting nats-server (jetstream) on 127.0.0.1:4222"
+    mkdir -p /var/lib/nats-server
+    start-stop-daemon --start --oknodo --background --exec "$(command -v nats-server)" -- \
+      -a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server -l /var/log/nats-server.log
+    wait_port 4222 nats-server
+  fi
+}
+
+ensure_mariadb() {
+  command -v mariadbd >/dev/null || [ -x /usr/sbin/mariadbd ] || apt_install mariadb-server mariadb-client
+  if ! port_open 3306; then
+    log "starting mariadb on 127.0.0.1:3306"
+    mkdir -p /run/mysqld && chown mysql:mysql /run/mysqld 2>/dev/null || true
+    start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd -- --user=mysql
+    wait_port 3306 mariadb
+  fi
+}
+
+# Test machines only: lets root connect over TCP without a password, as the
+# tests expect (Debian's default root account accepts the unix socket only).
+ensure_mariadb_root_tcp() {
+  if ! mariadb -h127.0.0.1 -uroot -e 'select 1' >/dev/null 2>&1; then
+    log "allowing passwordless root over tcp for the tests"
+    mariadb -uroot -e "CREATE USER IF NOT EXISTS 'root'@'127.0.0.1' IDENTIFIED BY ''; GRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION; ALTER USER 'root'@'localhost' IDENTIFIED VIA unix_socket OR mysql_native_password USING PASSWORD(''); FLUSH PRIVILEGES;"
+  fi
+}
+
+ensure_cargo() {
+  if ! command -v cargo >/dev/null; then
+    log "error: cargo is not installed; install a Rust toolchain (1.85 or newer) and run this again"
+    exit 1
+  fi
+}

@@ -1,0 +1,393 @@
+//! Processes and databases a test owns. Every handle cleans up on `Drop`:
+//! child processes are killed, temporary directories removed, databases dropped.
+
+use std::{
+    collections::HashMap,
+    net::TcpListener as StdTcpListener,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use anyhow::{bail, Context, Result};
+use rand::Rng;
+use sqlx::{mysql::MySqlPoolOptions, MySqlPool};
+use tempfile::TempDir;
+
+/// A port that was free a moment ago (bound to 127.0.0.1:0, then released).
+pub fn free_port() -> u16 {
+    StdTcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("no free port on 127.0.0.1")
+}
+
+/// Where cargo put this workspace's binaries (`target/debug` for tests).
+pub fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    // target/debug/deps/<test> or target/debug/<bin>
+    let mut dir = exe.parent().expect("exe dir").to_path_buf();
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    let path = dir.join(name);
+    assert!(path.exists(), "{} not built; run `cargo build --workspace --bins` first", path.display());
+    path
+}
+
+pub async fn wait_until<F, Fut>(what: &str, timeout: Duration, mut check: F) -> Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if check().await {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("timed out after {timeout:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn port_open(port: u16) -> bool {
+    std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+}
+
+fn kill(child: &mut Child, signal: i32) {
+    let pid = child.id() as i32;
+    // SAFETY-free: `kill(1)` through the libc binding is a plain syscall on a pid we own.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::kill(pid, signal);
+    }
+}
+
+/// A private `nats-server` with JetStream on a free port; its store survives
+/// `restart`.
+pub struct Nats {
+    pub port: u16,
+    store: TempDir,
+    child: Option<Child>,
+}
+
+impl Nats {
+    pub fn start() -> Result<Nats> {
+        let mut nats = Nats { port: free_port(), store: TempDir::new()?, child: None };
+        nats.spawn()?;
+        Ok(nats)
+    }
+
+    fn spawn(&mut self) -> Result<()> {
+        let child = Command::new("nats-server")
+            .args(["-a", "127.0.0.1", "-p", &self.port.to_string(), "-js", "-sd"])
+            .arg(self.store.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("cannot start nats-server (is it installed?)")?;
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !port_open(self.port) {
+            if Instant::now() > deadline {
+                bail!("nats-server did not listen on {} within 10 s", self.port);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(())
+    }
+
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    pub async fn client(&self) -> Result<async_nats::Client> {
+        Ok(async_nats::connect(self.url()).await?)
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            kill(&mut child, libc::SIGTERM);
+            let _ = child.wait();
+        }
+    }
+
+    pub fn restart(&mut self) -> Result<()> {
+        self.stop();
+        self.spawn()
+    }
+}
+
+impl Drop for Nats {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A fresh database on the machine's MariaDB (`VIGIL_TEST_MARIADB`, default
+/// `mysql://root@127.0.0.1:3306`), migrated by `vigil migrate`, dropped on Drop.
+pub struct Db {
+    pub name: String,
+    server: String,
+    pub pool: MySqlPool,
+}
+
+impl Db {
+    pub async fn create() -> Result<Db> {
+        let server = std::env::var("VIGIL_TEST_MARIADB").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".to_owned());
+        let name = format!("vigil_t_{:012x}", rand::thread_rng().gen::<u64>() & 0xffff_ffff_ffff);
+        let admin = MySqlPoolOptions::new().max_connections(1).connect(&server).await.context("cannot reach mariadb")?;
+        sqlx::query(&format!("CREATE DATABASE `{name}`")).execute(&admin).await?;
+        admin.close().await;
+        let url = format!("{server}/{name}");
+        let status = Command::new(bin("vigil"))
+            .args(["migrate"])
+            .env("VIGIL_DATABASE_URL", &url)
+            .env("VIGIL_DATA_DIR", std::env::temp_dir())
+            .status()?;
+        if !status.success() {
+            bail!("vigil migrate failed for {url}");
+        }
+        let pool = MySqlPoolOptions::new().max_connections(4).connect(&url).await?;
+        Ok(Db { name, server, pool })
+    }
+
+    pub fn url(&self) -> String {
+        format!("{}/{}", self.server, self.name)
+    }
+
+    pub async fn count(&self, sql: &str) -> i64 {
+        sqlx::query_scalar::<_, i64>(sql).fetch_one(&self.pool).await.unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+}
+
+impl Drop for Db {
+    fn drop(&mut self) {
+        let _ = Command::new("mariadb")
+            .args(["-h127.0.0.1", "-uroot", "-e", &format!("DROP DATABASE IF EXISTS `{}`", self.name)])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// The configuration every `vigil` process of one test shares: same NATS,
+/// database and data dir (so the gateway's generated TLS material is reused
+/// across restarts), fixed ports so a restarted gateway comes back where the
+/// agents expect it.
+pub struct Stack {
+    pub nats: Nats,
+    pub db: Db,
+    pub data_dir: TempDir,
+    pub http_port: u16,
+    pub grpc_port: u16,
+    pub extra_env: HashMap<String, String>,
+}
+
+impl Stack {
+    pub async fn new() -> Result<Stack> {
+        Ok(Stack {
+            nats: Nats::start()?,
+            db: Db::create().await?,
+            data_dir: TempDir::new()?,
+            http_port: free_port(),
+            grpc_port: free_port(),
+            extra_env: HashMap::new(),
+        })
+    }
+
+    pub fn env(&self) -> HashMap<String, String> {
+        let mut env: HashMap<String, String> = [
+            ("VIGIL_NATS_URL", self.nats.url()),
+            ("VIGIL_DATABASE_URL", self.db.url()),
+            ("VIGIL_DATA_DIR", self.data_dir.path().display().to_string()),
+            ("VIGIL_GATEWAY_HTTP_LISTEN", format!("127.0.0.1:{}", self.http_port)),
+            ("VIGIL_GATEWAY_GRPC_LISTEN", format!("127.0.0.1:{}", self.grpc_port)),
+            ("VIGIL_COLLECTOR_OFFLINE_AFTER", "5s".to_owned()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        env.extend(self.extra_env.clone());
+        env
+    }
+
+    /// `vigil run <services>` as a child process; waits until what it serves answers.
+    pub async fn spawn(&self, services: &[&str]) -> Result<VigilProcess> {
+        let log = self.data_dir.path().join(format!("vigil-{}-{}.log", services.join("-"), rand::thread_rng().gen::<u32>()));
+        let child = Command::new(bin("vigil"))
+            .arg("run")
+            .args(services)
+            .envs(self.env())
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log)?)
+            .spawn()?;
+        let process = VigilProcess { child: Some(child), log };
+        let nats = self.nats.client().await?;
+        for service in services {
+            let subject = format!("$SRV.PING.{service}");
+            let ready = wait_until(&format!("{service} to answer {subject}"), Duration::from_secs(30), || {
+                let nats = nats.clone();
+                let subject = subject.clone();
+                async move {
+                    tokio::time::timeout(Duration::from_millis(500), nats.request(subject, "".into())).await.is_ok_and(|r| r.is_ok())
+                }
+            })
+            .await;
+            if let Err(error) = ready {
+                bail!("{error}; log:\n{}", process.log_text());
+            }
+        }
+        if services.contains(&"gateway") {
+            wait_until("gateway http and grpc ports", Duration::from_secs(10), || async { port_open(self.http_port) && port_open(self.grpc_port) })
+                .await?;
+        }
+        Ok(process)
+    }
+
+    pub fn ca_path(&self) -> PathBuf {
+        self.data_dir.path().join("tls").join("ca.pem")
+    }
+
+    pub fn http(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.http_port)
+    }
+
+    pub fn grpc_address(&self) -> String {
+        format!("localhost:{}", self.grpc_port)
+    }
+
+    /// Tenant + admin user + agent token, through the gateway's admin API.
+    pub async fn tenant(&self, tenant: &str) -> Result<TenantFixture> {
+        use vigil_gateway::admin;
+        admin::ensure_tenant(&self.db.pool, tenant, tenant).await?;
+        let email = format!("admin@{tenant}.test");
+        let password = format!("pw-{tenant}-0123456789");
+        admin::add_user(&self.db.pool, tenant, &email, &password, admin::Role::Admin).await?;
+        let token = admin::create_agent_token(&self.db.pool, tenant, Some("test")).await?;
+        Ok(TenantFixture { tenant: tenant.to_owned(), email, password, token_id: token.id, token: token.token })
+    }
+
+    pub async fn login(&self, fixture: &TenantFixture) -> Result<String> {
+        let response = reqwest::Client::new()
+            .post(self.http("/api/auth/login"))
+            .json(&serde_json::json!({"email": fixture.email, "password": fixture.password}))
+            .send()
+            .await?;
+        if !response.status().is_success() {
+            bail!("login failed: {} {}", response.status(), response.text().await?);
+        }
+        let body: serde_json::Value = response.json().await?;
+        Ok(body["access_token"].as_str().context("no access_token")?.to_owned())
+    }
+
+    /// A real `sovigilant run` process against this stack's gateway.
+    pub fn agent(&self, fixture: &TenantFixture, interval: &str) -> Result<AgentProcess> {
+        let dir = TempDir::new()?;
+        let config = dir.path().join("config.yaml");
+        std::fs::write(
+            &config,
+            format!(
+                "agent:\n  id: auto\n  name: \"{{{{hostname}}}}\"\nserver:\n  address: {}\n  token: \"{}\"\n  tls:\n    enabled: true\n    ca_cert: {}\ncollection:\n  interval: {interval}\n  host:\n    enabled: true\nstate_dir: {}\n",
+                self.grpc_address(),
+                fixture.token,
+                self.ca_path().display(),
+                dir.path().join("state").display()
+            ),
+        )?;
+        let log = dir.path().join("agent.log");
+        let child = Command::new(bin("sovigilant"))
+            .args(["--config"])
+            .arg(&config)
+            .arg("run")
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log)?)
+            .spawn()?;
+        Ok(AgentProcess { child: Some(child), dir, config, log })
+    }
+}
+
+pub struct TenantFixture {
+    pub tenant: String,
+    pub email: String,
+    pub password: String,
+    pub token_id: String,
+    pub token: String,
+}
+
+pub struct VigilProcess {
+    child: Option<Child>,
+    pub log: PathBuf,
+}
+
+impl VigilProcess {
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGKILL: no shutdown code runs.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            kill(&mut child, libc::SIGKILL);
+            let _ = child.wait();
+        }
+    }
+
+    /// SIGTERM and wait for a clean exit.
+    pub fn stop(&mut self) -> Option<std::process::ExitStatus> {
+        let mut child = self.child.take()?;
+        kill(&mut child, libc::SIGTERM);
+        child.wait().ok()
+    }
+}
+
+impl Drop for VigilProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+pub struct AgentProcess {
+    child: Option<Child>,
+    pub dir: TempDir,
+    pub config: PathBuf,
+    pub log: PathBuf,
+}
+
+impl AgentProcess {
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn host_id(&self) -> Option<String> {
+        std::fs::read_to_string(self.dir.path().join("state").join("host_id")).ok().map(|s| s.trim().to_owned())
+    }
+
+    pub fn state_dir(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            kill(&mut child, libc::SIGTERM);
+            let _ = child.wait();
+        }
+    }
+
+    pub fn config_path(&self) -> &Path {
+        &self.config
+    }
+}
+
+impl Drop for AgentProcess {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}

@@ -1,0 +1,41 @@
+//! Whole-stack tests: real `vigil` processes (gateway, collector), a private
+//! nats-server, a fresh MariaDB database, real `sovigilant` processes or the
+//! simulated agent speaking the real gRPC+TLS protocol. One test binary.
+
+mod bad_input;
+mod bus_schemas;
+mod delivery;
+mod ingest_path;
+mod tenancy;
+
+use std::time::Duration;
+
+use serde_json::Value;
+use vigil_tests::{wait_until, Stack};
+
+/// GET with a bearer token, returning (status, json body).
+pub async fn get(stack: &Stack, path: &str, token: &str) -> (u16, Value) {
+    let response = reqwest::Client::new().get(stack.http(path)).bearer_auth(token).send().await.expect("http get");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// Waits until the tenant's REST host list shows a host, returns its id.
+pub async fn wait_for_host(stack: &Stack, token: &str) -> String {
+    let mut id = String::new();
+    wait_until("a host in GET /api/hosts", Duration::from_secs(30), || {
+        let request = get(stack, "/api/hosts", token);
+        let id = &mut id;
+        async move {
+            let (status, body) = request.await;
+            if let (200, Some(first)) = (status, body.as_array().and_then(|a| a.first())) {
+                *id = first["id"].as_str().unwrap_or_default().to_owned();
+                return true;
+            }
+            false
+        }
+    })
+    .await
+    .expect("host registered");
+    id
+}

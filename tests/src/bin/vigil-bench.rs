@@ -1,1 +1,324 @@
-fn main() {}
+//! `vigil-bench`: load generator and ingest benchmark. Starts a private stack
+//! (nats-server, fresh MariaDB database, `vigil run gateway collector`), then:
+//!
+//! 1. steady: N simulated agents over the real gRPC + TLS protocol, one
+//!    connection each, one snapshot per interval; reports loss and the
+//!    latency from send to committed row (p50/p99), and the server's RSS;
+//! 2. saturation: a few agents send as fast as acks allow; reports snapshots/s
+//!    stored end to end;
+//! 3. ceiling: MariaDB's raw multi-row insert rate into `metrics_host` (same
+//!    columns, same JSON sizes, 500-row transactions), in the same run.
+//!
+//! Latency is observed by polling `SELECT host_id, MAX(timestamp) ... GROUP BY
+//! host_id` every 25 ms: a snapshot counts as committed at the first poll that
+//! sees its timestamp (agents send in order), so figures carry up to ~25 ms of
+//! polling granularity.
+//!
+//! Run: `cargo run --release -p vigil-tests --bin vigil-bench -- --hosts 1000`
+
+use std::{
+    collections::{HashMap, VecDeque},
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, Result};
+use chrono::{DateTime, Utc};
+use clap::Parser;
+use futures::StreamExt;
+use tokio::sync::Mutex;
+use vigil_proto::server_message;
+use vigil_tests::{sim, Stack};
+
+#[derive(Parser, Debug)]
+struct Args {
+    /// simulated hosts in the steady phase
+    #[arg(long, default_value_t = 1000)]
+    hosts: usize,
+    /// collection interval of each simulated host
+    #[arg(long, default_value = "10s", value_parser = vigil_bus::duration::parse)]
+    interval: Duration,
+    /// length of the steady phase
+    #[arg(long, default_value = "60s", value_parser = vigil_bus::duration::parse)]
+    steady: Duration,
+    /// agents in the saturation phase
+    #[arg(long, default_value_t = 50)]
+    saturation_hosts: usize,
+    /// snapshots each saturation agent sends
+    #[arg(long, default_value_t = 2000)]
+    saturation_per_host: u64,
+    /// rows inserted for the raw ceiling
+    #[arg(long, default_value_t = 100_000)]
+    ceiling_rows: u64,
+}
+
+type Pending = Arc<Mutex<HashMap<String, VecDeque<(DateTime<Utc>, Instant)>>>>;
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let args = Args::parse();
+    let stack = Stack::new().await?;
+    let services = stack.spawn(&["gateway", "collector"]).await?;
+    let server_pid = services.pid();
+    let fixture = stack.tenant("bench").await?;
+    println!("vigil-bench: {} hosts every {:?} for {:?}; saturation {}x{}; ceiling {} rows", args.hosts, args.interval, args.steady, args.saturation_hosts, args.saturation_per_host, args.ceiling_rows);
+
+    // ---- steady phase
+    let mut host_ids = Vec::with_capacity(args.hosts);
+    let mut channels = Vec::with_capacity(args.hosts);
+    let registration = Instant::now();
+    for h in 0..args.hosts {
+        let channel = sim::channel(&stack.grpc_address(), &stack.ca_path()).await?;
+        host_ids.push(sim::register(channel.clone(), &fixture.token, &format!("bench-m-{h}"), &format!("bench-{h}")).await?);
+        channels.push(channel);
+    }
+    println!("registered {} hosts over tls in {:.1?}", args.hosts, registration.elapsed());
+
+    let pending: Pending = Arc::new(Mutex::new(HashMap::new()));
+    let latencies = Arc::new(Mutex::new(Vec::<f64>::new()));
+    let stop_polling = Arc::new(tokio::sync::Notify::new());
+    let poller = tokio::spawn(poll_commits(stack.db.pool.clone(), pending.clone(), latencies.clone(), stop_polling.clone()));
+    let rss = Arc::new(Mutex::new(RssSamples::default()));
+    let rss_sampler = tokio::spawn(sample_rss(server_pid, rss.clone()));
+
+    let steady_start = Instant::now();
+    let mut agents = Vec::new();
+    for (h, (host_id, channel)) in host_ids.iter().cloned().zip(channels).enumerate() {
+        let token = fixture.token.clone();
+        let pending = pending.clone();
+        let interval = args.interval;
+        let steady = args.steady;
+        let offset = interval.mul_f64(h as f64 / args.hosts as f64);
+        agents.push(tokio::spawn(async move {
+            tokio::time::sleep(offset).await;
+            let mut connection = sim::connect(channel, &token, &host_id).await.expect("connect");
+            let mut ticker = tokio::time::interval(interval);
+            let mut sent = 0u64;
+            let started = Instant::now();
+            let acks = tokio::spawn(async move {
+                let mut acked = 0u64;
+                while let Some(Ok(reply)) = connection.replies.next().await {
+                    if let Some(server_message::Payload::Ack(ack)) = reply.payload {
+                        assert!(ack.accepted, "refused: {}", ack.error);
+                        acked += 1;
+                    }
+                }
+                acked
+            });
+            while started.elapsed() < steady {
+                ticker.tick().await;
+                sent += 1;
+                let at = Utc::now();
+                pending.lock().await.entry(host_id.clone()).or_default().push_back((at, Instant::now()));
+                connection.sender.send(sim::metrics_message(&host_id, sim::snapshot(sent, at, sent))).await.expect("send");
+            }
+            drop(connection.sender);
+            let _ = acks;
+            sent
+        }));
+    }
+    let mut sent = 0u64;
+    for agent in agents {
+        sent += agent.await?;
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut stored = 0;
+    while Instant::now() < deadline {
+        stored = stack.db.count("SELECT COUNT(*) FROM metrics_host").await as u64;
+        if stored >= sent {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    stop_polling.notify_one();
+    poller.await?;
+    let mut steady_latencies = latencies.lock().await.clone();
+    steady_latencies.sort_by(f64::total_cmp);
+    let steady_rss = rss.lock().await.clone();
+    println!("\n== steady: {} hosts, interval {:?}, {:.0?}", args.hosts, args.interval, steady_start.elapsed());
+    println!("sent {sent} snapshots, stored {stored}, lost {}", sent.saturating_sub(stored));
+    println!("send -> committed row latency: p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms (n = {})", percentile(&steady_latencies, 0.50), percentile(&steady_latencies, 0.99), steady_latencies.last().copied().unwrap_or(0.0), steady_latencies.len());
+    println!("server (gateway + collector, one process) rss: avg {:.1} MiB, max {:.1} MiB", steady_rss.avg_mib(), steady_rss.max_mib());
+
+    // ---- saturation phase
+    let before = stack.db.count("SELECT COUNT(*) FROM metrics_host").await as u64;
+    let total = args.saturation_hosts as u64 * args.saturation_per_host;
+    let base = Utc::now() - chrono::Duration::days(1);
+    let mut saturators = Vec::new();
+    let mut sat_hosts = Vec::new();
+    for h in 0..args.saturation_hosts {
+        let channel = sim::channel(&stack.grpc_address(), &stack.ca_path()).await?;
+        let host_id = sim::register(channel.clone(), &fixture.token, &format!("sat-m-{h}"), &format!("sat-{h}")).await?;
+        sat_hosts.push((host_id, channel));
+    }
+    let saturation_start = Instant::now();
+    for (host_id, channel) in sat_hosts {
+        let token = fixture.token.clone();
+        let per_host = args.saturation_per_host;
+        saturators.push(tokio::spawn(async move {
+            let connection = sim::connect(channel, &token, &host_id).await.expect("connect");
+            let sender = connection.sender.clone();
+            let mut replies = connection.replies;
+            let window = Arc::new(tokio::sync::Semaphore::new(256));
+            let w = window.clone();
+            let acker = tokio::spawn(async move {
+                let mut acked = 0;
+                while acked < per_host {
+                    match replies.next().await {
+                        Some(Ok(reply)) => {
+                            if let Some(server_message::Payload::Ack(_)) = reply.payload {
+                                acked += 1;
+                                w.add_permits(1);
+                            }
+                        }
+                        _ => break,
+                    }
+                }
+            });
+            for seq in 1..=per_host {
+                window.acquire().await.expect("window").forget();
+                let at = base + chrono::Duration::milliseconds(seq as i64 * 10);
+                sender.send(sim::metrics_message(&host_id, sim::snapshot(seq, at, seq))).await.expect("send");
+            }
+            acker.await.expect("acker");
+        }));
+    }
+    for s in saturators {
+        s.await?;
+    }
+    let acked_at = saturation_start.elapsed();
+    loop {
+        let now = stack.db.count("SELECT COUNT(*) FROM metrics_host").await as u64;
+        if now - before >= total || saturation_start.elapsed() > Duration::from_secs(300) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let saturation_elapsed = saturation_start.elapsed();
+    let stored_sat = stack.db.count("SELECT COUNT(*) FROM metrics_host").await as u64 - before;
+    let e2e_rate = stored_sat as f64 / saturation_elapsed.as_secs_f64();
+    let sat_rss = rss.lock().await.clone();
+    rss_sampler.abort();
+    println!("\n== saturation: {} agents x {} snapshots", args.saturation_hosts, args.saturation_per_host);
+    println!("all acked (in jetstream) after {acked_at:.2?}; all {stored_sat}/{total} stored after {saturation_elapsed:.2?}");
+    println!("end to end: {e2e_rate:.0} snapshots/s stored; server rss max {:.1} MiB", sat_rss.max_mib());
+
+    // ---- raw insert ceiling, same table, same row shape
+    let ceiling = raw_insert_ceiling(&stack, args.ceiling_rows).await?;
+    println!("\n== mariadb raw multi-row insert ceiling (metrics_host, 500 rows per transaction, 1 connection)");
+    println!("{ceiling:.0} rows/s");
+    println!("\n== summary");
+    println!("steady {} hosts @ {:?}: loss {}, p99 {:.0} ms (target: 0 loss, p99 < 1000 ms)", args.hosts, args.interval, sent.saturating_sub(stored), percentile(&steady_latencies, 0.99));
+    println!("saturation: {e2e_rate:.0}/s end to end vs {ceiling:.0}/s raw insert = {:.0}% of the ceiling (target >= 50%)", 100.0 * e2e_rate / ceiling);
+    drop(services);
+    Ok(())
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+async fn poll_commits(pool: sqlx::MySqlPool, pending: Pending, latencies: Arc<Mutex<Vec<f64>>>, stop: Arc<tokio::sync::Notify>) {
+    loop {
+        let rows: Vec<(String, chrono::NaiveDateTime)> = match sqlx::query_as("SELECT host_id, MAX(timestamp) FROM metrics_host GROUP BY host_id").fetch_all(&pool).await {
+            Ok(rows) => rows,
+            Err(_) => Vec::new(),
+        };
+        let now = Instant::now();
+        {
+            let mut pending = pending.lock().await;
+            let mut latencies = latencies.lock().await;
+            for (host, max) in rows {
+                let max = max.and_utc();
+                if let Some(queue) = pending.get_mut(&host) {
+                    while queue.front().is_some_and(|(at, _)| *at <= max + chrono::Duration::milliseconds(1)) {
+                        let (_, sent) = queue.pop_front().expect("front");
+                        latencies.push(now.duration_since(sent).as_secs_f64() * 1000.0);
+                    }
+                }
+            }
+        }
+        tokio::select! {
+            _ = stop.notified() => return,
+            _ = tokio::time::sleep(Duration::from_millis(25)) => {}
+        }
+    }
+}
+
+#[derive(Default, Clone)]
+struct RssSamples {
+    samples: Vec<u64>,
+}
+
+impl RssSamples {
+    fn max_mib(&self) -> f64 {
+        self.samples.iter().copied().max().unwrap_or(0) as f64 / 1024.0
+    }
+    fn avg_mib(&self) -> f64 {
+        if self.samples.is_empty() {
+            return 0.0;
+        }
+        self.samples.iter().sum::<u64>() as f64 / self.samples.len() as f64 / 1024.0
+    }
+}
+
+async fn sample_rss(pid: u32, samples: Arc<Mutex<RssSamples>>) {
+    loop {
+        if let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) {
+            if let Some(kib) = status.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()) {
+                samples.lock().await.samples.push(kib);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+async fn raw_insert_ceiling(stack: &Stack, rows: u64) -> Result<f64> {
+    let snapshot = sim::snapshot(1, Utc::now(), 1);
+    let host = snapshot.host.context("host")?;
+    let per_core = serde_json::to_string(&host.cpu.as_ref().map(|c| c.per_core.clone()).unwrap_or_default())?;
+    let mounts = r#"[{"path":"/","total":107374182400,"used":42949672960,"percent":40.0,"fs_type":"ext4"}]"#;
+    let interfaces = r#"[{"name":"eth0","rx_bytes":1000001,"tx_bytes":2000001,"rx_packets":1000,"tx_packets":2000,"rx_errors":0,"tx_errors":0}]"#;
+    let base = Utc::now() - chrono::Duration::days(2);
+    let start = Instant::now();
+    let mut inserted = 0u64;
+    while inserted < rows {
+        let batch = 500.min(rows - inserted);
+        let mut tx = stack.db.pool.begin().await?;
+        let mut query = sqlx::QueryBuilder::new(
+            "INSERT INTO metrics_host (host_id, timestamp, uptime, cpu_percent, cpu_cores, memory_used, memory_total, memory_available, swap_used, swap_total, disk_used, disk_total, load_1m, load_5m, load_15m, network_rx, network_tx, per_core, mounts, interfaces) ",
+        );
+        query.push_values(0..batch, |mut row, i| {
+            let n = inserted + i;
+            row.push_bind(format!("ceiling-{}", n % 1000))
+                .push_bind((base + chrono::Duration::milliseconds(n as i64 * 10)).naive_utc())
+                .push_bind(86_400u64)
+                .push_bind(12.5f64)
+                .push_bind(4u32)
+                .push_bind(2u64 << 30)
+                .push_bind(8u64 << 30)
+                .push_bind(6u64 << 30)
+                .push_bind(0u64)
+                .push_bind(1u64 << 30)
+                .push_bind(40u64 << 30)
+                .push_bind(100u64 << 30)
+                .push_bind(0.5f64)
+                .push_bind(0.4f64)
+                .push_bind(0.3f64)
+                .push_bind(1_000_000u64)
+                .push_bind(2_000_000u64)
+                .push_bind(per_core.clone())
+                .push_bind(mounts)
+                .push_bind(interfaces);
+        });
+        query.push(" ON DUPLICATE KEY UPDATE host_id = host_id");
+        query.build().execute(&mut *tx).await?;
+        tx.commit().await?;
+        inserted += batch;
+    }
+    Ok(rows as f64 / start.elapsed().as_secs_f64())
+}

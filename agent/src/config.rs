@@ -1,0 +1,854 @@
+//! The agent's configuration file (`/etc/sovigilant/config.yaml`).
+//!
+//! The YAML is the seed's §3.3 shape plus two keys of our own: `state_dir`
+//! (host id, sequence counter, on-disk queue, status file) and
+//! `buffer.max_snapshots` (bound of the on-disk queue).
+//!
+//! Parsing is done in two steps: serde reads the raw text into `Raw*` structs
+//! (`deny_unknown_fields` everywhere, so a typo is an error, never ignored),
+//! then [`Config::from_raw`] checks every value and builds the typed
+//! [`Config`]. Invariant: every error names the file, the key path and the
+//! value, and says what is expected.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// Where the config is read from when neither `--config` nor
+/// `SOVIGILANT_CONFIG` says otherwise.
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/sovigilant/config.yaml";
+/// Default `state_dir`.
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/sovigilant";
+/// Default `buffer.max_snapshots`: 24 h at the default 10 s interval.
+pub const DEFAULT_MAX_SNAPSHOTS: usize = 8640;
+/// Default `collection.interval`.
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(10);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{file}: cannot read the config file: {source}; create it with `sovigilant init --server HOST:PORT --token TOKEN` or point --config / SOVIGILANT_CONFIG at it")]
+    Read { file: PathBuf, source: std::io::Error },
+    #[error("{file}: {message}")]
+    Parse { file: PathBuf, message: String },
+    #[error("{file}: {key}: {reason}")]
+    Invalid { file: PathBuf, key: String, reason: String },
+}
+
+/// One entry of `collection.host.metrics`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum HostMetric {
+    Cpu,
+    Memory,
+    Disk,
+    Network,
+    Load,
+    Uptime,
+}
+
+impl HostMetric {
+    pub const ALL: [HostMetric; 6] =
+        [Self::Cpu, Self::Memory, Self::Disk, Self::Network, Self::Load, Self::Uptime];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Cpu => "cpu",
+            Self::Memory => "memory",
+            Self::Disk => "disk",
+            Self::Network => "network",
+            Self::Load => "load",
+            Self::Uptime => "uptime",
+        }
+    }
+}
+
+/// One entry of `collection.containers.metrics`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ContainerMetric {
+    Cpu,
+    Memory,
+    Disk,
+    Network,
+    Status,
+}
+
+impl ContainerMetric {
+    pub const ALL: [ContainerMetric; 5] =
+        [Self::Cpu, Self::Memory, Self::Disk, Self::Network, Self::Status];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Cpu => "cpu",
+            Self::Memory => "memory",
+            Self::Disk => "disk",
+            Self::Network => "network",
+            Self::Status => "status",
+        }
+    }
+}
+
+/// `collection.containers.runtime`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Runtime {
+    Auto,
+    Docker,
+    Podman,
+    Incus,
+}
+
+/// `collection.custom_metrics[].type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricType {
+    Gauge,
+    Counter,
+}
+
+impl MetricType {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Gauge => "gauge",
+            Self::Counter => "counter",
+        }
+    }
+}
+
+/// `logging.level`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogLevel {
+    Trace,
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+impl LogLevel {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Trace => "trace",
+            Self::Debug => "debug",
+            Self::Info => "info",
+            Self::Warn => "warn",
+            Self::Error => "error",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// The file this was read from (for messages).
+    pub file: PathBuf,
+    pub agent: AgentConfig,
+    pub server: ServerConfig,
+    pub collection: CollectionConfig,
+    pub logging: LoggingConfig,
+    pub actions: ActionsConfig,
+    pub state_dir: PathBuf,
+    pub buffer: BufferConfig,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentConfig {
+    /// `None` for `auto`: the server chooses the host id.
+    pub id: Option<String>,
+    /// Display name, `{{hostname}}` already replaced.
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerConfig {
+    /// `host:port` as written.
+    pub address: String,
+    pub host: String,
+    pub port: u16,
+    pub token: String,
+    pub tls: TlsConfig,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TlsConfig {
+    pub enabled: bool,
+    /// PEM file with the CA that signed the gateway's certificate; `None`:
+    /// the system's roots.
+    pub ca_cert: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CollectionConfig {
+    pub interval: Duration,
+    pub host: HostCollection,
+    pub containers: ContainersConfig,
+    pub services: ServicesConfig,
+    pub custom_metrics: Vec<CustomMetricConfig>,
+}
+
+impl Default for CollectionConfig {
+    fn default() -> Self {
+        Self {
+            interval: DEFAULT_INTERVAL,
+            host: HostCollection { enabled: true, metrics: HostMetric::ALL.into_iter().collect() },
+            containers: ContainersConfig {
+                enabled: false,
+                runtime: Runtime::Auto,
+                metrics: ContainerMetric::ALL.into_iter().collect(),
+            },
+            services: ServicesConfig { enabled: false, discover: false, watch: Vec::new(), custom: Vec::new() },
+            custom_metrics: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostCollection {
+    pub enabled: bool,
+    pub metrics: BTreeSet<HostMetric>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContainersConfig {
+    pub enabled: bool,
+    pub runtime: Runtime,
+    pub metrics: BTreeSet<ContainerMetric>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServicesConfig {
+    pub enabled: bool,
+    pub discover: bool,
+    pub watch: Vec<String>,
+    pub custom: Vec<CustomService>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CustomService {
+    pub name: String,
+    pub check: String,
+    pub port: Option<u16>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CustomMetricConfig {
+    pub name: String,
+    pub command: String,
+    pub kind: MetricType,
+    pub interval: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoggingConfig {
+    pub level: LogLevel,
+    /// `None`: stderr.
+    pub output: Option<PathBuf>,
+    /// Bytes a log file may reach before it is rotated.
+    pub max_size: u64,
+    /// Rotated files kept besides the current one.
+    pub max_files: u32,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActionsConfig {
+    pub enabled: bool,
+    pub allowed: Vec<String>,
+    pub denied: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct BufferConfig {
+    pub max_snapshots: usize,
+}
+
+// ---------------------------------------------------------------------------
+// raw (serde) shape
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    agent: RawAgent,
+    server: Option<RawServer>,
+    #[serde(default)]
+    collection: RawCollection,
+    #[serde(default)]
+    logging: RawLogging,
+    #[serde(default)]
+    actions: RawActions,
+    state_dir: Option<String>,
+    #[serde(default)]
+    buffer: RawBuffer,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAgent {
+    id: Option<String>,
+    name: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    address: Option<String>,
+    token: Option<String>,
+    #[serde(default)]
+    tls: RawTls,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTls {
+    enabled: Option<bool>,
+    ca_cert: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCollection {
+    interval: Option<String>,
+    #[serde(default)]
+    host: RawHost,
+    #[serde(default)]
+    containers: RawContainers,
+    #[serde(default)]
+    services: RawServices,
+    #[serde(default)]
+    custom_metrics: Vec<RawCustomMetric>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHost {
+    enabled: Option<bool>,
+    metrics: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawContainers {
+    enabled: Option<bool>,
+    runtime: Option<String>,
+    metrics: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawServices {
+    enabled: Option<bool>,
+    discover: Option<bool>,
+    #[serde(default)]
+    watch: Vec<String>,
+    #[serde(default)]
+    custom: Vec<RawCustomService>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCustomService {
+    name: Option<String>,
+    check: Option<String>,
+    port: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCustomMetric {
+    name: Option<String>,
+    command: Option<String>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    interval: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLogging {
+    level: Option<String>,
+    output: Option<String>,
+    max_size: Option<serde_yaml::Value>,
+    max_files: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawActions {
+    enabled: Option<bool>,
+    #[serde(default)]
+    allowed: Vec<String>,
+    #[serde(default)]
+    denied: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBuffer {
+    max_snapshots: Option<u64>,
+}
+
+// ---------------------------------------------------------------------------
+
+/// Builds errors naming the file and the key path.
+struct Checker<'a> {
+    file: &'a Path,
+}
+
+impl Checker<'_> {
+    fn invalid(&self, key: impl fmt::Display, reason: impl fmt::Display) -> ConfigError {
+        ConfigError::Invalid { file: self.file.to_owned(), key: key.to_string(), reason: reason.to_string() }
+    }
+
+    fn duration(&self, key: &str, value: &str) -> Result<Duration, ConfigError> {
+        let duration = vigil_bus::duration::parse(value).map_err(|error| self.invalid(key, error))?;
+        if duration < Duration::from_secs(1) {
+            return Err(self.invalid(key, format!("{value:?} is shorter than the 1s minimum")));
+        }
+        Ok(duration)
+    }
+
+    fn required<'v>(&self, key: &str, value: &'v Option<String>, what: &str) -> Result<&'v str, ConfigError> {
+        match value.as_deref().map(str::trim) {
+            Some(text) if !text.is_empty() => Ok(text),
+            _ => Err(self.invalid(key, format!("missing; set {what}"))),
+        }
+    }
+}
+
+impl Config {
+    /// Reads and checks the config file at `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { file: path.to_owned(), source })?;
+        Self::parse(path, &text)
+    }
+
+    /// Checks `text` as if it had been read from `file`.
+    pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
+        let raw: RawConfig = if text.trim().is_empty() {
+            RawConfig::default()
+        } else {
+            serde_yaml::from_str(text)
+                .map_err(|error| ConfigError::Parse { file: file.to_owned(), message: error.to_string() })?
+        };
+        Self::from_raw(file, raw, &crate::sysinfo::hostname())
+    }
+
+    fn from_raw(file: &Path, raw: RawConfig, hostname: &str) -> Result<Config, ConfigError> {
+        let check = Checker { file };
+
+        // agent
+        let id = match raw.agent.id.as_deref().map(str::trim) {
+            None | Some("auto") => None,
+            Some(id) => {
+                vigil_bus::ids::validate("agent", id)
+                    .map_err(|error| check.invalid("agent.id", format!("{error}; write `auto` or an id like web-01")))?;
+                Some(id.to_owned())
+            }
+        };
+        let name_template = raw.agent.name.unwrap_or_else(|| "{{hostname}}".to_owned());
+        let name = name_template.replace("{{hostname}}", hostname).trim().to_owned();
+        if name.is_empty() {
+            return Err(check.invalid("agent.name", "is empty; write a display name or \"{{hostname}}\""));
+        }
+
+        // server
+        let raw_server = raw.server.ok_or_else(|| {
+            check.invalid("server", "missing; set server.address (host:port) and server.token")
+        })?;
+        let address = check.required("server.address", &raw_server.address, "the gateway's host:port")?;
+        let (host, port) = split_address(address).map_err(|reason| {
+            check.invalid("server.address", format!("{address:?} {reason}; write host:port, e.g. vigil.example.com:9090"))
+        })?;
+        let token = check.required("server.token", &raw_server.token, "the agent token given by the server")?;
+        if let Some(bad) = token.chars().find(|c| !c.is_ascii_graphic()) {
+            return Err(check.invalid(
+                "server.token",
+                format!("contains {bad:?}; a token is printable ASCII without spaces"),
+            ));
+        }
+        let tls = TlsConfig {
+            enabled: raw_server.tls.enabled.unwrap_or(true),
+            ca_cert: match raw_server.tls.ca_cert.as_deref().map(str::trim) {
+                None | Some("") => None,
+                Some(path) => Some(PathBuf::from(path)),
+            },
+        };
+        let server = ServerConfig { address: address.to_owned(), host, port, token: token.to_owned(), tls };
+
+        // collection
+        let collection = raw.collection;
+        let interval = match collection.interval.as_deref() {
+            None => DEFAULT_INTERVAL,
+            Some(text) => check.duration("collection.interval", text)?,
+        };
+        let host_metrics = match collection.host.metrics {
+            None => HostMetric::ALL.into_iter().collect(),
+            Some(names) => names
+                .iter()
+                .map(|name| {
+                    HostMetric::ALL.into_iter().find(|m| m.name() == name.trim()).ok_or_else(|| {
+                        check.invalid(
+                            "collection.host.metrics",
+                            format!("unknown metric {name:?}, expected one of cpu, memory, disk, network, load, uptime"),
+                        )
+                    })
+                })
+                .collect::<Result<BTreeSet<_>, _>>()?,
+        };
+        let runtime = match collection.containers.runtime.as_deref().map(str::trim) {
+            None | Some("auto") => Runtime::Auto,
+            Some("docker") => Runtime::Docker,
+            Some("podman") => Runtime::Podman,
+            Some("incus") => Runtime::Incus,
+            Some(other) => {
+                return Err(check.invalid(
+                    "collection.containers.runtime",
+                    format!("unknown runtime {other:?}, expected one of auto, docker, podman, incus"),
+                ))
+            }
+        };
+        let container_metrics = match collection.containers.metrics {
+            None => ContainerMetric::ALL.into_iter().collect(),
+            Some(names) => names
+                .iter()
+                .map(|name| {
+                    ContainerMetric::ALL.into_iter().find(|m| m.name() == name.trim()).ok_or_else(|| {
+                        check.invalid(
+                            "collection.containers.metrics",
+                            format!("unknown metric {name:?}, expected one of cpu, memory, disk, network, status"),
+                        )
+                    })
+                })
+                .collect::<Result<BTreeSet<_>, _>>()?,
+        };
+        for (index, service) in collection.services.watch.iter().enumerate() {
+            if service.trim().is_empty() {
+                return Err(check.invalid(format!("collection.services.watch[{index}]"), "is empty; write a service name"));
+            }
+        }
+        let mut custom_services = Vec::new();
+        for (index, service) in collection.services.custom.into_iter().enumerate() {
+            let key = format!("collection.services.custom[{index}]");
+            let name = check.required(&format!("{key}.name"), &service.name, "the service's name")?.to_owned();
+            let command = check.required(&format!("{key}.check"), &service.check, "a command that exits 0 when the service is up")?.to_owned();
+            let port = match service.port {
+                None => None,
+                Some(port) if (1..=65535).contains(&port) => Some(port as u16),
+                Some(port) => {
+                    return Err(check.invalid(format!("{key}.port"), format!("{port} is not a TCP port (1-65535)")))
+                }
+            };
+            custom_services.push(CustomService { name, check: command, port });
+        }
+        let mut custom_metrics = Vec::new();
+        let mut seen_names = BTreeSet::new();
+        for (index, metric) in collection.custom_metrics.into_iter().enumerate() {
+            let key = format!("collection.custom_metrics[{index}]");
+            let name = check.required(&format!("{key}.name"), &metric.name, "the metric's name")?.to_owned();
+            if !seen_names.insert(name.clone()) {
+                return Err(check.invalid(format!("{key}.name"), format!("{name:?} is used by two custom metrics; names must be unique")));
+            }
+            let command = check.required(&format!("{key}.command"), &metric.command, "a command printing a number")?.to_owned();
+            let kind = match metric.kind.as_deref().map(str::trim) {
+                None | Some("gauge") => MetricType::Gauge,
+                Some("counter") => MetricType::Counter,
+                Some(other) => {
+                    return Err(check.invalid(
+                        format!("{key}.type"),
+                        format!("unknown type {other:?}, expected gauge or counter"),
+                    ))
+                }
+            };
+            let interval = match metric.interval.as_deref() {
+                None => interval,
+                Some(text) => check.duration(&format!("{key}.interval"), text)?,
+            };
+            custom_metrics.push(CustomMetricConfig { name, command, kind, interval });
+        }
+        let collection = CollectionConfig {
+            interval,
+            host: HostCollection { enabled: collection.host.enabled.unwrap_or(true), metrics: host_metrics },
+            containers: ContainersConfig {
+                enabled: collection.containers.enabled.unwrap_or(false),
+                runtime,
+                metrics: container_metrics,
+            },
+            services: ServicesConfig {
+                enabled: collection.services.enabled.unwrap_or(false),
+                discover: collection.services.discover.unwrap_or(false),
+                watch: collection.services.watch,
+                custom: custom_services,
+            },
+            custom_metrics,
+        };
+
+        // logging
+        let level = match raw.logging.level.as_deref().map(str::trim) {
+            None | Some("info") => LogLevel::Info,
+            Some("trace") => LogLevel::Trace,
+            Some("debug") => LogLevel::Debug,
+            Some("warn") | Some("warning") => LogLevel::Warn,
+            Some("error") => LogLevel::Error,
+            Some(other) => {
+                return Err(check.invalid(
+                    "logging.level",
+                    format!("unknown level {other:?}, expected one of trace, debug, info, warn, error"),
+                ))
+            }
+        };
+        let max_size = match raw.logging.max_size {
+            None => 10 * 1024 * 1024,
+            Some(serde_yaml::Value::Number(number)) => number.as_u64().ok_or_else(|| {
+                check.invalid("logging.max_size", format!("{number} is not a size; write e.g. 10MB"))
+            })?,
+            Some(serde_yaml::Value::String(text)) => {
+                parse_size(&text).map_err(|reason| check.invalid("logging.max_size", reason))?
+            }
+            Some(other) => {
+                return Err(check.invalid("logging.max_size", format!("{other:?} is not a size; write e.g. 10MB")))
+            }
+        };
+        if max_size < 4096 {
+            return Err(check.invalid("logging.max_size", format!("{max_size} bytes is below the 4KB minimum")));
+        }
+        let logging = LoggingConfig {
+            level,
+            output: match raw.logging.output.as_deref().map(str::trim) {
+                None | Some("") | Some("stderr") => None,
+                Some(path) => Some(PathBuf::from(path)),
+            },
+            max_size,
+            max_files: raw.logging.max_files.unwrap_or(5),
+        };
+
+        let actions = ActionsConfig {
+            enabled: raw.actions.enabled.unwrap_or(false),
+            allowed: raw.actions.allowed,
+            denied: raw.actions.denied,
+        };
+
+        let state_dir = match raw.state_dir.as_deref().map(str::trim) {
+            None => PathBuf::from(DEFAULT_STATE_DIR),
+            Some("") => return Err(check.invalid("state_dir", "is empty; write a directory path")),
+            Some(path) => PathBuf::from(path),
+        };
+        let max_snapshots = raw.buffer.max_snapshots.unwrap_or(DEFAULT_MAX_SNAPSHOTS as u64);
+        if !(1..=10_000_000).contains(&max_snapshots) {
+            return Err(check.invalid(
+                "buffer.max_snapshots",
+                format!("{max_snapshots} is out of range; write a number between 1 and 10000000"),
+            ));
+        }
+
+        Ok(Config {
+            file: file.to_owned(),
+            agent: AgentConfig { id, name },
+            server,
+            collection,
+            logging,
+            actions,
+            state_dir,
+            buffer: BufferConfig { max_snapshots: max_snapshots as usize },
+        })
+    }
+}
+
+/// Splits `host:port` (`[v6]:port` for IPv6 literals).
+pub fn split_address(address: &str) -> Result<(String, u16), &'static str> {
+    let (host, port) = if let Some(rest) = address.strip_prefix('[') {
+        let (host, rest) = rest.split_once(']').ok_or("has an unclosed '['")?;
+        let port = rest.strip_prefix(':').ok_or("has no port")?;
+        (host, port)
+    } else {
+        address.rsplit_once(':').ok_or("has no port")?
+    };
+    if host.is_empty() {
+        return Err("has no host");
+    }
+    if host.contains(['/', ' ']) || (!address.starts_with('[') && host.contains(':')) {
+        return Err("is not a host:port pair");
+    }
+    let port: u16 = port.parse().map_err(|_| "has a port that is not a number between 1 and 65535")?;
+    if port == 0 {
+        return Err("has port 0");
+    }
+    Ok((host.to_owned(), port))
+}
+
+/// Parses sizes like `10MB`, `512KB`, `1GB`, `4096` (bytes). K, M and G are
+/// powers of 1024 (`10MB` = 10 MiB).
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let error = || format!("{text:?} is not a size; write a number followed by B, KB, MB or GB (e.g. 10MB)");
+    let trimmed = text.trim();
+    let split = trimmed.find(|c: char| !c.is_ascii_digit()).unwrap_or(trimmed.len());
+    let (number, unit) = trimmed.split_at(split);
+    let number: u64 = number.parse().map_err(|_| error())?;
+    let factor: u64 = match unit.trim().to_ascii_uppercase().as_str() {
+        "" | "B" => 1,
+        "K" | "KB" | "KIB" => 1024,
+        "M" | "MB" | "MIB" => 1024 * 1024,
+        "G" | "GB" | "GIB" => 1024 * 1024 * 1024,
+        _ => return Err(error()),
+    };
+    number.checked_mul(factor).ok_or_else(error)
+}
+
+// ---------------------------------------------------------------------------
+// the file `sovigilant init` writes (seed §7.2 shape)
+
+#[derive(Debug, Serialize)]
+struct InitFile<'a> {
+    agent: InitAgent<'a>,
+    server: InitServer<'a>,
+    collection: InitCollection,
+    state_dir: &'a str,
+}
+
+#[derive(Debug, Serialize)]
+struct InitAgent<'a> {
+    name: &'a str,
+}
+
+#[derive(Debug, Serialize)]
+struct InitServer<'a> {
+    address: &'a str,
+    token: &'a str,
+    tls: InitTls<'a>,
+}
+
+#[derive(Debug, Serialize)]
+struct InitTls<'a> {
+    enabled: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ca_cert: Option<&'a str>,
+}
+
+#[derive(Debug, Serialize)]
+struct InitCollection {
+    interval: &'static str,
+    host: InitEnabled,
+    containers: InitContainers,
+    services: InitServices,
+}
+
+#[derive(Debug, Serialize)]
+struct InitEnabled {
+    enabled: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct InitContainers {
+    enabled: bool,
+    runtime: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+struct InitServices {
+    enabled: bool,
+    discover: bool,
+}
+
+/// What `sovigilant init` was asked to write.
+#[derive(Debug, Clone)]
+pub struct InitOptions {
+    pub server: String,
+    pub token: String,
+    pub ca_cert: Option<String>,
+    pub name: Option<String>,
+    pub state_dir: Option<String>,
+    /// `false`: `tls.enabled: false` (plaintext; for tests and private networks).
+    pub tls: bool,
+}
+
+/// The YAML text `sovigilant init` writes: the seed §7.2 shape, plus
+/// `tls.ca_cert` and `state_dir` when given.
+pub fn render_init(options: &InitOptions) -> String {
+    let file = InitFile {
+        agent: InitAgent { name: options.name.as_deref().unwrap_or("{{hostname}}") },
+        server: InitServer {
+            address: &options.server,
+            token: &options.token,
+            tls: InitTls { enabled: options.tls, ca_cert: options.ca_cert.as_deref() },
+        },
+        collection: InitCollection {
+            interval: "10s",
+            host: InitEnabled { enabled: true },
+            containers: InitContainers { enabled: true, runtime: "auto" },
+            services: InitServices { enabled: true, discover: true },
+        },
+        state_dir: options.state_dir.as_deref().unwrap_or(DEFAULT_STATE_DIR),
+    };
+    let body = serde_yaml::to_string(&file).unwrap_or_else(|error| {
+        // Serializing plain structs of strings and bools cannot fail; keep a
+        // readable trace if it ever does.
+        format!("# cannot render config: {error}\n")
+    });
+    format!("# sovigilant configuration, written by `sovigilant init`\n{body}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(Path::new("/etc/sovigilant/config.yaml"), text)
+    }
+
+    #[test]
+    fn splits_addresses() {
+        assert_eq!(split_address("vigil.example.com:9090"), Ok(("vigil.example.com".into(), 9090)));
+        assert_eq!(split_address("[::1]:9090"), Ok(("::1".into(), 9090)));
+        assert!(split_address("vigil.example.com").is_err());
+        assert!(split_address(":9090").is_err());
+        assert!(split_address("host:99999").is_err());
+        assert!(split_address("::1:9090").is_err());
+    }
+
+    #[test]
+    fn parses_sizes() {
+        assert_eq!(parse_size("10MB"), Ok(10 * 1024 * 1024));
+        assert_eq!(parse_size("512KB"), Ok(512 * 1024));
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert!(parse_size("10 parsecs").is_err());
+        assert!(parse_size("MB").is_err());
+    }
+
+    #[test]
+    fn minimal_config_gets_defaults() {
+        let config = parse("server:\n  address: gw:9090\n  token: abc\n").unwrap();
+        assert_eq!(config.collection.interval, DEFAULT_INTERVAL);
+        assert!(config.server.tls.enabled);
+        assert_eq!(config.state_dir, PathBuf::from(DEFAULT_STATE_DIR));
+        assert_eq!(config.buffer.max_snapshots, DEFAULT_MAX_SNAPSHOTS);
+        assert!(!config.actions.enabled, "remote actions must be opt-in");
+        assert_eq!(config.agent.id, None);
+    }
+
+    #[test]
+    fn init_output_parses_back() {
+        let text = render_init(&InitOptions {
+            server: "gw.example.com:9090".into(),
+            token: "tok-123".into(),
+            ca_cert: Some("/etc/sovigilant/ca.pem".into()),
+            name: Some("web \"01\": main".into()),
+            state_dir: Some("/tmp/state".into()),
+            tls: true,
+        });
+        let config = parse(&text).unwrap();
+        assert_eq!(config.agent.name, "web \"01\": main");
+        assert_eq!(config.server.tls.ca_cert, Some(PathBuf::from("/etc/sovigilant/ca.pem")));
+        assert_eq!(config.state_dir, PathBuf::from("/tmp/state"));
+        assert!(config.collection.containers.enabled);
+    }
+
+    #[test]
+    fn missing_server_is_rejected_with_what_to_set() {
+        let error = parse("agent:\n  name: x\n").unwrap_err().to_string();
+        assert!(error.contains("/etc/sovigilant/config.yaml: server: missing"), "{error}");
+    }
+
+    #[test]
+    fn bad_agent_id_is_rejected() {
+        let error = parse("agent:\n  id: a.b\nserver:\n  address: gw:9090\n  token: t\n").unwrap_err().to_string();
+        assert!(error.contains("agent.id") && error.contains("a.b"), "{error}");
+    }
+}

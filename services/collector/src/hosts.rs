@@ -244,7 +244,7 @@ async fn register_once(
             .bind(&request.os)
             .bind(&request.arch)
             .bind(&request.agent_version)
-            .bind(Utc::now().naive_utc().and_utc().with_nanosecond_zero())
+            .bind(Utc::now())
             .execute(&mut *tx)
             .await?;
             (id, true)
@@ -261,16 +261,6 @@ fn machine_conflict(other: &str) -> ServiceError {
         ErrorCode::Conflict,
         format!("this machine is already registered as host {other:?}; set agent.id to it or to auto"),
     )
-}
-
-trait WholeSeconds {
-    fn with_nanosecond_zero(self) -> Self;
-}
-
-impl WholeSeconds for DateTime<Utc> {
-    fn with_nanosecond_zero(self) -> Self {
-        DateTime::from_timestamp(self.timestamp(), 0).unwrap_or(self)
-    }
 }
 
 /// Marks online (or degraded) hosts whose `last_seen` is older than

@@ -1,0 +1,105 @@
+//! Reads of stored host metrics (`metrics.range`, `metrics.latest`), always
+//! scoped by tenant: the host must be the tenant's (else `NotFound`).
+
+use chrono::{DateTime, Utc};
+use sqlx::{MySqlPool, Row};
+use vigil_bus::messages::{
+    CpuMetrics, DiskMetrics, HostMetrics, LoadMetrics, MemoryMetrics, MetricsLatest, MetricsPoint, MetricsRange, NetworkMetrics,
+};
+use vigil_bus::{ErrorCode, ServiceError};
+
+use crate::hosts::{bad_id, internal, not_found};
+
+/// Most points one `metrics.range` answer carries.
+pub const MAX_RANGE_POINTS: u32 = 10_000;
+
+const POINT_COLUMNS: &str = "timestamp, uptime, CAST(cpu_percent AS DOUBLE) AS cpu_percent, cpu_cores, memory_used, \
+    memory_total, memory_available, swap_used, swap_total, CAST(load_1m AS DOUBLE) AS load_1m, \
+    CAST(load_5m AS DOUBLE) AS load_5m, CAST(load_15m AS DOUBLE) AS load_15m, per_core, mounts, interfaces";
+
+fn point(row: &sqlx::mysql::MySqlRow) -> Result<MetricsPoint, sqlx::Error> {
+    fn parse<T: serde::de::DeserializeOwned + Default>(row: &sqlx::mysql::MySqlRow, column: &str) -> Result<T, sqlx::Error> {
+        match row.try_get::<Option<String>, _>(column)? {
+            Some(text) => serde_json::from_str(&text).map_err(|e| sqlx::Error::ColumnDecode { index: column.to_owned(), source: Box::new(e) }),
+            None => Ok(T::default()),
+        }
+    }
+    let number = |column: &str| -> Result<u64, sqlx::Error> { Ok(row.try_get::<Option<u64>, _>(column)?.unwrap_or(0)) };
+    let real = |column: &str| -> Result<f64, sqlx::Error> { Ok(row.try_get::<Option<f64>, _>(column)?.unwrap_or(0.0)) };
+    let total = number("memory_total")?;
+    let used = number("memory_used")?;
+    let memory_percent = if total == 0 { 0.0 } else { (used as f64 * 10_000.0 / total as f64).round() / 100.0 };
+    Ok(MetricsPoint {
+        timestamp: row.try_get("timestamp")?,
+        host: HostMetrics {
+            uptime: number("uptime")?,
+            cpu: CpuMetrics {
+                percent: real("cpu_percent")?,
+                cores: u32::from(row.try_get::<Option<u16>, _>("cpu_cores")?.unwrap_or(0)),
+                model: String::new(),
+                per_core: parse(row, "per_core")?,
+            },
+            memory: MemoryMetrics {
+                total,
+                used,
+                available: number("memory_available")?,
+                percent: memory_percent,
+                swap_total: number("swap_total")?,
+                swap_used: number("swap_used")?,
+            },
+            disk: DiskMetrics { mounts: parse(row, "mounts")? },
+            network: NetworkMetrics { interfaces: parse(row, "interfaces")? },
+            load: LoadMetrics { load_1m: real("load_1m")?, load_5m: real("load_5m")?, load_15m: real("load_15m")? },
+        },
+    })
+}
+
+async fn ensure_host(pool: &MySqlPool, tenant_id: &str, host_id: &str) -> Result<(), ServiceError> {
+    bad_id("tenant", tenant_id)?;
+    bad_id("host", host_id)?;
+    let found: Option<(String,)> = sqlx::query_as("SELECT id FROM hosts WHERE id = ? AND tenant_id = ?")
+        .bind(host_id)
+        .bind(tenant_id)
+        .fetch_optional(pool)
+        .await
+        .map_err(|e| internal("reading a host", e))?;
+    found.map(|_| ()).ok_or_else(|| not_found(host_id))
+}
+
+/// Points with `from <= timestamp <= to`, oldest first. `limit` is capped at
+/// [`MAX_RANGE_POINTS`]; 0 means the cap.
+pub(crate) async fn range(pool: &MySqlPool, request: MetricsRange) -> Result<Vec<MetricsPoint>, ServiceError> {
+    ensure_host(pool, &request.tenant_id, &request.host_id).await?;
+    if request.from > request.to {
+        return Err(ServiceError::new(
+            ErrorCode::BadRequest,
+            format!("from ({}) is after to ({}); swap them", request.from.to_rfc3339(), request.to.to_rfc3339()),
+        ));
+    }
+    let limit = if request.limit == 0 { MAX_RANGE_POINTS } else { request.limit.min(MAX_RANGE_POINTS) };
+    let rows = sqlx::query(&format!(
+        "SELECT {POINT_COLUMNS} FROM metrics_host WHERE host_id = ? AND timestamp >= ? AND timestamp <= ? ORDER BY timestamp ASC LIMIT ?"
+    ))
+    .bind(&request.host_id)
+    .bind(request.from)
+    .bind(request.to)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+    .map_err(|e| internal("reading metrics", e))?;
+    rows.iter().map(point).collect::<Result<_, _>>().map_err(|e| internal("decoding metrics", e))
+}
+
+/// The newest stored point of the tenant's host, `None` when it has none.
+pub(crate) async fn latest(pool: &MySqlPool, request: MetricsLatest) -> Result<Option<MetricsPoint>, ServiceError> {
+    ensure_host(pool, &request.tenant_id, &request.host_id).await?;
+    let row = sqlx::query(&format!("SELECT {POINT_COLUMNS} FROM metrics_host WHERE host_id = ? ORDER BY timestamp DESC LIMIT 1"))
+        .bind(&request.host_id)
+        .fetch_optional(pool)
+        .await
+        .map_err(|e| internal("reading metrics", e))?;
+    row.as_ref().map(point).transpose().map_err(|e| internal("decoding metrics", e))
+}
+
+#[allow(dead_code)]
+fn _assert_types(_: DateTime<Utc>) {}

@@ -1,0 +1,258 @@
+//! The bounded on-disk queue of snapshots waiting for the gateway's `Ack`.
+//!
+//! Layout under `state_dir`:
+//! - `queue/<seq:020>.pb`: one prost-encoded `Metrics` per file, named by its
+//!   sequence number so a directory listing sorts in sending order;
+//! - `seq`: the last sequence number handed out (decimal text).
+//!
+//! Invariants:
+//! - `seq` is strictly increasing across restarts: `seq` is persisted (tmp +
+//!   fsync + rename) before the snapshot that uses it, and on open the counter
+//!   resumes from the larger of that file and the newest queued snapshot;
+//! - a snapshot file is complete or absent: it is written to a `.tmp` file,
+//!   fsynced, then renamed (and the directory fsynced);
+//! - at most `max_snapshots` files: pushing one more removes the oldest (the
+//!   drop is logged with how many were dropped);
+//! - a file that does not decode (or whose `seq` does not match its name) is
+//!   logged and removed, at open or when it is read.
+//!
+//! All methods do blocking file I/O: async code calls them from
+//! `spawn_blocking` (see [`SharedQueue`]).
+
+use std::collections::BTreeSet;
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use prost::Message;
+use vigil_proto::Metrics;
+
+/// The queue shared by the collector (push) and the sender (read, ack).
+pub type SharedQueue = Arc<Mutex<Queue>>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    #[error("cannot {action} {path}: {source}; check that the agent can write to its state_dir")]
+    Io { action: &'static str, path: PathBuf, source: std::io::Error },
+}
+
+fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> QueueError + 'a {
+    move |source| QueueError::Io { action, path: path.to_owned(), source }
+}
+
+#[derive(Debug)]
+pub struct Queue {
+    dir: PathBuf,
+    seq_file: PathBuf,
+    max_snapshots: usize,
+    last_seq: u64,
+    entries: BTreeSet<u64>,
+}
+
+impl Queue {
+    /// Opens (creating it if needed) the queue in `state_dir/queue`,
+    /// recovering what a previous run left: corrupt and half-written files are
+    /// removed, the rest kept in order.
+    pub fn open(state_dir: &Path, max_snapshots: usize) -> Result<Queue, QueueError> {
+        let dir = state_dir.join("queue");
+        fs::create_dir_all(&dir).map_err(io("create", &dir))?;
+        let seq_file = state_dir.join("seq");
+        let persisted_seq = match fs::read_to_string(&seq_file) {
+            Ok(text) => match text.trim().parse::<u64>() {
+                Ok(seq) => seq,
+                Err(_) => {
+                    tracing::error!(path = %seq_file.display(), content = %text.trim(), "sequence file is corrupt; resuming after the newest queued snapshot");
+                    0
+                }
+            },
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => 0,
+            Err(error) => return Err(io("read", &seq_file)(error)),
+        };
+
+        let mut entries = BTreeSet::new();
+        for dir_entry in fs::read_dir(&dir).map_err(io("list", &dir))? {
+            let dir_entry = dir_entry.map_err(io("list", &dir))?;
+            let path = dir_entry.path();
+            let name = dir_entry.file_name().to_string_lossy().into_owned();
+            if name.ends_with(".tmp") {
+                tracing::warn!(path = %path.display(), "removing a half-written snapshot left by a crash");
+                remove_file(&path)?;
+                continue;
+            }
+            let Some(seq) = parse_name(&name) else {
+                tracing::warn!(path = %path.display(), "ignoring a file that is not a queued snapshot");
+                continue;
+            };
+            match read_snapshot(&path, seq) {
+                Ok(_) => {
+                    entries.insert(seq);
+                }
+                Err(reason) => {
+                    tracing::error!(path = %path.display(), seq, reason = %reason, "corrupt queued snapshot removed");
+                    remove_file(&path)?;
+                }
+            }
+        }
+        let last_seq = persisted_seq.max(entries.last().copied().unwrap_or(0));
+        let mut queue = Queue { dir, seq_file, max_snapshots: max_snapshots.max(1), last_seq, entries };
+        queue.enforce_bound()?;
+        if !queue.entries.is_empty() {
+            tracing::info!(queued = queue.entries.len(), last_seq, "recovered queued snapshots");
+        }
+        Ok(queue)
+    }
+
+    /// Gives `metrics` the next sequence number, stores it durably and
+    /// returns the number. Drops the oldest snapshots beyond the bound.
+    pub fn push(&mut self, mut metrics: Metrics) -> Result<u64, QueueError> {
+        let seq = self.last_seq + 1;
+        write_atomic(&self.seq_file, seq.to_string().as_bytes())?;
+        self.last_seq = seq;
+        metrics.seq = seq;
+        let path = self.path(seq);
+        write_atomic(&path, &metrics.encode_to_vec())?;
+        sync_dir(&self.dir);
+        self.entries.insert(seq);
+        self.enforce_bound()?;
+        Ok(seq)
+    }
+
+    /// Removes the snapshot `seq` (acknowledged, or refused for good).
+    /// Returns whether it was still queued.
+    pub fn ack(&mut self, seq: u64) -> Result<bool, QueueError> {
+        if !self.entries.remove(&seq) {
+            return Ok(false);
+        }
+        remove_file(&self.path(seq))?;
+        Ok(true)
+    }
+
+    /// Reads the snapshot `seq`; `None` when it is no longer queued. A file
+    /// that no longer decodes is logged and removed (`None`).
+    pub fn read(&mut self, seq: u64) -> Result<Option<Metrics>, QueueError> {
+        if !self.entries.contains(&seq) {
+            return Ok(None);
+        }
+        let path = self.path(seq);
+        match read_snapshot(&path, seq) {
+            Ok(metrics) => Ok(Some(metrics)),
+            Err(reason) => {
+                tracing::error!(path = %path.display(), seq, reason = %reason, "corrupt queued snapshot removed");
+                self.entries.remove(&seq);
+                remove_file(&path)?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// Up to `limit` queued sequence numbers greater than `after`, in order.
+    pub fn seqs_after(&self, after: u64, limit: usize) -> Vec<u64> {
+        self.entries.range(after.saturating_add(1)..).take(limit).copied().collect()
+    }
+
+    /// Every queued sequence number, oldest first.
+    pub fn seqs(&self) -> Vec<u64> {
+        self.entries.iter().copied().collect()
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The last sequence number handed out (0: none yet).
+    pub fn last_seq(&self) -> u64 {
+        self.last_seq
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn path(&self, seq: u64) -> PathBuf {
+        self.dir.join(format!("{seq:020}.pb"))
+    }
+
+    fn enforce_bound(&mut self) -> Result<(), QueueError> {
+        let excess = self.entries.len().saturating_sub(self.max_snapshots);
+        if excess == 0 {
+            return Ok(());
+        }
+        let dropped: Vec<u64> = self.entries.iter().take(excess).copied().collect();
+        for seq in &dropped {
+            self.entries.remove(seq);
+            remove_file(&self.path(*seq))?;
+        }
+        tracing::warn!(
+            dropped = excess,
+            first_seq = dropped.first().copied().unwrap_or(0),
+            last_seq = dropped.last().copied().unwrap_or(0),
+            max_snapshots = self.max_snapshots,
+            "on-disk queue full; oldest snapshots dropped"
+        );
+        Ok(())
+    }
+}
+
+fn parse_name(name: &str) -> Option<u64> {
+    let digits = name.strip_suffix(".pb")?;
+    if digits.len() != 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+fn read_snapshot(path: &Path, seq: u64) -> Result<Metrics, String> {
+    let bytes = fs::read(path).map_err(|error| format!("cannot read: {error}"))?;
+    let metrics = Metrics::decode(bytes.as_slice()).map_err(|error| format!("does not decode: {error}"))?;
+    if metrics.seq != seq {
+        return Err(format!("holds seq {} instead of {seq}", metrics.seq));
+    }
+    Ok(metrics)
+}
+
+fn remove_file(path: &Path) -> Result<(), QueueError> {
+    match fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(error) => Err(io("remove", path)(error)),
+    }
+}
+
+/// Writes `bytes` to `path` so the file is either the old or the new
+/// content: write `path.tmp`, fsync, rename.
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), QueueError> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    let mut file = File::create(&tmp).map_err(io("create", &tmp))?;
+    file.write_all(bytes).map_err(io("write", &tmp))?;
+    file.sync_all().map_err(io("fsync", &tmp))?;
+    drop(file);
+    fs::rename(&tmp, path).map_err(io("rename", &tmp))?;
+    Ok(())
+}
+
+/// Makes the renames in `dir` durable (best effort: not every filesystem
+/// supports fsync on a directory).
+fn sync_dir(dir: &Path) {
+    if let Ok(handle) = File::open(dir) {
+        let _ = handle.sync_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_sort_in_seq_order() {
+        assert_eq!(parse_name("00000000000000000042.pb"), Some(42));
+        assert_eq!(parse_name("42.pb"), None);
+        assert_eq!(parse_name("00000000000000000042.pb.tmp"), None);
+    }
+}

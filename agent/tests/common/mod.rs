@@ -1,0 +1,256 @@
+//! A real gRPC peer for the agent's tests: a tonic server implementing the
+//! generated `VigilService` trait on 127.0.0.1 (plaintext), recording what it
+//! receives, with switches to break a stream, refuse a snapshot or hold acks.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
+use tonic::{Request, Response, Status, Streaming};
+use vigil_proto::vigil_service_server::{VigilService, VigilServiceServer};
+use vigil_proto::{agent_message, server_message, Ack, AgentMessage, RegisterRequest, RegisterResponse, ServerMessage};
+
+pub const TOKEN: &str = "test-token-123";
+pub const HOST_ID: &str = "host-test-1";
+
+#[derive(Debug, Default)]
+pub struct Behaviour {
+    /// On the first connection: after this many snapshots, fail the stream.
+    pub break_first_after: Option<usize>,
+    /// On the first connection: acknowledge only this many snapshots.
+    pub ack_first: usize,
+    /// Refuse (accepted: false) this seq, every time.
+    pub refuse: Option<u64>,
+    /// Do not acknowledge anything.
+    pub never_ack: bool,
+}
+
+#[derive(Debug, Default)]
+pub struct Record {
+    /// (connection number from 1, seq)
+    pub received: Vec<(usize, u64)>,
+    pub authorizations: Vec<String>,
+    pub host_ids: Vec<String>,
+    pub registers: Vec<RegisterRequest>,
+    pub heartbeats: usize,
+    pub snapshots: Vec<vigil_proto::Metrics>,
+}
+
+#[derive(Clone)]
+pub struct Gateway {
+    pub record: Arc<Mutex<Record>>,
+    pub behaviour: Arc<Behaviour>,
+    connections: Arc<AtomicUsize>,
+    /// Set to true to fail every open stream (the gateway "dies").
+    kill: Arc<tokio::sync::watch::Sender<bool>>,
+}
+
+impl Gateway {
+    pub fn new(behaviour: Behaviour) -> Self {
+        Self {
+            record: Arc::default(),
+            behaviour: Arc::new(behaviour),
+            connections: Arc::default(),
+            kill: Arc::new(tokio::sync::watch::channel(false).0),
+        }
+    }
+
+    /// A gateway sharing this one's record and counters (a "restarted" gateway).
+    pub fn restarted(&self, behaviour: Behaviour) -> Self {
+        Self {
+            record: self.record.clone(),
+            behaviour: Arc::new(behaviour),
+            connections: self.connections.clone(),
+            kill: Arc::new(tokio::sync::watch::channel(false).0),
+        }
+    }
+
+    pub fn received(&self) -> Vec<(usize, u64)> {
+        self.record.lock().unwrap().received.clone()
+    }
+
+    pub fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
+    }
+}
+
+fn authorization<T>(request: &Request<T>) -> String {
+    request.metadata().get("authorization").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned()
+}
+
+#[tonic::async_trait]
+impl VigilService for Gateway {
+    type ConnectStream = ReceiverStream<Result<ServerMessage, Status>>;
+
+    async fn connect(&self, request: Request<Streaming<AgentMessage>>) -> Result<Response<Self::ConnectStream>, Status> {
+        let auth = authorization(&request);
+        let host_id = request
+            .metadata()
+            .get(vigil_proto::HOST_ID_METADATA)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        {
+            let mut record = self.record.lock().unwrap();
+            record.authorizations.push(auth.clone());
+            record.host_ids.push(host_id.clone());
+        }
+        if auth != format!("Bearer {TOKEN}") {
+            return Err(Status::unauthenticated("bad token"));
+        }
+        let connection = self.connections.fetch_add(1, Ordering::SeqCst) + 1;
+        let (tx, rx) = mpsc::channel(1024);
+        let mut inbound = request.into_inner();
+        let record = self.record.clone();
+        let behaviour = self.behaviour.clone();
+        let mut kill = self.kill.subscribe();
+        tokio::spawn(async move {
+            let mut count = 0usize;
+            loop {
+                let message = tokio::select! {
+                    message = inbound.message() => match message {
+                        Ok(Some(message)) => Some(message),
+                        _ => return,
+                    },
+                    _ = kill.wait_for(|killed| *killed) => None,
+                };
+                let Some(message) = message else {
+                    let _ = tx.send(Err(Status::unavailable("gateway stopped"))).await;
+                    return;
+                };
+                match message.payload {
+                    Some(agent_message::Payload::Metrics(metrics)) => {
+                        count += 1;
+                        let seq = metrics.seq;
+                        {
+                            let mut record = record.lock().unwrap();
+                            record.received.push((connection, seq));
+                            record.snapshots.push(metrics);
+                        }
+                        let ack_this = !behaviour.never_ack
+                            && (connection > 1 || behaviour.break_first_after.is_none() || count <= behaviour.ack_first);
+                        if ack_this {
+                            let refused = behaviour.refuse == Some(seq);
+                            let ack = Ack {
+                                seq,
+                                accepted: !refused,
+                                error: if refused { "bad content".into() } else { String::new() },
+                            };
+                            let _ = tx.send(Ok(ServerMessage { payload: Some(server_message::Payload::Ack(ack)) })).await;
+                        }
+                        if connection == 1 && behaviour.break_first_after == Some(count) {
+                            let _ = tx.send(Err(Status::unavailable("gateway going away"))).await;
+                            return;
+                        }
+                    }
+                    Some(agent_message::Payload::Heartbeat(_)) => record.lock().unwrap().heartbeats += 1,
+                    _ => {}
+                }
+            }
+        });
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
+
+    async fn register(&self, request: Request<RegisterRequest>) -> Result<Response<RegisterResponse>, Status> {
+        if authorization(&request) != format!("Bearer {TOKEN}") {
+            return Err(Status::unauthenticated("bad token"));
+        }
+        let body = request.into_inner();
+        let host_id = if body.requested_id.is_empty() { HOST_ID.to_owned() } else { body.requested_id.clone() };
+        self.record.lock().unwrap().registers.push(body);
+        Ok(Response::new(RegisterResponse { host_id, tenant_id: "tenant-test".into(), interval_seconds: 0 }))
+    }
+}
+
+/// A running test gateway; stops when dropped or on [`stop`](Self::stop).
+pub struct Server {
+    pub address: SocketAddr,
+    kill: Arc<tokio::sync::watch::Sender<bool>>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Server {
+    pub async fn start(gateway: Gateway) -> Server {
+        Self::start_on("127.0.0.1:0".parse().unwrap(), gateway).await
+    }
+
+    pub async fn start_on(address: SocketAddr, gateway: Gateway) -> Server {
+        Self::start_inner(address, gateway, None).await
+    }
+
+    /// A TLS gateway with the given PEM certificate chain and key.
+    pub async fn start_tls(gateway: Gateway, cert_pem: &str, key_pem: &str) -> Server {
+        let tls = tonic::transport::ServerTlsConfig::new().identity(tonic::transport::Identity::from_pem(cert_pem, key_pem));
+        Self::start_inner("127.0.0.1:0".parse().unwrap(), gateway, Some(tls)).await
+    }
+
+    async fn start_inner(address: SocketAddr, gateway: Gateway, tls: Option<tonic::transport::ServerTlsConfig>) -> Server {
+        let listener = tokio::net::TcpListener::bind(address).await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let kill = gateway.kill.clone();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let mut builder = tonic::transport::Server::builder();
+            if let Some(tls) = tls {
+                builder = builder.tls_config(tls).unwrap();
+            }
+            builder
+                .add_service(VigilServiceServer::new(gateway))
+                .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
+                    let _ = stopped.await;
+                })
+                .await
+                .unwrap();
+        });
+        Server { address, kill, stop: Some(stop), task: Some(task) }
+    }
+
+    /// Stops accepting and waits (briefly) for open streams to close.
+    /// Fails every open stream, stops accepting and waits for the server
+    /// to finish.
+    pub async fn stop(mut self) {
+        self.kill.send_replace(true);
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            if tokio::time::timeout(Duration::from_secs(5), task).await.is_err() {
+                panic!("test gateway did not stop within 5s");
+            }
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+/// Polls `condition` every 50 ms until it holds or `timeout` passes.
+pub async fn wait_until(timeout: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = tokio::time::Instant::now() + timeout;
+    while tokio::time::Instant::now() < deadline {
+        if condition() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    condition()
+}
+
+/// A config for an agent talking plaintext to `address`, with its state in
+/// `state_dir`.
+pub fn config_text(address: SocketAddr, state_dir: &std::path::Path, interval: &str) -> String {
+    format!(
+        "agent:\n  name: test-agent\nserver:\n  address: {address}\n  token: {TOKEN}\n  tls:\n    enabled: false\ncollection:\n  interval: {interval}\nstate_dir: {}\nbuffer:\n  max_snapshots: 1000\n",
+        state_dir.display()
+    )
+}

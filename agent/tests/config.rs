@@ -1,0 +1,213 @@
+//! The config file: the seed's example parses, and each kind of bad value is
+//! rejected with a message naming the file, the key path and the value.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use sovigilant::config::{Config, HostMetric, MetricType, Runtime};
+
+const FILE: &str = "/etc/sovigilant/config.yaml";
+
+/// The seed's §3.3 example, verbatim (comments included).
+const SEED_EXAMPLE: &str = r#"# /etc/sovigilant/config.yaml
+
+agent:
+  id: auto                      # Auto-généré ou défini
+  name: "{{hostname}}"          # Nom affiché
+
+server:
+  address: vigil.sogoms.com:9090
+  token: "eyJhbGciOiJIUzI1NiIs..."   # Token d'auth (contient tenant_id)
+  tls:
+    enabled: true
+    ca_cert: /etc/sovigilant/ca.pem  # Optionnel si CA publique
+
+collection:
+  interval: 10s                 # Intervalle de collecte
+
+  host:
+    enabled: true
+    metrics:
+      - cpu
+      - memory
+      - disk
+      - network
+      - load
+      - uptime
+
+  containers:
+    enabled: true
+    runtime: auto               # auto | incus | docker | podman
+    metrics:
+      - cpu
+      - memory
+      - disk
+      - network
+      - status
+
+  services:
+    enabled: true
+    discover: true              # Auto-découverte
+    watch:                      # Services explicites
+      - nginx
+      - mariadb
+      - redis
+      - php-fpm
+    custom:                     # Services custom
+      - name: myapp
+        check: systemctl is-active myapp
+        port: 8080
+
+  custom_metrics:               # Métriques personnalisées
+    - name: nginx_connections
+      command: "nginx -s status | grep 'Active connections' | awk '{print $3}'"
+      type: gauge
+      interval: 30s
+
+logging:
+  level: info
+  output: /var/log/sovigilant.log
+  max_size: 10MB
+  max_files: 5
+
+actions:
+  enabled: true                 # Autoriser les actions distantes
+  allowed:                      # Liste blanche de commandes
+    - "systemctl restart *"
+    - "systemctl status *"
+    - "docker restart *"
+    - "incus restart *"
+  denied:                       # Liste noire
+    - "rm -rf *"
+    - "shutdown*"
+    - "reboot*"
+"#;
+
+fn parse(text: &str) -> Result<Config, String> {
+    Config::parse(Path::new(FILE), text).map_err(|error| error.to_string())
+}
+
+/// The seed example with one line replaced.
+fn seed_with(from: &str, to: &str) -> String {
+    assert!(SEED_EXAMPLE.contains(from), "{from:?} not in the seed example");
+    SEED_EXAMPLE.replacen(from, to, 1)
+}
+
+#[test]
+fn seed_example_config_parses() {
+    let config = parse(SEED_EXAMPLE).unwrap();
+    assert_eq!(config.agent.id, None);
+    assert_eq!(config.agent.name, sovigilant::sysinfo::hostname(), "{{{{hostname}}}} is replaced");
+    assert_eq!(config.server.address, "vigil.sogoms.com:9090");
+    assert_eq!(config.server.host, "vigil.sogoms.com");
+    assert_eq!(config.server.port, 9090);
+    assert_eq!(config.server.token, "eyJhbGciOiJIUzI1NiIs...");
+    assert!(config.server.tls.enabled);
+    assert_eq!(config.server.tls.ca_cert, Some(PathBuf::from("/etc/sovigilant/ca.pem")));
+    assert_eq!(config.collection.interval, Duration::from_secs(10));
+    assert_eq!(config.collection.host.metrics.len(), HostMetric::ALL.len());
+    assert_eq!(config.collection.containers.runtime, Runtime::Auto);
+    assert_eq!(config.collection.services.watch, ["nginx", "mariadb", "redis", "php-fpm"]);
+    assert_eq!(config.collection.services.custom[0].port, Some(8080));
+    assert_eq!(config.collection.custom_metrics[0].kind, MetricType::Gauge);
+    assert_eq!(config.collection.custom_metrics[0].interval, Duration::from_secs(30));
+    assert_eq!(config.logging.output, Some(PathBuf::from("/var/log/sovigilant.log")));
+    assert_eq!(config.logging.max_size, 10 * 1024 * 1024);
+    assert_eq!(config.logging.max_files, 5);
+    assert!(config.actions.enabled);
+    assert_eq!(config.actions.denied.len(), 3);
+    assert_eq!(config.state_dir, PathBuf::from("/var/lib/sovigilant"));
+    assert_eq!(config.buffer.max_snapshots, 8640);
+}
+
+#[test]
+fn state_dir_and_buffer_keys_are_read() {
+    let config = parse(&format!("{SEED_EXAMPLE}state_dir: /tmp/agent-state\nbuffer:\n  max_snapshots: 100\n")).unwrap();
+    assert_eq!(config.state_dir, PathBuf::from("/tmp/agent-state"));
+    assert_eq!(config.buffer.max_snapshots, 100);
+}
+
+#[test]
+fn hostname_placeholder_is_replaced_inside_a_name() {
+    let config = parse(&seed_with("name: \"{{hostname}}\"", "name: \"web {{hostname}}\"")).unwrap();
+    assert_eq!(config.agent.name, format!("web {}", sovigilant::sysinfo::hostname()));
+}
+
+#[test]
+fn unknown_key_is_rejected_with_its_path() {
+    let error = parse(&seed_with("    enabled: true\n    metrics:\n      - cpu", "    enabled: true\n    metricz: []\n    metrics:\n      - cpu")).unwrap_err();
+    assert!(error.starts_with(FILE), "{error}");
+    assert!(error.contains("collection.host") && error.contains("metricz"), "{error}");
+}
+
+#[test]
+fn unknown_top_level_key_is_rejected() {
+    let error = parse(&format!("{SEED_EXAMPLE}colection: {{}}\n")).unwrap_err();
+    assert!(error.starts_with(FILE) && error.contains("colection"), "{error}");
+}
+
+#[test]
+fn bad_duration_is_rejected_with_file_key_and_value() {
+    let error = parse(&seed_with("interval: 10s", "interval: 10x")).unwrap_err();
+    assert!(error.starts_with(&format!("{FILE}: collection.interval: \"10x\" is not a duration")), "{error}");
+}
+
+#[test]
+fn interval_below_one_second_is_rejected() {
+    let error = parse(&seed_with("interval: 10s", "interval: 500ms")).unwrap_err();
+    assert!(error.contains("collection.interval") && error.contains("500ms") && error.contains("1s"), "{error}");
+    let error = parse(&seed_with("interval: 30s", "interval: 0s")).unwrap_err();
+    assert!(error.contains("collection.custom_metrics[0].interval") && error.contains("0s"), "{error}");
+}
+
+#[test]
+fn bad_runtime_is_rejected_with_the_choices() {
+    let error = parse(&seed_with("runtime: auto", "runtime: lxd")).unwrap_err();
+    assert_eq!(
+        error,
+        format!("{FILE}: collection.containers.runtime: unknown runtime \"lxd\", expected one of auto, docker, podman, incus")
+    );
+}
+
+#[test]
+fn bad_host_metric_name_is_rejected_with_the_choices() {
+    let error = parse(&seed_with("      - cpu\n      - memory\n      - disk\n      - network\n      - load", "      - cpuu\n      - memory\n      - disk\n      - network\n      - load")).unwrap_err();
+    assert_eq!(
+        error,
+        format!("{FILE}: collection.host.metrics: unknown metric \"cpuu\", expected one of cpu, memory, disk, network, load, uptime")
+    );
+}
+
+#[test]
+fn bad_custom_metric_type_is_rejected() {
+    let error = parse(&seed_with("type: gauge", "type: histogram")).unwrap_err();
+    assert!(error.contains("collection.custom_metrics[0].type") && error.contains("histogram") && error.contains("gauge or counter"), "{error}");
+}
+
+#[test]
+fn bad_agent_id_is_rejected() {
+    let error = parse(&seed_with("id: auto", "id: web.01")).unwrap_err();
+    assert!(error.starts_with(&format!("{FILE}: agent.id:")) && error.contains("web.01"), "{error}");
+}
+
+#[test]
+fn bad_address_size_and_level_are_rejected() {
+    let error = parse(&seed_with("address: vigil.sogoms.com:9090", "address: vigil.sogoms.com")).unwrap_err();
+    assert!(error.contains("server.address") && error.contains("vigil.sogoms.com"), "{error}");
+    let error = parse(&seed_with("max_size: 10MB", "max_size: 10 parsecs")).unwrap_err();
+    assert!(error.contains("logging.max_size") && error.contains("10 parsecs"), "{error}");
+    let error = parse(&seed_with("level: info", "level: loud")).unwrap_err();
+    assert!(error.contains("logging.level") && error.contains("loud"), "{error}");
+}
+
+#[test]
+fn wrong_type_is_rejected_with_its_path() {
+    let error = parse(&seed_with("    enabled: true\n    discover", "    enabled: maybe\n    discover")).unwrap_err();
+    assert!(error.starts_with(FILE) && error.contains("collection.services.enabled"), "{error}");
+}
+
+#[test]
+fn missing_file_says_how_to_create_it() {
+    let error = Config::load(Path::new("/nonexistent/sovigilant.yaml")).unwrap_err().to_string();
+    assert!(error.contains("/nonexistent/sovigilant.yaml") && error.contains("sovigilant init"), "{error}");
+}

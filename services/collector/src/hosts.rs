@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use rand::Rng;
 use sqlx::{MySqlPool, Row};
 use tokio::sync::watch;
-use vigil_bus::messages::{HostEventKind, HostRecord, HostStatus, ListHosts, GetHost, RegisterHost};
+use vigil_bus::messages::{GetHost, HostEventKind, HostRecord, HostStatus, ListHosts, RegisterHost};
 use vigil_bus::{ErrorCode, ServiceError};
 
 use crate::Shared;
@@ -36,10 +36,7 @@ pub(crate) fn bad_id(kind: &'static str, value: &str) -> Result<(), ServiceError
 
 fn bad_field(field: &str, value: &str, max_chars: usize) -> Result<(), ServiceError> {
     if value.chars().count() > max_chars {
-        return Err(ServiceError::new(
-            ErrorCode::BadRequest,
-            format!("{field} is longer than {max_chars} characters"),
-        ));
+        return Err(ServiceError::new(ErrorCode::BadRequest, format!("{field} is longer than {max_chars} characters")));
     }
     Ok(())
 }
@@ -53,7 +50,8 @@ fn status_of(text: &str) -> HostStatus {
 }
 
 fn record(row: &sqlx::mysql::MySqlRow) -> Result<HostRecord, sqlx::Error> {
-    let text = |column: &str| -> Result<String, sqlx::Error> { Ok(row.try_get::<Option<String>, _>(column)?.unwrap_or_default()) };
+    let text =
+        |column: &str| -> Result<String, sqlx::Error> { Ok(row.try_get::<Option<String>, _>(column)?.unwrap_or_default()) };
     Ok(HostRecord {
         id: row.try_get("id")?,
         tenant_id: row.try_get("tenant_id")?,
@@ -133,13 +131,15 @@ pub(crate) async fn register(shared: &Shared, request: RegisterHost) -> Result<H
             Ok((record, created)) => {
                 if created {
                     tracing::info!(tenant_id = %record.tenant_id, host_id = %record.id, "host registered");
-                    crate::events::publish(&shared.jetstream, &record.tenant_id, &record.id, HostEventKind::Registered, None).await;
+                    crate::events::publish(&shared.jetstream, &record.tenant_id, &record.id, HostEventKind::Registered, None)
+                        .await;
                 }
                 return Ok(record);
             }
             Err(RegisterError::Service(error)) => return Err(error),
             Err(RegisterError::Database(sqlx::Error::Database(db)))
-                if attempt == 0 && db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>().is_some_and(|e| e.number() == ER_DUP_ENTRY) =>
+                if attempt == 0
+                    && db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>().is_some_and(|e| e.number() == ER_DUP_ENTRY) =>
             {
                 continue;
             }
@@ -168,7 +168,9 @@ async fn register_once(
 ) -> Result<(HostRecord, bool), RegisterError> {
     let mut tx = pool.begin().await?;
     let existing: Option<(String, String)> = match &request.requested_id {
-        Some(id) => sqlx::query_as("SELECT id, tenant_id FROM hosts WHERE id = ? FOR UPDATE").bind(id).fetch_optional(&mut *tx).await?,
+        Some(id) => {
+            sqlx::query_as("SELECT id, tenant_id FROM hosts WHERE id = ? FOR UPDATE").bind(id).fetch_optional(&mut *tx).await?
+        }
         None => match machine_id {
             Some(machine) => {
                 sqlx::query_as("SELECT id, tenant_id FROM hosts WHERE tenant_id = ? AND machine_id = ? FOR UPDATE")
@@ -269,14 +271,28 @@ fn machine_conflict(other: &str) -> ServiceError {
 pub(crate) async fn sweep(shared: &Shared) -> Result<usize, sqlx::Error> {
     let offline_after = chrono::Duration::from_std(shared.config.offline_after).unwrap_or(chrono::Duration::MAX);
     let cutoff = Utc::now() - offline_after;
+    // candidates without locks, then lock only them by primary key (a
+    // locking full scan would hold every hosts row until commit)
+    let candidates: Vec<(String,)> =
+        sqlx::query_as("SELECT id FROM hosts WHERE status IN ('online', 'degraded') AND (last_seen IS NULL OR last_seen < ?)")
+            .bind(cutoff)
+            .fetch_all(&shared.pool)
+            .await?;
+    if candidates.is_empty() {
+        return Ok(0);
+    }
     let mut tx = shared.pool.begin().await?;
-    let stale: Vec<(String, String, Option<DateTime<Utc>>)> = sqlx::query_as(
-        "SELECT id, tenant_id, last_seen FROM hosts WHERE status IN ('online', 'degraded') \
-         AND (last_seen IS NULL OR last_seen < ?) FOR UPDATE",
-    )
-    .bind(cutoff)
-    .fetch_all(&mut *tx)
-    .await?;
+    let mut query = sqlx::QueryBuilder::<sqlx::MySql>::new("SELECT id, tenant_id, last_seen FROM hosts WHERE id IN (");
+    let mut list = query.separated(", ");
+    for (id,) in &candidates {
+        list.push_bind(id);
+    }
+    // re-checked under the lock: a snapshot may have arrived meanwhile
+    query
+        .push(") AND status IN ('online', 'degraded') AND (last_seen IS NULL OR last_seen < ")
+        .push_bind(cutoff)
+        .push(") FOR UPDATE");
+    let stale: Vec<(String, String, Option<DateTime<Utc>>)> = query.build_query_as().fetch_all(&mut *tx).await?;
     if stale.is_empty() {
         tx.commit().await?;
         return Ok(0);

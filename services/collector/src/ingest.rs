@@ -72,7 +72,11 @@ struct Stored {
 }
 
 /// Runs until `stop` turns true: fetch, decode, store, ack.
-pub(crate) async fn ingest_loop(shared: Arc<Shared>, consumer: PullConsumer, mut stop: watch::Receiver<bool>) -> Result<(), CollectorError> {
+pub(crate) async fn ingest_loop(
+    shared: Arc<Shared>,
+    consumer: PullConsumer,
+    mut stop: watch::Receiver<bool>,
+) -> Result<(), CollectorError> {
     let mut backoff = BACKOFF_MIN;
     loop {
         if *stop.borrow() {
@@ -183,7 +187,9 @@ async fn handle_batch(shared: &Shared, messages: Vec<jetstream::Message>, retry_
             for (index, item) in items.iter().enumerate() {
                 match store(shared, std::slice::from_ref(item)).await {
                     Ok(stored) => finish(shared, std::slice::from_ref(item), stored).await,
-                    Err(StoreError::Data(error)) => terminate(&item.message, &format!("database rejected the snapshot: {error}")).await,
+                    Err(StoreError::Data(error)) => {
+                        terminate(&item.message, &format!("database rejected the snapshot: {error}")).await
+                    }
                     Err(StoreError::Unavailable(error)) => {
                         nak_all(&items[index..], retry_after).await;
                         return Err(error);
@@ -325,7 +331,11 @@ async fn lock_hosts(tx: &mut Transaction<'_, MySql>, items: &[Item]) -> Result<B
     for row in rows {
         hosts.insert(
             row.try_get::<String, _>("id")?,
-            HostRow { tenant_id: row.try_get("tenant_id")?, status: row.try_get("status")?, last_seen: row.try_get("last_seen")? },
+            HostRow {
+                tenant_id: row.try_get("tenant_id")?,
+                status: row.try_get("status")?,
+                last_seen: row.try_get("last_seen")?,
+            },
         );
     }
     Ok(hosts)

@@ -74,21 +74,8 @@ pub enum CollectorError {
     Consumer { stream: String, consumer: String, message: String },
     #[error("cannot start the nats service {name:?} (endpoint {endpoint:?}): {message}")]
     Service { name: String, endpoint: String, message: String },
-    #[error("database error while {context}: {source}")]
-    Database {
-        context: String,
-        #[source]
-        source: sqlx::Error,
-    },
     #[error("partition maintenance of table {table} failed: {message}")]
     Partition { table: String, message: String },
-}
-
-impl CollectorError {
-    pub(crate) fn db(context: impl Into<String>) -> impl FnOnce(sqlx::Error) -> CollectorError {
-        let context = context.into();
-        move |source| CollectorError::Database { context, source }
-    }
 }
 
 /// What every task of a collector shares.
@@ -126,10 +113,7 @@ impl Collector {
             consumer: vigil_bus::streams::COLLECTOR_CONSUMER.to_owned(),
             message,
         };
-        let stream = jetstream
-            .get_stream(vigil_bus::streams::METRICS_STREAM)
-            .await
-            .map_err(|e| consumer_error(e.to_string()))?;
+        let stream = jetstream.get_stream(vigil_bus::streams::METRICS_STREAM).await.map_err(|e| consumer_error(e.to_string()))?;
         let consumer: jetstream::consumer::PullConsumer = stream
             .get_or_create_consumer(vigil_bus::streams::COLLECTOR_CONSUMER, vigil_bus::streams::collector_consumer())
             .await
@@ -139,6 +123,14 @@ impl Collector {
         tracing::info!(created = report.created.len(), dropped = report.dropped.len(), "metrics partitions checked");
 
         let (service, endpoints) = endpoints::start_service(&nats).await?;
+        // `flush` only writes the socket; a request on the same connection is
+        // answered only after the server processed the endpoint subscriptions
+        // sent before it, so the endpoints are reachable when build returns
+        jetstream.get_stream(vigil_bus::streams::METRICS_STREAM).await.map_err(|e| CollectorError::Service {
+            name: vigil_bus::subjects::collector::SERVICE_NAME.to_owned(),
+            endpoint: vigil_bus::subjects::collector::GROUP.to_owned(),
+            message: format!("no round trip to nats after subscribing the endpoints: {e}"),
+        })?;
         let shared = Arc::new(Shared { config, nats, jetstream, pool });
         tracing::info!("collector built");
         Ok(Collector { shared, consumer, service, endpoints })
@@ -157,7 +149,7 @@ impl Collector {
 
         let mut tasks = tokio::task::JoinSet::new();
         for (endpoint, stream) in endpoints {
-            tasks.spawn(endpoints::serve(shared.clone(), endpoint, stream, stop_rx.clone()));
+            tasks.spawn(endpoints::serve(shared.clone(), endpoint, stream));
         }
         tasks.spawn(hosts::sweep_loop(shared.clone(), stop_rx.clone()));
         tasks.spawn(partitions::maintenance_loop(shared.clone(), stop_rx.clone()));
@@ -171,9 +163,7 @@ impl Collector {
         // the helper tasks watch the same stop signal; make sure it fired even
         // when ingest ended on its own (error)
         shutdown_task.abort();
-        let stop_all = tokio::time::timeout(Duration::from_secs(10), async {
-            while tasks.join_next().await.is_some() {}
-        });
+        let stop_all = tokio::time::timeout(Duration::from_secs(10), async { while tasks.join_next().await.is_some() {} });
         if stop_all.await.is_err() {
             tracing::warn!("collector tasks did not stop within 10s; aborting them");
             tasks.abort_all();

@@ -1,7 +1,6 @@
 //! Reads of stored host metrics (`metrics.range`, `metrics.latest`), always
 //! scoped by tenant: the host must be the tenant's (else `NotFound`).
 
-use chrono::{DateTime, Utc};
 use sqlx::{MySqlPool, Row};
 use vigil_bus::messages::{
     CpuMetrics, DiskMetrics, HostMetrics, LoadMetrics, MemoryMetrics, MetricsLatest, MetricsPoint, MetricsRange, NetworkMetrics,
@@ -19,8 +18,10 @@ const POINT_COLUMNS: &str = "timestamp, uptime, CAST(cpu_percent AS DOUBLE) AS c
 
 fn point(row: &sqlx::mysql::MySqlRow) -> Result<MetricsPoint, sqlx::Error> {
     fn parse<T: serde::de::DeserializeOwned + Default>(row: &sqlx::mysql::MySqlRow, column: &str) -> Result<T, sqlx::Error> {
-        match row.try_get::<Option<String>, _>(column)? {
-            Some(text) => serde_json::from_str(&text).map_err(|e| sqlx::Error::ColumnDecode { index: column.to_owned(), source: Box::new(e) }),
+        // JSON is LONGTEXT with a binary collation: it arrives as bytes
+        match row.try_get::<Option<Vec<u8>>, _>(column)? {
+            Some(text) => serde_json::from_slice(&text)
+                .map_err(|e| sqlx::Error::ColumnDecode { index: column.to_owned(), source: Box::new(e) }),
             None => Ok(T::default()),
         }
     }
@@ -100,6 +101,3 @@ pub(crate) async fn latest(pool: &MySqlPool, request: MetricsLatest) -> Result<O
         .map_err(|e| internal("reading metrics", e))?;
     row.as_ref().map(point).transpose().map_err(|e| internal("decoding metrics", e))
 }
-
-#[allow(dead_code)]
-fn _assert_types(_: DateTime<Utc>) {}

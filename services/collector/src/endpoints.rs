@@ -1,0 +1,104 @@
+//! The collector's request/reply endpoints, served with the async-nats
+//! `service` API (group `vigil.collector`, queue group `collector`, so with
+//! several collectors exactly one answers each request).
+//!
+//! Invariants: every request gets a `Reply<T>` (a malformed one gets a
+//! `BadRequest` error reply); a failing request never stops the endpoint.
+
+use std::sync::Arc;
+
+use async_nats::service::{endpoint::Endpoint as ServiceEndpoint, Request, Service, ServiceExt};
+use futures::StreamExt;
+use serde::{de::DeserializeOwned, Serialize};
+use vigil_bus::messages::Reply;
+use vigil_bus::subjects::{collector, Endpoint};
+use vigil_bus::{ErrorCode, ServiceError};
+
+use crate::{hosts, metrics, CollectorError, Shared};
+
+/// Requests one endpoint handles at the same time.
+const CONCURRENT_REQUESTS: usize = 16;
+
+/// Starts the service and subscribes every endpoint. Requests queue in the
+/// subscriptions until [`serve`] runs.
+pub(crate) async fn start_service(
+    nats: &async_nats::Client,
+) -> Result<(Service, Vec<(Endpoint, ServiceEndpoint)>), CollectorError> {
+    let service = nats
+        .service_builder()
+        .description("vigil collector: hosts and stored metrics")
+        .queue_group(collector::QUEUE_GROUP)
+        .start(collector::SERVICE_NAME, env!("CARGO_PKG_VERSION"))
+        .await
+        .map_err(|e| CollectorError::Service {
+            name: collector::SERVICE_NAME.to_owned(),
+            endpoint: String::new(),
+            message: e.to_string(),
+        })?;
+    let group = service.group(collector::GROUP);
+    let mut endpoints = Vec::with_capacity(collector::ALL.len());
+    for endpoint in collector::ALL {
+        let stream =
+            group.endpoint_builder().name(endpoint.name).add(endpoint.name).await.map_err(|e| CollectorError::Service {
+                name: collector::SERVICE_NAME.to_owned(),
+                endpoint: endpoint.subject(),
+                message: e.to_string(),
+            })?;
+        endpoints.push((endpoint, stream));
+    }
+    Ok((service, endpoints))
+}
+
+/// Answers the requests of one endpoint until the service stops (its
+/// subscription then ends, after the requests in hand are answered).
+pub(crate) async fn serve(shared: Arc<Shared>, endpoint: Endpoint, requests: ServiceEndpoint) {
+    requests
+        .for_each_concurrent(CONCURRENT_REQUESTS, |request| {
+            let shared = shared.clone();
+            async move { answer(&shared, endpoint, request).await }
+        })
+        .await;
+}
+
+async fn answer(shared: &Shared, endpoint: Endpoint, request: Request) {
+    let payload = if endpoint == collector::REGISTER_HOST {
+        reply(&request, |r| hosts::register(shared, r)).await
+    } else if endpoint == collector::LIST_HOSTS {
+        reply(&request, |r| hosts::list(&shared.pool, r)).await
+    } else if endpoint == collector::GET_HOST {
+        reply(&request, |r| hosts::get(&shared.pool, r)).await
+    } else if endpoint == collector::METRICS_RANGE {
+        reply(&request, |r| metrics::range(&shared.pool, r)).await
+    } else if endpoint == collector::METRICS_LATEST {
+        reply(&request, |r| metrics::latest(&shared.pool, r)).await
+    } else {
+        encode(&Reply::<()>::Error(ServiceError::new(ErrorCode::Internal, format!("no handler for {}", endpoint.subject()))))
+    };
+    if let Err(error) = request.respond(Ok(payload.into())).await {
+        tracing::warn!(endpoint = %endpoint.subject(), error = %error, "cannot send reply");
+    }
+}
+
+async fn reply<Req, Resp, F, Fut>(request: &Request, handler: F) -> Vec<u8>
+where
+    Req: DeserializeOwned,
+    Resp: Serialize,
+    F: FnOnce(Req) -> Fut,
+    Fut: std::future::Future<Output = Result<Resp, ServiceError>>,
+{
+    let result = match serde_json::from_slice::<Req>(&request.message.payload) {
+        Ok(decoded) => handler(decoded).await,
+        Err(error) => {
+            tracing::warn!(subject = %request.message.subject, error = %error, "malformed request");
+            Err(ServiceError::new(ErrorCode::BadRequest, format!("malformed request: {error}")))
+        }
+    };
+    encode(&Reply::from(result))
+}
+
+fn encode<T: Serialize>(reply: &Reply<T>) -> Vec<u8> {
+    serde_json::to_vec(reply).unwrap_or_else(|e| {
+        format!(r#"{{"error":{{"code":"internal","message":"cannot encode reply: {}"}}}}"#, e.to_string().replace('"', "'"))
+            .into_bytes()
+    })
+}

@@ -1,0 +1,540 @@
+//! Collector behaviour against a real nats-server (one private server per
+//! test) and a real MariaDB (one database per test).
+
+mod common;
+
+use std::time::Duration;
+
+use chrono::{Duration as TimeDelta, Utc};
+use futures::StreamExt;
+use sqlx::Row;
+use vigil_bus::messages::*;
+use vigil_bus::subjects::collector;
+use vigil_bus::ErrorCode;
+use vigil_collector::{ensure_partitions, CollectorConfig};
+
+use common::*;
+
+const WAIT: Duration = Duration::from_secs(15);
+
+fn tenant() -> String {
+    format!("t-{}", random_suffix())
+}
+
+#[tokio::test]
+async fn snapshot_values_are_stored_in_their_columns() {
+    let nats = NatsServer::start().await;
+    let db = TestDb::create().await;
+    let running = start_collector(test_config(), &nats, db.pool.clone()).await;
+    let client = nats.client().await;
+    let tenant = tenant();
+    let host = register(&client, &tenant, "m1").await;
+
+    let collected_at = now_ms();
+    let sent = snapshot(&tenant, &host.id, 1, collected_at);
+    publish(&client, &sent).await;
+    eventually(WAIT, "snapshot row stored", || async { count_rows(&db.pool, "metrics_host", &host.id).await == 1 }).await;
+
+    let row = sqlx::query(
+        "SELECT timestamp, uptime, CAST(cpu_percent AS DOUBLE) AS cpu, cpu_cores, memory_used, memory_total, memory_available, \
+         swap_used, swap_total, disk_used, disk_total, CAST(load_1m AS DOUBLE) AS l1, CAST(load_5m AS DOUBLE) AS l5, \
+         CAST(load_15m AS DOUBLE) AS l15, network_rx, network_tx, per_core, mounts, interfaces FROM metrics_host WHERE host_id = ?",
+    )
+    .bind(&host.id)
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    let h = &sent.host;
+    assert_eq!(row.get::<chrono::DateTime<Utc>, _>("timestamp"), collected_at);
+    assert_eq!(row.get::<u64, _>("uptime"), h.uptime);
+    assert_eq!(row.get::<f64, _>("cpu"), h.cpu.percent);
+    assert_eq!(u32::from(row.get::<u16, _>("cpu_cores")), h.cpu.cores);
+    assert_eq!(row.get::<u64, _>("memory_used"), h.memory.used);
+    assert_eq!(row.get::<u64, _>("memory_total"), h.memory.total);
+    assert_eq!(row.get::<u64, _>("memory_available"), h.memory.available);
+    assert_eq!(row.get::<u64, _>("swap_used"), h.memory.swap_used);
+    assert_eq!(row.get::<u64, _>("swap_total"), h.memory.swap_total);
+    assert_eq!(row.get::<u64, _>("disk_used"), 130_000);
+    assert_eq!(row.get::<u64, _>("disk_total"), 1_000_000);
+    assert_eq!(row.get::<f64, _>("l1"), h.load.load_1m);
+    assert_eq!(row.get::<f64, _>("l5"), h.load.load_5m);
+    assert_eq!(row.get::<f64, _>("l15"), h.load.load_15m);
+    assert_eq!(row.get::<u64, _>("network_rx"), 1030);
+    assert_eq!(row.get::<u64, _>("network_tx"), 2040);
+    let per_core: Vec<f64> = serde_json::from_slice(&row.get::<Vec<u8>, _>("per_core")).unwrap();
+    assert_eq!(per_core, h.cpu.per_core);
+    let mounts: Vec<MountMetrics> = serde_json::from_slice(&row.get::<Vec<u8>, _>("mounts")).unwrap();
+    assert_eq!(mounts, h.disk.mounts);
+    let interfaces: Vec<InterfaceMetrics> = serde_json::from_slice(&row.get::<Vec<u8>, _>("interfaces")).unwrap();
+    assert_eq!(interfaces, h.network.interfaces);
+
+    let (name, memory_limit, processes): (String, u64, u32) =
+        sqlx::query_as("SELECT container_name, memory_limit, processes FROM metrics_container WHERE host_id = ?")
+            .bind(&host.id)
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!((name.as_str(), memory_limit, processes), ("nginx", 5678, 3));
+    let (name, pid, ports): (String, u32, Vec<u8>) =
+        sqlx::query_as("SELECT service_name, pid, ports FROM metrics_service WHERE host_id = ?")
+            .bind(&host.id)
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!((name.as_str(), pid), ("sshd", 42));
+    assert_eq!(serde_json::from_slice::<Vec<u32>>(&ports).unwrap(), vec![22]);
+
+    let (status, last_seen): (String, chrono::DateTime<Utc>) =
+        sqlx::query_as("SELECT status, last_seen FROM hosts WHERE id = ?").bind(&host.id).fetch_one(&db.pool).await.unwrap();
+    assert_eq!((status.as_str(), last_seen), ("online", collected_at));
+
+    // the latest point read back through the endpoint carries the same values
+    let latest: Option<MetricsPoint> =
+        request(&client, collector::METRICS_LATEST, &GetHost { tenant_id: tenant.clone(), host_id: host.id.clone() })
+            .await
+            .unwrap();
+    let latest = latest.expect("a latest point");
+    assert_eq!(latest.timestamp, collected_at);
+    assert_eq!(latest.host.disk, h.disk);
+    assert_eq!(latest.host.network, h.network);
+    assert_eq!(latest.host.load, h.load);
+    assert_eq!(latest.host.memory.percent, 37.5);
+
+    running.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn republished_snapshot_leaves_one_row() {
+    let nats = NatsServer::start().await;
+    let db = TestDb::create().await;
+    let running = start_collector(test_config(), &nats, db.pool.clone()).await;
+    let client = nats.client().await;
+    let tenant = tenant();
+    let host = register(&client, &tenant, "m1").await;
+
+    let first = snapshot(&tenant, &host.id, 1, now_ms() - TimeDelta::seconds(5));
+    let subject = vigil_bus::subjects::metrics(&tenant, &host.id);
+    let payload = serde_json::to_vec(&first).unwrap();
+    // different msg ids: JetStream keeps both, the collector sees the snapshot twice
+    publish_raw(&client, subject.clone(), payload.clone(), "copy-1").await;
+    publish_raw(&client, subject, payload, "copy-2").await;
+    publish(&client, &snapshot(&tenant, &host.id, 2, now_ms())).await;
+
+    eventually(WAIT, "every message settled", || async {
+        let info = consumer_info(&client).await;
+        info.num_pending == 0 && info.num_ack_pending == 0 && info.ack_floor.stream_sequence == 3
+    })
+    .await;
+    assert_eq!(count_rows(&db.pool, "metrics_host", &host.id).await, 2);
+    assert_eq!(count_rows(&db.pool, "metrics_container", &host.id).await, 2);
+    assert_eq!(count_rows(&db.pool, "metrics_service", &host.id).await, 2);
+    running.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn undecodable_and_unknown_host_snapshots_are_terminated_and_ingest_goes_on() {
+    let nats = NatsServer::start().await;
+    let db = TestDb::create().await;
+    let running = start_collector(test_config(), &nats, db.pool.clone()).await;
+    let client = nats.client().await;
+    let tenant = tenant();
+    let other_tenant = format!("{tenant}-other");
+    let host = register(&client, &tenant, "m1").await;
+    let now = now_ms();
+    let mut terminated = client
+        .subscribe(format!(
+            "$JS.EVENT.ADVISORY.CONSUMER.MSG_TERMINATED.{}.{}",
+            vigil_bus::streams::METRICS_STREAM,
+            vigil_bus::streams::COLLECTOR_CONSUMER
+        ))
+        .await
+        .unwrap();
+    client.flush().await.unwrap();
+
+    // 1: not json
+    publish_raw(&client, vigil_bus::subjects::metrics(&tenant, &host.id), b"{not json".to_vec(), "bad-1").await;
+    // 2: payload names another host than the subject
+    let mut mismatch = snapshot(&tenant, "host-elsewhere", 1, now);
+    mismatch.host_id = "host-elsewhere".into();
+    publish_raw(&client, vigil_bus::subjects::metrics(&tenant, &host.id), serde_json::to_vec(&mismatch).unwrap(), "bad-2").await;
+    // 3: a host that was never registered
+    publish(&client, &snapshot(&tenant, "host-unknown", 1, now)).await;
+    // 4: the right host under the wrong tenant (subject and payload agree)
+    publish(&client, &snapshot(&other_tenant, &host.id, 1, now - TimeDelta::seconds(1))).await;
+    // 5: a good one
+    publish(&client, &snapshot(&tenant, &host.id, 2, now)).await;
+
+    eventually(WAIT, "good snapshot stored", || async { count_rows(&db.pool, "metrics_host", &host.id).await == 1 }).await;
+    eventually(WAIT, "bad messages terminated, nothing left to redeliver", || async {
+        let info = consumer_info(&client).await;
+        info.num_pending == 0 && info.num_ack_pending == 0 && info.num_redelivered == 0 && info.ack_floor.stream_sequence == 5
+    })
+    .await;
+    let mut terminated_sequences = Vec::new();
+    for _ in 0..4 {
+        let advisory = tokio::time::timeout(WAIT, terminated.next()).await.expect("a termination advisory").unwrap();
+        let advisory: serde_json::Value = serde_json::from_slice(&advisory.payload).unwrap();
+        terminated_sequences.push(advisory["stream_seq"].as_u64().unwrap());
+    }
+    terminated_sequences.sort_unstable();
+    assert_eq!(terminated_sequences, vec![1, 2, 3, 4], "the four bad messages are terminated, not acked");
+    assert_eq!(count_rows(&db.pool, "metrics_host", "host-unknown").await, 0);
+    assert_eq!(count_rows(&db.pool, "metrics_host", "host-elsewhere").await, 0);
+    let stored: chrono::DateTime<Utc> = sqlx::query_scalar("SELECT timestamp FROM metrics_host WHERE host_id = ?")
+        .bind(&host.id)
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(stored, now, "only the good snapshot is stored, not the other tenant's");
+    running.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn database_outage_acks_nothing_and_everything_is_stored_once_after_recovery() {
+    let nats = NatsServer::start().await;
+    let mut mariadb = PrivateMariaDb::start().await;
+    let pool = mariadb.create_db("vigil_outage").await;
+    let running = start_collector(test_config(), &nats, pool.clone()).await;
+    let client = nats.client().await;
+    let tenant = tenant();
+    let host = register(&client, &tenant, "m1").await;
+
+    mariadb.stop();
+    let start = now_ms() - TimeDelta::seconds(60);
+    for i in 0..20 {
+        publish(&client, &snapshot(&tenant, &host.id, i, start + TimeDelta::seconds(i as i64))).await;
+    }
+    // the collector fetches them, fails to commit, acks nothing
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let info = consumer_info(&client).await;
+    assert_eq!(info.ack_floor.stream_sequence, 0, "nothing is acked while the database is down");
+    assert!(info.num_redelivered > 0 || info.num_ack_pending > 0, "the collector did try: {info:?}");
+
+    mariadb.resume().await;
+    eventually(Duration::from_secs(60), "all 20 snapshots stored after recovery", || async {
+        let info = consumer_info(&client).await;
+        info.ack_floor.stream_sequence == 20 && info.num_ack_pending == 0
+    })
+    .await;
+    assert_eq!(count_rows(&pool, "metrics_host", &host.id).await, 20);
+    assert_eq!(count_rows(&pool, "metrics_container", &host.id).await, 20);
+    running.stop().await.unwrap();
+}
+
+async fn next_event(events: &mut async_nats::Subscriber, timeout: Duration) -> HostEvent {
+    let message = tokio::time::timeout(timeout, events.next()).await.expect("a host event in time").expect("subscription open");
+    serde_json::from_slice(&message.payload).expect("a host event")
+}
+
+#[tokio::test]
+async fn silent_host_goes_offline_and_next_snapshot_brings_it_online_with_events() {
+    let nats = NatsServer::start().await;
+    let db = TestDb::create().await;
+    let config =
+        CollectorConfig { offline_after: Duration::from_secs(1), sweep_interval: Duration::from_millis(100), ..test_config() };
+    let running = start_collector(config, &nats, db.pool.clone()).await;
+    let client = nats.client().await;
+    let tenant = tenant();
+    let mut events = client.subscribe(format!("hosts.{tenant}.>")).await.unwrap();
+    client.flush().await.unwrap();
+
+    let host = register(&client, &tenant, "m1").await;
+    let registered = next_event(&mut events, WAIT).await;
+    assert_eq!((registered.event, registered.host_id.as_str()), (HostEventKind::Registered, host.id.as_str()));
+    assert_eq!(host.status, HostStatus::Offline);
+
+    publish(&client, &snapshot(&tenant, &host.id, 1, now_ms())).await;
+    let online = next_event(&mut events, WAIT).await;
+    assert_eq!(online.event, HostEventKind::Online);
+    let get = GetHost { tenant_id: tenant.clone(), host_id: host.id.clone() };
+    let record: HostRecord = request(&client, collector::GET_HOST, &get).await.unwrap();
+    assert_eq!(record.status, HostStatus::Online);
+
+    let offline = next_event(&mut events, Duration::from_secs(5)).await;
+    assert_eq!((offline.event, offline.host_id.as_str()), (HostEventKind::Offline, host.id.as_str()));
+    let record: HostRecord = request(&client, collector::GET_HOST, &get).await.unwrap();
+    assert_eq!(record.status, HostStatus::Offline);
+
+    publish(&client, &snapshot(&tenant, &host.id, 2, now_ms())).await;
+    let online = next_event(&mut events, WAIT).await;
+    assert_eq!(online.event, HostEventKind::Online);
+    running.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn registering_the_same_machine_twice_returns_the_same_id() {
+    let nats = NatsServer::start().await;
+    let db = TestDb::create().await;
+    let running = start_collector(test_config(), &nats, db.pool.clone()).await;
+    let client = nats.client().await;
+    let tenant = tenant();
+
+    let first = register(&client, &tenant, "machine-a").await;
+    assert!(first.id.starts_with("host-") && first.id.len() == 17, "{}", first.id);
+    assert!(first.id[5..].bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+    let mut again = register_request(&tenant, "machine-a");
+    again.os = "linux 6.1".into();
+    again.agent_version = "0.2.0".into();
+    let second: HostRecord = request(&client, collector::REGISTER_HOST, &again).await.unwrap();
+    assert_eq!(second.id, first.id);
+    assert_eq!((second.os.as_str(), second.agent_version.as_str()), ("linux 6.1", "0.2.0"));
+    let other = register(&client, &tenant, "machine-b").await;
+    assert_ne!(other.id, first.id);
+
+    // a requested id is used as is, and cannot be taken by another tenant
+    let mut wanted = register_request(&tenant, "machine-c");
+    wanted.requested_id = Some(format!("srv-{}", random_suffix()));
+    let named: HostRecord = request(&client, collector::REGISTER_HOST, &wanted).await.unwrap();
+    assert_eq!(Some(named.id.clone()), wanted.requested_id);
+    let mut stolen = register_request(&format!("{tenant}-x"), "machine-z");
+    stolen.requested_id = wanted.requested_id.clone();
+    let error = request::<_, HostRecord>(&client, collector::REGISTER_HOST, &stolen).await.unwrap_err();
+    assert_eq!(error.code, ErrorCode::Conflict);
+    running.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn hosts_and_metrics_are_only_visible_to_their_tenant() {
+    let nats = NatsServer::start().await;
+    let db = TestDb::create().await;
+    let running = start_collector(test_config(), &nats, db.pool.clone()).await;
+    let client = nats.client().await;
+    let tenant = tenant();
+    let stranger = format!("{tenant}-s");
+    let host = register(&client, &tenant, "m1").await;
+
+    let mine: Vec<HostRecord> = request(&client, collector::LIST_HOSTS, &ListHosts { tenant_id: tenant.clone() }).await.unwrap();
+    assert_eq!(mine.iter().map(|h| h.id.as_str()).collect::<Vec<_>>(), vec![host.id.as_str()]);
+    let theirs: Vec<HostRecord> =
+        request(&client, collector::LIST_HOSTS, &ListHosts { tenant_id: stranger.clone() }).await.unwrap();
+    assert!(theirs.is_empty());
+
+    let own: HostRecord =
+        request(&client, collector::GET_HOST, &GetHost { tenant_id: tenant.clone(), host_id: host.id.clone() }).await.unwrap();
+    assert_eq!(own, host);
+    let foreign = GetHost { tenant_id: stranger.clone(), host_id: host.id.clone() };
+    let error = request::<_, HostRecord>(&client, collector::GET_HOST, &foreign).await.unwrap_err();
+    assert_eq!(error.code, ErrorCode::NotFound);
+    let missing = GetHost { tenant_id: stranger.clone(), host_id: "host-nothere".into() };
+    let missing_error = request::<_, HostRecord>(&client, collector::GET_HOST, &missing).await.unwrap_err();
+    assert_eq!(missing_error.message.replace("host-nothere", &host.id), error.message, "same answer as for a missing host");
+    let error = request::<_, Option<MetricsPoint>>(&client, collector::METRICS_LATEST, &foreign).await.unwrap_err();
+    assert_eq!(error.code, ErrorCode::NotFound);
+    let range = MetricsRange {
+        tenant_id: stranger,
+        host_id: host.id.clone(),
+        from: Utc::now() - TimeDelta::hours(1),
+        to: Utc::now(),
+        limit: 10,
+    };
+    let error = request::<_, Vec<MetricsPoint>>(&client, collector::METRICS_RANGE, &range).await.unwrap_err();
+    assert_eq!(error.code, ErrorCode::NotFound);
+    running.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn metrics_range_returns_points_oldest_first_within_bounds() {
+    let nats = NatsServer::start().await;
+    let db = TestDb::create().await;
+    let running = start_collector(test_config(), &nats, db.pool.clone()).await;
+    let client = nats.client().await;
+    let tenant = tenant();
+    let host = register(&client, &tenant, "m1").await;
+
+    let t0 = now_ms() - TimeDelta::minutes(10);
+    for i in [3i64, 0, 4, 1, 2] {
+        publish(&client, &snapshot(&tenant, &host.id, i as u64, t0 + TimeDelta::seconds(i))).await;
+    }
+    eventually(WAIT, "5 points stored", || async { count_rows(&db.pool, "metrics_host", &host.id).await == 5 }).await;
+
+    let ask = |from, to, limit| MetricsRange { tenant_id: tenant.clone(), host_id: host.id.clone(), from, to, limit };
+    let points: Vec<MetricsPoint> =
+        request(&client, collector::METRICS_RANGE, &ask(t0 + TimeDelta::seconds(1), t0 + TimeDelta::seconds(3), 100))
+            .await
+            .unwrap();
+    let times: Vec<_> = points.iter().map(|p| p.timestamp).collect();
+    assert_eq!(times, (1..=3).map(|i| t0 + TimeDelta::seconds(i)).collect::<Vec<_>>());
+    assert_eq!(points[0].host.uptime, 3601);
+
+    let limited: Vec<MetricsPoint> =
+        request(&client, collector::METRICS_RANGE, &ask(t0, t0 + TimeDelta::seconds(10), 2)).await.unwrap();
+    assert_eq!(limited.iter().map(|p| p.timestamp).collect::<Vec<_>>(), vec![t0, t0 + TimeDelta::seconds(1)]);
+
+    let error = request::<_, Vec<MetricsPoint>>(&client, collector::METRICS_RANGE, &ask(t0 + TimeDelta::seconds(5), t0, 10))
+        .await
+        .unwrap_err();
+    assert_eq!(error.code, ErrorCode::BadRequest);
+    running.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn bad_ids_and_malformed_requests_get_bad_request_and_the_service_keeps_serving() {
+    let nats = NatsServer::start().await;
+    let db = TestDb::create().await;
+    let running = start_collector(test_config(), &nats, db.pool.clone()).await;
+    let client = nats.client().await;
+    let tenant = tenant();
+    let host = register(&client, &tenant, "m1").await;
+
+    let error =
+        request::<_, HostRecord>(&client, collector::GET_HOST, &GetHost { tenant_id: tenant.clone(), host_id: "a.b".into() })
+            .await
+            .unwrap_err();
+    assert_eq!(error.code, ErrorCode::BadRequest);
+    let error =
+        request::<_, Vec<HostRecord>>(&client, collector::LIST_HOSTS, &ListHosts { tenant_id: "*".into() }).await.unwrap_err();
+    assert_eq!(error.code, ErrorCode::BadRequest);
+    let mut bad_register = register_request(&tenant, "m2");
+    bad_register.requested_id = Some("has space".into());
+    let error = request::<_, HostRecord>(&client, collector::REGISTER_HOST, &bad_register).await.unwrap_err();
+    assert_eq!(error.code, ErrorCode::BadRequest);
+
+    let raw = client.request(collector::LIST_HOSTS.subject(), "not json".into()).await.unwrap();
+    match serde_json::from_slice::<Reply<Vec<HostRecord>>>(&raw.payload).unwrap() {
+        Reply::Error(error) => assert_eq!(error.code, ErrorCode::BadRequest),
+        Reply::Ok(_) => panic!("a malformed request must not succeed"),
+    }
+
+    let hosts: Vec<HostRecord> = request(&client, collector::LIST_HOSTS, &ListHosts { tenant_id: tenant }).await.unwrap();
+    assert_eq!(hosts.len(), 1);
+    assert_eq!(hosts[0].id, host.id);
+    running.stop().await.unwrap();
+}
+
+async fn partition_names(pool: &sqlx::MySqlPool, table: &str) -> Vec<String> {
+    sqlx::query_scalar(
+        "SELECT PARTITION_NAME FROM information_schema.PARTITIONS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? \
+         ORDER BY PARTITION_ORDINAL_POSITION",
+    )
+    .bind(table)
+    .fetch_all(pool)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn partition_maintenance_creates_the_days_ahead_and_is_idempotent() {
+    let db = TestDb::create().await;
+    let retention = Duration::from_secs(7 * 24 * 3600);
+    // two collectors at once, then once more
+    let (a, b) = tokio::join!(ensure_partitions(&db.pool, 3, retention), ensure_partitions(&db.pool, 3, retention));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a.created.len() + b.created.len(), 12, "4 days × 3 tables created exactly once: {a:?} {b:?}");
+    let again = ensure_partitions(&db.pool, 3, retention).await.unwrap();
+    assert!(again.created.is_empty() && again.dropped.is_empty(), "{again:?}");
+
+    let today = Utc::now().date_naive();
+    let mut expected = vec!["p_past".to_owned()];
+    expected.extend((0..=3).map(|d| format!("p{}", (today + TimeDelta::days(d)).format("%Y%m%d"))));
+    expected.push("p_future".to_owned());
+    for table in ["metrics_host", "metrics_container", "metrics_service"] {
+        assert_eq!(partition_names(&db.pool, table).await, expected, "{table}");
+    }
+    let today_rows: i64 = sqlx::query_scalar("SELECT TO_DAYS(UTC_DATE()) + 1 = CAST(PARTITION_DESCRIPTION AS SIGNED) FROM information_schema.PARTITIONS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'metrics_host' AND PARTITION_NAME = ?")
+        .bind(format!("p{}", today.format("%Y%m%d")))
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(today_rows, 1, "today's partition ends at tomorrow");
+}
+
+#[tokio::test]
+async fn daily_partitions_older_than_retention_are_dropped() {
+    let db = TestDb::create().await;
+    let old = Utc::now().date_naive() - TimeDelta::days(30);
+    for table in ["metrics_host", "metrics_container", "metrics_service"] {
+        sqlx::query(&format!(
+            "ALTER TABLE {table} REORGANIZE PARTITION p_future INTO (PARTITION p{} VALUES LESS THAN (TO_DAYS('{}')), \
+             PARTITION p_future VALUES LESS THAN MAXVALUE)",
+            old.format("%Y%m%d"),
+            (old + TimeDelta::days(1)).format("%Y-%m-%d")
+        ))
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    }
+    let report = ensure_partitions(&db.pool, 1, Duration::from_secs(7 * 24 * 3600)).await.unwrap();
+    assert_eq!(report.dropped.len(), 3, "{report:?}");
+    assert_eq!(report.created.len(), 6, "{report:?}");
+    let names = partition_names(&db.pool, "metrics_host").await;
+    assert!(!names.contains(&format!("p{}", old.format("%Y%m%d"))), "{names:?}");
+    assert!(names.contains(&"p_past".to_owned()) && names.contains(&"p_future".to_owned()));
+}
+
+#[tokio::test]
+async fn stopping_mid_stream_acks_only_stored_snapshots_and_a_restart_stores_the_rest() {
+    let nats = NatsServer::start().await;
+    let db = TestDb::create().await;
+    let client = nats.client().await;
+    let registrar = start_collector(test_config(), &nats, db.pool.clone()).await;
+    let tenant = tenant();
+    let host = register(&client, &tenant, "m1").await;
+    registrar.stop().await.unwrap();
+    let t0 = now_ms() - TimeDelta::hours(1);
+    for i in 0..300 {
+        publish(&client, &snapshot(&tenant, &host.id, i, t0 + TimeDelta::seconds(i as i64))).await;
+    }
+    // small batches, so the stop lands in the middle of the stream
+    let config = CollectorConfig { batch_size: 2, ..test_config() };
+    let running = start_collector(config.clone(), &nats, db.pool.clone()).await;
+    eventually(WAIT, "some snapshots stored", || async { count_rows(&db.pool, "metrics_host", &host.id).await > 0 }).await;
+    running.stop().await.unwrap();
+
+    let info = consumer_info(&client).await;
+    assert_eq!(info.num_ack_pending, 0, "the batch in hand was finished before returning: {info:?}");
+    assert!(info.num_pending > 0, "stopped before the end of the stream: {info:?}");
+    let acked = 300 - info.num_pending as i64;
+    assert_eq!(count_rows(&db.pool, "metrics_host", &host.id).await, acked, "exactly the stored snapshots were acked");
+
+    let running = start_collector(config, &nats, db.pool.clone()).await;
+    eventually(WAIT, "the rest stored by the next collector", || async {
+        count_rows(&db.pool, "metrics_host", &host.id).await == 300
+    })
+    .await;
+    running.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn two_collectors_share_the_stream_and_announce_online_once() {
+    let nats = NatsServer::start().await;
+    let db = TestDb::create().await;
+    let client = nats.client().await;
+    let config = CollectorConfig { batch_size: 10, ..test_config() };
+    let first = start_collector(config.clone(), &nats, db.pool.clone()).await;
+    let second = start_collector(config, &nats, db.pool.clone()).await;
+    let tenant = tenant();
+    let mut online = client.subscribe(format!("hosts.{tenant}.*.online")).await.unwrap();
+    client.flush().await.unwrap();
+    let host = register(&client, &tenant, "m1").await;
+    let t0 = now_ms() - TimeDelta::seconds(20);
+    for i in 0..200 {
+        publish(&client, &snapshot(&tenant, &host.id, i, t0 + TimeDelta::milliseconds(i as i64 * 100))).await;
+    }
+    eventually(WAIT, "200 snapshots stored", || async { count_rows(&db.pool, "metrics_host", &host.id).await == 200 }).await;
+    first.stop().await.unwrap();
+    second.stop().await.unwrap();
+    let event = tokio::time::timeout(WAIT, online.next()).await.expect("one online event").unwrap();
+    let event: HostEvent = serde_json::from_slice(&event.payload).unwrap();
+    assert_eq!(event.host_id, host.id);
+    assert!(tokio::time::timeout(Duration::from_millis(500), online.next()).await.is_err(), "a second online event");
+    let last_seen: chrono::DateTime<Utc> =
+        sqlx::query_scalar("SELECT last_seen FROM hosts WHERE id = ?").bind(&host.id).fetch_one(&db.pool).await.unwrap();
+    assert_eq!(last_seen, t0 + TimeDelta::milliseconds(199 * 100), "last_seen is the newest snapshot, whatever the order");
+}
+
+#[tokio::test]
+async fn endpoints_answer_as_soon_as_build_returns() {
+    let nats = NatsServer::start().await;
+    let db = TestDb::create().await;
+    let tenant = tenant();
+    // a subscription still in flight when build returns made about one
+    // request in ten fail with "no responders"
+    for attempt in 0..10 {
+        let client = nats.client().await;
+        let running = start_collector(test_config(), &nats, db.pool.clone()).await;
+        let answer: Result<HostRecord, _> =
+            request(&client, collector::REGISTER_HOST, &register_request(&tenant, &format!("m{attempt}"))).await;
+        assert!(answer.is_ok(), "attempt {attempt}: {answer:?}");
+        running.stop().await.unwrap();
+    }
+}

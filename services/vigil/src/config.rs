@@ -190,7 +190,7 @@ impl Default for GatewaySection {
             access_token_ttl: Duration::from_secs(15 * 60),
             refresh_token_ttl: Duration::from_secs(30 * 86_400),
             max_message_bytes: 4 * 1024 * 1024,
-            max_in_flight_per_agent: 64,
+            max_in_flight_per_agent: vigil_gateway::DEFAULT_MAX_IN_FLIGHT_PER_AGENT,
         }
     }
 }
@@ -259,17 +259,23 @@ impl Config {
     /// named by `VIGIL_CONFIG` in `env`, else [`DEFAULT_PATH`] (where a missing
     /// file means all defaults); then applies the `VIGIL_*` overrides of `env`.
     pub fn load(explicit: Option<&Path>, env: &HashMap<String, String>) -> Result<Config, ConfigError> {
-        let (path, must_exist) = match (explicit, env.get(CONFIG_ENV).filter(|p| !p.is_empty())) {
-            (Some(path), _) => (path.to_path_buf(), true),
-            (None, Some(path)) => (PathBuf::from(path), true),
-            (None, None) => (PathBuf::from(DEFAULT_PATH), false),
-        };
+        let (path, must_exist) = Config::path(explicit, env);
         let text = match std::fs::read_to_string(&path) {
             Ok(text) => text,
             Err(error) if error.kind() == std::io::ErrorKind::NotFound && !must_exist => String::new(),
             Err(source) => return Err(ConfigError::Read { path: path.display().to_string(), source }),
         };
         Config::from_yaml(&text, &path.display().to_string(), env)
+    }
+
+    /// The file [`Config::load`] reads, and whether it must exist (false only
+    /// for the default path).
+    pub fn path(explicit: Option<&Path>, env: &HashMap<String, String>) -> (PathBuf, bool) {
+        match (explicit, env.get(CONFIG_ENV).filter(|p| !p.is_empty())) {
+            (Some(path), _) => (path.to_path_buf(), true),
+            (None, Some(path)) => (PathBuf::from(path), true),
+            (None, None) => (PathBuf::from(DEFAULT_PATH), false),
+        }
     }
 
     /// Parses `text` (named `origin` in errors) and applies the overrides of `env`.

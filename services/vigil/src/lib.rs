@@ -1,1 +1,17 @@
-//! placeholder while the crate is written
+//! The `vigil` binary's library: configuration, TLS material, database setup,
+//! supervision of in-process services, the local agent of `vigil up`, and
+//! [`Stack`], which whole-stack tests start like `vigil run gateway collector`.
+#![deny(unsafe_code)]
+
+pub mod agent;
+pub mod config;
+pub mod db;
+pub mod secret;
+pub mod stack;
+pub mod supervisor;
+pub mod tls;
+pub mod up;
+
+pub use config::Config;
+pub use db::migrate;
+pub use stack::{ServiceKind, Stack, StackError};

@@ -94,7 +94,7 @@ pub fn ensure(config: &Config) -> Result<ServerTls, TlsError> {
     })
 }
 
-fn io(path: &Path, action: &'static str) -> impl FnOnce(std::io::Error) -> TlsError + '_ {
+fn io<'a>(path: &'a Path, action: &'static str) -> impl FnOnce(std::io::Error) -> TlsError + 'a {
     move |source| TlsError::Io { path: path.display().to_string(), action, source }
 }
 
@@ -195,8 +195,7 @@ mod tests {
     use super::*;
 
     fn config_in(dir: &Path) -> Config {
-        let mut config = Config::default();
-        config.data_dir = dir.to_path_buf();
+        let mut config = Config { data_dir: dir.to_path_buf(), ..Config::default() };
         config.gateway.tls_hostnames = vec!["vigil.example.com".into(), "10.9.8.7".into()];
         config
     }

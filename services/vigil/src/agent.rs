@@ -1,0 +1,344 @@
+//! The local `sovigilant` that `vigil up` runs next to the services.
+//!
+//! Invariants:
+//! - its configuration (`data_dir/agent/config.yaml`, mode 0600 since it holds
+//!   the agent token) is written once with a fresh token and reused on later
+//!   starts; only `server.address` and `server.tls.ca_cert` are brought up to
+//!   date, so the agent keeps its token and every other key an operator edited;
+//! - the child runs as a supervised [`Service`]: when it exits it is started
+//!   again with the supervisor's backoff; at shutdown it gets SIGTERM, then is
+//!   killed if it still runs 5 s later; it never outlives `vigil`
+//!   (`kill_on_drop`).
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_yaml::Value;
+use sqlx::MySqlPool;
+
+use crate::config::{hostname, Config};
+use crate::supervisor::{Service, ServiceRun, Shutdown};
+
+/// Name of the agent's executable.
+pub const AGENT_BINARY: &str = "sovigilant";
+/// Collection interval written into a new local agent config.
+pub const LOCAL_INTERVAL: &str = "10s";
+/// How long the agent may take to stop after SIGTERM.
+pub const STOP_GRACE: Duration = Duration::from_secs(5);
+
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error("up.agent_binary {path}: no such executable; fix the path, or set up.agent: false")]
+    BinaryMissing { path: String },
+    #[error("{AGENT_BINARY} is neither next to vigil ({next_to}) nor in PATH; install it, set up.agent_binary, or set up.agent: false")]
+    BinaryNotFound { next_to: String },
+    #[error("{path}: {action}: {source}")]
+    Io { path: String, action: &'static str, source: std::io::Error },
+    #[error("{path}: not a sovigilant configuration ({message}); remove it to have vigil up write a new one")]
+    BadConfig { path: String, message: String },
+    #[error("cannot create the local agent's token: {0}")]
+    Token(#[from] vigil_gateway::admin::AdminError),
+    #[error("local agent setup failed: {0}")]
+    Join(#[from] tokio::task::JoinError),
+}
+
+/// The `sovigilant` to run: `up.agent_binary`, else next to the running
+/// `vigil`, else the first in `PATH`.
+pub fn find_binary(configured: &str, path_env: Option<&str>) -> Result<PathBuf, AgentError> {
+    if !configured.is_empty() {
+        let path = PathBuf::from(configured);
+        return if path.is_file() { Ok(path) } else { Err(AgentError::BinaryMissing { path: configured.to_owned() }) };
+    }
+    let next_to = std::env::current_exe().ok().and_then(|exe| exe.parent().map(|dir| dir.join(AGENT_BINARY)));
+    if let Some(candidate) = next_to.as_ref().filter(|path| path.is_file()) {
+        return Ok(candidate.clone());
+    }
+    path_env
+        .into_iter()
+        .flat_map(std::env::split_paths)
+        .map(|dir| dir.join(AGENT_BINARY))
+        .find(|candidate| candidate.is_file())
+        .ok_or_else(|| AgentError::BinaryNotFound {
+            next_to: next_to.map(|p| p.display().to_string()).unwrap_or_else(|| "unknown".into()),
+        })
+}
+
+/// The address the local agent dials: the gateway's gRPC port on loopback
+/// (or on the one address the gateway listens on).
+pub fn local_address(grpc_addr: SocketAddr) -> SocketAddr {
+    let ip = if grpc_addr.ip().is_unspecified() { IpAddr::V4(Ipv4Addr::LOCALHOST) } else { grpc_addr.ip() };
+    SocketAddr::new(ip, grpc_addr.port())
+}
+
+#[derive(Serialize)]
+struct AgentFile {
+    agent: AgentSection,
+    server: ServerSection,
+    collection: CollectionSection,
+    state_dir: String,
+}
+
+#[derive(Serialize)]
+struct AgentSection {
+    id: String,
+    name: String,
+}
+
+#[derive(Serialize)]
+struct ServerSection {
+    address: String,
+    token: String,
+    tls: TlsSection,
+}
+
+#[derive(Serialize)]
+struct TlsSection {
+    enabled: bool,
+    ca_cert: String,
+}
+
+#[derive(Serialize)]
+struct CollectionSection {
+    interval: String,
+    host: HostSection,
+}
+
+#[derive(Serialize)]
+struct HostSection {
+    enabled: bool,
+}
+
+/// Writes (first start) or updates (later starts) the local agent's config
+/// and returns its path. A token is created only when the file is new.
+pub async fn ensure_config(config: &Config, pool: &MySqlPool, grpc_addr: SocketAddr, ca_path: &Path) -> Result<PathBuf, AgentError> {
+    let dir = config.agent_dir();
+    let path = dir.join("config.yaml");
+    let address = local_address(grpc_addr).to_string();
+    let ca_cert = ca_path.display().to_string();
+    let exists = tokio::fs::try_exists(&path).await.map_err(|source| AgentError::Io {
+        path: path.display().to_string(),
+        action: "cannot check",
+        source,
+    })?;
+    if exists {
+        let file = path.clone();
+        tokio::task::spawn_blocking(move || update_config(&file, &address, &ca_cert)).await??;
+        return Ok(path);
+    }
+    let token = vigil_gateway::admin::create_agent_token(pool, &config.up.tenant, Some("local agent (vigil up)")).await?;
+    let contents = AgentFile {
+        agent: AgentSection { id: "auto".into(), name: hostname() },
+        server: ServerSection { address, token: token.token, tls: TlsSection { enabled: true, ca_cert } },
+        collection: CollectionSection { interval: LOCAL_INTERVAL.into(), host: HostSection { enabled: true } },
+        state_dir: dir.join("state").display().to_string(),
+    };
+    let text = format!(
+        "# written by `vigil up` (token {}); edit freely, vigil only keeps server.address and server.tls.ca_cert current\n{}",
+        token.id,
+        serde_yaml::to_string(&contents).map_err(|error| AgentError::BadConfig {
+            path: path.display().to_string(),
+            message: error.to_string(),
+        })?
+    );
+    let file = path.clone();
+    tokio::task::spawn_blocking(move || {
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir).map_err(|source| AgentError::Io {
+            path: dir.display().to_string(),
+            action: "cannot create the directory",
+            source,
+        })?;
+        write_private(&file, &text)
+    })
+    .await??;
+    tracing::info!(path = %path.display(), token_id = %token.id, "wrote the local agent's configuration");
+    Ok(path)
+}
+
+fn update_config(path: &Path, address: &str, ca_cert: &str) -> Result<(), AgentError> {
+    let shown = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| AgentError::Io { path: shown.clone(), action: "cannot read", source })?;
+    let bad = |message: String| AgentError::BadConfig { path: shown.clone(), message };
+    let mut tree: Value = serde_yaml::from_str(&text).map_err(|error| bad(error.to_string()))?;
+    let server = tree.get_mut("server").and_then(Value::as_mapping_mut).ok_or_else(|| bad("no server section".into()))?;
+    let mut changed = false;
+    if server.get("address").and_then(Value::as_str) != Some(address) {
+        server.insert("address".into(), address.into());
+        changed = true;
+    }
+    let tls = server.entry("tls".into()).or_insert_with(|| Value::Mapping(Default::default()));
+    let tls = tls.as_mapping_mut().ok_or_else(|| bad("server.tls is not a section".into()))?;
+    if tls.get("ca_cert").and_then(Value::as_str) != Some(ca_cert) {
+        tls.insert("ca_cert".into(), ca_cert.into());
+        changed = true;
+    }
+    if changed {
+        let text = serde_yaml::to_string(&tree).map_err(|error| bad(error.to_string()))?;
+        write_private(path, &text)?;
+        tracing::info!(path = %shown, address, "updated the local agent's server address");
+    }
+    Ok(())
+}
+
+/// Replaces `path` atomically with a 0600 file holding `text`.
+fn write_private(path: &Path, text: &str) -> Result<(), AgentError> {
+    use std::io::Write;
+    let temporary = path.with_extension(format!("tmp-{}", hex::encode(rand::random::<[u8; 4]>())));
+    let io = |action: &'static str, p: &Path| {
+        let shown = p.display().to_string();
+        move |source| AgentError::Io { path: shown, action, source }
+    };
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&temporary)
+        .map_err(io("cannot create", &temporary))?;
+    file.write_all(text.as_bytes()).and_then(|()| file.sync_all()).map_err(io("cannot write", &temporary))?;
+    std::fs::rename(&temporary, path).map_err(io("cannot replace", path))
+}
+
+/// The supervised `sovigilant run --config <path>` child.
+pub struct AgentProcess {
+    pub binary: PathBuf,
+    pub config_path: PathBuf,
+}
+
+impl Service for AgentProcess {
+    fn name(&self) -> &'static str {
+        AGENT_BINARY
+    }
+
+    fn ping_name(&self) -> Option<&'static str> {
+        None
+    }
+
+    fn run(&self, shutdown: Shutdown) -> ServiceRun {
+        let (binary, config_path) = (self.binary.clone(), self.config_path.clone());
+        Box::pin(async move {
+            let mut child = tokio::process::Command::new(&binary)
+                .arg("run")
+                .arg("--config")
+                .arg(&config_path)
+                .stdin(Stdio::null())
+                .kill_on_drop(true)
+                .spawn()
+                .map_err(|error| format!("cannot start {}: {error}", binary.display()))?;
+            tracing::info!(pid = child.id(), binary = %binary.display(), "local agent started");
+            tokio::select! {
+                status = child.wait() => {
+                    let status = status.map_err(|error| format!("cannot wait for {AGENT_BINARY}: {error}"))?;
+                    Err(format!("{AGENT_BINARY} exited ({status})").into())
+                }
+                () = shutdown.signal() => {
+                    stop_child(&mut child, STOP_GRACE).await;
+                    Ok(())
+                }
+            }
+        })
+    }
+}
+
+/// SIGTERM, then SIGKILL after `grace`.
+pub async fn stop_child(child: &mut tokio::process::Child, grace: Duration) {
+    if let Some(pid) = child.id() {
+        send_sigterm(pid);
+    }
+    match tokio::time::timeout(grace, child.wait()).await {
+        Ok(Ok(status)) => tracing::info!(%status, "local agent stopped"),
+        Ok(Err(error)) => tracing::warn!(error = %error, "cannot wait for the local agent"),
+        Err(_) => {
+            tracing::warn!(grace = ?grace, "local agent ignored sigterm; killing it");
+            if let Err(error) = child.kill().await {
+                tracing::warn!(error = %error, "cannot kill the local agent");
+            }
+        }
+    }
+}
+
+/// Asks process `pid` to terminate. The standard library can only SIGKILL a
+/// child, so this one syscall goes through libc.
+#[allow(unsafe_code)]
+fn send_sigterm(pid: u32) {
+    let Ok(pid) = libc::pid_t::try_from(pid) else { return };
+    // SAFETY: kill(2) takes two integers and touches no memory of ours. `pid`
+    // is our own child that has not been reaped yet (we still hold it and
+    // `id()` returned it), so it cannot name a recycled process.
+    let result = unsafe { libc::kill(pid, libc::SIGTERM) };
+    if result != 0 {
+        tracing::warn!(pid, error = %std::io::Error::last_os_error(), "cannot send sigterm to the local agent");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_agent_dials_loopback_when_the_gateway_listens_everywhere() {
+        assert_eq!(local_address("0.0.0.0:9090".parse().unwrap()), "127.0.0.1:9090".parse().unwrap());
+        assert_eq!(local_address("[::]:9090".parse().unwrap()), "127.0.0.1:9090".parse().unwrap());
+        assert_eq!(local_address("10.1.2.3:9090".parse().unwrap()), "10.1.2.3:9090".parse().unwrap());
+    }
+
+    #[test]
+    fn configured_agent_binary_must_exist() {
+        let error = find_binary("/nonexistent/sovigilant", None).unwrap_err().to_string();
+        assert!(error.starts_with("up.agent_binary /nonexistent/sovigilant: no such executable"), "{error}");
+    }
+
+    #[test]
+    fn agent_binary_is_found_in_path() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(AGENT_BINARY), "#!/bin/sh\n").unwrap();
+        let path = format!("/nonexistent:{}", dir.path().display());
+        // unless a sovigilant sits next to the test executable, PATH decides
+        let found = find_binary("", Some(&path)).unwrap();
+        assert!(found.ends_with(AGENT_BINARY));
+    }
+
+    #[test]
+    fn existing_agent_config_keeps_its_token_and_gets_the_new_address() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.yaml");
+        std::fs::write(&path, "agent: { id: auto, name: h }\nserver:\n  address: 127.0.0.1:1\n  token: tok-123\n  tls: { enabled: true, ca_cert: /old/ca.pem }\nstate_dir: /s\n").unwrap();
+        update_config(&path, "127.0.0.1:9090", "/new/ca.pem").unwrap();
+        let tree: Value = serde_yaml::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(tree["server"]["address"].as_str(), Some("127.0.0.1:9090"));
+        assert_eq!(tree["server"]["token"].as_str(), Some("tok-123"));
+        assert_eq!(tree["server"]["tls"]["ca_cert"].as_str(), Some("/new/ca.pem"));
+        assert_eq!(tree["state_dir"].as_str(), Some("/s"));
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+
+    #[tokio::test]
+    async fn stubborn_child_is_killed_after_the_grace_period() {
+        // a shell that ignores SIGTERM
+        let mut child = tokio::process::Command::new("sh")
+            .arg("-c")
+            .arg("trap '' TERM; while true; do sleep 0.05; done")
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let started = std::time::Instant::now();
+        stop_child(&mut child, Duration::from_millis(500)).await;
+        assert!(started.elapsed() >= Duration::from_millis(500));
+        assert!(child.try_wait().unwrap().is_some(), "the child is gone");
+    }
+
+    #[tokio::test]
+    async fn child_stops_on_sigterm_within_the_grace_period() {
+        let mut child = tokio::process::Command::new("sleep").arg("30").kill_on_drop(true).spawn().unwrap();
+        let started = std::time::Instant::now();
+        stop_child(&mut child, Duration::from_secs(5)).await;
+        assert!(started.elapsed() < Duration::from_secs(2));
+        let status = child.try_wait().unwrap().expect("exited");
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(status.signal(), Some(libc::SIGTERM));
+    }
+}

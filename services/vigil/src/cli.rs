@@ -1,0 +1,267 @@
+//! The `vigil` command line: argument parsing and one function per command.
+//! Everything here prints for a human; the work is done by the library.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+use vigil::agent::{self, AgentError, AgentProcess};
+use vigil::config::mask_password;
+use vigil::supervisor::wait_for_signal;
+use vigil::up::{self, AdminOutcome};
+use vigil::{db, Config, ServiceKind, Stack};
+use vigil_gateway::admin::{self, Role};
+
+#[derive(Debug, Parser)]
+#[command(name = "vigil", version, about = "vigil: monitoring server — run services, the whole stack, migrations, tokens, users")]
+pub struct Cli {
+    /// Configuration file (default /etc/vigil/vigil.yaml; missing there means all defaults).
+    #[arg(long, global = true, env = "VIGIL_CONFIG", value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run services in this process: any of gateway, collector.
+    Run {
+        #[arg(required = true, value_name = "SERVICE", value_parser = parse_service)]
+        services: Vec<ServiceKind>,
+    },
+    /// Run the whole stack on this machine: database, first tenant and admin, every service, a local agent.
+    Up,
+    /// Create the database if needed and apply the schema migrations.
+    Migrate,
+    /// Agent tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// Dashboard users.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// The configuration.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create an agent token (the tenant is created if absent); the token is printed once.
+    Create {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Revoke an agent token by its id.
+    Revoke {
+        #[arg(long)]
+        tenant: String,
+        id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add a user (the tenant is created if absent); a generated password is printed once.
+    Add {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        email: String,
+        #[arg(long, value_enum, default_value_t = RoleArg::Viewer)]
+        role: RoleArg,
+        /// Default: a random 20-character password, printed.
+        #[arg(long)]
+        password: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the effective configuration, each key with its documentation and default.
+    Print,
+    /// Check the configuration and exit.
+    Check,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum RoleArg {
+    Admin,
+    Viewer,
+}
+
+impl From<RoleArg> for Role {
+    fn from(role: RoleArg) -> Role {
+        match role {
+            RoleArg::Admin => Role::Admin,
+            RoleArg::Viewer => Role::Viewer,
+        }
+    }
+}
+
+fn parse_service(name: &str) -> Result<ServiceKind, String> {
+    name.parse()
+}
+
+/// Runs `command` with `config` (read from `config_path`).
+pub async fn execute(command: Command, config: Config, config_path: PathBuf, path_env: Option<String>) -> anyhow::Result<()> {
+    match command {
+        Command::Run { services } => run(config, services).await,
+        Command::Up => up(config, path_env).await,
+        Command::Migrate => {
+            let pool = db::connect_and_migrate(&config.database.url, 1).await?;
+            pool.close().await;
+            println!("database {} is up to date", mask_password(&config.database.url));
+            Ok(())
+        }
+        Command::Token { command } => token(config, command).await,
+        Command::User { command } => user(config, command).await,
+        Command::Config { command: ConfigCommand::Print } => {
+            print!("{}", config.render_documented());
+            Ok(())
+        }
+        Command::Config { command: ConfigCommand::Check } => {
+            if config_path.exists() {
+                println!("{}: ok", config_path.display());
+            } else {
+                println!("{}: no such file; the defaults (and VIGIL_* variables) are ok", config_path.display());
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn run(config: Config, mut services: Vec<ServiceKind>) -> anyhow::Result<()> {
+    services.dedup();
+    let stack = Stack::start_services(config, &services).await?;
+    if let (Some(http), Some(grpc)) = (stack.http_addr(), stack.grpc_addr()) {
+        tracing::info!(http = %http, grpc = %grpc, "gateway listening");
+    }
+    serve_until_signal(stack).await
+}
+
+async fn serve_until_signal(stack: Stack) -> anyhow::Result<()> {
+    let signal = wait_for_signal().await;
+    match &signal {
+        Ok(name) => tracing::info!(signal = name, "stopping"),
+        Err(error) => tracing::error!(error = %error, "cannot listen for signals; stopping"),
+    }
+    stack.stop().await;
+    signal.map(|_| ()).context("cannot listen for sigint/sigterm")
+}
+
+async fn up(config: Config, path_env: Option<String>) -> anyhow::Result<()> {
+    let mut stack = Stack::start(config.clone()).await?;
+    match prepare_up(&config, &mut stack, path_env).await {
+        Ok(()) => serve_until_signal(stack).await,
+        Err(error) => {
+            stack.stop().await;
+            Err(error)
+        }
+    }
+}
+
+async fn prepare_up(config: &Config, stack: &mut Stack, path_env: Option<String>) -> anyhow::Result<()> {
+    let (Some(http), Some(grpc), Some(ca)) = (stack.http_addr(), stack.grpc_addr(), stack.ca_path().map(PathBuf::from)) else {
+        anyhow::bail!("the gateway did not start");
+    };
+    match up::bootstrap(config, stack.pool()).await.context("cannot create the first tenant and admin")? {
+        AdminOutcome::Created { email, password } => {
+            println!("admin: {email} / {password}");
+            println!("(this password is shown once; change it after logging in)");
+        }
+        AdminOutcome::Exists { email } => println!("admin {email} exists (its password was shown on the first start)"),
+    }
+    if config.up.agent {
+        match agent::find_binary(&config.up.agent_binary, path_env.as_deref()) {
+            Ok(binary) => {
+                let config_path = agent::ensure_config(config, stack.pool(), grpc, &ca).await?;
+                println!("local agent: {} run --config {}", binary.display(), config_path.display());
+                stack.spawn(Arc::new(AgentProcess { binary, config_path }));
+            }
+            Err(error @ AgentError::BinaryNotFound { .. }) => {
+                tracing::warn!(error = %error, "running without a local agent");
+                eprintln!("vigil: {error}; running without a local agent");
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
+    println!(
+        "vigil is up: dashboard/API http://{}, agents grpc {}",
+        shown(http),
+        config.agent_address(grpc.port())
+    );
+    println!("agents on other hosts trust {}", ca.display());
+    Ok(())
+}
+
+/// Listening everywhere is shown as loopback, an address one can open.
+fn shown(addr: SocketAddr) -> SocketAddr {
+    agent::local_address(addr)
+}
+
+fn check_tenant(tenant: &str) -> anyhow::Result<()> {
+    vigil_bus::ids::validate("tenant", tenant).with_context(|| format!("--tenant {tenant:?} cannot be used"))
+}
+
+async fn token(config: Config, command: TokenCommand) -> anyhow::Result<()> {
+    let pool = db::connect_and_migrate(&config.database.url, 2).await?;
+    let result = async {
+        match command {
+            TokenCommand::Create { tenant, name } => {
+                check_tenant(&tenant)?;
+                admin::ensure_tenant(&pool, &tenant, &tenant).await?;
+                let created = admin::create_agent_token(&pool, &tenant, name.as_deref()).await?;
+                println!("token id: {}", created.id);
+                println!("token: {}", created.token);
+                println!("(the token is shown once; it cannot be read back)");
+                println!("install the agent on a host with:");
+                println!(
+                    "  sovigilant init --server {} --token {} --ca-cert {}",
+                    config.agent_address(config.gateway.grpc_listen.port()),
+                    created.token,
+                    config.ca_path().display()
+                );
+            }
+            TokenCommand::Revoke { tenant, id } => {
+                check_tenant(&tenant)?;
+                admin::revoke_agent_token(&pool, &tenant, &id).await?;
+                println!("token {id} of tenant {tenant} revoked");
+            }
+        }
+        Ok(())
+    }
+    .await;
+    pool.close().await;
+    result
+}
+
+async fn user(config: Config, command: UserCommand) -> anyhow::Result<()> {
+    let UserCommand::Add { tenant, email, role, password } = command;
+    check_tenant(&tenant)?;
+    let pool = db::connect_and_migrate(&config.database.url, 2).await?;
+    let result = async {
+        admin::ensure_tenant(&pool, &tenant, &tenant).await?;
+        let generated = password.is_none();
+        let password = password.unwrap_or_else(up::generate_password);
+        let id = admin::add_user(&pool, &tenant, &email, &password, role.into()).await?;
+        println!("user {email} ({}) added to tenant {tenant} (id {id})", format!("{role:?}").to_lowercase());
+        if generated {
+            println!("password: {password}");
+            println!("(shown once)");
+        }
+        Ok(())
+    }
+    .await;
+    pool.close().await;
+    result
+}

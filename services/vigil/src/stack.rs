@@ -1,0 +1,326 @@
+//! [`Stack`]: the services of one `vigil` process, started from a [`Config`].
+//!
+//! `vigil run <service>...`, `vigil up` and the whole-stack tests all start
+//! services through here, so they share one code path: TLS material and jwt
+//! secret (gateway only), database created and migrated, NATS connected,
+//! listeners bound, each service built once up front (so a broken setup fails
+//! the start instead of looping in restarts), then handed to the
+//! [`Supervisor`].
+//!
+//! Invariants: a restarted gateway binds the addresses the first one got
+//! (also when the config said port 0), so agents and users keep their
+//! endpoints; [`Stack::stop`] returns after every service has stopped.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+
+use sqlx::MySqlPool;
+use tokio::net::TcpListener;
+use vigil_collector::{Collector, CollectorConfig};
+use vigil_gateway::{Gateway, GatewayConfig, TlsMaterial};
+
+use crate::config::Config;
+use crate::db::{self, DbError};
+use crate::secret::{self, SecretError};
+use crate::supervisor::{Service, ServiceRun, Shutdown, Supervisor, HEALTH_INTERVAL};
+use crate::tls::{self, ServerTls, TlsError};
+
+/// A service `vigil run` can start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ServiceKind {
+    Gateway,
+    Collector,
+}
+
+impl ServiceKind {
+    pub const ALL: [ServiceKind; 2] = [ServiceKind::Gateway, ServiceKind::Collector];
+    /// Services of the design that this build does not contain yet.
+    pub const NOT_BUILT: [&'static str; 3] = ["alerter", "actioner", "orchestrator"];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ServiceKind::Gateway => vigil_bus::subjects::gateway::SERVICE_NAME,
+            ServiceKind::Collector => vigil_bus::subjects::collector::SERVICE_NAME,
+        }
+    }
+}
+
+impl fmt::Display for ServiceKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for ServiceKind {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        let known = ServiceKind::ALL.map(ServiceKind::name).join(", ");
+        if let Some(kind) = ServiceKind::ALL.into_iter().find(|kind| kind.name() == name) {
+            return Ok(kind);
+        }
+        if ServiceKind::NOT_BUILT.contains(&name) {
+            return Err(format!(
+                "service {name:?} is not built yet (alerter, actioner and orchestrator are not built yet); known services: {known}"
+            ));
+        }
+        Err(format!(
+            "unknown service {name:?}; known services: {known} (alerter, actioner and orchestrator are not built yet)"
+        ))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StackError {
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error("cannot connect to nats at {url}: {source}; check nats.url and that nats-server is running")]
+    Nats { url: String, source: async_nats::ConnectError },
+    #[error("gateway.{key}: cannot listen on {addr}: {source}")]
+    Bind { key: &'static str, addr: SocketAddr, source: std::io::Error },
+    #[error("gateway: {0}")]
+    Gateway(#[from] vigil_gateway::GatewayError),
+    #[error("collector: {0}")]
+    Collector(#[from] vigil_collector::CollectorError),
+    #[error("start-up task failed: {0}")]
+    Join(#[from] tokio::task::JoinError),
+}
+
+/// The running services of one process.
+pub struct Stack {
+    config: Config,
+    supervisor: Supervisor,
+    pool: MySqlPool,
+    nats: async_nats::Client,
+    http_addr: Option<SocketAddr>,
+    grpc_addr: Option<SocketAddr>,
+    ca_path: Option<PathBuf>,
+}
+
+impl Stack {
+    /// Starts gateway and collector, as `vigil run gateway collector` does.
+    pub async fn start(config: Config) -> Result<Stack, StackError> {
+        Stack::start_services(config, &ServiceKind::ALL).await
+    }
+
+    /// Starts `services` (any subset of gateway and collector).
+    pub async fn start_services(config: Config, services: &[ServiceKind]) -> Result<Stack, StackError> {
+        let with_gateway = services.contains(&ServiceKind::Gateway);
+        let with_collector = services.contains(&ServiceKind::Collector);
+
+        let material = if with_gateway {
+            let (tls_config, secret_path) = (config.clone(), config.jwt_secret_path());
+            let (tls, secret) = tokio::task::spawn_blocking(move || {
+                Ok::<_, StackError>((tls::ensure(&tls_config)?, secret::ensure_jwt_secret(&secret_path)?))
+            })
+            .await??;
+            Some((tls, secret))
+        } else {
+            None
+        };
+
+        let pool = db::connect_and_migrate(&config.database.url, config.database.max_connections).await?;
+        let nats = async_nats::ConnectOptions::new()
+            .name(format!("vigil {}", services.iter().map(|s| s.name()).collect::<Vec<_>>().join(" ")))
+            .connect(config.nats.url.as_str())
+            .await
+            .map_err(|source| StackError::Nats { url: crate::config::mask_password(&config.nats.url), source })?;
+
+        // build everything before running anything: a failure leaves nothing behind
+        let collector = match with_collector {
+            true => {
+                let collector_config = collector_config(&config);
+                let collector = Collector::build(collector_config.clone(), nats.clone(), pool.clone()).await?;
+                Some(CollectorService {
+                    first: Mutex::new(Some(collector)),
+                    config: collector_config,
+                    nats: nats.clone(),
+                    pool: pool.clone(),
+                })
+            }
+            false => None,
+        };
+        let gateway = match material {
+            Some((tls, secret)) => {
+                let grpc_listener = bind("grpc_listen", config.gateway.grpc_listen).await?;
+                let http_listener = bind("http_listen", config.gateway.http_listen).await?;
+                let parts = GatewayParts { config: config.clone(), tls, jwt_secret: secret };
+                let gateway =
+                    Gateway::build(parts.gateway_config(), grpc_listener, http_listener, nats.clone(), pool.clone()).await?;
+                let addrs = (gateway.grpc_addr(), gateway.http_addr());
+                Some(GatewayService { first: Mutex::new(Some(gateway)), parts, addrs, nats: nats.clone(), pool: pool.clone() })
+            }
+            None => None,
+        };
+
+        let mut supervisor = Supervisor::new();
+        let (mut http_addr, mut grpc_addr, mut ca_path) = (None, None, None);
+        if let Some(collector) = collector {
+            supervisor.spawn(Arc::new(collector));
+        }
+        if let Some(gateway) = gateway {
+            grpc_addr = Some(gateway.addrs.0);
+            http_addr = Some(gateway.addrs.1);
+            ca_path = Some(gateway.parts.tls.ca_path.clone());
+            supervisor.spawn(Arc::new(gateway));
+        }
+        supervisor.spawn_health(nats.clone(), HEALTH_INTERVAL);
+        tracing::info!(services = ?services.iter().map(|s| s.name()).collect::<Vec<_>>(), "services started");
+        Ok(Stack { config, supervisor, pool, nats, http_addr, grpc_addr, ca_path })
+    }
+
+    /// The REST/WebSocket address the gateway listens on (None without a gateway).
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http_addr
+    }
+
+    /// The agents' gRPC address (None without a gateway).
+    pub fn grpc_addr(&self) -> Option<SocketAddr> {
+        self.grpc_addr
+    }
+
+    /// The CA agents trust (None without a gateway).
+    pub fn ca_path(&self) -> Option<&Path> {
+        self.ca_path.as_deref()
+    }
+
+    pub fn pool(&self) -> &MySqlPool {
+        &self.pool
+    }
+
+    pub fn nats(&self) -> &async_nats::Client {
+        &self.nats
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Runs one more supervised service (e.g. the local agent of `vigil up`).
+    pub fn spawn(&mut self, service: Arc<dyn Service>) {
+        self.supervisor.spawn(service);
+    }
+
+    /// Stops every service and waits for them.
+    pub async fn stop(self) {
+        self.supervisor.stop().await;
+        self.pool.close().await;
+        let _ = self.nats.drain().await;
+    }
+}
+
+/// The collector section as the collector wants it.
+pub fn collector_config(config: &Config) -> CollectorConfig {
+    let section = &config.collector;
+    CollectorConfig {
+        batch_size: section.batch_size,
+        batch_wait: section.batch_wait,
+        offline_after: section.offline_after,
+        sweep_interval: section.sweep_interval,
+        partitions_ahead_days: section.partitions_ahead_days,
+        retention_raw: section.retention_raw,
+    }
+}
+
+async fn bind(key: &'static str, addr: SocketAddr) -> Result<TcpListener, StackError> {
+    TcpListener::bind(addr).await.map_err(|source| StackError::Bind { key, addr, source })
+}
+
+struct CollectorService {
+    /// Built by [`Stack::start_services`]; later runs build their own.
+    first: Mutex<Option<Collector>>,
+    config: CollectorConfig,
+    nats: async_nats::Client,
+    pool: MySqlPool,
+}
+
+impl Service for CollectorService {
+    fn name(&self) -> &'static str {
+        ServiceKind::Collector.name()
+    }
+
+    fn ping_name(&self) -> Option<&'static str> {
+        Some(ServiceKind::Collector.name())
+    }
+
+    fn run(&self, shutdown: Shutdown) -> ServiceRun {
+        let first = self.first.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
+        let (config, nats, pool) = (self.config.clone(), self.nats.clone(), self.pool.clone());
+        Box::pin(async move {
+            let collector = match first {
+                Some(collector) => collector,
+                None => Collector::build(config, nats, pool).await?,
+            };
+            collector.run_until_stopped(shutdown.signal()).await?;
+            Ok(())
+        })
+    }
+}
+
+/// What a gateway is built from, kept to build it again after a failure.
+#[derive(Clone)]
+struct GatewayParts {
+    config: Config,
+    tls: ServerTls,
+    jwt_secret: Vec<u8>,
+}
+
+impl GatewayParts {
+    fn gateway_config(&self) -> GatewayConfig {
+        let section = &self.config.gateway;
+        GatewayConfig {
+            jwt_secret: self.jwt_secret.clone(),
+            access_token_ttl: section.access_token_ttl,
+            refresh_token_ttl: section.refresh_token_ttl,
+            tls: TlsMaterial {
+                cert_chain_pem: self.tls.cert_chain_pem.clone(),
+                private_key_pem: self.tls.private_key_pem.clone(),
+            },
+            max_message_bytes: section.max_message_bytes,
+            max_in_flight_per_agent: section.max_in_flight_per_agent,
+        }
+    }
+}
+
+struct GatewayService {
+    first: Mutex<Option<Gateway>>,
+    parts: GatewayParts,
+    /// (grpc, http) addresses the first gateway got; restarts bind them again.
+    addrs: (SocketAddr, SocketAddr),
+    nats: async_nats::Client,
+    pool: MySqlPool,
+}
+
+impl Service for GatewayService {
+    fn name(&self) -> &'static str {
+        ServiceKind::Gateway.name()
+    }
+
+    fn ping_name(&self) -> Option<&'static str> {
+        Some(ServiceKind::Gateway.name())
+    }
+
+    fn run(&self, shutdown: Shutdown) -> ServiceRun {
+        let first = self.first.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
+        let (parts, addrs, nats, pool) = (self.parts.clone(), self.addrs, self.nats.clone(), self.pool.clone());
+        Box::pin(async move {
+            let gateway = match first {
+                Some(gateway) => gateway,
+                None => {
+                    let grpc = bind("grpc_listen", addrs.0).await?;
+                    let http = bind("http_listen", addrs.1).await?;
+                    Gateway::build(parts.gateway_config(), grpc, http, nats, pool).await?
+                }
+            };
+            gateway.run_until_stopped(shutdown.signal()).await?;
+            Ok(())
+        })
+    }
+}

@@ -1,0 +1,167 @@
+//! The `vigil` executable's behaviour that needs no running infrastructure:
+//! configuration errors (exit 64), service names, `config print` / `check`.
+
+use std::process::{Command, Output};
+
+fn vigil(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_vigil"));
+    command.args(args).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    command.output().unwrap()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn bad_config_file_exits_64_naming_file_key_and_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("vigil.yaml");
+    std::fs::write(&path, "version: 1\ngateway:\n  access_token_ttl: 15x\n").unwrap();
+    let output = vigil(&["--config", path.to_str().unwrap(), "config", "check"], &[]);
+    assert_eq!(output.status.code(), Some(64), "{}", stderr(&output));
+    let expected = format!("vigil: {}: gateway.access_token_ttl: \"15x\" is not a duration", path.display());
+    assert!(stderr(&output).starts_with(&expected), "{}", stderr(&output));
+}
+
+#[test]
+fn config_file_named_by_vigil_config_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("vigil.yaml");
+    std::fs::write(&path, "collector: { batchsize: 3 }\n").unwrap();
+    let output = vigil(&["config", "check"], &[("VIGIL_CONFIG", path.to_str().unwrap())]);
+    assert_eq!(output.status.code(), Some(64));
+    assert!(stderr(&output).contains("unknown key collector.batchsize"), "{}", stderr(&output));
+}
+
+#[test]
+fn unknown_vigil_variable_exits_64() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("vigil.yaml");
+    std::fs::write(&path, "").unwrap();
+    let output = vigil(&["--config", path.to_str().unwrap(), "config", "check"], &[("VIGIL_FOO", "1")]);
+    assert_eq!(output.status.code(), Some(64));
+    assert!(stderr(&output).starts_with("vigil: unknown environment variable VIGIL_FOO; valid ones:"), "{}", stderr(&output));
+}
+
+#[test]
+fn config_check_accepts_a_good_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("vigil.yaml");
+    std::fs::write(&path, "version: 1\ncollector: { batch_size: 10 }\n").unwrap();
+    let output = vigil(&["--config", path.to_str().unwrap(), "config", "check"], &[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), format!("{}: ok", path.display()));
+}
+
+#[test]
+fn config_print_shows_effective_values_with_env_overrides_and_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("vigil.yaml");
+    std::fs::write(&path, "").unwrap();
+    let output = vigil(&["--config", path.to_str().unwrap(), "config", "print"], &[("VIGIL_COLLECTOR_BATCH_SIZE", "7")]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert!(printed.contains("  batch_size: 7  # snapshots stored per database transaction; default: 500"), "{printed}");
+    assert!(printed.contains("  url: mysql://root@127.0.0.1:3306/vigil"), "{printed}");
+}
+
+#[test]
+fn unknown_service_is_rejected_listing_the_known_ones() {
+    let output = vigil(&["run", "gateway", "frobnicator"], &[]);
+    assert!(!output.status.success());
+    let error = stderr(&output);
+    assert!(error.contains("unknown service \"frobnicator\"; known services: gateway, collector"), "{error}");
+    let output = vigil(&["run", "alerter"], &[]);
+    assert!(!output.status.success());
+    assert!(stderr(&output).contains("\"alerter\" is not built yet"), "{}", stderr(&output));
+}
+
+#[test]
+fn run_without_a_service_is_a_usage_error() {
+    let output = vigil(&["run"], &[]);
+    assert!(!output.status.success());
+    assert!(stderr(&output).contains("<SERVICE>"), "{}", stderr(&output));
+}
+
+/// Runs `vigil` against a fresh database; drops it afterwards.
+struct FreshDatabase {
+    name: String,
+}
+
+impl FreshDatabase {
+    fn new() -> FreshDatabase {
+        FreshDatabase { name: format!("vigil_t_{}", hex::encode(rand::random::<[u8; 6]>())) }
+    }
+
+    fn url(&self) -> String {
+        format!("mysql://root@127.0.0.1:3306/{}", self.name)
+    }
+}
+
+impl Drop for FreshDatabase {
+    fn drop(&mut self) {
+        let _ = Command::new("mysql")
+            .args(["-uroot", "-h127.0.0.1", "-e", &format!("DROP DATABASE IF EXISTS `{}`", self.name)])
+            .output();
+    }
+}
+
+#[test]
+fn token_create_prints_the_token_and_an_install_hint_then_revoke_works() {
+    let database = FreshDatabase::new();
+    let dir = tempfile::tempdir().unwrap();
+    let env = [
+        ("VIGIL_DATABASE_URL", database.url()),
+        ("VIGIL_DATA_DIR", dir.path().display().to_string()),
+        ("VIGIL_GATEWAY_PUBLIC_ADDRESS", "vigil.example.com".to_owned()),
+    ];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let output = vigil(&["--config", "/dev/null", "token", "create", "--tenant", "acme", "--name", "web1"], &env);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let field = |prefix: &str| {
+        stdout.lines().find_map(|line| line.strip_prefix(prefix)).unwrap_or_else(|| panic!("no {prefix:?} in {stdout}")).to_owned()
+    };
+    let (id, token) = (field("token id: "), field("token: "));
+    let hint = format!(
+        "sovigilant init --server vigil.example.com:9090 --token {token} --ca-cert {}",
+        dir.path().join("tls/ca.pem").display()
+    );
+    assert!(stdout.contains(&hint), "{stdout}");
+
+    let output = vigil(&["--config", "/dev/null", "token", "revoke", "--tenant", "acme", &id], &env);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(String::from_utf8_lossy(&output.stdout).contains(&format!("token {id} of tenant acme revoked")));
+}
+
+#[test]
+fn user_add_prints_a_generated_password_and_refuses_a_duplicate() {
+    let database = FreshDatabase::new();
+    let url = database.url();
+    let env = [("VIGIL_DATABASE_URL", url.as_str())];
+    let output = vigil(&["--config", "/dev/null", "user", "add", "--tenant", "acme", "--email", "ops@acme.test", "--role", "admin"], &env);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(stdout.contains("user ops@acme.test (admin) added to tenant acme"), "{stdout}");
+    let password = stdout.lines().find_map(|line| line.strip_prefix("password: ")).expect("password printed");
+    assert_eq!(password.len(), 20);
+
+    let output = vigil(&["--config", "/dev/null", "user", "add", "--tenant", "acme", "--email", "ops@acme.test", "--password", "another-password-1"], &env);
+    assert!(!output.status.success());
+    let error = stderr(&output);
+    assert!(error.starts_with("vigil: ") && error.contains("ops@acme.test"), "{error}");
+}
+
+#[test]
+fn bad_tenant_id_is_rejected_before_touching_the_database() {
+    let output = vigil(
+        &["--config", "/dev/null", "user", "add", "--tenant", "a.b", "--email", "x@y.z"],
+        &[("VIGIL_DATABASE_URL", "mysql://root@127.0.0.1:1/none")],
+    );
+    assert!(!output.status.success());
+    assert!(stderr(&output).contains("--tenant \"a.b\" cannot be used"), "{}", stderr(&output));
+}

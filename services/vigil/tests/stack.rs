@@ -1,0 +1,162 @@
+//! Whole-process tests of [`vigil::Stack`] against a private nats-server
+//! (so no other test's collector shares our durable consumer) and a fresh
+//! database on the machine's MariaDB.
+
+use std::net::TcpListener as StdListener;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use vigil::supervisor::ping;
+use vigil::{Config, ServiceKind, Stack};
+
+const SERVER: &str = "mysql://root@127.0.0.1:3306";
+
+/// A private `nats-server -js` on a free port, killed on drop.
+struct PrivateNats {
+    port: u16,
+    _store: tempfile::TempDir,
+    _child: tokio::process::Child,
+}
+
+impl PrivateNats {
+    async fn start() -> PrivateNats {
+        let port = StdListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let store = tempfile::tempdir().unwrap();
+        let child = tokio::process::Command::new("nats-server")
+            .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
+            .arg(store.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("nats-server is installed");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+            assert!(Instant::now() < deadline, "nats-server did not listen on {port}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        PrivateNats { port, _store: store, _child: child }
+    }
+
+    fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+}
+
+/// A config for a test: private nats, a fresh database name, port 0, data in `dir`.
+fn test_config(nats: &PrivateNats, dir: &Path) -> (Config, String) {
+    let database = format!("vigil_t_{}", hex::encode(rand::random::<[u8; 6]>()));
+    let mut config = Config { data_dir: dir.to_path_buf(), ..Config::default() };
+    config.nats.url = nats.url();
+    config.database.url = format!("{SERVER}/{database}");
+    config.database.max_connections = 4;
+    config.gateway.http_listen = "127.0.0.1:0".parse().unwrap();
+    config.gateway.grpc_listen = "127.0.0.1:0".parse().unwrap();
+    (config, database)
+}
+
+async fn drop_database(database: &str) {
+    let pool = sqlx::MySqlPool::connect(&format!("{SERVER}/information_schema")).await.unwrap();
+    sqlx::query(&format!("DROP DATABASE IF EXISTS `{database}`")).execute(&pool).await.unwrap();
+    pool.close().await;
+}
+
+/// `GET path` over plain HTTP/1.1; returns the status line.
+async fn http_get_status(addr: std::net::SocketAddr, path: &str) -> String {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut response)).await.unwrap().unwrap();
+    String::from_utf8_lossy(&response).lines().next().unwrap_or_default().to_owned()
+}
+
+#[tokio::test]
+async fn collector_only_stack_answers_its_ping_until_stopped() {
+    let nats = PrivateNats::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (config, database) = test_config(&nats, dir.path());
+    let stack = Stack::start_services(config, &[ServiceKind::Collector]).await.unwrap();
+    assert_eq!(stack.http_addr(), None);
+    assert!(!dir.path().join("tls").exists(), "no tls material without a gateway");
+    let client = async_nats::connect(nats.url()).await.unwrap();
+    assert!(ping(&client, ServiceKind::Collector.name(), Duration::from_secs(5)).await);
+    stack.stop().await;
+    assert!(!ping(&client, ServiceKind::Collector.name(), Duration::from_millis(500)).await);
+    drop_database(&database).await;
+}
+
+#[tokio::test]
+async fn unreachable_nats_fails_the_start_naming_the_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = StdListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut config = Config { data_dir: dir.path().to_path_buf(), ..Config::default() };
+    config.nats.url = format!("nats://127.0.0.1:{port}");
+    let database = format!("vigil_t_{}", hex::encode(rand::random::<[u8; 6]>()));
+    config.database.url = format!("{SERVER}/{database}");
+    let error = match Stack::start_services(config, &[ServiceKind::Collector]).await {
+        Ok(_) => panic!("started without nats"),
+        Err(error) => error.to_string(),
+    };
+    assert!(error.starts_with(&format!("cannot connect to nats at nats://127.0.0.1:{port}")), "{error}");
+    drop_database(&database).await;
+}
+
+#[tokio::test]
+async fn stack_on_port_zero_answers_health_and_pings() {
+    let nats = PrivateNats::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (config, database) = test_config(&nats, dir.path());
+    let stack = Stack::start(config).await.unwrap();
+    let http = stack.http_addr().expect("gateway http address");
+    let grpc = stack.grpc_addr().expect("gateway grpc address");
+    assert_ne!(http.port(), 0);
+    assert_ne!(grpc.port(), 0);
+    assert_eq!(stack.ca_path(), Some(dir.path().join("tls/ca.pem").as_path()));
+    assert!(dir.path().join("jwt.secret").exists());
+    assert_eq!(http_get_status(http, "/api/health").await, "HTTP/1.1 200 OK");
+    let client = async_nats::connect(nats.url()).await.unwrap();
+    assert!(ping(&client, ServiceKind::Gateway.name(), Duration::from_secs(5)).await);
+    assert!(ping(&client, ServiceKind::Collector.name(), Duration::from_secs(5)).await);
+    stack.stop().await;
+    assert!(tokio::net::TcpStream::connect(http).await.is_err(), "the gateway stopped listening");
+    drop_database(&database).await;
+}
+
+#[tokio::test]
+async fn up_bootstrap_creates_the_admin_once_and_the_agent_config_once() {
+    let nats = PrivateNats::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (config, database) = test_config(&nats, dir.path());
+    let pool = vigil::db::connect_and_migrate(&config.database.url, 2).await.unwrap();
+
+    let first = vigil::up::bootstrap(&config, &pool).await.unwrap();
+    let vigil::up::AdminOutcome::Created { email, password } = first else { panic!("admin not created: {first:?}") };
+    assert_eq!(email, "admin@localhost");
+    assert_eq!(password.len(), 20);
+    let second = vigil::up::bootstrap(&config, &pool).await.unwrap();
+    assert_eq!(second, vigil::up::AdminOutcome::Exists { email: "admin@localhost".into() });
+
+    let ca = dir.path().join("tls/ca.pem");
+    let path = vigil::agent::ensure_config(&config, &pool, "0.0.0.0:9443".parse().unwrap(), &ca).await.unwrap();
+    let written: serde_yaml::Value = serde_yaml::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(written["server"]["address"].as_str(), Some("127.0.0.1:9443"));
+    assert_eq!(written["server"]["tls"]["ca_cert"].as_str(), Some(ca.to_str().unwrap()));
+    assert_eq!(written["state_dir"].as_str(), Some(dir.path().join("agent/state").to_str().unwrap()));
+    assert_eq!(written["collection"]["interval"].as_str(), Some("10s"));
+    let token = written["server"]["token"].as_str().unwrap().to_owned();
+    let tokens: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM agent_tokens WHERE tenant_id = 'default'").fetch_one(&pool).await.unwrap();
+    assert_eq!(tokens, 1);
+
+    // a later start on another port keeps the token and creates no other
+    vigil::agent::ensure_config(&config, &pool, "127.0.0.1:9555".parse().unwrap(), &ca).await.unwrap();
+    let again: serde_yaml::Value = serde_yaml::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(again["server"]["token"].as_str(), Some(token.as_str()));
+    assert_eq!(again["server"]["address"].as_str(), Some("127.0.0.1:9555"));
+    let tokens: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM agent_tokens WHERE tenant_id = 'default'").fetch_one(&pool).await.unwrap();
+    assert_eq!(tokens, 1);
+    pool.close().await;
+    drop_database(&database).await;
+}

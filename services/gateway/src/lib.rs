@@ -1,1 +1,240 @@
-//! placeholder while the crate is written
+//! The gateway: the only door into Vigil from outside.
+//!
+//! - gRPC (tonic, always TLS) for agents: `Register` and the `Connect` stream,
+//!   authenticated by agent tokens ([`grpc`]);
+//! - REST (axum) for users: login/refresh/logout with JWT access tokens and
+//!   rotating refresh tokens, tenant-scoped host and metrics queries, admin-only
+//!   agent token management ([`rest`]);
+//! - NATS: snapshots are published to JetStream, host queries are answered by
+//!   the collector's service endpoints. The gateway never reads `hosts` or
+//!   `metrics_*`; it owns `tenants`, `users`, `refresh_tokens`, `agent_tokens`.
+//!
+//! Invariants: every tenant or host id that reaches a subject went through
+//! [`vigil_bus::ids::validate`]; every query is scoped to the tenant of the
+//! caller's credential (agent token or JWT); secrets (agent tokens, refresh
+//! tokens, passwords) are stored only hashed and never logged.
+//!
+//! What [`Gateway::build`] expects: the database migrations are applied (the
+//! `vigil` binary does it) and NATS has JetStream enabled; `build` itself
+//! creates or updates the JetStream streams.
+#![forbid(unsafe_code)]
+
+pub mod admin;
+mod auth;
+mod convert;
+mod error;
+mod grpc;
+mod rest;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::service::ServiceExt;
+use futures::FutureExt;
+use sqlx::MySqlPool;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::{Identity, Server, ServerTlsConfig};
+use vigil_bus::subjects::gateway;
+
+pub use error::GatewayError;
+
+/// The gRPC server's TLS identity, PEM encoded.
+#[derive(Clone)]
+pub struct TlsMaterial {
+    /// Server certificate first, then any intermediates.
+    pub cert_chain_pem: String,
+    pub private_key_pem: String,
+}
+
+impl std::fmt::Debug for TlsMaterial {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsMaterial").field("cert_chain_pem", &self.cert_chain_pem).field("private_key_pem", &"<redacted>").finish()
+    }
+}
+
+/// Everything the gateway needs besides its listeners and connections.
+#[derive(Clone)]
+pub struct GatewayConfig {
+    /// HMAC key signing the JWT access tokens (HS256).
+    pub jwt_secret: Vec<u8>,
+    pub access_token_ttl: Duration,
+    pub refresh_token_ttl: Duration,
+    pub tls: TlsMaterial,
+    /// Largest gRPC message accepted from an agent.
+    pub max_message_bytes: usize,
+    /// Unacknowledged JetStream publishes allowed per agent stream; past it the
+    /// gateway stops reading from that agent until PubAcks arrive.
+    pub max_in_flight_per_agent: usize,
+}
+
+/// Default lifetime of an access token.
+pub const DEFAULT_ACCESS_TOKEN_TTL: Duration = Duration::from_secs(15 * 60);
+/// Default lifetime of a refresh token.
+pub const DEFAULT_REFRESH_TOKEN_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
+/// Default in-flight JetStream publishes per agent stream.
+pub const DEFAULT_MAX_IN_FLIGHT_PER_AGENT: usize = 256;
+
+impl GatewayConfig {
+    /// A config with every default, for the given secret and TLS identity.
+    pub fn new(jwt_secret: Vec<u8>, tls: TlsMaterial) -> Self {
+        GatewayConfig {
+            jwt_secret,
+            access_token_ttl: DEFAULT_ACCESS_TOKEN_TTL,
+            refresh_token_ttl: DEFAULT_REFRESH_TOKEN_TTL,
+            tls,
+            max_message_bytes: vigil_proto::MAX_MESSAGE_BYTES,
+            max_in_flight_per_agent: DEFAULT_MAX_IN_FLIGHT_PER_AGENT,
+        }
+    }
+}
+
+impl std::fmt::Debug for GatewayConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GatewayConfig")
+            .field("jwt_secret", &"<redacted>")
+            .field("access_token_ttl", &self.access_token_ttl)
+            .field("refresh_token_ttl", &self.refresh_token_ttl)
+            .field("tls", &self.tls)
+            .field("max_message_bytes", &self.max_message_bytes)
+            .field("max_in_flight_per_agent", &self.max_in_flight_per_agent)
+            .finish()
+    }
+}
+
+/// State shared by the gRPC and REST halves.
+pub(crate) struct Shared {
+    pub config: GatewayConfig,
+    pub nats: async_nats::Client,
+    pub jetstream: async_nats::jetstream::Context,
+    pub pool: MySqlPool,
+    /// Flips to `true` at shutdown: open agent streams end themselves.
+    pub stopping: watch::Receiver<bool>,
+}
+
+/// A built gateway: listeners bound, streams ensured, service registered.
+pub struct Gateway {
+    shared: Arc<Shared>,
+    stop: watch::Sender<bool>,
+    tls: ServerTlsConfig,
+    grpc_listener: TcpListener,
+    http_listener: TcpListener,
+    grpc_addr: SocketAddr,
+    http_addr: SocketAddr,
+    service: async_nats::service::Service,
+}
+
+impl Gateway {
+    /// Checks the config and TLS material, ensures the JetStream streams and
+    /// registers the `gateway` NATS service (found by `$SRV.PING`).
+    pub async fn build(
+        config: GatewayConfig,
+        grpc_listener: TcpListener,
+        http_listener: TcpListener,
+        nats: async_nats::Client,
+        pool: MySqlPool,
+    ) -> Result<Gateway, GatewayError> {
+        if config.jwt_secret.len() < 32 {
+            return Err(GatewayError::Config(format!(
+                "jwt_secret is {} bytes; give at least 32 random bytes",
+                config.jwt_secret.len()
+            )));
+        }
+        if config.max_in_flight_per_agent == 0 {
+            return Err(GatewayError::Config("max_in_flight_per_agent is 0; give at least 1 (default 256)".to_owned()));
+        }
+        if config.max_message_bytes == 0 {
+            return Err(GatewayError::Config("max_message_bytes is 0; give a size such as 4194304".to_owned()));
+        }
+        check_tls(&config.tls)?;
+        let tls = ServerTlsConfig::new().identity(Identity::from_pem(&config.tls.cert_chain_pem, &config.tls.private_key_pem));
+        // Fails here, not at serve time, when rustls refuses the identity.
+        Server::builder().tls_config(tls.clone()).map_err(|e| GatewayError::Tls(format!("the server identity is not usable: {e}")))?;
+
+        let grpc_addr = grpc_listener.local_addr().map_err(|source| GatewayError::Listener { which: "grpc", source })?;
+        let http_addr = http_listener.local_addr().map_err(|source| GatewayError::Listener { which: "http", source })?;
+
+        let jetstream = async_nats::jetstream::new(nats.clone());
+        vigil_bus::streams::ensure_streams(&jetstream).await?;
+        let service = nats
+            .service_builder()
+            .description("vigil gateway: agent gRPC ingress and REST API")
+            .start(gateway::SERVICE_NAME, env!("CARGO_PKG_VERSION"))
+            .await
+            .map_err(|e| GatewayError::Service(e.to_string()))?;
+
+        let (stop, stopping) = watch::channel(false);
+        let shared = Arc::new(Shared { config, nats, jetstream, pool, stopping });
+        tracing::info!(grpc = %grpc_addr, http = %http_addr, "gateway built");
+        Ok(Gateway { shared, stop, tls, grpc_listener, http_listener, grpc_addr, http_addr, service })
+    }
+
+    /// Where agents connect (gRPC over TLS).
+    pub fn grpc_addr(&self) -> SocketAddr {
+        self.grpc_addr
+    }
+
+    /// Where the REST API listens (plain HTTP; put a TLS proxy in front).
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http_addr
+    }
+
+    /// Serves gRPC and REST until `shutdown` completes (or one server fails).
+    /// At shutdown, open agent streams end with `unavailable` so agents
+    /// reconnect elsewhere; unacknowledged snapshots are replayed by them.
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), GatewayError> {
+        let Gateway { shared, stop, tls, grpc_listener, http_listener, grpc_addr, http_addr, service } = self;
+        let stop = Arc::new(stop);
+        let signal = {
+            let stop = stop.clone();
+            async move {
+                shutdown.await;
+                let _ = stop.send(true);
+            }
+            .boxed()
+            .shared()
+        };
+
+        let grpc_service = grpc::service(shared.clone());
+        let grpc = async {
+            let mut builder = Server::builder().tls_config(tls).map_err(|e| GatewayError::Tls(e.to_string()))?;
+            builder
+                .add_service(grpc_service)
+                .serve_with_incoming_shutdown(TcpListenerStream::new(grpc_listener), signal.clone())
+                .await
+                .map_err(GatewayError::Grpc)
+        };
+        let router = rest::router(shared.clone());
+        let http = async {
+            axum::serve(http_listener, router).with_graceful_shutdown(signal.clone()).await.map_err(GatewayError::Http)
+        };
+        tracing::info!(grpc = %grpc_addr, http = %http_addr, "gateway serving");
+        let result = futures::future::try_join(grpc, http).await.map(|_| ());
+        // One server failing stops the other and every agent stream.
+        let _ = stop.send(true);
+        if let Err(error) = service.stop().await {
+            tracing::warn!(error = %error, "cannot stop the gateway nats service");
+        }
+        tracing::info!("gateway stopped");
+        result
+    }
+}
+
+/// Checks that the PEM texts hold a certificate and a private key, so a wrong
+/// file is reported by name rather than as a handshake failure later.
+fn check_tls(tls: &TlsMaterial) -> Result<(), GatewayError> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs: Vec<_> = CertificateDer::pem_slice_iter(tls.cert_chain_pem.as_bytes())
+        .collect::<Result<_, _>>()
+        .map_err(|e| GatewayError::Tls(format!("cert_chain_pem is not valid PEM: {e}")))?;
+    if certs.is_empty() {
+        return Err(GatewayError::Tls("cert_chain_pem holds no CERTIFICATE block; give the server certificate in PEM".to_owned()));
+    }
+    PrivateKeyDer::from_pem_slice(tls.private_key_pem.as_bytes())
+        .map_err(|e| GatewayError::Tls(format!("private_key_pem holds no usable private key: {e}")))?;
+    Ok(())
+}

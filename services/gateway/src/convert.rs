@@ -1,0 +1,227 @@
+//! Conversion of an agent's protobuf `Metrics` into the bus's
+//! [`MetricsSnapshot`], with the checks that make a snapshot publishable.
+//!
+//! Invariants: a converted snapshot has a collection time parsed from RFC 3339
+//! (kept to the millisecond, the precision of its `Nats-Msg-Id` and of the
+//! stored row), a `host` section, and only finite numbers (JSON has no NaN:
+//! one would reach the collector as `null` and be unreadable). Tenant and host
+//! come from the caller (the token and the stream header), never from the
+//! message.
+
+use chrono::{DateTime, SubsecRound, Utc};
+use vigil_bus::messages::{
+    ContainerMetrics, CpuMetrics, CustomMetric, DiskMetrics, HostMetrics, InterfaceMetrics, LoadMetrics, MemoryMetrics,
+    MetricsSnapshot, MountMetrics, NetworkMetrics, ServiceMetrics,
+};
+use vigil_proto as proto;
+
+/// Why a snapshot was refused for good (sent back in `Ack.error`).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ConvertError {
+    #[error("metrics.timestamp {value:?} is not an RFC 3339 time (e.g. 2026-01-31T12:00:00.000Z): {reason}")]
+    Timestamp { value: String, reason: String },
+    #[error("metrics.host is missing; every snapshot carries the host section")]
+    MissingHost,
+    #[error("{field} is {value}, not a finite number")]
+    NotFinite { field: String, value: f64 },
+}
+
+/// Builds the snapshot of `tenant_id`/`host_id` from an agent's message.
+pub fn snapshot(
+    tenant_id: &str,
+    host_id: &str,
+    metrics: proto::Metrics,
+    received_at: DateTime<Utc>,
+) -> Result<MetricsSnapshot, ConvertError> {
+    let collected_at = DateTime::parse_from_rfc3339(metrics.timestamp.trim())
+        .map_err(|e| ConvertError::Timestamp { value: metrics.timestamp.clone(), reason: e.to_string() })?
+        .with_timezone(&Utc)
+        .trunc_subsecs(3);
+    let host = metrics.host.ok_or(ConvertError::MissingHost)?;
+    let snapshot = MetricsSnapshot {
+        tenant_id: tenant_id.to_owned(),
+        host_id: host_id.to_owned(),
+        seq: metrics.seq,
+        collected_at,
+        received_at,
+        host: host_metrics(host),
+        containers: metrics.containers.into_iter().map(container).collect(),
+        services: metrics.services.into_iter().map(service).collect(),
+        custom: metrics.custom.into_iter().map(custom).collect(),
+    };
+    check_finite(&snapshot)?;
+    Ok(snapshot)
+}
+
+fn host_metrics(host: proto::HostMetrics) -> HostMetrics {
+    let cpu = host.cpu.unwrap_or_default();
+    let memory = host.memory.unwrap_or_default();
+    let load = host.load.unwrap_or_default();
+    HostMetrics {
+        uptime: host.uptime,
+        cpu: CpuMetrics { percent: cpu.percent, cores: cpu.cores, model: cpu.model, per_core: cpu.per_core },
+        memory: MemoryMetrics {
+            total: memory.total,
+            used: memory.used,
+            available: memory.available,
+            percent: memory.percent,
+            swap_total: memory.swap_total,
+            swap_used: memory.swap_used,
+        },
+        disk: DiskMetrics {
+            mounts: host
+                .disk
+                .unwrap_or_default()
+                .mounts
+                .into_iter()
+                .map(|m| MountMetrics { path: m.path, total: m.total, used: m.used, percent: m.percent, fs_type: m.fs_type })
+                .collect(),
+        },
+        network: NetworkMetrics {
+            interfaces: host
+                .network
+                .unwrap_or_default()
+                .interfaces
+                .into_iter()
+                .map(|i| InterfaceMetrics {
+                    name: i.name,
+                    rx_bytes: i.rx_bytes,
+                    tx_bytes: i.tx_bytes,
+                    rx_packets: i.rx_packets,
+                    tx_packets: i.tx_packets,
+                    rx_errors: i.rx_errors,
+                    tx_errors: i.tx_errors,
+                })
+                .collect(),
+        },
+        load: LoadMetrics { load_1m: load.load_1m, load_5m: load.load_5m, load_15m: load.load_15m },
+    }
+}
+
+fn container(c: proto::ContainerMetrics) -> ContainerMetrics {
+    ContainerMetrics {
+        name: c.name,
+        runtime: c.runtime,
+        status: c.status,
+        created: c.created,
+        image: c.image,
+        cpu_percent: c.cpu_percent,
+        memory_used: c.memory_used,
+        memory_limit: c.memory_limit,
+        memory_percent: c.memory_percent,
+        disk_used: c.disk_used,
+        network_rx: c.network_rx,
+        network_tx: c.network_tx,
+        processes: c.processes,
+    }
+}
+
+fn service(s: proto::ServiceMetrics) -> ServiceMetrics {
+    ServiceMetrics {
+        name: s.name,
+        status: s.status,
+        pid: s.pid,
+        memory: s.memory,
+        cpu_percent: s.cpu_percent,
+        ports: s.ports,
+        uptime: s.uptime,
+    }
+}
+
+fn custom(c: proto::CustomMetric) -> CustomMetric {
+    CustomMetric { name: c.name, kind: c.r#type, value: c.value, error: Some(c.error).filter(|e| !e.is_empty()) }
+}
+
+fn check_finite(snapshot: &MetricsSnapshot) -> Result<(), ConvertError> {
+    let check = |field: &dyn Fn() -> String, value: f64| {
+        if value.is_finite() {
+            Ok(())
+        } else {
+            Err(ConvertError::NotFinite { field: field(), value })
+        }
+    };
+    let host = &snapshot.host;
+    check(&|| "host.cpu.percent".to_owned(), host.cpu.percent)?;
+    for (i, v) in host.cpu.per_core.iter().enumerate() {
+        check(&|| format!("host.cpu.per_core[{i}]"), *v)?;
+    }
+    check(&|| "host.memory.percent".to_owned(), host.memory.percent)?;
+    for (i, m) in host.disk.mounts.iter().enumerate() {
+        check(&|| format!("host.disk.mounts[{i}].percent"), m.percent)?;
+    }
+    check(&|| "host.load.load_1m".to_owned(), host.load.load_1m)?;
+    check(&|| "host.load.load_5m".to_owned(), host.load.load_5m)?;
+    check(&|| "host.load.load_15m".to_owned(), host.load.load_15m)?;
+    for (i, c) in snapshot.containers.iter().enumerate() {
+        check(&|| format!("containers[{i}].cpu_percent"), c.cpu_percent)?;
+        check(&|| format!("containers[{i}].memory_percent"), c.memory_percent)?;
+    }
+    for (i, s) in snapshot.services.iter().enumerate() {
+        check(&|| format!("services[{i}].cpu_percent"), s.cpu_percent)?;
+    }
+    for (i, c) in snapshot.custom.iter().enumerate() {
+        // A failed custom command carries `error`; its value is meaningless but
+        // must still be encodable.
+        check(&|| format!("custom[{i}] ({}).value", c.name), c.value)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn metrics(timestamp: &str) -> proto::Metrics {
+        proto::Metrics {
+            timestamp: timestamp.to_owned(),
+            seq: 9,
+            host: Some(proto::HostMetrics {
+                uptime: 10,
+                cpu: Some(proto::CpuMetrics { percent: 12.5, cores: 2, model: "m".into(), per_core: vec![1.0, 2.0] }),
+                disk: Some(proto::DiskMetrics {
+                    mounts: vec![proto::MountMetrics { path: "/".into(), total: 10, used: 4, percent: 40.0, fs_type: "ext4".into() }],
+                }),
+                ..Default::default()
+            }),
+            custom: vec![proto::CustomMetric { name: "q".into(), r#type: "gauge".into(), value: 3.0, error: String::new() }],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn converts_with_tenant_and_host_from_the_caller_and_millisecond_time() {
+        let received = Utc::now();
+        let snapshot = snapshot("acme", "h1", metrics("2026-03-01T10:00:00.123456+01:00"), received).unwrap();
+        assert_eq!(snapshot.tenant_id, "acme");
+        assert_eq!(snapshot.host_id, "h1");
+        assert_eq!(snapshot.seq, 9);
+        assert_eq!(snapshot.collected_at.to_rfc3339(), "2026-03-01T09:00:00.123+00:00");
+        assert_eq!(snapshot.msg_id(), format!("h1:{}", snapshot.collected_at.timestamp_millis()));
+        assert_eq!(snapshot.host.cpu.per_core, vec![1.0, 2.0]);
+        assert_eq!(snapshot.host.disk.used(), 4);
+        assert_eq!(snapshot.custom[0].error, None);
+        assert_eq!(snapshot.received_at, received);
+    }
+
+    #[test]
+    fn refuses_a_timestamp_that_is_not_rfc3339_naming_it() {
+        let error = snapshot("acme", "h1", metrics("yesterday"), Utc::now()).unwrap_err();
+        assert!(matches!(error, ConvertError::Timestamp { .. }));
+        assert!(error.to_string().contains("yesterday"), "{error}");
+    }
+
+    #[test]
+    fn refuses_a_snapshot_without_host_section() {
+        let mut m = metrics("2026-03-01T10:00:00Z");
+        m.host = None;
+        assert_eq!(snapshot("acme", "h1", m, Utc::now()).unwrap_err(), ConvertError::MissingHost);
+    }
+
+    #[test]
+    fn refuses_non_finite_numbers_naming_the_field() {
+        let mut m = metrics("2026-03-01T10:00:00Z");
+        m.host.as_mut().unwrap().cpu.as_mut().unwrap().per_core[1] = f64::NAN;
+        let error = snapshot("acme", "h1", m, Utc::now()).unwrap_err();
+        assert!(error.to_string().contains("host.cpu.per_core[1]"), "{error}");
+    }
+}

@@ -1,0 +1,280 @@
+//! The agents' gRPC service (`vigil.VigilService`), served over TLS.
+//!
+//! Every call is authenticated by the agent token in `authorization: Bearer`;
+//! the token's tenant scopes everything the call does.
+//!
+//! `Connect` invariants:
+//! - the stream is accepted only for a valid `x-vigil-host-id` that belongs to
+//!   the token's tenant (asked to the collector);
+//! - a snapshot is acknowledged (`Ack{accepted: true}`) only after JetStream's
+//!   PubAck for it arrived, and acks leave in the order messages came in
+//!   (refusals included), so the agent can drop its queue front to back;
+//! - at most `max_in_flight_per_agent` publishes are awaiting their PubAck;
+//!   past that the stream is not read (back-pressure reaches the agent);
+//! - each snapshot is published with `Nats-Msg-Id` = `MetricsSnapshot::msg_id`,
+//!   so a replay after a reconnect is de-duplicated by the stream;
+//! - a publish or PubAck failure ends the stream with `unavailable`: the agent
+//!   reconnects and replays whatever was not acknowledged;
+//! - a snapshot that can never be published (bad timestamp, missing host,
+//!   non-finite number, or an `agent_id` that is not the stream's host) gets
+//!   `Ack{accepted: false, error}` and the stream goes on. An `agent_id`
+//!   mismatch is refused per message rather than ending the stream, because an
+//!   ended stream would be replayed by the agent forever;
+//! - the token is checked again every [`TOKEN_RECHECK`], so revoking a token
+//!   also ends the streams already open with it;
+//! - oversized or undecodable messages are refused by tonic; that ends only
+//!   the stream that sent them.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::message::PublishMessage;
+use chrono::Utc;
+use futures::future::BoxFuture;
+use futures::stream::FuturesOrdered;
+use futures::{FutureExt, StreamExt};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
+use vigil_bus::messages::{self, GetHost, HostRecord, RegisterHost};
+use vigil_bus::subjects::{self, collector};
+use vigil_bus::ErrorCode;
+use vigil_proto::vigil_service_server::{VigilService, VigilServiceServer};
+use vigil_proto::{agent_message, server_message, Ack, AgentMessage, RegisterRequest, RegisterResponse, ServerMessage};
+
+use crate::auth::{self, AgentIdentity};
+use crate::{convert, error::status_from_service, Shared};
+
+/// How often an open stream checks that its token is still valid.
+pub const TOKEN_RECHECK: Duration = Duration::from_secs(60);
+
+pub(crate) fn service(shared: Arc<Shared>) -> VigilServiceServer<Agents> {
+    let max = shared.config.max_message_bytes;
+    VigilServiceServer::new(Agents { shared }).max_decoding_message_size(max).max_encoding_message_size(max)
+}
+
+pub(crate) struct Agents {
+    shared: Arc<Shared>,
+}
+
+impl Agents {
+    async fn authenticate<T>(&self, request: &Request<T>) -> Result<AgentIdentity, Status> {
+        let token = auth::bearer_from_metadata(request.metadata())?;
+        Ok(auth::authenticate_agent(&self.shared.pool, &token).await?)
+    }
+}
+
+fn host_id_from_metadata(metadata: &tonic::metadata::MetadataMap) -> Result<String, Status> {
+    let value = metadata.get(vigil_proto::HOST_ID_METADATA).ok_or_else(|| {
+        Status::invalid_argument(format!("missing {} metadata; call Register first and send the host id it returned", vigil_proto::HOST_ID_METADATA))
+    })?;
+    let host_id = value
+        .to_str()
+        .map_err(|_| Status::invalid_argument(format!("{} metadata is not ASCII", vigil_proto::HOST_ID_METADATA)))?;
+    vigil_bus::ids::validate("host", host_id).map_err(|e| Status::invalid_argument(e.to_string()))?;
+    Ok(host_id.to_owned())
+}
+
+type ConnectStream = Pin<Box<dyn futures::Stream<Item = Result<ServerMessage, Status>> + Send + 'static>>;
+
+#[tonic::async_trait]
+impl VigilService for Agents {
+    type ConnectStream = ConnectStream;
+
+    async fn register(&self, request: Request<RegisterRequest>) -> Result<Response<RegisterResponse>, Status> {
+        let identity = self.authenticate(&request).await?;
+        let body = request.into_inner();
+        let requested_id = match body.requested_id.trim() {
+            "" | "auto" => None,
+            id => {
+                vigil_bus::ids::validate("host", id).map_err(|e| Status::invalid_argument(format!("requested_id: {e}")))?;
+                Some(id.to_owned())
+            }
+        };
+        if body.machine_id.trim().is_empty() {
+            return Err(Status::invalid_argument("machine_id is empty; send the content of /etc/machine-id"));
+        }
+        let register = RegisterHost {
+            tenant_id: identity.tenant_id.clone(),
+            requested_id,
+            name: body.name,
+            hostname: body.hostname,
+            machine_id: body.machine_id,
+            os: body.os,
+            arch: body.arch,
+            agent_version: body.agent_version,
+            ip_address: body.ip_address,
+        };
+        let host: HostRecord =
+            messages::request(&self.shared.nats, collector::REGISTER_HOST, &register).await.map_err(status_from_service)?;
+        tracing::info!(tenant_id = %host.tenant_id, host_id = %host.id, token_id = %identity.token_id, "agent registered");
+        Ok(Response::new(RegisterResponse { host_id: host.id, tenant_id: host.tenant_id, interval_seconds: 0 }))
+    }
+
+    async fn connect(&self, request: Request<Streaming<AgentMessage>>) -> Result<Response<Self::ConnectStream>, Status> {
+        let identity = self.authenticate(&request).await?;
+        let host_id = host_id_from_metadata(request.metadata())?;
+        let get = GetHost { tenant_id: identity.tenant_id.clone(), host_id: host_id.clone() };
+        match messages::request::<_, HostRecord>(&self.shared.nats, collector::GET_HOST, &get).await {
+            Ok(_) => {}
+            Err(error) if error.code == ErrorCode::NotFound => {
+                return Err(Status::permission_denied(format!("host {host_id} is not registered for this token's tenant")));
+            }
+            Err(error) => return Err(status_from_service(error)),
+        }
+        let capacity = self.shared.config.max_in_flight_per_agent.saturating_add(16);
+        let (replies, receiver) = mpsc::channel(capacity);
+        let session = Session { shared: self.shared.clone(), identity, host_id, replies };
+        tracing::info!(tenant_id = %session.identity.tenant_id, host_id = %session.host_id, "agent stream opened");
+        tokio::spawn(session.run(request.into_inner()));
+        Ok(Response::new(Box::pin(ReceiverStream::new(receiver))))
+    }
+}
+
+/// What a queued message turns into, in arrival order.
+type Pending = BoxFuture<'static, Result<Ack, Status>>;
+
+/// One open `Connect` stream.
+struct Session {
+    shared: Arc<Shared>,
+    identity: AgentIdentity,
+    host_id: String,
+    replies: mpsc::Sender<Result<ServerMessage, Status>>,
+}
+
+/// Completes when the gateway is shutting down (or its stop sender is gone).
+async fn stop_requested(stopping: &mut tokio::sync::watch::Receiver<bool>) {
+    let _ = stopping.wait_for(|stop| *stop).await;
+}
+
+fn ack(ack: Ack) -> ServerMessage {
+    ServerMessage { payload: Some(server_message::Payload::Ack(ack)) }
+}
+
+impl Session {
+    async fn run(self, mut inbound: Streaming<AgentMessage>) {
+        let max_in_flight = self.shared.config.max_in_flight_per_agent;
+        let mut stopping = self.shared.stopping.clone();
+        let mut pending: FuturesOrdered<Pending> = FuturesOrdered::new();
+        let mut inbound_open = true;
+        let mut recheck = tokio::time::interval_at(tokio::time::Instant::now() + TOKEN_RECHECK, TOKEN_RECHECK);
+        let (tenant_id, host_id) = (self.identity.tenant_id.clone(), self.host_id.clone());
+        let end = loop {
+            if !inbound_open && pending.is_empty() {
+                break None;
+            }
+            tokio::select! {
+                biased;
+                _ = stop_requested(&mut stopping) => {
+                    break Some(Status::unavailable("the gateway is shutting down; reconnect"));
+                }
+                Some(done) = pending.next(), if !pending.is_empty() => match done {
+                    Ok(reply) => {
+                        if self.replies.send(Ok(ack(reply))).await.is_err() {
+                            break None;
+                        }
+                    }
+                    Err(status) => break Some(status),
+                },
+                message = inbound.message(), if inbound_open && pending.len() < max_in_flight => match message {
+                    Ok(Some(message)) => match self.handle(message).await {
+                        Ok(Some(next)) => pending.push_back(next),
+                        Ok(None) => {}
+                        Err(status) => break Some(status),
+                    },
+                    Ok(None) => inbound_open = false,
+                    Err(status) if status.code() == tonic::Code::Cancelled => {
+                        tracing::debug!(%tenant_id, %host_id, "agent cancelled its stream");
+                        break None;
+                    }
+                    Err(status) => {
+                        tracing::warn!(%tenant_id, %host_id, code = ?status.code(), error = %status.message(), "agent stream refused a message");
+                        break Some(status);
+                    }
+                },
+                _ = self.replies.closed() => break None,
+                _ = recheck.tick() => {
+                    if let Err(error) = auth::recheck_agent(&self.shared.pool, &self.identity).await {
+                        break Some(error.into());
+                    }
+                }
+            }
+        };
+        match end {
+            Some(status) => {
+                tracing::info!(%tenant_id, %host_id, code = ?status.code(), reason = %status.message(), "agent stream ended by the gateway");
+                let _ = self.replies.send(Err(status)).await;
+            }
+            None => tracing::info!(%tenant_id, %host_id, "agent stream closed"),
+        }
+    }
+
+    /// Turns one message into its pending ack (`None`: nothing to ack).
+    async fn handle(&self, message: AgentMessage) -> Result<Option<Pending>, Status> {
+        let (tenant_id, host_id) = (&self.identity.tenant_id, &self.host_id);
+        match message.payload {
+            Some(agent_message::Payload::Metrics(metrics)) => {
+                let seq = metrics.seq;
+                if message.agent_id != *host_id {
+                    let error = format!("agent_id {:?} is not this stream's host {host_id}; send the host id Register returned", message.agent_id);
+                    tracing::warn!(%tenant_id, %host_id, seq, "{error}");
+                    return Ok(Some(futures::future::ready(Ok(Ack { seq, accepted: false, error })).boxed()));
+                }
+                if !metrics.errors.is_empty() {
+                    // Not part of the bus snapshot yet (no field in MetricsSnapshot); logged only.
+                    let sections: Vec<&str> = metrics.errors.iter().map(|e| e.section.as_str()).collect();
+                    tracing::debug!(%tenant_id, %host_id, seq, ?sections, "snapshot has partially collected sections");
+                }
+                let snapshot = match convert::snapshot(tenant_id, host_id, metrics, Utc::now()) {
+                    Ok(snapshot) => snapshot,
+                    Err(error) => {
+                        tracing::warn!(%tenant_id, %host_id, seq, error = %error, "snapshot refused");
+                        let error = error.to_string();
+                        return Ok(Some(futures::future::ready(Ok(Ack { seq, accepted: false, error })).boxed()));
+                    }
+                };
+                let payload = serde_json::to_vec(&snapshot).map_err(|e| Status::internal(format!("cannot encode the snapshot: {e}")))?;
+                let publish = PublishMessage::build().payload(payload.into()).message_id(snapshot.msg_id());
+                let ack_future = self
+                    .shared
+                    .jetstream
+                    .send_publish(subjects::metrics(tenant_id, host_id), publish)
+                    .await
+                    .map_err(|e| {
+                        tracing::warn!(%tenant_id, %host_id, seq, error = %e, "cannot publish a snapshot");
+                        Status::unavailable(format!("cannot publish the snapshot to jetstream: {e}; reconnect and replay"))
+                    })?;
+                let (tenant_id, host_id) = (tenant_id.clone(), host_id.clone());
+                Ok(Some(
+                    async move {
+                        match ack_future.await {
+                            Ok(pub_ack) => {
+                                tracing::debug!(%tenant_id, %host_id, seq, stream_seq = pub_ack.sequence, duplicate = pub_ack.duplicate, "snapshot stored in jetstream");
+                                Ok(Ack { seq, accepted: true, error: String::new() })
+                            }
+                            Err(e) => {
+                                tracing::warn!(%tenant_id, %host_id, seq, error = %e, "jetstream did not acknowledge a snapshot");
+                                Err(Status::unavailable(format!("jetstream did not acknowledge snapshot {seq}: {e}; reconnect and replay")))
+                            }
+                        }
+                    }
+                    .boxed(),
+                ))
+            }
+            Some(agent_message::Payload::Heartbeat(heartbeat)) => {
+                tracing::debug!(%tenant_id, %host_id, timestamp = %heartbeat.timestamp, queued = heartbeat.queued, "agent heartbeat");
+                Ok(None)
+            }
+            Some(agent_message::Payload::ActionResult(result)) => {
+                // Remote actions are not wired yet; results are only logged.
+                tracing::debug!(%tenant_id, %host_id, action_id = %result.action_id, success = result.success, "action result ignored");
+                Ok(None)
+            }
+            None => {
+                tracing::debug!(%tenant_id, %host_id, "agent message without payload ignored");
+                Ok(None)
+            }
+        }
+    }
+}

@@ -1,0 +1,417 @@
+//! The REST API (axum) under `/api`.
+//!
+//! Invariants:
+//! - every route but login, refresh and health needs `Authorization: Bearer
+//!   <jwt>`; the JWT's tenant scopes every query (a host of another tenant is a
+//!   404, never a 403, so ids of other tenants cannot be probed);
+//! - ids from the path go through `ids::validate` before reaching a subject
+//!   (400 otherwise);
+//! - every error is `{"error":{"code","message"}}`; bad JSON syntax is 400,
+//!   JSON of the wrong shape 422, bodies over [`BODY_LIMIT`] 413;
+//! - hosts and metrics are asked to the collector; the gateway never reads
+//!   its tables. A collector that does not answer is a 503.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Request, State};
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use tower_http::trace::TraceLayer;
+use vigil_bus::messages::{self, GetHost, HostRecord, ListHosts, MetricsLatest, MetricsPoint, MetricsRange};
+use vigil_bus::subjects::collector;
+use vigil_bus::ErrorCode;
+
+use crate::admin::{self, Role};
+use crate::auth::{self, TokenRefused, User};
+use crate::error::ApiError;
+use crate::Shared;
+
+/// Largest request body accepted.
+pub const BODY_LIMIT: usize = 1024 * 1024;
+/// Default and largest `limit` of a metrics query.
+pub const DEFAULT_POINTS: u32 = 1000;
+pub const MAX_POINTS: u32 = 10_000;
+/// Default span of a metrics query without `from`.
+pub const DEFAULT_SPAN: Duration = Duration::from_secs(3600);
+/// How long the health check waits for NATS and the database.
+const HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
+
+type AppState = Arc<Shared>;
+
+pub(crate) fn router(shared: Arc<Shared>) -> Router {
+    let api = Router::new()
+        .route("/auth/login", post(login))
+        .route("/auth/refresh", post(refresh))
+        .route("/auth/logout", post(logout))
+        .route("/health", get(health))
+        .route("/hosts", get(list_hosts))
+        .route("/hosts/{id}", get(get_host))
+        .route("/hosts/{id}/metrics", get(host_metrics))
+        .route("/tokens", get(list_tokens).post(create_token))
+        .route("/tokens/{id}", delete(revoke_token))
+        .fallback(api_not_found);
+    Router::new()
+        .nest("/api", api)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(TraceLayer::new_for_http())
+        .with_state(shared)
+}
+
+async fn api_not_found(uri: axum::http::Uri) -> ApiError {
+    ApiError::new(ErrorCode::NotFound, format!("no api route {}", uri.path()))
+}
+
+// ---------------------------------------------------------------------------
+// Extractors
+
+/// `Json<T>` whose rejections are our error body (400 syntax, 422 shape).
+pub(crate) struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(request, state).await {
+            Ok(Json(value)) => Ok(ApiJson(value)),
+            Err(rejection) => Err(json_rejection(rejection)),
+        }
+    }
+}
+
+fn json_rejection(rejection: JsonRejection) -> ApiError {
+    let status = rejection.status();
+    let message = match &rejection {
+        JsonRejection::JsonDataError(_) => format!("the JSON body has the wrong shape: {}", rejection.body_text()),
+        JsonRejection::JsonSyntaxError(_) => format!("the body is not valid JSON: {}", rejection.body_text()),
+        JsonRejection::MissingJsonContentType(_) => "send the body as JSON with content-type: application/json".to_owned(),
+        _ if status == StatusCode::PAYLOAD_TOO_LARGE => format!("the body is larger than {BODY_LIMIT} bytes"),
+        _ => rejection.body_text(),
+    };
+    ApiError::with_status(status, message)
+}
+
+/// `Query<T>` whose rejection is our 400 body.
+pub(crate) struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(value)) => Ok(ApiQuery(value)),
+            Err(rejection) => Err(query_rejection(rejection)),
+        }
+    }
+}
+
+fn query_rejection(rejection: QueryRejection) -> ApiError {
+    ApiError::bad_request(format!("bad query string: {}", rejection.body_text()))
+}
+
+/// The caller, from a valid access token.
+pub(crate) struct Caller {
+    pub user_id: String,
+    pub tenant_id: String,
+    pub role: Role,
+}
+
+impl Caller {
+    fn require_admin(&self) -> Result<(), ApiError> {
+        match self.role {
+            Role::Admin => Ok(()),
+            Role::Viewer => Err(ApiError::new(ErrorCode::Forbidden, "this needs the admin role; ask an admin of your tenant")),
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let value = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .ok_or_else(|| ApiError::unauthorized("missing access token; send Authorization: Bearer <access_token> (POST /api/auth/login)"))?;
+        let token = value
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| ApiError::unauthorized("malformed Authorization header; expected Bearer <access_token>"))?;
+        match auth::check_access_token(&state.config.jwt_secret, token) {
+            Ok(claims) => Ok(Caller { user_id: claims.sub, tenant_id: claims.tenant, role: claims.role }),
+            Err(TokenRefused::Expired) => Err(ApiError::unauthorized("access token expired; refresh it (POST /api/auth/refresh)")),
+            Err(TokenRefused::Invalid) => Err(ApiError::unauthorized("invalid access token; log in again")),
+        }
+    }
+}
+
+fn host_id_from_path(id: &str) -> Result<(), ApiError> {
+    vigil_bus::ids::validate("host", id).map_err(|e| ApiError::bad_request(e.to_string()))
+}
+
+// ---------------------------------------------------------------------------
+// Auth
+
+#[derive(Deserialize)]
+struct LoginRequest {
+    email: String,
+    password: String,
+}
+
+#[derive(Serialize)]
+struct TokenPair {
+    access_token: String,
+    refresh_token: String,
+    token_type: &'static str,
+    /// Seconds until the access token expires.
+    expires_in: u64,
+    user: User,
+}
+
+fn token_pair(shared: &Shared, user: User, refresh_token: String) -> Result<TokenPair, ApiError> {
+    let ttl = shared.config.access_token_ttl;
+    let access_token = auth::issue_access_token(&shared.config.jwt_secret, &user.id, &user.tenant_id, user.role, ttl)
+        .map_err(|e| ApiError::internal("signing an access token", e))?;
+    Ok(TokenPair { access_token, refresh_token, token_type: "Bearer", expires_in: ttl.as_secs(), user })
+}
+
+async fn login(State(shared): State<AppState>, ApiJson(body): ApiJson<LoginRequest>) -> Result<Json<TokenPair>, ApiError> {
+    let found = auth::user_by_email(&shared.pool, &body.email).await.map_err(|e| ApiError::internal("looking up the user", e))?;
+    let (user, hash) = match found {
+        Some((user, hash)) => (Some(user), Some(hash)),
+        None => (None, None),
+    };
+    let matches = auth::verify_password(hash, body.password).await;
+    let user = match (user, matches) {
+        (Some(user), true) => user,
+        _ => return Err(ApiError::unauthorized("wrong email or password")),
+    };
+    let refresh_token = auth::issue_refresh_token(&shared.pool, &user, shared.config.refresh_token_ttl)
+        .await
+        .map_err(|e| ApiError::internal("storing a refresh token", e))?;
+    tracing::info!(user_id = %user.id, tenant_id = %user.tenant_id, "user logged in");
+    Ok(Json(token_pair(&shared, user, refresh_token)?))
+}
+
+#[derive(Deserialize)]
+struct RefreshRequest {
+    refresh_token: String,
+}
+
+async fn refresh(State(shared): State<AppState>, ApiJson(body): ApiJson<RefreshRequest>) -> Result<Json<TokenPair>, ApiError> {
+    let rotated = auth::rotate_refresh_token(&shared.pool, &body.refresh_token, shared.config.refresh_token_ttl)
+        .await
+        .map_err(|e| ApiError::internal("rotating a refresh token", e))?;
+    let Some((user, refresh_token)) = rotated else {
+        return Err(ApiError::unauthorized("refresh token unknown, expired or already used; log in again"));
+    };
+    Ok(Json(token_pair(&shared, user, refresh_token)?))
+}
+
+async fn logout(State(shared): State<AppState>, caller: Caller, ApiJson(body): ApiJson<RefreshRequest>) -> Result<StatusCode, ApiError> {
+    let revoked = auth::revoke_refresh_token(&shared.pool, &caller.user_id, &body.refresh_token)
+        .await
+        .map_err(|e| ApiError::internal("revoking a refresh token", e))?;
+    tracing::info!(user_id = %caller.user_id, revoked, "user logged out");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+// ---------------------------------------------------------------------------
+// Health
+
+async fn health(State(shared): State<AppState>) -> Response {
+    let nats_ok = matches!(shared.nats.connection_state(), async_nats::connection::State::Connected)
+        && tokio::time::timeout(HEALTH_TIMEOUT, shared.nats.flush()).await.map(|r| r.is_ok()).unwrap_or(false);
+    let database_ok = tokio::time::timeout(HEALTH_TIMEOUT, sqlx::query("SELECT 1").execute(&shared.pool))
+        .await
+        .map(|r| r.is_ok())
+        .unwrap_or(false);
+    let word = |ok: bool| if ok { "ok" } else { "down" };
+    let all_ok = nats_ok && database_ok;
+    let status = if all_ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let body = serde_json::json!({
+        "status": if all_ok { "ok" } else { "unavailable" },
+        "nats": word(nats_ok),
+        "database": word(database_ok),
+    });
+    (status, Json(body)).into_response()
+}
+
+// ---------------------------------------------------------------------------
+// Hosts and metrics (answered by the collector)
+
+async fn list_hosts(State(shared): State<AppState>, caller: Caller) -> Result<Json<Vec<HostRecord>>, ApiError> {
+    let hosts: Vec<HostRecord> =
+        messages::request(&shared.nats, collector::LIST_HOSTS, &ListHosts { tenant_id: caller.tenant_id }).await?;
+    Ok(Json(hosts))
+}
+
+#[derive(Serialize)]
+struct HostWithLatest {
+    #[serde(flatten)]
+    host: HostRecord,
+    latest: Option<MetricsPoint>,
+}
+
+async fn get_host(State(shared): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Json<HostWithLatest>, ApiError> {
+    host_id_from_path(&id)?;
+    let get = GetHost { tenant_id: caller.tenant_id.clone(), host_id: id.clone() };
+    let latest: MetricsLatest = GetHost { tenant_id: caller.tenant_id, host_id: id };
+    let (host, latest) = tokio::join!(
+        messages::request::<_, HostRecord>(&shared.nats, collector::GET_HOST, &get),
+        messages::request::<_, Option<MetricsPoint>>(&shared.nats, collector::METRICS_LATEST, &latest),
+    );
+    Ok(Json(HostWithLatest { host: host?, latest: latest? }))
+}
+
+#[derive(Deserialize)]
+struct MetricsQuery {
+    from: Option<String>,
+    to: Option<String>,
+    limit: Option<String>,
+}
+
+#[derive(Serialize)]
+struct MetricsAnswer {
+    host_id: String,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    points: Vec<MetricsPoint>,
+}
+
+/// RFC 3339 or unix seconds.
+fn parse_time(name: &str, value: &str) -> Result<DateTime<Utc>, ApiError> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<i64>() {
+        return DateTime::from_timestamp(seconds, 0)
+            .ok_or_else(|| ApiError::bad_request(format!("{name}={value} is out of range for unix seconds")));
+    }
+    DateTime::parse_from_rfc3339(value).map(|t| t.with_timezone(&Utc)).map_err(|e| {
+        ApiError::bad_request(format!("{name}={value:?} is neither RFC 3339 (2026-01-31T12:00:00Z) nor unix seconds: {e}"))
+    })
+}
+
+fn metrics_window(query: &MetricsQuery, now: DateTime<Utc>) -> Result<(DateTime<Utc>, DateTime<Utc>, u32), ApiError> {
+    let to = query.to.as_deref().map(|v| parse_time("to", v)).transpose()?.unwrap_or(now);
+    let span = chrono::Duration::from_std(DEFAULT_SPAN).unwrap_or(chrono::Duration::hours(1));
+    let from = query.from.as_deref().map(|v| parse_time("from", v)).transpose()?.unwrap_or(to - span);
+    if from > to {
+        return Err(ApiError::bad_request(format!("from ({}) is after to ({}); swap them", from.to_rfc3339(), to.to_rfc3339())));
+    }
+    let limit = match query.limit.as_deref() {
+        None => DEFAULT_POINTS,
+        Some(text) => match text.trim().parse::<u32>() {
+            Ok(n) if (1..=MAX_POINTS).contains(&n) => n,
+            _ => return Err(ApiError::bad_request(format!("limit={text:?} must be a number from 1 to {MAX_POINTS}"))),
+        },
+    };
+    Ok((from, to, limit))
+}
+
+async fn host_metrics(
+    State(shared): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiQuery(query): ApiQuery<MetricsQuery>,
+) -> Result<Json<MetricsAnswer>, ApiError> {
+    host_id_from_path(&id)?;
+    let (from, to, limit) = metrics_window(&query, Utc::now())?;
+    let range = MetricsRange { tenant_id: caller.tenant_id, host_id: id.clone(), from, to, limit };
+    // The collector answers NotFound for a host of another tenant.
+    let points: Vec<MetricsPoint> = messages::request(&shared.nats, collector::METRICS_RANGE, &range).await?;
+    Ok(Json(MetricsAnswer { host_id: id, from, to, points }))
+}
+
+// ---------------------------------------------------------------------------
+// Agent tokens (admin only)
+
+fn admin_error(error: admin::AdminError) -> ApiError {
+    match error.code() {
+        ErrorCode::Internal => ApiError::internal("managing agent tokens", error),
+        code => ApiError::new(code, error.to_string()),
+    }
+}
+
+async fn list_tokens(State(shared): State<AppState>, caller: Caller) -> Result<Json<Vec<admin::AgentTokenInfo>>, ApiError> {
+    caller.require_admin()?;
+    Ok(Json(admin::list_agent_tokens(&shared.pool, &caller.tenant_id).await.map_err(admin_error)?))
+}
+
+#[derive(Deserialize)]
+struct CreateTokenRequest {
+    #[serde(default)]
+    name: Option<String>,
+}
+
+async fn create_token(
+    State(shared): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<CreateTokenRequest>,
+) -> Result<(StatusCode, Json<admin::CreatedToken>), ApiError> {
+    caller.require_admin()?;
+    let name = body.name.as_deref().map(str::trim).filter(|n| !n.is_empty());
+    let created = admin::create_agent_token(&shared.pool, &caller.tenant_id, name).await.map_err(admin_error)?;
+    tracing::info!(user_id = %caller.user_id, token_id = %created.id, "agent token created over rest");
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+async fn revoke_token(State(shared): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+    caller.require_admin()?;
+    admin::revoke_agent_token(&shared.pool, &caller.tenant_id, &id).await.map_err(admin_error)?;
+    tracing::info!(user_id = %caller.user_id, token_id = %id, "agent token revoked over rest");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn query(from: Option<&str>, to: Option<&str>, limit: Option<&str>) -> MetricsQuery {
+        MetricsQuery { from: from.map(Into::into), to: to.map(Into::into), limit: limit.map(Into::into) }
+    }
+
+    #[test]
+    fn metrics_window_defaults_to_the_last_hour_and_1000_points() {
+        let now = Utc::now();
+        let (from, to, limit) = metrics_window(&query(None, None, None), now).unwrap();
+        assert_eq!(to, now);
+        assert_eq!(to - from, chrono::Duration::hours(1));
+        assert_eq!(limit, DEFAULT_POINTS);
+    }
+
+    #[test]
+    fn metrics_window_takes_rfc3339_or_unix_seconds() {
+        let (from, to, limit) =
+            metrics_window(&query(Some("1700000000"), Some("2023-11-14T23:13:20+01:00"), Some("5")), Utc::now()).unwrap();
+        assert_eq!(from.timestamp(), 1_700_000_000);
+        // 23:13:20 at +01:00 is the same instant as the unix time above.
+        assert_eq!(to.timestamp(), 1_700_000_000);
+        assert_eq!(limit, 5);
+    }
+
+    #[test]
+    fn metrics_window_refuses_bad_times_reversed_ranges_and_limits() {
+        let now = Utc::now();
+        for (from, to, limit) in [
+            (Some("yesterday"), None, None),
+            (None, Some("12:00"), None),
+            (Some("1700000100"), Some("1700000000"), None),
+            (None, None, Some("0")),
+            (None, None, Some("10001")),
+            (None, None, Some("many")),
+        ] {
+            let error = metrics_window(&query(from, to, limit), now).unwrap_err();
+            assert_eq!(error.status, StatusCode::BAD_REQUEST, "{from:?} {to:?} {limit:?}");
+        }
+    }
+}

@@ -1,0 +1,443 @@
+//! Test infrastructure for the gateway: a private nats-server per test, a
+//! private database per test on the shared MariaDB, a self-signed TLS identity,
+//! a running gateway, and a stand-in for the collector's endpoints.
+//!
+//! The collector stand-in is a test double of a *peer service* (not of our
+//! infrastructure): it answers the fixed `vigil.collector.*` endpoints from an
+//! in-memory map on the test's private nats-server, so these tests do not
+//! depend on the collector crate being written in parallel. The whole-stack
+//! tests in `tests/` run the real collector behind the real gateway.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::net::TcpListener as StdListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use futures::StreamExt;
+use rand::Rng;
+use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions};
+use sqlx::MySqlPool;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
+use tonic::{Request, Streaming};
+use vigil_bus::messages::*;
+use vigil_bus::subjects::collector;
+use vigil_bus::{ErrorCode, ServiceError};
+use vigil_gateway::admin::{self, Role};
+use vigil_gateway::{Gateway, GatewayConfig, GatewayError, TlsMaterial};
+use vigil_proto::vigil_service_client::VigilServiceClient;
+use vigil_proto::{agent_message, AgentMessage, CpuMetrics, HostMetrics, Metrics, RegisterRequest, ServerMessage};
+
+pub const JWT_SECRET: &[u8] = b"test-secret-test-secret-test-secret-0123456789";
+
+pub fn free_port() -> u16 {
+    StdListener::bind("127.0.0.1:0").expect("bind a free port").local_addr().expect("local addr").port()
+}
+
+pub fn random_suffix() -> String {
+    let bytes: [u8; 5] = rand::thread_rng().gen();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A nats-server with JetStream, private to one test (killed on drop).
+pub struct NatsServer {
+    _process: KillOnDrop,
+    _dir: tempfile::TempDir,
+    pub url: String,
+}
+
+impl NatsServer {
+    pub async fn start() -> NatsServer {
+        let dir = tempfile::tempdir().expect("temp dir for jetstream");
+        let port = free_port();
+        let process = Command::new("nats-server")
+            .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start nats-server (is it on PATH?)");
+        let server = NatsServer { _process: KillOnDrop(process), _dir: dir, url: format!("nats://127.0.0.1:{port}") };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let last = match async_nats::connect(&server.url).await {
+                // JetStream answers its API once it is ready ($JS.API.INFO).
+                Ok(client) => match client.request("$JS.API.INFO", "".into()).await {
+                    Ok(_) => break,
+                    Err(error) => error.to_string(),
+                },
+                Err(error) => error.to_string(),
+            };
+            assert!(Instant::now() < deadline, "nats-server on {} did not start within 10s: {last}", server.url);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        server
+    }
+
+    pub async fn client(&self) -> async_nats::Client {
+        async_nats::connect(&self.url).await.expect("connect to the test nats-server")
+    }
+}
+
+/// A database of its own on the shared MariaDB, migrated, dropped with it.
+pub struct TestDb {
+    pub name: String,
+    pub pool: MySqlPool,
+}
+
+impl TestDb {
+    pub async fn create() -> TestDb {
+        let name = format!("vigil_t_gw_{}", random_suffix());
+        let options = MySqlConnectOptions::new().host("127.0.0.1").port(3306).username("root");
+        let admin_pool = MySqlPoolOptions::new().max_connections(1).connect_with(options.clone()).await.expect("connect to mariadb");
+        sqlx::query(&format!("CREATE DATABASE `{name}`")).execute(&admin_pool).await.expect("create test database");
+        admin_pool.close().await;
+        let pool = MySqlPoolOptions::new().max_connections(5).connect_with(options.database(&name)).await.expect("connect test db");
+        let migrations = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../migrations");
+        sqlx::migrate::Migrator::new(migrations).await.expect("read migrations").run(&pool).await.expect("run migrations");
+        TestDb { name, pool }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let _ = Command::new("mariadb")
+            .args(["-h", "127.0.0.1", "-P", "3306", "-u", "root", "-e"])
+            .arg(format!("DROP DATABASE IF EXISTS `{}`", self.name))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// A self-signed certificate for "localhost": the server identity and the
+/// only CA the test clients trust.
+pub fn tls_material() -> TlsMaterial {
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("generate a certificate");
+    TlsMaterial { cert_chain_pem: certified.cert.pem(), private_key_pem: certified.key_pair.serialize_pem() }
+}
+
+pub fn test_config(tls: TlsMaterial) -> GatewayConfig {
+    GatewayConfig::new(JWT_SECRET.to_vec(), tls)
+}
+
+// ---------------------------------------------------------------------------
+// The collector stand-in
+
+#[derive(Default)]
+pub struct CollectorState {
+    pub hosts: HashMap<String, HostRecord>,
+    pub points: HashMap<String, Vec<MetricsPoint>>,
+    /// Requests seen, by endpoint subject.
+    pub requests: Vec<String>,
+}
+
+#[derive(Clone, Default)]
+pub struct FakeCollector {
+    pub state: Arc<Mutex<CollectorState>>,
+}
+
+impl FakeCollector {
+    /// Subscribes the five collector endpoints on `client`.
+    pub async fn start(client: async_nats::Client) -> (FakeCollector, Vec<JoinHandle<()>>) {
+        let fake = FakeCollector::default();
+        let mut tasks = Vec::new();
+        for endpoint in collector::ALL {
+            let mut subscription = client.subscribe(endpoint.subject()).await.expect("subscribe a collector endpoint");
+            let (client, fake) = (client.clone(), fake.clone());
+            tasks.push(tokio::spawn(async move {
+                while let Some(message) = subscription.next().await {
+                    let reply = fake.answer(endpoint.subject(), &message.payload);
+                    if let Some(to) = message.reply {
+                        let _ = client.publish(to, reply.into()).await;
+                    }
+                }
+            }));
+        }
+        client.flush().await.expect("flush subscriptions");
+        (fake, tasks)
+    }
+
+    fn answer(&self, subject: String, payload: &[u8]) -> Vec<u8> {
+        let mut state = self.state.lock().unwrap();
+        state.requests.push(subject.clone());
+        fn encode<T: serde::Serialize>(result: Result<T, ServiceError>) -> Vec<u8> {
+            serde_json::to_vec(&Reply::from(result)).unwrap()
+        }
+        fn not_found(host_id: &str) -> ServiceError {
+            ServiceError::new(ErrorCode::NotFound, format!("host {host_id} not found"))
+        }
+        let owned = |state: &CollectorState, tenant: &str, host: &str| {
+            state.hosts.get(host).filter(|h| h.tenant_id == tenant).cloned().ok_or_else(|| not_found(host))
+        };
+        if subject == collector::REGISTER_HOST.subject() {
+            let request: RegisterHost = serde_json::from_slice(payload).unwrap();
+            let id = request.requested_id.clone().unwrap_or_else(|| format!("host-{}", request.machine_id));
+            let record = HostRecord {
+                id: id.clone(),
+                tenant_id: request.tenant_id,
+                name: request.name,
+                hostname: request.hostname,
+                ip_address: request.ip_address,
+                os: request.os,
+                arch: request.arch,
+                agent_version: request.agent_version,
+                status: HostStatus::Offline,
+                last_seen: None,
+                created_at: Utc::now(),
+            };
+            if let Some(existing) = state.hosts.get(&id) {
+                if existing.tenant_id != record.tenant_id {
+                    return encode::<HostRecord>(Err(ServiceError::new(ErrorCode::Conflict, format!("host id {id} is taken"))));
+                }
+            }
+            state.hosts.insert(id, record.clone());
+            encode(Ok(record))
+        } else if subject == collector::LIST_HOSTS.subject() {
+            let request: ListHosts = serde_json::from_slice(payload).unwrap();
+            let hosts: Vec<HostRecord> = state.hosts.values().filter(|h| h.tenant_id == request.tenant_id).cloned().collect();
+            encode(Ok(hosts))
+        } else if subject == collector::GET_HOST.subject() {
+            let request: GetHost = serde_json::from_slice(payload).unwrap();
+            encode(owned(&state, &request.tenant_id, &request.host_id))
+        } else if subject == collector::METRICS_LATEST.subject() {
+            let request: MetricsLatest = serde_json::from_slice(payload).unwrap();
+            encode(owned(&state, &request.tenant_id, &request.host_id).map(|_| {
+                state.points.get(&request.host_id).and_then(|points| points.last().cloned())
+            }))
+        } else if subject == collector::METRICS_RANGE.subject() {
+            let request: MetricsRange = serde_json::from_slice(payload).unwrap();
+            encode(owned(&state, &request.tenant_id, &request.host_id).map(|_| {
+                state
+                    .points
+                    .get(&request.host_id)
+                    .map(|points| {
+                        points
+                            .iter()
+                            .filter(|p| p.timestamp >= request.from && p.timestamp <= request.to)
+                            .take(request.limit as usize)
+                            .cloned()
+                            .collect::<Vec<_>>()
+                    })
+                    .unwrap_or_default()
+            }))
+        } else {
+            encode::<()>(Err(ServiceError::new(ErrorCode::Internal, format!("no handler for {subject}"))))
+        }
+    }
+
+    /// Adds a host directly (as if an agent of `tenant` had registered it).
+    pub fn add_host(&self, tenant: &str, host_id: &str) {
+        let record = HostRecord {
+            id: host_id.to_owned(),
+            tenant_id: tenant.to_owned(),
+            name: host_id.to_owned(),
+            hostname: host_id.to_owned(),
+            ip_address: "127.0.0.1".to_owned(),
+            os: "linux".to_owned(),
+            arch: "x86_64".to_owned(),
+            agent_version: "test".to_owned(),
+            status: HostStatus::Online,
+            last_seen: Some(Utc::now()),
+            created_at: Utc::now(),
+        };
+        self.state.lock().unwrap().hosts.insert(host_id.to_owned(), record);
+    }
+
+    pub fn add_point(&self, host_id: &str, timestamp: DateTime<Utc>, cpu_percent: f64) {
+        let mut host = vigil_bus::messages::HostMetrics::default();
+        host.cpu.percent = cpu_percent;
+        self.state.lock().unwrap().points.entry(host_id.to_owned()).or_default().push(MetricsPoint { timestamp, host });
+    }
+}
+
+// ---------------------------------------------------------------------------
+// A running gateway
+
+pub struct TestGateway {
+    pub nats: NatsServer,
+    pub client: async_nats::Client,
+    pub db: TestDb,
+    pub collector: FakeCollector,
+    collector_tasks: Vec<JoinHandle<()>>,
+    pub tls: TlsMaterial,
+    pub grpc_port: u16,
+    pub http_port: u16,
+    stop: Option<oneshot::Sender<()>>,
+    pub running: Option<JoinHandle<Result<(), GatewayError>>>,
+}
+
+impl TestGateway {
+    pub async fn start() -> TestGateway {
+        TestGateway::start_with(|_| {}).await
+    }
+
+    /// Starts a gateway whose config `adjust` may change.
+    pub async fn start_with(adjust: impl FnOnce(&mut GatewayConfig)) -> TestGateway {
+        let nats = NatsServer::start().await;
+        let client = nats.client().await;
+        let db = TestDb::create().await;
+        let (collector, collector_tasks) = FakeCollector::start(client.clone()).await;
+        let tls = tls_material();
+        let mut config = test_config(tls.clone());
+        adjust(&mut config);
+        let grpc = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let gateway = Gateway::build(config, grpc, http, client.clone(), db.pool.clone()).await.expect("build the gateway");
+        let (grpc_port, http_port) = (gateway.grpc_addr().port(), gateway.http_addr().port());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let running = tokio::spawn(gateway.run_until_stopped(async move {
+            let _ = stopped.await;
+        }));
+        TestGateway { nats, client, db, collector, collector_tasks, tls, grpc_port, http_port, stop: Some(stop), running: Some(running) }
+    }
+
+    /// Stops the gateway and returns what `run_until_stopped` returned.
+    pub async fn shutdown(&mut self) -> Result<(), GatewayError> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let running = self.running.take().expect("gateway running");
+        tokio::time::timeout(Duration::from_secs(10), running).await.expect("gateway stops within 10s").expect("gateway task")
+    }
+
+    /// Stops answering as the collector (it becomes unreachable).
+    pub fn stop_collector(&mut self) {
+        for task in self.collector_tasks.drain(..) {
+            task.abort();
+        }
+    }
+
+    pub fn http(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.http_port)
+    }
+
+    pub async fn channel(&self) -> Channel {
+        let tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(&self.tls.cert_chain_pem)).domain_name("localhost");
+        Endpoint::from_shared(format!("https://localhost:{}", self.grpc_port))
+            .unwrap()
+            .tls_config(tls)
+            .unwrap()
+            .connect()
+            .await
+            .expect("connect to the gateway over tls")
+    }
+
+    /// Tenant + user with `role` (password `password-<tenant>`); returns the email.
+    pub async fn user(&self, tenant: &str, role: Role) -> (String, String) {
+        admin::ensure_tenant(&self.db.pool, tenant, tenant).await.unwrap();
+        let email = format!("{}-{}@{tenant}.test", role, random_suffix());
+        let password = format!("password-{tenant}");
+        admin::add_user(&self.db.pool, tenant, &email, &password, role).await.unwrap();
+        (email, password)
+    }
+
+    /// Logs in; returns the whole JSON answer.
+    pub async fn login(&self, email: &str, password: &str) -> serde_json::Value {
+        let response = reqwest::Client::new()
+            .post(self.http("/api/auth/login"))
+            .json(&serde_json::json!({"email": email, "password": password}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 200, "login of {email}");
+        response.json().await.unwrap()
+    }
+
+    pub async fn access_token(&self, tenant: &str, role: Role) -> String {
+        let (email, password) = self.user(tenant, role).await;
+        self.login(&email, &password).await["access_token"].as_str().unwrap().to_owned()
+    }
+
+    /// Tenant + agent token.
+    pub async fn agent_token(&self, tenant: &str) -> admin::CreatedToken {
+        admin::ensure_tenant(&self.db.pool, tenant, tenant).await.unwrap();
+        admin::create_agent_token(&self.db.pool, tenant, Some("test")).await.unwrap()
+    }
+}
+
+/// GET with a bearer token: (status, JSON body or Null).
+pub async fn get(url: &str, token: &str) -> (u16, serde_json::Value) {
+    let response = reqwest::Client::new().get(url).bearer_auth(token).send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(serde_json::Value::Null))
+}
+
+// ---------------------------------------------------------------------------
+// A simulated agent
+
+pub fn authorize<T>(request: &mut Request<T>, token: &str) {
+    request.metadata_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());
+}
+
+pub async fn register(channel: Channel, token: &str, machine_id: &str) -> Result<vigil_proto::RegisterResponse, tonic::Status> {
+    let mut request = Request::new(RegisterRequest {
+        name: machine_id.to_owned(),
+        hostname: machine_id.to_owned(),
+        machine_id: machine_id.to_owned(),
+        os: "linux".to_owned(),
+        arch: "x86_64".to_owned(),
+        agent_version: "test".to_owned(),
+        ip_address: "127.0.0.1".to_owned(),
+        requested_id: String::new(),
+    });
+    authorize(&mut request, token);
+    Ok(VigilServiceClient::new(channel).register(request).await?.into_inner())
+}
+
+pub struct Connection {
+    pub sender: mpsc::Sender<AgentMessage>,
+    pub replies: Streaming<ServerMessage>,
+}
+
+pub async fn connect(channel: Channel, token: &str, host_id: &str) -> Result<Connection, tonic::Status> {
+    let mut client = VigilServiceClient::new(channel).max_encoding_message_size(64 << 20).max_decoding_message_size(64 << 20);
+    let (sender, receiver) = mpsc::channel(1024);
+    let mut request = Request::new(ReceiverStream::new(receiver));
+    authorize(&mut request, token);
+    request.metadata_mut().insert(vigil_proto::HOST_ID_METADATA, host_id.parse().unwrap());
+    let replies = client.connect(request).await?.into_inner();
+    Ok(Connection { sender, replies })
+}
+
+pub fn rfc3339(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+pub fn metrics(seq: u64, collected_at: DateTime<Utc>) -> Metrics {
+    Metrics {
+        timestamp: rfc3339(collected_at),
+        seq,
+        host: Some(HostMetrics {
+            uptime: 1000 + seq,
+            cpu: Some(CpuMetrics { percent: 12.5, cores: 2, model: "test cpu".to_owned(), per_core: vec![10.0, 15.0] }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+pub fn metrics_message(host_id: &str, metrics: Metrics) -> AgentMessage {
+    AgentMessage { agent_id: host_id.to_owned(), payload: Some(agent_message::Payload::Metrics(metrics)) }
+}
+
+/// The next reply within 10 s.
+pub async fn next_reply(connection: &mut Connection) -> Result<Option<ServerMessage>, tonic::Status> {
+    tokio::time::timeout(Duration::from_secs(10), connection.replies.message()).await.expect("a reply within 10s")
+}

@@ -107,6 +107,7 @@ pub fn snapshot(seq: u64, collected_at: DateTime<Utc>, seed: u64) -> Metrics {
         containers: vec![],
         services: vec![],
         custom: vec![],
+        errors: vec![],
     }
 }
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use vigil_proto::server_message;
-use vigil_tests::{sim, wait_until, Stack};
+use vigil_tests::{sim, wait_for, wait_until, Stack};
 
 async fn stored_timestamps(stack: &Stack, host_id: &str) -> Vec<DateTime<Utc>> {
     sqlx::query_scalar::<_, chrono::NaiveDateTime>("SELECT timestamp FROM metrics_host WHERE host_id = ? ORDER BY timestamp")
@@ -54,10 +54,9 @@ async fn gateway_restart_mid_stream_leaves_no_gap_and_no_duplicate() {
     agent.stop();
     let expected_queue = queued_snapshots(&agent.state_dir());
 
-    let mut rows = Vec::new();
-    wait_until("every published snapshot stored", Duration::from_secs(30), || async {
-        rows = stored_timestamps(&stack, &host_id).await;
-        rows.len() as u64 == stream_messages(&stack).await
+    let rows = wait_for("every published snapshot stored", Duration::from_secs(30), || async {
+        let rows = stored_timestamps(&stack, &host_id).await;
+        (rows.len() as u64 == stream_messages(&stack).await).then_some(rows)
     })
     .await
     .unwrap();

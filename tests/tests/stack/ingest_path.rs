@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use vigil_bus::messages::MetricsSnapshot;
-use vigil_tests::{wait_until, Stack};
+use vigil_tests::{wait_for, wait_until, Stack};
 
 use crate::{get, wait_for_host};
 
@@ -20,6 +20,7 @@ async fn real_agent_snapshot_reaches_rest_with_its_values() {
     let agent = stack.agent(&acme, "1s").unwrap();
     let jwt = stack.login(&acme).await.unwrap();
     let host_id = wait_for_host(&stack, &jwt).await;
+    wait_until("the agent to keep its host id", Duration::from_secs(10), || async { agent.host_id().is_some() }).await.unwrap();
     assert_eq!(agent.host_id().as_deref(), Some(host_id.as_str()), "agent log:\n{}", agent.log_text());
 
     // What the gateway published for this host…
@@ -33,24 +34,15 @@ async fn real_agent_snapshot_reaches_rest_with_its_values() {
     let from = (snapshot.collected_at - chrono::Duration::seconds(1)).to_rfc3339();
     let to = (snapshot.collected_at + chrono::Duration::seconds(1)).to_rfc3339();
     let path = format!("/api/hosts/{host_id}/metrics?from={}&to={}", urlencode(&from), urlencode(&to));
-    let mut point = serde_json::Value::Null;
-    wait_until("the snapshot in GET metrics", Duration::from_secs(20), || {
-        let request = get(&stack, &path, &jwt);
-        let point = &mut point;
-        let at = snapshot.collected_at;
-        async move {
-            let (_, body) = request.await;
-            let found = body["points"].as_array().and_then(|points| {
-                points.iter().find(|p| p["timestamp"].as_str().and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok()).map(|t| t == at).unwrap_or(false)).cloned()
-            });
-            match found {
-                Some(found) => {
-                    *point = found;
-                    true
-                }
-                None => false,
-            }
-        }
+    let at = snapshot.collected_at;
+    let point = wait_for("the snapshot in GET metrics", Duration::from_secs(20), || async {
+        let (_, body) = get(&stack, &path, &jwt).await;
+        body["points"].as_array().and_then(|points| {
+            points
+                .iter()
+                .find(|p| p["timestamp"].as_str().and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok()).is_some_and(|t| t == at))
+                .cloned()
+        })
     })
     .await
     .unwrap();

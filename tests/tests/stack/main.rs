@@ -11,7 +11,7 @@ mod tenancy;
 use std::time::Duration;
 
 use serde_json::Value;
-use vigil_tests::{wait_until, Stack};
+use vigil_tests::{wait_for, Stack};
 
 /// GET with a bearer token, returning (status, json body).
 pub async fn get(stack: &Stack, path: &str, token: &str) -> (u16, Value) {
@@ -22,20 +22,13 @@ pub async fn get(stack: &Stack, path: &str, token: &str) -> (u16, Value) {
 
 /// Waits until the tenant's REST host list shows a host, returns its id.
 pub async fn wait_for_host(stack: &Stack, token: &str) -> String {
-    let mut id = String::new();
-    wait_until("a host in GET /api/hosts", Duration::from_secs(30), || {
-        let request = get(stack, "/api/hosts", token);
-        let id = &mut id;
-        async move {
-            let (status, body) = request.await;
-            if let (200, Some(first)) = (status, body.as_array().and_then(|a| a.first())) {
-                *id = first["id"].as_str().unwrap_or_default().to_owned();
-                return true;
-            }
-            false
+    wait_for("a host in GET /api/hosts", Duration::from_secs(30), || async {
+        let (status, body) = get(stack, "/api/hosts", token).await;
+        match (status, body.as_array().and_then(|a| a.first())) {
+            (200, Some(first)) => first["id"].as_str().map(str::to_owned),
+            _ => None,
         }
     })
     .await
-    .expect("host registered");
-    id
+    .expect("host registered")
 }

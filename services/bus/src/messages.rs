@@ -30,6 +30,16 @@ pub struct MetricsSnapshot {
     pub services: Vec<ServiceMetrics>,
     #[serde(default)]
     pub custom: Vec<CustomMetric>,
+    /// Sections the agent could not collect this time (the rest is valid).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<SectionError>,
+}
+
+/// One section of a snapshot that failed, e.g. `containers.docker`, `host.disk`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SectionError {
+    pub section: String,
+    pub error: String,
 }
 
 impl MetricsSnapshot {
@@ -351,6 +361,7 @@ mod tests {
             containers: vec![],
             services: vec![],
             custom: vec![],
+            errors: vec![],
         };
         assert_eq!(snapshot.msg_id(), "h1:1700000000123");
     }

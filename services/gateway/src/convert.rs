@@ -48,6 +48,11 @@ pub fn snapshot(
         containers: metrics.containers.into_iter().map(container).collect(),
         services: metrics.services.into_iter().map(service).collect(),
         custom: metrics.custom.into_iter().map(custom).collect(),
+        errors: metrics
+            .errors
+            .into_iter()
+            .map(|e| vigil_bus::messages::SectionError { section: e.section, error: e.error })
+            .collect(),
     };
     check_finite(&snapshot)?;
     Ok(snapshot)
@@ -184,6 +189,7 @@ mod tests {
                 ..Default::default()
             }),
             custom: vec![proto::CustomMetric { name: "q".into(), r#type: "gauge".into(), value: 3.0, error: String::new() }],
+            errors: vec![proto::SectionError { section: "containers.docker".into(), error: "socket timed out".into() }],
             ..Default::default()
         }
     }
@@ -200,6 +206,7 @@ mod tests {
         assert_eq!(snapshot.host.cpu.per_core, vec![1.0, 2.0]);
         assert_eq!(snapshot.host.disk.used(), 4);
         assert_eq!(snapshot.custom[0].error, None);
+        assert_eq!(snapshot.errors, vec![vigil_bus::messages::SectionError { section: "containers.docker".into(), error: "socket timed out".into() }]);
         assert_eq!(snapshot.received_at, received);
     }
 

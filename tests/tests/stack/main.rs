@@ -7,6 +7,7 @@ mod bus_schemas;
 mod delivery;
 mod ingest_path;
 mod tenancy;
+mod vigil_up;
 
 use std::time::Duration;
 

@@ -315,6 +315,7 @@ pub fn snapshot(tenant_id: &str, host_id: &str, seq: u64, collected_at: DateTime
             uptime: 77,
         }],
         custom: vec![],
+        errors: vec![],
     }
 }
 

@@ -1,0 +1,75 @@
+//! `vigil up`: one command, the whole stack plus a local sovigilant watching
+//! this machine; the first admin's credentials are printed once.
+
+use std::{
+    io::{BufRead, BufReader},
+    process::{Command, Stdio},
+    time::Duration,
+};
+
+use vigil_tests::{bin, wait_for, Stack};
+
+use crate::get;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vigil_up_runs_the_stack_and_monitors_this_machine() {
+    let stack = Stack::new().await.unwrap();
+    let mut env = stack.env();
+    env.insert("VIGIL_UP_AGENT_BINARY".into(), bin("sovigilant").display().to_string());
+    let mut child = Command::new(bin("vigil")).arg("up").envs(&env).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (lines_tx, lines_rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = lines_tx.send(line);
+        }
+    });
+    let mut password = None;
+    let mut up_line = None;
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while (password.is_none() || up_line.is_none()) && std::time::Instant::now() < deadline {
+        if let Ok(line) = lines_rx.recv_timeout(Duration::from_millis(200)) {
+            if let Some(rest) = line.strip_prefix("admin: admin@localhost / ") {
+                password = Some(rest.trim().to_owned());
+            }
+            if line.starts_with("vigil is up") {
+                up_line = Some(line);
+            }
+        }
+    }
+    let password = password.expect("the first admin's password is printed");
+    let up_line = up_line.expect("vigil up says where it listens");
+    assert!(up_line.contains(&stack.http_port.to_string()), "{up_line}");
+
+    let response = reqwest::Client::new()
+        .post(stack.http("/api/auth/login"))
+        .json(&serde_json::json!({"email": "admin@localhost", "password": password}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let jwt = response.json::<serde_json::Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned();
+
+    // The local agent registers this machine and its snapshots are stored.
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap().trim().to_owned();
+    let host_id = wait_for("this machine in GET /api/hosts", Duration::from_secs(60), || async {
+        let (_, hosts) = get(&stack, "/api/hosts", &jwt).await;
+        hosts.as_array()?.iter().find(|h| h["hostname"] == hostname.as_str()).and_then(|h| h["id"].as_str()).map(str::to_owned)
+    })
+    .await
+    .unwrap();
+    wait_for("a stored snapshot of this machine", Duration::from_secs(60), || async {
+        let (_, detail) = get(&stack, &format!("/api/hosts/{host_id}"), &jwt).await;
+        (detail["status"] == "online" && !detail["latest"].is_null()).then_some(())
+    })
+    .await
+    .unwrap();
+
+    // SIGTERM stops everything cleanly.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let status = child.wait().unwrap();
+    assert!(status.success(), "vigil up exited with {status}");
+}

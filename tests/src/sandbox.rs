@@ -246,7 +246,7 @@ impl Stack {
         let process = VigilProcess { child: Some(child), log };
         let nats = self.nats.client().await?;
         for service in services {
-            let subject = format!("$SRV.PING.{service}");
+            let subject = vigil_bus::subjects::service_ping(service);
             let ready = wait_until(&format!("{service} to answer {subject}"), Duration::from_secs(30), || {
                 let nats = nats.clone();
                 let subject = subject.clone();

@@ -37,6 +37,12 @@ pub fn host_event(tenant_id: &str, host_id: &str, event: HostEventKind) -> Strin
     format!("hosts.{}.{}.{}", checked("tenant", tenant_id), checked("host", host_id), event.as_str())
 }
 
+/// NATS service discovery: every instance of service `name` answers a request
+/// here (`$SRV.PING.<name>`), which is how `vigil` health-checks services.
+pub fn service_ping(name: &str) -> String {
+    format!("$SRV.PING.{name}")
+}
+
 /// A request/reply endpoint of a service, served with the async-nats
 /// `service` API (discoverable through `$SRV.PING`, `$SRV.INFO`, `$SRV.STATS`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

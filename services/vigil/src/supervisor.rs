@@ -33,10 +33,6 @@ const HEALTHY_RUN: Duration = Duration::from_secs(60);
 pub const HEALTH_INTERVAL: Duration = Duration::from_secs(10);
 /// How long a ping waits for its answer.
 pub const PING_TIMEOUT: Duration = Duration::from_secs(2);
-/// Discovery subject prefix of the NATS service API (defined by the NATS
-/// protocol, answered by every async-nats `service`; not a Vigil subject).
-const SERVICE_PING_PREFIX: &str = "$SRV.PING";
-
 /// Something the supervisor keeps running.
 pub trait Service: Send + Sync + 'static {
     /// Name in logs.
@@ -211,7 +207,7 @@ pub async fn wait_for_signal() -> std::io::Result<&'static str> {
 
 /// True when a `name` service answers `$SRV.PING.<name>` within `timeout`.
 pub async fn ping(nats: &async_nats::Client, name: &str, timeout: Duration) -> bool {
-    let subject = format!("{SERVICE_PING_PREFIX}.{name}");
+    let subject = vigil_bus::subjects::service_ping(name);
     matches!(tokio::time::timeout(timeout, nats.request(subject, Default::default())).await, Ok(Ok(_)))
 }
 

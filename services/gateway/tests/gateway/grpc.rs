@@ -327,7 +327,7 @@ async fn gateway_answers_service_ping_and_shutdown_ends_open_streams() {
     let mut gateway = TestGateway::start().await;
     let reply = gateway
         .client
-        .request(format!("$SRV.PING.{}", vigil_bus::subjects::gateway::SERVICE_NAME), "".into())
+        .request(vigil_bus::subjects::service_ping(vigil_bus::subjects::gateway::SERVICE_NAME), "".into())
         .await
         .expect("the gateway answers $SRV.PING");
     let ping: serde_json::Value = serde_json::from_slice(&reply.payload).unwrap();

@@ -1,0 +1,231 @@
+// Turns untrusted JSON from the gateway into the typed shapes of types.ts.
+// Invariants: missing numbers become 0 (or null where "unknown" matters),
+// missing strings become "", unknown host statuses become "offline", and a
+// value that cannot be what it claims (a host without id, a frame without
+// type) is rejected (null or NormalizeError), never half-accepted.
+
+import type {
+  AgentToken, ContainerInfo, HostDetail, HostMetrics, HostRecord, HostStatus, LiveContainer,
+  MetricsPoint, MetricsRangeAnswer, ServerMessage, ServiceInfo,
+} from './types';
+
+export class NormalizeError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'NormalizeError';
+  }
+}
+
+type Obj = Record<string, unknown>;
+
+function isObj(v: unknown): v is Obj {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+function str(v: unknown): string {
+  return typeof v === 'string' ? v : typeof v === 'number' ? String(v) : '';
+}
+function strOrNull(v: unknown): string | null {
+  return typeof v === 'string' && v !== '' ? v : null;
+}
+function num(v: unknown): number {
+  return typeof v === 'number' && Number.isFinite(v) ? v : 0;
+}
+function numOrNull(v: unknown): number | null {
+  return typeof v === 'number' && Number.isFinite(v) ? v : null;
+}
+function arr(v: unknown): unknown[] {
+  return Array.isArray(v) ? v : [];
+}
+/** An array, or the array under `key` of a wrapping object (`{hosts:[...]}`). */
+function listOf(raw: unknown, key: string): unknown[] {
+  if (Array.isArray(raw)) return raw;
+  if (isObj(raw) && Array.isArray(raw[key])) return raw[key] as unknown[];
+  throw new NormalizeError(`expected a list of ${key}, got ${describe(raw)}`);
+}
+function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  return typeof v === 'object' ? 'an object' : `${typeof v}`;
+}
+
+export function normalizeStatus(v: unknown): HostStatus {
+  return v === 'online' || v === 'degraded' ? v : 'offline';
+}
+
+export function normalizeHostRecord(raw: unknown): HostRecord {
+  if (!isObj(raw) || typeof raw.id !== 'string' || raw.id === '') {
+    throw new NormalizeError(`a host record needs a string "id", got ${describe(raw)}`);
+  }
+  return {
+    id: raw.id,
+    tenant_id: str(raw.tenant_id),
+    name: str(raw.name) || str(raw.hostname) || raw.id,
+    hostname: str(raw.hostname),
+    ip_address: str(raw.ip_address),
+    os: str(raw.os),
+    arch: str(raw.arch),
+    agent_version: str(raw.agent_version),
+    status: normalizeStatus(raw.status),
+    last_seen: strOrNull(raw.last_seen),
+    created_at: str(raw.created_at),
+  };
+}
+
+export function normalizeHostMetrics(raw: unknown): HostMetrics {
+  const h = isObj(raw) ? raw : {};
+  const cpu = isObj(h.cpu) ? h.cpu : {};
+  const mem = isObj(h.memory) ? h.memory : {};
+  const disk = isObj(h.disk) ? h.disk : {};
+  const net = isObj(h.network) ? h.network : {};
+  const load = isObj(h.load) ? h.load : {};
+  return {
+    uptime: num(h.uptime),
+    cpu: { percent: num(cpu.percent), cores: num(cpu.cores), model: str(cpu.model), per_core: arr(cpu.per_core).map(num) },
+    memory: {
+      total: num(mem.total), used: num(mem.used), available: num(mem.available), percent: num(mem.percent),
+      swap_total: num(mem.swap_total), swap_used: num(mem.swap_used),
+    },
+    disk: {
+      mounts: arr(disk.mounts).filter(isObj).map((m) => ({
+        path: str(m.path), total: num(m.total), used: num(m.used), percent: num(m.percent), fs_type: str(m.fs_type),
+      })),
+    },
+    network: {
+      interfaces: arr(net.interfaces).filter(isObj).map((i) => ({
+        name: str(i.name), rx_bytes: num(i.rx_bytes), tx_bytes: num(i.tx_bytes), rx_packets: num(i.rx_packets),
+        tx_packets: num(i.tx_packets), rx_errors: num(i.rx_errors), tx_errors: num(i.tx_errors),
+      })),
+    },
+    load: { load_1m: num(load.load_1m), load_5m: num(load.load_5m), load_15m: num(load.load_15m) },
+  };
+}
+
+/** null for null/absent; a point needs a timestamp. */
+export function normalizeMetricsPoint(raw: unknown): MetricsPoint | null {
+  if (!isObj(raw)) return null;
+  const timestamp = strOrNull(raw.timestamp) ?? strOrNull(raw.collected_at);
+  if (timestamp === null) return null;
+  return { timestamp, host: normalizeHostMetrics(raw.host) };
+}
+
+/**
+ * `GET /api/hosts/{id}`: accepts the flat shape (`{...HostRecord, latest}`,
+ * what the gateway sends today) and the nested one (`{host: HostRecord, latest}`).
+ */
+export function normalizeHostDetail(raw: unknown): HostDetail {
+  if (!isObj(raw)) throw new NormalizeError(`a host detail must be an object, got ${describe(raw)}`);
+  const nested = isObj(raw.host) && typeof raw.host.id === 'string';
+  const host = normalizeHostRecord(nested ? raw.host : raw);
+  return { host, latest: normalizeMetricsPoint(raw.latest) };
+}
+
+/** `GET /api/hosts`: an array (or `{hosts: [...]}`); entries without an id are dropped. */
+export function normalizeHostList(raw: unknown): HostDetail[] {
+  const out: HostDetail[] = [];
+  for (const item of listOf(raw, 'hosts')) {
+    try {
+      out.push(normalizeHostDetail(item));
+    } catch {
+      // a malformed entry is skipped rather than hiding every other host
+    }
+  }
+  return out;
+}
+
+export function normalizeMetricsRange(raw: unknown): MetricsRangeAnswer {
+  if (!isObj(raw)) throw new NormalizeError(`a metrics answer must be an object, got ${describe(raw)}`);
+  const points: MetricsPoint[] = [];
+  for (const p of listOf(raw, 'points')) {
+    const point = normalizeMetricsPoint(p);
+    if (point) points.push(point);
+  }
+  points.sort((a, b) => Date.parse(a.timestamp) - Date.parse(b.timestamp));
+  return { host_id: str(raw.host_id), from: str(raw.from), to: str(raw.to), points };
+}
+
+export function normalizeContainers(raw: unknown): ContainerInfo[] {
+  return listOf(raw, 'containers').filter(isObj).map((c) => {
+    const out: ContainerInfo = {
+      name: str(c.name), runtime: str(c.runtime), status: str(c.status), image: str(c.image),
+      cpu_percent: num(c.cpu_percent), memory_used: num(c.memory_used), memory_limit: num(c.memory_limit),
+      memory_percent: num(c.memory_percent), disk_used: num(c.disk_used), network_rx: num(c.network_rx),
+      network_tx: num(c.network_tx), processes: num(c.processes),
+    };
+    const hostId = strOrNull(c.host_id);
+    if (hostId) out.host_id = hostId;
+    return out;
+  });
+}
+
+export function normalizeServices(raw: unknown): ServiceInfo[] {
+  return listOf(raw, 'services').filter(isObj).map((s) => ({
+    name: str(s.name), status: str(s.status), pid: num(s.pid), memory: num(s.memory),
+    cpu_percent: num(s.cpu_percent), ports: arr(s.ports).map(num), uptime: num(s.uptime),
+  }));
+}
+
+export function normalizeTokens(raw: unknown): AgentToken[] {
+  return listOf(raw, 'tokens').filter(isObj).filter((t) => typeof t.id === 'string').map((t) => ({
+    id: t.id as string,
+    name: strOrNull(t.name),
+    created_at: strOrNull(t.created_at),
+    expires_at: strOrNull(t.expires_at),
+    last_used: strOrNull(t.last_used),
+    revoked_at: strOrNull(t.revoked_at),
+  }));
+}
+
+function liveContainers(v: unknown): LiveContainer[] | null {
+  if (!Array.isArray(v)) return null;
+  return v.filter(isObj).map((c) => ({ name: str(c.name), cpu: num(c.cpu), memory: num(c.memory), status: str(c.status) }));
+}
+
+/** A server → client WebSocket frame, or null when it is not one we know. */
+export function parseServerMessage(text: string): ServerMessage | null {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  if (!isObj(raw) || typeof raw.host_id !== 'string') return null;
+  const timestamp = str(raw.timestamp) || new Date().toISOString();
+  switch (raw.type) {
+    case 'metrics': {
+      const d = isObj(raw.data) ? raw.data : {};
+      return {
+        type: 'metrics', host_id: raw.host_id, timestamp,
+        data: {
+          cpu: numOrNull(d.cpu), memory: numOrNull(d.memory), disk: numOrNull(d.disk),
+          containers: liveContainers(d.containers), services_count: numOrNull(d.services_count),
+        },
+      };
+    }
+    case 'host_status':
+      if (raw.status !== 'online' && raw.status !== 'offline' && raw.status !== 'degraded') return null;
+      return { type: 'host_status', host_id: raw.host_id, status: raw.status, timestamp };
+    case 'alert':
+      return {
+        type: 'alert', id: str(raw.id), severity: str(raw.severity), host_id: raw.host_id,
+        message: str(raw.message), timestamp,
+      };
+    default:
+      return null;
+  }
+}
+
+/** The headline numbers of a snapshot: disk is the `/` mount, else the fullest mount. */
+export function summarizePoint(point: MetricsPoint): { cpu: number; memory: number; disk: number | null; uptime: number } {
+  const mounts = point.host.disk.mounts;
+  const root = mounts.find((m) => m.path === '/');
+  const disk = root ? root.percent : mounts.length ? Math.max(...mounts.map((m) => m.percent)) : null;
+  return { cpu: point.host.cpu.percent, memory: point.host.memory.percent, disk, uptime: point.host.uptime };
+}
+
+/** Server error body `{"error":{"code","message"}}` → its parts, or null. */
+export function parseErrorBody(raw: unknown): { code: string; message: string } | null {
+  if (!isObj(raw) || !isObj(raw.error)) return null;
+  const message = str(raw.error.message);
+  if (!message) return null;
+  return { code: str(raw.error.code) || 'error', message };
+}

@@ -1,0 +1,72 @@
+// Root component: routes between the login page and the signed-in shell.
+// Signed out → /login?next=<path>; signed in on /login → dashboard.
+import { useEffect, useState } from 'preact/hooks';
+import { AppContext, type AppServices } from './context';
+import { Layout } from './components/Layout';
+import { Containers } from './pages/Containers';
+import { Dashboard } from './pages/Dashboard';
+import { HostDetail } from './pages/HostDetail';
+import { Hosts } from './pages/Hosts';
+import { Login } from './pages/Login';
+import { ComingSoon, NotFound } from './pages/Placeholder';
+import { Settings } from './pages/Settings';
+import { navigate, useRoute, type Route } from './router';
+
+function titleOf(route: Route): string {
+  switch (route.name) {
+    case 'login': return 'Sign in';
+    case 'dashboard': return 'Dashboard';
+    case 'hosts': return 'Hosts';
+    case 'host': return route.id;
+    case 'containers': return 'Containers';
+    case 'alerts': return 'Alerts';
+    case 'actions': return 'Actions';
+    case 'settings': return 'Settings';
+    case 'not_found': return 'Not found';
+  }
+}
+
+function Page({ route }: { route: Route }) {
+  switch (route.name) {
+    case 'dashboard': return <Dashboard />;
+    case 'hosts': return <Hosts />;
+    case 'host': return <HostDetail key={route.id} id={route.id} />;
+    case 'containers': return <Containers />;
+    case 'alerts': return <ComingSoon title="Alerts" what="alert rules, active alerts and their history." />;
+    case 'actions': return <ComingSoon title="Actions" what="restarting services and containers from the dashboard." />;
+    case 'settings': return <Settings />;
+    case 'login': return null;
+    case 'not_found': return <NotFound path={route.path} />;
+  }
+}
+
+export function App({ services }: { services: AppServices }) {
+  const route = useRoute();
+  const [signedIn, setSignedIn] = useState(() => services.session.current !== null);
+  useEffect(() => services.session.subscribe((s) => setSignedIn(s !== null)), [services]);
+
+  useEffect(() => {
+    document.title = `${titleOf(route)} · Vigil`;
+  }, [route]);
+
+  useEffect(() => {
+    if (!signedIn && route.name !== 'login') {
+      const here = location.pathname + location.search;
+      navigate(here === '/' ? '/login' : `/login?next=${encodeURIComponent(here)}`, true);
+    } else if (signedIn && route.name === 'login') {
+      navigate('/', true);
+    }
+  }, [signedIn, route.name]);
+
+  return (
+    <AppContext.Provider value={services}>
+      {!signedIn ? (
+        route.name === 'login' ? <Login /> : null
+      ) : route.name === 'login' ? null : (
+        <Layout route={route}>
+          <Page route={route} />
+        </Layout>
+      )}
+    </AppContext.Provider>
+  );
+}

@@ -1,0 +1,70 @@
+// Converts metrics points to uPlot's columnar data and downsamples long
+// ranges (24 h / 7 d) by averaging fixed time buckets, so a chart never
+// draws more than `maxPoints` points per series. Output x is unix seconds,
+// strictly increasing.
+
+import type { MetricsPoint } from './api/types';
+
+export type Series = [number[], (number | null)[], (number | null)[]];
+
+export type RangeKey = '1h' | '24h' | '7d';
+
+export const RANGES: Record<RangeKey, { label: string; seconds: number; limit: number }> = {
+  '1h': { label: '1 h', seconds: 3600, limit: 1000 },
+  '24h': { label: '24 h', seconds: 86400, limit: 10000 },
+  '7d': { label: '7 d', seconds: 7 * 86400, limit: 10000 },
+};
+
+export const MAX_CHART_POINTS = 600;
+
+export function toSeries(points: MetricsPoint[], maxPoints = MAX_CHART_POINTS): Series {
+  const rows = points
+    .map((p) => ({ t: Date.parse(p.timestamp) / 1000, cpu: p.host.cpu.percent, mem: p.host.memory.percent }))
+    .filter((r) => Number.isFinite(r.t))
+    .sort((a, b) => a.t - b.t);
+  if (rows.length <= maxPoints) {
+    return [rows.map((r) => r.t), rows.map((r) => r.cpu), rows.map((r) => r.mem)];
+  }
+  const first = rows[0]!.t;
+  const span = rows[rows.length - 1]!.t - first || 1;
+  const width = span / maxPoints;
+  const xs: number[] = [];
+  const cpu: number[] = [];
+  const mem: number[] = [];
+  let bucket = -1;
+  let n = 0;
+  let st = 0;
+  let sc = 0;
+  let sm = 0;
+  const push = () => {
+    if (n) {
+      xs.push(st / n);
+      cpu.push(sc / n);
+      mem.push(sm / n);
+    }
+  };
+  for (const r of rows) {
+    const b = Math.min(maxPoints - 1, Math.floor((r.t - first) / width));
+    if (b !== bucket) {
+      push();
+      bucket = b;
+      n = st = sc = sm = 0;
+    }
+    n += 1;
+    st += r.t;
+    sc += r.cpu;
+    sm += r.mem;
+  }
+  push();
+  return [xs, cpu, mem];
+}
+
+/** Appends a live value (1 h range) keeping x increasing and the window at `seconds`. */
+export function appendLive(series: Series, t: number, cpu: number | null, mem: number | null, seconds: number): Series {
+  const [xs, c, m] = series;
+  if (xs.length && t <= xs[xs.length - 1]!) return series;
+  const start = t - seconds;
+  let drop = 0;
+  while (drop < xs.length && xs[drop]! < start) drop += 1;
+  return [[...xs.slice(drop), t], [...c.slice(drop), cpu], [...m.slice(drop), mem]];
+}

@@ -1,0 +1,29 @@
+// The app's long-lived services, shared through a Preact context so
+// components (and tests) get them without module singletons.
+
+import { createContext } from 'preact';
+import { useContext } from 'preact/hooks';
+import type { ApiClient } from './api/client';
+import type { Session } from './api/session';
+import type { HostsStore } from './live/store';
+import type { LiveSocket, SocketState } from './live/socket';
+
+export interface AppServices {
+  api: ApiClient;
+  session: Session;
+  store: HostsStore;
+  socket: LiveSocket | null;
+  /** Current socket state and its listeners, for the banner. */
+  socketState: () => SocketState;
+  subscribeSocketState: (fn: (s: SocketState) => void) => () => void;
+  /** Refetches /api/hosts into the store. */
+  reloadHosts: () => Promise<void>;
+}
+
+export const AppContext = createContext<AppServices | null>(null);
+
+export function useServices(): AppServices {
+  const s = useContext(AppContext);
+  if (!s) throw new Error('AppContext is missing: render inside <AppContext.Provider>');
+  return s;
+}

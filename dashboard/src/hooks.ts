@@ -1,0 +1,91 @@
+// Hooks binding components to the live store with fine-grained updates:
+// a row re-renders only when its own host object changes; a list only when
+// hosts are added/removed or the user changes the sort.
+
+import { useEffect, useMemo, useReducer, useRef, useState } from 'preact/hooks';
+import type { HostsStore, HostView, SortKey, Summary } from './live/store';
+import { sortHostIds } from './live/store';
+
+function useForceUpdate(): () => void {
+  const [, force] = useReducer((x: number) => x + 1, 0);
+  return force as () => void;
+}
+
+export function useHost(store: HostsStore, id: string): HostView | undefined {
+  const force = useForceUpdate();
+  const seen = store.get(id);
+  const ref = useRef(seen);
+  ref.current = seen;
+  useEffect(() => {
+    const unsub = store.subscribeHost(id, force);
+    if (store.get(id) !== ref.current) force();
+    return unsub;
+  }, [store, id]);
+  return seen;
+}
+
+/** Host ids in sort order; re-sorted when hosts come or go, the key changes, or `resort` bumps. */
+export function useSortedIds(store: HostsStore, key: SortKey, desc: boolean, resort = 0): string[] {
+  const [listVersion, bump] = useReducer((x: number) => x + 1, 0);
+  useEffect(() => store.subscribeList(bump as () => void), [store]);
+  return useMemo(() => sortHostIds(store, key, desc), [store, key, desc, listVersion, resort]);
+}
+
+/** Store summary, refreshed at most once per applied batch (animation frame). */
+export function useSummary(store: HostsStore): Summary {
+  const force = useForceUpdate();
+  useEffect(() => store.subscribeChanges(() => force()), [store]);
+  return store.summary();
+}
+
+// One shared clock for every "5 minutes ago" on screen.
+const clockListeners = new Set<() => void>();
+let clockTimer: ReturnType<typeof setInterval> | null = null;
+
+export function useNow(): number {
+  const force = useForceUpdate();
+  useEffect(() => {
+    clockListeners.add(force);
+    if (!clockTimer) {
+      clockTimer = setInterval(() => {
+        for (const fn of clockListeners) fn();
+      }, 30_000);
+    }
+    return () => {
+      clockListeners.delete(force);
+      if (clockListeners.size === 0 && clockTimer) {
+        clearInterval(clockTimer);
+        clockTimer = null;
+      }
+    };
+  }, []);
+  return Date.now();
+}
+
+export interface AsyncState<T> {
+  data: T | undefined;
+  error: Error | null;
+  loading: boolean;
+  reload: () => void;
+}
+
+/** Runs `fn` when deps change; keeps the last data while reloading; ignores stale answers. */
+export function useAsync<T>(fn: () => Promise<T>, deps: unknown[]): AsyncState<T> {
+  const [state, setState] = useState<{ data: T | undefined; error: Error | null; loading: boolean }>({
+    data: undefined, error: null, loading: true,
+  });
+  const [tick, reload] = useReducer((x: number) => x + 1, 0);
+  useEffect(() => {
+    let live = true;
+    setState((s) => ({ ...s, loading: true }));
+    fn().then(
+      (data) => live && setState({ data, error: null, loading: false }),
+      (error: unknown) =>
+        live && setState((s) => ({ data: s.data, error: error instanceof Error ? error : new Error(String(error)), loading: false })),
+    );
+    return () => {
+      live = false;
+    };
+  }, [...deps, tick]);
+  return { ...state, reload: reload as () => void };
+}

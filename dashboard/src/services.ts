@@ -1,0 +1,107 @@
+// Wires the long-lived services: session, REST client, live store and
+// WebSocket. Signing in starts the socket (subscribed to all hosts) and
+// loads /api/hosts; signing out stops it and empties the store. A
+// reconnect, or a frame for an unknown host, refetches /api/hosts.
+import { ApiClient, orNullOn404 } from './api/client';
+import { Session } from './api/session';
+import type { AppServices } from './context';
+import { LiveSocket, socketUrl, type SocketState } from './live/socket';
+import { HostsStore } from './live/store';
+import { mapLimit } from './util';
+
+/** Hosts beyond this count are not fetched one by one at load (the live stream fills them in). */
+export const SEED_LIMIT = 50;
+
+export function createServices(): AppServices {
+  const session = new Session();
+  const api = new ApiClient(session);
+  let reloadTimer: ReturnType<typeof setTimeout> | null = null;
+  const store = new HostsStore(undefined, () => {
+    if (reloadTimer) return;
+    reloadTimer = setTimeout(() => {
+      reloadTimer = null;
+      void reloadHosts();
+    }, 2000);
+  });
+
+  let state: SocketState = 'idle';
+  const stateListeners = new Set<(s: SocketState) => void>();
+  const socket = new LiveSocket({
+    url: async () => {
+      const token = await api.freshAccessToken();
+      return token ? socketUrl(location, token) : null;
+    },
+    onMessage: (m) => store.enqueue(m),
+    onState: (s) => {
+      state = s;
+      for (const fn of stateListeners) fn(s);
+    },
+    onReconnect: () => void reloadHosts(),
+  });
+
+  let containersApi = true;
+  async function seed(ids: string[]): Promise<void> {
+    await mapLimit(ids, 4, async (id) => {
+      const h = store.get(id);
+      if (h && h.live.timestamp === null) {
+        const detail = await orNullOn404(() => api.host(id)).catch(() => null);
+        if (detail) store.upsertHost(detail);
+      }
+      if (containersApi && h && h.live.containers === null) {
+        const [containers, services] = await Promise.all([
+          api.hostContainers(id).catch(() => null),
+          api.hostServices(id).catch(() => null),
+        ]);
+        if (containers === null) containersApi = false;
+        else {
+          store.setContainers(
+            id,
+            containers.map((c) => ({ name: c.name, cpu: c.cpu_percent, memory: c.memory_percent, status: c.status })),
+            services ? services.length : null,
+          );
+        }
+      }
+    });
+  }
+
+  async function reloadHosts(): Promise<void> {
+    if (!session.current) return;
+    try {
+      const list = await api.hosts();
+      store.setHosts(list);
+      if (list.length <= SEED_LIMIT) void seed(list.map((d) => d.host.id));
+    } catch {
+      // a failed reload keeps what is on screen; the next reconnect retries
+    }
+  }
+
+  let active = false;
+  const sync = () => {
+    if (session.current && !active) {
+      active = true;
+      socket.subscribe();
+      socket.start();
+      void reloadHosts();
+    } else if (!session.current && active) {
+      active = false;
+      socket.stop();
+      store.setHosts([]);
+      store.loaded = false;
+    }
+  };
+  session.subscribe(sync);
+  sync();
+
+  return {
+    api,
+    session,
+    store,
+    socket,
+    socketState: () => state,
+    subscribeSocketState: (fn) => {
+      stateListeners.add(fn);
+      return () => void stateListeners.delete(fn);
+    },
+    reloadHosts,
+  };
+}

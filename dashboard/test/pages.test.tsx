@@ -1,0 +1,191 @@
+// Page tests in jsdom against a scripted gateway: dashboard cards and rows,
+// and the Settings token flow (token shown once with the install command).
+import { render } from 'preact';
+import { act } from 'preact/test-utils';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ApiClient } from '../src/api/client';
+import { Session, type KeyValueStorage } from '../src/api/session';
+import { App } from '../src/app';
+import type { AppServices } from '../src/context';
+import { HostsStore } from '../src/live/store';
+import { uptimePercent } from '../src/pages/Dashboard';
+import { detail, point } from './fixtures';
+
+function memStorage(): KeyValueStorage {
+  const m = new Map<string, string>();
+  return { getItem: (k) => m.get(k) ?? null, setItem: (k, v) => void m.set(k, v), removeItem: (k) => void m.delete(k) };
+}
+
+type Handler = (method: string, url: string, body: unknown) => Response | undefined;
+
+function setup(handler: Handler, role = 'admin') {
+  const session = new Session(memStorage());
+  session.setFromPair({ access_token: 'a', refresh_token: 'r', token_type: 'Bearer', expires_in: 900, user: { id: 'u', email: 'admin@example.com', tenant_id: 't1', role } });
+  const api = new ApiClient(session, async (url, init) => {
+    const res = handler(init?.method ?? 'GET', url, init?.body ? JSON.parse(init.body as string) : undefined);
+    return res ?? new Response(JSON.stringify({ error: { code: 'not_found', message: `no api route ${url}` } }), { status: 404 });
+  });
+  const frames: (() => void)[] = [];
+  const store = new HostsStore((cb) => frames.push(cb));
+  const s: AppServices = {
+    api, session, store, socket: null, socketState: () => 'open', subscribeSocketState: () => () => {}, reloadHosts: async () => {},
+  };
+  return { s, store, runFrame: () => act(() => frames.splice(0).forEach((cb) => cb())) };
+}
+
+const json = (status: number, body: unknown) => new Response(status === 204 ? null : JSON.stringify(body), { status });
+const flush = () => act(async () => { await new Promise((r) => setTimeout(r, 0)); });
+
+let root: HTMLElement;
+beforeEach(() => {
+  root = document.createElement('div');
+  document.body.appendChild(root);
+});
+afterEach(() => {
+  render(null, root);
+  root.remove();
+});
+
+const text = (testid: string) => root.querySelector(`[data-testid="${testid}"]`)?.textContent ?? null;
+
+describe('Dashboard page', () => {
+  it('shows the cards and a row per host, updated by live frames', async () => {
+    history.replaceState(null, '', '/');
+    const { s, store, runFrame } = setup(() => undefined);
+    store.setHosts([
+      detail('in3', { name: 'IN3', hostname: 'prod-1' }, point('2026-11-24T12:00:00Z', 45, 70)),
+      detail('in4', { name: 'IN4', hostname: 'prod-2' }),
+      detail('dev1', { name: 'DEV-1', status: 'offline', last_seen: new Date(Date.now() - 5 * 60_000).toISOString() }),
+    ]);
+    act(() => render(<App services={s} />, root));
+    expect(text('card-hosts-value')).toBe('2');
+    expect(text('card-alerts-value')).toBe('—');
+    expect(text('card-uptime-value')).toBe('66.7%');
+    expect(text('card-containers-value')).toBe('—');
+    expect(text('host-cpu-in3')).toBe('45%');
+    expect(text('host-mem-in3')).toBe('70%');
+    expect(text('host-disk-in3')).toBe('50%');
+    expect(text('host-lastseen-dev1')).toBe('last seen 5 minutes ago');
+
+    store.enqueue({ type: 'metrics', host_id: 'in4', timestamp: new Date().toISOString(), data: {
+      cpu: 23, memory: 50, disk: 30, services_count: 3,
+      containers: [{ name: 'gw', cpu: 1, memory: 2, status: 'running' }, { name: 'db', cpu: 1, memory: 2, status: 'running' }],
+    } });
+    store.enqueue({ type: 'host_status', host_id: 'in3', status: 'offline', timestamp: new Date().toISOString() });
+    runFrame();
+    expect(text('host-cpu-in4')).toBe('23%');
+    expect(text('host-counts-in4')).toBe('2 containers, 3 services');
+    expect(text('host-status-in3')).toBe('offline');
+    expect(text('card-hosts-value')).toBe('1');
+    expect(text('card-containers-value')).toBe('2');
+    await flush();
+  });
+
+  it('computes uptime as online hosts over hosts', () => {
+    expect(uptimePercent(0, 0)).toBe('—');
+    expect(uptimePercent(5, 5)).toBe('100%');
+    expect(uptimePercent(999, 1000)).toBe('99.9%');
+  });
+});
+
+describe('Settings page', () => {
+  it('creates a token, shows it once with the install command, then lists it', async () => {
+    history.replaceState(null, '', '/settings');
+    const tokens: unknown[] = [];
+    const { s } = setup((method, url, body) => {
+      if (method === 'GET' && url === '/api/tokens') return json(200, tokens);
+      if (method === 'POST' && url === '/api/tokens') {
+        tokens.push({ id: 'k1', name: (body as { name: string }).name, created_at: '2026-11-24T12:00:00Z', last_used: null, revoked_at: null });
+        return json(201, { id: 'k1', token: 'vgl_s3cret' });
+      }
+      if (method === 'DELETE' && url === '/api/tokens/k1') {
+        (tokens[0] as { revoked_at: string }).revoked_at = '2026-11-24T12:05:00Z';
+        return json(204, null);
+      }
+      return undefined;
+    });
+    act(() => render(<App services={s} />, root));
+    await flush();
+    const input = root.querySelector<HTMLInputElement>('[data-testid="token-name"]')!;
+    act(() => {
+      input.value = 'prod';
+      input.dispatchEvent(new Event('input', { bubbles: true }));
+    });
+    await act(async () => {
+      root.querySelector('[data-testid="token-create"]')!.closest('form')!.dispatchEvent(new Event('submit', { bubbles: true, cancelable: true }));
+      await new Promise((r) => setTimeout(r, 0));
+    });
+    await flush();
+    expect(text('token-value')).toBe('vgl_s3cret');
+    expect(text('install-command')).toBe(`sovigilant init --server ${location.hostname}:9090 --token vgl_s3cret --ca-cert ca.pem`);
+    expect(root.querySelector('[data-testid="token-row-k1"]')).not.toBeNull();
+    act(() => (root.querySelector('[data-testid="token-done"]') as HTMLButtonElement).click());
+    expect(root.querySelector('[data-testid="token-created"]')).toBeNull();
+    expect(root.textContent).not.toContain('vgl_s3cret');
+
+    const realConfirm = window.confirm;
+    window.confirm = () => true;
+    try {
+      await act(async () => {
+        (root.querySelector('[data-testid="token-revoke-k1"]') as HTMLButtonElement).click();
+        await new Promise((r) => setTimeout(r, 0));
+      });
+      await flush();
+    } finally {
+      window.confirm = realConfirm;
+    }
+    expect(root.querySelector('[data-testid="token-row-k1"] .pill')!.textContent).toBe('revoked');
+    expect(root.querySelector('[data-testid="token-revoke-k1"]')).toBeNull();
+  });
+
+  it('shows that user management has no API yet', async () => {
+    history.replaceState(null, '', '/settings');
+    const { s } = setup((m, u) => (m === 'GET' && u === '/api/tokens' ? json(200, []) : undefined), 'viewer');
+    act(() => render(<App services={s} />, root));
+    await flush();
+    expect(text('users')).toContain('User management is not available in the API yet');
+    expect(root.querySelector('[data-testid="token-create"]')).toBeNull();
+  });
+});
+
+describe('Host detail page', () => {
+  it('shows identity, bars, disks, the CPU chart container, services, and containers as not available on 404', async () => {
+    history.replaceState(null, '', '/hosts/in3');
+    const latest = point(new Date(Date.now() - 10_000).toISOString(), 45, 70, [
+      { path: '/', total: 100 * 1024 ** 3, used: 50 * 1024 ** 3, percent: 50, fs_type: 'ext4' },
+      { path: '/data', total: 500 * 1024 ** 3, used: 150 * 1024 ** 3, percent: 30, fs_type: 'xfs' },
+    ]);
+    latest.host.uptime = 45 * 86400;
+    const metricsUrls: string[] = [];
+    const { s } = setup((method, url) => {
+      if (url === '/api/hosts/in3') return json(200, { ...detail('in3', { name: 'IN3', hostname: 'prod-1' }).host, latest });
+      if (url.startsWith('/api/hosts/in3/metrics')) {
+        metricsUrls.push(url);
+        return json(200, { host_id: 'in3', from: 'a', to: 'b', points: [latest] });
+      }
+      if (url === '/api/hosts/in3/services') return json(200, [{ name: 'nginx', status: 'active', pid: 1234, memory: 50 * 1024 ** 2, cpu_percent: 1, ports: [80], uptime: 100 }]);
+      return method === 'GET' ? undefined : undefined;
+    });
+    act(() => render(<App services={s} />, root));
+    await flush();
+    await flush();
+    expect(text('detail-status')).toBe('online');
+    expect(text('detail-uptime')).toBe('45 days');
+    expect(text('detail-agent')).toBe('v1.3.0');
+    expect(text('detail-os')).toBe('Debian 13');
+    expect(text('detail-cpu')).toBe('45%');
+    expect(root.querySelector('[data-testid="chart-cpu"]')!.getAttribute('data-points')).toBe('1');
+    expect(root.querySelector('[data-testid="disk-/data"]')!.textContent).toContain('150 GB / 500 GB');
+    expect(text('containers-unavailable')).toContain('not available from this server yet');
+    expect(root.querySelector('[data-testid="service-row-nginx"]')).not.toBeNull();
+    expect(new URL(`http://x${metricsUrls[0]}`).searchParams.get('limit')).toBe('1000');
+
+    await act(async () => {
+      (root.querySelector('[data-testid="range-7d"]') as HTMLButtonElement).click();
+      await new Promise((r) => setTimeout(r, 0));
+    });
+    const q = new URL(`http://x${metricsUrls[metricsUrls.length - 1]}`).searchParams;
+    expect(q.get('limit')).toBe('10000');
+    expect(Date.parse(q.get('to')!) - Date.parse(q.get('from')!)).toBe(7 * 86400 * 1000);
+  });
+});

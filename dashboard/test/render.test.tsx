@@ -1,0 +1,170 @@
+// Component tests in jsdom: fine-grained re-rendering of host rows, the
+// offline "last seen" text, the login error, the disabled nav entries and
+// the reconnect banner.
+import { options, render } from 'preact';
+import { act } from 'preact/test-utils';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { ApiClient } from '../src/api/client';
+import { Session, type KeyValueStorage } from '../src/api/session';
+import { App } from '../src/app';
+import { HostList, HostRow, HostRowView } from '../src/components/HostRow';
+import { Layout, OfflineBanner } from '../src/components/Layout';
+import { AppContext, type AppServices } from '../src/context';
+import type { SocketState } from '../src/live/socket';
+import { HostsStore } from '../src/live/store';
+import { detail } from './fixtures';
+
+function memStorage(): KeyValueStorage {
+  const m = new Map<string, string>();
+  return { getItem: (k) => m.get(k) ?? null, setItem: (k, v) => void m.set(k, v), removeItem: (k) => void m.delete(k) };
+}
+
+function services(over: Partial<AppServices> = {}, fetchImpl?: (u: string, i?: RequestInit) => Promise<Response>) {
+  const frames: (() => void)[] = [];
+  const store = new HostsStore((cb) => frames.push(cb));
+  const session = new Session(memStorage());
+  const api = new ApiClient(session, fetchImpl ?? (async () => new Response('{}', { status: 404 })));
+  let state: SocketState = 'idle';
+  const listeners = new Set<(s: SocketState) => void>();
+  const s: AppServices = {
+    api, session, store, socket: null,
+    socketState: () => state,
+    subscribeSocketState: (fn) => {
+      listeners.add(fn);
+      return () => void listeners.delete(fn);
+    },
+    reloadHosts: async () => {},
+    ...over,
+  };
+  const setSocketState = (next: SocketState) => {
+    state = next;
+    for (const fn of listeners) fn(next);
+  };
+  const runFrame = () => act(() => frames.splice(0).forEach((cb) => cb()));
+  return { s, store, session, runFrame, setSocketState };
+}
+
+let root: HTMLElement;
+beforeEach(() => {
+  root = document.createElement('div');
+  document.body.appendChild(root);
+});
+afterEach(() => {
+  render(null, root);
+  root.remove();
+  vi.useRealTimers();
+});
+
+/** Counts renders of the HostRow function component per host id. */
+function countRowRenders() {
+  const counts = new Map<string, number>();
+  const prev = options.diffed;
+  options.diffed = (vnode) => {
+    const type = vnode.type as unknown;
+    if (type === HostRowView) {
+      const id = (vnode.props as unknown as { id: string }).id;
+      counts.set(id, (counts.get(id) ?? 0) + 1);
+    }
+    prev?.(vnode);
+  };
+  return { counts, restore: () => (options.diffed = prev) };
+}
+
+describe('host list rendering', () => {
+  it('a live frame for one of 1,000 hosts re-renders only that row', () => {
+    const { s, store, runFrame } = services();
+    const ids = Array.from({ length: 1000 }, (_, i) => `h${i}`);
+    store.setHosts(ids.map((id) => detail(id)));
+    act(() => render(<AppContext.Provider value={s}><HostList ids={ids} /></AppContext.Provider>, root));
+    expect(root.querySelectorAll('[data-testid^="host-row-"]')).toHaveLength(1000);
+
+    const spy = countRowRenders();
+    try {
+      store.enqueue({ type: 'metrics', host_id: 'h500', timestamp: '2026-11-24T12:00:05Z', data: { cpu: 42, memory: 61, disk: 12, containers: null, services_count: 3 } });
+      runFrame();
+      expect([...spy.counts.keys()]).toEqual(['h500']);
+      expect(root.querySelector('[data-testid="host-cpu-h500"]')!.textContent).toBe('42%');
+      expect(root.querySelector('[data-testid="host-cpu-h499"]')!.textContent).toBe('—');
+
+      // a burst for every host is spread over frames of at most 200 rows; each row renders once
+      spy.counts.clear();
+      for (const id of ids) {
+        store.enqueue({ type: 'metrics', host_id: id, timestamp: '2026-11-24T12:00:06Z', data: { cpu: 10, memory: 20, disk: 30, containers: null, services_count: null } });
+      }
+      const perFrame: number[] = [];
+      const times: number[] = [];
+      for (let f = 0; f < 10 && (f === 0 || perFrame[f - 1]! > 0); f++) {
+        const before = [...spy.counts.values()].reduce((a, b) => a + b, 0);
+        const t0 = performance.now();
+        runFrame();
+        times.push(performance.now() - t0);
+        perFrame.push([...spy.counts.values()].reduce((a, b) => a + b, 0) - before);
+      }
+      expect(perFrame.filter((n) => n > 0)).toEqual([200, 200, 200, 200, 200]);
+      expect(spy.counts.size).toBe(1000);
+      expect([...spy.counts.values()].every((n) => n === 1)).toBe(true);
+      expect(root.querySelector('[data-testid="host-cpu-h999"]')!.textContent).toBe('10%');
+      console.info(`1000-host burst: frames of 200 rows took ${times.slice(0, 5).map((t) => t.toFixed(1)).join(', ')} ms (jsdom)`);
+    } finally {
+      spy.restore();
+    }
+  });
+
+  it('an offline host shows "last seen 5 minutes ago" and its status', () => {
+    const { s, store, runFrame } = services();
+    const fiveMinAgo = new Date(Date.now() - 5 * 60_000 - 5_000).toISOString();
+    store.setHosts([detail('dev1', { last_seen: fiveMinAgo })]);
+    act(() => render(<AppContext.Provider value={s}><HostRow id="dev1" /></AppContext.Provider>, root));
+    expect(root.querySelector('[data-testid="host-status-dev1"]')!.textContent).toBe('online');
+    store.enqueue({ type: 'host_status', host_id: 'dev1', status: 'offline', timestamp: new Date().toISOString() });
+    runFrame();
+    expect(root.querySelector('[data-testid="host-status-dev1"]')!.textContent).toBe('offline');
+    expect(root.querySelector('[data-testid="host-lastseen-dev1"]')!.textContent).toBe('last seen 5 minutes ago');
+  });
+});
+
+describe('shell', () => {
+  it('renders Alerts and Actions as disabled "coming soon" entries, not links', () => {
+    const { s, session } = services();
+    session.setFromPair({ access_token: 'a', refresh_token: 'r', token_type: 'Bearer', expires_in: 900, user: { id: 'u', email: 'a@b.c', tenant_id: 't', role: 'admin' } });
+    act(() => render(<AppContext.Provider value={s}><Layout route={{ name: 'dashboard' }}><p /></Layout></AppContext.Provider>, root));
+    for (const key of ['alerts', 'actions']) {
+      const el = root.querySelector(`[data-testid="nav-${key}"]`)!;
+      expect(el.tagName).toBe('SPAN');
+      expect(el.getAttribute('aria-disabled')).toBe('true');
+      expect(el.getAttribute('title')).toMatch(/^Coming soon/);
+    }
+    expect(root.querySelector('[data-testid="nav-hosts"]')!.tagName).toBe('A');
+  });
+
+  it('shows the offline banner while the socket is reconnecting', () => {
+    const { s, setSocketState } = services();
+    act(() => render(<AppContext.Provider value={s}><OfflineBanner /></AppContext.Provider>, root));
+    expect(root.querySelector('[data-testid="offline-banner"]')).toBeNull();
+    act(() => setSocketState('reconnecting'));
+    expect(root.querySelector('[data-testid="offline-banner"]')).not.toBeNull();
+    act(() => setSocketState('open'));
+    expect(root.querySelector('[data-testid="offline-banner"]')).toBeNull();
+  });
+
+  it('login with a wrong password shows the server error message', async () => {
+    history.replaceState(null, '', '/login');
+    const fetchImpl = async () =>
+      new Response(JSON.stringify({ error: { code: 'unauthorized', message: 'wrong email or password' } }), { status: 401 });
+    const { s } = services({}, fetchImpl);
+    act(() => render(<App services={s} />, root));
+    const email = root.querySelector<HTMLInputElement>('[data-testid="login-email"]')!;
+    const password = root.querySelector<HTMLInputElement>('[data-testid="login-password"]')!;
+    act(() => {
+      email.value = 'admin@example.com';
+      email.dispatchEvent(new Event('input', { bubbles: true }));
+      password.value = 'bad';
+      password.dispatchEvent(new Event('input', { bubbles: true }));
+    });
+    await act(async () => {
+      root.querySelector<HTMLFormElement>('[data-testid="login-form"]')!.dispatchEvent(new Event('submit', { bubbles: true, cancelable: true }));
+      await new Promise((r) => setTimeout(r, 0));
+    });
+    expect(root.querySelector('[data-testid="login-error"]')!.textContent).toBe('wrong email or password');
+  });
+});

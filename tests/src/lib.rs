@@ -3,6 +3,7 @@
 //! `sovigilant` binaries as child processes, and small helpers to wait for
 //! things. Nothing here fakes our own infrastructure.
 
+pub mod live;
 pub mod sandbox;
 pub mod sim;
 

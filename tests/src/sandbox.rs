@@ -144,7 +144,7 @@ impl Drop for Nats {
     }
 }
 
-/// A fresh database on the machine's MariaDB (`VIGIL_TEST_MARIADB`, default
+/// A fresh database on the machine's MariaDB (`TEST_MARIADB_URL`, default
 /// `mysql://root@127.0.0.1:3306`), migrated by `vigil migrate`, dropped on Drop.
 pub struct Db {
     pub name: String,
@@ -154,7 +154,7 @@ pub struct Db {
 
 impl Db {
     pub async fn create() -> Result<Db> {
-        let server = std::env::var("VIGIL_TEST_MARIADB").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".to_owned());
+        let server = std::env::var("TEST_MARIADB_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".to_owned());
         let name = format!("vigil_t_{:012x}", rand::thread_rng().gen::<u64>() & 0xffff_ffff_ffff);
         let admin = MySqlPoolOptions::new().max_connections(1).connect(&server).await.context("cannot reach mariadb")?;
         sqlx::query(&format!("CREATE DATABASE `{name}`")).execute(&admin).await?;
@@ -239,7 +239,7 @@ impl Stack {
             .arg("run")
             .args(services)
             .envs(self.env())
-            .env("RUST_LOG", "info")
+            .env("VIGIL_LOG_LEVEL", std::env::var("STACK_LOG").unwrap_or_else(|_| "info".to_owned()))
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log)?)
             .spawn()?;

@@ -82,7 +82,7 @@ pub(crate) async fn ingest_loop(
         if *stop.borrow() {
             break;
         }
-        let messages = match fetch(&consumer, shared.config.batch_size, shared.config.batch_wait).await {
+        let messages = match fetch(&consumer, shared.config.batch_size).await {
             Ok(messages) => messages,
             Err(error) => {
                 tracing::warn!(error = %error, retry_in_ms = backoff.as_millis() as u64, "cannot fetch snapshots from jetstream");
@@ -94,6 +94,10 @@ pub(crate) async fn ingest_loop(
             }
         };
         if messages.is_empty() {
+            // nothing waiting: look again after batch_wait
+            if sleep_or_stop(shared.config.batch_wait, &mut stop).await {
+                break;
+            }
             continue;
         }
         match handle_batch(&shared, messages, backoff).await {
@@ -118,8 +122,12 @@ async fn sleep_or_stop(duration: Duration, stop: &mut watch::Receiver<bool>) -> 
     }
 }
 
-async fn fetch(consumer: &PullConsumer, max: usize, wait: Duration) -> Result<Vec<jetstream::Message>, String> {
-    let mut batch = consumer.batch().max_messages(max).expires(wait).messages().await.map_err(|e| e.to_string())?;
+/// Takes what is waiting, up to `max`, without waiting for more (`no_wait`
+/// fetch). We do not hold a pull request open with `expires`: nats-server 2.9
+/// does not always end an expired request, and the client then gives up only
+/// 5 s later, which stalled ingest for 5 s under light load.
+async fn fetch(consumer: &PullConsumer, max: usize) -> Result<Vec<jetstream::Message>, String> {
+    let mut batch = consumer.fetch().max_messages(max).messages().await.map_err(|e| e.to_string())?;
     let mut messages = Vec::new();
     while let Some(message) = batch.next().await {
         match message {

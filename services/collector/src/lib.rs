@@ -36,7 +36,7 @@ pub use partitions::{ensure_partitions, PartitionReport};
 pub struct CollectorConfig {
     /// Most snapshots stored in one transaction.
     pub batch_size: usize,
-    /// How long a fetch waits to fill a batch.
+    /// When no snapshot is waiting, how long before looking again.
     pub batch_wait: Duration,
     /// No snapshot for this long: the host is offline.
     pub offline_after: Duration,

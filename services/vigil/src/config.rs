@@ -241,7 +241,7 @@ pub const KEY_DOCS: &[(&str, &str)] = &[
     ("gateway.max_message_bytes", "largest gRPC message accepted from an agent"),
     ("gateway.max_in_flight_per_agent", "snapshots of one agent awaiting their JetStream ack"),
     ("collector.batch_size", "snapshots stored per database transaction"),
-    ("collector.batch_wait", "longest wait to fill a batch"),
+    ("collector.batch_wait", "when no snapshot is waiting, how long before looking again"),
     ("collector.offline_after", "a host silent this long is marked offline"),
     ("collector.sweep_interval", "how often hosts are checked for silence"),
     ("collector.partitions_ahead_days", "daily metrics partitions created ahead"),

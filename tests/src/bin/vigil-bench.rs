@@ -47,6 +47,9 @@ struct Args {
     /// snapshots each saturation agent sends
     #[arg(long, default_value_t = 2000)]
     saturation_per_host: u64,
+    /// run gateway and collector as two processes instead of one
+    #[arg(long)]
+    separate: bool,
     /// rows inserted for the raw ceiling
     #[arg(long, default_value_t = 100_000)]
     ceiling_rows: u64,
@@ -58,7 +61,11 @@ type Pending = Arc<Mutex<HashMap<String, VecDeque<(DateTime<Utc>, Instant)>>>>;
 async fn main() -> Result<()> {
     let args = Args::parse();
     let stack = Stack::new().await?;
-    let services = stack.spawn(&["gateway", "collector"]).await?;
+    let (services, _collector) = if args.separate {
+        (stack.spawn(&["gateway"]).await?, Some(stack.spawn(&["collector"]).await?))
+    } else {
+        (stack.spawn(&["gateway", "collector"]).await?, None)
+    };
     let server_pid = services.pid();
     let fixture = stack.tenant("bench").await?;
     println!("vigil-bench: {} hosts every {:?} for {:?}; saturation {}x{}; ceiling {} rows", args.hosts, args.interval, args.steady, args.saturation_hosts, args.saturation_per_host, args.ceiling_rows);
@@ -211,6 +218,10 @@ async fn main() -> Result<()> {
     println!("\n== summary");
     println!("steady {} hosts @ {:?}: loss {}, p99 {:.0} ms (target: 0 loss, p99 < 1000 ms)", args.hosts, args.interval, sent.saturating_sub(stored), percentile(&steady_latencies, 0.99));
     println!("saturation: {e2e_rate:.0}/s end to end vs {ceiling:.0}/s raw insert = {:.0}% of the ceiling (target >= 50%)", 100.0 * e2e_rate / ceiling);
+    if let Ok(keep) = std::env::var("BENCH_KEEP_LOG") {
+        std::fs::copy(&services.log, &keep)?;
+        println!("server log kept in {keep}");
+    }
     drop(services);
     Ok(())
 }
@@ -236,8 +247,12 @@ async fn poll_commits(pool: sqlx::MySqlPool, pending: Pending, latencies: Arc<Mu
                 let max = max.and_utc();
                 if let Some(queue) = pending.get_mut(&host) {
                     while queue.front().is_some_and(|(at, _)| *at <= max + chrono::Duration::milliseconds(1)) {
-                        let (_, sent) = queue.pop_front().expect("front");
-                        latencies.push(now.duration_since(sent).as_secs_f64() * 1000.0);
+                        let (at, sent) = queue.pop_front().expect("front");
+                        let latency = now.duration_since(sent).as_secs_f64() * 1000.0;
+                        if latency > 1000.0 && std::env::var_os("BENCH_SHOW_SLOW").is_some() {
+                            println!("slow: {host} {at} {latency:.0} ms");
+                        }
+                        latencies.push(latency);
                     }
                 }
             }

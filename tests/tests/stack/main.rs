@@ -6,6 +6,7 @@ mod bad_input;
 mod bus_schemas;
 mod delivery;
 mod ingest_path;
+mod live;
 mod tenancy;
 mod vigil_up;
 

@@ -1,0 +1,161 @@
+// End to end in a real browser: Debian's chromium driven by playwright-core
+// against the real stack (`vigil up` with a real local sovigilant; see
+// stack.mjs). Checks: a wrong password shows an error; log in; the host is
+// listed; its CPU value changes live (no reload); host detail draws chart
+// points; log out. Screenshots (desktop and 375 px, light and dark) go to
+// tests/e2e/artifacts/.
+//
+// Run: node tests/e2e/run.mjs   (after `cargo build --workspace --bins` and
+// `npm run build` in dashboard/; scripts/test does both)
+import { mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+import { log, startStack } from './stack.mjs';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const ARTIFACTS = join(HERE, 'artifacts');
+export const CHROMIUM = process.env.VIGIL_CHROMIUM ?? '/usr/bin/chromium';
+export const CHROMIUM_ARGS = [
+  '--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+  '--disable-component-update', '--disable-sync', '--no-first-run',
+];
+const EMAIL = 'admin@localhost';
+
+function check(ok, message) {
+  if (!ok) throw new Error(`check failed: ${message}`);
+}
+
+async function shoot(page, name) {
+  const path = join(ARTIFACTS, `${name}.png`);
+  await page.screenshot({ path, fullPage: true });
+  log(`screenshot ${path}`);
+}
+
+async function main() {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  const stack = await startStack({ agentInterval: '1s' });
+  let browser;
+  let page;
+  try {
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, colorScheme: 'light' });
+    page = await context.newPage();
+    const consoleErrors = [];
+    page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
+    // 404s are expected only from the routes the dashboard probes ("not available yet").
+    const unexpected404 = [];
+    page.on('response', (r) => {
+      const path = new URL(r.url()).pathname;
+      if (r.status() === 404 && !/^\/api\/(hosts\/[^/]+\/(containers|services)|containers)$/.test(path)) unexpected404.push(path);
+    });
+    let framesReceived = 0;
+    page.on('websocket', (ws) => {
+      if (new URL(ws.url()).pathname === '/ws') ws.on('framereceived', () => { framesReceived += 1; });
+    });
+
+    // Signed out: the app sends us to the login page.
+    await page.goto(stack.base + '/');
+    await page.waitForURL(/\/login/, { timeout: 15_000 });
+    await shoot(page, 'login-desktop-light');
+
+    // Wrong password → an error, still on /login.
+    await page.getByTestId('login-email').fill(EMAIL);
+    await page.getByTestId('login-password').fill('not-the-password');
+    await page.getByTestId('login-submit').click();
+    const error = page.getByTestId('login-error');
+    await error.waitFor({ timeout: 10_000 });
+    const errorText = (await error.textContent()) ?? '';
+    check(errorText.trim().length > 0, 'the login error has a message');
+    check(new URL(page.url()).pathname === '/login', 'a wrong password stays on /login');
+    log(`wrong password → "${errorText.trim()}"`);
+    await shoot(page, 'login-error-desktop-light');
+
+    // Log in.
+    await page.getByTestId('login-password').fill(stack.password);
+    await page.getByTestId('login-submit').click();
+    await page.waitForURL((url) => !url.pathname.startsWith('/login'), { timeout: 15_000 });
+
+    // The local agent's host is listed.
+    const row = page.locator('[data-testid^="host-row-"]').first();
+    await row.waitFor({ timeout: 60_000 });
+    const hostId = (await row.getAttribute('data-testid')).slice('host-row-'.length);
+    log(`host ${hostId} listed`);
+    const cpu = page.getByTestId(`host-cpu-${hostId}`);
+
+    // A value changes live: the same document (marker survives), a new CPU text.
+    await page.evaluate(() => { window.__vigilNoReload = true; });
+    await page.waitForFunction((id) => {
+      const el = document.querySelector(`[data-testid="host-cpu-${id}"]`);
+      return el && /\d/.test(el.textContent ?? '');
+    }, hostId, { timeout: 30_000 });
+    const before = (await cpu.textContent()).trim();
+    await page.waitForFunction(([id, text]) => {
+      const el = document.querySelector(`[data-testid="host-cpu-${id}"]`);
+      return el && el.textContent.trim() !== text;
+    }, [hostId, before], { timeout: 30_000 });
+    const after = (await cpu.textContent()).trim();
+    check(await page.evaluate(() => window.__vigilNoReload === true), 'the page was not reloaded');
+    check(framesReceived > 0, 'frames arrived over /ws');
+    log(`cpu changed live: ${before} → ${after} (${framesReceived} ws frames so far)`);
+    await shoot(page, 'dashboard-desktop-light');
+    await page.emulateMedia({ colorScheme: 'dark' });
+    await shoot(page, 'dashboard-desktop-dark');
+    await page.emulateMedia({ colorScheme: 'light' });
+
+    // Host detail: the CPU chart draws points.
+    await row.click();
+    await page.getByTestId('host-detail').waitFor({ timeout: 15_000 });
+    await page.waitForFunction(() => {
+      const chart = document.querySelector('[data-testid="chart-cpu"]');
+      return chart && Number(chart.getAttribute('data-points')) > 0 && chart.querySelector('canvas');
+    }, null, { timeout: 30_000 });
+    const points = Number(await page.getByTestId('chart-cpu').getAttribute('data-points'));
+    log(`host detail chart: ${points} points`);
+    await shoot(page, 'host-detail-desktop-light');
+    await page.emulateMedia({ colorScheme: 'dark' });
+    await shoot(page, 'host-detail-desktop-dark');
+
+    // Phone width, light and dark.
+    await page.setViewportSize({ width: 375, height: 812 });
+    await page.waitForTimeout(300);
+    await shoot(page, 'host-detail-375-dark');
+    await page.emulateMedia({ colorScheme: 'light' });
+    await shoot(page, 'host-detail-375-light');
+    await page.goto(stack.base + '/');
+    await row.waitFor({ timeout: 15_000 });
+    await shoot(page, 'dashboard-375-light');
+    await page.emulateMedia({ colorScheme: 'dark' });
+    await shoot(page, 'dashboard-375-dark');
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    check(overflow <= 0, `no horizontal scrolling at 375 px (page is ${overflow} px too wide)`);
+    await page.emulateMedia({ colorScheme: 'light' });
+    await page.setViewportSize({ width: 1280, height: 800 });
+
+    // Log out → login page; the app no longer shows hosts.
+    await page.getByTestId('user-menu').click();
+    await page.getByTestId('logout-button').click();
+    await page.waitForURL(/\/login/, { timeout: 15_000 });
+    await page.goto(stack.base + '/hosts');
+    await page.waitForURL(/\/login/, { timeout: 15_000 });
+    log('logged out');
+
+    check(unexpected404.length === 0, `no unexpected 404 (got: ${unexpected404.join(', ')})`);
+    const unexpected = consoleErrors.filter((t) => !/status of (401|404)/.test(t));
+    check(unexpected.length === 0, `no console errors (got: ${unexpected.join(' | ')})`);
+    log('all checks passed');
+  } catch (error) {
+    if (page) await shoot(page, 'failure').catch(() => {});
+    throw error;
+  } finally {
+    if (browser) await browser.close();
+    await stack.stop();
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  main().catch((error) => {
+    console.error(error);
+    process.exit(1);
+  });
+}

@@ -1,6 +1,8 @@
 //! `sovigilant run`: the daemon. Three tasks share the on-disk queue:
-//! - the collector: every `collection.interval`, collects a snapshot and
-//!   pushes it to the queue (never waits on the network);
+//! - the collector: every `collection.interval`, collects a snapshot
+//!   ([`crate::collect::Collectors`]: host, containers, services, custom
+//!   metrics, each bounded in time) and pushes it to the queue (never waits on
+//!   the gateway);
 //! - the sender: registers if there is no host id yet, then drains the queue
 //!   over `Connect` and reconnects as needed ([`crate::client::Sender`]);
 //! - the status writer: rewrites `state_dir/status.json` every few seconds.
@@ -17,6 +19,7 @@ use tokio::time::Instant;
 use vigil_proto::Metrics;
 
 use crate::client::{ensure_host_id, Sender};
+use crate::collect::Collectors;
 use crate::config::Config;
 use crate::host::HostCollector;
 use crate::queue::{Queue, QueueError, SharedQueue};
@@ -132,11 +135,7 @@ async fn collect_loop(
     mut interval_rx: watch::Receiver<Duration>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let host_enabled = config.collection.host.enabled;
-    let mut collector = Some(HostCollector::new("/proc", config.collection.host.metrics.clone()));
-    if let Some(collector) = collector.as_mut() {
-        collector.prime();
-    }
+    let mut collectors = Collectors::new(&config.collection, shutdown.clone());
     let mut interval = *interval_rx.borrow_and_update();
     let mut next = Instant::now() + FIRST_SAMPLE_GAP;
     loop {
@@ -159,19 +158,18 @@ async fn collect_loop(
         if next <= now {
             next = now + interval;
         }
-        // Not cancelled by shutdown: the write in progress always finishes.
-        let Some(mut host_collector) = collector.take() else { return };
+        // Not cancelled by shutdown: the collection (bounded by the section
+        // timeouts) and the write in progress always finish.
+        let metrics = collectors.snapshot().await;
         let queue_for_task = queue.clone();
         let result = tokio::task::spawn_blocking(move || {
-            let metrics = snapshot(&mut host_collector, host_enabled);
             let mut queue = queue_for_task.lock().unwrap_or_else(|p| p.into_inner());
             let pushed = queue.push(metrics);
-            (host_collector, pushed, queue.len())
+            (pushed, queue.len())
         })
         .await;
         match result {
-            Ok((host_collector, pushed, len)) => {
-                collector = Some(host_collector);
+            Ok((pushed, len)) => {
                 status.set_queued(len);
                 match pushed {
                     Ok(seq) => {
@@ -181,12 +179,7 @@ async fn collect_loop(
                     Err(error) => tracing::error!(error = %error, "cannot queue a snapshot; it is lost"),
                 }
             }
-            Err(join) => {
-                tracing::error!(error = %join, "collection task failed; restarting the collector");
-                let mut fresh = HostCollector::new("/proc", config.collection.host.metrics.clone());
-                fresh.prime();
-                collector = Some(fresh);
-            }
+            Err(join) => tracing::error!(error = %join, "queue task failed; the snapshot is lost"),
         }
     }
 }

@@ -193,6 +193,9 @@ impl Default for CollectionConfig {
                 enabled: false,
                 runtime: Runtime::Auto,
                 metrics: ContainerMetric::ALL.into_iter().collect(),
+                docker_socket: None,
+                podman_socket: None,
+                incus_socket: None,
             },
             services: ServicesConfig { enabled: false, discover: false, watch: Vec::new(), custom: Vec::new() },
             custom_metrics: Vec::new(),
@@ -211,6 +214,13 @@ pub struct ContainersConfig {
     pub enabled: bool,
     pub runtime: Runtime,
     pub metrics: BTreeSet<ContainerMetric>,
+    /// `collection.containers.docker_socket`; `None`: `/var/run/docker.sock`.
+    pub docker_socket: Option<PathBuf>,
+    /// `collection.containers.podman_socket`; `None`: `/run/podman/podman.sock`
+    /// and `$XDG_RUNTIME_DIR/podman/podman.sock`.
+    pub podman_socket: Option<PathBuf>,
+    /// `collection.containers.incus_socket`; `None`: `/var/lib/incus/unix.socket`.
+    pub incus_socket: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -234,7 +244,13 @@ pub struct CustomMetricConfig {
     pub command: String,
     pub kind: MetricType,
     pub interval: Duration,
+    /// The command is killed after this long (`timeout`, default 5s, or half
+    /// the interval when the interval is 5s or less); always < `interval`.
+    pub timeout: Duration,
 }
+
+/// Default `collection.custom_metrics[].timeout`.
+pub const DEFAULT_CUSTOM_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct LoggingConfig {
@@ -329,6 +345,9 @@ struct RawContainers {
     enabled: Option<bool>,
     runtime: Option<String>,
     metrics: Option<Vec<String>>,
+    docker_socket: Option<String>,
+    podman_socket: Option<String>,
+    incus_socket: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -358,6 +377,7 @@ struct RawCustomMetric {
     #[serde(rename = "type")]
     kind: Option<String>,
     interval: Option<String>,
+    timeout: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -562,7 +582,24 @@ impl Config {
                 None => interval,
                 Some(text) => check.duration(&format!("{key}.interval"), text)?,
             };
-            custom_metrics.push(CustomMetricConfig { name, command, kind, interval });
+            let timeout = match metric.timeout.as_deref() {
+                None if interval > DEFAULT_CUSTOM_TIMEOUT => DEFAULT_CUSTOM_TIMEOUT,
+                None => interval / 2,
+                Some(text) => {
+                    let timeout = check.duration(&format!("{key}.timeout"), text)?;
+                    if timeout >= interval {
+                        return Err(check.invalid(
+                            format!("{key}.timeout"),
+                            format!(
+                                "{text:?} is not shorter than the metric's interval ({}s); write a timeout below the interval",
+                                interval.as_secs_f64()
+                            ),
+                        ));
+                    }
+                    timeout
+                }
+            };
+            custom_metrics.push(CustomMetricConfig { name, command, kind, interval, timeout });
         }
         let collection = CollectionConfig {
             interval,
@@ -571,6 +608,9 @@ impl Config {
                 enabled: collection.containers.enabled.unwrap_or(false),
                 runtime,
                 metrics: container_metrics,
+                docker_socket: socket_path(collection.containers.docker_socket),
+                podman_socket: socket_path(collection.containers.podman_socket),
+                incus_socket: socket_path(collection.containers.incus_socket),
             },
             services: ServicesConfig {
                 enabled: collection.services.enabled.unwrap_or(false),
@@ -650,6 +690,10 @@ impl Config {
             buffer: BufferConfig { max_snapshots: max_snapshots as usize },
         })
     }
+}
+
+fn socket_path(value: Option<String>) -> Option<PathBuf> {
+    value.map(|text| text.trim().to_owned()).filter(|text| !text.is_empty()).map(PathBuf::from)
 }
 
 /// Splits `host:port` (`[v6]:port` for IPv6 literals).
@@ -838,6 +882,26 @@ mod tests {
         assert_eq!(config.server.tls.ca_cert, Some(PathBuf::from("/etc/sovigilant/ca.pem")));
         assert_eq!(config.state_dir, PathBuf::from("/tmp/state"));
         assert!(config.collection.containers.enabled);
+    }
+
+    #[test]
+    fn custom_metric_timeout_defaults_and_must_be_below_interval() {
+        let base = "server:\n  address: gw:9090\n  token: t\ncollection:\n  custom_metrics:\n";
+        let config = parse(&format!("{base}    - name: a\n      command: echo 1\n      interval: 30s\n    - name: b\n      command: echo 2\n      interval: 4s\n    - name: c\n      command: echo 3\n      interval: 10s\n      timeout: 2s\n")).unwrap();
+        let timeouts: Vec<_> = config.collection.custom_metrics.iter().map(|m| m.timeout).collect();
+        assert_eq!(timeouts, [Duration::from_secs(5), Duration::from_secs(2), Duration::from_secs(2)]);
+        let error = parse(&format!("{base}    - name: a\n      command: echo 1\n      interval: 10s\n      timeout: 10s\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("custom_metrics[0].timeout") && error.contains("interval"), "{error}");
+    }
+
+    #[test]
+    fn container_socket_paths_are_read() {
+        let config = parse("server:\n  address: gw:9090\n  token: t\ncollection:\n  containers:\n    enabled: true\n    docker_socket: /tmp/d.sock\n    incus_socket: /tmp/i.sock\n").unwrap();
+        assert_eq!(config.collection.containers.docker_socket, Some(PathBuf::from("/tmp/d.sock")));
+        assert_eq!(config.collection.containers.podman_socket, None);
+        assert_eq!(config.collection.containers.incus_socket, Some(PathBuf::from("/tmp/i.sock")));
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //! each snapshot in a bounded on-disk queue, and streams the queue to the
 //! gateway over gRPC (+TLS), removing a snapshot only once acknowledged.
 //!
-//! Modules: [`config`] (the YAML file), [`host`] (host metrics), [`queue`]
+//! Modules: [`config`] (the YAML file), [`host`] (host metrics),
+//! [`containers`] (Docker/Podman/Incus over [`http`]), [`services`],
+//! [`custom`] (custom metrics), [`collect`] (one snapshot of them all), [`queue`]
 //! (on-disk queue), [`client`] (Register, Connect, reconnects), [`agent`]
 //! (the `run` daemon tying them together), [`status`] (status file),
 //! [`logging`], [`sysinfo`] (facts sent at registration).
@@ -10,10 +12,15 @@
 
 pub mod agent;
 pub mod client;
+pub mod collect;
 pub mod config;
+pub mod containers;
+pub mod custom;
 pub mod host;
+pub mod http;
 pub mod logging;
 pub mod queue;
+pub mod services;
 pub mod status;
 pub mod sysinfo;
 

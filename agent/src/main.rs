@@ -1,4 +1,5 @@
-//! The `sovigilant` command: `init`, `run`, `collect`, `metrics`, `status`.
+//! The `sovigilant` command: `init`, `run`, `collect`, `metrics`, `status`,
+//! `logs`, `reset`, `install-service`.
 //! Exit codes: 0 success, 1 runtime failure, 64 bad usage or bad config.
 
 use std::path::{Path, PathBuf};
@@ -7,7 +8,8 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use sovigilant::config::{self, CollectionConfig, Config, ConfigError, InitOptions};
-use sovigilant::host::HostCollector;
+use sovigilant::collect::{Collectors, SectionReport};
+use sovigilant::containers::SectionFailure;
 
 /// Exit code for a bad configuration or bad arguments (EX_USAGE).
 const EXIT_CONFIG: u8 = 64;
@@ -60,6 +62,33 @@ enum Command {
     Metrics,
     /// Show the running agent's status.
     Status,
+    /// Print the log file (logging.output); --follow keeps printing new lines.
+    Logs {
+        /// Keep printing lines as they are written (like tail -f).
+        #[arg(long, short)]
+        follow: bool,
+    },
+    /// Clear the agent's state (host id, sequence number, queue, status); stops nothing.
+    Reset {
+        /// Confirm: without it nothing is removed.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Install the agent as a system service (systemd unit or OpenRC script).
+    InstallService {
+        /// Print the service file instead of writing it.
+        #[arg(long)]
+        print: bool,
+        /// Write under this directory instead of / (for tests and packaging).
+        #[arg(long)]
+        target_dir: Option<PathBuf>,
+        /// Init system to write for (default: the one running here).
+        #[arg(long, value_parser = ["systemd", "openrc"])]
+        init: Option<String>,
+        /// Path of the sovigilant binary in the service file (default: this binary).
+        #[arg(long)]
+        binary: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -117,7 +146,32 @@ async fn dispatch(cli: Cli) -> ExitCode {
                     return ExitCode::from(EXIT_CONFIG);
                 }
             };
-            match sovigilant::status::read(&state_dir) {
+            status_command(&state_dir)
+        }
+        Command::Logs { follow } => {
+            let config = match load(&cli.config) {
+                Ok(config) => config,
+                Err(code) => return code,
+            };
+            logs(&config, follow).await
+        }
+        Command::Reset { yes } => {
+            let config = match load(&cli.config) {
+                Ok(config) => config,
+                Err(code) => return code,
+            };
+            reset(&config.state_dir, yes)
+        }
+        Command::InstallService { print, target_dir, init, binary } => {
+            install_service(&cli.config, print, target_dir, init, binary)
+        }
+    }
+}
+
+fn status_command(state_dir: &Path) -> ExitCode {
+    {
+        {
+            match sovigilant::status::read(state_dir) {
                 Some(status) => {
                     print!("{}", sovigilant::status::render(&status, chrono::Utc::now()));
                     ExitCode::SUCCESS
@@ -125,7 +179,7 @@ async fn dispatch(cli: Cli) -> ExitCode {
                 None => {
                     println!(
                         "sovigilant is not running (no {}); start it with `sovigilant run` or `systemctl start sovigilant`",
-                        sovigilant::status::status_path(&state_dir).display()
+                        sovigilant::status::status_path(state_dir).display()
                     );
                     ExitCode::from(3)
                 }
@@ -239,42 +293,67 @@ async fn wait_for_signal() {
     }
 }
 
-async fn collect_once(collection: &CollectionConfig) -> Result<vigil_proto::HostMetrics, Vec<String>> {
-    let metrics = collection.host.metrics.clone();
-    let result = tokio::task::spawn_blocking(move || {
-        let mut collector = HostCollector::new("/proc", metrics);
-        collector.collect_blocking_once(Duration::from_millis(250))
-    })
-    .await;
-    match result {
-        Ok((host, errors)) if errors.is_empty() => Ok(host),
-        Ok((_, errors)) => Err(errors.iter().map(ToString::to_string).collect()),
-        Err(join) => Err(vec![join.to_string()]),
+/// One snapshot for the CLI: every enabled section, the custom metrics run
+/// once each (concurrently).
+async fn collect_snapshot(collection: &CollectionConfig) -> (vigil_proto::Metrics, Vec<SectionReport>) {
+    let (_shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
+    let mut without_custom = collection.clone();
+    without_custom.custom_metrics.clear();
+    let mut collectors = Collectors::new(&without_custom, shutdown_rx);
+    // a base for the cpu percentages
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    let custom_configs = collection.custom_metrics.clone();
+    let custom = async move {
+        let mut tasks = tokio::task::JoinSet::new();
+        for (index, config) in custom_configs.into_iter().enumerate() {
+            tasks.spawn(async move { (index, sovigilant::custom::run_once(&config).await) });
+        }
+        let mut results = Vec::new();
+        while let Some(Ok(result)) = tasks.join_next().await {
+            results.push(result);
+        }
+        results.sort_by_key(|(index, _)| *index);
+        results.into_iter().map(|(_, metric)| metric).collect::<Vec<_>>()
+    };
+    let ((mut metrics, mut reports), custom) = tokio::join!(collectors.snapshot_with_reports(), custom);
+    if let Some(report) = reports.iter_mut().find(|r| r.section == "custom_metrics") {
+        report.enabled = !collection.custom_metrics.is_empty();
+        report.count = custom.len();
+        report.errors = custom
+            .iter()
+            .filter(|m| !m.error.is_empty())
+            .map(|m| SectionFailure { section: format!("custom_metrics.{}", m.name), error: m.error.clone() })
+            .collect();
     }
+    metrics.custom = custom;
+    (metrics, reports)
 }
 
 async fn collect(collection: CollectionConfig, once: bool) -> ExitCode {
-    if !collection.host.enabled {
-        println!("Host metrics collection is disabled (collection.host.enabled: false)");
-        return ExitCode::SUCCESS;
-    }
     loop {
-        print!("Collecting host metrics... ");
-        let code = match collect_once(&collection).await {
-            Ok(host) => {
-                let mounts = host.disk.as_ref().map(|d| d.mounts.len()).unwrap_or(0);
-                let interfaces = host.network.as_ref().map(|n| n.interfaces.len()).unwrap_or(0);
-                println!("OK ({mounts} mounts, {interfaces} interfaces)");
-                ExitCode::SUCCESS
-            }
-            Err(errors) => {
-                println!("FAILED");
-                for error in errors {
-                    println!("  {error}");
+        let (metrics, reports) = collect_snapshot(&collection).await;
+        let mut code = ExitCode::SUCCESS;
+        for report in reports.iter().filter(|r| r.enabled) {
+            let (label, summary) = match report.section {
+                "host" => {
+                    let mounts = metrics.host.as_ref().and_then(|h| h.disk.as_ref()).map_or(0, |d| d.mounts.len());
+                    let interfaces = metrics.host.as_ref().and_then(|h| h.network.as_ref()).map_or(0, |n| n.interfaces.len());
+                    ("host metrics", format!("{mounts} mounts, {interfaces} interfaces"))
                 }
-                ExitCode::from(1)
+                "containers" => ("container metrics", plural(report.count, "container")),
+                "services" => ("service metrics", plural(report.count, "service")),
+                _ => ("custom metrics", plural(report.count, "metric")),
+            };
+            if report.errors.is_empty() {
+                println!("Collecting {label}... OK ({summary})");
+            } else {
+                println!("Collecting {label}... FAILED ({summary})");
+                for error in &report.errors {
+                    println!("  {}: {}", error.section, error.error);
+                }
+                code = ExitCode::from(1);
             }
-        };
+        }
         if once {
             return code;
         }
@@ -285,28 +364,267 @@ async fn collect(collection: CollectionConfig, once: bool) -> ExitCode {
     }
 }
 
+fn plural(count: usize, noun: &str) -> String {
+    if count == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{count} {noun}s")
+    }
+}
+
 async fn metrics(collection: CollectionConfig) -> ExitCode {
-    let metrics = collection.host.metrics.clone();
-    let result = tokio::task::spawn_blocking(move || {
-        HostCollector::new("/proc", metrics).collect_blocking_once(Duration::from_millis(250))
-    })
-    .await;
-    let (host, errors) = match result {
-        Ok(collected) => collected,
-        Err(join) => {
-            eprintln!("sovigilant: collection failed: {join}");
+    let (metrics, reports) = collect_snapshot(&collection).await;
+    if let Some(host) = &metrics.host {
+        print!("{}", render_host(host));
+    }
+    if collection.containers.enabled {
+        print!("\n{}", render_containers(&metrics.containers));
+    }
+    if collection.services.enabled || !metrics.services.is_empty() {
+        print!("\n{}", render_services(&metrics.services));
+    }
+    if !metrics.custom.is_empty() {
+        print!("\n{}", render_custom(&metrics.custom));
+    }
+    let mut failed = false;
+    for report in &reports {
+        for error in &report.errors {
+            if report.section != "custom_metrics" {
+                eprintln!("warning: {}: {}", error.section, error.error);
+            }
+            failed = true;
+        }
+    }
+    if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// The CONTAINERS section (seed §3.5).
+fn render_containers(containers: &[vigil_proto::ContainerMetrics]) -> String {
+    let mut out = String::from("CONTAINERS\n");
+    if containers.is_empty() {
+        out.push_str("  (none)\n");
+    }
+    let width = containers.iter().map(|c| c.name.len()).max().unwrap_or(0).max(8);
+    for c in containers {
+        let cpu = format!("CPU: {:.1}%", c.cpu_percent);
+        out.push_str(&format!(
+            "  {:<width$}  {:<8} {:<11} MEM: {}/{}\n",
+            c.name,
+            c.status,
+            cpu,
+            human_bytes(c.memory_used),
+            human_bytes(c.memory_limit),
+        ));
+    }
+    out
+}
+
+/// The SERVICES section (seed §3.5).
+fn render_services(services: &[vigil_proto::ServiceMetrics]) -> String {
+    let mut out = String::from("SERVICES\n");
+    if services.is_empty() {
+        out.push_str("  (none)\n");
+    }
+    let width = services.iter().map(|s| s.name.len()).max().unwrap_or(0).max(8);
+    for s in services {
+        let pid = format!("PID: {}", s.pid);
+        let mut line = format!("  {:<width$}  {:<10} {:<12} MEM: {}", s.name, s.status, pid, human_bytes(s.memory));
+        if !s.ports.is_empty() {
+            let ports: Vec<String> = s.ports.iter().map(u32::to_string).collect();
+            line.push_str(&format!("  PORTS: {}", ports.join(",")));
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// The CUSTOM section.
+fn render_custom(custom: &[vigil_proto::CustomMetric]) -> String {
+    let mut out = String::from("CUSTOM\n");
+    for metric in custom {
+        if metric.error.is_empty() {
+            out.push_str(&format!("  {}  {} ({})\n", metric.name, metric.value, metric.r#type));
+        } else {
+            out.push_str(&format!("  {}  error: {}\n", metric.name, metric.error));
+        }
+    }
+    out
+}
+
+/// `sovigilant logs [--follow]`.
+async fn logs(config: &Config, follow: bool) -> ExitCode {
+    use std::io::Write;
+    use tokio::io::{AsyncReadExt, AsyncSeekExt};
+    let Some(path) = config.logging.output.clone() else {
+        println!(
+            "sovigilant logs to stderr (logging.output is not set in {}); see them with `journalctl -u sovigilant` (systemd) or in the service manager's log, or set logging.output to a file",
+            config.file.display()
+        );
+        return ExitCode::SUCCESS;
+    };
+    let mut file = match tokio::fs::File::open(&path).await {
+        Ok(file) => file,
+        Err(error) => {
+            eprintln!("sovigilant: cannot open the log file {}: {error}; has the agent run yet?", path.display());
             return ExitCode::from(1);
         }
     };
-    print!("{}", render_host(&host));
-    for error in &errors {
-        eprintln!("warning: {error}");
+    let mut stdout = std::io::stdout().lock();
+    let mut buffer = vec![0u8; 64 * 1024];
+    let mut position: u64 = 0;
+    loop {
+        match file.read(&mut buffer).await {
+            Ok(0) => {
+                let _ = stdout.flush();
+                if !follow {
+                    return ExitCode::SUCCESS;
+                }
+                // rotated or truncated: start again from the new file
+                let current = tokio::fs::metadata(&path).await.map(|m| m.len()).unwrap_or(position);
+                if current < position {
+                    if let Ok(reopened) = tokio::fs::File::open(&path).await {
+                        file = reopened;
+                        position = 0;
+                        continue;
+                    }
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+                    _ = tokio::signal::ctrl_c() => return ExitCode::SUCCESS,
+                }
+                let _ = file.seek(std::io::SeekFrom::Start(position)).await;
+            }
+            Ok(read) => {
+                position += read as u64;
+                if stdout.write_all(&buffer[..read]).is_err() {
+                    return ExitCode::SUCCESS;
+                }
+            }
+            Err(error) => {
+                eprintln!("sovigilant: cannot read {}: {error}", path.display());
+                return ExitCode::from(1);
+            }
+        }
     }
-    if errors.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
+}
+
+/// Files `reset` removes from the state directory.
+const STATE_FILES: &[&str] = &["host_id", "seq", "status.json"];
+
+/// `sovigilant reset --yes`.
+fn reset(state_dir: &Path, yes: bool) -> ExitCode {
+    if !yes {
+        println!(
+            "This removes the host id, the sequence number, the queued snapshots and the status file in {}.\nThe agent will register again as a new host. Run `sovigilant reset --yes` to confirm (stop the agent first).",
+            state_dir.display()
+        );
+        return ExitCode::from(EXIT_CONFIG);
     }
+    let entries = match std::fs::read_dir(state_dir) {
+        Ok(entries) => entries,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            println!("Nothing to reset: {} does not exist", state_dir.display());
+            return ExitCode::SUCCESS;
+        }
+        Err(error) => {
+            eprintln!("sovigilant: cannot list {}: {error}", state_dir.display());
+            return ExitCode::from(1);
+        }
+    };
+    let mut removed = 0;
+    let mut code = ExitCode::SUCCESS;
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let is_queue = path.is_dir() && name == "queue";
+        if !is_queue && !STATE_FILES.contains(&name.as_str()) && !name.ends_with(".tmp") {
+            continue;
+        }
+        let result = if path.is_dir() { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };
+        match result {
+            Ok(()) => removed += 1,
+            Err(error) => {
+                eprintln!("sovigilant: cannot remove {}: {error}", path.display());
+                code = ExitCode::from(1);
+            }
+        }
+    }
+    println!("Reset {}: removed {removed} entries; the agent registers again at its next start", state_dir.display());
+    code
+}
+
+/// The systemd unit `install-service` writes.
+fn systemd_unit(binary: &Path, config: &Path) -> String {
+    format!(
+        "[Unit]\nDescription=SOGOMS Vigil Agent (sovigilant)\nWants=network-online.target\nAfter=network-online.target\n\n[Service]\nType=simple\nExecStart={} --config {} run\nRestart=always\nRestartSec=5\nKillSignal=SIGTERM\nTimeoutStopSec=30\n\n[Install]\nWantedBy=multi-user.target\n",
+        binary.display(),
+        config.display()
+    )
+}
+
+/// The OpenRC script `install-service` writes.
+fn openrc_script(binary: &Path, config: &Path) -> String {
+    format!(
+        "#!/sbin/openrc-run\n# sovigilant: the Vigil agent\n\nname=\"sovigilant\"\ndescription=\"SOGOMS Vigil Agent\"\ncommand=\"{}\"\ncommand_args=\"--config {} run\"\ncommand_background=\"yes\"\npidfile=\"/run/${{RC_SVCNAME}}.pid\"\nsupervisor=\"supervise-daemon\"\nrespawn_delay=5\nrespawn_max=0\noutput_log=\"/var/log/sovigilant.out\"\nerror_log=\"/var/log/sovigilant.err\"\n\ndepend() {{\n\tneed net\n\tafter firewall\n}}\n",
+        binary.display(),
+        config.display()
+    )
+}
+
+fn install_service(config: &Path, print: bool, target_dir: Option<PathBuf>, init: Option<String>, binary: Option<PathBuf>) -> ExitCode {
+    use sovigilant::services::InitSystem;
+    let init = match init.as_deref() {
+        Some("systemd") => InitSystem::Systemd,
+        Some("openrc") => InitSystem::OpenRc,
+        _ => InitSystem::detect(),
+    };
+    let binary = binary
+        .or_else(|| std::env::current_exe().ok())
+        .unwrap_or_else(|| PathBuf::from("/usr/local/bin/sovigilant"));
+    let config = std::path::absolute(config).unwrap_or_else(|_| config.to_owned());
+    let (path, text, mode, next) = match init {
+        InitSystem::Systemd => (
+            "etc/systemd/system/sovigilant.service",
+            systemd_unit(&binary, &config),
+            0o644,
+            "systemctl daemon-reload\n  systemctl enable --now sovigilant\n  sovigilant status",
+        ),
+        InitSystem::OpenRc => (
+            "etc/init.d/sovigilant",
+            openrc_script(&binary, &config),
+            0o755,
+            "rc-update add sovigilant default\n  rc-service sovigilant start\n  sovigilant status",
+        ),
+        InitSystem::None => {
+            eprintln!("sovigilant: neither systemd (/run/systemd/system) nor OpenRC (/run/openrc) runs here; pass --init systemd or --init openrc, or start `sovigilant run` from your own supervisor");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    if print {
+        print!("{text}");
+        return ExitCode::SUCCESS;
+    }
+    let target = target_dir.unwrap_or_else(|| PathBuf::from("/")).join(path);
+    if let Some(parent) = target.parent() {
+        if let Err(error) = std::fs::create_dir_all(parent) {
+            eprintln!("sovigilant: cannot create {}: {error}", parent.display());
+            return ExitCode::from(1);
+        }
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let written = std::fs::write(&target, &text)
+        .and_then(|()| std::fs::set_permissions(&target, std::fs::Permissions::from_mode(mode)));
+    if let Err(error) = written {
+        eprintln!("sovigilant: cannot write {}: {error} (run as root?)", target.display());
+        return ExitCode::from(1);
+    }
+    println!("Wrote {}\nNext:\n  {next}", target.display());
+    ExitCode::SUCCESS
 }
 
 /// The HOST section of `sovigilant metrics` (seed §3.5).

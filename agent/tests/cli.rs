@@ -161,3 +161,162 @@ async fn run_reports_status_and_exits_0_on_sigterm() {
     assert!(!gateway.received().is_empty());
     server.stop().await;
 }
+
+fn collection_config(dir: &Path, docker_socket: &Path) -> std::path::PathBuf {
+    let config = dir.join("config.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "server:\n  address: 127.0.0.1:9\n  token: {TOKEN}\n  tls:\n    enabled: false\nstate_dir: {}\ncollection:\n  containers:\n    enabled: true\n    runtime: docker\n    docker_socket: {}\n  services:\n    enabled: true\n    discover: false\n    custom:\n      - name: app\n        check: \"true\"\n  custom_metrics:\n    - name: answer\n      command: echo 42\n      interval: 30s\nlogging:\n  output: {}\n",
+            dir.join("state").display(),
+            docker_socket.display(),
+            dir.join("agent.log").display()
+        ),
+    )
+    .unwrap();
+    config
+}
+
+#[tokio::test]
+async fn collect_once_reports_each_collector_and_its_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = common::engine::docker_v143(dir.path().join("docker.sock")).await;
+    let config = collection_config(dir.path(), &engine.socket);
+    let output = sovigilant(&config, &["collect", "--once"]).await;
+    let stdout = text(&output.stdout);
+    assert!(output.status.success(), "{stdout}\n{}", text(&output.stderr));
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(lines[0].starts_with("Collecting host metrics... OK ("), "{stdout}");
+    assert_eq!(
+        &lines[1..],
+        ["Collecting container metrics... OK (2 containers)", "Collecting service metrics... OK (1 service)", "Collecting custom metrics... OK (1 metric)"]
+    );
+
+    let output = sovigilant(&config, &["metrics"]).await;
+    let stdout = text(&output.stdout);
+    assert!(output.status.success(), "{stdout}\n{}", text(&output.stderr));
+    assert!(stdout.contains("\nCONTAINERS\n  web       running  CPU: 20.0%  MEM: 80.0MB/2.0GB\n  db        exited   CPU: 0.0%   MEM: 0B/0B\n"), "{stdout}");
+    assert!(stdout.contains("\nSERVICES\n  app       active     PID: 0       MEM: 0B\n"), "{stdout}");
+    assert!(stdout.contains("\nCUSTOM\n  answer  42 (gauge)\n"), "{stdout}");
+
+    // a socket answering garbage: the containers line fails, the others still report
+    engine.set("*", common::engine::Reply::Garbage);
+    engine.remove(common::engine::LIST);
+    let output = sovigilant(&config, &["collect", "--once"]).await;
+    let stdout = text(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("Collecting container metrics... FAILED (0 containers)\n  containers.docker: "), "{stdout}");
+    assert!(stdout.contains("Collecting service metrics... OK (1 service)"), "{stdout}");
+}
+
+#[tokio::test]
+async fn install_service_prints_a_systemd_unit_and_an_openrc_script() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.yaml");
+    let output = sovigilant(&config, &["install-service", "--print", "--init", "systemd", "--binary", "/usr/local/bin/sovigilant"]).await;
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let unit = text(&output.stdout);
+    for needle in [
+        "[Unit]\n",
+        "After=network-online.target\n",
+        "[Service]\n",
+        &format!("ExecStart=/usr/local/bin/sovigilant --config {} run\n", config.display()),
+        "Restart=always\n",
+        "RestartSec=5\n",
+        "[Install]\nWantedBy=multi-user.target\n",
+    ] {
+        assert!(unit.contains(needle), "{needle:?} missing from:\n{unit}");
+    }
+
+    let output = sovigilant(&config, &["install-service", "--print", "--init", "openrc", "--binary", "/usr/local/bin/sovigilant"]).await;
+    let script = text(&output.stdout);
+    assert!(script.starts_with("#!/sbin/openrc-run\n"), "{script}");
+    for needle in ["command=\"/usr/local/bin/sovigilant\"\n", &format!("command_args=\"--config {} run\"\n", config.display()), "supervisor=\"supervise-daemon\"\n", "depend() {\n\tneed net\n"] {
+        assert!(script.contains(needle), "{needle:?} missing from:\n{script}");
+    }
+
+    // written under --target-dir, with the next commands
+    let target = dir.path().join("root");
+    let output = sovigilant(&config, &["install-service", "--init", "openrc", "--target-dir", target.to_str().unwrap()]).await;
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let written = target.join("etc/init.d/sovigilant");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&written).unwrap().permissions().mode() & 0o777, 0o755);
+    assert!(std::fs::read_to_string(&written).unwrap().starts_with("#!/sbin/openrc-run\n"));
+    assert!(text(&output.stdout).contains("rc-update add sovigilant default"), "{}", text(&output.stdout));
+    let output = sovigilant(&config, &["install-service", "--init", "systemd", "--target-dir", target.to_str().unwrap()]).await;
+    assert!(output.status.success());
+    assert!(target.join("etc/systemd/system/sovigilant.service").exists());
+    assert!(text(&output.stdout).contains("systemctl enable --now sovigilant"), "{}", text(&output.stdout));
+}
+
+#[tokio::test]
+async fn reset_needs_yes_then_clears_the_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = collection_config(dir.path(), &dir.path().join("none.sock"));
+    let state = dir.path().join("state");
+    let queue = sovigilant::agent::open_queue(&state, 10).await.unwrap();
+    queue.lock().unwrap().push(vigil_proto::Metrics::default()).unwrap();
+    std::fs::write(state.join("host_id"), HOST_ID).unwrap();
+    std::fs::write(state.join("keep.txt"), "not ours").unwrap();
+    drop(queue);
+
+    let refused = sovigilant(&config, &["reset"]).await;
+    assert_eq!(refused.status.code(), Some(64));
+    assert!(text(&refused.stdout).contains("--yes"), "{}", text(&refused.stdout));
+    assert!(state.join("host_id").exists());
+
+    let output = sovigilant(&config, &["reset", "--yes"]).await;
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    for gone in ["host_id", "seq", "queue"] {
+        assert!(!state.join(gone).exists(), "{gone} still there");
+    }
+    assert!(state.join("keep.txt").exists(), "files that are not the agent's are left alone");
+    let queue = sovigilant::agent::open_queue(&state, 10).await.unwrap();
+    assert_eq!(queue.lock().unwrap().push(vigil_proto::Metrics::default()).unwrap(), 1, "seq starts again");
+}
+
+#[tokio::test]
+async fn logs_prints_the_file_follows_it_and_explains_stderr() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = collection_config(dir.path(), &dir.path().join("none.sock"));
+    let log = dir.path().join("agent.log");
+    std::fs::write(&log, "line one\n").unwrap();
+    let output = sovigilant(&config, &["logs"]).await;
+    assert_eq!(text(&output.stdout), "line one\n");
+
+    let mut child = Command::new(BIN)
+        .arg("--config")
+        .arg(&config)
+        .args(["logs", "--follow"])
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    use std::io::Write;
+    std::fs::OpenOptions::new().append(true).open(&log).unwrap().write_all(b"line two\n").unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut seen = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), async {
+        use tokio::io::AsyncReadExt;
+        let mut buffer = [0u8; 256];
+        while !String::from_utf8_lossy(&seen).contains("line two") {
+            let n = stdout.read(&mut buffer).await.unwrap();
+            if n == 0 {
+                break;
+            }
+            seen.extend_from_slice(&buffer[..n]);
+        }
+    })
+    .await;
+    child.kill().await.unwrap();
+    assert!(read.is_ok(), "followed output: {:?}", text(&seen));
+    assert_eq!(text(&seen), "line one\nline two\n");
+
+    let stderr_config = dir.path().join("stderr.yaml");
+    std::fs::write(&stderr_config, config_text("127.0.0.1:9".parse().unwrap(), dir.path(), "10s")).unwrap();
+    let output = sovigilant(&stderr_config, &["logs"]).await;
+    assert!(output.status.success());
+    assert!(text(&output.stdout).contains("logs to stderr"), "{}", text(&output.stdout));
+}

@@ -58,3 +58,22 @@ ensure_cargo() {
     exit 1
   fi
 }
+
+# node and npm build the dashboard (embedded in the gateway at compile time).
+ensure_node() {
+  if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    apt_install nodejs npm
+  fi
+}
+
+# Debian's chromium runs the browser end-to-end test (never a downloaded browser).
+ensure_chromium() {
+  [ -x /usr/bin/chromium ] || apt_install chromium
+}
+
+# dashboard/dist from a clean install of the locked dependencies; run before
+# cargo builds the gateway, which embeds it.
+build_dashboard() {
+  log "building the dashboard (npm ci && npm run build)"
+  (cd dashboard && npm ci --no-audit --no-fund --loglevel=error && npm run build --silent)
+}

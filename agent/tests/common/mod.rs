@@ -3,6 +3,8 @@
 //! receives, with switches to break a stream, refuse a snapshot or hold acks.
 #![allow(dead_code)]
 
+pub mod engine;
+
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};

@@ -19,7 +19,13 @@ export function TimeChart({ testid, label, colorVar, xs, ys, height = 180 }: {
   useEffect(() => {
     const fn = () => setTheme((t) => t + 1);
     window.addEventListener(THEME_EVENT, fn);
-    return () => window.removeEventListener(THEME_EVENT, fn);
+    // Without a stored choice the colours follow the system scheme: redraw when it flips.
+    const media = typeof matchMedia === 'function' ? matchMedia('(prefers-color-scheme: dark)') : null;
+    media?.addEventListener?.('change', fn);
+    return () => {
+      window.removeEventListener(THEME_EVENT, fn);
+      media?.removeEventListener?.('change', fn);
+    };
   }, []);
 
   useEffect(() => {

@@ -27,7 +27,7 @@ export function createChart(
       legend: { show: false },
       cursor: { drag: { x: false, y: false } },
       scales: { x: { time: true }, y: { range: [0, 100] } },
-      axes: [axisOpts, { ...axisOpts, size: 44, values: (_u: uPlot, vals: number[]) => vals.map((v) => `${v}%`) }],
+      axes: [axisOpts, { ...axisOpts, size: 54, values: (_u: uPlot, vals: number[]) => vals.map((v) => `${v}%`) }],
       series: [
         {},
         { label, stroke, width: 1.5, fill: `${stroke}22`, points: { show: false }, spanGaps: false },

@@ -5,6 +5,8 @@
 //! - REST (axum) for users: login/refresh/logout with JWT access tokens and
 //!   rotating refresh tokens, tenant-scoped host and metrics queries, admin-only
 //!   agent token management ([`rest`]);
+//! - the dashboard: the embedded web app at `/` ([`web`]) and live updates
+//!   over WebSocket at `/ws`, fanned out from NATS ([`live`]);
 //! - NATS: snapshots are published to JetStream, host queries are answered by
 //!   the collector's service endpoints. The gateway never reads `hosts` or
 //!   `metrics_*`; it owns `tenants`, `users`, `refresh_tokens`, `agent_tokens`.
@@ -24,7 +26,9 @@ mod auth;
 mod convert;
 mod error;
 mod grpc;
+mod live;
 mod rest;
+mod web;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -113,6 +117,8 @@ pub(crate) struct Shared {
     pub pool: MySqlPool,
     /// Flips to `true` at shutdown: open agent streams end themselves.
     pub stopping: watch::Receiver<bool>,
+    /// Dashboard WebSocket clients, fed from NATS ([`live`]).
+    pub live: Arc<live::Hub>,
 }
 
 /// A built gateway: listeners bound, streams ensured, service registered.
@@ -167,7 +173,9 @@ impl Gateway {
             .map_err(|e| GatewayError::Service(e.to_string()))?;
 
         let (stop, stopping) = watch::channel(false);
-        let shared = Arc::new(Shared { config, nats, jetstream, pool, stopping });
+        let live = live::Hub::new();
+        live.start(&nats, stopping.clone()).await?;
+        let shared = Arc::new(Shared { config, nats, jetstream, pool, stopping, live });
         tracing::info!(grpc = %grpc_addr, http = %http_addr, "gateway built");
         Ok(Gateway { shared, stop, tls, grpc_listener, http_listener, grpc_addr, http_addr, service })
     }
@@ -207,7 +215,7 @@ impl Gateway {
                 .await
                 .map_err(GatewayError::Grpc)
         };
-        let router = rest::router(shared.clone());
+        let router = rest::router(shared.clone()).merge(live::router(shared.clone())).merge(web::router());
         let http = async {
             axum::serve(http_listener, router).with_graceful_shutdown(signal.clone()).await.map_err(GatewayError::Http)
         };

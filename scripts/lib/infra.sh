@@ -77,3 +77,13 @@ build_dashboard() {
   log "building the dashboard (npm ci && npm run build)"
   (cd dashboard && npm ci --no-audit --no-fund --loglevel=error && npm run build --silent)
 }
+
+# Real programs the agent's tests use: nginx and redis-server for service
+# discovery, podman for its Docker-compatible API.
+ensure_test_packages() {
+  local missing=()
+  command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
+  command -v redis-server >/dev/null || missing+=(redis-server)
+  command -v podman >/dev/null || missing+=(podman)
+  if [ ${#missing[@]} -gt 0 ]; then apt_install "${missing[@]}"; fi
+}

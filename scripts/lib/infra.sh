@@ -71,11 +71,13 @@ ensure_chromium() {
   [ -x /usr/bin/chromium ] || apt_install chromium
 }
 
-# dashboard/dist from a clean install of the locked dependencies; run before
+# dashboard/dist from the locked dependencies (`npm install`, not `npm ci`: the
+# registry here lacks the lock's optional foreign-platform rollup builds, which
+# `npm ci` refuses); run before
 # cargo builds the gateway, which embeds it.
 build_dashboard() {
-  log "building the dashboard (npm ci && npm run build)"
-  (cd dashboard && npm ci --no-audit --no-fund --loglevel=error && npm run build --silent)
+  log "building the dashboard (npm install && npm run build)"
+  (cd dashboard && npm install --no-audit --no-fund --loglevel=error && npm run build --silent)
 }
 
 # Real programs the agent's tests use: nginx and redis-server for service

@@ -27,14 +27,24 @@ export function useHost(store: HostsStore, id: string): HostView | undefined {
 /** Host ids in sort order; re-sorted when hosts come or go, the key changes, or `resort` bumps. */
 export function useSortedIds(store: HostsStore, key: SortKey, desc: boolean, resort = 0): string[] {
   const [listVersion, bump] = useReducer((x: number) => x + 1, 0);
-  useEffect(() => store.subscribeList(bump as () => void), [store]);
+  useEffect(() => {
+    const unsubscribe = store.subscribeList(bump as () => void);
+    // the list may have changed between this render and the subscription
+    (bump as () => void)();
+    return unsubscribe;
+  }, [store]);
   return useMemo(() => sortHostIds(store, key, desc), [store, key, desc, listVersion, resort]);
 }
 
 /** Store summary, refreshed at most once per applied batch (animation frame). */
 export function useSummary(store: HostsStore): Summary {
   const force = useForceUpdate();
-  useEffect(() => store.subscribeChanges(() => force()), [store]);
+  useEffect(() => {
+    const unsubscribe = store.subscribeChanges(() => force());
+    // changes between this render and the subscription would be missed
+    force();
+    return unsubscribe;
+  }, [store]);
   return store.summary();
 }
 

@@ -1,8 +1,10 @@
 //! The agent's configuration file (`/etc/sovigilant/config.yaml`).
 //!
-//! The YAML is the seed's §3.3 shape plus two keys of our own: `state_dir`
-//! (host id, sequence counter, on-disk queue, status file) and
-//! `buffer.max_snapshots` (bound of the on-disk queue).
+//! The YAML is the seed's §3.3 shape plus keys of our own: `state_dir`
+//! (host id, sequence counter, on-disk queue, status file, pinned release
+//! key), `buffer.max_snapshots` (bound of the on-disk queue) and
+//! `server.http_url` (the gateway's HTTP side, where `sovigilant update`
+//! downloads builds; default `http://<server host>:8080`).
 //!
 //! Parsing is done in two steps: serde reads the raw text into `Raw*` structs
 //! (`deny_unknown_fields` everywhere, so a typo is an error, never ignored),
@@ -165,7 +167,13 @@ pub struct ServerConfig {
     pub port: u16,
     pub token: String,
     pub tls: TlsConfig,
+    /// `server.http_url`: the gateway's HTTP base URL (`http://host:port`,
+    /// no trailing `/`), where `update` fetches builds.
+    pub http_url: String,
 }
+
+/// Port of the gateway's HTTP side when `server.http_url` is not set.
+pub const DEFAULT_HTTP_PORT: u16 = 8080;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct TlsConfig {
@@ -307,6 +315,7 @@ struct RawAgent {
 struct RawServer {
     address: Option<String>,
     token: Option<String>,
+    http_url: Option<String>,
     #[serde(default)]
     tls: RawTls,
 }
@@ -492,7 +501,17 @@ impl Config {
                 Some(path) => Some(PathBuf::from(path)),
             },
         };
-        let server = ServerConfig { address: address.to_owned(), host, port, token: token.to_owned(), tls };
+        let http_url = match raw_server.http_url.as_deref().map(str::trim) {
+            None | Some("") if host.contains(':') => format!("http://[{host}]:{DEFAULT_HTTP_PORT}"),
+            None | Some("") => format!("http://{host}:{DEFAULT_HTTP_PORT}"),
+            Some(url) => {
+                crate::http::Url::parse(url).map_err(|reason| {
+                    check.invalid("server.http_url", format!("{url:?}: {reason}; write the gateway's HTTP address, e.g. http://vigil.example.com:8080"))
+                })?;
+                url.trim_end_matches('/').to_owned()
+            }
+        };
+        let server = ServerConfig { address: address.to_owned(), host, port, token: token.to_owned(), tls, http_url };
 
         // collection
         let collection = raw.collection;
@@ -757,6 +776,8 @@ struct InitServer<'a> {
     address: &'a str,
     token: &'a str,
     tls: InitTls<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    http_url: Option<&'a str>,
 }
 
 #[derive(Debug, Serialize)]
@@ -801,6 +822,8 @@ pub struct InitOptions {
     pub state_dir: Option<String>,
     /// `false`: `tls.enabled: false` (plaintext; for tests and private networks).
     pub tls: bool,
+    /// `server.http_url` (default: `http://<server host>:8080`).
+    pub http_url: Option<String>,
 }
 
 /// The YAML text `sovigilant init` writes: the seed §7.2 shape, plus
@@ -812,6 +835,7 @@ pub fn render_init(options: &InitOptions) -> String {
             address: &options.server,
             token: &options.token,
             tls: InitTls { enabled: options.tls, ca_cert: options.ca_cert.as_deref() },
+            http_url: options.http_url.as_deref(),
         },
         collection: InitCollection {
             interval: "10s",
@@ -876,12 +900,24 @@ mod tests {
             name: Some("web \"01\": main".into()),
             state_dir: Some("/tmp/state".into()),
             tls: true,
+            http_url: Some("http://gw.example.com:8081/".into()),
         });
         let config = parse(&text).unwrap();
         assert_eq!(config.agent.name, "web \"01\": main");
         assert_eq!(config.server.tls.ca_cert, Some(PathBuf::from("/etc/sovigilant/ca.pem")));
         assert_eq!(config.state_dir, PathBuf::from("/tmp/state"));
         assert!(config.collection.containers.enabled);
+        assert_eq!(config.server.http_url, "http://gw.example.com:8081");
+    }
+
+    #[test]
+    fn http_url_defaults_to_the_server_host_on_8080_and_must_be_http() {
+        let config = parse("server:\n  address: gw.example.com:9090\n  token: t\n").unwrap();
+        assert_eq!(config.server.http_url, "http://gw.example.com:8080");
+        let config = parse("server:\n  address: \"[::1]:9090\"\n  token: t\n").unwrap();
+        assert_eq!(config.server.http_url, "http://[::1]:8080");
+        let error = parse("server:\n  address: gw:9090\n  token: t\n  http_url: https://gw\n").unwrap_err().to_string();
+        assert!(error.contains("server.http_url") && error.contains("https://gw"), "{error}");
     }
 
     #[test]

@@ -1,17 +1,19 @@
-//! A minimal HTTP/1.1 client over a unix socket, enough for the Docker,
-//! Podman and Incus REST APIs: one `GET` per connection (`Connection: close`),
-//! body delimited by `Content-Length`, `Transfer-Encoding: chunked`, or the end
-//! of the connection.
+//! A minimal HTTP/1.1 client, enough for the Docker, Podman and Incus REST
+//! APIs over their unix sockets ([`get`]) and for the gateway's `/downloads/`
+//! over plain TCP ([`get_url`], `http://` only: what it downloads is verified
+//! by signature, see `update`): one `GET` per connection (`Connection:
+//! close`), body delimited by `Content-Length`, `Transfer-Encoding: chunked`,
+//! or the end of the connection.
 //!
 //! Invariants: every request is bounded by the given timeout (connect, write
 //! and the whole read); a body larger than [`MAX_BODY`] is refused; anything
 //! that is not a well-formed HTTP/1.x response is an [`HttpError::Malformed`].
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::UnixStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpStream, UnixStream};
 
 /// Largest response body accepted (a list of thousands of containers fits).
 pub const MAX_BODY: usize = 64 * 1024 * 1024;
@@ -20,16 +22,86 @@ const MAX_HEADERS: usize = 64 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum HttpError {
-    #[error("cannot connect to {socket}: {source}")]
-    Connect { socket: PathBuf, source: std::io::Error },
-    #[error("{socket}: GET {path}: {source}")]
-    Io { socket: PathBuf, path: String, source: std::io::Error },
-    #[error("{socket}: GET {path}: no answer within {}s", .timeout.as_secs_f64())]
-    Timeout { socket: PathBuf, path: String, timeout: Duration },
-    #[error("{socket}: GET {path}: malformed HTTP response: {reason}")]
-    Malformed { socket: PathBuf, path: String, reason: String },
-    #[error("{socket}: GET {path}: HTTP {status}: {body}")]
-    Status { socket: PathBuf, path: String, status: u16, body: String },
+    #[error("cannot connect to {endpoint}: {source}")]
+    Connect { endpoint: String, source: std::io::Error },
+    #[error("{endpoint}: GET {path}: {source}")]
+    Io { endpoint: String, path: String, source: std::io::Error },
+    #[error("{endpoint}: GET {path}: no answer within {}s", .timeout.as_secs_f64())]
+    Timeout { endpoint: String, path: String, timeout: Duration },
+    #[error("{endpoint}: GET {path}: malformed HTTP response: {reason}")]
+    Malformed { endpoint: String, path: String, reason: String },
+    #[error("{endpoint}: GET {path}: HTTP {status}: {body}")]
+    Status { endpoint: String, path: String, status: u16, body: String },
+}
+
+/// An `http://host[:port][/path]` URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Url {
+    /// Host as written, without brackets for IPv6.
+    pub host: String,
+    pub port: u16,
+    /// Starts with `/`.
+    pub path: String,
+}
+
+impl Url {
+    /// Parses a plain-HTTP URL; `https://`, user info, queries and fragments
+    /// are refused.
+    pub fn parse(text: &str) -> Result<Url, String> {
+        let text = text.trim();
+        let rest = match text.split_once("://") {
+            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("http") => rest,
+            Some((scheme, _)) if scheme.eq_ignore_ascii_case("https") => {
+                return Err("https is not supported by the agent's download client; give the gateway's plain http:// address (builds are verified by their signature)".into())
+            }
+            _ => return Err("is not an http:// URL".into()),
+        };
+        let (authority, path) = match rest.find('/') {
+            Some(index) => (&rest[..index], &rest[index..]),
+            None => (rest, "/"),
+        };
+        if authority.contains('@') || path.contains(['?', '#', ' ']) {
+            return Err("must not hold user info, a query, a fragment or spaces".into());
+        }
+        let (host, port) = if let Some(bracketed) = authority.strip_prefix('[') {
+            let (host, after) = bracketed.split_once(']').ok_or("has an unclosed '['")?;
+            (host, after.strip_prefix(':'))
+        } else {
+            match authority.rsplit_once(':') {
+                Some((host, port)) => (host, Some(port)),
+                None => (authority, None),
+            }
+        };
+        if host.is_empty() || (!authority.starts_with('[') && host.contains(':')) {
+            return Err("has no usable host".into());
+        }
+        let port = match port {
+            None => 80,
+            Some(port) => port.parse::<u16>().ok().filter(|p| *p != 0).ok_or("has a port that is not a number between 1 and 65535")?,
+        };
+        Ok(Url { host: host.to_owned(), port, path: path.to_owned() })
+    }
+
+    /// This URL with `path` appended to its own path (`/` between them).
+    pub fn join(&self, path: &str) -> Url {
+        let base = self.path.trim_end_matches('/');
+        Url { path: format!("{base}/{}", path.trim_start_matches('/')), ..self.clone() }
+    }
+
+    /// `host:port`, bracketed for IPv6 (the `Host` header).
+    pub fn authority(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+}
+
+impl std::fmt::Display for Url {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "http://{}{}", self.authority(), self.path)
+    }
 }
 
 /// A complete response.
@@ -42,25 +114,58 @@ pub struct Response {
 /// `GET path` on the unix socket `socket`; the whole exchange must finish
 /// within `timeout`. Any status other than 2xx is an [`HttpError::Status`].
 pub async fn get(socket: &Path, path: &str, timeout: Duration) -> Result<Response, HttpError> {
-    match tokio::time::timeout(timeout, exchange(socket, path)).await {
+    let endpoint = socket.display().to_string();
+    let exchange = async {
+        let stream = UnixStream::connect(socket)
+            .await
+            .map_err(|source| HttpError::Connect { endpoint: endpoint.clone(), source })?;
+        exchange(stream, &endpoint, "localhost", path, "application/json").await
+    };
+    finish(tokio::time::timeout(timeout, exchange).await, &endpoint, path, timeout)
+}
+
+/// `GET url` over TCP (plain HTTP); the whole exchange must finish within
+/// `timeout`. Any status other than 2xx is an [`HttpError::Status`].
+pub async fn get_url(url: &Url, timeout: Duration) -> Result<Response, HttpError> {
+    let endpoint = format!("http://{}", url.authority());
+    let exchange = async {
+        let stream = TcpStream::connect((url.host.as_str(), url.port))
+            .await
+            .map_err(|source| HttpError::Connect { endpoint: endpoint.clone(), source })?;
+        exchange(stream, &endpoint, &url.authority(), &url.path, "*/*").await
+    };
+    finish(tokio::time::timeout(timeout, exchange).await, &endpoint, &url.path, timeout)
+}
+
+fn finish(
+    result: Result<Result<Response, HttpError>, tokio::time::error::Elapsed>,
+    endpoint: &str,
+    path: &str,
+    timeout: Duration,
+) -> Result<Response, HttpError> {
+    match result {
         Ok(Ok(response)) if (200..300).contains(&response.status) => Ok(response),
         Ok(Ok(response)) => Err(HttpError::Status {
-            socket: socket.to_owned(),
+            endpoint: endpoint.to_owned(),
             path: path.to_owned(),
             status: response.status,
             body: String::from_utf8_lossy(&response.body[..response.body.len().min(300)]).trim().to_owned(),
         }),
         Ok(Err(error)) => Err(error),
-        Err(_) => Err(HttpError::Timeout { socket: socket.to_owned(), path: path.to_owned(), timeout }),
+        Err(_) => Err(HttpError::Timeout { endpoint: endpoint.to_owned(), path: path.to_owned(), timeout }),
     }
 }
 
-async fn exchange(socket: &Path, path: &str) -> Result<Response, HttpError> {
-    let io = |source| HttpError::Io { socket: socket.to_owned(), path: path.to_owned(), source };
-    let mut stream =
-        UnixStream::connect(socket).await.map_err(|source| HttpError::Connect { socket: socket.to_owned(), source })?;
+async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    endpoint: &str,
+    host: &str,
+    path: &str,
+    accept: &str,
+) -> Result<Response, HttpError> {
+    let io = |source| HttpError::Io { endpoint: endpoint.to_owned(), path: path.to_owned(), source };
     let request = format!(
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\nUser-Agent: sovigilant/{}\r\nAccept: application/json\r\nConnection: close\r\n\r\n",
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: sovigilant/{}\r\nAccept: {accept}\r\nConnection: close\r\n\r\n",
         env!("CARGO_PKG_VERSION")
     );
     stream.write_all(request.as_bytes()).await.map_err(io)?;
@@ -73,7 +178,7 @@ async fn exchange(socket: &Path, path: &str) -> Result<Response, HttpError> {
         }
         raw.extend_from_slice(&buffer[..read]);
         if raw.len() > MAX_BODY + MAX_HEADERS {
-            return Err(malformed(socket, path, format!("response larger than {MAX_BODY} bytes")));
+            return Err(malformed(endpoint, path, format!("response larger than {MAX_BODY} bytes")));
         }
         // Stop as soon as the body is complete (some servers keep the
         // connection open despite `Connection: close`).
@@ -83,13 +188,13 @@ async fn exchange(socket: &Path, path: &str) -> Result<Response, HttpError> {
     }
     match parse(&raw, true) {
         Ok(Some(response)) => Ok(response),
-        Ok(None) => Err(malformed(socket, path, format!("connection closed after {} bytes, before the end of the response", raw.len()))),
-        Err(reason) => Err(malformed(socket, path, reason)),
+        Ok(None) => Err(malformed(endpoint, path, format!("connection closed after {} bytes, before the end of the response", raw.len()))),
+        Err(reason) => Err(malformed(endpoint, path, reason)),
     }
 }
 
-fn malformed(socket: &Path, path: &str, reason: String) -> HttpError {
-    HttpError::Malformed { socket: socket.to_owned(), path: path.to_owned(), reason }
+fn malformed(endpoint: &str, path: &str, reason: String) -> HttpError {
+    HttpError::Malformed { endpoint: endpoint.to_owned(), path: path.to_owned(), reason }
 }
 
 /// Parses `raw`: `Ok(None)` when more bytes are needed; `eof` says the
@@ -213,6 +318,42 @@ mod tests {
         let raw = b"HTTP/1.0 200 OK\r\n\r\n[1,2]";
         assert_eq!(parse(raw, false).unwrap(), None);
         assert_eq!(parse(raw, true).unwrap().unwrap().body, b"[1,2]".to_vec());
+    }
+
+    #[test]
+    fn http_urls_are_parsed_and_joined() {
+        let url = Url::parse("http://gw.example.com:8081/vigil/").unwrap();
+        assert_eq!((url.host.as_str(), url.port, url.path.as_str()), ("gw.example.com", 8081, "/vigil/"));
+        assert_eq!(url.join("/downloads/release.pub").to_string(), "http://gw.example.com:8081/vigil/downloads/release.pub");
+        let url = Url::parse("http://[::1]:8080").unwrap();
+        assert_eq!((url.host.as_str(), url.authority()), ("::1", "[::1]:8080".to_owned()));
+        assert_eq!(Url::parse("http://gw").unwrap().port, 80);
+        assert!(Url::parse("https://gw").unwrap_err().contains("https is not supported"));
+        for bad in ["gw:8080", "http://", "http://user@gw", "http://gw:0", "http://gw:x", "http://gw/?q=1", "http://::1:80"] {
+            assert!(Url::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[tokio::test]
+    async fn get_url_fetches_over_tcp_and_reports_statuses() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = tokio::spawn(async move {
+            for answer in [&b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc"[..], b"HTTP/1.1 404 Not Found\r\nContent-Length: 4\r\n\r\nnope"] {
+                let (mut socket, _) = listener.accept().await.unwrap();
+                let mut request = vec![0u8; 1024];
+                let read = socket.read(&mut request).await.unwrap();
+                let request = String::from_utf8_lossy(&request[..read]).into_owned();
+                assert!(request.starts_with("GET /downloads/x HTTP/1.1\r\n"), "{request}");
+                assert!(request.contains(&format!("Host: 127.0.0.1:{port}\r\n")), "{request}");
+                socket.write_all(answer).await.unwrap();
+            }
+        });
+        let url = Url::parse(&format!("http://127.0.0.1:{port}/downloads/x")).unwrap();
+        assert_eq!(get_url(&url, Duration::from_secs(5)).await.unwrap().body, b"abc");
+        let error = get_url(&url, Duration::from_secs(5)).await.unwrap_err();
+        assert!(matches!(error, HttpError::Status { status: 404, .. }), "{error}");
+        server.await.unwrap();
     }
 
     #[test]

@@ -7,7 +7,8 @@
 //! [`custom`] (custom metrics), [`collect`] (one snapshot of them all), [`queue`]
 //! (on-disk queue), [`client`] (Register, Connect, reconnects), [`agent`]
 //! (the `run` daemon tying them together), [`status`] (status file),
-//! [`logging`], [`sysinfo`] (facts sent at registration).
+//! [`logging`], [`sysinfo`] (facts sent at registration), [`update`]
+//! (verified self-update from the gateway's `/downloads/`).
 #![deny(unsafe_code)]
 
 pub mod agent;
@@ -23,6 +24,7 @@ pub mod queue;
 pub mod services;
 pub mod status;
 pub mod sysinfo;
+pub mod update;
 
 /// Now, RFC 3339 UTC with milliseconds (`2025-01-15T10:30:00.123Z`).
 pub fn now_rfc3339() -> String {

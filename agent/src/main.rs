@@ -1,5 +1,5 @@
 //! The `sovigilant` command: `init`, `run`, `collect`, `metrics`, `status`,
-//! `logs`, `reset`, `install-service`.
+//! `logs`, `reset`, `install-service`, `update`.
 //! Exit codes: 0 success, 1 runtime failure, 64 bad usage or bad config.
 
 use std::path::{Path, PathBuf};
@@ -46,6 +46,9 @@ enum Command {
         /// Connect without TLS (tls.enabled: false); only for tests or trusted networks.
         #[arg(long)]
         plaintext: bool,
+        /// The gateway's HTTP address for downloads and updates (server.http_url; default http://SERVER-HOST:8080).
+        #[arg(long)]
+        http_url: Option<String>,
         /// Overwrite an existing config file.
         #[arg(long)]
         force: bool,
@@ -89,6 +92,15 @@ enum Command {
         #[arg(long)]
         binary: Option<PathBuf>,
     },
+    /// Install the build the gateway publishes for this os/arch (signature and SHA-256 checked), then restart.
+    Update {
+        /// Only compare the versions; install nothing.
+        #[arg(long)]
+        check: bool,
+        /// Do not ask for confirmation (needed when stdin is not a terminal).
+        #[arg(long, short)]
+        yes: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -105,9 +117,9 @@ fn main() -> ExitCode {
 
 async fn dispatch(cli: Cli) -> ExitCode {
     match cli.command {
-        Command::Init { server, token, ca_cert, name, state_dir, plaintext, force } => {
+        Command::Init { server, token, ca_cert, name, state_dir, plaintext, http_url, force } => {
             sovigilant::logging::init_cli();
-            let options = InitOptions { server, token, ca_cert, name, state_dir, tls: !plaintext };
+            let options = InitOptions { server, token, ca_cert, name, state_dir, tls: !plaintext, http_url };
             init(&cli.config, options, force).await
         }
         Command::Run => {
@@ -164,6 +176,13 @@ async fn dispatch(cli: Cli) -> ExitCode {
         }
         Command::InstallService { print, target_dir, init, binary } => {
             install_service(&cli.config, print, target_dir, init, binary)
+        }
+        Command::Update { check, yes } => {
+            let config = match load(&cli.config) {
+                Ok(config) => config,
+                Err(code) => return code,
+            };
+            update(&config, check, yes).await
         }
     }
 }
@@ -236,6 +255,7 @@ async fn init(path: &Path, options: InitOptions, force: bool) -> ExitCode {
         return ExitCode::from(1);
     }
     println!("Wrote {}", path.display());
+    pin_release_key(&config).await;
     match sovigilant::client::register(&config).await {
         Ok(response) => {
             println!("Registered: host id {}", response.host_id);
@@ -244,6 +264,139 @@ async fn init(path: &Path, options: InitOptions, force: bool) -> ExitCode {
         Err(error) => {
             eprintln!("sovigilant: registration failed: {error}");
             eprintln!("the config is written; `sovigilant run` will keep trying to register");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Pins the server's release key for `update` (trust on first use: a key
+/// pinned before is kept). A failure is reported, not fatal.
+async fn pin_release_key(config: &Config) {
+    use sovigilant::update::{self, Pinned};
+    let path = update::pinned_key_path(&config.state_dir);
+    match update::pin_server_key(&config.server.http_url, &config.state_dir).await {
+        Ok(Pinned::New { key }) => println!("Pinned the release key {key} in {}", path.display()),
+        Ok(Pinned::Same { .. }) => println!("The release key pinned in {} is the server's", path.display()),
+        Err(error) => {
+            eprintln!("sovigilant: cannot pin the release key: {error}");
+            eprintln!("`sovigilant update` refuses to install builds until {} holds the server's key (`vigil release key`)", path.display());
+        }
+    }
+}
+
+/// `sovigilant update [--check] [--yes]` (seed §3.5): prints the versions,
+/// then downloads, verifies, installs and restarts.
+async fn update(config: &Config, check: bool, yes: bool) -> ExitCode {
+    use std::io::Write;
+    use sovigilant::update::{self, Restart};
+    let current = env!("CARGO_PKG_VERSION");
+    let (os, arch) = update::platform();
+    println!("Current version: {current}");
+    // `in_step`: a "Step... " line is open and gets its FAILED
+    let fail = |in_step: bool, error: &dyn std::fmt::Display| {
+        if in_step {
+            println!("FAILED");
+        }
+        eprintln!("sovigilant: {error}");
+        ExitCode::from(1)
+    };
+    let base = match update::base_url(&config.server.http_url) {
+        Ok(base) => base,
+        Err(error) => return fail(false, &error),
+    };
+    let (url, manifest) = match update::fetch_manifest(&base, os, arch).await {
+        Ok(found) => found,
+        Err(error) => return fail(false, &error),
+    };
+    println!("Latest version: {}", manifest.version);
+    let newer = match vigil_bus::release::compare_versions(&manifest.version, current) {
+        Some(order) => order.is_gt(),
+        None => manifest.version != current,
+    };
+    if !newer {
+        println!("Already up to date.");
+        return ExitCode::SUCCESS;
+    }
+    if check {
+        println!("An update is available; install it with `sovigilant update`.");
+        return ExitCode::SUCCESS;
+    }
+    let key = match update::read_pinned_key(&config.state_dir) {
+        Ok(key) => key,
+        Err(error) => return fail(false, &error),
+    };
+    if let Err(error) = update::verify_manifest(&url.to_string(), &manifest, &key, os, arch) {
+        return fail(false, &error);
+    }
+    if !yes {
+        if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+            eprintln!("sovigilant: not installing {} without confirmation; run `sovigilant update --yes`", manifest.version);
+            return ExitCode::from(EXIT_CONFIG);
+        }
+        print!("Install version {}? [y/N] ", manifest.version);
+        let _ = std::io::stdout().flush();
+        let mut answer = String::new();
+        let _ = std::io::stdin().read_line(&mut answer);
+        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+            println!("Nothing installed.");
+            return ExitCode::SUCCESS;
+        }
+    }
+
+    print!("Downloading... ");
+    let _ = std::io::stdout().flush();
+    let bytes = match update::download(&base, &manifest).await {
+        Ok(bytes) => bytes,
+        Err(error) => return fail(true, &error),
+    };
+    println!("OK");
+
+    print!("Installing... ");
+    let _ = std::io::stdout().flush();
+    let exe = match update::current_exe() {
+        Ok(exe) => exe,
+        Err(error) => return fail(true, &error),
+    };
+    let staged = match update::stage(&exe, &bytes) {
+        Ok(staged) => staged,
+        Err(error) => return fail(true, &error),
+    };
+    if let Err(error) = update::check_starts(&staged, &manifest.version).await {
+        let _ = std::fs::remove_file(&staged);
+        return fail(true, &error);
+    }
+    let swapped = match update::swap(&exe, &staged) {
+        Ok(swapped) => swapped,
+        Err(error) => return fail(true, &error),
+    };
+    println!("OK");
+
+    let restart = Restart::detect().await;
+    if restart == Restart::Manual {
+        println!("Restarting... skipped: no sovigilant service under systemd or OpenRC here; restart the agent yourself");
+        println!("Installed {} {} (previous build kept at {})", exe.display(), manifest.version, swapped.old.display());
+        return ExitCode::SUCCESS;
+    }
+    print!("Restarting... ");
+    let _ = std::io::stdout().flush();
+    match restart.run().await {
+        Ok(()) => {
+            println!("OK");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            println!("FAILED");
+            eprintln!("sovigilant: {error}");
+            match swapped.rollback() {
+                Ok(()) => {
+                    let again = restart.run().await;
+                    eprintln!(
+                        "sovigilant: rolled back to {current}{}",
+                        again.err().map(|e| format!("; restarting it failed too: {e}")).unwrap_or_default()
+                    );
+                }
+                Err(error) => eprintln!("sovigilant: cannot roll back: {error}"),
+            }
             ExitCode::from(1)
         }
     }

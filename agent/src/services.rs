@@ -15,8 +15,20 @@
 //! memory is the sum of their `VmRSS`, cpu the share of one CPU their
 //! utime+stime took since the previous collection (since their start on the
 //! first one), ports the TCP sockets in LISTEN state they hold (socket inodes
-//! of `/proc/PID/fd` matched against `/proc/net/tcp{,6}`), uptime the main
-//! pid's age.
+//! of `/proc/PID/fd` matched against the kernel's LISTEN sockets), uptime the
+//! main pid's age.
+//!
+//! Cost (the agent must stay lighter than node_exporter): the LISTEN sockets
+//! come from the kernel's sock_diag netlink interface asking for the LISTEN
+//! state only ([`listening_sockets`]), because reading `/proc/net/tcp{,6}`
+//! walks the whole established-connections hash table (262 144 buckets on a
+//! few-GB host) for each of the two files, which cost several milliseconds of
+//! CPU per collection; `/proc/net/tcp{,6}` stays the fallback when netlink is
+//! unavailable and is what a `proc_root` other than `/proc` (tests) is read
+//! for. A process's command line is read once per (pid, start time, comm)
+//! and kept in [`CmdlineCache`] between collections (an `exec` changes the
+//! comm, a new process the start time); `/proc` files are read with one
+//! reusable buffer, without the size probes of `read_to_string`.
 //!
 //! Invariants: commands (`systemctl`, `rc-service`, custom checks) run with a
 //! timeout and concurrently, so the section takes at most about one
@@ -174,28 +186,91 @@ pub fn parse_net_tcp(text: &str, into: &mut HashMap<u64, u16>) {
     }
 }
 
+/// Reads a whole (small, `/proc`) file into `buf`: open, read until end,
+/// close; no `statx` size probe, no growing probe reads.
+fn read_into(path: &Path, buf: &mut Vec<u8>) -> std::io::Result<()> {
+    use std::io::Read;
+    buf.clear();
+    let mut file = std::fs::File::open(path)?;
+    let mut chunk = [0u8; 4096];
+    loop {
+        let read = file.read(&mut chunk)?;
+        if read == 0 {
+            return Ok(());
+        }
+        buf.extend_from_slice(&chunk[..read]);
+    }
+}
+
+/// Command lines seen at the previous scans, by pid; an entry is reused only
+/// while the pid's start time and comm are unchanged (a new process or an
+/// `exec` re-reads it) and dropped when the pid is gone.
+#[derive(Debug, Default)]
+pub struct CmdlineCache {
+    entries: HashMap<u32, (u64, String, String)>,
+}
+
 /// Reads the process table from `proc_root`.
 pub fn scan(proc_root: &Path) -> Result<ProcTable, String> {
+    scan_cached(proc_root, &mut CmdlineCache::default())
+}
+
+/// [`scan`], reusing the command lines `cache` holds (and updating it).
+pub fn scan_cached(proc_root: &Path, cache: &mut CmdlineCache) -> Result<ProcTable, String> {
     let entries = std::fs::read_dir(proc_root).map_err(|e| format!("cannot list {}: {e}", proc_root.display()))?;
     let mut table = ProcTable::default();
+    let mut buf = Vec::with_capacity(4096);
+    let mut path = proc_root.to_path_buf();
+    let mut seen = HashMap::new();
     for entry in entries.flatten() {
         let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
-        let dir = entry.path();
+        path.push(entry.file_name());
+        path.push("stat");
         // processes come and go while we read: skip those that vanished
-        let Ok(stat) = std::fs::read_to_string(dir.join("stat")) else { continue };
-        let Some(mut proc_) = parse_stat(pid, &stat) else { continue };
-        if let Ok(raw) = std::fs::read(dir.join("cmdline")) {
-            proc_.cmdline = raw.split(|b| *b == 0).filter(|a| !a.is_empty()).map(|a| String::from_utf8_lossy(a)).collect::<Vec<_>>().join(" ");
+        let stat = read_into(&path, &mut buf).ok().and_then(|()| parse_stat(pid, &String::from_utf8_lossy(&buf)));
+        path.pop();
+        let Some(mut proc_) = stat else {
+            path.pop();
+            continue;
+        };
+        match cache.entries.remove(&pid) {
+            Some((start, comm, cmdline)) if start == proc_.start && comm == proc_.comm => proc_.cmdline = cmdline,
+            _ => {
+                path.push("cmdline");
+                if read_into(&path, &mut buf).is_ok() {
+                    proc_.cmdline = buf.split(|b| *b == 0).filter(|a| !a.is_empty()).map(|a| String::from_utf8_lossy(a)).collect::<Vec<_>>().join(" ");
+                }
+                path.pop();
+            }
         }
+        path.pop();
+        seen.insert(pid, (proc_.start, proc_.comm.clone(), proc_.cmdline.clone()));
         table.children.entry(proc_.ppid).or_default().push(pid);
         table.procs.insert(pid, proc_);
     }
+    cache.entries = seen;
     if table.procs.is_empty() {
         return Err(format!("no process found in {}", proc_root.display()));
     }
-    for name in ["net/tcp", "net/tcp6"] {
-        if let Ok(text) = std::fs::read_to_string(proc_root.join(name)) {
-            parse_net_tcp(&text, &mut table.listen_inodes);
+    let from_kernel = if proc_root == Path::new("/proc") {
+        match listening_sockets() {
+            Ok(sockets) => Some(sockets),
+            Err(error) => {
+                tracing::debug!(error = %error, "sock_diag netlink unavailable; reading /proc/net/tcp");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    match from_kernel {
+        Some(sockets) => table.listen_inodes = sockets,
+        None => {
+            for name in ["net/tcp", "net/tcp6"] {
+                if let Ok(text) = std::fs::read_to_string(proc_root.join(name)) {
+                    parse_net_tcp(&text, &mut table.listen_inodes);
+                }
+            }
         }
     }
     let uptime = proc_root.join("uptime");
@@ -248,14 +323,95 @@ fn tree(table: &ProcTable, roots: &[u32]) -> Vec<u32> {
 }
 
 fn rss_bytes(proc_root: &Path, pid: u32) -> u64 {
-    std::fs::read_to_string(proc_root.join(pid.to_string()).join("status"))
-        .ok()
-        .and_then(|text| {
-            text.lines().find_map(|line| {
-                line.strip_prefix("VmRSS:").and_then(|rest| rest.split_whitespace().next()?.parse::<u64>().ok())
-            })
-        })
+    let mut buf = Vec::with_capacity(4096);
+    if read_into(&proc_root.join(pid.to_string()).join("status"), &mut buf).is_err() {
+        return 0;
+    }
+    String::from_utf8_lossy(&buf)
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:").and_then(|rest| rest.split_whitespace().next()?.parse::<u64>().ok()))
         .map_or(0, |kb| kb * 1024)
+}
+
+/// `SOCK_DIAG_BY_FAMILY` (linux/sock_diag.h).
+const SOCK_DIAG_BY_FAMILY: u16 = 20;
+const NLMSG_ERROR: u16 = 2;
+const NLMSG_DONE: u16 = 3;
+const NLMSG_HEADER: usize = 16;
+/// `struct inet_diag_msg`: up to and including `idiag_inode`.
+const INET_DIAG_MSG: usize = 72;
+/// `TCP_LISTEN` in the kernel's TCP state numbering.
+const TCP_LISTEN: u8 = 10;
+
+/// The TCP sockets in LISTEN state (IPv4 and IPv6): socket inode → local
+/// port, from the kernel's sock_diag netlink interface. The request asks for
+/// the LISTEN state only, so the kernel walks its listening hash and not the
+/// established connections (unlike `/proc/net/tcp`). Needs no privilege.
+pub fn listening_sockets() -> std::io::Result<HashMap<u64, u16>> {
+    use std::io::{Read, Write};
+    let mut socket = sock_diag_socket()?;
+    let mut sockets = HashMap::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    for (seq, family) in [(1u32, libc::AF_INET), (2, libc::AF_INET6)] {
+        // struct nlmsghdr + struct inet_diag_req_v2 (inet_diag_sockid zeroed)
+        let mut request = Vec::with_capacity(NLMSG_HEADER + 56);
+        request.extend_from_slice(&((NLMSG_HEADER + 56) as u32).to_ne_bytes());
+        request.extend_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
+        request.extend_from_slice(&((libc::NLM_F_REQUEST | libc::NLM_F_DUMP) as u16).to_ne_bytes());
+        request.extend_from_slice(&seq.to_ne_bytes());
+        request.extend_from_slice(&0u32.to_ne_bytes());
+        request.extend_from_slice(&[family as u8, libc::IPPROTO_TCP as u8, 0, 0]);
+        request.extend_from_slice(&(1u32 << TCP_LISTEN).to_ne_bytes());
+        request.extend_from_slice(&[0u8; 48]);
+        socket.write_all(&request)?;
+        'dump: loop {
+            let read = socket.read(&mut buf)?;
+            if read == 0 {
+                return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "sock_diag dump ended without NLMSG_DONE"));
+            }
+            let mut offset = 0;
+            while offset + NLMSG_HEADER <= read {
+                let header = &buf[offset..];
+                let length = u32::from_ne_bytes([header[0], header[1], header[2], header[3]]) as usize;
+                let kind = u16::from_ne_bytes([header[4], header[5]]);
+                if length < NLMSG_HEADER || offset + length > read {
+                    return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, format!("sock_diag message of {length} bytes at {offset} in a {read}-byte reply")));
+                }
+                match kind {
+                    NLMSG_DONE => break 'dump,
+                    NLMSG_ERROR => {
+                        let code = header.get(16..20).map_or(0, |b| i32::from_ne_bytes([b[0], b[1], b[2], b[3]]));
+                        return Err(std::io::Error::from_raw_os_error(code.saturating_neg()));
+                    }
+                    _ if length >= NLMSG_HEADER + INET_DIAG_MSG => {
+                        let message = &header[NLMSG_HEADER..NLMSG_HEADER + INET_DIAG_MSG];
+                        let port = u16::from_be_bytes([message[4], message[5]]);
+                        let inode = u32::from_ne_bytes([message[68], message[69], message[70], message[71]]);
+                        if message[1] == TCP_LISTEN && inode != 0 {
+                            sockets.insert(u64::from(inode), port);
+                        }
+                    }
+                    _ => {}
+                }
+                offset += (length + 3) & !3;
+            }
+        }
+    }
+    Ok(sockets)
+}
+
+/// A `NETLINK_SOCK_DIAG` socket, as a `File` (read = recv, write = send to
+/// the kernel).
+#[allow(unsafe_code)]
+fn sock_diag_socket() -> std::io::Result<std::fs::File> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: socket(2) takes plain integers and has no memory effects.
+    let fd = unsafe { libc::socket(libc::AF_NETLINK, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, libc::NETLINK_SOCK_DIAG) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: `fd` was just returned by socket(2) and nothing else owns it.
+    Ok(std::fs::File::from(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) }))
 }
 
 fn listening_ports(proc_root: &Path, table: &ProcTable, pids: &[u32]) -> Vec<u32> {
@@ -323,11 +479,18 @@ pub struct ServiceCollector {
     pub proc_root: PathBuf,
     pub init: InitSystem,
     previous: HashMap<String, (u64, Instant)>,
+    cmdlines: CmdlineCache,
 }
 
 impl ServiceCollector {
     pub fn new(config: ServicesConfig) -> Self {
-        Self { config, proc_root: PathBuf::from("/proc"), init: InitSystem::detect(), previous: HashMap::new() }
+        Self {
+            config,
+            proc_root: PathBuf::from("/proc"),
+            init: InitSystem::detect(),
+            previous: HashMap::new(),
+            cmdlines: CmdlineCache::default(),
+        }
     }
 
     /// Collects every service; never fails as a whole (a broken `/proc`
@@ -335,7 +498,17 @@ impl ServiceCollector {
     pub async fn collect(&mut self) -> (Vec<ServiceMetrics>, Vec<SectionFailure>) {
         let mut failures = Vec::new();
         let root = self.proc_root.clone();
-        let table = match tokio::task::spawn_blocking(move || scan(&root)).await {
+        let mut cmdlines = std::mem::take(&mut self.cmdlines);
+        let scanned = tokio::task::spawn_blocking(move || {
+            let table = scan_cached(&root, &mut cmdlines);
+            (table, cmdlines)
+        })
+        .await
+        .map(|(table, cmdlines)| {
+            self.cmdlines = cmdlines;
+            table
+        });
+        let table = match scanned {
             Ok(Ok(table)) => std::sync::Arc::new(table),
             Ok(Err(error)) => {
                 tracing::warn!(error = %error, "service metrics not collected");
@@ -603,6 +776,9 @@ fn finish_custom(mut service: ServiceMetrics, table: &ProcTable, port: Option<u1
 }
 
 fn listening_now(port: u16) -> bool {
+    if let Ok(sockets) = listening_sockets() {
+        return sockets.values().any(|p| *p == port);
+    }
     let mut map = HashMap::new();
     for name in ["/proc/net/tcp", "/proc/net/tcp6"] {
         if let Ok(text) = std::fs::read_to_string(name) {
@@ -629,6 +805,64 @@ mod tests {
         let mut map = HashMap::new();
         parse_net_tcp(text, &mut map);
         assert_eq!(map, HashMap::from([(4242, 6379)]));
+    }
+
+    /// The socket inode of `listener`, from `/proc/self/fd`.
+    fn socket_inode(listener: &std::net::TcpListener) -> u64 {
+        use std::os::fd::AsRawFd;
+        let link = std::fs::read_link(format!("/proc/self/fd/{}", listener.as_raw_fd())).unwrap();
+        link.to_string_lossy().strip_prefix("socket:[").and_then(|r| r.strip_suffix(']')).unwrap().parse().unwrap()
+    }
+
+    #[test]
+    fn sock_diag_lists_listening_sockets_with_inode_and_port_like_proc_net_tcp() {
+        let v4 = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let v6 = std::net::TcpListener::bind("[::1]:0").ok();
+        // a connected socket is not listed
+        let client = std::net::TcpStream::connect(v4.local_addr().unwrap()).unwrap();
+        let (accepted, _) = v4.accept().unwrap();
+        let sockets = listening_sockets().unwrap();
+        assert_eq!(sockets.get(&socket_inode(&v4)), Some(&v4.local_addr().unwrap().port()));
+        if let Some(v6) = &v6 {
+            assert_eq!(sockets.get(&socket_inode(v6)), Some(&v6.local_addr().unwrap().port()));
+        }
+        let ports: BTreeSet<u16> = sockets.values().copied().collect();
+        assert!(!ports.contains(&client.local_addr().unwrap().port()), "a client socket is listed as listening");
+        drop(accepted);
+        // same LISTEN sockets as /proc/net/tcp{,6} report (ours at least, and
+        // every inode both know maps to the same port)
+        let mut from_proc = HashMap::new();
+        for name in ["/proc/net/tcp", "/proc/net/tcp6"] {
+            parse_net_tcp(&std::fs::read_to_string(name).unwrap_or_default(), &mut from_proc);
+        }
+        for (inode, port) in &from_proc {
+            if let Some(netlink_port) = sockets.get(inode) {
+                assert_eq!(netlink_port, port, "inode {inode}");
+            }
+        }
+        assert_eq!(from_proc.get(&socket_inode(&v4)), sockets.get(&socket_inode(&v4)));
+    }
+
+    #[test]
+    fn cached_scan_rereads_a_command_line_when_the_process_changes() {
+        let mut cache = CmdlineCache::default();
+        let first = scan_cached(Path::new("/proc"), &mut cache).unwrap();
+        let me = std::process::id();
+        assert!(first.procs[&me].cmdline.contains("sovigilant"), "{}", first.procs[&me].cmdline);
+        // a stale entry under another start time is not reused
+        let entry = cache.entries.get_mut(&me).unwrap();
+        entry.0 += 1;
+        entry.2 = "stale".into();
+        let second = scan_cached(Path::new("/proc"), &mut cache).unwrap();
+        assert!(second.procs[&me].cmdline.contains("sovigilant"));
+        // an unchanged one is
+        cache.entries.get_mut(&me).unwrap().2 = "kept".into();
+        let third = scan_cached(Path::new("/proc"), &mut cache).unwrap();
+        assert_eq!(third.procs[&me].cmdline, "kept");
+        // gone pids leave the cache
+        cache.entries.insert(u32::MAX, (0, "ghost".into(), "ghost".into()));
+        scan_cached(Path::new("/proc"), &mut cache).unwrap();
+        assert!(!cache.entries.contains_key(&u32::MAX));
     }
 
     #[test]

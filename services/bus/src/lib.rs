@@ -10,9 +10,10 @@ pub mod duration;
 pub mod error;
 pub mod ids;
 pub mod messages;
+pub mod release;
 #[cfg(feature = "nats")]
 pub mod streams;
 pub mod subjects;
 
 pub use error::{ErrorCode, ServiceError};
-pub use ids::{validate, IdError};
+pub use ids::{validate, ContainerId, ContainerIdError, ContainerNameError, IdError};

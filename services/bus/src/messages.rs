@@ -293,6 +293,105 @@ pub struct MetricsPoint {
 }
 
 // ---------------------------------------------------------------------------
+// Inventory endpoints (containers, services, custom metrics) —
+// schemas/collector-containers-*.schema.json, collector-services-host.schema.json,
+// collector-custom-*.schema.json
+
+/// `vigil.collector.containers.host`: the containers of the host's latest
+/// snapshot. `NotFound` when the host is not the tenant's.
+pub type HostContainers = GetHost;
+
+/// `vigil.collector.services.host`: the services of the host's latest snapshot.
+pub type HostServices = GetHost;
+
+/// `vigil.collector.containers.list`: the containers of the latest snapshot of
+/// each of the tenant's hosts.
+pub type ListContainers = ListHosts;
+
+/// `vigil.collector.custom.latest`: the newest point of each custom metric.
+pub type CustomLatest = GetHost;
+
+/// `vigil.collector.containers.get`: one container of the host's latest
+/// snapshot (`NotFound` when absent from it or the host is not the tenant's).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GetContainer {
+    pub tenant_id: String,
+    pub host_id: String,
+    pub container_name: String,
+}
+
+/// A container as the REST API shows it: its metrics in one snapshot plus
+/// where and when. `id` is [`crate::ContainerId`]'s `<host_id>:<name>`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ContainerRecord {
+    pub id: String,
+    pub host_id: String,
+    /// Set by `containers.list` and `containers.get`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_name: Option<String>,
+    /// Collection time of the snapshot the values come from.
+    pub timestamp: DateTime<Utc>,
+    #[serde(flatten)]
+    pub metrics: ContainerMetrics,
+}
+
+/// `vigil.collector.containers.range`: stored points of one container with
+/// `from <= timestamp <= to`, oldest first, at most `limit` (0: the cap).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ContainerRange {
+    pub tenant_id: String,
+    pub host_id: String,
+    pub container_name: String,
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub limit: u32,
+}
+
+/// One stored container row.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ContainerPoint {
+    pub timestamp: DateTime<Utc>,
+    #[serde(flatten)]
+    pub metrics: ContainerMetrics,
+}
+
+/// A service of a host's latest snapshot.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServiceRecord {
+    pub host_id: String,
+    pub timestamp: DateTime<Utc>,
+    #[serde(flatten)]
+    pub metrics: ServiceMetrics,
+}
+
+/// `vigil.collector.custom.range`: custom metric points with
+/// `from <= timestamp <= to` (only `name`'s when set), oldest first, at most
+/// `limit` (0: the cap).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CustomRange {
+    pub tenant_id: String,
+    pub host_id: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub limit: u32,
+}
+
+/// One stored custom metric value. `error` is set (and `value` meaningless)
+/// when the agent's command failed or timed out.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CustomPoint {
+    pub name: String,
+    /// `gauge` or `counter`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub value: f64,
+    pub error: Option<String>,
+    pub timestamp: DateTime<Utc>,
+}
+
+// ---------------------------------------------------------------------------
 // Request/reply plumbing
 
 /// Reply of every service endpoint: `{"ok": ...}` or `{"error": {...}}`.

@@ -80,7 +80,35 @@ pub mod collector {
     /// `MetricsLatest` → `Option<MetricsPoint>`.
     pub const METRICS_LATEST: Endpoint = Endpoint { group: GROUP, name: "metrics.latest" };
 
-    pub const ALL: [Endpoint; 5] = [REGISTER_HOST, LIST_HOSTS, GET_HOST, METRICS_RANGE, METRICS_LATEST];
+    /// `HostContainers` → `Vec<ContainerRecord>`: the host's latest snapshot.
+    pub const HOST_CONTAINERS: Endpoint = Endpoint { group: GROUP, name: "containers.host" };
+    /// `ListContainers` → `Vec<ContainerRecord>`: every host's latest snapshot.
+    pub const LIST_CONTAINERS: Endpoint = Endpoint { group: GROUP, name: "containers.list" };
+    /// `GetContainer` → `ContainerRecord`.
+    pub const GET_CONTAINER: Endpoint = Endpoint { group: GROUP, name: "containers.get" };
+    /// `ContainerRange` → `Vec<ContainerPoint>`.
+    pub const CONTAINER_RANGE: Endpoint = Endpoint { group: GROUP, name: "containers.range" };
+    /// `HostServices` → `Vec<ServiceRecord>`: the host's latest snapshot.
+    pub const HOST_SERVICES: Endpoint = Endpoint { group: GROUP, name: "services.host" };
+    /// `CustomRange` → `Vec<CustomPoint>`.
+    pub const CUSTOM_RANGE: Endpoint = Endpoint { group: GROUP, name: "custom.range" };
+    /// `CustomLatest` → `Vec<CustomPoint>`: the newest point of each name.
+    pub const CUSTOM_LATEST: Endpoint = Endpoint { group: GROUP, name: "custom.latest" };
+
+    pub const ALL: [Endpoint; 12] = [
+        REGISTER_HOST,
+        LIST_HOSTS,
+        GET_HOST,
+        METRICS_RANGE,
+        METRICS_LATEST,
+        HOST_CONTAINERS,
+        LIST_CONTAINERS,
+        GET_CONTAINER,
+        CONTAINER_RANGE,
+        HOST_SERVICES,
+        CUSTOM_RANGE,
+        CUSTOM_LATEST,
+    ];
 }
 
 /// Name the gateway registers under with the `service` API (health checks).

@@ -14,7 +14,7 @@ use vigil_bus::messages::Reply;
 use vigil_bus::subjects::{collector, Endpoint};
 use vigil_bus::{ErrorCode, ServiceError};
 
-use crate::{hosts, metrics, CollectorError, Shared};
+use crate::{hosts, inventory, metrics, CollectorError, Shared};
 
 /// Requests one endpoint handles at the same time.
 const CONCURRENT_REQUESTS: usize = 16;
@@ -26,7 +26,7 @@ pub(crate) async fn start_service(
 ) -> Result<(Service, Vec<(Endpoint, ServiceEndpoint)>), CollectorError> {
     let service = nats
         .service_builder()
-        .description("vigil collector: hosts and stored metrics")
+        .description("vigil collector: hosts, stored metrics and inventory")
         .queue_group(collector::QUEUE_GROUP)
         .start(collector::SERVICE_NAME, env!("CARGO_PKG_VERSION"))
         .await
@@ -71,6 +71,20 @@ async fn answer(shared: &Shared, endpoint: Endpoint, request: Request) {
         reply(&request, |r| metrics::range(&shared.pool, r)).await
     } else if endpoint == collector::METRICS_LATEST {
         reply(&request, |r| metrics::latest(&shared.pool, r)).await
+    } else if endpoint == collector::HOST_CONTAINERS {
+        reply(&request, |r| inventory::host_containers(&shared.pool, r)).await
+    } else if endpoint == collector::LIST_CONTAINERS {
+        reply(&request, |r| inventory::list_containers(&shared.pool, r)).await
+    } else if endpoint == collector::GET_CONTAINER {
+        reply(&request, |r| inventory::get_container(&shared.pool, r)).await
+    } else if endpoint == collector::CONTAINER_RANGE {
+        reply(&request, |r| inventory::container_range(&shared.pool, r)).await
+    } else if endpoint == collector::HOST_SERVICES {
+        reply(&request, |r| inventory::host_services(&shared.pool, r)).await
+    } else if endpoint == collector::CUSTOM_RANGE {
+        reply(&request, |r| inventory::custom_range(&shared.pool, r)).await
+    } else if endpoint == collector::CUSTOM_LATEST {
+        reply(&request, |r| inventory::custom_latest(&shared.pool, r)).await
     } else {
         encode(&Reply::<()>::Error(ServiceError::new(ErrorCode::Internal, format!("no handler for {}", endpoint.subject()))))
     };

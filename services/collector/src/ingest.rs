@@ -6,7 +6,8 @@
 //!   acked: each message is nak'ed with a delay (redelivered, to this or
 //!   another collector) and ingest backs off 1s → 30s;
 //! - inserts use `ON DUPLICATE KEY UPDATE host_id = host_id`, so a
-//!   redelivered snapshot leaves exactly one row;
+//!   redelivered snapshot leaves exactly one row in each table (host,
+//!   containers, services, custom metrics — all in the same transaction);
 //! - a message that can never be stored is terminated (`AckKind::Term`) with a
 //!   warning naming its subject and stream sequence: undecodable payload,
 //!   subject/payload mismatch, unknown host, tenant mismatch, or data the
@@ -280,8 +281,8 @@ async fn store(shared: &Shared, items: &[Item]) -> Result<Stored, StoreError> {
     let containers: Vec<_> = accepted.iter().flat_map(|s| s.containers.iter().map(move |c| (*s, c))).collect();
     for chunk in containers.chunks(ROWS_PER_INSERT) {
         let mut query = QueryBuilder::<MySql>::new(
-            "INSERT INTO metrics_container (host_id, container_name, timestamp, runtime, status, image, cpu_percent, \
-             memory_used, memory_limit, disk_used, network_rx, network_tx, processes) ",
+            "INSERT INTO metrics_container (host_id, container_name, timestamp, runtime, status, image, created, cpu_percent, \
+             memory_used, memory_limit, memory_percent, disk_used, network_rx, network_tx, processes) ",
         );
         query.push_values(chunk, |mut row, (snapshot, container)| {
             row.push_bind(&snapshot.host_id)
@@ -290,9 +291,11 @@ async fn store(shared: &Shared, items: &[Item]) -> Result<Stored, StoreError> {
                 .push_bind(clip(&container.runtime, 20))
                 .push_bind(clip(&container.status, 20))
                 .push_bind(clip(&container.image, 255))
+                .push_bind(clip(&container.created, 64))
                 .push_bind(decimal(container.cpu_percent, 9999.99))
                 .push_bind(container.memory_used)
                 .push_bind(container.memory_limit)
+                .push_bind(decimal(container.memory_percent, 9999.99))
                 .push_bind(container.disk_used)
                 .push_bind(container.network_rx)
                 .push_bind(container.network_tx)
@@ -316,6 +319,23 @@ async fn store(shared: &Shared, items: &[Item]) -> Result<Stored, StoreError> {
                 .push_bind(decimal(service.cpu_percent, 9999.99))
                 .push_bind(json(&service.ports))
                 .push_bind(service.uptime);
+        });
+        query.push(" ON DUPLICATE KEY UPDATE host_id = host_id");
+        query.build().execute(&mut *tx).await?;
+    }
+    // a value JSON can carry is always finite; the guard keeps a NOT NULL
+    // column from failing the whole batch should one ever not be
+    let custom: Vec<_> =
+        accepted.iter().flat_map(|s| s.custom.iter().filter(|c| c.value.is_finite()).map(move |c| (*s, c))).collect();
+    for chunk in custom.chunks(ROWS_PER_INSERT) {
+        let mut query = QueryBuilder::<MySql>::new("INSERT INTO metrics_custom (host_id, name, timestamp, type, value, error) ");
+        query.push_values(chunk, |mut row, (snapshot, metric)| {
+            row.push_bind(&snapshot.host_id)
+                .push_bind(clip(&metric.name, 100))
+                .push_bind(millis(snapshot.collected_at))
+                .push_bind(clip(&metric.kind, 10))
+                .push_bind(metric.value)
+                .push_bind(metric.error.as_deref().map(|e| clip(e, 1000)));
         });
         query.push(" ON DUPLICATE KEY UPDATE host_id = host_id");
         query.build().execute(&mut *tx).await?;

@@ -18,6 +18,7 @@ mod endpoints;
 mod events;
 mod hosts;
 mod ingest;
+mod inventory;
 mod metrics;
 mod partitions;
 
@@ -29,7 +30,7 @@ use async_nats::jetstream;
 use sqlx::MySqlPool;
 use tokio::sync::watch;
 
-pub use partitions::{ensure_partitions, PartitionReport};
+pub use partitions::{ensure_partitions, PartitionReport, PARTITIONED_TABLES};
 
 /// Tuning of one collector process.
 #[derive(Debug, Clone)]

@@ -5,7 +5,7 @@ use sqlx::{MySqlPool, Row};
 use vigil_bus::messages::{
     CpuMetrics, DiskMetrics, HostMetrics, LoadMetrics, MemoryMetrics, MetricsLatest, MetricsPoint, MetricsRange, NetworkMetrics,
 };
-use vigil_bus::{ErrorCode, ServiceError};
+use vigil_bus::ServiceError;
 
 use crate::hosts::{bad_id, internal, not_found};
 
@@ -55,7 +55,8 @@ fn point(row: &sqlx::mysql::MySqlRow) -> Result<MetricsPoint, sqlx::Error> {
     })
 }
 
-async fn ensure_host(pool: &MySqlPool, tenant_id: &str, host_id: &str) -> Result<(), ServiceError> {
+/// `Ok` when the host exists and is the tenant's, `NotFound` otherwise.
+pub(crate) async fn ensure_host(pool: &MySqlPool, tenant_id: &str, host_id: &str) -> Result<(), ServiceError> {
     bad_id("tenant", tenant_id)?;
     bad_id("host", host_id)?;
     let found: Option<(String,)> = sqlx::query_as("SELECT id FROM hosts WHERE id = ? AND tenant_id = ?")
@@ -71,13 +72,7 @@ async fn ensure_host(pool: &MySqlPool, tenant_id: &str, host_id: &str) -> Result
 /// [`MAX_RANGE_POINTS`]; 0 means the cap.
 pub(crate) async fn range(pool: &MySqlPool, request: MetricsRange) -> Result<Vec<MetricsPoint>, ServiceError> {
     ensure_host(pool, &request.tenant_id, &request.host_id).await?;
-    if request.from > request.to {
-        return Err(ServiceError::new(
-            ErrorCode::BadRequest,
-            format!("from ({}) is after to ({}); swap them", request.from.to_rfc3339(), request.to.to_rfc3339()),
-        ));
-    }
-    let limit = if request.limit == 0 { MAX_RANGE_POINTS } else { request.limit.min(MAX_RANGE_POINTS) };
+    let limit = crate::inventory::check_window(request.from, request.to, request.limit)?;
     let rows = sqlx::query(&format!(
         "SELECT {POINT_COLUMNS} FROM metrics_host WHERE host_id = ? AND timestamp >= ? AND timestamp <= ? ORDER BY timestamp ASC LIMIT ?"
     ))

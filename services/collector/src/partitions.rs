@@ -1,7 +1,7 @@
-//! Daily partitions of `metrics_host`, `metrics_container` and
-//! `metrics_service` (`PARTITION BY RANGE (TO_DAYS(timestamp))`, see the
-//! migration): `pYYYYMMDD` holds that UTC day; `p_past` and `p_future`
-//! (`MAXVALUE`) catch the rest.
+//! Daily partitions of `metrics_host`, `metrics_container`,
+//! `metrics_service` and `metrics_custom` (`PARTITION BY RANGE
+//! (TO_DAYS(timestamp))`, see the migrations): `pYYYYMMDD` holds that UTC
+//! day; `p_past` and `p_future` (`MAXVALUE`) catch the rest.
 //!
 //! Invariants:
 //! - partitions exist for today .. today + `ahead_days`, split out of
@@ -22,7 +22,7 @@ use tokio::sync::watch;
 use crate::{CollectorError, Shared, PARTITION_INTERVAL};
 
 /// Tables partitioned by day.
-pub const PARTITIONED_TABLES: [&str; 3] = ["metrics_host", "metrics_container", "metrics_service"];
+pub const PARTITIONED_TABLES: [&str; 4] = ["metrics_host", "metrics_container", "metrics_service", "metrics_custom"];
 
 const FUTURE: &str = "p_future";
 const ATTEMPTS: usize = 3;

@@ -11,7 +11,7 @@ use sqlx::Row;
 use vigil_bus::messages::*;
 use vigil_bus::subjects::collector;
 use vigil_bus::ErrorCode;
-use vigil_collector::{ensure_partitions, CollectorConfig};
+use vigil_collector::{ensure_partitions, CollectorConfig, PARTITIONED_TABLES};
 
 use common::*;
 
@@ -419,7 +419,9 @@ async fn partition_maintenance_creates_the_days_ahead_and_is_idempotent() {
     // two collectors at once, then once more
     let (a, b) = tokio::join!(ensure_partitions(&db.pool, 3, retention), ensure_partitions(&db.pool, 3, retention));
     let (a, b) = (a.unwrap(), b.unwrap());
-    assert_eq!(a.created.len() + b.created.len(), 12, "4 days × 3 tables created exactly once: {a:?} {b:?}");
+    let tables = PARTITIONED_TABLES.len();
+    assert_eq!(tables, 4, "metrics_host, metrics_container, metrics_service, metrics_custom");
+    assert_eq!(a.created.len() + b.created.len(), 4 * tables, "4 days × every table created exactly once: {a:?} {b:?}");
     let again = ensure_partitions(&db.pool, 3, retention).await.unwrap();
     assert!(again.created.is_empty() && again.dropped.is_empty(), "{again:?}");
 
@@ -427,7 +429,7 @@ async fn partition_maintenance_creates_the_days_ahead_and_is_idempotent() {
     let mut expected = vec!["p_past".to_owned()];
     expected.extend((0..=3).map(|d| format!("p{}", (today + TimeDelta::days(d)).format("%Y%m%d"))));
     expected.push("p_future".to_owned());
-    for table in ["metrics_host", "metrics_container", "metrics_service"] {
+    for table in PARTITIONED_TABLES {
         assert_eq!(partition_names(&db.pool, table).await, expected, "{table}");
     }
     let today_rows: i64 = sqlx::query_scalar("SELECT TO_DAYS(UTC_DATE()) + 1 = CAST(PARTITION_DESCRIPTION AS SIGNED) FROM information_schema.PARTITIONS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'metrics_host' AND PARTITION_NAME = ?")
@@ -442,7 +444,7 @@ async fn partition_maintenance_creates_the_days_ahead_and_is_idempotent() {
 async fn daily_partitions_older_than_retention_are_dropped() {
     let db = TestDb::create().await;
     let old = Utc::now().date_naive() - TimeDelta::days(30);
-    for table in ["metrics_host", "metrics_container", "metrics_service"] {
+    for table in PARTITIONED_TABLES {
         sqlx::query(&format!(
             "ALTER TABLE {table} REORGANIZE PARTITION p_future INTO (PARTITION p{} VALUES LESS THAN (TO_DAYS('{}')), \
              PARTITION p_future VALUES LESS THAN MAXVALUE)",
@@ -454,8 +456,8 @@ async fn daily_partitions_older_than_retention_are_dropped() {
         .unwrap();
     }
     let report = ensure_partitions(&db.pool, 1, Duration::from_secs(7 * 24 * 3600)).await.unwrap();
-    assert_eq!(report.dropped.len(), 3, "{report:?}");
-    assert_eq!(report.created.len(), 6, "{report:?}");
+    assert_eq!(report.dropped.len(), PARTITIONED_TABLES.len(), "{report:?}");
+    assert_eq!(report.created.len(), 2 * PARTITIONED_TABLES.len(), "{report:?}");
     let names = partition_names(&db.pool, "metrics_host").await;
     assert!(!names.contains(&format!("p{}", old.format("%Y%m%d"))), "{names:?}");
     assert!(names.contains(&"p_past".to_owned()) && names.contains(&"p_future".to_owned()));

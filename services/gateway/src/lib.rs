@@ -4,7 +4,10 @@
 //!   authenticated by agent tokens ([`grpc`]);
 //! - REST (axum) for users: login/refresh/logout with JWT access tokens and
 //!   rotating refresh tokens, tenant-scoped host and metrics queries, admin-only
-//!   agent token management ([`rest`]);
+//!   agent token management ([`rest`]); containers, services and custom
+//!   metrics of the tenant's hosts ([`inventory`]);
+//! - agent builds, their signed manifests and `install.sh` at `/downloads/…`
+//!   ([`downloads`]);
 //! - the dashboard: the embedded web app at `/` ([`web`]) and live updates
 //!   over WebSocket at `/ws`, fanned out from NATS ([`live`]);
 //! - NATS: snapshots are published to JetStream, host queries are answered by
@@ -24,14 +27,17 @@
 pub mod admin;
 mod auth;
 mod convert;
+mod downloads;
 mod error;
 mod grpc;
+mod inventory;
 mod live;
 mod rest;
 mod web;
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -73,6 +79,13 @@ pub struct GatewayConfig {
     /// Unacknowledged JetStream publishes allowed per agent stream; past it the
     /// gateway stops reading from that agent until PubAcks arrive.
     pub max_in_flight_per_agent: usize,
+    /// Directory of the agent builds and manifests served at `/downloads/`
+    /// (`vigil release add` fills it); `None`: no builds served.
+    pub downloads_dir: Option<PathBuf>,
+    /// PEM of the CA agents trust, served at `/downloads/ca.pem`.
+    pub ca_pem: Option<String>,
+    /// Release public key (Ed25519, base64), served at `/downloads/release.pub`.
+    pub release_public_key: Option<String>,
 }
 
 /// Default lifetime of an access token.
@@ -92,6 +105,9 @@ impl GatewayConfig {
             tls,
             max_message_bytes: vigil_proto::MAX_MESSAGE_BYTES,
             max_in_flight_per_agent: DEFAULT_MAX_IN_FLIGHT_PER_AGENT,
+            downloads_dir: None,
+            ca_pem: None,
+            release_public_key: None,
         }
     }
 }
@@ -105,6 +121,8 @@ impl std::fmt::Debug for GatewayConfig {
             .field("tls", &self.tls)
             .field("max_message_bytes", &self.max_message_bytes)
             .field("max_in_flight_per_agent", &self.max_in_flight_per_agent)
+            .field("downloads_dir", &self.downloads_dir)
+            .field("release_public_key", &self.release_public_key)
             .finish()
     }
 }
@@ -215,7 +233,7 @@ impl Gateway {
                 .await
                 .map_err(GatewayError::Grpc)
         };
-        let router = rest::router(shared.clone()).merge(live::router(shared.clone())).merge(web::router());
+        let router = rest::router(shared.clone()).merge(inventory::router(shared.clone())).merge(live::router(shared.clone())).merge(downloads::router(&shared.config)).merge(web::router());
         let http = async {
             axum::serve(http_listener, router).with_graceful_shutdown(signal.clone()).await.map_err(GatewayError::Http)
         };

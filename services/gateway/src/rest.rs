@@ -155,7 +155,7 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
-fn host_id_from_path(id: &str) -> Result<(), ApiError> {
+pub(crate) fn host_id_from_path(id: &str) -> Result<(), ApiError> {
     vigil_bus::ids::validate("host", id).map_err(|e| ApiError::bad_request(e.to_string()))
 }
 
@@ -275,7 +275,7 @@ async fn get_host(State(shared): State<AppState>, caller: Caller, Path(id): Path
 }
 
 #[derive(Deserialize)]
-struct MetricsQuery {
+pub(crate) struct MetricsQuery {
     from: Option<String>,
     to: Option<String>,
     limit: Option<String>,
@@ -301,7 +301,7 @@ fn parse_time(name: &str, value: &str) -> Result<DateTime<Utc>, ApiError> {
     })
 }
 
-fn metrics_window(query: &MetricsQuery, now: DateTime<Utc>) -> Result<(DateTime<Utc>, DateTime<Utc>, u32), ApiError> {
+pub(crate) fn metrics_window(query: &MetricsQuery, now: DateTime<Utc>) -> Result<(DateTime<Utc>, DateTime<Utc>, u32), ApiError> {
     let to = query.to.as_deref().map(|v| parse_time("to", v)).transpose()?.unwrap_or(now);
     let span = chrono::Duration::from_std(DEFAULT_SPAN).unwrap_or(chrono::Duration::hours(1));
     let from = query.from.as_deref().map(|v| parse_time("from", v)).transpose()?.unwrap_or(to - span);

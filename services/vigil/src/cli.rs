@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use vigil::agent::{self, AgentError, AgentProcess};
 use vigil::config::mask_password;
 use vigil::supervisor::wait_for_signal;
+use vigil::release::{self, ReleaseKey};
 use vigil::up::{self, AdminOutcome};
 use vigil::{db, Config, ServiceKind, Stack};
 use vigil_gateway::admin::{self, Role};
@@ -50,6 +51,31 @@ pub enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Agent builds served at /downloads/ for `sovigilant update` and install.sh.
+    Release {
+        #[command(subcommand)]
+        command: ReleaseCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReleaseCommand {
+    /// Publish an agent build: copy it to data_dir/downloads/sovigilant-OS-ARCH with a signed manifest.
+    Add {
+        /// Operating system of the build, as `uname -s | tr A-Z a-z` prints it (default: this machine's).
+        #[arg(long, default_value = std::env::consts::OS)]
+        os: String,
+        /// Architecture of the build, as `uname -m` prints it (default: this machine's).
+        #[arg(long, default_value = std::env::consts::ARCH)]
+        arch: String,
+        /// Version the build reports with `sovigilant --version`.
+        #[arg(long = "version", value_name = "VERSION")]
+        release_version: String,
+        /// The sovigilant binary to publish.
+        path: PathBuf,
+    },
+    /// Print the release public key (base64) agents pin; generated if absent.
+    Key,
 }
 
 #[derive(Debug, Subcommand)]
@@ -124,6 +150,7 @@ pub async fn execute(command: Command, config: Config, config_path: PathBuf, pat
             Ok(())
         }
         Command::Token { command } => token(config, command).await,
+        Command::Release { command } => release_command(config, command).await,
         Command::User { command } => user(config, command).await,
         Command::Config { command: ConfigCommand::Print } => {
             print!("{}", config.render_documented());
@@ -184,6 +211,20 @@ async fn prepare_up(config: &Config, stack: &mut Stack, path_env: Option<String>
     if config.up.agent {
         match agent::find_binary(&config.up.agent_binary, path_env.as_deref()) {
             Ok(binary) => {
+                match release::publish_local(&config.data_dir, &binary).await {
+                    Ok(Some(manifest)) => println!(
+                        "published the local agent build {} for {}-{} at /downloads/{}",
+                        manifest.version,
+                        manifest.os,
+                        manifest.arch,
+                        vigil_bus::release::binary_name(&manifest.os, &manifest.arch)
+                    ),
+                    Ok(None) => {}
+                    Err(error) => {
+                        tracing::warn!(error = %error, "cannot publish the local agent build");
+                        eprintln!("vigil: cannot publish the local agent build: {error}");
+                    }
+                }
                 let config_path = agent::ensure_config(config, stack.pool(), grpc, &ca).await?;
                 println!("local agent: {} run --config {}", binary.display(), config_path.display());
                 stack.spawn(Arc::new(AgentProcess { binary, config_path }));
@@ -207,6 +248,28 @@ async fn prepare_up(config: &Config, stack: &mut Stack, path_env: Option<String>
 /// Listening everywhere is shown as loopback, an address one can open.
 fn shown(addr: SocketAddr) -> SocketAddr {
     agent::local_address(addr)
+}
+
+async fn release_command(config: Config, command: ReleaseCommand) -> anyhow::Result<()> {
+    let data_dir = config.data_dir.clone();
+    match command {
+        ReleaseCommand::Add { os, arch, release_version, path } => {
+            let manifest = tokio::task::spawn_blocking(move || {
+                let key = ReleaseKey::ensure(&data_dir)?;
+                let what = release::Publish { os: &os, arch: &arch, version: &release_version, binary: &path };
+                release::publish(&release::downloads_dir(&data_dir), &key, &what)
+            })
+            .await??;
+            let name = vigil_bus::release::binary_name(&manifest.os, &manifest.arch);
+            println!("published sovigilant {} for {}-{} ({} bytes, sha256 {})", manifest.version, manifest.os, manifest.arch, manifest.size, manifest.sha256);
+            println!("served at /downloads/{name} and /downloads/{name}.json; agents install it with `sovigilant update`");
+        }
+        ReleaseCommand::Key => {
+            let key = tokio::task::spawn_blocking(move || ReleaseKey::ensure(&data_dir)).await??;
+            println!("{}", key.public_key_base64());
+        }
+    }
+    Ok(())
 }
 
 fn check_tenant(tenant: &str) -> anyhow::Result<()> {

@@ -24,6 +24,7 @@ use vigil_gateway::{Gateway, GatewayConfig, TlsMaterial};
 
 use crate::config::Config;
 use crate::db::{self, DbError};
+use crate::release::{self, ReleaseKey};
 use crate::secret::{self, SecretError};
 use crate::supervisor::{Service, ServiceRun, Shutdown, Supervisor, HEALTH_INTERVAL};
 use crate::tls::{self, ServerTls, TlsError};
@@ -117,11 +118,14 @@ impl Stack {
 
         let material = if with_gateway {
             let (tls_config, secret_path) = (config.clone(), config.jwt_secret_path());
-            let (tls, secret) = tokio::task::spawn_blocking(move || {
-                Ok::<_, StackError>((tls::ensure(&tls_config)?, secret::ensure_jwt_secret(&secret_path)?))
+            let (tls, secret, downloads) = tokio::task::spawn_blocking(move || {
+                let tls = tls::ensure(&tls_config)?;
+                let secret = secret::ensure_jwt_secret(&secret_path)?;
+                let downloads = Downloads::prepare(&tls_config, &tls);
+                Ok::<_, StackError>((tls, secret, downloads))
             })
             .await??;
-            Some((tls, secret))
+            Some((tls, secret, downloads))
         } else {
             None
         };
@@ -148,10 +152,10 @@ impl Stack {
             false => None,
         };
         let gateway = match material {
-            Some((tls, secret)) => {
+            Some((tls, secret, downloads)) => {
                 let grpc_listener = bind("grpc_listen", config.gateway.grpc_listen).await?;
                 let http_listener = bind("http_listen", config.gateway.http_listen).await?;
-                let parts = GatewayParts { config: config.clone(), tls, jwt_secret: secret };
+                let parts = GatewayParts { config: config.clone(), tls, jwt_secret: secret, downloads };
                 let gateway =
                     Gateway::build(parts.gateway_config(), grpc_listener, http_listener, nats.clone(), pool.clone()).await?;
                 let addrs = (gateway.grpc_addr(), gateway.http_addr());
@@ -270,6 +274,39 @@ struct GatewayParts {
     config: Config,
     tls: ServerTls,
     jwt_secret: Vec<u8>,
+    downloads: Downloads,
+}
+
+/// What the gateway serves at `/downloads/`: the builds in
+/// `data_dir/downloads`, the CA agents trust and the release public key
+/// (generated with the release key on the first start). A release key that
+/// cannot be read is logged and not served; it never stops the gateway.
+#[derive(Clone)]
+struct Downloads {
+    dir: PathBuf,
+    ca_pem: Option<String>,
+    release_public_key: Option<String>,
+}
+
+impl Downloads {
+    /// Blocking: reads the CA and ensures the release key.
+    fn prepare(config: &Config, tls: &ServerTls) -> Downloads {
+        let release_public_key = match ReleaseKey::ensure(&config.data_dir) {
+            Ok(key) => Some(key.public_key_base64()),
+            Err(error) => {
+                tracing::error!(error = %error, "no release key; /downloads/release.pub is not served and agents cannot pin it");
+                None
+            }
+        };
+        let ca_pem = match std::fs::read_to_string(&tls.ca_path) {
+            Ok(pem) => Some(pem),
+            Err(error) => {
+                tracing::warn!(path = %tls.ca_path.display(), error = %error, "cannot read the ca; /downloads/ca.pem is not served");
+                None
+            }
+        };
+        Downloads { dir: release::downloads_dir(&config.data_dir), ca_pem, release_public_key }
+    }
 }
 
 impl GatewayParts {
@@ -285,6 +322,9 @@ impl GatewayParts {
             },
             max_message_bytes: section.max_message_bytes,
             max_in_flight_per_agent: section.max_in_flight_per_agent,
+            downloads_dir: Some(self.downloads.dir.clone()),
+            ca_pem: self.downloads.ca_pem.clone(),
+            release_public_key: self.downloads.release_public_key.clone(),
         }
     }
 }

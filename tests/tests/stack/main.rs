@@ -6,8 +6,10 @@ mod bad_input;
 mod bus_schemas;
 mod delivery;
 mod ingest_path;
+mod inventory;
 mod live;
 mod tenancy;
+mod update;
 mod vigil_up;
 
 use std::time::Duration;

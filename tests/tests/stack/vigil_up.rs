@@ -65,6 +65,12 @@ async fn vigil_up_runs_the_stack_and_monitors_this_machine() {
     .await
     .unwrap();
 
+    // The local agent build is published for `sovigilant update` and install.sh.
+    let manifest_path = format!("/downloads/sovigilant-{}-{}.json", std::env::consts::OS, std::env::consts::ARCH);
+    let manifest: serde_json::Value = reqwest::get(stack.http(&manifest_path)).await.unwrap().json().await.unwrap();
+    assert_eq!(manifest["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(manifest["size"].as_u64(), Some(std::fs::metadata(bin("sovigilant")).unwrap().len()));
+
     // SIGTERM stops everything cleanly.
     #[allow(unsafe_code)]
     unsafe {

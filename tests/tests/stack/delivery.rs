@@ -82,9 +82,10 @@ async fn collector_sigkill_mid_stream_stores_every_snapshot_exactly_once() {
     for h in 0..HOSTS {
         let channel = sim::channel(&stack.grpc_address(), &stack.ca_path()).await.unwrap();
         let host_id = sim::register(channel.clone(), &acme.token, &format!("machine-{h}"), &format!("sim-{h}")).await.unwrap();
-        let token = acme.token.clone();
+        // every stream is open before the collector is killed: opening one
+        // asks the collector whether the host exists
+        let mut connection = sim::connect(channel, &acme.token, &host_id).await.unwrap();
         senders.push(tokio::spawn(async move {
-            let mut connection = sim::connect(channel, &token, &host_id).await.unwrap();
             let mut acked = 0u64;
             for seq in 1..=PER_HOST {
                 let at = base + chrono::Duration::seconds(seq as i64 * 10);

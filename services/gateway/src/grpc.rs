@@ -221,11 +221,6 @@ impl Session {
                     tracing::warn!(%tenant_id, %host_id, seq, "{error}");
                     return Ok(Some(futures::future::ready(Ok(Ack { seq, accepted: false, error })).boxed()));
                 }
-                if !metrics.errors.is_empty() {
-                    // Not part of the bus snapshot yet (no field in MetricsSnapshot); logged only.
-                    let sections: Vec<&str> = metrics.errors.iter().map(|e| e.section.as_str()).collect();
-                    tracing::debug!(%tenant_id, %host_id, seq, ?sections, "snapshot has partially collected sections");
-                }
                 let snapshot = match convert::snapshot(tenant_id, host_id, metrics, Utc::now()) {
                     Ok(snapshot) => snapshot,
                     Err(error) => {
@@ -236,18 +231,21 @@ impl Session {
                 };
                 let payload = serde_json::to_vec(&snapshot).map_err(|e| Status::internal(format!("cannot encode the snapshot: {e}")))?;
                 let publish = PublishMessage::build().payload(payload.into()).message_id(snapshot.msg_id());
-                let ack_future = self
-                    .shared
-                    .jetstream
-                    .send_publish(subjects::metrics(tenant_id, host_id), publish)
-                    .await
-                    .map_err(|e| {
-                        tracing::warn!(%tenant_id, %host_id, seq, error = %e, "cannot publish a snapshot");
-                        Status::unavailable(format!("cannot publish the snapshot to jetstream: {e}; reconnect and replay"))
-                    })?;
+                // Publishing happens inside the pending future, not here: the
+                // JetStream context bounds PubAcks in flight (5,000 permits
+                // shared by every stream), and a session blocked here waiting
+                // for a permit would stop polling the futures that hold its
+                // permits: with enough agents every session waits, none
+                // releases, and ingest stops (seen with 50 agents x 256).
+                let jetstream = self.shared.jetstream.clone();
+                let subject = subjects::metrics(tenant_id, host_id);
                 let (tenant_id, host_id) = (tenant_id.clone(), host_id.clone());
                 Ok(Some(
                     async move {
+                        let ack_future = jetstream.send_publish(subject, publish).await.map_err(|e| {
+                            tracing::warn!(%tenant_id, %host_id, seq, error = %e, "cannot publish a snapshot");
+                            Status::unavailable(format!("cannot publish the snapshot to jetstream: {e}; reconnect and replay"))
+                        })?;
                         match ack_future.await {
                             Ok(pub_ack) => {
                                 tracing::debug!(%tenant_id, %host_id, seq, stream_seq = pub_ack.sequence, duplicate = pub_ack.duplicate, "snapshot stored in jetstream");

@@ -169,6 +169,7 @@ async fn main() -> Result<()> {
             let mut replies = connection.replies;
             let window = Arc::new(tokio::sync::Semaphore::new(256));
             let w = window.clone();
+            let name = host_id.clone();
             let acker = tokio::spawn(async move {
                 let mut acked = 0;
                 while acked < per_host {
@@ -179,12 +180,22 @@ async fn main() -> Result<()> {
                                 w.add_permits(1);
                             }
                         }
-                        _ => break,
+                        Some(Err(status)) => {
+                            eprintln!("{name}: stream ended after {acked} acks: {status}");
+                            break;
+                        }
+                        None => {
+                            eprintln!("{name}: stream closed after {acked} acks");
+                            break;
+                        }
                     }
                 }
             });
             for seq in 1..=per_host {
-                window.acquire().await.expect("window").forget();
+                match tokio::time::timeout(Duration::from_secs(30), window.acquire()).await {
+                    Ok(permit) => permit.expect("window").forget(),
+                    Err(_) => panic!("{host_id}: no ack for 30 s after {} sends; the stream ended?", seq - 1),
+                }
                 let at = base + chrono::Duration::milliseconds(seq as i64 * 10);
                 sender.send(sim::metrics_message(&host_id, sim::snapshot(seq, at, seq))).await.expect("send");
             }

@@ -47,9 +47,12 @@ struct Args {
     /// snapshots each saturation agent sends
     #[arg(long, default_value_t = 2000)]
     saturation_per_host: u64,
-    /// run gateway and collector as two processes instead of one
+    /// run gateway and collectors as separate processes instead of one
     #[arg(long)]
     separate: bool,
+    /// collector processes with --separate (they share the durable consumer)
+    #[arg(long, default_value_t = 1)]
+    collectors: usize,
     /// rows inserted for the raw ceiling
     #[arg(long, default_value_t = 100_000)]
     ceiling_rows: u64,
@@ -61,10 +64,14 @@ type Pending = Arc<Mutex<HashMap<String, VecDeque<(DateTime<Utc>, Instant)>>>>;
 async fn main() -> Result<()> {
     let args = Args::parse();
     let stack = Stack::new().await?;
-    let (services, _collector) = if args.separate {
-        (stack.spawn(&["gateway"]).await?, Some(stack.spawn(&["collector"]).await?))
+    let mut collectors = Vec::new();
+    let services = if args.separate {
+        for _ in 0..args.collectors {
+            collectors.push(stack.spawn(&["collector"]).await?);
+        }
+        stack.spawn(&["gateway"]).await?
     } else {
-        (stack.spawn(&["gateway", "collector"]).await?, None)
+        stack.spawn(&["gateway", "collector"]).await?
     };
     let server_pid = services.pid();
     let fixture = stack.tenant("bench").await?;

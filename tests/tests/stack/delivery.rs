@@ -119,3 +119,47 @@ async fn collector_sigkill_mid_stream_stores_every_snapshot_exactly_once() {
     assert_eq!(stack.db.count("SELECT COUNT(*) FROM metrics_host").await, total);
     assert_eq!(stack.db.count("SELECT COUNT(DISTINCT host_id) FROM metrics_host").await, HOSTS as i64);
 }
+
+/// More snapshots in flight than JetStream publish permits (5,000 per
+/// context): a stream waiting for a permit must not starve the ones holding
+/// permits. Before the fix every stream stopped being acknowledged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn more_snapshots_in_flight_than_jetstream_permits_are_all_acknowledged() {
+    const AGENTS: usize = 24;
+    const PER_AGENT: u64 = 300;
+    let stack = Stack::new().await.unwrap();
+    let _services = stack.spawn(&["gateway", "collector"]).await.unwrap();
+    let acme = stack.tenant("acme").await.unwrap();
+    let base = Utc::now() - chrono::Duration::hours(3);
+    let mut agents = Vec::new();
+    for a in 0..AGENTS {
+        let channel = sim::channel(&stack.grpc_address(), &stack.ca_path()).await.unwrap();
+        let host_id = sim::register(channel.clone(), &acme.token, &format!("flood-{a}"), &format!("flood-{a}")).await.unwrap();
+        let mut connection = sim::connect(channel, &acme.token, &host_id).await.unwrap();
+        agents.push(tokio::spawn(async move {
+            for seq in 1..=PER_AGENT {
+                let at = base + chrono::Duration::seconds(seq as i64);
+                connection.sender.send(sim::metrics_message(&host_id, sim::snapshot(seq, at, seq))).await.unwrap();
+            }
+            let mut acked = 0;
+            while acked < PER_AGENT {
+                let reply = tokio::time::timeout(Duration::from_secs(30), connection.replies.next())
+                    .await
+                    .unwrap_or_else(|_| panic!("{host_id}: no ack for 30 s after {acked} acks"))
+                    .expect("stream open")
+                    .expect("no error");
+                if let Some(server_message::Payload::Ack(ack)) = reply.payload {
+                    assert!(ack.accepted, "{}", ack.error);
+                    acked += 1;
+                }
+            }
+        }));
+    }
+    for agent in agents {
+        agent.await.unwrap();
+    }
+    let total = (AGENTS as u64 * PER_AGENT) as i64;
+    wait_until("every snapshot stored", Duration::from_secs(60), || async { stack.db.count("SELECT COUNT(*) FROM metrics_host").await >= total })
+        .await
+        .unwrap();
+}

@@ -1,9 +1,9 @@
-//! Processes and databases a test owns. Every handle cleans up on `Drop`:
+//! Processes and databases a test owns (the private nats-server and the
+//! database come from `vigil-testkit`). Every handle cleans up on `Drop`:
 //! child processes are killed, temporary directories removed, databases dropped.
 
 use std::{
     collections::HashMap,
-    net::TcpListener as StdTcpListener,
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
@@ -11,13 +11,8 @@ use std::{
 
 use anyhow::{bail, Context, Result};
 use rand::Rng;
-use sqlx::{mysql::MySqlPoolOptions, MySqlPool};
 use tempfile::TempDir;
-
-/// A port that was free a moment ago (bound to 127.0.0.1:0, then released).
-pub fn free_port() -> u16 {
-    StdTcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("no free port on 127.0.0.1")
-}
+pub use vigil_testkit::{free_port, NatsServer, TestDb};
 
 /// Where cargo put this workspace's binaries (`target/debug` for tests).
 pub fn bin(name: &str) -> PathBuf {
@@ -80,124 +75,13 @@ fn kill(child: &mut Child, signal: i32) {
     }
 }
 
-/// A private `nats-server` with JetStream on a free port; its store survives
-/// `restart`.
-pub struct Nats {
-    pub port: u16,
-    store: TempDir,
-    child: Option<Child>,
-}
-
-impl Nats {
-    pub fn start() -> Result<Nats> {
-        let mut nats = Nats { port: free_port(), store: TempDir::new()?, child: None };
-        nats.spawn()?;
-        Ok(nats)
-    }
-
-    fn spawn(&mut self) -> Result<()> {
-        let child = Command::new("nats-server")
-            .args(["-a", "127.0.0.1", "-p", &self.port.to_string(), "-js", "-sd"])
-            .arg(self.store.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("cannot start nats-server (is it installed?)")?;
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !port_open(self.port) {
-            if Instant::now() > deadline {
-                bail!("nats-server did not listen on {} within 10 s", self.port);
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Ok(())
-    }
-
-    pub fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
-    }
-
-    pub async fn client(&self) -> Result<async_nats::Client> {
-        Ok(async_nats::connect(self.url()).await?)
-    }
-
-    pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            kill(&mut child, libc::SIGTERM);
-            let _ = child.wait();
-        }
-    }
-
-    pub fn restart(&mut self) -> Result<()> {
-        self.stop();
-        self.spawn()
-    }
-}
-
-impl Drop for Nats {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-/// A fresh database on the machine's MariaDB (`TEST_MARIADB_URL`, default
-/// `mysql://root@127.0.0.1:3306`), migrated by `vigil migrate`, dropped on Drop.
-pub struct Db {
-    pub name: String,
-    server: String,
-    pub pool: MySqlPool,
-}
-
-impl Db {
-    pub async fn create() -> Result<Db> {
-        let server = std::env::var("TEST_MARIADB_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".to_owned());
-        let name = format!("vigil_t_{:012x}", rand::thread_rng().gen::<u64>() & 0xffff_ffff_ffff);
-        let admin = MySqlPoolOptions::new().max_connections(1).connect(&server).await.context("cannot reach mariadb")?;
-        sqlx::query(&format!("CREATE DATABASE `{name}`")).execute(&admin).await?;
-        admin.close().await;
-        let url = format!("{server}/{name}");
-        let status = Command::new(bin("vigil"))
-            .args(["migrate"])
-            .env("VIGIL_DATABASE_URL", &url)
-            .env("VIGIL_DATA_DIR", std::env::temp_dir())
-            .status()?;
-        if !status.success() {
-            bail!("vigil migrate failed for {url}");
-        }
-        let pool = MySqlPoolOptions::new().max_connections(4).connect(&url).await?;
-        Ok(Db { name, server, pool })
-    }
-
-    pub fn url(&self) -> String {
-        format!("{}/{}", self.server, self.name)
-    }
-
-    pub async fn count(&self, sql: &str) -> i64 {
-        sqlx::query_scalar::<_, i64>(sql).fetch_one(&self.pool).await.unwrap_or_else(|e| panic!("{sql}: {e}"))
-    }
-}
-
-impl Drop for Db {
-    fn drop(&mut self) {
-        let _ = Command::new("mariadb")
-            .args(["-h127.0.0.1", "-uroot", "-e", &format!("DROP DATABASE IF EXISTS `{}`", self.name)])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-    }
-}
-
 /// The configuration every `vigil` process of one test shares: same NATS,
 /// database and data dir (so the gateway's generated TLS material is reused
 /// across restarts), fixed ports so a restarted gateway comes back where the
 /// agents expect it.
 pub struct Stack {
-    pub nats: Nats,
-    pub db: Db,
+    pub nats: NatsServer,
+    pub db: TestDb,
     pub data_dir: TempDir,
     pub http_port: u16,
     pub grpc_port: u16,
@@ -207,8 +91,8 @@ pub struct Stack {
 impl Stack {
     pub async fn new() -> Result<Stack> {
         Ok(Stack {
-            nats: Nats::start()?,
-            db: Db::create().await?,
+            nats: NatsServer::start().await,
+            db: TestDb::create().await,
             data_dir: TempDir::new()?,
             http_port: free_port(),
             grpc_port: free_port(),
@@ -218,7 +102,7 @@ impl Stack {
 
     pub fn env(&self) -> HashMap<String, String> {
         let mut env: HashMap<String, String> = [
-            ("VIGIL_NATS_URL", self.nats.url()),
+            ("VIGIL_NATS_URL", self.nats.url.clone()),
             ("VIGIL_DATABASE_URL", self.db.url()),
             ("VIGIL_DATA_DIR", self.data_dir.path().display().to_string()),
             ("VIGIL_GATEWAY_HTTP_LISTEN", format!("127.0.0.1:{}", self.http_port)),
@@ -244,7 +128,7 @@ impl Stack {
             .stderr(std::fs::File::create(&log)?)
             .spawn()?;
         let process = VigilProcess { child: Some(child), log };
-        let nats = self.nats.client().await?;
+        let nats = self.nats.client().await;
         for service in services {
             let subject = vigil_bus::subjects::service_ping(service);
             let ready = wait_until(&format!("{service} to answer {subject}"), Duration::from_secs(30), || {

@@ -2,54 +2,21 @@
 //! (so no other test's collector shares our durable consumer) and a fresh
 //! database on the machine's MariaDB.
 
-use std::net::TcpListener as StdListener;
 use std::path::Path;
-use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use vigil::supervisor::ping;
 use vigil::{Config, ServiceKind, Stack};
+use vigil_testkit::NatsServer;
 
 const SERVER: &str = "mysql://root@127.0.0.1:3306";
 
-/// A private `nats-server -js` on a free port, killed on drop.
-struct PrivateNats {
-    port: u16,
-    _store: tempfile::TempDir,
-    _child: tokio::process::Child,
-}
-
-impl PrivateNats {
-    async fn start() -> PrivateNats {
-        let port = StdListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let store = tempfile::tempdir().unwrap();
-        let child = tokio::process::Command::new("nats-server")
-            .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
-            .arg(store.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("nats-server is installed");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
-            assert!(Instant::now() < deadline, "nats-server did not listen on {port}");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        PrivateNats { port, _store: store, _child: child }
-    }
-
-    fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
-    }
-}
-
 /// A config for a test: private nats, a fresh database name, port 0, data in `dir`.
-fn test_config(nats: &PrivateNats, dir: &Path) -> (Config, String) {
+fn test_config(nats: &NatsServer, dir: &Path) -> (Config, String) {
     let database = format!("vigil_t_{}", hex::encode(rand::random::<[u8; 6]>()));
     let mut config = Config { data_dir: dir.to_path_buf(), ..Config::default() };
-    config.nats.url = nats.url();
+    config.nats.url = nats.url.clone();
     config.database.url = format!("{SERVER}/{database}");
     config.database.max_connections = 4;
     config.gateway.http_listen = "127.0.0.1:0".parse().unwrap();
@@ -75,13 +42,13 @@ async fn http_get_status(addr: std::net::SocketAddr, path: &str) -> String {
 
 #[tokio::test]
 async fn collector_only_stack_answers_its_ping_until_stopped() {
-    let nats = PrivateNats::start().await;
+    let nats = NatsServer::start().await;
     let dir = tempfile::tempdir().unwrap();
     let (config, database) = test_config(&nats, dir.path());
     let stack = Stack::start_services(config, &[ServiceKind::Collector]).await.unwrap();
     assert_eq!(stack.http_addr(), None);
     assert!(!dir.path().join("tls").exists(), "no tls material without a gateway");
-    let client = async_nats::connect(nats.url()).await.unwrap();
+    let client = async_nats::connect(nats.url.clone()).await.unwrap();
     assert!(ping(&client, ServiceKind::Collector.name(), Duration::from_secs(5)).await);
     stack.stop().await;
     assert!(!ping(&client, ServiceKind::Collector.name(), Duration::from_millis(500)).await);
@@ -91,7 +58,7 @@ async fn collector_only_stack_answers_its_ping_until_stopped() {
 #[tokio::test]
 async fn unreachable_nats_fails_the_start_naming_the_url() {
     let dir = tempfile::tempdir().unwrap();
-    let port = StdListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = vigil_testkit::free_port();
     let mut config = Config { data_dir: dir.path().to_path_buf(), ..Config::default() };
     config.nats.url = format!("nats://127.0.0.1:{port}");
     let database = format!("vigil_t_{}", hex::encode(rand::random::<[u8; 6]>()));
@@ -106,7 +73,7 @@ async fn unreachable_nats_fails_the_start_naming_the_url() {
 
 #[tokio::test]
 async fn stack_on_port_zero_answers_health_and_pings() {
-    let nats = PrivateNats::start().await;
+    let nats = NatsServer::start().await;
     let dir = tempfile::tempdir().unwrap();
     let (config, database) = test_config(&nats, dir.path());
     let stack = Stack::start(config).await.unwrap();
@@ -117,7 +84,7 @@ async fn stack_on_port_zero_answers_health_and_pings() {
     assert_eq!(stack.ca_path(), Some(dir.path().join("tls/ca.pem").as_path()));
     assert!(dir.path().join("jwt.secret").exists());
     assert_eq!(http_get_status(http, "/api/health").await, "HTTP/1.1 200 OK");
-    let client = async_nats::connect(nats.url()).await.unwrap();
+    let client = async_nats::connect(nats.url.clone()).await.unwrap();
     assert!(ping(&client, ServiceKind::Gateway.name(), Duration::from_secs(5)).await);
     assert!(ping(&client, ServiceKind::Collector.name(), Duration::from_secs(5)).await);
     stack.stop().await;
@@ -127,7 +94,7 @@ async fn stack_on_port_zero_answers_health_and_pings() {
 
 #[tokio::test]
 async fn up_bootstrap_creates_the_admin_once_and_the_agent_config_once() {
-    let nats = PrivateNats::start().await;
+    let nats = NatsServer::start().await;
     let dir = tempfile::tempdir().unwrap();
     let (config, database) = test_config(&nats, dir.path());
     let pool = vigil::db::connect_and_migrate(&config.database.url, 2).await.unwrap();

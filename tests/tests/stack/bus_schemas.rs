@@ -36,7 +36,7 @@ async fn published_messages_and_endpoint_replies_match_the_schemas() {
     let stack = Stack::new().await.unwrap();
     let _services = stack.spawn(&["gateway", "collector"]).await.unwrap();
     let acme = stack.tenant("acme").await.unwrap();
-    let nats = stack.nats.client().await.unwrap();
+    let nats = stack.nats.client().await;
     let mut metrics = nats.subscribe("metrics.>").await.unwrap();
     let mut hosts = nats.subscribe("hosts.>").await.unwrap();
 

@@ -19,7 +19,7 @@ async fn stored_timestamps(stack: &Stack, host_id: &str) -> Vec<DateTime<Utc>> {
 }
 
 async fn stream_messages(stack: &Stack) -> u64 {
-    let jetstream = async_nats::jetstream::new(stack.nats.client().await.unwrap());
+    let jetstream = async_nats::jetstream::new(stack.nats.client().await);
     let mut stream = jetstream.get_stream(vigil_bus::streams::METRICS_STREAM).await.unwrap();
     stream.info().await.unwrap().state.messages
 }

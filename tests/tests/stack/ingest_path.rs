@@ -14,7 +14,7 @@ async fn real_agent_snapshot_reaches_rest_with_its_values() {
     let stack = Stack::new().await.unwrap();
     let _services = stack.spawn(&["gateway", "collector"]).await.unwrap();
     let acme = stack.tenant("acme").await.unwrap();
-    let nats = stack.nats.client().await.unwrap();
+    let nats = stack.nats.client().await;
     let mut published = nats.subscribe("metrics.acme.>").await.unwrap();
 
     let agent = stack.agent(&acme, "1s").unwrap();

@@ -298,7 +298,7 @@ async fn inventory_endpoint_requests_and_replies_match_the_schemas() {
     let stack = Stack::new().await.unwrap();
     let _services = stack.spawn(&["gateway", "collector"]).await.unwrap();
     let acme = stack.tenant("acme").await.unwrap();
-    let nats = stack.nats.client().await.unwrap();
+    let nats = stack.nats.client().await;
     let channel = sim::channel(&stack.grpc_address(), &stack.ca_path()).await.unwrap();
     let host_id = sim::register(channel.clone(), &acme.token, "m-schema-inv", "schema-inv").await.unwrap();
     let mut connection = sim::connect(channel, &acme.token, &host_id).await.unwrap();

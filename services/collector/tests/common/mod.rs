@@ -6,14 +6,11 @@
 
 #![allow(dead_code)]
 
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream;
 use chrono::{DateTime, Utc};
-use rand::Rng;
 use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions};
 use sqlx::MySqlPool;
 use tokio::sync::oneshot;
@@ -21,14 +18,7 @@ use tokio::task::JoinHandle;
 use vigil_bus::messages::*;
 use vigil_collector::{Collector, CollectorConfig, CollectorError};
 
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").expect("bind a free port").local_addr().expect("local addr").port()
-}
-
-pub fn random_suffix() -> String {
-    let bytes: [u8; 5] = rand::thread_rng().gen();
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+pub use vigil_testkit::{free_port, migrate, random_suffix, NatsServer, TestDb};
 
 /// Kills (and reaps) a child process when dropped.
 struct KillOnDrop(Child);
@@ -37,85 +27,6 @@ impl Drop for KillOnDrop {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
-    }
-}
-
-/// A nats-server with JetStream, private to one test.
-pub struct NatsServer {
-    _process: KillOnDrop,
-    _dir: tempfile::TempDir,
-    pub url: String,
-}
-
-impl NatsServer {
-    pub async fn start() -> NatsServer {
-        let dir = tempfile::tempdir().expect("temp dir for jetstream");
-        let port = free_port();
-        let process = Command::new("nats-server")
-            .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
-            .arg(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start nats-server (is it on PATH?)");
-        let server = NatsServer { _process: KillOnDrop(process), _dir: dir, url: format!("nats://127.0.0.1:{port}") };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            // the server opens its client port only after JetStream started
-            let last = match async_nats::connect(&server.url).await {
-                Ok(client) => match client.flush().await {
-                    Ok(()) => break,
-                    Err(error) => error.to_string(),
-                },
-                Err(error) => error.to_string(),
-            };
-            assert!(Instant::now() < deadline, "nats-server on {} did not start within 10s: {last}", server.url);
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        server
-    }
-
-    pub async fn client(&self) -> async_nats::Client {
-        async_nats::connect(&self.url).await.expect("connect to the test nats-server")
-    }
-}
-
-fn migrations_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../migrations")
-}
-
-async fn migrate(pool: &MySqlPool) {
-    sqlx::migrate::Migrator::new(migrations_dir()).await.expect("read migrations").run(pool).await.expect("run migrations");
-}
-
-/// A database of its own on the shared MariaDB, dropped with it.
-pub struct TestDb {
-    pub name: String,
-    pub pool: MySqlPool,
-}
-
-impl TestDb {
-    pub async fn create() -> TestDb {
-        let name = format!("vigil_t_{}", random_suffix());
-        let admin = MySqlConnectOptions::new().host("127.0.0.1").port(3306).username("root");
-        let admin_pool =
-            MySqlPoolOptions::new().max_connections(1).connect_with(admin.clone()).await.expect("connect to mariadb");
-        sqlx::query(&format!("CREATE DATABASE `{name}`")).execute(&admin_pool).await.expect("create test database");
-        admin_pool.close().await;
-        let pool = MySqlPoolOptions::new().max_connections(5).connect_with(admin.database(&name)).await.expect("connect test db");
-        migrate(&pool).await;
-        TestDb { name, pool }
-    }
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        let _ = Command::new("mariadb")
-            .args(["-h", "127.0.0.1", "-P", "3306", "-u", "root", "-e"])
-            .arg(format!("DROP DATABASE IF EXISTS `{}`", self.name))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
     }
 }
 

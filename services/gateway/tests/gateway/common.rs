@@ -11,17 +11,11 @@
 #![allow(dead_code)]
 
 use std::collections::HashMap;
-use std::net::TcpListener as StdListener;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use futures::StreamExt;
-use rand::Rng;
-use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions};
-use sqlx::MySqlPool;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_stream::wrappers::ReceiverStream;
@@ -37,94 +31,7 @@ use vigil_proto::{agent_message, AgentMessage, CpuMetrics, HostMetrics, Metrics,
 
 pub const JWT_SECRET: &[u8] = b"test-secret-test-secret-test-secret-0123456789";
 
-pub fn free_port() -> u16 {
-    StdListener::bind("127.0.0.1:0").expect("bind a free port").local_addr().expect("local addr").port()
-}
-
-pub fn random_suffix() -> String {
-    let bytes: [u8; 5] = rand::thread_rng().gen();
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// A nats-server with JetStream, private to one test (killed on drop).
-pub struct NatsServer {
-    _process: KillOnDrop,
-    _dir: tempfile::TempDir,
-    pub url: String,
-}
-
-impl NatsServer {
-    pub async fn start() -> NatsServer {
-        let dir = tempfile::tempdir().expect("temp dir for jetstream");
-        let port = free_port();
-        let process = Command::new("nats-server")
-            .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
-            .arg(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start nats-server (is it on PATH?)");
-        let server = NatsServer { _process: KillOnDrop(process), _dir: dir, url: format!("nats://127.0.0.1:{port}") };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let last = match async_nats::connect(&server.url).await {
-                // JetStream answers its API once it is ready ($JS.API.INFO).
-                Ok(client) => match client.request("$JS.API.INFO", "".into()).await {
-                    Ok(_) => break,
-                    Err(error) => error.to_string(),
-                },
-                Err(error) => error.to_string(),
-            };
-            assert!(Instant::now() < deadline, "nats-server on {} did not start within 10s: {last}", server.url);
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        server
-    }
-
-    pub async fn client(&self) -> async_nats::Client {
-        async_nats::connect(&self.url).await.expect("connect to the test nats-server")
-    }
-}
-
-/// A database of its own on the shared MariaDB, migrated, dropped with it.
-pub struct TestDb {
-    pub name: String,
-    pub pool: MySqlPool,
-}
-
-impl TestDb {
-    pub async fn create() -> TestDb {
-        let name = format!("vigil_t_gw_{}", random_suffix());
-        let options = MySqlConnectOptions::new().host("127.0.0.1").port(3306).username("root");
-        let admin_pool = MySqlPoolOptions::new().max_connections(1).connect_with(options.clone()).await.expect("connect to mariadb");
-        sqlx::query(&format!("CREATE DATABASE `{name}`")).execute(&admin_pool).await.expect("create test database");
-        admin_pool.close().await;
-        let pool = MySqlPoolOptions::new().max_connections(5).connect_with(options.database(&name)).await.expect("connect test db");
-        let migrations = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../migrations");
-        sqlx::migrate::Migrator::new(migrations).await.expect("read migrations").run(&pool).await.expect("run migrations");
-        TestDb { name, pool }
-    }
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        let _ = Command::new("mariadb")
-            .args(["-h", "127.0.0.1", "-P", "3306", "-u", "root", "-e"])
-            .arg(format!("DROP DATABASE IF EXISTS `{}`", self.name))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-    }
-}
+pub use vigil_testkit::{random_suffix, NatsServer, TestDb};
 
 /// A self-signed certificate for "localhost": the server identity and the
 /// only CA the test clients trust.

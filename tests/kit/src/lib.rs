@@ -1,0 +1,146 @@
+//! Test infrastructure shared by the crates' own tests and the whole-stack
+//! tests: a private `nats-server` with JetStream per test (the collector's
+//! durable consumer has a fixed name, so tests must not share a server), and
+//! a throwaway database on the machine's MariaDB, migrated from
+//! `migrations/`. Both are real; both clean up on `Drop`.
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+use sqlx::mysql::MySqlPoolOptions;
+use sqlx::MySqlPool;
+
+/// A port that was free a moment ago (bound to 127.0.0.1:0, then released).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("no free port on 127.0.0.1")
+}
+
+/// Ten random hex characters, for unique names.
+pub fn random_suffix() -> String {
+    let bytes: [u8; 5] = rand::thread_rng().gen();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A `nats-server -js` on a free port with its own store; the store survives
+/// [`NatsServer::restart`], the process dies with the value.
+pub struct NatsServer {
+    pub port: u16,
+    pub url: String,
+    store: tempfile::TempDir,
+    process: Option<Child>,
+}
+
+impl NatsServer {
+    pub async fn start() -> NatsServer {
+        let port = free_port();
+        let mut server = NatsServer {
+            port,
+            url: format!("nats://127.0.0.1:{port}"),
+            store: tempfile::tempdir().expect("temp dir for jetstream"),
+            process: None,
+        };
+        server.spawn().await;
+        server
+    }
+
+    async fn spawn(&mut self) {
+        let process = Command::new("nats-server")
+            .args(["-a", "127.0.0.1", "-p", &self.port.to_string(), "-js", "-sd"])
+            .arg(self.store.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start nats-server (is it on PATH?)");
+        self.process = Some(process);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            // ready once JetStream answers its API
+            let last = match async_nats::connect(&self.url).await {
+                Ok(client) => match client.request("$JS.API.INFO", "".into()).await {
+                    Ok(_) => break,
+                    Err(error) => error.to_string(),
+                },
+                Err(error) => error.to_string(),
+            };
+            assert!(Instant::now() < deadline, "nats-server on {} did not start within 10s: {last}", self.url);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub async fn client(&self) -> async_nats::Client {
+        async_nats::connect(&self.url).await.expect("connect to the test nats-server")
+    }
+
+    /// Stops the server (SIGKILL); its store stays for [`Self::restart`].
+    pub fn stop(&mut self) {
+        if let Some(mut process) = self.process.take() {
+            let _ = process.kill();
+            let _ = process.wait();
+        }
+    }
+
+    pub async fn restart(&mut self) {
+        self.stop();
+        self.spawn().await;
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Where the test databases live: `TEST_MARIADB_URL`, default
+/// `mysql://root@127.0.0.1:3306`.
+pub fn mariadb_server_url() -> String {
+    std::env::var("TEST_MARIADB_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".to_owned())
+}
+
+/// Applies `migrations/` (read at run time, so a test sees the files as they are).
+pub async fn migrate(pool: &MySqlPool) {
+    let migrations = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../migrations"));
+    sqlx::migrate::Migrator::new(migrations).await.expect("read migrations").run(pool).await.expect("run migrations");
+}
+
+/// A fresh database `vigil_t_<random>`, migrated, dropped on `Drop`.
+pub struct TestDb {
+    pub name: String,
+    pub pool: MySqlPool,
+    server: String,
+}
+
+impl TestDb {
+    pub async fn create() -> TestDb {
+        let server = mariadb_server_url();
+        let name = format!("vigil_t_{}", random_suffix());
+        let admin = MySqlPoolOptions::new().max_connections(1).connect(&server).await.expect("connect to mariadb");
+        sqlx::query(&format!("CREATE DATABASE `{name}`")).execute(&admin).await.expect("create test database");
+        admin.close().await;
+        let pool = MySqlPoolOptions::new().max_connections(5).connect(&format!("{server}/{name}")).await.expect("connect test db");
+        migrate(&pool).await;
+        TestDb { name, pool, server }
+    }
+
+    pub fn url(&self) -> String {
+        format!("{}/{}", self.server, self.name)
+    }
+
+    /// The single integer a `SELECT COUNT(*) ...` returns.
+    pub async fn count(&self, sql: &str) -> i64 {
+        sqlx::query_scalar::<_, i64>(sql).fetch_one(&self.pool).await.unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let _ = Command::new("mariadb")
+            .args(["-h", "127.0.0.1", "-P", "3306", "-u", "root", "-e"])
+            .arg(format!("DROP DATABASE IF EXISTS `{}`", self.name))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}

@@ -4,6 +4,8 @@
 //! a throwaway database on the machine's MariaDB, migrated from
 //! `migrations/`. Both are real; both clean up on `Drop`.
 
+pub mod raw_grpc;
+
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};

@@ -3,74 +3,12 @@
 
 use std::time::Duration;
 
-use bytes::{Buf, BufMut};
 use chrono::Utc;
 use tokio_stream::StreamExt;
-use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use vigil_proto::server_message;
 use vigil_tests::{sim, wait_until, Stack};
 
 use crate::get;
-
-/// Sends raw bytes as gRPC messages: lets a test put garbage on the wire.
-#[derive(Default)]
-struct RawCodec;
-struct RawEncoder;
-struct RawDecoder;
-
-impl Codec for RawCodec {
-    type Encode = Vec<u8>;
-    type Decode = Vec<u8>;
-    type Encoder = RawEncoder;
-    type Decoder = RawDecoder;
-    fn encoder(&mut self) -> RawEncoder {
-        RawEncoder
-    }
-    fn decoder(&mut self) -> RawDecoder {
-        RawDecoder
-    }
-}
-
-impl Encoder for RawEncoder {
-    type Item = Vec<u8>;
-    type Error = tonic::Status;
-    fn encode(&mut self, item: Vec<u8>, dst: &mut EncodeBuf<'_>) -> Result<(), tonic::Status> {
-        dst.put_slice(&item);
-        Ok(())
-    }
-}
-
-impl Decoder for RawDecoder {
-    type Item = Vec<u8>;
-    type Error = tonic::Status;
-    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Vec<u8>>, tonic::Status> {
-        let mut out = vec![0; src.remaining()];
-        src.copy_to_slice(&mut out);
-        Ok(Some(out))
-    }
-}
-
-async fn send_raw(channel: tonic::transport::Channel, token: &str, host_id: &str, payload: Vec<u8>) -> tonic::Status {
-    let mut grpc = tonic::client::Grpc::new(channel);
-    grpc.ready().await.unwrap();
-    let mut request = tonic::Request::new(tokio_stream::iter(vec![payload]));
-    request.metadata_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());
-    request.metadata_mut().insert(vigil_proto::HOST_ID_METADATA, host_id.parse().unwrap());
-    let path = tonic::codegen::http::uri::PathAndQuery::from_static("/vigil.VigilService/Connect");
-    match grpc.streaming(request, path, RawCodec).await {
-        Err(status) => status,
-        Ok(response) => {
-            let mut replies = response.into_inner();
-            loop {
-                match replies.next().await {
-                    Some(Err(status)) => return status,
-                    Some(Ok(_)) => continue,
-                    None => return tonic::Status::ok("stream ended"),
-                }
-            }
-        }
-    }
-}
 
 async fn assert_good_snapshot_still_stored(stack: &Stack, channel: tonic::transport::Channel, token: &str, host_id: &str, seq: u64) {
     let at = Utc::now();
@@ -94,7 +32,7 @@ async fn grpc_garbage_oversized_unknown_host_and_bad_ids_are_refused_and_service
     let host_id = sim::register(channel.clone(), &acme.token, "m-1", "h-1").await.unwrap();
 
     // Bytes that are not a protobuf AgentMessage.
-    let status = send_raw(channel.clone(), &acme.token, &host_id, vec![0xff; 64]).await;
+    let status = vigil_testkit::raw_grpc::connect_and_send_raw(channel.clone(), &acme.token, &host_id, vec![0xff; 64]).await;
     assert_ne!(status.code(), tonic::Code::Ok, "garbage was accepted: {status:?}");
 
     // A message over the 4 MiB limit.

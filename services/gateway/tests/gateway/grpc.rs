@@ -239,7 +239,7 @@ async fn oversized_and_garbage_messages_end_only_their_own_stream() {
     assert!(matches!(status.code(), Code::OutOfRange | Code::ResourceExhausted), "{status:?}");
 
     // Bytes that are not an AgentMessage, on a stream of their own.
-    let status = send_garbage(channel.clone(), &token.token, &host_id).await;
+    let status = vigil_testkit::raw_grpc::connect_and_send_raw(channel.clone(), &token.token, &host_id, vec![0xff; 64]).await;
     assert_ne!(status.code(), Code::Ok, "{status:?}");
 
     // The stream that was open all along and a new one both still work.
@@ -250,66 +250,6 @@ async fn oversized_and_garbage_messages_end_only_their_own_stream() {
     let ack = expect_ack(next_reply(&mut fresh).await);
     assert!(ack.accepted && ack.seq == 3, "{ack:?}");
     assert_eq!(stream_messages(&gateway.client).await, 2);
-}
-
-/// Sends raw bytes framed as one gRPC message on `Connect`; returns how the
-/// stream ended.
-async fn send_garbage(channel: tonic::transport::Channel, token: &str, host_id: &str) -> tonic::Status {
-    use bytes::{Buf, BufMut};
-    use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
-
-    struct Raw;
-    struct RawEncoder;
-    struct RawDecoder;
-    impl Codec for Raw {
-        type Encode = Vec<u8>;
-        type Decode = Vec<u8>;
-        type Encoder = RawEncoder;
-        type Decoder = RawDecoder;
-        fn encoder(&mut self) -> RawEncoder {
-            RawEncoder
-        }
-        fn decoder(&mut self) -> RawDecoder {
-            RawDecoder
-        }
-    }
-    impl Encoder for RawEncoder {
-        type Item = Vec<u8>;
-        type Error = tonic::Status;
-        fn encode(&mut self, item: Vec<u8>, dst: &mut EncodeBuf<'_>) -> Result<(), tonic::Status> {
-            dst.put_slice(&item);
-            Ok(())
-        }
-    }
-    impl Decoder for RawDecoder {
-        type Item = Vec<u8>;
-        type Error = tonic::Status;
-        fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Vec<u8>>, tonic::Status> {
-            let mut out = vec![0; src.remaining()];
-            src.copy_to_slice(&mut out);
-            Ok(Some(out))
-        }
-    }
-
-    let mut grpc = tonic::client::Grpc::new(channel);
-    grpc.ready().await.unwrap();
-    let mut request = tonic::Request::new(tokio_stream::iter(vec![vec![0xffu8; 64]]));
-    authorize(&mut request, token);
-    request.metadata_mut().insert(vigil_proto::HOST_ID_METADATA, host_id.parse().unwrap());
-    let path = tonic::codegen::http::uri::PathAndQuery::from_static("/vigil.VigilService/Connect");
-    match grpc.streaming(request, path, Raw).await {
-        Err(status) => status,
-        Ok(response) => {
-            let mut replies = response.into_inner();
-            loop {
-                match tokio::time::timeout(Duration::from_secs(10), replies.message()).await.expect("an answer within 10s") {
-                    Err(status) => return status,
-                    Ok(Some(_)) => continue,
-                    Ok(None) => return tonic::Status::ok("stream ended"),
-                }
-            }
-        }
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

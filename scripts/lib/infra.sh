@@ -66,6 +66,11 @@ ensure_node() {
   fi
 }
 
+# Vite 7 needs Node.js 20.19 or newer (Debian 12's own nodejs is 18).
+node_recent_enough() {
+  node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a===20&&b>=19)?0:1)' 2>/dev/null
+}
+
 # Debian's chromium runs the browser end-to-end test (never a downloaded browser).
 ensure_chromium() {
   [ -x /usr/bin/chromium ] || apt_install chromium

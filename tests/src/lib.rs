@@ -4,6 +4,7 @@
 //! things. Nothing here fakes our own infrastructure.
 
 pub mod live;
+pub mod procstat;
 pub mod sandbox;
 pub mod sim;
 

@@ -13,9 +13,16 @@
 //!   subject/payload mismatch, unknown host, tenant mismatch, or data the
 //!   database rejects (SQLSTATE class 22, found by retrying the batch one
 //!   snapshot at a time);
+//! - a snapshot is stored only for a registered host of its own tenant; a
+//!   host's tenant never changes, so the collector remembers it
+//!   ([`HostTenants`]) and asks the database only about hosts it has not
+//!   seen yet (without locking);
 //! - the `hosts` rows of the batch are locked (`SELECT ... FOR UPDATE`) in the
-//!   same transaction, so exactly one collector sees an offline → online
-//!   transition and publishes its `Online` event, after the commit.
+//!   same transaction, after its metric rows are inserted and just before the
+//!   commit, so exactly one collector sees an offline → online transition and
+//!   publishes its `Online` event, after the commit; two ingest loops (or
+//!   collectors) insert their batches at the same time and queue only for
+//!   that short last step.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -241,6 +248,53 @@ async fn finish(shared: &Shared, items: &[Item], stored: Stored) {
     }
 }
 
+/// Host id → tenant id of the registered hosts this collector has seen. A
+/// host's tenant is set when it registers and never changes (hosts are never
+/// re-assigned), so an entry never goes stale; unknown hosts are not
+/// remembered (they may register later). One entry per host of the fleet.
+#[derive(Default)]
+pub(crate) struct HostTenants(std::sync::Mutex<std::collections::HashMap<String, String>>);
+
+impl HostTenants {
+    /// The tenant of each host of `items` that is registered: from memory,
+    /// and for the others from one (non-locking) read of `hosts`.
+    async fn of(&self, pool: &sqlx::MySqlPool, items: &[Item]) -> Result<BTreeMap<String, String>, sqlx::Error> {
+        let mut found = BTreeMap::new();
+        let mut missing = BTreeSet::new();
+        {
+            let known = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            for item in items {
+                let host_id = &item.snapshot.host_id;
+                match known.get(host_id) {
+                    Some(tenant_id) => {
+                        found.insert(host_id.clone(), tenant_id.clone());
+                    }
+                    None => {
+                        missing.insert(host_id.as_str());
+                    }
+                }
+            }
+        }
+        if missing.is_empty() {
+            return Ok(found);
+        }
+        let mut query = QueryBuilder::<MySql>::new("SELECT id, tenant_id FROM hosts WHERE id IN (");
+        let mut list = query.separated(", ");
+        for id in &missing {
+            list.push_bind(*id);
+        }
+        query.push(")");
+        let rows = query.build().fetch_all(pool).await?;
+        let mut known = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        for row in rows {
+            let (host_id, tenant_id): (String, String) = (row.try_get("id")?, row.try_get("tenant_id")?);
+            known.insert(host_id.clone(), tenant_id.clone());
+            found.insert(host_id, tenant_id);
+        }
+        Ok(found)
+    }
+}
+
 /// Current `hosts` row of a host in the batch (locked).
 struct HostRow {
     tenant_id: String,
@@ -250,18 +304,17 @@ struct HostRow {
 
 /// Stores `items` in one transaction; nothing is acked here.
 async fn store(shared: &Shared, items: &[Item]) -> Result<Stored, StoreError> {
-    let mut tx = shared.pool.begin().await?;
-    let hosts = lock_hosts(&mut tx, items).await?;
+    let tenants = shared.host_tenants.of(&shared.pool, items).await?;
 
     let mut stored = Stored::default();
     let mut accepted: Vec<&MetricsSnapshot> = Vec::with_capacity(items.len());
     for (index, item) in items.iter().enumerate() {
         let snapshot = &item.snapshot;
-        match hosts.get(&snapshot.host_id) {
+        match tenants.get(&snapshot.host_id) {
             None => {
                 stored.rejected.insert(index, format!("unknown host id {:?}; register the host first", snapshot.host_id));
             }
-            Some(row) if row.tenant_id != snapshot.tenant_id => {
+            Some(tenant_id) if *tenant_id != snapshot.tenant_id => {
                 stored.rejected.insert(
                     index,
                     format!("host {:?} belongs to another tenant than {:?}", snapshot.host_id, snapshot.tenant_id),
@@ -271,10 +324,10 @@ async fn store(shared: &Shared, items: &[Item]) -> Result<Stored, StoreError> {
         }
     }
     if accepted.is_empty() {
-        tx.commit().await?;
         return Ok(stored);
     }
 
+    let mut tx = shared.pool.begin().await?;
     for chunk in accepted.chunks(ROWS_PER_INSERT) {
         insert_host_rows(&mut tx, chunk).await?;
     }
@@ -341,19 +394,26 @@ async fn store(shared: &Shared, items: &[Item]) -> Result<Stored, StoreError> {
         query.build().execute(&mut *tx).await?;
     }
 
+    // last: the hosts rows stay locked only from here to the commit
+    let hosts = lock_hosts(&mut tx, &accepted).await?;
     stored.went_online = update_hosts(&mut tx, &hosts, &accepted, shared.config.offline_after).await?;
     tx.commit().await?;
     Ok(stored)
 }
 
-async fn lock_hosts(tx: &mut Transaction<'_, MySql>, items: &[Item]) -> Result<BTreeMap<String, HostRow>, sqlx::Error> {
-    let ids: BTreeSet<&str> = items.iter().map(|item| item.snapshot.host_id.as_str()).collect();
+/// Locks the `hosts` rows of `accepted` in primary-key order (two
+/// transactions locking the same hosts wait for each other, never deadlock).
+async fn lock_hosts(
+    tx: &mut Transaction<'_, MySql>,
+    accepted: &[&MetricsSnapshot],
+) -> Result<BTreeMap<String, HostRow>, sqlx::Error> {
+    let ids: BTreeSet<&str> = accepted.iter().map(|snapshot| snapshot.host_id.as_str()).collect();
     let mut query = QueryBuilder::<MySql>::new("SELECT id, tenant_id, status, last_seen FROM hosts WHERE id IN (");
     let mut list = query.separated(", ");
     for id in &ids {
         list.push_bind(*id);
     }
-    query.push(") FOR UPDATE");
+    query.push(") ORDER BY id FOR UPDATE");
     let rows = query.build().fetch_all(&mut **tx).await?;
     let mut hosts = BTreeMap::new();
     for row in rows {

@@ -32,9 +32,10 @@ use tokio::sync::watch;
 
 pub use partitions::{ensure_partitions, PartitionReport, PARTITIONED_TABLES};
 
-/// Ingest loops per collector process. Their batches lock the `hosts` rows
-/// they touch in primary-key order, so two loops wait for each other rather
-/// than deadlock.
+/// Ingest loops per collector process. Their batches insert side by side and
+/// lock the `hosts` rows they touch only at the end of the transaction, in
+/// primary-key order, so two loops wait for each other briefly rather than
+/// deadlock.
 pub const INGEST_WORKERS: usize = 2;
 
 /// Tuning of one collector process.
@@ -90,6 +91,8 @@ pub(crate) struct Shared {
     pub nats: async_nats::Client,
     pub jetstream: jetstream::Context,
     pub pool: MySqlPool,
+    /// Tenant of each registered host seen by ingest.
+    pub host_tenants: ingest::HostTenants,
 }
 
 /// A collector ready to run: streams, consumer, partitions and service
@@ -137,7 +140,7 @@ impl Collector {
             endpoint: vigil_bus::subjects::collector::GROUP.to_owned(),
             message: format!("no round trip to nats after subscribing the endpoints: {e}"),
         })?;
-        let shared = Arc::new(Shared { config, nats, jetstream, pool });
+        let shared = Arc::new(Shared { config, nats, jetstream, pool, host_tenants: Default::default() });
         tracing::info!("collector built");
         Ok(Collector { shared, consumer, service, endpoints })
     }

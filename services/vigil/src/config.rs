@@ -227,14 +227,17 @@ pub const KEY_DOCS: &[(&str, &str)] = &[
     ("data_dir", "generated TLS material, jwt secret, local agent state"),
     ("nats.url", "NATS server (nats:// or tls://)"),
     ("database.url", "MariaDB/MySQL url (mysql://user:password@host:port/database); the database is created if absent"),
-    ("database.max_connections", "size of the connection pool"),
+    ("database.max_connections", "size of each service's connection pool (gateway, collector)"),
     ("gateway.http_listen", "REST API, WebSocket and dashboard listen address"),
     ("gateway.grpc_listen", "agents' gRPC (TLS) listen address"),
     ("gateway.public_address", "host[:port] agents dial; empty: this machine's hostname and the gRPC port"),
     ("gateway.tls.cert", "server certificate chain (PEM); cert, key and ca all empty: generated in data_dir/tls"),
     ("gateway.tls.key", "server private key (PEM)"),
     ("gateway.tls.ca", "CA certificate agents trust (PEM)"),
-    ("gateway.tls_hostnames", "extra DNS names / IPs of the generated server certificate (localhost, 127.0.0.1, ::1 and the hostname are always in)"),
+    (
+        "gateway.tls_hostnames",
+        "extra DNS names / IPs of the generated server certificate (localhost, 127.0.0.1, ::1 and the hostname are always in)",
+    ),
     ("gateway.jwt_secret_file", "secret signing user tokens; empty: data_dir/jwt.secret, generated if absent"),
     ("gateway.access_token_ttl", "lifetime of a user access token"),
     ("gateway.refresh_token_ttl", "lifetime of a user refresh token"),
@@ -320,7 +323,8 @@ impl Config {
 
     /// Checks that span several keys (each key alone was checked while parsing).
     fn check_consistency(&self, origin: &str) -> Result<(), ConfigError> {
-        let invalid = |key: &str, message: String| ConfigError::Invalid { origin: origin.to_owned(), key: key.to_owned(), message };
+        let invalid =
+            |key: &str, message: String| ConfigError::Invalid { origin: origin.to_owned(), key: key.to_owned(), message };
         let tls = &self.gateway.tls;
         let set: Vec<&str> = [("cert", &tls.cert), ("key", &tls.key), ("ca", &tls.ca)]
             .iter()
@@ -339,7 +343,10 @@ impl Config {
         }
         let (http, grpc) = (self.gateway.http_listen, self.gateway.grpc_listen);
         if http.port() != 0 && http == grpc {
-            return Err(invalid("gateway.grpc_listen", format!("\"{grpc}\" is also gateway.http_listen; give each its own port")));
+            return Err(invalid(
+                "gateway.grpc_listen",
+                format!("\"{grpc}\" is also gateway.http_listen; give each its own port"),
+            ));
         }
         for name in &self.gateway.tls_hostnames {
             if name.is_empty() || name.contains(|c: char| c.is_whitespace() || c == '/' || c == '*') {
@@ -637,9 +644,7 @@ fn de_mysql_url<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D:
     let url = String::deserialize(deserializer)?;
     let ok = ["mysql://", "mariadb://"].iter().any(|scheme| url.starts_with(scheme) && url.len() > scheme.len());
     if !ok {
-        return Err(D::Error::custom(format!(
-            "{url:?} is not a mysql url; write mysql://user[:password]@host:port/database"
-        )));
+        return Err(D::Error::custom(format!("{url:?} is not a mysql url; write mysql://user[:password]@host:port/database")));
     }
     let options: Result<sqlx::mysql::MySqlConnectOptions, _> = url.parse();
     match options {
@@ -651,9 +656,9 @@ fn de_mysql_url<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D:
 
 fn de_listen<'de, D: Deserializer<'de>>(deserializer: D) -> Result<SocketAddr, D::Error> {
     let text = String::deserialize(deserializer)?;
-    text.trim().parse().map_err(|_| {
-        D::Error::custom(format!("{text:?} is not a listen address; write ip:port, e.g. 0.0.0.0:8080 or [::]:8080"))
-    })
+    text.trim()
+        .parse()
+        .map_err(|_| D::Error::custom(format!("{text:?} is not a listen address; write ip:port, e.g. 0.0.0.0:8080 or [::]:8080")))
 }
 
 fn de_positive_usize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<usize, D::Error> {
@@ -795,7 +800,10 @@ log: { level: info, format: text }   # text | json
         let error = error_of("nats: { url: http://127.0.0.1:4222 }\n", &no_env());
         assert!(error.starts_with(r#"/etc/vigil/vigil.yaml: nats.url: "http://127.0.0.1:4222" is not a nats url"#), "{error}");
         let error = error_of("database: { url: postgres://localhost/vigil }\n", &no_env());
-        assert!(error.starts_with(r#"/etc/vigil/vigil.yaml: database.url: "postgres://localhost/vigil" is not a mysql url"#), "{error}");
+        assert!(
+            error.starts_with(r#"/etc/vigil/vigil.yaml: database.url: "postgres://localhost/vigil" is not a mysql url"#),
+            "{error}"
+        );
         let error = error_of("database: { url: \"mysql://root@localhost\" }\n", &no_env());
         assert!(error.contains("database.url") && error.contains("names no database"), "{error}");
     }
@@ -872,7 +880,14 @@ log: { level: info, format: text }   # text | json
     #[test]
     fn every_key_has_an_env_name_and_a_doc() {
         let names = env_names_of_defaults();
-        for expected in ["VIGIL_NATS_URL", "VIGIL_DATABASE_URL", "VIGIL_GATEWAY_HTTP_LISTEN", "VIGIL_DATA_DIR", "VIGIL_COLLECTOR_BATCH_SIZE", "VIGIL_GATEWAY_TLS_CERT"] {
+        for expected in [
+            "VIGIL_NATS_URL",
+            "VIGIL_DATABASE_URL",
+            "VIGIL_GATEWAY_HTTP_LISTEN",
+            "VIGIL_DATA_DIR",
+            "VIGIL_COLLECTOR_BATCH_SIZE",
+            "VIGIL_GATEWAY_TLS_CERT",
+        ] {
             assert!(names.iter().any(|name| name == expected), "{expected} missing from {names:?}");
         }
         let mut paths = Vec::new();

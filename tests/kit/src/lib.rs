@@ -71,6 +71,11 @@ impl NatsServer {
         }
     }
 
+    /// The server's process id while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.process.as_ref().map(|process| process.id())
+    }
+
     pub async fn client(&self) -> async_nats::Client {
         async_nats::connect(&self.url).await.expect("connect to the test nats-server")
     }
@@ -121,7 +126,8 @@ impl TestDb {
         let admin = MySqlPoolOptions::new().max_connections(1).connect(&server).await.expect("connect to mariadb");
         sqlx::query(&format!("CREATE DATABASE `{name}`")).execute(&admin).await.expect("create test database");
         admin.close().await;
-        let pool = MySqlPoolOptions::new().max_connections(5).connect(&format!("{server}/{name}")).await.expect("connect test db");
+        let pool =
+            MySqlPoolOptions::new().max_connections(5).connect(&format!("{server}/{name}")).await.expect("connect test db");
         migrate(&pool).await;
         TestDb { name, pool, server }
     }

@@ -9,6 +9,12 @@
 //! 3. ceiling: MariaDB's raw multi-row insert rate into `metrics_host` (same
 //!    columns, same JSON sizes, 500-row transactions), in the same run.
 //!
+//! For saturation and ceiling it also prints the CPU time each process spent
+//! per 1,000 snapshots (rows): the server (`vigil`), the private nats-server,
+//! the machine's `mariadbd` and this load generator, from `/proc/<pid>/stat`.
+//! The ratio of the two throughputs follows from how much of the 2 cores the
+//! other hops take away from MariaDB.
+//!
 //! Latency is observed by polling `SELECT host_id, MAX(timestamp) ... GROUP BY
 //! host_id` every 25 ms: a snapshot counts as committed at the first poll that
 //! sees its timestamp (agents send in order), so figures carry up to ~25 ms of
@@ -28,7 +34,7 @@ use clap::Parser;
 use futures::StreamExt;
 use tokio::sync::Mutex;
 use vigil_proto::server_message;
-use vigil_tests::{sim, Stack};
+use vigil_tests::{procstat, sim, Stack};
 
 #[derive(Parser, Debug)]
 struct Args {
@@ -75,7 +81,10 @@ async fn main() -> Result<()> {
     };
     let server_pid = services.pid();
     let fixture = stack.tenant("bench").await?;
-    println!("vigil-bench: {} hosts every {:?} for {:?}; saturation {}x{}; ceiling {} rows", args.hosts, args.interval, args.steady, args.saturation_hosts, args.saturation_per_host, args.ceiling_rows);
+    println!(
+        "vigil-bench: {} hosts every {:?} for {:?}; saturation {}x{}; ceiling {} rows",
+        args.hosts, args.interval, args.steady, args.saturation_hosts, args.saturation_per_host, args.ceiling_rows
+    );
 
     // ---- steady phase
     let mut host_ids = Vec::with_capacity(args.hosts);
@@ -152,8 +161,18 @@ async fn main() -> Result<()> {
     let steady_rss = rss.lock().await.clone();
     println!("\n== steady: {} hosts, interval {:?}, {:.0?}", args.hosts, args.interval, steady_start.elapsed());
     println!("sent {sent} snapshots, stored {stored}, lost {}", sent.saturating_sub(stored));
-    println!("send -> committed row latency: p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms (n = {})", percentile(&steady_latencies, 0.50), percentile(&steady_latencies, 0.99), steady_latencies.last().copied().unwrap_or(0.0), steady_latencies.len());
-    println!("server (gateway + collector, one process) rss: avg {:.1} MiB, max {:.1} MiB", steady_rss.avg_mib(), steady_rss.max_mib());
+    println!(
+        "send -> committed row latency: p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms (n = {})",
+        percentile(&steady_latencies, 0.50),
+        percentile(&steady_latencies, 0.99),
+        steady_latencies.last().copied().unwrap_or(0.0),
+        steady_latencies.len()
+    );
+    println!(
+        "server (gateway + collector, one process) rss: avg {:.1} MiB, max {:.1} MiB",
+        steady_rss.avg_mib(),
+        steady_rss.max_mib()
+    );
 
     // ---- saturation phase
     let before = stack.db.count("SELECT COUNT(*) FROM metrics_host").await as u64;
@@ -166,7 +185,24 @@ async fn main() -> Result<()> {
         let host_id = sim::register(channel.clone(), &fixture.token, &format!("sat-m-{h}"), &format!("sat-{h}")).await?;
         sat_hosts.push((host_id, channel));
     }
+    let mut cpu_processes = vec![("vigil (gateway+collector)".to_owned(), server_pid)];
+    for (n, collector) in collectors.iter().enumerate() {
+        cpu_processes[0].0 = "vigil gateway".to_owned();
+        cpu_processes.push((format!("vigil collector {}", n + 1), collector.pid()));
+    }
+    cpu_processes.extend(stack.nats.pid().map(|pid| ("nats-server".to_owned(), pid)));
+    cpu_processes.extend(procstat::pid_of("mariadbd").map(|pid| ("mariadbd".to_owned(), pid)));
+    cpu_processes.push(("load generator (this command)".to_owned(), std::process::id()));
+    let cpu_before = cpu_ticks(&cpu_processes);
     let saturation_start = Instant::now();
+    let last_rows: Vec<(String, chrono::NaiveDateTime)> = sat_hosts
+        .iter()
+        .map(|(host_id, _)| {
+            // stored at millisecond precision (DATETIME(3))
+            let last = (base + chrono::Duration::milliseconds(args.saturation_per_host as i64 * 10)).timestamp_millis();
+            (host_id.clone(), DateTime::from_timestamp_millis(last).expect("timestamp").naive_utc())
+        })
+        .collect();
     for (host_id, channel) in sat_hosts {
         let token = fixture.token.clone();
         let per_host = args.saturation_per_host;
@@ -213,35 +249,92 @@ async fn main() -> Result<()> {
         s.await?;
     }
     let acked_at = saturation_start.elapsed();
+    // Done when every agent's last snapshot has a row (primary-key lookups,
+    // cheap enough to ask every 20 ms), then confirmed by a full count: a
+    // COUNT(*) of the growing table every 20 ms would itself take a good share
+    // of MariaDB's CPU away from the collector.
     loop {
-        let now = stack.db.count("SELECT COUNT(*) FROM metrics_host").await as u64;
-        if now - before >= total || saturation_start.elapsed() > Duration::from_secs(300) {
+        if saturation_start.elapsed() > Duration::from_secs(300) {
+            break;
+        }
+        if last_rows_stored(&stack.db.pool, &last_rows).await == last_rows.len()
+            && stack.db.count("SELECT COUNT(*) FROM metrics_host").await as u64 - before >= total
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let saturation_elapsed = saturation_start.elapsed();
     let stored_sat = stack.db.count("SELECT COUNT(*) FROM metrics_host").await as u64 - before;
+    let saturation_cpu = cpu_report(&cpu_processes, &cpu_before, stored_sat);
     let e2e_rate = stored_sat as f64 / saturation_elapsed.as_secs_f64();
     let sat_rss = rss.lock().await.clone();
     rss_sampler.abort();
     println!("\n== saturation: {} agents x {} snapshots", args.saturation_hosts, args.saturation_per_host);
     println!("all acked (in jetstream) after {acked_at:.2?}; all {stored_sat}/{total} stored after {saturation_elapsed:.2?}");
     println!("end to end: {e2e_rate:.0} snapshots/s stored; server rss max {:.1} MiB", sat_rss.max_mib());
+    println!("cpu per 1000 snapshots: {saturation_cpu}");
 
     // ---- raw insert ceiling, same table, same row shape
+    let cpu_before = cpu_ticks(&cpu_processes);
     let ceiling = raw_insert_ceiling(&stack, args.ceiling_rows).await?;
+    let ceiling_cpu = cpu_report(&cpu_processes, &cpu_before, args.ceiling_rows);
     println!("\n== mariadb raw multi-row insert ceiling (metrics_host, 500 rows per transaction, 1 connection)");
     println!("{ceiling:.0} rows/s");
+    println!("cpu per 1000 rows: {ceiling_cpu}");
     println!("\n== summary");
-    println!("steady {} hosts @ {:?}: loss {}, p99 {:.0} ms (target: 0 loss, p99 < 1000 ms)", args.hosts, args.interval, sent.saturating_sub(stored), percentile(&steady_latencies, 0.99));
-    println!("saturation: {e2e_rate:.0}/s end to end vs {ceiling:.0}/s raw insert = {:.0}% of the ceiling (target >= 50%)", 100.0 * e2e_rate / ceiling);
+    println!(
+        "steady {} hosts @ {:?}: loss {}, p99 {:.0} ms (target: 0 loss, p99 < 1000 ms)",
+        args.hosts,
+        args.interval,
+        sent.saturating_sub(stored),
+        percentile(&steady_latencies, 0.99)
+    );
+    println!(
+        "saturation: {e2e_rate:.0}/s end to end vs {ceiling:.0}/s raw insert = {:.0}% of the ceiling (target >= 50%)",
+        100.0 * e2e_rate / ceiling
+    );
     if let Ok(keep) = std::env::var("BENCH_KEEP_LOG") {
         std::fs::copy(&services.log, &keep)?;
         println!("server log kept in {keep}");
     }
     drop(services);
     Ok(())
+}
+
+/// How many of `rows` (host, timestamp) are stored.
+async fn last_rows_stored(pool: &sqlx::MySqlPool, rows: &[(String, chrono::NaiveDateTime)]) -> usize {
+    let mut query = sqlx::QueryBuilder::new("SELECT COUNT(*) FROM metrics_host WHERE (host_id, timestamp) IN (");
+    let mut list = query.separated(", ");
+    for (host_id, timestamp) in rows {
+        list.push("(")
+            .push_bind_unseparated(host_id.as_str())
+            .push_unseparated(", ")
+            .push_bind_unseparated(*timestamp)
+            .push_unseparated(")");
+    }
+    query.push(")");
+    query.build_query_scalar::<i64>().fetch_one(pool).await.unwrap_or(0) as usize
+}
+
+/// utime + stime of each process, in clock ticks (0 when it is gone).
+fn cpu_ticks(processes: &[(String, u32)]) -> Vec<u64> {
+    processes.iter().map(|(_, pid)| procstat::cpu_ticks(*pid).map_or(0, |t| t.own)).collect()
+}
+
+/// "name N ms, ..." : CPU time per 1000 units since `before`.
+fn cpu_report(processes: &[(String, u32)], before: &[u64], units: u64) -> String {
+    let ticks_per_second = procstat::ticks_per_second();
+    let after = cpu_ticks(processes);
+    let per_thousand = |ticks: u64| ticks as f64 / ticks_per_second * 1000.0 / (units.max(1) as f64 / 1000.0);
+    let mut parts: Vec<String> = processes
+        .iter()
+        .zip(after.iter().zip(before))
+        .map(|((name, _), (after, before))| format!("{name} {:.0} ms", per_thousand(after.saturating_sub(*before))))
+        .collect();
+    let total: u64 = after.iter().zip(before).map(|(a, b)| a.saturating_sub(*b)).sum();
+    parts.push(format!("total {:.0} ms", per_thousand(total)));
+    parts.join(", ")
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -253,10 +346,11 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 async fn poll_commits(pool: sqlx::MySqlPool, pending: Pending, latencies: Arc<Mutex<Vec<f64>>>, stop: Arc<tokio::sync::Notify>) {
     loop {
-        let rows: Vec<(String, chrono::NaiveDateTime)> = match sqlx::query_as("SELECT host_id, MAX(timestamp) FROM metrics_host GROUP BY host_id").fetch_all(&pool).await {
-            Ok(rows) => rows,
-            Err(_) => Vec::new(),
-        };
+        let rows: Vec<(String, chrono::NaiveDateTime)> =
+            match sqlx::query_as("SELECT host_id, MAX(timestamp) FROM metrics_host GROUP BY host_id").fetch_all(&pool).await {
+                Ok(rows) => rows,
+                Err(_) => Vec::new(),
+            };
         let now = Instant::now();
         {
             let mut pending = pending.lock().await;
@@ -301,10 +395,8 @@ impl RssSamples {
 
 async fn sample_rss(pid: u32, samples: Arc<Mutex<RssSamples>>) {
     loop {
-        if let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) {
-            if let Some(kib) = status.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()) {
-                samples.lock().await.samples.push(kib);
-            }
+        if let Some(kib) = procstat::rss_kib(pid) {
+            samples.lock().await.samples.push(kib);
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }

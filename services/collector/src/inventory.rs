@@ -71,7 +71,7 @@ fn container_metrics(row: &MySqlRow) -> Result<ContainerMetrics, sqlx::Error> {
         None => (memory_used as f64 * 10_000.0 / memory_limit as f64).round() / 100.0,
     };
     Ok(ContainerMetrics {
-        name: row.try_get("container_name")?,
+        name: binary_text(row, "container_name")?,
         runtime: text(row, "runtime")?,
         status: text(row, "status")?,
         created: text(row, "created")?,
@@ -110,7 +110,7 @@ fn service_record(row: &MySqlRow) -> Result<ServiceRecord, sqlx::Error> {
         host_id: row.try_get("host_id")?,
         timestamp: row.try_get("timestamp")?,
         metrics: ServiceMetrics {
-            name: row.try_get("service_name")?,
+            name: binary_text(row, "service_name")?,
             status: text(row, "status")?,
             pid: row.try_get::<Option<u32>, _>("pid")?.unwrap_or(0),
             memory: number(row, "memory_used")?,
@@ -121,12 +121,15 @@ fn service_record(row: &MySqlRow) -> Result<ServiceRecord, sqlx::Error> {
     })
 }
 
+/// A text column with a binary collation (case-sensitive names): it arrives as bytes.
+fn binary_text(row: &MySqlRow, column: &str) -> Result<String, sqlx::Error> {
+    String::from_utf8(row.try_get::<Vec<u8>, _>(column)?)
+        .map_err(|e| sqlx::Error::ColumnDecode { index: column.to_owned(), source: Box::new(e) })
+}
+
 fn custom_point(row: &MySqlRow) -> Result<CustomPoint, sqlx::Error> {
-    // `name` has a binary collation: it arrives as bytes
-    let name = String::from_utf8(row.try_get::<Vec<u8>, _>("name")?)
-        .map_err(|e| sqlx::Error::ColumnDecode { index: "name".to_owned(), source: Box::new(e) })?;
     Ok(CustomPoint {
-        name,
+        name: binary_text(row, "name")?,
         kind: row.try_get("type")?,
         value: row.try_get("value")?,
         error: row.try_get("error")?,

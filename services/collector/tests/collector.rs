@@ -69,14 +69,14 @@ async fn snapshot_values_are_stored_in_their_columns() {
     assert_eq!(interfaces, h.network.interfaces);
 
     let (name, memory_limit, processes): (String, u64, u32) =
-        sqlx::query_as("SELECT container_name, memory_limit, processes FROM metrics_container WHERE host_id = ?")
+        sqlx::query_as("SELECT CAST(container_name AS CHAR), memory_limit, processes FROM metrics_container WHERE host_id = ?")
             .bind(&host.id)
             .fetch_one(&db.pool)
             .await
             .unwrap();
     assert_eq!((name.as_str(), memory_limit, processes), ("nginx", 5678, 3));
     let (name, pid, ports): (String, u32, Vec<u8>) =
-        sqlx::query_as("SELECT service_name, pid, ports FROM metrics_service WHERE host_id = ?")
+        sqlx::query_as("SELECT CAST(service_name AS CHAR), pid, ports FROM metrics_service WHERE host_id = ?")
             .bind(&host.id)
             .fetch_one(&db.pool)
             .await

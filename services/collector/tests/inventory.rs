@@ -137,6 +137,38 @@ async fn latest_containers_and_services_of_a_host_come_from_its_newest_snapshot(
 }
 
 #[tokio::test]
+async fn containers_and_services_differing_only_by_case_are_both_stored() {
+    let nats = NatsServer::start().await;
+    let db = TestDb::create().await;
+    let running = start_collector(test_config(), &nats, db.pool.clone()).await;
+    let client = nats.client().await;
+    let tenant = tenant();
+    let host = register(&client, &tenant, "m1").await;
+
+    let at = now_ms() - TimeDelta::seconds(5);
+    let both = inventory_snapshot(
+        &tenant,
+        &host.id,
+        1,
+        at,
+        vec![container("Web", 1), container("web", 2)],
+        vec![service("App", 1), service("app", 2)],
+        vec![],
+    );
+    publish(&client, &both).await;
+    eventually(WAIT, "snapshot stored", || async { count_rows(&db.pool, "metrics_host", &host.id).await == 1 }).await;
+
+    let containers: Vec<ContainerRecord> =
+        request(&client, collector::HOST_CONTAINERS, &get_host(&tenant, &host.id)).await.unwrap();
+    let names: Vec<(&str, u64)> = containers.iter().map(|c| (c.metrics.name.as_str(), c.metrics.memory_used)).collect();
+    assert_eq!(names, vec![("Web", container("Web", 1).memory_used), ("web", container("web", 2).memory_used)]);
+    let services: Vec<ServiceRecord> = request(&client, collector::HOST_SERVICES, &get_host(&tenant, &host.id)).await.unwrap();
+    let names: Vec<(&str, u32)> = services.iter().map(|s| (s.metrics.name.as_str(), s.metrics.pid)).collect();
+    assert_eq!(names, vec![("App", 1001), ("app", 1002)]);
+    running.stop().await.unwrap();
+}
+
+#[tokio::test]
 async fn a_container_that_disappears_from_the_newest_snapshot_is_not_listed() {
     let nats = NatsServer::start().await;
     let db = TestDb::create().await;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   NormalizeError, normalizeContainers, normalizeHostDetail, normalizeHostList, normalizeMetricsRange,
-  normalizeServices, normalizeTokens, parseErrorBody, parseServerMessage, summarizePoint,
+  normalizeServices, normalizeTokens, normalizeUser, normalizeUsers, parseErrorBody, parseServerMessage, summarizePoint,
 } from '../src/api/normalize';
 import { hostRecord, point } from './fixtures';
 
@@ -111,5 +111,22 @@ describe('summarizePoint and error bodies', () => {
       code: 'unauthorized', message: 'wrong email or password',
     });
     expect(parseErrorBody({ message: 'x' })).toBeNull();
+  });
+});
+
+describe('normalizeUsers', () => {
+  it('keeps users with an id and email, drops the rest, never invents a hash', () => {
+    const users = normalizeUsers([
+      { id: 'u1', email: 'a@b.c', role: 'admin', created_at: '2026-11-24T12:00:00Z', password_hash: 'x' },
+      { id: 'u2', email: 'd@e.f' },
+      { email: 'no-id@b.c' },
+      'junk',
+    ]);
+    expect(users).toEqual([
+      { id: 'u1', email: 'a@b.c', role: 'admin', created_at: '2026-11-24T12:00:00Z' },
+      { id: 'u2', email: 'd@e.f', role: 'viewer', created_at: null },
+    ]);
+    expect(() => normalizeUsers({ error: 'x' })).toThrow(NormalizeError);
+    expect(() => normalizeUser({ id: 'u3' })).toThrow(NormalizeError);
   });
 });

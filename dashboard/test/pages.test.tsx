@@ -138,13 +138,179 @@ describe('Settings page', () => {
     expect(root.querySelector('[data-testid="token-revoke-k1"]')).toBeNull();
   });
 
-  it('shows that user management has no API yet', async () => {
+  it('a viewer sees their own account and no user management', async () => {
     history.replaceState(null, '', '/settings');
-    const { s } = setup((m, u) => (m === 'GET' && u === '/api/tokens' ? json(200, []) : undefined), 'viewer');
+    const calls: string[] = [];
+    const { s } = setup((m, u) => {
+      calls.push(`${m} ${u}`);
+      return m === 'GET' && u === '/api/tokens' ? json(200, []) : undefined;
+    }, 'viewer');
     act(() => render(<App services={s} />, root));
     await flush();
-    expect(text('users')).toContain('User management is not available in the API yet');
+    expect(text('users')).toContain('Only admins can add or remove users');
+    expect(text('users')).toContain('admin@example.com');
+    expect(root.querySelector('[data-testid="user-form"]')).toBeNull();
     expect(root.querySelector('[data-testid="token-create"]')).toBeNull();
+    expect(calls).not.toContain('GET /api/users');
+  });
+});
+
+/** A scripted /api/users for the Users section: the signed-in admin is `u`. */
+function usersApi() {
+  const users = [
+    { id: 'u', email: 'admin@example.com', role: 'admin', created_at: '2026-11-24T12:00:00Z' },
+    { id: 'u2', email: 'ops@example.com', role: 'viewer', created_at: '2026-11-24T12:01:00Z' },
+  ];
+  const calls: { method: string; url: string; body: unknown }[] = [];
+  const handler: Handler = (method, url, body) => {
+    calls.push({ method, url, body });
+    if (url === '/api/tokens') return json(200, []);
+    if (method === 'GET' && url === '/api/users') return json(200, users);
+    if (method === 'POST' && url === '/api/users') {
+      const b = body as { email: string; role: string; password?: string };
+      if (users.some((u) => u.email === b.email)) {
+        return json(409, { error: { code: 'conflict', message: `a user with email "${b.email}" already exists; pick another email` } });
+      }
+      const user = { id: `u${users.length + 1}`, email: b.email, role: b.role, created_at: '2026-11-24T13:00:00Z' };
+      users.push(user);
+      return json(201, b.password ? user : { ...user, password: 'Gen3ratedPassw0rdXYZ' });
+    }
+    const m = url.match(/^\/api\/users\/(.+)$/);
+    if (m && method === 'PATCH') {
+      const u = users.find((x) => x.id === m[1])!;
+      u.role = (body as { role: string }).role;
+      return json(200, u);
+    }
+    if (m && method === 'DELETE') {
+      users.splice(users.findIndex((x) => x.id === m[1]), 1);
+      return json(204, null);
+    }
+    return undefined;
+  };
+  return { users, calls, handler };
+}
+
+function fill(testid: string, value: string) {
+  const el = root.querySelector<HTMLInputElement | HTMLSelectElement>(`[data-testid="${testid}"]`)!;
+  act(() => {
+    el.value = value;
+    el.dispatchEvent(new Event(el.tagName === 'SELECT' ? 'change' : 'input', { bubbles: true }));
+  });
+}
+
+async function submitUserForm() {
+  await act(async () => {
+    root.querySelector('[data-testid="user-form"]')!.dispatchEvent(new Event('submit', { bubbles: true, cancelable: true }));
+    await new Promise((r) => setTimeout(r, 0));
+  });
+  await flush();
+}
+
+describe('Settings page: users (admin)', () => {
+  it('lists the users, marks the signed-in admin and offers no self-delete', async () => {
+    history.replaceState(null, '', '/settings');
+    const { handler } = usersApi();
+    const { s } = setup(handler);
+    act(() => render(<App services={s} />, root));
+    await flush();
+    expect(root.querySelectorAll('[data-testid^="user-row-"]')).toHaveLength(2);
+    expect(text('user-row-u')).toContain('(you)');
+    expect(root.querySelector('[data-testid="user-delete-u"]')).toBeNull();
+    expect(root.querySelector('[data-testid="user-role-u"]')!.tagName).toBe('SPAN');
+    expect(root.querySelector('[data-testid="user-delete-u2"]')).not.toBeNull();
+    expect(root.querySelector<HTMLSelectElement>('[data-testid="user-role-u2"]')!.value).toBe('viewer');
+  });
+
+  it('adds a user without a password and shows the generated one once', async () => {
+    history.replaceState(null, '', '/settings');
+    const { handler, calls } = usersApi();
+    const { s } = setup(handler);
+    act(() => render(<App services={s} />, root));
+    await flush();
+    fill('user-email', ' new@example.com ');
+    fill('user-role', 'admin');
+    await submitUserForm();
+    const post = calls.find((c) => c.method === 'POST' && c.url === '/api/users')!;
+    expect(post.body).toEqual({ email: 'new@example.com', role: 'admin' });
+    expect(text('user-password')).toBe('Gen3ratedPassw0rdXYZ');
+    expect(text('user-created')).toContain('new@example.com added (admin)');
+    expect(root.querySelector('[data-testid="user-row-u3"]')).not.toBeNull();
+    expect(root.querySelector<HTMLInputElement>('[data-testid="user-email"]')!.value).toBe('');
+    act(() => (root.querySelector('[data-testid="user-done"]') as HTMLButtonElement).click());
+    expect(root.querySelector('[data-testid="user-created"]')).toBeNull();
+    expect(root.textContent).not.toContain('Gen3ratedPassw0rdXYZ');
+  });
+
+  it('sends a chosen password and never shows it back', async () => {
+    history.replaceState(null, '', '/settings');
+    const { handler, calls } = usersApi();
+    const { s } = setup(handler);
+    act(() => render(<App services={s} />, root));
+    await flush();
+    fill('user-email', 'chosen@example.com');
+    fill('user-password-input', 'correct horse battery');
+    await submitUserForm();
+    expect(calls.find((c) => c.method === 'POST')!.body).toEqual({ email: 'chosen@example.com', role: 'viewer', password: 'correct horse battery' });
+    expect(root.querySelector('[data-testid="user-password"]')).toBeNull();
+    expect(text('user-created')).toContain('chosen@example.com added (viewer)');
+    expect(root.textContent).not.toContain('correct horse battery');
+  });
+
+  it('refuses a bad email or short password before asking, and shows the server\'s 409', async () => {
+    history.replaceState(null, '', '/settings');
+    const { handler, calls } = usersApi();
+    const { s } = setup(handler);
+    act(() => render(<App services={s} />, root));
+    await flush();
+    fill('user-email', 'not-an-email');
+    await submitUserForm();
+    expect(text('user-error')).toMatch(/^email: /);
+    fill('user-email', 'x@example.com');
+    fill('user-password-input', 'short');
+    await submitUserForm();
+    expect(text('user-error')).toMatch(/^password: /);
+    expect(calls.some((c) => c.method === 'POST')).toBe(false);
+
+    fill('user-email', 'ops@example.com');
+    fill('user-password-input', '');
+    await submitUserForm();
+    expect(text('user-error')).toBe('a user with email "ops@example.com" already exists; pick another email');
+    expect(root.querySelector('[data-testid="user-created"]')).toBeNull();
+  });
+
+  it('changes another user\'s role and deletes them after confirmation', async () => {
+    history.replaceState(null, '', '/settings');
+    const { handler, calls } = usersApi();
+    const { s } = setup(handler);
+    act(() => render(<App services={s} />, root));
+    await flush();
+    fill('user-role-u2', 'admin');
+    await flush();
+    await flush();
+    expect(calls.find((c) => c.method === 'PATCH')).toEqual({ method: 'PATCH', url: '/api/users/u2', body: { role: 'admin' } });
+    expect(root.querySelector<HTMLSelectElement>('[data-testid="user-role-u2"]')!.value).toBe('admin');
+
+    const realConfirm = window.confirm;
+    let asked = '';
+    window.confirm = (q?: string) => {
+      asked = q ?? '';
+      return false;
+    };
+    try {
+      act(() => (root.querySelector('[data-testid="user-delete-u2"]') as HTMLButtonElement).click());
+      await flush();
+      expect(asked).toContain('ops@example.com');
+      expect(calls.some((c) => c.method === 'DELETE')).toBe(false);
+      window.confirm = () => true;
+      act(() => (root.querySelector('[data-testid="user-delete-u2"]') as HTMLButtonElement).click());
+      await flush();
+      await flush();
+    } finally {
+      window.confirm = realConfirm;
+    }
+    expect(calls.find((c) => c.method === 'DELETE')!.url).toBe('/api/users/u2');
+    expect(root.querySelector('[data-testid="user-row-u2"]')).toBeNull();
+    expect(root.querySelectorAll('[data-testid^="user-row-"]')).toHaveLength(1);
   });
 });
 

@@ -5,11 +5,12 @@
 
 import {
   normalizeContainers, normalizeHostDetail, normalizeHostList, normalizeMetricsRange, normalizeServices,
-  normalizeTokens, parseErrorBody,
+  normalizeTokens, normalizeUser, normalizeUsers, parseErrorBody,
 } from './normalize';
 import { jwtExpiry, Session } from './session';
 import type {
-  AgentToken, ContainerInfo, CreatedToken, HostDetail, MetricsRangeAnswer, ServiceInfo, TokenPair,
+  AgentToken, ContainerInfo, CreatedToken, CreatedUser, HostDetail, MetricsRangeAnswer, NewUser, ServiceInfo, TokenPair,
+  UserInfo,
 } from './types';
 
 export class ApiError extends Error {
@@ -177,6 +178,26 @@ export class ApiClient {
 
   async revokeToken(id: string): Promise<void> {
     await this.request('DELETE', `/api/tokens/${encodeURIComponent(id)}`);
+  }
+
+  async users(): Promise<UserInfo[]> {
+    return normalizeUsers(await this.request('GET', '/api/users'));
+  }
+
+  /** Without `password` the server generates one and returns it this once. */
+  async createUser(user: NewUser): Promise<CreatedUser> {
+    const raw = await this.request('POST', '/api/users', user);
+    const created = normalizeUser(raw);
+    const password = (raw as { password?: unknown }).password;
+    return { ...created, password: typeof password === 'string' ? password : null };
+  }
+
+  async setUserRole(id: string, role: 'admin' | 'viewer'): Promise<UserInfo> {
+    return normalizeUser(await this.request('PATCH', `/api/users/${encodeURIComponent(id)}`, { role }));
+  }
+
+  async deleteUser(id: string): Promise<void> {
+    await this.request('DELETE', `/api/users/${encodeURIComponent(id)}`);
   }
 }
 

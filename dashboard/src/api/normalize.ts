@@ -6,7 +6,7 @@
 
 import type {
   AgentToken, ContainerInfo, HostDetail, HostMetrics, HostRecord, HostStatus, LiveContainer,
-  MetricsPoint, MetricsRangeAnswer, ServerMessage, ServiceInfo,
+  MetricsPoint, MetricsRangeAnswer, ServerMessage, ServiceInfo, UserInfo,
 } from './types';
 
 export class NormalizeError extends Error {
@@ -173,6 +173,18 @@ export function normalizeTokens(raw: unknown): AgentToken[] {
     last_used: strOrNull(t.last_used),
     revoked_at: strOrNull(t.revoked_at),
   }));
+}
+
+/** One user; throws when it has no id or email (never a half user). */
+export function normalizeUser(raw: unknown): UserInfo {
+  if (!isObj(raw) || typeof raw.id !== 'string' || raw.id === '' || typeof raw.email !== 'string') {
+    throw new NormalizeError(`a user needs a string "id" and "email", got ${describe(raw)}`);
+  }
+  return { id: raw.id, email: raw.email, role: str(raw.role) || 'viewer', created_at: strOrNull(raw.created_at) };
+}
+
+export function normalizeUsers(raw: unknown): UserInfo[] {
+  return listOf(raw, 'users').filter((u) => isObj(u) && typeof u.id === 'string' && typeof u.email === 'string').map(normalizeUser);
 }
 
 function liveContainers(v: unknown): LiveContainer[] | null {

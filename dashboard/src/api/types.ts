@@ -93,6 +93,14 @@ export interface AgentToken {
 
 export interface CreatedToken { id: string; token: string }
 
+/** A user of the tenant as `GET /api/users` lists it (admins only). */
+export interface UserInfo { id: string; email: string; role: Role; created_at: string | null }
+
+/** `POST /api/users`: the user, and the password only when the server generated it (shown once). */
+export interface CreatedUser extends UserInfo { password: string | null }
+
+export interface NewUser { email: string; role: 'admin' | 'viewer'; password?: string }
+
 // ---- WebSocket ----
 
 export interface LiveContainer { name: string; cpu: number; memory: number; status: string }

@@ -1,8 +1,9 @@
 // Settings: agent tokens (list, create — shown once with the install
-// command — and revoke) and the signed-in account. The API has no user
-// management yet, which the Users section says.
+// command — and revoke) and the tenant's users (admins: list, add — with a
+// generated password shown once when none is given —, change a role,
+// delete; viewers see their own account).
 import { useEffect, useMemo, useState } from 'preact/hooks';
-import type { AgentToken } from '../api/types';
+import type { AgentToken, CreatedUser, UserInfo } from '../api/types';
 import { useServices } from '../context';
 import { DASH, formatDateTime, timeAgo } from '../format';
 import { useAsync } from '../hooks';
@@ -174,25 +175,236 @@ function Tokens() {
   );
 }
 
-export function Settings() {
+/** Why the add-user form cannot be sent as is, or null (the server checks again). */
+export function validateNewUser(email: string, password: string): string | null {
+  const e = email.trim();
+  const at = e.indexOf('@');
+  if (!e || at <= 0 || at === e.length - 1 || e.indexOf('@', at + 1) !== -1 || /\s/.test(e)) {
+    return 'email: enter an address like name@example.com';
+  }
+  if (password && password.length < 8) return 'password: at least 8 characters, or leave it empty to generate one';
+  return null;
+}
+
+function CreatedUserPanel({ user, onDone }: { user: CreatedUser; onDone: () => void }) {
+  const [copied, setCopied] = useState<boolean | null>(null);
+  return (
+    <div class="card created" role="status" data-testid="user-created">
+      <h3>User {user.email} added ({user.role})</h3>
+      {user.password ? (
+        <>
+          <p class="warn-text">Copy the password now: it is shown only once. Give it to {user.email}.</p>
+          <div class="field-label">Password</div>
+          <code class="secret" data-testid="user-password">{user.password}</code>
+        </>
+      ) : (
+        <p class="muted">They sign in with the password you chose.</p>
+      )}
+      <div class="row-actions">
+        {user.password ? (
+          <button type="button" class="btn btn-primary" onClick={async () => setCopied(await copyText(user.password!))} data-testid="user-copy">
+            {copied ? 'Copied ✓' : 'Copy password'}
+          </button>
+        ) : null}
+        <button type="button" class="btn" onClick={onDone} data-testid="user-done">Done</button>
+      </div>
+      {copied === false ? <p class="form-error">The browser refused to copy; select the password and copy it by hand.</p> : null}
+    </div>
+  );
+}
+
+function AddUserForm({ onCreated }: { onCreated: (u: CreatedUser) => void }) {
+  const { api } = useServices();
+  const [email, setEmail] = useState('');
+  const [role, setRole] = useState<'admin' | 'viewer'>('viewer');
+  const [password, setPassword] = useState('');
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    const invalid = validateNewUser(email, password);
+    setError(invalid);
+    if (invalid) return;
+    setBusy(true);
+    try {
+      const created = await api.createUser({ email: email.trim(), role, ...(password ? { password } : {}) });
+      setEmail('');
+      setPassword('');
+      setRole('viewer');
+      onCreated(created);
+    } catch (err) {
+      setError(err instanceof Error ? err.message : String(err));
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <form class="toolbar add-user" onSubmit={submit} noValidate data-testid="user-form">
+      <input
+        class="input"
+        type="email"
+        placeholder="Email, e.g. ops@example.com"
+        value={email}
+        autoComplete="off"
+        onInput={(e) => setEmail((e.currentTarget as HTMLInputElement).value)}
+        aria-label="New user's email"
+        data-testid="user-email"
+      />
+      <select
+        class="input select"
+        value={role}
+        onChange={(e) => setRole((e.currentTarget as HTMLSelectElement).value === 'admin' ? 'admin' : 'viewer')}
+        aria-label="New user's role"
+        data-testid="user-role"
+      >
+        <option value="viewer">viewer</option>
+        <option value="admin">admin</option>
+      </select>
+      <input
+        class="input"
+        type="password"
+        placeholder="Password (empty: generate one)"
+        value={password}
+        autoComplete="new-password"
+        onInput={(e) => setPassword((e.currentTarget as HTMLInputElement).value)}
+        aria-label="New user's password (leave empty to generate one)"
+        data-testid="user-password-input"
+      />
+      <button type="submit" class="btn btn-primary" disabled={busy} data-testid="user-add">
+        {busy ? 'Adding…' : 'Add user'}
+      </button>
+      {error ? <div class="form-error form-row" role="alert" data-testid="user-error">{error}</div> : null}
+    </form>
+  );
+}
+
+function UsersAdmin({ me }: { me: string }) {
+  const { api } = useServices();
+  const list = useAsync(() => api.users(), []);
+  const [created, setCreated] = useState<CreatedUser | null>(null);
+  const [busy, setBusy] = useState<string | null>(null);
+  const [error, setError] = useState<string | null>(null);
+
+  const act = async (id: string, what: () => Promise<unknown>) => {
+    setBusy(id);
+    setError(null);
+    try {
+      await what();
+      list.reload();
+    } catch (e) {
+      setError(e instanceof Error ? e.message : String(e));
+    } finally {
+      setBusy(null);
+    }
+  };
+  const remove = (u: UserInfo) => {
+    if (!confirm(`Delete user ${u.email}? They are signed out when their access token expires and cannot sign in again.`)) return;
+    void act(u.id, () => api.deleteUser(u.id));
+  };
+  const changeRole = (u: UserInfo, role: 'admin' | 'viewer') => {
+    if (role !== u.role) void act(u.id, () => api.setUserRole(u.id, role));
+  };
+
+  return (
+    <>
+      {created ? <CreatedUserPanel user={created} onDone={() => setCreated(null)} /> : null}
+      <AddUserForm onCreated={(u) => { setCreated(u); list.reload(); }} />
+      {error ? <div class="form-error" role="alert" data-testid="users-error">{error}</div> : null}
+      {list.error ? (
+        <div class="form-error">{list.error.message}</div>
+      ) : !list.data ? (
+        <div class="empty">Loading users…</div>
+      ) : (
+        <div class="table-wrap">
+          <table class="table" data-testid="users-table">
+            <thead>
+              <tr><th>Email</th><th>Role</th><th>Added</th><th /></tr>
+            </thead>
+            <tbody>
+              {list.data.map((u) => {
+                const self = u.id === me;
+                return (
+                  <tr key={u.id} data-testid={`user-row-${u.id}`}>
+                    <td class="ellipsis">{u.email}{self ? <span class="muted"> (you)</span> : null}</td>
+                    <td>
+                      {self ? (
+                        <span data-testid={`user-role-${u.id}`}>{u.role}</span>
+                      ) : (
+                        <select
+                          class="input select select-small"
+                          value={u.role}
+                          disabled={busy === u.id}
+                          onChange={(e) => changeRole(u, (e.currentTarget as HTMLSelectElement).value === 'admin' ? 'admin' : 'viewer')}
+                          aria-label={`Role of ${u.email}`}
+                          data-testid={`user-role-${u.id}`}
+                        >
+                          <option value="viewer">viewer</option>
+                          <option value="admin">admin</option>
+                        </select>
+                      )}
+                    </td>
+                    <td>{formatDateTime(u.created_at)}</td>
+                    <td class="num">
+                      {self ? null : (
+                        <button
+                          type="button"
+                          class="btn btn-small btn-danger"
+                          disabled={busy === u.id}
+                          onClick={() => remove(u)}
+                          data-testid={`user-delete-${u.id}`}
+                        >
+                          {busy === u.id ? 'Working…' : 'Delete'}
+                        </button>
+                      )}
+                    </td>
+                  </tr>
+                );
+              })}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </>
+  );
+}
+
+function Users() {
   const { session } = useServices();
   const user = session.current?.user;
+  const isAdmin = user?.role === 'admin';
+  return (
+    <section class="section" data-testid="users">
+      <h2>Users</h2>
+      {isAdmin && user ? (
+        <>
+          <p class="muted">People who can sign in to this tenant. Admins manage tokens and users; viewers only look.</p>
+          <UsersAdmin me={user.id} />
+        </>
+      ) : (
+        <>
+          <p class="muted">Only admins can add or remove users. You are signed in as:</p>
+          <div class="table-wrap">
+            <table class="table">
+              <thead><tr><th>Email</th><th>Role</th><th>Tenant</th></tr></thead>
+              <tbody>
+                <tr><td>{user?.email ?? DASH}</td><td>{user?.role ?? DASH}</td><td class="mono">{user?.tenant_id ?? DASH}</td></tr>
+              </tbody>
+            </table>
+          </div>
+        </>
+      )}
+    </section>
+  );
+}
+
+export function Settings() {
   return (
     <div>
       <h1>Settings</h1>
       <Tokens />
-      <section class="section" data-testid="users">
-        <h2>Users</h2>
-        <p class="muted">User management is not available in the API yet. You are signed in as:</p>
-        <div class="table-wrap">
-          <table class="table">
-            <thead><tr><th>Email</th><th>Role</th><th>Tenant</th></tr></thead>
-            <tbody>
-              <tr><td>{user?.email ?? DASH}</td><td>{user?.role ?? DASH}</td><td class="mono">{user?.tenant_id ?? DASH}</td></tr>
-            </tbody>
-          </table>
-        </div>
-      </section>
+      <Users />
     </div>
   );
 }

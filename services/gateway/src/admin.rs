@@ -1,6 +1,6 @@
 //! Tenants, users and agent tokens: the gateway's own tables, used by the
 //! `vigil` CLI (`token create`, `user add`), by `vigil up`'s bootstrap, by the
-//! admin REST routes and by tests.
+//! admin REST routes (`/api/tokens`, `/api/users`) and by tests.
 //!
 //! Invariants:
 //! - an agent token is `vgl_` + 64 hex digits (32 random bytes), returned once
@@ -8,11 +8,15 @@
 //! - a token is bound to one tenant; revocation sets `revoked_at` and is
 //!   final; an `expires_at` in the past refuses the token;
 //! - passwords are stored as argon2id PHC strings, hashed off the async
-//!   runtime (`spawn_blocking`);
+//!   runtime (`spawn_blocking`); no function here returns a hash;
+//! - every user function but [`add_user`]'s email check is scoped to a
+//!   tenant: a user of another tenant is "not found"; deleting a user revokes
+//!   their refresh tokens in the same transaction;
 //! - times are written as UTC (`UTC_TIMESTAMP()`), independent of the
 //!   session time zone.
 
 use chrono::{DateTime, NaiveDateTime, Utc};
+use rand::distributions::{Alphanumeric, DistString};
 use rand::RngCore;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -72,6 +76,8 @@ pub enum AdminError {
     TokenNotFound { tenant_id: String, token_id: String },
     #[error("a user with email {email:?} already exists; pick another email")]
     UserExists { email: String },
+    #[error("user {user_id:?} does not exist in tenant {tenant_id:?}")]
+    UserNotFound { tenant_id: String, user_id: String },
     #[error("cannot hash the password: {0}")]
     PasswordHash(String),
     #[error("database error while {action}: {source}")]
@@ -82,8 +88,11 @@ impl AdminError {
     /// The error vocabulary code (for REST answers and the CLI's exit code).
     pub fn code(&self) -> ErrorCode {
         match self {
-            AdminError::InvalidId(_) | AdminError::Invalid { .. } => ErrorCode::BadRequest,
-            AdminError::TenantNotFound { .. } | AdminError::TokenNotFound { .. } => ErrorCode::NotFound,
+            AdminError::InvalidId(_) => ErrorCode::BadRequest,
+            AdminError::Invalid { .. } => ErrorCode::Unprocessable,
+            AdminError::TenantNotFound { .. } | AdminError::TokenNotFound { .. } | AdminError::UserNotFound { .. } => {
+                ErrorCode::NotFound
+            }
             AdminError::UserExists { .. } => ErrorCode::Conflict,
             AdminError::PasswordHash(_) | AdminError::Database { .. } => ErrorCode::Internal,
         }
@@ -229,15 +238,52 @@ pub async fn list_agent_tokens(pool: &MySqlPool, tenant_id: &str) -> Result<Vec<
         .map_err(db("decoding agent tokens"))
 }
 
+/// Length of a generated password (letters and digits).
+pub const GENERATED_PASSWORD_LEN: usize = 20;
+/// Shortest and longest password accepted, in characters.
+pub const PASSWORD_MIN: usize = 8;
+pub const PASSWORD_MAX: usize = 1024;
+
+/// A random password of [`GENERATED_PASSWORD_LEN`] letters and digits (shown once by its callers).
+pub fn generate_password() -> String {
+    Alphanumeric.sample_string(&mut rand::rngs::OsRng, GENERATED_PASSWORD_LEN)
+}
+
+/// `local@domain`: one `@`, both parts non-empty, no spaces, at most 255 bytes
+/// (`admin@localhost` is fine: no dot is required in the domain).
+pub fn check_email(email: &str) -> Result<(), AdminError> {
+    let valid = !email.is_empty()
+        && email.len() <= 255
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+        && match email.split_once('@') {
+            Some((local, domain)) => {
+                !local.is_empty() && !domain.is_empty() && !domain.contains('@') && !domain.starts_with('.') && !domain.ends_with('.')
+            }
+            None => false,
+        };
+    if valid {
+        Ok(())
+    } else {
+        Err(AdminError::Invalid { field: "email", message: format!("{email:?} is not an email address (name@domain)") })
+    }
+}
+
+pub fn check_password(password: &str) -> Result<(), AdminError> {
+    let length = password.chars().count();
+    if length < PASSWORD_MIN {
+        return Err(AdminError::Invalid { field: "password", message: format!("must be at least {PASSWORD_MIN} characters") });
+    }
+    if length > PASSWORD_MAX {
+        return Err(AdminError::Invalid { field: "password", message: format!("must be at most {PASSWORD_MAX} characters") });
+    }
+    Ok(())
+}
+
 /// Adds a user to an existing tenant; returns the new user's id.
 pub async fn add_user(pool: &MySqlPool, tenant_id: &str, email: &str, password: &str, role: Role) -> Result<String, AdminError> {
     let email = email.trim();
-    if email.is_empty() || email.len() > 255 || !email.contains('@') {
-        return Err(AdminError::Invalid { field: "email", message: format!("{email:?} is not an email address") });
-    }
-    if password.chars().count() < 8 {
-        return Err(AdminError::Invalid { field: "password", message: "must be at least 8 characters".to_owned() });
-    }
+    check_email(email)?;
+    check_password(password)?;
     require_tenant(pool, tenant_id).await?;
     if user_exists(pool, email).await? {
         return Err(AdminError::UserExists { email: email.to_owned() });
@@ -274,4 +320,124 @@ pub async fn user_exists(pool: &MySqlPool, email: &str) -> Result<bool, AdminErr
         .await
         .map_err(db("looking up the user"))?;
     Ok(found.is_some())
+}
+
+/// What the users list shows: never the password hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UserInfo {
+    pub id: String,
+    pub email: String,
+    pub role: Role,
+    pub created_at: Option<DateTime<Utc>>,
+}
+
+const USER_COLUMNS: &str = "id, email, CAST(role AS CHAR) AS role, created_at";
+
+fn user_info(row: &sqlx::mysql::MySqlRow) -> Result<UserInfo, sqlx::Error> {
+    let role: String = row.try_get("role")?;
+    Ok(UserInfo {
+        id: row.try_get("id")?,
+        email: row.try_get("email")?,
+        role: Role::parse(&role).ok_or_else(|| sqlx::Error::Decode(format!("unknown role {role:?}").into()))?,
+        created_at: row.try_get::<Option<NaiveDateTime>, _>("created_at")?.map(utc),
+    })
+}
+
+/// The tenant's users, oldest first (the first admin on top).
+pub async fn list_users(pool: &MySqlPool, tenant_id: &str) -> Result<Vec<UserInfo>, AdminError> {
+    vigil_bus::ids::validate("tenant", tenant_id)?;
+    let rows = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE tenant_id = ? ORDER BY created_at, email"))
+        .bind(tenant_id)
+        .fetch_all(pool)
+        .await
+        .map_err(db("listing users"))?;
+    rows.iter().map(user_info).collect::<Result<_, _>>().map_err(db("decoding users"))
+}
+
+/// One user of the tenant.
+pub async fn get_user(pool: &MySqlPool, tenant_id: &str, user_id: &str) -> Result<UserInfo, AdminError> {
+    vigil_bus::ids::validate("tenant", tenant_id)?;
+    let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ? AND tenant_id = ?"))
+        .bind(user_id)
+        .bind(tenant_id)
+        .fetch_optional(pool)
+        .await
+        .map_err(db("looking up the user"))?;
+    match row {
+        Some(row) => user_info(&row).map_err(db("decoding the user")),
+        None => Err(AdminError::UserNotFound { tenant_id: tenant_id.to_owned(), user_id: user_id.to_owned() }),
+    }
+}
+
+/// Changes a user's role. Their current access tokens keep the old role
+/// until they expire; the next refresh reads the new one.
+pub async fn set_user_role(pool: &MySqlPool, tenant_id: &str, user_id: &str, role: Role) -> Result<UserInfo, AdminError> {
+    vigil_bus::ids::validate("tenant", tenant_id)?;
+    // MariaDB counts only changed rows, so "absent" is told apart by get_user below.
+    sqlx::query("UPDATE users SET role = ? WHERE id = ? AND tenant_id = ?")
+        .bind(role.as_str())
+        .bind(user_id)
+        .bind(tenant_id)
+        .execute(pool)
+        .await
+        .map_err(db("changing the user's role"))?;
+    let user = get_user(pool, tenant_id, user_id).await?;
+    tracing::info!(tenant_id, user_id, role = %role, "user role changed");
+    Ok(user)
+}
+
+/// Deletes a user of the tenant and revokes their refresh tokens, in one
+/// transaction; returns how many refresh tokens were revoked. Access tokens
+/// already issued stay valid until they expire (`access_token_ttl`).
+pub async fn delete_user(pool: &MySqlPool, tenant_id: &str, user_id: &str) -> Result<u64, AdminError> {
+    vigil_bus::ids::validate("tenant", tenant_id)?;
+    let mut tx = pool.begin().await.map_err(db("deleting the user"))?;
+    let deleted = sqlx::query("DELETE FROM users WHERE id = ? AND tenant_id = ?")
+        .bind(user_id)
+        .bind(tenant_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(db("deleting the user"))?;
+    if deleted.rows_affected() == 0 {
+        return Err(AdminError::UserNotFound { tenant_id: tenant_id.to_owned(), user_id: user_id.to_owned() });
+    }
+    let revoked = sqlx::query("UPDATE refresh_tokens SET revoked_at = UTC_TIMESTAMP() WHERE user_id = ? AND revoked_at IS NULL")
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(db("revoking the user's refresh tokens"))?
+        .rows_affected();
+    tx.commit().await.map_err(db("deleting the user"))?;
+    tracing::info!(tenant_id, user_id, refresh_tokens_revoked = revoked, "user deleted");
+    Ok(revoked)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_need_one_at_sign_and_no_spaces() {
+        for good in ["a@b.c", "admin@localhost", "first.last+tag@sub.example.org"] {
+            check_email(good).unwrap_or_else(|e| panic!("{good}: {e}"));
+        }
+        for bad in ["", "plain", "@b.c", "a@", "a@b@c", "a b@c.d", "a@.c", "a@c.", "a@b\n.c"] {
+            let error = check_email(bad).unwrap_err();
+            assert!(error.to_string().starts_with("email: "), "{bad}: {error}");
+            assert_eq!(error.code(), ErrorCode::Unprocessable);
+        }
+        check_email(&format!("{}@b.c", "a".repeat(300))).unwrap_err();
+    }
+
+    #[test]
+    fn passwords_are_8_to_1024_characters_and_generated_ones_are_20_alphanumerics() {
+        assert!(check_password("1234567").unwrap_err().to_string().starts_with("password: "));
+        check_password("12345678").unwrap();
+        check_password(&"x".repeat(PASSWORD_MAX + 1)).unwrap_err();
+        let generated = generate_password();
+        assert_eq!(generated.len(), GENERATED_PASSWORD_LEN);
+        assert!(generated.chars().all(|c| c.is_ascii_alphanumeric()));
+        check_password(&generated).unwrap();
+        assert_ne!(generated, generate_password());
+    }
 }

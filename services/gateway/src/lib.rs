@@ -4,8 +4,9 @@
 //!   authenticated by agent tokens ([`grpc`]);
 //! - REST (axum) for users: login/refresh/logout with JWT access tokens and
 //!   rotating refresh tokens, tenant-scoped host and metrics queries, admin-only
-//!   agent token management ([`rest`]); containers, services and custom
-//!   metrics of the tenant's hosts ([`inventory`]);
+//!   agent token management ([`rest`]); admin-only user management
+//!   ([`users`]); containers, services and custom metrics of the tenant's
+//!   hosts ([`inventory`]);
 //! - agent builds, their signed manifests and `install.sh` at `/downloads/…`
 //!   ([`downloads`]);
 //! - the dashboard: the embedded web app at `/` ([`web`]) and live updates
@@ -33,6 +34,7 @@ mod grpc;
 mod inventory;
 mod live;
 mod rest;
+mod users;
 mod web;
 
 use std::future::Future;
@@ -233,7 +235,7 @@ impl Gateway {
                 .await
                 .map_err(GatewayError::Grpc)
         };
-        let router = rest::router(shared.clone()).merge(inventory::router(shared.clone())).merge(live::router(shared.clone())).merge(downloads::router(&shared.config)).merge(web::router());
+        let router = rest::router(shared.clone()).merge(inventory::router(shared.clone())).merge(users::router(shared.clone())).merge(live::router(shared.clone())).merge(downloads::router(&shared.config)).merge(web::router());
         let http = async {
             axum::serve(http_listener, router).with_graceful_shutdown(signal.clone()).await.map_err(GatewayError::Http)
         };

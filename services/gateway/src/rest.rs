@@ -124,7 +124,7 @@ pub(crate) struct Caller {
 }
 
 impl Caller {
-    fn require_admin(&self) -> Result<(), ApiError> {
+    pub(crate) fn require_admin(&self) -> Result<(), ApiError> {
         match self.role {
             Role::Admin => Ok(()),
             Role::Viewer => Err(ApiError::new(ErrorCode::Forbidden, "this needs the admin role; ask an admin of your tenant")),

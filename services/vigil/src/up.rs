@@ -4,14 +4,13 @@
 //! created only when no user has `up.admin_email`, with a random password that
 //! is returned exactly once (it is stored only as a hash by the gateway).
 
-use rand::distributions::{Alphanumeric, DistString};
 use sqlx::MySqlPool;
 use vigil_gateway::admin::{self, AdminError, Role};
 
 use crate::config::Config;
 
-/// Length of generated passwords.
-pub const PASSWORD_LEN: usize = 20;
+/// Length of generated passwords (the gateway's rule, shared with `POST /api/users`).
+pub const PASSWORD_LEN: usize = admin::GENERATED_PASSWORD_LEN;
 
 /// What [`bootstrap`] found or did about the admin.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,7 +23,7 @@ pub enum AdminOutcome {
 
 /// A random password of [`PASSWORD_LEN`] letters and digits.
 pub fn generate_password() -> String {
-    Alphanumeric.sample_string(&mut rand::rngs::OsRng, PASSWORD_LEN)
+    admin::generate_password()
 }
 
 /// Ensures `up.tenant` exists and has the admin `up.admin_email`.

@@ -4,3 +4,4 @@
 mod common;
 mod grpc;
 mod rest;
+mod users;

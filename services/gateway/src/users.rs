@@ -1,0 +1,135 @@
+//! REST routes of the tenant's users (admins only), under `/api`:
+//!
+//! - `GET /api/users`: `[{id, email, role, created_at}]`, oldest first;
+//! - `POST /api/users {email, password?, role?}` → 201 `{id, email, role,
+//!   created_at, password?}`; without a password one is generated and
+//!   returned this once (`password` is present only then); `role` defaults to
+//!   `viewer`;
+//! - `PATCH /api/users/{id} {role}` → 200 the user;
+//! - `DELETE /api/users/{id}` → 204; the user's refresh tokens are revoked.
+//!
+//! Invariants (besides those of [`crate::rest`]):
+//! - a viewer gets 403 on every route; a user of another tenant is a 404;
+//! - no answer carries a password hash; a password is returned only when the
+//!   gateway generated it;
+//! - a bad email, role or password is a 422 whose message starts with the
+//!   field's name; an email already used (by any tenant) is a 409;
+//! - an admin cannot delete themself nor change their own role (409), so a
+//!   tenant always keeps the admin who is making changes.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use tower_http::trace::TraceLayer;
+use vigil_bus::ErrorCode;
+
+use crate::admin::{self, AdminError, Role, UserInfo};
+use crate::error::ApiError;
+use crate::rest::{ApiJson, Caller};
+use crate::Shared;
+
+type AppState = Arc<Shared>;
+
+pub(crate) fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/api/users", get(list_users).post(create_user))
+        .route("/api/users/{id}", axum::routing::patch(update_user).delete(delete_user))
+        .layer(TraceLayer::new_for_http())
+        .with_state(shared)
+}
+
+fn users_error(error: AdminError) -> ApiError {
+    match error.code() {
+        ErrorCode::Internal => ApiError::internal("managing users", error),
+        code => ApiError::new(code, error.to_string()),
+    }
+}
+
+fn parse_role(value: &str) -> Result<Role, ApiError> {
+    Role::parse(value.trim()).ok_or_else(|| {
+        ApiError::new(ErrorCode::Unprocessable, format!("role: {value:?} is not a role; use \"admin\" or \"viewer\""))
+    })
+}
+
+async fn list_users(State(shared): State<AppState>, caller: Caller) -> Result<Json<Vec<UserInfo>>, ApiError> {
+    caller.require_admin()?;
+    Ok(Json(admin::list_users(&shared.pool, &caller.tenant_id).await.map_err(users_error)?))
+}
+
+#[derive(Deserialize)]
+struct CreateUserRequest {
+    email: String,
+    #[serde(default)]
+    password: Option<String>,
+    #[serde(default)]
+    role: Option<String>,
+}
+
+#[derive(Serialize)]
+struct CreatedUser {
+    #[serde(flatten)]
+    user: UserInfo,
+    /// Only when the gateway generated it: shown this once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    password: Option<String>,
+}
+
+async fn create_user(
+    State(shared): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<CreateUserRequest>,
+) -> Result<(StatusCode, Json<CreatedUser>), ApiError> {
+    caller.require_admin()?;
+    let role = match body.role.as_deref() {
+        None => Role::Viewer,
+        Some(value) => parse_role(value)?,
+    };
+    let email = body.email.trim();
+    admin::check_email(email).map_err(users_error)?;
+    let (password, generated) = match body.password {
+        Some(password) => {
+            admin::check_password(&password).map_err(users_error)?;
+            (password, false)
+        }
+        None => (admin::generate_password(), true),
+    };
+    let id = admin::add_user(&shared.pool, &caller.tenant_id, email, &password, role).await.map_err(users_error)?;
+    let user = admin::get_user(&shared.pool, &caller.tenant_id, &id).await.map_err(users_error)?;
+    tracing::info!(by = %caller.user_id, user_id = %id, role = %role, "user added over rest");
+    Ok((StatusCode::CREATED, Json(CreatedUser { user, password: generated.then_some(password) })))
+}
+
+#[derive(Deserialize)]
+struct UpdateUserRequest {
+    role: String,
+}
+
+async fn update_user(
+    State(shared): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<UpdateUserRequest>,
+) -> Result<Json<UserInfo>, ApiError> {
+    caller.require_admin()?;
+    let role = parse_role(&body.role)?;
+    if id == caller.user_id {
+        return Err(ApiError::new(ErrorCode::Conflict, "you cannot change your own role; ask another admin"));
+    }
+    let user = admin::set_user_role(&shared.pool, &caller.tenant_id, &id, role).await.map_err(users_error)?;
+    tracing::info!(by = %caller.user_id, user_id = %id, role = %role, "user role changed over rest");
+    Ok(Json(user))
+}
+
+async fn delete_user(State(shared): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+    caller.require_admin()?;
+    if id == caller.user_id {
+        return Err(ApiError::new(ErrorCode::Conflict, "you cannot delete your own account; ask another admin"));
+    }
+    let revoked = admin::delete_user(&shared.pool, &caller.tenant_id, &id).await.map_err(users_error)?;
+    tracing::info!(by = %caller.user_id, user_id = %id, refresh_tokens_revoked = revoked, "user deleted over rest");
+    Ok(StatusCode::NO_CONTENT)
+}

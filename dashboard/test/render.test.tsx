@@ -7,7 +7,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ApiClient } from '../src/api/client';
 import { Session, type KeyValueStorage } from '../src/api/session';
 import { App } from '../src/app';
-import { HostList, HostRow, HostRowView } from '../src/components/HostRow';
+import { DEFAULT_ROW_HEIGHT, HostList, HostRow, HostRowView, OVERSCAN, visibleRange } from '../src/components/HostRow';
 import { Layout, OfflineBanner } from '../src/components/Layout';
 import { AppContext, type AppServices } from '../src/context';
 import type { SocketState } from '../src/live/socket';
@@ -71,43 +71,90 @@ function countRowRenders() {
 }
 
 describe('host list rendering', () => {
-  it('a live frame for one of 1,000 hosts re-renders only that row', () => {
+  it('renders only the rows in view of a 1,000-host list, and reports the count', () => {
+    const { s, store } = services();
+    const ids = Array.from({ length: 1000 }, (_, i) => `h${i}`);
+    store.setHosts(ids.map((id) => detail(id)));
+    act(() => render(<AppContext.Provider value={s}><HostList ids={ids} /></AppContext.Provider>, root));
+    const list = root.querySelector<HTMLElement>('[data-testid="host-list"]')!;
+    expect(list.getAttribute('data-host-count')).toBe('1000');
+    expect(list.style.height).toBe(`${1000 * DEFAULT_ROW_HEIGHT - 1}px`);
+    const [, end] = visibleRange(1000, DEFAULT_ROW_HEIGHT, 0, window.innerHeight);
+    const rows = root.querySelectorAll('[data-testid^="host-row-"]');
+    expect(rows.length).toBe(end);
+    expect(rows.length).toBeLessThan(40);
+    expect(rows[0]!.getAttribute('data-testid')).toBe('host-row-h0');
+  });
+
+  it('a live frame for one of 1,000 hosts re-renders only that row, and only rows in view ever render', () => {
     const { s, store, runFrame } = services();
     const ids = Array.from({ length: 1000 }, (_, i) => `h${i}`);
     store.setHosts(ids.map((id) => detail(id)));
     act(() => render(<AppContext.Provider value={s}><HostList ids={ids} /></AppContext.Provider>, root));
-    expect(root.querySelectorAll('[data-testid^="host-row-"]')).toHaveLength(1000);
+    const inView = root.querySelectorAll('[data-testid^="host-row-"]').length;
 
     const spy = countRowRenders();
     try {
-      store.enqueue({ type: 'metrics', host_id: 'h500', timestamp: '2026-11-24T12:00:05Z', data: { cpu: 42, memory: 61, disk: 12, containers: null, services_count: 3 } });
+      store.enqueue({ type: 'metrics', host_id: 'h5', timestamp: '2026-11-24T12:00:05Z', data: { cpu: 42, memory: 61, disk: 12, containers: null, services_count: 3 } });
+      store.enqueue({ type: 'metrics', host_id: 'h500', timestamp: '2026-11-24T12:00:05Z', data: { cpu: 43, memory: 61, disk: 12, containers: null, services_count: 3 } });
       runFrame();
-      expect([...spy.counts.keys()]).toEqual(['h500']);
-      expect(root.querySelector('[data-testid="host-cpu-h500"]')!.textContent).toBe('42%');
-      expect(root.querySelector('[data-testid="host-cpu-h499"]')!.textContent).toBe('—');
+      expect([...spy.counts.keys()]).toEqual(['h5']);
+      expect(root.querySelector('[data-testid="host-cpu-h5"]')!.textContent).toBe('42%');
+      expect(root.querySelector('[data-testid="host-cpu-h4"]')!.textContent).toBe('—');
+      expect(store.get('h500')!.live.cpu).toBe(43);
 
-      // a burst for every host is spread over frames of at most 200 rows; each row renders once
+      // a burst for every host is spread over frames of at most 200 hosts; each row in view renders once
       spy.counts.clear();
       for (const id of ids) {
         store.enqueue({ type: 'metrics', host_id: id, timestamp: '2026-11-24T12:00:06Z', data: { cpu: 10, memory: 20, disk: 30, containers: null, services_count: null } });
       }
       const perFrame: number[] = [];
       const times: number[] = [];
-      for (let f = 0; f < 10 && (f === 0 || perFrame[f - 1]! > 0); f++) {
+      for (let f = 0; f < 5; f++) {
         const before = [...spy.counts.values()].reduce((a, b) => a + b, 0);
         const t0 = performance.now();
         runFrame();
         times.push(performance.now() - t0);
         perFrame.push([...spy.counts.values()].reduce((a, b) => a + b, 0) - before);
       }
-      expect(perFrame.filter((n) => n > 0)).toEqual([200, 200, 200, 200, 200]);
-      expect(spy.counts.size).toBe(1000);
+      expect(store.flushes).toBe(1 + 5);
+      expect(perFrame.reduce((a, b) => a + b, 0)).toBe(inView);
       expect([...spy.counts.values()].every((n) => n === 1)).toBe(true);
-      expect(root.querySelector('[data-testid="host-cpu-h999"]')!.textContent).toBe('10%');
-      console.info(`1000-host burst: frames of 200 rows took ${times.slice(0, 5).map((t) => t.toFixed(1)).join(', ')} ms (jsdom)`);
+      expect(ids.every((id) => store.get(id)!.live.cpu === 10)).toBe(true);
+      console.info(`1000-host burst: frames of 200 hosts took ${times.map((t) => t.toFixed(1)).join(', ')} ms (jsdom, ${inView} rows in view)`);
     } finally {
       spy.restore();
     }
+  });
+
+  it('scrolling brings the rows in view into the DOM with their current values', () => {
+    const { s, store, runFrame } = services();
+    const ids = Array.from({ length: 1000 }, (_, i) => `h${i}`);
+    store.setHosts(ids.map((id) => detail(id)));
+    act(() => render(<AppContext.Provider value={s}><HostList ids={ids} /></AppContext.Provider>, root));
+    store.enqueue({ type: 'metrics', host_id: 'h600', timestamp: '2026-11-24T12:00:05Z', data: { cpu: 77, memory: 61, disk: 12, containers: null, services_count: 3 } });
+    runFrame();
+    expect(root.querySelector('[data-testid="host-row-h600"]')).toBeNull();
+
+    const list = root.querySelector<HTMLElement>('[data-testid="host-list"]')!;
+    list.getBoundingClientRect = () => ({ top: -600 * DEFAULT_ROW_HEIGHT, bottom: 0, left: 0, right: 0, width: 0, height: 0, x: 0, y: 0, toJSON: () => ({}) });
+    act(() => void window.dispatchEvent(new Event('scroll')));
+    expect(root.querySelector('[data-testid="host-row-h0"]')).toBeNull();
+    expect(root.querySelector('[data-testid="host-cpu-h600"]')!.textContent).toBe('77%');
+    const first = root.querySelector('[data-testid^="host-row-"]')!.getAttribute('data-testid');
+    expect(first).toBe(`host-row-h${600 - OVERSCAN}`);
+    const shift = root.querySelector<HTMLElement>('.host-window')!.style.transform;
+    expect(shift).toBe(`translateY(${(600 - OVERSCAN) * DEFAULT_ROW_HEIGHT}px)`);
+  });
+
+  it('visibleRange clamps to the list and adds the overscan', () => {
+    expect(visibleRange(0, 64, 0, 800)).toEqual([0, 0]);
+    expect(visibleRange(1000, 64, 0, 640, 2)).toEqual([0, 12]);
+    expect(visibleRange(1000, 64, -640, 640, 2)).toEqual([8, 22]);
+    expect(visibleRange(1000, 64, 500, 640, 2)).toEqual([0, 5]);
+    expect(visibleRange(1000, 64, 2000, 640, 2)).toEqual([0, 0]);
+    expect(visibleRange(10, 64, -10_000, 640, 2)).toEqual([10, 10]);
+    expect(visibleRange(30, 64, -1280, 640, 2)).toEqual([18, 30]);
   });
 
   it('an offline host shows "last seen 5 minutes ago" and its status', () => {

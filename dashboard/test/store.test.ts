@@ -111,6 +111,17 @@ describe('HostsStore', () => {
     expect(store.get('h2')).toBe(before);
   });
 
+  it('tells list listeners about the first load even when it is empty', () => {
+    const { store } = manualStore();
+    const heard = vi.fn();
+    store.subscribeList(heard);
+    store.setHosts([]);
+    expect(store.loaded).toBe(true);
+    expect(heard).toHaveBeenCalledTimes(1);
+    store.setHosts([]);
+    expect(heard).toHaveBeenCalledTimes(1);
+  });
+
   it('ignores a status frame older than the status already applied', () => {
     const { store, runFrame } = manualStore();
     store.setHosts([detail('h1', { last_seen: '2026-11-24T12:00:00Z' })]);

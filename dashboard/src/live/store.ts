@@ -143,7 +143,8 @@ export class HostsStore {
       order.push(host.id);
       changed.add(host.id);
     }
-    const setChanged = order.length !== this.order.length || order.some((id, i) => id !== this.order[i]);
+    // the first load counts as a change even when empty: lists leave "Loading hosts…"
+    const setChanged = !this.loaded || order.length !== this.order.length || order.some((id, i) => id !== this.order[i]);
     for (const id of this.order) if (!next.has(id)) changed.add(id);
     this.hosts = next;
     this.order = order;

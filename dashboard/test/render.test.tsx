@@ -147,6 +147,25 @@ describe('host list rendering', () => {
     expect(shift).toBe(`translateY(${(600 - OVERSCAN) * DEFAULT_ROW_HEIGHT}px)`);
   });
 
+  it('takes the row height from --host-row-h, again when the window is resized', () => {
+    const { s, store } = services();
+    const ids = Array.from({ length: 100 }, (_, i) => `h${i}`);
+    store.setHosts(ids.map((id) => detail(id)));
+    const style = document.createElement('style');
+    style.textContent = '.host-list { --host-row-h: 96px; }';
+    document.head.appendChild(style);
+    try {
+      act(() => render(<AppContext.Provider value={s}><HostList ids={ids} /></AppContext.Provider>, root));
+      const list = root.querySelector<HTMLElement>('[data-testid="host-list"]')!;
+      expect(list.style.height).toBe(`${100 * 96 - 1}px`);
+      style.textContent = '.host-list { --host-row-h: 140px; }';
+      act(() => void window.dispatchEvent(new Event('resize')));
+      expect(list.style.height).toBe(`${100 * 140 - 1}px`);
+    } finally {
+      style.remove();
+    }
+  });
+
   it('visibleRange clamps to the list and adds the overscan', () => {
     expect(visibleRange(0, 64, 0, 800)).toEqual([0, 0]);
     expect(visibleRange(1000, 64, 0, 640, 2)).toEqual([0, 12]);

@@ -115,13 +115,17 @@ export function HostList({ ids, empty }: { ids: readonly string[]; empty?: Compo
     if (!el) return;
     const g = geometry.current;
     const update = (full: boolean) => {
+      let resized = false;
       if (full) {
-        g.rowHeight = rowHeightOf(el);
+        const rowHeight = rowHeightOf(el);
+        resized = rowHeight !== g.rowHeight;
+        g.rowHeight = rowHeight;
         g.viewport = window.innerHeight || 800;
       }
       g.top = el.getBoundingClientRect().top;
       const [start, end] = visibleRange(countRef.current, g.rowHeight, g.top, g.viewport);
-      if (start !== shown.current[0] || end !== shown.current[1]) (rerender as () => void)();
+      // a new row height (another breakpoint) changes the list's height and offsets, whatever the range
+      if (resized || start !== shown.current[0] || end !== shown.current[1]) (rerender as () => void)();
     };
     const onScroll = () => update(false);
     const onResize = () => update(true);

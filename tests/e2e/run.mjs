@@ -2,8 +2,10 @@
 // against the real stack (`vigil up` with a real local sovigilant; see
 // stack.mjs). Checks: a wrong password shows an error; log in; the host is
 // listed; its CPU value changes live (no reload); host detail draws chart
-// points; log out. Screenshots (desktop and 375 px, light and dark) go to
-// tests/e2e/artifacts/.
+// points; the agent stops reporting (frozen with SIGSTOP, so `vigil up` does
+// not restart it) and the host turns offline on screen with its "last seen",
+// then back online once the agent resumes; log out; the scripts came gzipped.
+// Screenshots (desktop and 375 px, light and dark) go to tests/e2e/artifacts/.
 //
 // Run: node tests/e2e/run.mjs   (after `cargo build --workspace --bins` and
 // `npm run build` in dashboard/; scripts/test does both)
@@ -48,6 +50,15 @@ async function main() {
     page.on('response', (r) => {
       const path = new URL(r.url()).pathname;
       if (r.status() === 404 && !/^\/api\/(hosts\/[^/]+\/(containers|services)|containers)$/.test(path)) unexpected404.push(path);
+    });
+    // The embedded dashboard is served gzipped to a browser (it accepts gzip).
+    const scriptEncodings = new Map();
+    page.on('response', async (r) => {
+      const path = new URL(r.url()).pathname;
+      if (path.startsWith('/assets/') && path.endsWith('.js')) {
+        const headers = await r.allHeaders().catch(() => ({}));
+        scriptEncodings.set(path, `${headers['content-encoding'] ?? 'identity'}; vary ${headers.vary ?? '-'}`);
+      }
     });
     let framesReceived = 0;
     page.on('websocket', (ws) => {
@@ -132,6 +143,41 @@ async function main() {
     await page.emulateMedia({ colorScheme: 'light' });
     await page.setViewportSize({ width: 1280, height: 800 });
 
+    // The agent stops reporting → the host turns offline on screen, without a
+    // reload; it resumes → online again. The collector marks a host offline
+    // 5 s after its last snapshot (stack.mjs).
+    await page.goto(stack.base + '/hosts');
+    await page.evaluate(() => { window.__vigilNoReload = true; });
+    const statusOf = () => page.getByTestId(`host-status-${hostId}`).getAttribute('data-status');
+    await page.getByTestId(`host-status-${hostId}`).waitFor({ timeout: 15_000 });
+    await page.waitForFunction((id) => document.querySelector(`[data-testid="host-status-${id}"]`)?.getAttribute('data-status') === 'online', hostId, { timeout: 30_000 });
+    const agent = stack.agentPid();
+    check(agent !== null, 'the local sovigilant is running under vigil up');
+    process.kill(agent, 'SIGSTOP');
+    const stoppedAt = Date.now();
+    try {
+      await page.waitForFunction(
+        (id) => document.querySelector(`[data-testid="host-status-${id}"]`)?.getAttribute('data-status') === 'offline',
+        hostId,
+        { timeout: 60_000 },
+      );
+      const offlineAfter = ((Date.now() - stoppedAt) / 1000).toFixed(1);
+      const lastSeen = ((await page.getByTestId(`host-lastseen-${hostId}`).textContent()) ?? '').trim();
+      check(/^last seen /.test(lastSeen), `an offline host says when it was last seen (got "${lastSeen}")`);
+      check(await page.getByTestId(`host-row-${hostId}`).evaluate((el) => el.classList.contains('is-offline')), 'the row is styled offline');
+      check(await page.evaluate(() => window.__vigilNoReload === true), 'offline arrived live (no reload)');
+      log(`agent stopped → host offline on screen after ${offlineAfter} s ("${lastSeen}")`);
+      await shoot(page, 'hosts-offline-desktop-light');
+    } finally {
+      process.kill(agent, 'SIGCONT');
+    }
+    await page.waitForFunction(
+      (id) => document.querySelector(`[data-testid="host-status-${id}"]`)?.getAttribute('data-status') === 'online',
+      hostId,
+      { timeout: 60_000 },
+    );
+    log(`agent resumed → host ${await statusOf()} again`);
+
     // Log out → login page; the app no longer shows hosts.
     await page.getByTestId('user-menu').click();
     await page.getByTestId('logout-button').click();
@@ -140,6 +186,9 @@ async function main() {
     await page.waitForURL(/\/login/, { timeout: 15_000 });
     log('logged out');
 
+    check(scriptEncodings.size > 0, 'the dashboard loaded its scripts from /assets/');
+    for (const [path, encoding] of scriptEncodings) check(encoding === 'gzip; vary Accept-Encoding', `${path} came gzipped (got ${encoding})`);
+    log(`scripts served gzipped: ${[...scriptEncodings.keys()].join(', ')}`);
     check(unexpected404.length === 0, `no unexpected 404 (got: ${unexpected404.join(', ')})`);
     const unexpected = consoleErrors.filter((t) => !/status of (401|404)/.test(t));
     check(unexpected.length === 0, `no console errors (got: ${unexpected.join(' | ')})`);

@@ -1,13 +1,15 @@
 // The real Vigil stack for browser tests: a private nats-server on a free
 // port, a fresh MariaDB database (127.0.0.1:3306, root), a temporary data dir
-// and `vigil up` (gateway, collector and a real local sovigilant). The local
+// and `vigil up` (gateway, collector and a real local sovigilant). A host is
+// offline 5 s after its last snapshot (the collector sweeps every second),
+// and `agentPid()` finds the local agent so a test can stop it. The local
 // agent's interval is lowered to 1 s: `vigil up` writes
 // data_dir/agent/config.yaml on its first start and keeps an existing file,
 // so the stack is started once, stopped, the interval edited, started again.
 //
 // Everything it starts is stopped (and the database dropped) by `stop()`.
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync, existsSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, writeFileSync, existsSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -79,6 +81,20 @@ function vigilUp(env, logFile) {
   return { child, done };
 }
 
+/** The pid of a child of `parent` whose command name is `name` (from /proc), or null. */
+export function childPid(parent, name) {
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat;
+    try { stat = readFileSync(`/proc/${entry}/stat`, 'utf8'); } catch { continue; } // gone meanwhile
+    // pid (comm) state ppid ...: comm may hold spaces and parentheses, so split at the last ')'
+    const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    if (ppid === parent && comm === name) return Number(entry);
+  }
+  return null;
+}
+
 async function stopChild(child, timeoutMs = 15_000) {
   if (!child || child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise((r) => child.once('exit', r));
@@ -96,6 +112,8 @@ export async function startStack({ agentInterval = '1s' } = {}) {
   const db = `vigil_e2e_${randomBytes(6).toString('hex')}`;
   const nats = spawn('nats-server', ['-a', '127.0.0.1', '-p', String(natsPort), '-js', '-sd', join(dir, 'nats')], { stdio: 'ignore' });
   const stack = { dir, httpPort, base: `http://127.0.0.1:${httpPort}`, nats, vigil: null, db, password: null };
+  /** Pid of the sovigilant that `vigil up` runs (its child), or null. */
+  stack.agentPid = () => (stack.vigil ? childPid(stack.vigil.pid, 'sovigilant') : null);
   stack.stop = async () => {
     await stopChild(stack.vigil);
     await stopChild(nats);
@@ -113,6 +131,7 @@ export async function startStack({ agentInterval = '1s' } = {}) {
       VIGIL_GATEWAY_HTTP_LISTEN: `127.0.0.1:${httpPort}`,
       VIGIL_GATEWAY_GRPC_LISTEN: `127.0.0.1:${grpcPort}`,
       VIGIL_COLLECTOR_OFFLINE_AFTER: '5s',
+      VIGIL_COLLECTOR_SWEEP_INTERVAL: '1s',
       VIGIL_UP_AGENT_BINARY: join(BIN_DIR, 'sovigilant'),
     };
     execFileSync(join(BIN_DIR, 'vigil'), ['migrate'], { env, stdio: ['ignore', 'ignore', 'inherit'] });

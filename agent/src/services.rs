@@ -12,9 +12,9 @@
 //! Per service the process tree is every matching process whose parent does
 //! not match (the roots; the main pid is a root with matching children — a
 //! master — if there is one, else the oldest) plus their descendants:
-//! memory is the sum of their `VmRSS`, cpu the share of one CPU their
-//! utime+stime took since the previous collection (since their start on the
-//! first one), ports the TCP sockets in LISTEN state they hold (socket inodes
+//! memory is the sum of their resident set (`VmRSS`, read from `statm`),
+//! cpu the share of one CPU their utime+stime took since the previous
+//! collection (since their start on the first one), ports the TCP sockets in LISTEN state they hold (socket inodes
 //! of `/proc/PID/fd` matched against the kernel's LISTEN sockets), uptime the
 //! main pid's age.
 //!
@@ -25,10 +25,20 @@
 //! few-GB host) for each of the two files, which cost several milliseconds of
 //! CPU per collection; `/proc/net/tcp{,6}` stays the fallback when netlink is
 //! unavailable and is what a `proc_root` other than `/proc` (tests) is read
-//! for. A process's command line is read once per (pid, start time, comm)
-//! and kept in [`CmdlineCache`] between collections (an `exec` changes the
-//! comm, a new process the start time); `/proc` files are read with one
-//! reusable buffer, without the size probes of `read_to_string`.
+//! for. The process scan is incremental ([`ProcCache`]): a process is read
+//! in full (`stat`, `cmdline`) when it first shows up; after that a scan
+//! re-reads only its `comm`, through a file kept open (`pread`: no path
+//! walk, open or close, and a quarter of the cost of `stat`), and the `stat`
+//! of the processes that are parents. An open `/proc` file stays bound to
+//! its process, so a killed process (or one whose pid was already reused)
+//! fails the read and the pid is read afresh; an `exec` changes the comm and
+//! the command line is read again; a process's parent pid is read again when
+//! its parent is gone, new or a zombie (the kernel reparents children only
+//! when their parent exits). The cpu ticks and memory (`statm`, the same
+//! pages as `VmRSS` for a fifth of the cost of `status`) are read only for
+//! a service's processes; their descriptors are resolved with `readlinkat`
+//! relative to the open `/proc/PID/fd`, and only when something listens at
+//! all.
 //!
 //! Invariants: commands (`systemctl`, `rc-service`, custom checks) run with a
 //! timeout and concurrently, so the section takes at most about one
@@ -135,8 +145,8 @@ pub struct Proc {
     pub ppid: u32,
     pub comm: String,
     pub cmdline: String,
-    /// utime + stime, clock ticks.
-    pub ticks: u64,
+    /// The file name of the command line's first word ([`argv0_name`]).
+    pub argv0: String,
     /// Start time after boot, clock ticks.
     pub start: u64,
 }
@@ -151,20 +161,71 @@ pub struct ProcTable {
     pub uptime_seconds: f64,
 }
 
+/// The fields of one `/proc/PID/stat` line; the comm as a range of the line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct StatFields {
+    comm: std::ops::Range<usize>,
+    /// The state letter (`R`, `S`, `Z`...).
+    state: u8,
+    ppid: u32,
+    ticks: u64,
+    start: u64,
+}
+
+/// Parses one `/proc/PID/stat` line without allocating: the comm is between
+/// the first `(` and the last `)` (it may hold both), then space-separated
+/// fields: state(0) ppid(1) … utime(11) stime(12) … starttime(19) …
+/// (at least up to rss(21), so a cut line is refused).
+fn parse_stat_fields(text: &[u8]) -> Option<StatFields> {
+    let open = text.iter().position(|b| *b == b'(')?;
+    let close = text.iter().rposition(|b| *b == b')')?;
+    let comm = open + 1..close;
+    text.get(comm.clone())?;
+    let fields = text.get(close + 1..)?.split(|b| b.is_ascii_whitespace()).filter(|f| !f.is_empty());
+    let mut values = [0u64; 22];
+    let mut count = 0;
+    let mut state = 0;
+    for (index, field) in fields.take(22).enumerate() {
+        if index == 0 {
+            state = *field.first()?;
+        } else if matches!(index, 1 | 11 | 12 | 19 | 21) {
+            values[index] = std::str::from_utf8(field).ok()?.parse().ok()?;
+        }
+        count = index + 1;
+    }
+    if count < 22 {
+        return None;
+    }
+    Some(StatFields {
+        comm,
+        state,
+        ppid: u32::try_from(values[1]).ok()?,
+        ticks: values[11] + values[12],
+        start: values[19],
+    })
+}
+
 /// Parses one `/proc/PID/stat` line.
 pub fn parse_stat(pid: u32, text: &str) -> Option<Proc> {
-    let open = text.find('(')?;
-    let close = text.rfind(')')?;
-    let comm = text.get(open + 1..close)?.to_owned();
-    let fields: Vec<&str> = text.get(close + 1..)?.split_whitespace().collect();
-    let number = |index: usize| fields.get(index).and_then(|f| f.parse::<u64>().ok());
+    let fields = parse_stat_fields(text.as_bytes())?;
     Some(Proc {
         pid,
-        ppid: number(1)? as u32,
-        comm,
+        ppid: fields.ppid,
+        comm: String::from_utf8_lossy(&text.as_bytes()[fields.comm]).into_owned(),
         cmdline: String::new(),
-        ticks: number(11)? + number(12)?,
-        start: number(19)?,
+        argv0: String::new(),
+        start: fields.start,
+    })
+}
+
+/// The page size, bytes.
+#[allow(unsafe_code)]
+fn page_size() -> u64 {
+    static PAGE_SIZE: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *PAGE_SIZE.get_or_init(|| {
+        // SAFETY: sysconf has no preconditions; it only reads a system constant.
+        let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+        u64::try_from(size).ok().filter(|s| *s > 0).unwrap_or(4096)
     })
 }
 
@@ -189,66 +250,367 @@ pub fn parse_net_tcp(text: &str, into: &mut HashMap<u64, u16>) {
 /// Reads a whole (small, `/proc`) file into `buf`: open, read until end,
 /// close; no `statx` size probe, no growing probe reads.
 fn read_into(path: &Path, buf: &mut Vec<u8>) -> std::io::Result<()> {
-    use std::io::Read;
+    read_from_start(&std::fs::File::open(path)?, buf, false)
+}
+
+/// Reads `file` from offset 0 to its end into `buf` (`pread`, so a `/proc`
+/// file kept open is generated afresh at each call). With `short_is_end`, a
+/// read that does not fill the chunk is taken as the end (true of the
+/// single-record seq files such as `/proc/PID/stat`, whose whole text one
+/// read returns), which saves the final empty read.
+fn read_from_start(file: &std::fs::File, buf: &mut Vec<u8>, short_is_end: bool) -> std::io::Result<()> {
+    use std::os::unix::fs::FileExt;
     buf.clear();
-    let mut file = std::fs::File::open(path)?;
     let mut chunk = [0u8; 4096];
     loop {
-        let read = file.read(&mut chunk)?;
-        if read == 0 {
+        let read = file.read_at(&mut chunk, buf.len() as u64)?;
+        buf.extend_from_slice(&chunk[..read]);
+        if read == 0 || (short_is_end && read < chunk.len()) {
             return Ok(());
         }
-        buf.extend_from_slice(&chunk[..read]);
     }
 }
 
-/// Command lines seen at the previous scans, by pid; an entry is reused only
-/// while the pid's start time and comm are unchanged (a new process or an
-/// `exec` re-reads it) and dropped when the pid is gone.
-#[derive(Debug, Default)]
-pub struct CmdlineCache {
-    entries: HashMap<u32, (u64, String, String)>,
+/// What the previous scans learned about each live pid, kept between
+/// collections ([`scan_cached`]).
+///
+/// A process is read in full (`stat`, `cmdline`) once, when it first shows
+/// up; after that each scan only reads its `comm` again, through a file
+/// kept open (`pread`, about a quarter of the cost of reading `stat`, and no
+/// path walk, open or close):
+/// - an open `/proc` file belongs to the process it was opened for, not to
+///   the number: once that process is gone (killed, or its pid already
+///   reused by another one) the read fails with `ESRCH`, and the pid is read
+///   afresh as a new process. So the start time never needs checking;
+/// - an `exec` (or a rename) changes the comm: the command line is read
+///   again;
+/// - the parent pid changes only when the parent exits (the kernel
+///   reparents its children then), so `stat` is read again at every scan
+///   for the processes that are parents, and a process's parent pid is read
+///   again when its parent is gone, new, or a zombie;
+/// - utime+stime (which change all the time) are read only for the
+///   processes of a service, when its cpu is computed ([`ProcCache::ticks`]),
+///   and the memory likewise ([`ProcCache::resident_bytes`]).
+///
+/// Files kept open: `comm` for every process, `stat` for parents and service
+/// processes, `statm` for service processes, at most
+/// [`ProcCache::max_open`] in all (beyond it a process is read by path
+/// every scan, start time and comm telling whether it is the same). Each
+/// costs about one page of kernel memory (its seq_file buffer).
+#[derive(Debug)]
+pub struct ProcCache {
+    entries: HashMap<u32, CachedProc>,
+    /// Most files kept open.
+    pub max_open: usize,
+    /// Files kept open now.
+    open: usize,
+}
+
+#[derive(Debug)]
+struct CachedProc {
+    /// `/proc/PID/comm`, kept open: `None` beyond the bound.
+    comm_file: Option<std::fs::File>,
+    /// `/proc/PID/stat`, kept open once read through [`ProcCache`] for a
+    /// parent or a service process.
+    stat: Option<std::fs::File>,
+    /// `/proc/PID/statm`, kept open once the process's memory was asked.
+    statm: Option<std::fs::File>,
+    start: u64,
+    ppid: u32,
+    /// The state letter of the last `stat` read (`Z`: zombie).
+    state: u8,
+    comm: String,
+    cmdline: String,
+    argv0: String,
+    /// Read in full by this scan (a new process, or its pid reused).
+    new: bool,
+}
+
+impl CachedProc {
+    fn files(&self) -> usize {
+        usize::from(self.comm_file.is_some()) + usize::from(self.stat.is_some()) + usize::from(self.statm.is_some())
+    }
+}
+
+/// Default bound of the `/proc` files kept open.
+pub const MAX_OPEN_STAT_FILES: usize = 1024;
+
+impl Default for ProcCache {
+    fn default() -> Self {
+        Self { entries: HashMap::new(), max_open: open_files_budget(), open: 0 }
+    }
+}
+
+impl ProcCache {
+    /// Pids cached.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// `/proc` files held open.
+    pub fn open_files(&self) -> usize {
+        self.entries.values().map(CachedProc::files).sum()
+    }
+
+    /// Reads `/proc/PID/stat` of a cached pid through its kept file (opened
+    /// and kept, within the bound, if it was not); `None` when the process
+    /// is gone (then forgotten) or unknown.
+    fn read_stat(&mut self, proc_root: &Path, pid: u32, buf: &mut Vec<u8>) -> Option<StatFields> {
+        let (open, max_open) = (&mut self.open, self.max_open);
+        let entry = self.entries.get_mut(&pid)?;
+        let path = || proc_root.join(pid.to_string()).join("stat");
+        let fields = if entry.comm_file.is_none() {
+            // beyond the bound: by path; the same process if the start time agrees
+            read_into(&path(), buf).ok().and_then(|()| parse_stat_fields(buf))
+        } else {
+            let mut unkept = None;
+            if entry.stat.is_none() {
+                // by path, then the kept comm file must still read: the
+                // process was alive when its stat file was opened, so the
+                // file is its own
+                let file = std::fs::File::open(path())
+                    .ok()
+                    .filter(|_| entry.comm_file.as_ref().is_some_and(|f| read_from_start(f, &mut Vec::new(), true).is_ok()));
+                match file {
+                    Some(file) if *open < max_open => {
+                        entry.stat = Some(file);
+                        *open += 1;
+                    }
+                    other => unkept = other,
+                }
+            }
+            entry.stat.as_ref().or(unkept.as_ref()).and_then(|file| read_from_start(file, buf, true).ok()).and_then(|()| parse_stat_fields(buf))
+        };
+        match fields {
+            Some(fields) if fields.start == entry.start => Some(fields),
+            _ => {
+                // gone (or, read by path, already another process)
+                if let Some(gone) = self.entries.remove(&pid) {
+                    self.open -= gone.files();
+                }
+                None
+            }
+        }
+    }
+
+    /// utime+stime of `pid`, clock ticks, read now; `None` when the process
+    /// is gone.
+    pub fn ticks(&mut self, proc_root: &Path, pid: u32, buf: &mut Vec<u8>) -> Option<u64> {
+        self.read_stat(proc_root, pid, buf).map(|f| f.ticks)
+    }
+
+    /// The resident set of `pid`, bytes: `resident` of `/proc/PID/statm`
+    /// times the page size, the same page count `VmRSS` of `status` shows
+    /// (the `rss` of `stat` is not: recent kernels sum it approximately).
+    /// Read through a kept file when the pid's `comm` is kept; 0 when the
+    /// process is gone.
+    pub fn resident_bytes(&mut self, proc_root: &Path, pid: u32, buf: &mut Vec<u8>) -> u64 {
+        let path = || proc_root.join(pid.to_string()).join("statm");
+        let open = &mut self.open;
+        let read = match self.entries.get_mut(&pid) {
+            Some(entry) if entry.comm_file.is_some() => {
+                if entry.statm.is_none() && *open < self.max_open {
+                    entry.statm = std::fs::File::open(path()).ok();
+                    *open += usize::from(entry.statm.is_some());
+                }
+                match &entry.statm {
+                    Some(file) => {
+                        let ok = read_from_start(file, buf, true).is_ok();
+                        if !ok {
+                            entry.statm = None;
+                            *open -= 1;
+                        }
+                        ok
+                    }
+                    None => read_into(&path(), buf).is_ok(),
+                }
+            }
+            _ => read_into(&path(), buf).is_ok(),
+        };
+        if !read {
+            return 0;
+        }
+        let resident = buf.split(|b| *b == b' ').nth(1).and_then(|f| std::str::from_utf8(f).ok()).and_then(|f| f.trim().parse::<u64>().ok());
+        resident.map_or(0, |pages| pages * page_size())
+    }
+}
+
+/// [`MAX_OPEN_STAT_FILES`], or less when the soft `RLIMIT_NOFILE` is low:
+/// at most half of what is left of it after 256 descriptors for the rest of
+/// the agent.
+#[allow(unsafe_code)]
+fn open_files_budget() -> usize {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit writes one rlimit into the struct we own.
+    let soft = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0 { limit.rlim_cur } else { 1024 };
+    let soft = usize::try_from(soft).unwrap_or(usize::MAX);
+    (soft.saturating_sub(256) / 2).min(MAX_OPEN_STAT_FILES)
 }
 
 /// Reads the process table from `proc_root`.
 pub fn scan(proc_root: &Path) -> Result<ProcTable, String> {
-    scan_cached(proc_root, &mut CmdlineCache::default())
+    scan_cached(proc_root, &mut ProcCache::default())
 }
 
-/// [`scan`], reusing the command lines `cache` holds (and updating it).
-pub fn scan_cached(proc_root: &Path, cache: &mut CmdlineCache) -> Result<ProcTable, String> {
-    let entries = std::fs::read_dir(proc_root).map_err(|e| format!("cannot list {}: {e}", proc_root.display()))?;
-    let mut table = ProcTable::default();
-    let mut buf = Vec::with_capacity(4096);
-    let mut path = proc_root.to_path_buf();
-    let mut seen = HashMap::new();
-    for entry in entries.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
-        path.push(entry.file_name());
+/// Reads a process in full: `stat` by path, then its `comm` file (kept
+/// within the bound) and its command line (unless `known` has it under the
+/// same start time and comm). `None` when it vanished meanwhile.
+fn read_new_process(
+    path: &mut PathBuf,
+    name: &std::ffi::OsStr,
+    known: Option<CachedProc>,
+    keep_comm: bool,
+    buf: &mut Vec<u8>,
+) -> Option<CachedProc> {
+    path.push(name);
+    let entry = (|| {
         path.push("stat");
-        // processes come and go while we read: skip those that vanished
-        let stat = read_into(&path, &mut buf).ok().and_then(|()| parse_stat(pid, &String::from_utf8_lossy(&buf)));
+        let fields = read_into(path, buf).ok().and_then(|()| parse_stat_fields(buf));
         path.pop();
-        let Some(mut proc_) = stat else {
+        let fields = fields?;
+        let stat_comm = buf[fields.comm.clone()].to_vec();
+        let comm_file = if keep_comm {
+            path.push("comm");
+            let file = std::fs::File::open(&*path).ok();
             path.pop();
-            continue;
+            // the comm file is of this process only if its comm is the same
+            // (an exec or a reuse in between: read again next scan)
+            file.filter(|f| read_from_start(f, buf, true).is_ok() && buf.strip_suffix(b"\n").unwrap_or(buf) == stat_comm.as_slice())
+        } else {
+            None
         };
-        match cache.entries.remove(&pid) {
-            Some((start, comm, cmdline)) if start == proc_.start && comm == proc_.comm => proc_.cmdline = cmdline,
+        let (comm, cmdline, argv0) = match known {
+            // same process, no exec since: nothing more to read
+            Some(c) if c.start == fields.start && c.comm.as_bytes() == stat_comm.as_slice() => (c.comm, c.cmdline, c.argv0),
             _ => {
                 path.push("cmdline");
-                if read_into(&path, &mut buf).is_ok() {
-                    proc_.cmdline = buf.split(|b| *b == 0).filter(|a| !a.is_empty()).map(|a| String::from_utf8_lossy(a)).collect::<Vec<_>>().join(" ");
-                }
+                let cmdline = read_into(path, buf)
+                    .map(|()| buf.split(|b| *b == 0).filter(|a| !a.is_empty()).map(|a| String::from_utf8_lossy(a)).collect::<Vec<_>>().join(" "))
+                    .unwrap_or_default();
                 path.pop();
+                let argv0 = argv0_name(&cmdline).to_owned();
+                (String::from_utf8_lossy(&stat_comm).into_owned(), cmdline, argv0)
+            }
+        };
+        Some(CachedProc {
+            comm_file,
+            stat: None,
+            statm: None,
+            start: fields.start,
+            ppid: fields.ppid,
+            state: fields.state,
+            comm,
+            cmdline,
+            argv0,
+            new: true,
+        })
+    })();
+    path.pop();
+    entry
+}
+
+/// [`scan`], reusing what `cache` holds (and updating it): a new process is
+/// read in full, a known one costs one `pread` of its kept `comm` (and of
+/// its `stat` if it is a parent); see [`ProcCache`].
+pub fn scan_cached(proc_root: &Path, cache: &mut ProcCache) -> Result<ProcTable, String> {
+    let entries = std::fs::read_dir(proc_root).map_err(|e| format!("cannot list {}: {e}", proc_root.display()))?;
+    let mut buf = Vec::with_capacity(4096);
+    let mut path = proc_root.to_path_buf();
+    // the parents at the previous scan: their state is read again
+    let parents: std::collections::HashSet<u32> = cache.entries.values().map(|e| e.ppid).collect();
+    let mut previous = std::mem::take(&mut cache.entries);
+    cache.entries.reserve(previous.len());
+    cache.open = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+        let mut known = previous.remove(&pid);
+        // the same process as before if its kept comm file still reads
+        if let Some(mut c) = known.take() {
+            match &c.comm_file {
+                Some(file) => {
+                    if read_from_start(file, &mut buf, true).is_ok() {
+                        let comm = buf.strip_suffix(b"\n").unwrap_or(&buf);
+                        if comm == c.comm.as_bytes() {
+                            c.new = false;
+                            known = Some(c);
+                        } else {
+                            // exec or rename: same process, new comm and command line
+                            let comm = String::from_utf8_lossy(comm).into_owned();
+                            path.push(&name);
+                            path.push("cmdline");
+                            c.cmdline = read_into(&path, &mut buf)
+                                .map(|()| buf.split(|b| *b == 0).filter(|a| !a.is_empty()).map(|a| String::from_utf8_lossy(a)).collect::<Vec<_>>().join(" "))
+                                .unwrap_or_default();
+                            path.pop();
+                            path.pop();
+                            c.argv0 = argv0_name(&c.cmdline).to_owned();
+                            c.comm = comm;
+                            c.new = false;
+                            known = Some(c);
+                        }
+                    }
+                    // else: gone, or the pid now names another process
+                }
+                // beyond the bound: read by path, the same process if the
+                // start time and comm agree
+                None => known = Some(c),
             }
         }
-        path.pop();
-        seen.insert(pid, (proc_.start, proc_.comm.clone(), proc_.cmdline.clone()));
-        table.children.entry(proc_.ppid).or_default().push(pid);
-        table.procs.insert(pid, proc_);
+        let entry = match known {
+            Some(c) if c.comm_file.is_some() => Some(c),
+            other => read_new_process(&mut path, &name, other, cache.open < cache.max_open, &mut buf),
+        };
+        let Some(entry) = entry else { continue };
+        cache.open += entry.files();
+        cache.entries.insert(pid, entry);
     }
-    cache.entries = seen;
+    drop(previous); // the pids that are gone: their files close here
+    // parents: state (and ticks) now; their children's parent pid is read
+    // again when the parent is gone, new or a zombie
+    let pids: Vec<u32> = cache.entries.keys().copied().collect();
+    for pid in &pids {
+        let is_new = cache.entries.get(pid).is_some_and(|e| e.new);
+        if parents.contains(pid) && !is_new {
+            match cache.read_stat(proc_root, *pid, &mut buf) {
+                Some(fields) => {
+                    if let Some(entry) = cache.entries.get_mut(pid) {
+                        entry.state = fields.state;
+                        entry.ppid = fields.ppid;
+                    }
+                }
+                None => continue,
+            }
+        }
+    }
+    let stale: Vec<u32> = cache
+        .entries
+        .iter()
+        .filter(|(_, e)| !e.new && e.ppid != 0)
+        .filter(|(_, e)| cache.entries.get(&e.ppid).is_none_or(|parent| parent.new || parent.state == b'Z' || parent.state == b'X'))
+        .map(|(pid, _)| *pid)
+        .collect();
+    for pid in stale {
+        if let Some(fields) = cache.read_stat(proc_root, pid, &mut buf) {
+            if let Some(entry) = cache.entries.get_mut(&pid) {
+                entry.ppid = fields.ppid;
+                entry.state = fields.state;
+            }
+        }
+    }
+    let mut table = ProcTable::default();
+    table.procs.reserve(cache.entries.len());
+    for (pid, e) in &cache.entries {
+        table.children.entry(e.ppid).or_default().push(*pid);
+        table.procs.insert(
+            *pid,
+            Proc { pid: *pid, ppid: e.ppid, comm: e.comm.clone(), cmdline: e.cmdline.clone(), argv0: e.argv0.clone(), start: e.start },
+        );
+    }
     if table.procs.is_empty() {
         return Err(format!("no process found in {}", proc_root.display()));
     }
@@ -281,11 +643,16 @@ pub fn scan_cached(proc_root: &Path, cache: &mut CmdlineCache) -> Result<ProcTab
     Ok(table)
 }
 
+/// The file name of a command line's first word (`/usr/sbin/nginx -g x` →
+/// `nginx`), worked out once per command line read.
+pub fn argv0_name(cmdline: &str) -> &str {
+    let argv0 = cmdline.split(' ').next().unwrap_or_default();
+    argv0.rsplit('/').next().unwrap_or_default()
+}
+
 fn matches(matcher: &Matcher, proc_: &Proc) -> bool {
-    let argv0 = proc_.cmdline.split(' ').next().unwrap_or_default();
-    let argv0 = argv0.rsplit('/').next().unwrap_or_default();
     // "nginx: master process ..." sets its own title; keep the word before ':'
-    let argv0 = argv0.split(':').next().unwrap_or_default();
+    let argv0 = proc_.argv0.split(':').next().unwrap_or_default();
     match matcher {
         Matcher::Names(names) => names.iter().any(|n| proc_.comm == *n || argv0 == *n),
         Matcher::Prefix(prefix) => proc_.comm.starts_with(prefix) || argv0.starts_with(prefix),
@@ -320,17 +687,6 @@ fn tree(table: &ProcTable, roots: &[u32]) -> Vec<u32> {
         }
     }
     out
-}
-
-fn rss_bytes(proc_root: &Path, pid: u32) -> u64 {
-    let mut buf = Vec::with_capacity(4096);
-    if read_into(&proc_root.join(pid.to_string()).join("status"), &mut buf).is_err() {
-        return 0;
-    }
-    String::from_utf8_lossy(&buf)
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:").and_then(|rest| rest.split_whitespace().next()?.parse::<u64>().ok()))
-        .map_or(0, |kb| kb * 1024)
 }
 
 /// `SOCK_DIAG_BY_FAMILY` (linux/sock_diag.h).
@@ -416,19 +772,75 @@ fn sock_diag_socket() -> std::io::Result<std::fs::File> {
 
 fn listening_ports(proc_root: &Path, table: &ProcTable, pids: &[u32]) -> Vec<u32> {
     let mut ports = BTreeSet::new();
+    if table.listen_inodes.is_empty() {
+        // nothing listens: no descriptor can be a listening socket
+        return Vec::new();
+    }
+    let mut inodes = Vec::new();
+    let mut path = proc_root.to_path_buf();
     for pid in pids {
-        let Ok(fds) = std::fs::read_dir(proc_root.join(pid.to_string()).join("fd")) else { continue };
-        for fd in fds.flatten() {
-            let Ok(target) = std::fs::read_link(fd.path()) else { continue };
-            let target = target.to_string_lossy();
-            if let Some(inode) = target.strip_prefix("socket:[").and_then(|r| r.strip_suffix(']')).and_then(|i| i.parse::<u64>().ok()) {
-                if let Some(port) = table.listen_inodes.get(&inode) {
-                    ports.insert(u32::from(*port));
+        path.push(pid.to_string());
+        path.push("fd");
+        inodes.clear();
+        socket_inodes(&path, &mut inodes);
+        path.pop();
+        path.pop();
+        ports.extend(inodes.iter().filter_map(|inode| table.listen_inodes.get(inode)).map(|port| u32::from(*port)));
+    }
+    ports.into_iter().collect()
+}
+
+/// The socket inodes the descriptors in `fd_dir` (`/proc/PID/fd`) point to:
+/// one `getdents64` pass and one `readlinkat` per descriptor relative to the
+/// open directory (no path walk from `/`, no allocation per descriptor).
+/// A process that is gone, or not ours to look into, gives nothing.
+#[allow(unsafe_code)]
+fn socket_inodes(fd_dir: &Path, into: &mut Vec<u64>) {
+    use std::os::fd::AsRawFd;
+    let Ok(dir) = std::fs::File::open(fd_dir) else { return };
+    let dir_fd = dir.as_raw_fd();
+    let mut entries = [0u8; 8192];
+    let mut target = [0u8; 256];
+    loop {
+        // SAFETY: getdents64 writes at most `entries.len()` bytes into the
+        // buffer we own, for a directory descriptor we hold open.
+        let read = unsafe { libc::syscall(libc::SYS_getdents64, dir_fd, entries.as_mut_ptr(), entries.len()) };
+        if read <= 0 {
+            return;
+        }
+        let read = read as usize;
+        let mut offset = 0;
+        // struct linux_dirent64: d_ino u64, d_off i64, d_reclen u16, d_type u8, d_name (NUL-terminated)
+        while offset + 19 < read {
+            let reclen = usize::from(u16::from_ne_bytes([entries[offset + 16], entries[offset + 17]]));
+            if reclen == 0 || offset + reclen > read {
+                return;
+            }
+            let name = &entries[offset + 19..offset + reclen];
+            let name = &name[..name.iter().position(|b| *b == 0).unwrap_or(name.len())];
+            offset += reclen;
+            if name.is_empty() || !name.iter().all(u8::is_ascii_digit) {
+                continue; // "." and ".."
+            }
+            let mut c_name = [0u8; 24];
+            if name.len() >= c_name.len() {
+                continue;
+            }
+            c_name[..name.len()].copy_from_slice(name);
+            // SAFETY: `c_name` is NUL-terminated (zeroed beyond the name);
+            // readlinkat writes at most `target.len()` bytes into `target`.
+            let length = unsafe { libc::readlinkat(dir_fd, c_name.as_ptr().cast(), target.as_mut_ptr().cast(), target.len()) };
+            if length <= 0 {
+                continue; // closed meanwhile
+            }
+            let link = &target[..length as usize];
+            if let Some(inode) = link.strip_prefix(b"socket:[").and_then(|r| r.strip_suffix(b"]")) {
+                if let Some(inode) = std::str::from_utf8(inode).ok().and_then(|i| i.parse::<u64>().ok()) {
+                    into.push(inode);
                 }
             }
         }
     }
-    ports.into_iter().collect()
 }
 
 /// The state an init system reports for a unit.
@@ -479,7 +891,7 @@ pub struct ServiceCollector {
     pub proc_root: PathBuf,
     pub init: InitSystem,
     previous: HashMap<String, (u64, Instant)>,
-    cmdlines: CmdlineCache,
+    procs: ProcCache,
 }
 
 impl ServiceCollector {
@@ -489,7 +901,7 @@ impl ServiceCollector {
             proc_root: PathBuf::from("/proc"),
             init: InitSystem::detect(),
             previous: HashMap::new(),
-            cmdlines: CmdlineCache::default(),
+            procs: ProcCache::default(),
         }
     }
 
@@ -498,14 +910,14 @@ impl ServiceCollector {
     pub async fn collect(&mut self) -> (Vec<ServiceMetrics>, Vec<SectionFailure>) {
         let mut failures = Vec::new();
         let root = self.proc_root.clone();
-        let mut cmdlines = std::mem::take(&mut self.cmdlines);
+        let mut procs = std::mem::take(&mut self.procs);
         let scanned = tokio::task::spawn_blocking(move || {
-            let table = scan_cached(&root, &mut cmdlines);
-            (table, cmdlines)
+            let table = scan_cached(&root, &mut procs);
+            (table, procs)
         })
         .await
-        .map(|(table, cmdlines)| {
-            self.cmdlines = cmdlines;
+        .map(|(table, procs)| {
+            self.procs = procs;
             table
         });
         let table = match scanned {
@@ -562,9 +974,11 @@ impl ServiceCollector {
         // metrics from /proc
         let root = self.proc_root.clone();
         let previous = std::mem::take(&mut self.previous);
+        let mut procs = std::mem::take(&mut self.procs);
         let table_for_task = table.clone();
         let computed = tokio::task::spawn_blocking(move || {
             let table = table_for_task;
+            let mut buf = Vec::with_capacity(256);
             let now = Instant::now();
             let mut next_previous = HashMap::new();
             let mut out = Vec::new();
@@ -572,7 +986,7 @@ impl ServiceCollector {
                 let matcher = want.matcher.unwrap_or(Matcher::Names(&[]));
                 let mut process_roots = match (&want.generic, want.matcher) {
                     (Some(name), _) => {
-                        let mut found: Vec<&Proc> = table.procs.values().filter(|p| p.comm == *name || p.cmdline.split(' ').next().and_then(|a| a.rsplit('/').next()) == Some(name.as_str())).collect();
+                        let mut found: Vec<&Proc> = table.procs.values().filter(|p| p.comm == *name || p.argv0 == *name).collect();
                         let pids: BTreeSet<u32> = found.iter().map(|p| p.pid).collect();
                         found.retain(|p| !pids.contains(&p.ppid));
                         found.sort_by_key(|p| (p.start, p.pid));
@@ -597,9 +1011,9 @@ impl ServiceCollector {
                 if main_pid != 0 && metrics.status == "active" {
                     let roots_for_tree = if process_roots.is_empty() { vec![main_pid] } else { process_roots.clone() };
                     let pids = tree(&table, &roots_for_tree);
-                    metrics.memory = pids.iter().map(|pid| rss_bytes(&root, *pid)).sum();
+                    metrics.memory = pids.iter().map(|pid| procs.resident_bytes(&root, *pid, &mut buf)).sum();
                     metrics.ports = listening_ports(&root, &table, &pids);
-                    let ticks: u64 = pids.iter().filter_map(|pid| table.procs.get(pid)).map(|p| p.ticks).sum();
+                    let ticks: u64 = pids.iter().filter_map(|pid| procs.ticks(&root, *pid, &mut buf)).sum();
                     metrics.cpu_percent = match previous.get(&want.name) {
                         Some((before, at)) if ticks >= *before => {
                             let wall = now.duration_since(*at).as_secs_f64();
@@ -619,12 +1033,13 @@ impl ServiceCollector {
                 }
                 out.push(metrics);
             }
-            (out, next_previous)
+            (out, next_previous, procs)
         })
         .await;
         let mut services = match computed {
-            Ok((services, next_previous)) => {
+            Ok((services, next_previous, procs)) => {
                 self.previous = next_previous;
+                self.procs = procs;
                 services
             }
             Err(join) => {
@@ -796,7 +1211,11 @@ mod tests {
     fn stat_with_spaces_and_parens_in_comm() {
         let line = "1234 (my (odd) proc) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 1 0 98765 1000000 200 18446744073709551615";
         let p = parse_stat(1234, line).unwrap();
-        assert_eq!((p.comm.as_str(), p.ppid, p.ticks, p.start), ("my (odd) proc", 1, 300, 98765));
+        assert_eq!((p.comm.as_str(), p.ppid, p.start), ("my (odd) proc", 1, 98765));
+        let fields = parse_stat_fields(line.as_bytes()).unwrap();
+        assert_eq!((fields.state, fields.ticks), (b'S', 300));
+        // a line cut before rss is refused
+        assert!(parse_stat(1234, "1234 (x) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 1 0 98765").is_none());
     }
 
     #[test]
@@ -845,24 +1264,258 @@ mod tests {
 
     #[test]
     fn cached_scan_rereads_a_command_line_when_the_process_changes() {
-        let mut cache = CmdlineCache::default();
+        let mut cache = ProcCache::default();
         let first = scan_cached(Path::new("/proc"), &mut cache).unwrap();
         let me = std::process::id();
         assert!(first.procs[&me].cmdline.contains("sovigilant"), "{}", first.procs[&me].cmdline);
-        // a stale entry under another start time is not reused
+        assert!(cache.entries[&me].comm_file.is_some(), "the comm file is kept open");
+        // beyond the bound (read by path), an entry under another start
+        // time is not reused
         let entry = cache.entries.get_mut(&me).unwrap();
-        entry.0 += 1;
-        entry.2 = "stale".into();
+        entry.comm_file = None;
+        entry.start += 1;
+        entry.cmdline = "stale".into();
+        let second = scan_cached(Path::new("/proc"), &mut cache).unwrap();
+        assert!(second.procs[&me].cmdline.contains("sovigilant"));
+        // nor one under another comm (an exec)
+        let entry = cache.entries.get_mut(&me).unwrap();
+        entry.comm = "before-exec".into();
+        entry.cmdline = "stale".into();
         let second = scan_cached(Path::new("/proc"), &mut cache).unwrap();
         assert!(second.procs[&me].cmdline.contains("sovigilant"));
         // an unchanged one is
-        cache.entries.get_mut(&me).unwrap().2 = "kept".into();
+        cache.entries.get_mut(&me).unwrap().cmdline = "kept".into();
         let third = scan_cached(Path::new("/proc"), &mut cache).unwrap();
         assert_eq!(third.procs[&me].cmdline, "kept");
         // gone pids leave the cache
-        cache.entries.insert(u32::MAX, (0, "ghost".into(), "ghost".into()));
+        cache.entries.insert(
+            u32::MAX,
+            CachedProc {
+                comm_file: None,
+                stat: None,
+                statm: None,
+                start: 0,
+                ppid: 1,
+                state: b'S',
+                comm: "ghost".into(),
+                cmdline: "ghost".into(),
+                argv0: "ghost".into(),
+                new: false,
+            },
+        );
         scan_cached(Path::new("/proc"), &mut cache).unwrap();
         assert!(!cache.entries.contains_key(&u32::MAX));
+    }
+
+    fn sleeper(arg: &str) -> std::process::Child {
+        std::process::Command::new("sleep").arg(arg).spawn().unwrap()
+    }
+
+    fn status_rss(pid: u32) -> u64 {
+        let text = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        let kb: u64 = text.lines().find_map(|l| l.strip_prefix("VmRSS:")).unwrap().split_whitespace().next().unwrap().parse().unwrap();
+        kb * 1024
+    }
+
+    #[test]
+    fn kept_stat_files_see_new_killed_and_execed_processes() {
+        let mut cache = ProcCache::default();
+        let root = Path::new("/proc");
+        let mut child = sleeper("30.5");
+        let pid = child.id();
+        let table = scan_cached(root, &mut cache).unwrap();
+        assert_eq!(table.procs[&pid].comm, "sleep");
+        assert_eq!(table.procs[&pid].cmdline, "sleep 30.5");
+        assert!(cache.entries[&pid].comm_file.is_some(), "the comm file is kept open");
+        assert!(cache.entries[&pid].stat.is_none(), "stat is kept for parents and service processes only");
+        // the next scan reads the kept file: same process, fresh numbers
+        let again = scan_cached(root, &mut cache).unwrap();
+        assert_eq!((again.procs[&pid].start, again.procs[&pid].ppid), (table.procs[&pid].start, std::process::id()));
+        // rss is the status file's VmRSS (once the new process settled and
+        // sleeps, it no longer moves between the two reads)
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let mut buf = Vec::new();
+            let (from_statm, from_status) = (cache.resident_bytes(root, pid, &mut buf), status_rss(pid));
+            if from_statm == from_status {
+                assert!(from_statm > 0);
+                assert!(cache.entries[&pid].statm.is_some(), "the statm file is kept open");
+                break;
+            }
+            assert!(Instant::now() < deadline, "statm resident {from_statm} != VmRSS {from_status}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // killed (and reaped): gone from the table and the cache, file closed
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let after = scan_cached(root, &mut cache).unwrap();
+        assert!(!after.procs.contains_key(&pid));
+        assert!(!cache.entries.contains_key(&pid));
+        assert_eq!(cache.resident_bytes(root, pid, &mut Vec::new()), 0);
+
+        // an exec keeps the pid and the open file; the new comm re-reads the command line
+        let mut shell = std::process::Command::new("sh")
+            .arg("-c")
+            .arg("read line; exec sleep 30.25")
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pid = shell.id();
+        let before = scan_cached(root, &mut cache).unwrap();
+        assert_eq!(before.procs[&pid].comm, "sh");
+        {
+            use std::io::Write;
+            shell.stdin.as_mut().unwrap().write_all(b"go\n").unwrap();
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let table = scan_cached(root, &mut cache).unwrap();
+            if table.procs[&pid].comm == "sleep" {
+                assert_eq!(table.procs[&pid].cmdline, "sleep 30.25");
+                assert_eq!(table.procs[&pid].start, before.procs[&pid].start);
+                assert!(cache.entries[&pid].comm_file.is_some());
+                break;
+            }
+            assert!(Instant::now() < deadline, "the exec was not seen: {:?}", table.procs[&pid]);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        shell.kill().unwrap();
+        shell.wait().unwrap();
+    }
+
+    #[test]
+    fn a_reused_pid_is_read_as_the_new_process() {
+        // pid reuse, staged: the cache holds the open stat file of a process
+        // that is gone, under the pid of another live process (what the
+        // cache holds when the number was handed to a new process between
+        // two scans)
+        let mut cache = ProcCache::default();
+        let root = Path::new("/proc");
+        let mut old = sleeper("30.75");
+        let mut new = sleeper("31.25");
+        let (old_pid, new_pid) = (old.id(), new.id());
+        let table = scan_cached(root, &mut cache).unwrap();
+        assert!(table.procs.contains_key(&old_pid) && table.procs.contains_key(&new_pid));
+        old.kill().unwrap();
+        old.wait().unwrap();
+        let mut stale = cache.entries.remove(&old_pid).unwrap();
+        assert!(stale.comm_file.is_some());
+        // same comm and start time as the new one: only the file can tell
+        stale.start = table.procs[&new_pid].start;
+        stale.cmdline = "sleep 30.75".into();
+        cache.entries.insert(new_pid, stale);
+        let table = scan_cached(root, &mut cache).unwrap();
+        assert_eq!(table.procs[&new_pid].cmdline, "sleep 31.25", "the old process's command line was reused");
+        assert_eq!(table.procs[&new_pid].ppid, std::process::id());
+        assert!(!table.procs.contains_key(&old_pid));
+        // the reopened file is the new process's
+        let again = scan_cached(root, &mut cache).unwrap();
+        assert_eq!(again.procs[&new_pid].cmdline, "sleep 31.25");
+        new.kill().unwrap();
+        new.wait().unwrap();
+    }
+
+    #[test]
+    fn ticks_are_read_when_asked_and_grow() {
+        let mut cache = ProcCache::default();
+        let root = Path::new("/proc");
+        scan_cached(root, &mut cache).unwrap();
+        let me = std::process::id();
+        let mut buf = Vec::new();
+        let before = cache.ticks(root, me, &mut buf).unwrap();
+        assert!(cache.entries[&me].stat.is_some(), "kept once asked");
+        let spin = Instant::now();
+        let mut x = 0u64;
+        while spin.elapsed() < Duration::from_millis(150) {
+            x = x.wrapping_mul(31).wrapping_add(std::hint::black_box(7));
+        }
+        std::hint::black_box(x);
+        let after = cache.ticks(root, me, &mut buf).unwrap();
+        assert!(after >= before + 5, "ticks {before} then {after} after 150 ms of cpu");
+        assert_eq!(cache.ticks(root, u32::MAX, &mut buf), None);
+    }
+
+    #[test]
+    fn a_child_whose_parent_dies_is_seen_reparented_even_while_the_parent_is_a_zombie() {
+        use std::io::BufRead;
+        let mut cache = ProcCache::default();
+        let root = Path::new("/proc");
+        // parent: a shell that starts a child, prints its pid and becomes `sleep`
+        let mut parent = std::process::Command::new("sh")
+            .arg("-c")
+            .arg("sleep 33.5 & echo $!; exec sleep 34.5")
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let parent_pid = parent.id();
+        let mut line = String::new();
+        std::io::BufReader::new(parent.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let child_pid: u32 = line.trim().parse().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let table = scan_cached(root, &mut cache).unwrap();
+            if table.procs.get(&parent_pid).is_some_and(|p| p.cmdline == "sleep 34.5") && table.procs.contains_key(&child_pid) {
+                assert_eq!(table.procs[&child_pid].ppid, parent_pid);
+                assert!(table.children[&parent_pid].contains(&child_pid));
+                break;
+            }
+            assert!(Instant::now() < deadline, "parent and child not seen");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // a known scan (nothing new) keeps the relation
+        let table = scan_cached(root, &mut cache).unwrap();
+        assert_eq!(table.procs[&child_pid].ppid, parent_pid);
+        // the parent dies; unreaped, it stays listed as a zombie, and the
+        // kernel already gave the child another parent
+        parent.kill().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !std::fs::read_to_string(format!("/proc/{parent_pid}/stat")).unwrap().contains(") Z ") {
+            assert!(Instant::now() < deadline, "the parent did not become a zombie");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let table = scan_cached(root, &mut cache).unwrap();
+        assert!(table.procs.contains_key(&parent_pid), "a zombie is still listed");
+        assert_ne!(table.procs[&child_pid].ppid, parent_pid, "the child is still under its dead parent");
+        assert!(!table.children.get(&parent_pid).is_some_and(|c| c.contains(&child_pid)));
+        let new_parent = table.procs[&child_pid].ppid;
+        // reaped: gone; the child keeps its new parent
+        parent.wait().unwrap();
+        let table = scan_cached(root, &mut cache).unwrap();
+        assert!(!table.procs.contains_key(&parent_pid));
+        assert_eq!(table.procs[&child_pid].ppid, new_parent);
+        std::process::Command::new("kill").arg(child_pid.to_string()).status().unwrap();
+    }
+
+    #[test]
+    fn without_kept_files_the_scan_gives_the_same_table() {
+        let mut sleeper = sleeper("32.5");
+        let pid = sleeper.id();
+        let mut kept = ProcCache::default();
+        let mut none = ProcCache { max_open: 0, ..ProcCache::default() };
+        for _ in 0..2 {
+            let a = scan_cached(Path::new("/proc"), &mut kept).unwrap();
+            let b = scan_cached(Path::new("/proc"), &mut none).unwrap();
+            let (a, b) = (&a.procs[&pid], &b.procs[&pid]);
+            assert_eq!((&a.comm, &a.cmdline, a.ppid, a.start), (&b.comm, &b.cmdline, b.ppid, b.start));
+            let mut buf = Vec::new();
+            let (kept_rss, path_rss) = (kept.resident_bytes(Path::new("/proc"), pid, &mut buf), none.resident_bytes(Path::new("/proc"), pid, &mut buf));
+            assert!(kept_rss > 0 && path_rss > 0);
+        }
+        assert_eq!(none.open_files(), 0);
+        assert!(kept.open_files() > 0 && kept.open_files() <= kept.max_open);
+        sleeper.kill().unwrap();
+        sleeper.wait().unwrap();
+    }
+
+    #[test]
+    fn socket_inodes_of_a_process_include_its_listener() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut inodes = Vec::new();
+        socket_inodes(Path::new("/proc/self/fd"), &mut inodes);
+        assert!(inodes.contains(&socket_inode(&listener)), "{inodes:?}");
+        let mut none = Vec::new();
+        socket_inodes(Path::new("/proc/no-such-pid/fd"), &mut none);
+        assert!(none.is_empty());
     }
 
     #[test]

@@ -68,18 +68,32 @@ struct CpuSample {
 }
 
 /// Collects [`HostMetrics`]; keeps the previous CPU sample between calls.
+///
+/// On the real `/proc` the files read at every collection (`stat`,
+/// `meminfo`, `mounts`, `net/dev`, `loadavg`, `uptime`) are opened once and
+/// read again from offset 0 (`pread`: the kernel generates them afresh),
+/// which saves an open and a close each; a file that fails is dropped and
+/// opened again next time. The CPU model (`cpuinfo`, expensive to generate
+/// on many-core machines) is read once, on the first collection that finds
+/// one. A fixture root (tests) is read by path every time, so its files may
+/// be replaced between collections.
 #[derive(Debug)]
 pub struct HostCollector {
     proc_root: PathBuf,
     metrics: BTreeSet<HostMetric>,
     previous_cpu: Option<CpuSample>,
+    /// `Some` on the real `/proc`: the files kept open, by name.
+    kept: Option<std::sync::Mutex<std::collections::HashMap<&'static str, std::fs::File>>>,
+    cpu_model: std::sync::OnceLock<String>,
 }
 
 impl HostCollector {
     /// A collector reading `proc_root` (normally `/proc`) for the given
     /// metrics.
     pub fn new(proc_root: impl Into<PathBuf>, metrics: BTreeSet<HostMetric>) -> Self {
-        Self { proc_root: proc_root.into(), metrics, previous_cpu: None }
+        let proc_root = proc_root.into();
+        let kept = (proc_root == Path::new("/proc")).then(Default::default);
+        Self { proc_root, metrics, previous_cpu: None, kept, cpu_model: std::sync::OnceLock::new() }
     }
 
     /// A collector of every host metric from `/proc`.
@@ -143,8 +157,27 @@ impl HostCollector {
         self.proc_root.join(name)
     }
 
-    fn read(&self, section: &'static str, name: &str) -> Result<(PathBuf, String), SectionError> {
+    fn read(&self, section: &'static str, name: &'static str) -> Result<(PathBuf, String), SectionError> {
         let path = self.path(name);
+        if let Some(kept) = &self.kept {
+            let mut kept = kept.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(file) = kept.get(name) {
+                match read_from_start(file) {
+                    Ok(text) => return Ok((path, text)),
+                    Err(_) => {
+                        kept.remove(name);
+                    }
+                }
+            }
+            let opened = std::fs::File::open(&path).and_then(|file| read_from_start(&file).map(|text| (file, text)));
+            return match opened {
+                Ok((file, text)) => {
+                    kept.insert(name, file);
+                    Ok((path, text))
+                }
+                Err(error) => Err(SectionError::Read { section, path, reason: error.to_string() }),
+            };
+        }
         match std::fs::read_to_string(&path) {
             Ok(text) => Ok((path, text)),
             Err(error) => Err(SectionError::Read { section, path, reason: error.to_string() }),
@@ -192,7 +225,16 @@ impl HostCollector {
             .enumerate()
             .map(|(index, core)| percent(*core, previous.as_ref().and_then(|p| p.cores.get(index).copied())))
             .collect();
-        let model = std::fs::read_to_string(self.path("cpuinfo")).map(|text| cpu_model(&text)).unwrap_or_default();
+        let model = match self.cpu_model.get() {
+            Some(model) => model.clone(),
+            None => {
+                let model = std::fs::read_to_string(self.path("cpuinfo")).map(|text| cpu_model(&text)).unwrap_or_default();
+                if !model.is_empty() {
+                    let _ = self.cpu_model.set(model.clone());
+                }
+                model
+            }
+        };
         Ok(CpuMetrics { percent: all, cores: sample.cores.len() as u32, model, per_core })
     }
 
@@ -421,6 +463,21 @@ impl FsStats {
     }
 }
 
+/// Reads `file` (a `/proc` file kept open) from offset 0 to its end.
+fn read_from_start(file: &std::fs::File) -> std::io::Result<String> {
+    use std::os::unix::fs::FileExt;
+    let mut bytes = Vec::with_capacity(4096);
+    let mut chunk = [0u8; 4096];
+    loop {
+        let read = file.read_at(&mut chunk, bytes.len() as u64)?;
+        if read == 0 {
+            break;
+        }
+        bytes.extend_from_slice(&chunk[..read]);
+    }
+    String::from_utf8(bytes).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+}
+
 /// Calls `statvfs(3)` on `path`.
 #[allow(unsafe_code)]
 fn statvfs(path: &Path) -> std::io::Result<FsStats> {
@@ -492,6 +549,27 @@ fn parse_loadavg(text: &str) -> Result<LoadMetrics, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kept_proc_files_give_fresh_numbers_at_each_collection() {
+        let mut collector = HostCollector::system();
+        let (first, errors) = collector.collect_with_errors();
+        assert!(errors.is_empty(), "{errors:?}");
+        let kept: Vec<&str> = collector.kept.as_ref().unwrap().lock().unwrap().keys().copied().collect();
+        for name in ["stat", "meminfo", "mounts", "net/dev", "loadavg", "uptime"] {
+            assert!(kept.contains(&name), "{name} not kept: {kept:?}");
+        }
+        std::thread::sleep(Duration::from_millis(1100));
+        let (second, errors) = collector.collect_with_errors();
+        assert!(errors.is_empty(), "{errors:?}");
+        assert!(second.uptime > first.uptime, "uptime {} then {}", first.uptime, second.uptime);
+        let uptime: f64 = std::fs::read_to_string("/proc/uptime").unwrap().split_whitespace().next().unwrap().parse().unwrap();
+        assert!((uptime - second.uptime as f64).abs() < 2.0, "{} vs {uptime}", second.uptime);
+        assert_eq!(second.disk.as_ref().map(|d| d.mounts.len()), first.disk.as_ref().map(|d| d.mounts.len()));
+        assert_eq!(first.cpu.as_ref().unwrap().model, second.cpu.as_ref().unwrap().model);
+        // a fixture root keeps nothing open
+        assert!(HostCollector::new("/tmp/not-proc", HostMetric::ALL.into_iter().collect()).kept.is_none());
+    }
 
     #[test]
     fn cpu_percent_is_busy_share_of_the_delta() {

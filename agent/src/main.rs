@@ -694,7 +694,7 @@ fn reset(state_dir: &Path, yes: bool) -> ExitCode {
     for entry in entries.flatten() {
         let path = entry.path();
         let name = entry.file_name().to_string_lossy().into_owned();
-        let is_queue = path.is_dir() && name == "queue";
+        let is_queue = path.is_dir() && (name == "queue" || name == sovigilant::queue::ACKED_DIR);
         if !is_queue && !STATE_FILES.contains(&name.as_str()) && !name.ends_with(".tmp") {
             continue;
         }

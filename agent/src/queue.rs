@@ -3,12 +3,23 @@
 //! Layout under `state_dir`:
 //! - `queue/<seq:020>.pb`: one prost-encoded `Metrics` per file, named by its
 //!   sequence number so a directory listing sorts in sending order;
-//! - `seq`: the last sequence number handed out (decimal text).
+//! - `acked/<seq:020>.pb`: the newest snapshot once acknowledged, moved
+//!   there (renamed, not deleted) as the record of the last sequence number;
+//!   one file (an older record is removed once a newer one is in place);
+//!   never sent again;
+//! - `seq`: a sequence number handed out (decimal text), written only when a
+//!   snapshot file that may be the newest is removed as corrupt (and by
+//!   versions before the `.acked` record, which wrote it before every
+//!   snapshot).
 //!
 //! Invariants:
-//! - `seq` is strictly increasing across restarts: `seq` is persisted (tmp +
-//!   fsync + rename) before the snapshot that uses it, and on open the counter
-//!   resumes from the larger of that file and the newest queued snapshot;
+//! - `seq` is strictly increasing across restarts: the newest sequence
+//!   number handed out is always on disk, in the newest snapshot file (made
+//!   durable before `push` returns), in the `acked/` record it is renamed to
+//!   when acknowledged (the record of an older one is removed only after),
+//!   or in `seq` (written durably before a possibly-newest corrupt file is
+//!   removed); on open the counter resumes from the largest of the three;
+//!   one fsynced file per snapshot (not two) is the cost;
 //! - a snapshot file is complete or absent: it is written to a `.tmp` file,
 //!   fsynced, then renamed (and the directory fsynced);
 //! - at most `max_snapshots` files: pushing one more removes the oldest (the
@@ -28,6 +39,9 @@ use std::sync::{Arc, Mutex};
 use prost::Message;
 use vigil_proto::Metrics;
 
+/// The directory under `state_dir` of the newest acknowledged snapshot's record.
+pub const ACKED_DIR: &str = "acked";
+
 /// The queue shared by the collector (push) and the sender (read, ack).
 pub type SharedQueue = Arc<Mutex<Queue>>;
 
@@ -44,10 +58,14 @@ fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -
 #[derive(Debug)]
 pub struct Queue {
     dir: PathBuf,
+    /// `state_dir/acked`: the record of the newest acknowledged snapshot.
+    acked_dir: PathBuf,
     seq_file: PathBuf,
     max_snapshots: usize,
     last_seq: u64,
     entries: BTreeSet<u64>,
+    /// The record in `acked/`, if any.
+    acked: Option<u64>,
 }
 
 impl Queue {
@@ -57,6 +75,8 @@ impl Queue {
     pub fn open(state_dir: &Path, max_snapshots: usize) -> Result<Queue, QueueError> {
         let dir = state_dir.join("queue");
         fs::create_dir_all(&dir).map_err(io("create", &dir))?;
+        let acked_dir = state_dir.join(ACKED_DIR);
+        fs::create_dir_all(&acked_dir).map_err(io("create", &acked_dir))?;
         let seq_file = state_dir.join("seq");
         let persisted_seq = match fs::read_to_string(&seq_file) {
             Ok(text) => match text.trim().parse::<u64>() {
@@ -71,6 +91,10 @@ impl Queue {
         };
 
         let mut entries = BTreeSet::new();
+        let mut records = BTreeSet::new();
+        // the largest number any file names, corrupt ones included
+        let mut named_max = 0;
+        let mut corrupt = Vec::new();
         for dir_entry in fs::read_dir(&dir).map_err(io("list", &dir))? {
             let dir_entry = dir_entry.map_err(io("list", &dir))?;
             let path = dir_entry.path();
@@ -84,18 +108,42 @@ impl Queue {
                 tracing::warn!(path = %path.display(), "ignoring a file that is not a queued snapshot");
                 continue;
             };
+            named_max = named_max.max(seq);
             match read_snapshot(&path, seq) {
                 Ok(_) => {
                     entries.insert(seq);
                 }
                 Err(reason) => {
                     tracing::error!(path = %path.display(), seq, reason = %reason, "corrupt queued snapshot removed");
-                    remove_file(&path)?;
+                    // removed below, once the number it carried is recorded
+                    corrupt.push(seq);
                 }
             }
         }
-        let last_seq = persisted_seq.max(entries.last().copied().unwrap_or(0));
-        let mut queue = Queue { dir, seq_file, max_snapshots: max_snapshots.max(1), last_seq, entries };
+        for dir_entry in fs::read_dir(&acked_dir).map_err(io("list", &acked_dir))? {
+            let dir_entry = dir_entry.map_err(io("list", &acked_dir))?;
+            match parse_name(&dir_entry.file_name().to_string_lossy()) {
+                Some(seq) => {
+                    named_max = named_max.max(seq);
+                    records.insert(seq);
+                }
+                None => remove_file(&dir_entry.path())?, // a crash's leftover
+            }
+        }
+        let last_seq = persisted_seq.max(named_max);
+        let acked = records.last().copied();
+        let mut queue = Queue { dir, acked_dir, seq_file, max_snapshots: max_snapshots.max(1), last_seq, entries, acked };
+        if !corrupt.is_empty() {
+            // a corrupt file may have been the newest: keep its number
+            write_atomic(&queue.seq_file, last_seq.to_string().as_bytes())?;
+            for seq in corrupt {
+                remove_file(&queue.path(seq))?;
+            }
+        }
+        // older records are redundant
+        for seq in records.iter().filter(|seq| Some(**seq) != acked) {
+            remove_file(&queue.record_path(*seq))?;
+        }
         queue.enforce_bound()?;
         if !queue.entries.is_empty() {
             tracing::info!(queued = queue.entries.len(), last_seq, "recovered queued snapshots");
@@ -107,12 +155,12 @@ impl Queue {
     /// returns the number. Drops the oldest snapshots beyond the bound.
     pub fn push(&mut self, mut metrics: Metrics) -> Result<u64, QueueError> {
         let seq = self.last_seq + 1;
-        write_atomic(&self.seq_file, seq.to_string().as_bytes())?;
-        self.last_seq = seq;
         metrics.seq = seq;
         let path = self.path(seq);
+        // the file is the record of `seq`: durable before the number is used
         write_atomic(&path, &metrics.encode_to_vec())?;
         sync_dir(&self.dir);
+        self.last_seq = seq;
         self.entries.insert(seq);
         self.enforce_bound()?;
         Ok(seq)
@@ -124,7 +172,16 @@ impl Queue {
         if !self.entries.remove(&seq) {
             return Ok(false);
         }
-        remove_file(&self.path(seq))?;
+        if seq == self.last_seq {
+            // the newest: it stays as the record of the last number
+            let record = self.record_path(seq);
+            fs::rename(self.path(seq), &record).map_err(io("rename", &record))?;
+            if let Some(older) = self.acked.replace(seq) {
+                remove_file(&self.record_path(older))?;
+            }
+        } else {
+            remove_file(&self.path(seq))?;
+        }
         Ok(true)
     }
 
@@ -139,6 +196,10 @@ impl Queue {
             Ok(metrics) => Ok(Some(metrics)),
             Err(reason) => {
                 tracing::error!(path = %path.display(), seq, reason = %reason, "corrupt queued snapshot removed");
+                if seq == self.last_seq {
+                    // it was the record of the last number
+                    write_atomic(&self.seq_file, seq.to_string().as_bytes())?;
+                }
                 self.entries.remove(&seq);
                 remove_file(&path)?;
                 Ok(None)
@@ -175,6 +236,10 @@ impl Queue {
 
     fn path(&self, seq: u64) -> PathBuf {
         self.dir.join(format!("{seq:020}.pb"))
+    }
+
+    fn record_path(&self, seq: u64) -> PathBuf {
+        self.acked_dir.join(format!("{seq:020}.pb"))
     }
 
     fn enforce_bound(&mut self) -> Result<(), QueueError> {

@@ -268,7 +268,7 @@ async fn reset_needs_yes_then_clears_the_state() {
 
     let output = sovigilant(&config, &["reset", "--yes"]).await;
     assert!(output.status.success(), "{}", text(&output.stderr));
-    for gone in ["host_id", "seq", "queue"] {
+    for gone in ["host_id", "seq", "queue", "acked"] {
         assert!(!state.join(gone).exists(), "{gone} still there");
     }
     assert!(state.join("keep.txt").exists(), "files that are not the agent's are left alone");

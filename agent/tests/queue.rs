@@ -112,3 +112,83 @@ fn corrupt_seq_file_falls_back_to_the_newest_queued_snapshot() {
     let mut queue = Queue::open(dir.path(), 100).unwrap();
     assert_eq!(queue.push(snapshot(9)).unwrap(), 5);
 }
+
+fn names(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn the_newest_acked_snapshot_stays_as_the_record_of_the_last_seq() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut queue = Queue::open(dir.path(), 100).unwrap();
+    let queue_dir = queue.dir().to_owned();
+    let acked_dir = dir.path().join("acked");
+    for i in 0..3 {
+        queue.push(snapshot(i)).unwrap();
+    }
+    assert!(!dir.path().join("seq").exists(), "one fsynced file per snapshot: no separate seq file");
+    // an older one leaves, the newest becomes the record
+    queue.ack(1).unwrap();
+    queue.ack(3).unwrap();
+    assert_eq!(queue.seqs(), vec![2]);
+    assert_eq!(names(&queue_dir), vec![format!("{:020}.pb", 2)]);
+    assert_eq!(names(&acked_dir), vec![format!("{:020}.pb", 3)]);
+    // a newer record replaces it; records are never queued or sent
+    let four = queue.push(snapshot(3)).unwrap();
+    queue.ack(2).unwrap();
+    queue.ack(four).unwrap();
+    assert!(queue.is_empty());
+    assert!(names(&queue_dir).is_empty());
+    assert_eq!(names(&acked_dir), vec![format!("{:020}.pb", 4)]);
+    drop(queue);
+    let mut queue = Queue::open(dir.path(), 100).unwrap();
+    assert!(queue.is_empty());
+    assert_eq!(queue.seqs_after(0, 10), Vec::<u64>::new());
+    assert_eq!(queue.push(snapshot(4)).unwrap(), 5);
+}
+
+#[test]
+fn stray_older_records_are_removed_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut queue = Queue::open(dir.path(), 100).unwrap();
+    let seq = queue.push(snapshot(0)).unwrap();
+    queue.ack(seq).unwrap();
+    drop(queue);
+    let acked_dir = dir.path().join("acked");
+    fs::write(acked_dir.join(format!("{:020}.pb", 7)), b"").unwrap();
+    fs::write(acked_dir.join(format!("{:020}.pb.tmp", 9)), b"").unwrap();
+    let mut queue = Queue::open(dir.path(), 100).unwrap();
+    assert_eq!(names(&acked_dir), vec![format!("{:020}.pb", 7)]);
+    assert_eq!(queue.push(snapshot(1)).unwrap(), 8);
+}
+
+#[test]
+fn a_corrupt_newest_snapshot_does_not_give_its_seq_again() {
+    // removed at open
+    let dir = tempfile::tempdir().unwrap();
+    let mut queue = Queue::open(dir.path(), 100).unwrap();
+    for i in 0..3 {
+        queue.push(snapshot(i)).unwrap();
+    }
+    let queue_dir = queue.dir().to_owned();
+    drop(queue);
+    fs::write(queue_dir.join(format!("{:020}.pb", 3)), b"\xff\xff not protobuf").unwrap();
+    let queue = Queue::open(dir.path(), 100).unwrap();
+    assert_eq!(queue.seqs(), vec![1, 2]);
+    drop(queue);
+    let mut queue = Queue::open(dir.path(), 100).unwrap();
+    assert_eq!(queue.push(snapshot(9)).unwrap(), 4);
+
+    // removed when read, with nothing else queued
+    let dir = tempfile::tempdir().unwrap();
+    let mut queue = Queue::open(dir.path(), 100).unwrap();
+    let seq = queue.push(snapshot(1)).unwrap();
+    fs::write(queue.dir().join(format!("{seq:020}.pb")), b"\xff\xff not protobuf").unwrap();
+    assert_eq!(queue.read(seq).unwrap(), None);
+    assert!(queue.is_empty());
+    drop(queue);
+    let mut queue = Queue::open(dir.path(), 100).unwrap();
+    assert_eq!(queue.push(snapshot(2)).unwrap(), seq + 1);
+}

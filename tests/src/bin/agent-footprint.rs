@@ -174,7 +174,10 @@ async fn main() -> Result<()> {
     let dir = release_dir()?;
     let agent_bin = dir.join("sovigilant");
     if !agent_bin.exists() {
-        bail!("{} is absent; build it with `cargo build --release -p sovigilant` (this command builds nothing)", agent_bin.display());
+        bail!(
+            "{} is absent; build it with `cargo build --release -p sovigilant` (this command builds nothing)",
+            agent_bin.display()
+        );
     }
     if !args.offline && !dir.join("vigil").exists() {
         bail!(
@@ -188,7 +191,13 @@ async fn main() -> Result<()> {
         .arg("--version")
         .output()
         .ok()
-        .map(|o| String::from_utf8_lossy(if o.stdout.is_empty() { &o.stderr } else { &o.stdout }).lines().next().unwrap_or("").to_owned())
+        .map(|o| {
+            String::from_utf8_lossy(if o.stdout.is_empty() { &o.stderr } else { &o.stdout })
+                .lines()
+                .next()
+                .unwrap_or("")
+                .to_owned()
+        })
         .unwrap_or_default();
     let interval = args.interval;
     let work = TempDir::new()?;
@@ -200,7 +209,9 @@ async fn main() -> Result<()> {
         stack = None;
         (format!("127.0.0.1:{}", free_port()), "offline-token".to_owned(), "    enabled: false\n".to_owned())
     } else {
-        let s = Stack::new().await.context("cannot start the private stack (nats-server, MariaDB); pass --offline to run without a gateway")?;
+        let s = Stack::new()
+            .await
+            .context("cannot start the private stack (nats-server, MariaDB); pass --offline to run without a gateway")?;
         _services = Some(s.spawn(&["gateway", "collector"]).await?);
         let fixture = s.tenant("footprint").await?;
         let tls = format!("    enabled: true\n    ca_cert: {}\n", s.ca_path().display());
@@ -291,12 +302,28 @@ logging:\n  level: info\nstate_dir: {}\n",
     let deadline = Instant::now() + Duration::from_secs(20);
     while http.get(&url).send().await.map(|r| r.status().is_success()).ok() != Some(true) {
         if Instant::now() > deadline {
-            bail!("node_exporter did not answer {url} within 20 s; log:\n{}", std::fs::read_to_string(&exporter_log).unwrap_or_default());
+            bail!(
+                "node_exporter did not answer {url} within 20 s; log:\n{}",
+                std::fs::read_to_string(&exporter_log).unwrap_or_default()
+            );
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
-    let read_seq = || std::fs::read_to_string(state_dir.join("seq")).ok().and_then(|t| t.trim().parse::<u64>().ok()).unwrap_or(0);
+    // The agent's newest sequence number: the largest `<seq>.pb` queued or
+    // kept as the record of the last acknowledged one (`acked/`), or the
+    // `seq` file older agents write before each snapshot.
+    let read_seq = || {
+        let named = ["queue", "acked"]
+            .iter()
+            .filter_map(|dir| std::fs::read_dir(state_dir.join(dir)).ok())
+            .flat_map(|entries| entries.flatten())
+            .filter_map(|entry| entry.file_name().to_str()?.strip_suffix(".pb")?.parse::<u64>().ok())
+            .max()
+            .unwrap_or(0);
+        let file = std::fs::read_to_string(state_dir.join("seq")).ok().and_then(|t| t.trim().parse::<u64>().ok()).unwrap_or(0);
+        named.max(file)
+    };
     let mut scrape_times = Vec::new();
     let mut body_bytes = 0usize;
     let mut agent_rss = Vec::new();
@@ -307,7 +334,8 @@ logging:\n  level: info\nstate_dir: {}\n",
     for k in 0..=total {
         tokio::time::sleep_until(tick(k).into()).await;
         // both idle: half an interval after the agent's collection, before the scrape
-        let a = sample(agent_pid).with_context(|| format!("sovigilant exited; log:\n{}", std::fs::read_to_string(&agent_log).unwrap_or_default()))?;
+        let a = sample(agent_pid)
+            .with_context(|| format!("sovigilant exited; log:\n{}", std::fs::read_to_string(&agent_log).unwrap_or_default()))?;
         let e = sample(exporter_pid).context("node_exporter exited")?;
         if k == args.warmup {
             first = Some((a, e, read_seq()));
@@ -399,8 +427,20 @@ fn report(r: Report) -> bool {
     let size_ratio = r.agent_size as f64 / r.exporter_size.max(1) as f64;
     println!();
     println!("{:<28} {:>14} {:>16} {:>8}", "", "sovigilant", "node_exporter", "ratio");
-    println!("{:<28} {:>14} {:>16} {:>7.0}%", "RSS steady (median, 2nd half)", mib(r.agent_steady), mib(r.exporter_steady), rss_ratio * 100.0);
-    println!("{:<28} {:>14} {:>16} {:>7.0}%", "RSS max", mib(r.max_agent), mib(r.max_exporter), r.max_agent as f64 / r.max_exporter.max(1) as f64 * 100.0);
+    println!(
+        "{:<28} {:>14} {:>16} {:>7.0}%",
+        "RSS steady (median, 2nd half)",
+        mib(r.agent_steady),
+        mib(r.exporter_steady),
+        rss_ratio * 100.0
+    );
+    println!(
+        "{:<28} {:>14} {:>16} {:>7.0}%",
+        "RSS max",
+        mib(r.max_agent),
+        mib(r.max_exporter),
+        r.max_agent as f64 / r.max_exporter.max(1) as f64 * 100.0
+    );
     println!(
         "{:<28} {:>11.1} ms {:>13.1} ms {:>7.0}%",
         "CPU per collection / scrape",
@@ -408,7 +448,8 @@ fn report(r: Report) -> bool {
         r.exporter_cpu_ms,
         cpu_ratio * 100.0
     );
-    let with_children = (r.agent_cpu_ms + r.agent_children_ms) / (r.exporter_cpu_ms + r.exporter_children_ms).max(f64::MIN_POSITIVE);
+    let with_children =
+        (r.agent_cpu_ms + r.agent_children_ms) / (r.exporter_cpu_ms + r.exporter_children_ms).max(f64::MIN_POSITIVE);
     println!(
         "{:<28} {:>11.1} ms {:>13.1} ms {:>7.0}%",
         "  + reaped child processes",

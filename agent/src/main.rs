@@ -103,9 +103,23 @@ enum Command {
     },
 }
 
+/// How long an idle blocking-pool thread waits for work before it exits:
+/// longer than the collection interval (10 s by default, tokio's own default
+/// keep-alive), so the same few threads serve every collection.
+const BLOCKING_THREAD_KEEP_ALIVE: Duration = Duration::from_secs(120);
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+    // One thread runs every task (the collector's and the sender's work is a
+    // few milliseconds per interval: worker threads waking and stealing from
+    // each other cost more than they give); `/proc`, statvfs and the queue's
+    // file I/O run on the blocking pool, whose threads stay alive across
+    // intervals instead of being started again for each collection.
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .thread_keep_alive(BLOCKING_THREAD_KEEP_ALIVE)
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("sovigilant: cannot start the async runtime: {error}");

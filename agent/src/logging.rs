@@ -1,14 +1,21 @@
 //! Log output: stderr, or the `logging.output` file rotated at
 //! `logging.max_size` keeping `logging.max_files` old files
 //! (`sovigilant.log.1` is the newest rotated one). `RUST_LOG`, when set,
-//! overrides `logging.level`.
+//! overrides `logging.level`: a default level and/or `target=level`
+//! directives separated by commas (`debug`, `warn,sovigilant=debug`); a
+//! value that does not parse is ignored. (These are [`Targets`] filters, not
+//! the span and field filters of tracing's `EnvFilter`, whose regex engine
+//! would add a quarter of a megabyte to the binary.)
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::{LevelFilter, Targets};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::Layer;
 
 use crate::config::LoggingConfig;
 
@@ -75,22 +82,33 @@ impl Write for RotatingFile {
     }
 }
 
-fn filter(level: &str) -> EnvFilter {
-    EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level))
+/// `RUST_LOG` when it is set and parses, else `level`.
+fn filter(level: &str) -> Targets {
+    parse_filter(std::env::var("RUST_LOG").ok().as_deref(), level)
+}
+
+fn parse_filter(rust_log: Option<&str>, level: &str) -> Targets {
+    rust_log
+        .filter(|value| !value.trim().is_empty())
+        .and_then(|value| value.trim().parse::<Targets>().ok())
+        .or_else(|| level.parse::<Targets>().ok())
+        .unwrap_or_else(|| Targets::new().with_default(LevelFilter::INFO))
 }
 
 /// Installs the daemon's logger (stderr or the rotated file).
 pub fn init_daemon(config: &LoggingConfig) -> io::Result<()> {
-    let builder = tracing_subscriber::fmt().with_env_filter(filter(config.level.name()));
+    let filter = filter(config.level.name());
     match &config.output {
         Some(path) => {
             let file = RotatingFile::open(path, config.max_size, config.max_files).map_err(|error| {
                 io::Error::new(error.kind(), format!("cannot open the log file {}: {error}", path.display()))
             })?;
-            let _ = builder.with_ansi(false).with_writer(Mutex::new(file)).try_init();
+            let layer = tracing_subscriber::fmt::layer().with_ansi(false).with_writer(Mutex::new(file));
+            let _ = tracing_subscriber::registry().with(layer.with_filter(filter)).try_init();
         }
         None => {
-            let _ = builder.with_ansi(io::stderr().is_terminal()).with_writer(io::stderr).try_init();
+            let layer = tracing_subscriber::fmt::layer().with_ansi(io::stderr().is_terminal()).with_writer(io::stderr);
+            let _ = tracing_subscriber::registry().with(layer.with_filter(filter)).try_init();
         }
     }
     Ok(())
@@ -98,16 +116,31 @@ pub fn init_daemon(config: &LoggingConfig) -> io::Result<()> {
 
 /// Installs a quiet stderr logger for one-shot commands (warnings and up).
 pub fn init_cli() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter("warn"))
-        .with_ansi(io::stderr().is_terminal())
-        .with_writer(io::stderr)
-        .try_init();
+    let layer = tracing_subscriber::fmt::layer().with_ansi(io::stderr().is_terminal()).with_writer(io::stderr);
+    let _ = tracing_subscriber::registry().with(layer.with_filter(filter("warn"))).try_init();
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rust_log_directives_override_the_level() {
+        use tracing::Level;
+        let config = parse_filter(None, "info");
+        assert!(config.would_enable("sovigilant::agent", &Level::INFO));
+        assert!(!config.would_enable("sovigilant::agent", &Level::DEBUG));
+        let env = parse_filter(Some("warn,sovigilant=debug"), "info");
+        assert!(env.would_enable("sovigilant::services", &Level::DEBUG));
+        assert!(!env.would_enable("h2::codec", &Level::INFO));
+        assert!(env.would_enable("h2::codec", &Level::WARN));
+        assert!(parse_filter(Some("debug"), "warn").would_enable("anything", &Level::DEBUG));
+        // unset, empty or unparsable: the configured level
+        for ignored in [Some(""), Some("sovigilant=loud")] {
+            let filter = parse_filter(ignored, "error");
+            assert!(filter.would_enable("x", &Level::ERROR) && !filter.would_enable("x", &Level::WARN), "{ignored:?}");
+        }
+    }
 
     #[test]
     fn rotates_past_max_size_keeping_max_files() {

@@ -38,7 +38,7 @@ use std::{
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use tempfile::TempDir;
-use vigil_tests::{free_port, Stack};
+use vigil_tests::{free_port, procstat, Stack};
 
 const NODE_EXPORTER: &str = "/usr/bin/prometheus-node-exporter";
 const RSS_TARGET: f64 = 0.5;
@@ -73,37 +73,10 @@ struct Sample {
     rss_kib: u64,
 }
 
-fn clock_ticks_per_second() -> f64 {
-    #[allow(unsafe_code)]
-    // SAFETY: sysconf has no preconditions; it only reads a system constant.
-    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    if ticks > 0 {
-        ticks as f64
-    } else {
-        100.0
-    }
-}
-
 fn sample(pid: u32) -> Result<Sample> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).with_context(|| format!("process {pid} is gone"))?;
-    let close = stat.rfind(')').context("malformed /proc/PID/stat")?;
-    let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
-    // after the comm: state(0) ... utime(11) stime(12) cutime(13) cstime(14)
-    let field = |i: usize| -> Result<u64> {
-        let text = fields.get(i).with_context(|| format!("/proc/{pid}/stat has no field {i}"))?;
-        // cutime/cstime are signed in the kernel's format; never negative in practice
-        Ok(text.parse::<i64>().with_context(|| format!("/proc/{pid}/stat field {i}: {text:?}"))?.max(0) as u64)
-    };
-    let ticks = field(11)? + field(12)?;
-    let child_ticks = field(13)? + field(14)?;
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).with_context(|| format!("process {pid} is gone"))?;
-    let rss_kib = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .context("no VmRSS in /proc/PID/status")?;
-    Ok(Sample { ticks, child_ticks, rss_kib })
+    let ticks = procstat::cpu_ticks(pid).with_context(|| format!("process {pid} is gone"))?;
+    let rss_kib = procstat::rss_kib(pid).with_context(|| format!("no VmRSS for process {pid}"))?;
+    Ok(Sample { ticks: ticks.own, child_ticks: ticks.children, rss_kib })
 }
 
 /// Kills the child on drop.
@@ -349,7 +322,7 @@ logging:\n  level: info\nstate_dir: {}\n",
             let seq1 = read_seq();
             sampler.abort();
             let (max_agent, max_exporter) = *max_rss.lock().unwrap_or_else(|p| p.into_inner());
-            let hz = clock_ticks_per_second();
+            let hz = procstat::ticks_per_second();
             let collections = f64::from(args.collections);
             let agent_cpu_ms = (a.ticks - a0.ticks) as f64 / hz * 1000.0 / collections;
             let exporter_cpu_ms = (e.ticks - e0.ticks) as f64 / hz * 1000.0 / collections;

@@ -185,9 +185,9 @@ async fn main() -> Result<()> {
         let host_id = sim::register(channel.clone(), &fixture.token, &format!("sat-m-{h}"), &format!("sat-{h}")).await?;
         sat_hosts.push((host_id, channel));
     }
-    let mut cpu_processes = vec![("vigil (gateway+collector)".to_owned(), server_pid)];
+    let server_label = if args.separate { "vigil gateway" } else { "vigil (gateway+collector)" };
+    let mut cpu_processes = vec![(server_label.to_owned(), server_pid)];
     for (n, collector) in collectors.iter().enumerate() {
-        cpu_processes[0].0 = "vigil gateway".to_owned();
         cpu_processes.push((format!("vigil collector {}", n + 1), collector.pid()));
     }
     cpu_processes.extend(stack.nats.pid().map(|pid| ("nats-server".to_owned(), pid)));

@@ -32,6 +32,7 @@ export function createServices(): AppServices {
       return token ? socketUrl(location, token) : null;
     },
     onMessage: (m) => store.enqueue(m),
+    onText: (text) => store.enqueueText(text),
     onState: (s) => {
       state = s;
       for (const fn of stateListeners) fn(s);

@@ -130,6 +130,28 @@ describe('LiveSocket', () => {
     expect(h.onMessage.mock.calls[0]![0]).toMatchObject({ type: 'host_status', status: 'offline' });
   });
 
+  it('hands raw text to onText instead of parsing it when onText is set', async () => {
+    FakeSocket.all = [];
+    const texts: string[] = [];
+    const onMessage = vi.fn();
+    const socket = new LiveSocket({
+      url: async () => 'ws://x/ws?token=t',
+      onMessage,
+      onText: (t) => texts.push(t),
+      createSocket: (u) => new FakeSocket(u),
+      setTimer: () => 0,
+      clearTimer: () => {},
+    });
+    socket.start();
+    await new Promise((r) => setTimeout(r, 0));
+    const ws = FakeSocket.all[FakeSocket.all.length - 1]!;
+    ws.open();
+    ws.onmessage?.({ data: '{"type":"metrics","host_id":"h1"}' });
+    ws.onmessage?.({ data: new ArrayBuffer(2) });
+    expect(texts).toEqual(['{"type":"metrics","host_id":"h1"}']);
+    expect(onMessage).not.toHaveBeenCalled();
+  });
+
   it('stop() closes without reconnecting', async () => {
     const h = harness();
     h.socket.start();

@@ -1,6 +1,6 @@
 import { describe, expect, it, vi } from 'vitest';
 import type { MetricsFrame, ServerMessage } from '../src/api/types';
-import { HostsStore, sortHostIds } from '../src/live/store';
+import { HostsStore, RAW_LIMIT, sortHostIds } from '../src/live/store';
 import { detail, point } from './fixtures';
 
 /** A store whose animation frames run only when the test says so. */
@@ -210,5 +210,72 @@ describe('HostsStore and REST reloads', () => {
     // fresh REST answer (the host went offline after its 12:30 snapshot while we were disconnected)
     store.setHosts([detail('h1', { status: 'offline', last_seen: '2026-11-24T12:30:00Z' })]);
     expect(store.get('h1')!.status).toBe('offline');
+  });
+});
+
+describe('HostsStore and raw socket text', () => {
+  const text = (host_id: string, second: number, cpu: number) =>
+    JSON.stringify({
+      type: 'metrics', host_id, timestamp: `2026-11-24T12:00:${String(second).padStart(2, '0')}Z`,
+      data: { cpu, memory: 50, disk: 40 },
+    });
+
+  it('parses queued text in the next animation frame, not on arrival, and skips bad text', () => {
+    const { store, frames, runFrame } = manualStore();
+    store.setHosts([detail('h1'), detail('h2')]);
+    store.enqueueText(text('h1', 1, 11));
+    store.enqueueText('{not json');
+    store.enqueueText(JSON.stringify({ type: 'host_status', host_id: 'h2', status: 'offline', timestamp: '2026-11-24T12:00:02Z' }));
+    expect(store.rawQueued()).toBe(3);
+    expect(frames).toHaveLength(1);
+    expect(store.get('h1')!.live.cpu).toBeNull();
+    runFrame();
+    expect(store.rawQueued()).toBe(0);
+    expect(store.get('h1')!.live.cpu).toBe(11);
+    expect(store.get('h2')!.status).toBe('offline');
+  });
+
+  it('stops parsing at the frame budget and goes on in the next frame, in arrival order', () => {
+    let now = 0;
+    const frames: (() => void)[] = [];
+    // every look at the clock costs 1 ms; 4 ms budget: a few chunks per frame
+    const store = new HostsStore((cb) => frames.push(cb), () => {}, 1000, 4, () => (now += 1));
+    const ids = Array.from({ length: 200 }, (_, i) => `h${i}`);
+    store.setHosts(ids.map((id) => detail(id)));
+    for (const [i, id] of ids.entries()) store.enqueueText(text(id, 1, i));
+    store.enqueueText(text('h0', 2, 999)); // newer frame for h0, last in the queue
+    let rounds = 0;
+    const queued: number[] = [];
+    while (frames.length) {
+      frames.splice(0).forEach((cb) => cb());
+      queued.push(store.rawQueued());
+      rounds += 1;
+    }
+    expect(rounds).toBeGreaterThan(1); // the budget split the work
+    expect(queued[0]).toBeGreaterThan(0);
+    expect(queued[0]).toBeLessThan(201);
+    expect(queued.at(-1)).toBe(0);
+    expect(ids.every((id, i) => store.get(id)!.live.cpu === (i === 0 ? 999 : i))).toBe(true);
+  });
+
+  it('never keeps more than RAW_LIMIT texts unparsed while no frame runs (hidden tab)', () => {
+    const { store, frames, runFrame } = manualStore();
+    store.setHosts([detail('h1')]);
+    for (let i = 0; i < RAW_LIMIT * 3; i++) store.enqueueText(text('h1', i % 60, i));
+    expect(store.rawQueued()).toBeLessThan(RAW_LIMIT);
+    expect(frames).toHaveLength(1);
+    runFrame();
+    expect(store.rawQueued()).toBe(0);
+    expect(store.get('h1')!.live.timestamp).toBe('2026-11-24T12:00:59Z');
+  });
+
+  it('passes alert text to alert listeners', () => {
+    const { store, runFrame } = manualStore();
+    const alerts = vi.fn();
+    store.subscribeAlerts(alerts);
+    store.enqueueText(JSON.stringify({ type: 'alert', id: 'a1', severity: 'critical', host_id: 'h1', message: 'cpu', timestamp: '2026-11-24T12:00:00Z' }));
+    expect(alerts).not.toHaveBeenCalled();
+    runFrame();
+    expect(alerts).toHaveBeenCalledWith(expect.objectContaining({ type: 'alert', id: 'a1' }));
   });
 });

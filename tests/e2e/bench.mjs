@@ -86,9 +86,13 @@ function frameWork(traceBuffer) {
     top.push(t);
     busyUntil = t.ts + (t.dur ?? 0);
   }
+  // WebSocket (and other) `message` events dispatched on the main thread
+  const messages = mine.filter((e) => e.name === 'EventDispatch' && e.ph === 'X' && e.args?.data?.type === 'message').map((e) => e.ts);
   const wall = [];
   const cpu = [];
+  const perFrameMessages = [];
   let first = 0;
+  let m = 0;
   for (let i = 1; i < ends.length; i += 1) {
     const [from, to] = [ends[i - 1], ends[i]];
     while (first < top.length && top[first].ts + top[first].dur <= from) first += 1;
@@ -103,17 +107,26 @@ function frameWork(traceBuffer) {
     }
     wall.push(busy / 1000);
     cpu.push(thread / 1000);
+    while (m < messages.length && messages[m] < from) m += 1;
+    let count = 0;
+    while (m + count < messages.length && messages[m + count] < to) count += 1;
+    perFrameMessages.push(count);
   }
-  return { wall, cpu };
+  return { wall, cpu, messages: perFrameMessages };
 }
 
-function describeWork({ wall, cpu }) {
+function describeWork({ wall, cpu, messages }) {
   const line = (values) => {
     const sorted = sortNum(values);
     const over = sorted.filter((w) => w > BUDGET_MS).length;
     return `p50 ${ms(pick(sorted, 0.5))}, p99 ${ms(pick(sorted, 0.99))}, max ${ms(sorted.at(-1) ?? 0)}, ${over} (${pct(over, sorted.length)}) over ${BUDGET_MS} ms`;
   };
-  return `${cpu.length} frames; main-thread cpu per frame ${line(cpu)}; busy (wall) per frame ${line(wall)}`;
+  // what the frames over budget had in them: how many socket messages arrived in each
+  const overMessages = sortNum(cpu.map((c, i) => [c, messages[i]]).filter(([c]) => c > BUDGET_MS).map(([, n]) => n));
+  const msgs = sortNum(messages);
+  const overLine = overMessages.length ? `; frames over ${BUDGET_MS} ms held p50 ${pick(overMessages, 0.5)}, max ${overMessages.at(-1)} message events` : '';
+  return `${cpu.length} frames; main-thread cpu per frame ${line(cpu)}; busy (wall) per frame ${line(wall)}; ` +
+    `message events per frame p50 ${pick(msgs, 0.5)}, p99 ${pick(msgs, 0.99)}, max ${msgs.at(-1) ?? 0}${overLine}`;
 }
 
 async function traced(browser, page, run) {

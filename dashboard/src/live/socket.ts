@@ -39,6 +39,11 @@ export interface LiveSocketOptions {
   /** URL to open (fresh token each time), or null when signed out (no connection). */
   url: () => Promise<string | null>;
   onMessage: (msg: ServerMessage) => void;
+  /**
+   * When set, receives each text message as it arrived instead of `onMessage`
+   * receiving it parsed (the hosts store parses later, within a frame budget).
+   */
+  onText?: (text: string) => void;
   onState?: (state: SocketState) => void;
   /** After a reconnect (not the first open): refetch state that frames may have missed. */
   onReconnect?: () => void;
@@ -143,6 +148,10 @@ export class LiveSocket {
     };
     ws.onmessage = (ev) => {
       if (typeof ev.data !== 'string') return;
+      if (this.opts.onText) {
+        this.opts.onText(ev.data);
+        return;
+      }
       const msg = parseServerMessage(ev.data);
       if (msg) this.opts.onMessage(msg);
     };

@@ -11,9 +11,16 @@
 // - a status frame older than the last applied status for the host is ignored;
 // - at most `maxPerFrame` hosts are applied per animation frame (the rest wait
 //   for the next frame), so a burst from 1,000 hosts is spread over frames
-//   instead of blowing one frame's 16 ms budget.
+//   instead of blowing one frame's 16 ms budget;
+// - raw socket text (`enqueueText`) is only queued on arrival: it is parsed
+//   in the animation frame, for at most `parseBudgetMs` per frame, so a burst
+//   of hundreds of WebSocket messages (a tab that was descheduled, a network
+//   stall) costs each message's event dispatch at arrival and no more; the
+//   raw queue never holds more than `RAW_LIMIT` texts (beyond, it is parsed
+//   at once into the per-host queue, e.g. while the tab is hidden and no
+//   animation frame runs).
 
-import { summarizePoint } from '../api/normalize';
+import { parseServerMessage, summarizePoint } from '../api/normalize';
 import type {
   HostDetail, HostRecord, HostStatus, HostStatusFrame, LiveContainer, MetricsFrame, ServerMessage,
 } from '../api/types';
@@ -50,6 +57,19 @@ type Schedule = (cb: () => void) => void;
 /** Host updates applied per animation frame; the rest roll over to the next frame. */
 export const DEFAULT_MAX_PER_FRAME = 200;
 
+/** Time (ms) one animation frame may spend parsing queued socket text. */
+export const DEFAULT_PARSE_BUDGET_MS = 4;
+
+/** Raw socket texts kept unparsed at most; beyond, they are parsed at once. */
+export const RAW_LIMIT = 4096;
+
+/** Messages parsed between two looks at the clock. */
+const PARSE_CHUNK = 16;
+
+function defaultClock(): number {
+  return typeof performance !== 'undefined' ? performance.now() : Date.now();
+}
+
 const EMPTY_LIVE: LiveValues = {
   cpu: null, memory: null, disk: null, containers: null, servicesCount: null, uptime: null, timestamp: null,
 };
@@ -73,6 +93,9 @@ export class HostsStore {
   private hosts = new Map<string, HostView>();
   private order: string[] = [];
   private pending = new Map<string, Pending>();
+  /** Socket texts not parsed yet, oldest first, from `rawHead` on. */
+  private raw: string[] = [];
+  private rawHead = 0;
   private scheduled = false;
   private hostListeners = new Map<string, Set<() => void>>();
   private listListeners = new Set<() => void>();
@@ -88,6 +111,8 @@ export class HostsStore {
     /** Called (once per flush) with ids of frames for hosts we do not know: a new host to fetch. */
     private onUnknownHosts: (ids: string[]) => void = () => {},
     private maxPerFrame = DEFAULT_MAX_PER_FRAME,
+    private parseBudgetMs = DEFAULT_PARSE_BUDGET_MS,
+    private clock: () => number = defaultClock,
   ) {}
 
   // ---- reads ----
@@ -177,8 +202,52 @@ export class HostsStore {
 
   // ---- live frames ----
 
+  /** Queues a server message as received (text); parsed and applied in an animation frame. */
+  enqueueText(text: string): void {
+    this.raw.push(text);
+    if (this.raw.length - this.rawHead >= RAW_LIMIT) this.parseRaw(Infinity);
+    this.scheduleFlush();
+  }
+
+  /** Texts queued by `enqueueText` and not parsed yet. */
+  rawQueued(): number {
+    return this.raw.length - this.rawHead;
+  }
+
   /** Queues a server frame; applied at the next animation frame. */
   enqueue(msg: ServerMessage): void {
+    this.queue(msg);
+    this.scheduleFlush();
+  }
+
+  private scheduleFlush(): void {
+    if (!this.scheduled) {
+      this.scheduled = true;
+      this.schedule(() => this.flush());
+    }
+  }
+
+  /** Parses queued texts into the per-host queue until `deadline` (clock time). */
+  private parseRaw(deadline: number): void {
+    const raw = this.raw;
+    let i = this.rawHead;
+    while (i < raw.length) {
+      const end = Math.min(raw.length, i + PARSE_CHUNK);
+      for (; i < end; i += 1) {
+        const msg = parseServerMessage(raw[i]!);
+        if (msg) this.queue(msg);
+      }
+      if (deadline !== Infinity && this.clock() >= deadline) break;
+    }
+    if (i >= raw.length) {
+      this.raw = [];
+      this.rawHead = 0;
+    } else {
+      this.rawHead = i;
+    }
+  }
+
+  private queue(msg: ServerMessage): void {
     if (msg.type === 'alert') {
       for (const fn of this.alertListeners) fn(msg);
       return;
@@ -190,15 +259,17 @@ export class HostsStore {
       p.status = msg;
     }
     this.pending.set(msg.host_id, p);
-    if (!this.scheduled) {
-      this.scheduled = true;
-      this.schedule(() => this.flush());
-    }
   }
 
-  /** Applies every queued frame; listeners hear once per flush. */
+  /**
+   * Parses queued texts (within the frame's parse budget) and applies up to
+   * `maxPerFrame` hosts' queued frames; what is left waits for the next
+   * frame. Listeners hear once per flush.
+   */
   flush(): void {
     this.scheduled = false;
+    if (this.rawQueued() > 0) this.parseRaw(this.clock() + this.parseBudgetMs);
+    if (this.rawQueued() > 0) this.scheduleFlush();
     if (this.pending.size === 0) return;
     let pending = this.pending;
     if (pending.size > this.maxPerFrame) {
@@ -209,8 +280,7 @@ export class HostsStore {
         pending.delete(id);
       }
       pending = now;
-      this.scheduled = true;
-      this.schedule(() => this.flush());
+      this.scheduleFlush();
     } else {
       this.pending = new Map();
     }

@@ -1,9 +1,12 @@
 //! Live updates for the dashboard: `GET /ws?token=<access JWT>` (seed §4.2).
 //!
-//! One [`Hub`] per gateway process holds ONE core NATS subscription to
-//! [`subjects::METRICS_ALL`] and one to [`subjects::HOSTS_ALL`]. Each message is
-//! turned into its frame JSON once, then pushed (a reference-counted clone) to
-//! every connected client of that tenant whose subscription matches the host.
+//! One [`Hub`] per gateway process holds one core NATS subscription to
+//! [`subjects::HOSTS_ALL`] and, per tenant with at least one dashboard
+//! connected, one to that tenant's snapshots ([`subjects::metrics_of_tenant`]),
+//! opened with the tenant's first connection and closed with its last: a
+//! gateway nobody watches receives no snapshot at all. Each message is turned
+//! into its frame JSON once, then pushed (a reference-counted clone) to every
+//! connected client of that tenant whose subscription matches the host.
 //!
 //! Protocol: the client sends `{"type":"subscribe","hosts":[...]}` (`hosts`
 //! omitted: every host of its tenant) and `{"type":"unsubscribe","hosts":[...]}`;
@@ -327,6 +330,13 @@ impl Client {
 #[derive(Default)]
 pub(crate) struct Hub {
     clients: RwLock<HashMap<String, Vec<Arc<Client>>>>,
+    /// Per tenant in `clients`: the task reading its snapshots (aborted, which
+    /// drops and so unsubscribes it, when the tenant's last client leaves).
+    /// Changed only under the `clients` write lock.
+    feeds: Mutex<HashMap<String, tokio::task::AbortHandle>>,
+    /// Set by [`Hub::start`]: where per-tenant feeds subscribe, and the
+    /// shutdown signal they stop on.
+    source: std::sync::OnceLock<(async_nats::Client, watch::Receiver<bool>)>,
     next_id: std::sync::atomic::AtomicU64,
 }
 
@@ -343,6 +353,10 @@ impl Drop for Registration {
             list.retain(|c| c.id != self.client.id);
             if list.is_empty() {
                 clients.remove(&self.client.tenant_id);
+                if let Some(feed) = self.hub.feeds.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).remove(&self.client.tenant_id) {
+                    feed.abort();
+                    tracing::debug!(tenant_id = %self.client.tenant_id, "live: last dashboard of the tenant left; its snapshots are no longer read");
+                }
             }
         }
     }
@@ -361,13 +375,32 @@ impl Hub {
             interest: Mutex::new(Interest::Nothing),
             queue: FrameQueue::new(QUEUE_FRAMES),
         });
-        self.clients
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .entry(tenant_id.to_owned())
-            .or_default()
-            .push(client.clone());
+        let mut clients = self.clients.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let list = clients.entry(tenant_id.to_owned()).or_default();
+        if list.is_empty() {
+            self.start_feed(tenant_id);
+        }
+        list.push(client.clone());
         Registration { hub: self.clone(), client }
+    }
+
+    /// Starts reading the tenant's snapshots (its first dashboard connected).
+    /// Called under the `clients` write lock. Before [`Hub::start`] (no NATS
+    /// yet) it does nothing.
+    fn start_feed(self: &Arc<Self>, tenant_id: &str) {
+        let Some((nats, stopping)) = self.source.get() else { return };
+        let subject = subjects::metrics_of_tenant(tenant_id);
+        let (hub, nats, stopping, tenant) = (self.clone(), nats.clone(), stopping.clone(), tenant_id.to_owned());
+        let task = tokio::spawn(async move {
+            match nats.subscribe(subject.clone()).await {
+                Ok(subscription) => feed(hub, subscription, stopping, Hub::on_metrics).await,
+                Err(error) => tracing::error!(tenant_id = %tenant, subject = %subject, error = %error, "live: cannot subscribe to the tenant's snapshots; its dashboards get no metrics frames until they reconnect"),
+            }
+        });
+        let previous = self.feeds.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(tenant_id.to_owned(), task.abort_handle());
+        if let Some(previous) = previous {
+            previous.abort();
+        }
     }
 
     /// True when some client of the tenant is connected (frames are only
@@ -427,15 +460,26 @@ impl Hub {
         }
     }
 
-    /// Subscribes to every snapshot and host event and feeds the clients
-    /// until `stopping` flips. Subscription errors are returned here, at build.
+    /// Subscribes to every host event, and from now on to the snapshots of
+    /// each tenant while one of its dashboards is connected, and feeds the
+    /// clients until `stopping` flips. The host events subscription's error
+    /// is returned here, at build.
     pub(crate) async fn start(self: &Arc<Self>, nats: &async_nats::Client, stopping: watch::Receiver<bool>) -> Result<(), GatewayError> {
-        let subscribe_error =
-            |subject: &str, e: async_nats::SubscribeError| GatewayError::Service(format!("cannot subscribe to {subject} for live updates: {e}"));
-        let metrics = nats.subscribe(subjects::METRICS_ALL).await.map_err(|e| subscribe_error(subjects::METRICS_ALL, e))?;
-        let hosts = nats.subscribe(subjects::HOSTS_ALL).await.map_err(|e| subscribe_error(subjects::HOSTS_ALL, e))?;
-        tokio::spawn(feed(self.clone(), metrics, stopping.clone(), Hub::on_metrics));
-        tokio::spawn(feed(self.clone(), hosts, stopping, Hub::on_host_event));
+        let hosts = nats
+            .subscribe(subjects::HOSTS_ALL)
+            .await
+            .map_err(|e| GatewayError::Service(format!("cannot subscribe to {} for live updates: {e}", subjects::HOSTS_ALL)))?;
+        tokio::spawn(feed(self.clone(), hosts, stopping.clone(), Hub::on_host_event));
+        {
+            let clients = self.clients.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+            if self.source.set((nats.clone(), stopping)).is_err() {
+                return Err(GatewayError::Service("the live hub was started twice".to_owned()));
+            }
+            // dashboards that connected before the start (none in practice)
+            for tenant_id in clients.keys() {
+                self.start_feed(tenant_id);
+            }
+        }
         Ok(())
     }
 }

@@ -30,6 +30,8 @@ pub fn random_suffix() -> String {
 pub struct NatsServer {
     pub port: u16,
     pub url: String,
+    /// The HTTP monitoring port (`/connz`, `/subsz`, …).
+    pub monitor_port: u16,
     store: tempfile::TempDir,
     process: Option<Child>,
 }
@@ -40,6 +42,7 @@ impl NatsServer {
         let mut server = NatsServer {
             port,
             url: format!("nats://127.0.0.1:{port}"),
+            monitor_port: free_port(),
             store: tempfile::tempdir().expect("temp dir for jetstream"),
             process: None,
         };
@@ -49,7 +52,7 @@ impl NatsServer {
 
     async fn spawn(&mut self) {
         let process = Command::new("nats-server")
-            .args(["-a", "127.0.0.1", "-p", &self.port.to_string(), "-js", "-sd"])
+            .args(["-a", "127.0.0.1", "-p", &self.port.to_string(), "-m", &self.monitor_port.to_string(), "-js", "-sd"])
             .arg(self.store.path())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -74,6 +77,19 @@ impl NatsServer {
     /// The server's process id while it runs.
     pub fn pid(&self) -> Option<u32> {
         self.process.as_ref().map(|process| process.id())
+    }
+
+    /// The body of a monitoring endpoint, e.g. `/connz?subs=1` (JSON).
+    pub async fn monitor(&self, path_and_query: &str) -> std::io::Result<String> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", self.monitor_port)).await?;
+        stream.write_all(format!("GET {path_and_query} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").as_bytes()).await?;
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await?;
+        match response.split_once("\r\n\r\n") {
+            Some((head, body)) if head.starts_with("HTTP/1.0 200") || head.starts_with("HTTP/1.1 200") => Ok(body.to_owned()),
+            _ => Err(std::io::Error::other(format!("nats monitor {path_and_query}: {}", response.lines().next().unwrap_or("no answer")))),
+        }
     }
 
     pub async fn client(&self) -> async_nats::Client {

@@ -80,6 +80,17 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 #[tokio::main]
 async fn main() -> Result<()> {
     let args = Args::parse();
+    let e2e = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("e2e");
+    if args.browser && !e2e.join("node_modules").join("playwright-core").exists() {
+        // a fresh checkout: the browser side needs playwright-core (Debian's chromium drives the page)
+        let status = tokio::process::Command::new("npm")
+            .args(["install", "--no-audit", "--no-fund", "--loglevel=error"])
+            .current_dir(&e2e)
+            .status()
+            .await
+            .context("cannot run npm install in tests/e2e")?;
+        anyhow::ensure!(status.success(), "npm install in {} failed: {status}", e2e.display());
+    }
     let stack = Stack::new().await?;
     let gateway = stack.spawn(&["gateway"]).await?;
     let _collector = stack.spawn(&["collector"]).await?;
@@ -204,7 +215,7 @@ async fn main() -> Result<()> {
     );
 
     if args.browser {
-        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("e2e").join("bench.mjs");
+        let script = e2e.join("bench.mjs");
         let status = tokio::process::Command::new("node")
             .arg(&script)
             .args(["--base", &stack.http(""), "--email", &fixture.email, "--password", &fixture.password])

@@ -121,6 +121,57 @@ async fn a_snapshot_reaches_a_subscribed_dashboard_within_one_second() {
     assert_eq!(first["data"]["cpu"].as_f64(), Some(78.9), "{first}");
 }
 
+/// Subjects of every core subscription on the stack's nats-server (its
+/// monitoring endpoint, not a client's view).
+async fn subscribed_subjects(stack: &Stack) -> Vec<String> {
+    let body = stack.nats.monitor("/connz?subs=1").await.unwrap();
+    let connz: Value = serde_json::from_str(&body).unwrap();
+    connz["connections"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|c| c["subscriptions_list"].as_array().cloned().unwrap_or_default())
+        .filter_map(|s| s.as_str().map(str::to_owned))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gateway_reads_a_tenants_snapshots_only_while_one_of_its_dashboards_is_connected() {
+    let stack = Stack::new().await.unwrap();
+    let _services = stack.spawn(&["gateway", "collector"]).await.unwrap();
+    let acme = stack.tenant("acme").await.unwrap();
+    let jwt = stack.login(&acme).await.unwrap();
+    let mut host = SimHost::start(&stack, &acme, "watched-1").await;
+    host.send(1).await;
+    let acme_snapshots = "metrics.acme.>";
+
+    let before = subscribed_subjects(&stack).await;
+    assert!(!before.iter().any(|s| s.starts_with("metrics.")), "no dashboard, yet snapshots are read: {before:?}");
+
+    let mut ws = live::connect(stack.http_port, &jwt).await.unwrap();
+    live::subscribe(&mut ws, None).await.unwrap();
+    wait_for("the gateway reads acme's snapshots", Duration::from_secs(10), || async {
+        subscribed_subjects(&stack).await.iter().any(|s| s == acme_snapshots).then_some(())
+    })
+    .await
+    .unwrap();
+    warm_up(&mut ws, &mut host).await;
+    let during = subscribed_subjects(&stack).await;
+    assert_eq!(during.iter().filter(|s| s.starts_with("metrics.")).collect::<Vec<_>>(), [acme_snapshots], "{during:?}");
+
+    drop(ws);
+    wait_for("the gateway stops reading acme's snapshots", Duration::from_secs(10), || async {
+        (!subscribed_subjects(&stack).await.iter().any(|s| s.starts_with("metrics."))).then_some(())
+    })
+    .await
+    .unwrap();
+
+    // the next dashboard gets live frames again
+    let mut again = live::connect(stack.http_port, &jwt).await.unwrap();
+    live::subscribe(&mut again, None).await.unwrap();
+    warm_up(&mut again, &mut host).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_host_that_stops_reporting_turns_offline_on_the_socket() {
     let stack = Stack::new().await.unwrap();

@@ -16,6 +16,8 @@ export default defineConfig({
     sourcemap: false,
     emptyOutDir: true,
   },
+  // the socket worker (src/live/worker.ts) is an ES module worker
+  worker: { format: 'es' },
   server: {
     proxy: {
       '/api': { target: gateway, changeOrigin: true },

@@ -6,13 +6,13 @@ import { useContext } from 'preact/hooks';
 import type { ApiClient } from './api/client';
 import type { Session } from './api/session';
 import type { HostsStore } from './live/store';
-import type { LiveSocket, SocketState } from './live/socket';
+import type { LiveConnection, SocketState } from './live/socket';
 
 export interface AppServices {
   api: ApiClient;
   session: Session;
   store: HostsStore;
-  socket: LiveSocket | null;
+  socket: LiveConnection | null;
   /** Current socket state and its listeners, for the banner. */
   socketState: () => SocketState;
   subscribeSocketState: (fn: (s: SocketState) => void) => () => void;

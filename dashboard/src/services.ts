@@ -1,16 +1,29 @@
 // Wires the long-lived services: session, REST client, live store and
 // WebSocket. Signing in starts the socket (subscribed to all hosts) and
 // loads /api/hosts; signing out stops it and empties the store. A
-// reconnect, or a frame for an unknown host, refetches /api/hosts.
+// reconnect, or a frame for an unknown host, refetches /api/hosts. The
+// WebSocket itself runs in a worker (live/channel.ts) when the browser has
+// workers, else on the page.
 import { ApiClient, orNullOn404 } from './api/client';
 import { Session } from './api/session';
 import type { AppServices } from './context';
-import { LiveSocket, socketUrl, type SocketState } from './live/socket';
+import { WorkerSocket, type PagePort } from './live/channel';
+import { LiveSocket, socketUrl, type LiveConnection, type SocketState } from './live/socket';
 import { HostsStore } from './live/store';
 import { mapLimit } from './util';
 
 /** Hosts beyond this count are not fetched one by one at load (the live stream fills them in). */
 export const SEED_LIMIT = 50;
+
+/** The socket worker, or null where workers are missing or refused (then the socket runs on the page). */
+function startSocketWorker(): PagePort | null {
+  if (typeof Worker === 'undefined') return null;
+  try {
+    return new Worker(new URL('./live/worker.ts', import.meta.url), { type: 'module', name: 'vigil-live' }) as unknown as PagePort;
+  } catch {
+    return null;
+  }
+}
 
 export function createServices(): AppServices {
   const session = new Session();
@@ -26,19 +39,21 @@ export function createServices(): AppServices {
 
   let state: SocketState = 'idle';
   const stateListeners = new Set<(s: SocketState) => void>();
-  const socket = new LiveSocket({
-    url: async () => {
-      const token = await api.freshAccessToken();
-      return token ? socketUrl(location, token) : null;
-    },
-    onMessage: (m) => store.enqueue(m),
-    onText: (text) => store.enqueueText(text),
-    onState: (s) => {
-      state = s;
-      for (const fn of stateListeners) fn(s);
-    },
-    onReconnect: () => void reloadHosts(),
-  });
+  const url = async () => {
+    const token = await api.freshAccessToken();
+    return token ? socketUrl(location, token) : null;
+  };
+  const onState = (s: SocketState) => {
+    state = s;
+    for (const fn of stateListeners) fn(s);
+  };
+  const onReconnect = () => void reloadHosts();
+  // The socket lives in a worker when the browser has them: the main thread
+  // then gets one batch per 16 ms instead of every WebSocket message.
+  const worker = startSocketWorker();
+  const socket: LiveConnection = worker
+    ? new WorkerSocket(worker, { url, onFrames: (frames) => store.enqueueAll(frames), onState, onReconnect })
+    : new LiveSocket({ url, onMessage: (m) => store.enqueue(m), onText: (text) => store.enqueueText(text), onState, onReconnect });
 
   let containersApi = true;
   async function seed(ids: string[]): Promise<void> {

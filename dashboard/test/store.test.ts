@@ -279,3 +279,23 @@ describe('HostsStore and raw socket text', () => {
     expect(alerts).toHaveBeenCalledWith(expect.objectContaining({ type: 'alert', id: 'a1' }));
   });
 });
+
+describe('HostsStore and worker batches', () => {
+  it('applies a batch in one animation frame and passes its alerts on', () => {
+    const { store, frames, runFrame } = manualStore();
+    store.setHosts([detail('h1'), detail('h2')]);
+    const alerts = vi.fn();
+    store.subscribeAlerts(alerts);
+    store.enqueueAll([
+      metrics('h1', '2026-11-24T12:00:05Z', 15),
+      metrics('h2', '2026-11-24T12:00:05Z', 25),
+      { type: 'alert', id: 'a1', severity: 'warning', host_id: 'h2', message: 'disk', timestamp: '2026-11-24T12:00:05Z' },
+    ]);
+    expect(frames).toHaveLength(1);
+    expect(alerts).toHaveBeenCalledTimes(1);
+    runFrame();
+    expect([store.get('h1')!.live.cpu, store.get('h2')!.live.cpu]).toEqual([15, 25]);
+    store.enqueueAll([]);
+    expect(frames).toHaveLength(0);
+  });
+});

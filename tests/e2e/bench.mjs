@@ -5,8 +5,9 @@
 // 1. first load: `/hosts` loaded with the HTTP cache and the service worker
 //    bypassed, until the list reports N hosts (`data-host-count` on the list;
 //    the rows themselves are windowed, so counting rows in the DOM would not
-//    work). Prints the time, the JavaScript transferred (bytes on the wire)
-//    and the frames' work.
+//    work). Prints the time, the JavaScript transferred (bytes on the wire;
+//    a worker's script, fetched outside the page's network session, at the
+//    size the gateway serves it gzipped) and the frames' work.
 // 2. steady live phase (--seconds): the page left alone while frames arrive.
 // 3. scrolling (--scroll-seconds, 0 to skip): the list scrolled by 40 px every
 //    frame while frames arrive (rows mount and unmount).
@@ -25,6 +26,7 @@
 //
 //   node tests/e2e/bench.mjs --base http://127.0.0.1:8080 --email E --password P --hosts 1000 --seconds 20
 import { writeFileSync } from 'node:fs';
+import { get } from 'node:http';
 import { loadavg as osLoadavg } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
@@ -126,7 +128,7 @@ function describeWork({ wall, cpu, messages }) {
   const msgs = sortNum(messages);
   const overLine = overMessages.length ? `; frames over ${BUDGET_MS} ms held p50 ${pick(overMessages, 0.5)}, max ${overMessages.at(-1)} socket messages` : '';
   return `${cpu.length} frames; main-thread cpu per frame ${line(cpu)}; busy (wall) per frame ${line(wall)}; ` +
-    `socket messages per frame p50 ${pick(msgs, 0.5)}, p99 ${pick(msgs, 0.99)}, max ${msgs.at(-1) ?? 0}${overLine}`;
+    `socket messages on the main thread per frame p50 ${pick(msgs, 0.5)}, p99 ${pick(msgs, 0.99)}, max ${msgs.at(-1) ?? 0}${overLine}`;
 }
 
 async function traced(browser, page, run) {
@@ -181,6 +183,17 @@ function describeLive(r) {
     `${loaf}; ${r.longTasks.length} long tasks${r.longTasks.length ? ` (max ${ms(Math.max(...r.longTasks))})` : ''}; ${r.rows} rows in the DOM`;
 }
 
+/** Body size (bytes) and encoding of `url` as served to a browser that accepts gzip. */
+function servedSize(url) {
+  return new Promise((resolve, reject) => {
+    get(url, { headers: { 'accept-encoding': 'gzip' } }, (res) => {
+      let bytes = 0;
+      res.on('data', (chunk) => { bytes += chunk.length; });
+      res.on('end', () => resolve({ bytes, encoding: res.headers['content-encoding'] ?? 'identity' }));
+    }).on('error', reject);
+  });
+}
+
 const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
 try {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
@@ -203,7 +216,8 @@ try {
   // JavaScript on the wire: what the network stack received (headers included) for each script
   const scripts = new Map();
   cdp.on('Network.responseReceived', (e) => {
-    if (e.type !== 'Script') return;
+    // scripts of the page and of its workers (a worker's script may be typed 'Other')
+    if (e.type !== 'Script' && !/\.m?js(\?|$)/.test(new URL(e.response.url).pathname)) return;
     const headers = Object.fromEntries(Object.entries(e.response.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v]));
     scripts.set(e.requestId, { url: e.response.url, encoding: headers['content-encoding'] ?? 'identity', bytes: 0 });
   });
@@ -226,10 +240,19 @@ try {
   });
   await cdp.send('Network.setCacheDisabled', { cacheDisabled: false });
   await cdp.send('Network.setBypassServiceWorker', { bypass: false });
+  // Workers fetch their scripts outside the page's network session (and maybe
+  // from the cache): each worker script is counted at the size the gateway
+  // serves it gzipped.
+  const pageScripts = new Set([...scripts.values()].map((s) => s.url));
+  for (const worker of page.workers()) {
+    if (pageScripts.has(worker.url())) continue;
+    const { bytes, encoding } = await servedSize(worker.url());
+    scripts.set(worker.url(), { url: worker.url(), encoding, bytes });
+  }
   const jsWire = [...scripts.values()].reduce((sum, s) => sum + s.bytes, 0);
   const encodings = [...new Set([...scripts.values()].map((s) => s.encoding))].join(', ');
   console.log(`chromium first load of /hosts (${hosts} hosts, cache disabled): listed in ${load.listedMs} ms; ` +
-    `${scripts.size} scripts, ${(jsWire / 1024).toFixed(1)} KiB of JavaScript on the wire (${encodings || 'none'}); ` +
+    `${scripts.size} scripts (${[...scripts.values()].map((s) => new URL(s.url).pathname.split('/').pop()).join(', ')}), ${(jsWire / 1024).toFixed(1)} KiB of JavaScript on the wire (${encodings || 'none'}); ` +
     `${load.rows} rows in the DOM; ${describeWork(load.work)}; load average ${loadavg()}`);
 
   // 2. Steady live phase.

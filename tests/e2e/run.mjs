@@ -109,6 +109,10 @@ async function main() {
     check(await page.evaluate(() => window.__vigilNoReload === true), 'the page was not reloaded');
     check(framesReceived > 0, 'frames arrived over /ws');
     log(`cpu changed live: ${before} → ${after} (${framesReceived} ws frames so far)`);
+    // the WebSocket runs in the dashboard's socket worker, off the main thread
+    const socketWorker = page.workers().find((w) => /\/assets\/worker-[^/]*\.js$/.test(w.url()));
+    check(socketWorker !== undefined, `the socket worker runs (workers: ${page.workers().map((w) => w.url()).join(', ') || 'none'})`);
+    check(await socketWorker.evaluate(() => typeof WebSocket === 'function' && typeof document === 'undefined'), 'the socket worker is a worker');
     await shoot(page, 'dashboard-desktop-light');
     await page.emulateMedia({ colorScheme: 'dark' });
     await shoot(page, 'dashboard-desktop-dark');

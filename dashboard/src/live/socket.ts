@@ -11,6 +11,15 @@ import type { ClientMessage, ServerMessage } from '../api/types';
 
 export type SocketState = 'idle' | 'connecting' | 'open' | 'reconnecting';
 
+/** The controls the app uses, whether the socket runs on the page or in a worker. */
+export interface LiveConnection {
+  start(): void;
+  stop(): void;
+  /** Some hosts, or every host of the tenant when `hosts` is omitted. */
+  subscribe(hosts?: string[]): void;
+  unsubscribe(hosts: string[]): void;
+}
+
 export const BACKOFF_BASE_MS = 1000;
 export const BACKOFF_MAX_MS = 30_000;
 
@@ -54,7 +63,7 @@ export interface LiveSocketOptions {
 
 const OPEN = 1;
 
-export class LiveSocket {
+export class LiveSocket implements LiveConnection {
   state: SocketState = 'idle';
   /** Failed attempts since the last successful open. */
   attempt = 0;

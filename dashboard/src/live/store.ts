@@ -21,6 +21,7 @@
 //   animation frame runs).
 
 import { parseServerMessage, summarizePoint } from '../api/normalize';
+import { coalesce, timeOf, type Pending } from './frames';
 import type {
   HostDetail, HostRecord, HostStatus, HostStatusFrame, LiveContainer, MetricsFrame, ServerMessage,
 } from '../api/types';
@@ -79,15 +80,6 @@ function defaultSchedule(cb: () => void): void {
   else setTimeout(cb, 16);
 }
 
-interface Pending {
-  metrics?: MetricsFrame;
-  status?: HostStatusFrame;
-}
-
-function timeOf(ts: string | null | undefined): number {
-  const t = ts ? Date.parse(ts) : NaN;
-  return Number.isFinite(t) ? t : 0;
-}
 
 export class HostsStore {
   private hosts = new Map<string, HostView>();
@@ -220,6 +212,12 @@ export class HostsStore {
     this.scheduleFlush();
   }
 
+  /** Queues a batch of frames (from the socket worker); applied at the next animation frame. */
+  enqueueAll(msgs: readonly ServerMessage[]): void {
+    for (const msg of msgs) this.queue(msg);
+    if (msgs.length) this.scheduleFlush();
+  }
+
   private scheduleFlush(): void {
     if (!this.scheduled) {
       this.scheduled = true;
@@ -252,13 +250,7 @@ export class HostsStore {
       for (const fn of this.alertListeners) fn(msg);
       return;
     }
-    const p = this.pending.get(msg.host_id) ?? {};
-    if (msg.type === 'metrics') {
-      if (!p.metrics || timeOf(msg.timestamp) >= timeOf(p.metrics.timestamp)) p.metrics = msg;
-    } else if (!p.status || timeOf(msg.timestamp) >= timeOf(p.status.timestamp)) {
-      p.status = msg;
-    }
-    this.pending.set(msg.host_id, p);
+    coalesce(this.pending, msg);
   }
 
   /**

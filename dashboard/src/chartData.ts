@@ -9,13 +9,19 @@ export type Series = [number[], (number | null)[], (number | null)[]];
 
 export type RangeKey = '1h' | '24h' | '7d';
 
-export const RANGES: Record<RangeKey, { label: string; seconds: number; limit: number }> = {
-  '1h': { label: '1 h', seconds: 3600, limit: 1000 },
-  '24h': { label: '24 h', seconds: 86400, limit: 10000 },
-  '7d': { label: '7 d', seconds: 7 * 86400, limit: 10000 },
-};
-
 export const MAX_CHART_POINTS = 600;
+
+/**
+ * `step`: seconds per server-side bucket (`GET /api/hosts/{id}/metrics?step=`,
+ * one snapshot per bucket, its highest CPU), so a long range arrives as about
+ * `MAX_CHART_POINTS` points instead of all its snapshots (7 d at 10 s is
+ * 60,480, more than the server's 10,000-point limit). 0: every snapshot.
+ */
+export const RANGES: Record<RangeKey, { label: string; seconds: number; limit: number; step: number }> = {
+  '1h': { label: '1 h', seconds: 3600, limit: 1000, step: 0 },
+  '24h': { label: '24 h', seconds: 86400, limit: 10000, step: 86400 / MAX_CHART_POINTS },
+  '7d': { label: '7 d', seconds: 7 * 86400, limit: 10000, step: (7 * 86400) / MAX_CHART_POINTS },
+};
 
 export function toSeries(points: MetricsPoint[], maxPoints = MAX_CHART_POINTS): Series {
   const rows = points

@@ -1,3 +1,4 @@
+import { RANGES } from '../src/chartData';
 import { describe, expect, it } from 'vitest';
 import { ApiClient, ApiError } from '../src/api/client';
 import { Session, SESSION_KEY, type KeyValueStorage } from '../src/api/session';
@@ -155,6 +156,12 @@ describe('ApiClient resources', () => {
     expect(q.get('from')).toBe('2026-11-24T11:00:00.000Z');
     expect(q.get('to')).toBe('2026-11-24T12:00:00.000Z');
     expect(q.get('limit')).toBe('10000');
+    expect(q.has('step')).toBe(false);
+    await api.metrics('h1', new Date('2026-11-18T12:00:00Z'), new Date('2026-11-25T12:00:00Z'), 10000, RANGES['7d'].step);
+    const stepped = new URL(`http://x${s.calls[1]!.url}`).searchParams;
+    expect(stepped.get('step')).toBe('1008');
+    // a 7-day range fits the server's 10,000-point limit at 10 s snapshots only through its step
+    expect((7 * 86400) / Number(stepped.get('step'))).toBeLessThanOrEqual(RANGES['7d'].limit);
   });
 
   it('refreshes before opening the socket when the access token is about to expire', async () => {

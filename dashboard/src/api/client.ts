@@ -146,8 +146,10 @@ export class ApiClient {
     return normalizeHostDetail(await this.request('GET', `/api/hosts/${encodeURIComponent(id)}`));
   }
 
-  async metrics(id: string, from: Date, to: Date, limit: number): Promise<MetricsRangeAnswer> {
+  /** `step` > 0: one snapshot per `step` seconds (the server picks each bucket's highest CPU). */
+  async metrics(id: string, from: Date, to: Date, limit: number, step = 0): Promise<MetricsRangeAnswer> {
     const q = new URLSearchParams({ from: from.toISOString(), to: to.toISOString(), limit: String(limit) });
+    if (step > 0) q.set('step', String(Math.round(step)));
     return normalizeMetricsRange(await this.request('GET', `/api/hosts/${encodeURIComponent(id)}/metrics?${q}`));
   }
 

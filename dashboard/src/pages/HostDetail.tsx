@@ -107,7 +107,7 @@ export function HostDetail({ id }: { id: string }) {
   const metrics = useAsync(async () => {
     const to = new Date();
     const from = new Date(to.getTime() - RANGES[range].seconds * 1000);
-    return api.metrics(id, from, to, RANGES[range].limit);
+    return api.metrics(id, from, to, RANGES[range].limit, RANGES[range].step);
   }, [id, range]);
   const [series, setSeries] = useState<Series>([[], [], []]);
   useEffect(() => {

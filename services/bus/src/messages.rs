@@ -272,7 +272,12 @@ pub struct GetHost {
 }
 
 /// `vigil.collector.metrics.range`: points with `from <= timestamp <= to`,
-/// oldest first, at most `limit`.
+/// oldest first, at most `limit`. With `step` (seconds, at most
+/// [`MAX_RANGE_STEP`]) the window is cut into `step`-long buckets (aligned
+/// on the unix epoch) and each bucket gives one point: its snapshot with the
+/// highest CPU (the earliest among equals), so a long window (a 7-day graph:
+/// 60,480 snapshots at 10 s) fits in a few thousand points and keeps its
+/// peaks. `step` 0 (the default, omitted): every point.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MetricsRange {
     pub tenant_id: String,
@@ -280,6 +285,15 @@ pub struct MetricsRange {
     pub from: DateTime<Utc>,
     pub to: DateTime<Utc>,
     pub limit: u32,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub step: u32,
+}
+
+/// Largest [`MetricsRange::step`]: one day.
+pub const MAX_RANGE_STEP: u32 = 86_400;
+
+fn is_zero(value: &u32) -> bool {
+    *value == 0
 }
 
 /// `vigil.collector.metrics.latest`.

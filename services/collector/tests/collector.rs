@@ -326,6 +326,7 @@ async fn hosts_and_metrics_are_only_visible_to_their_tenant() {
         from: Utc::now() - TimeDelta::hours(1),
         to: Utc::now(),
         limit: 10,
+        step: 0,
     };
     let error = request::<_, Vec<MetricsPoint>>(&client, collector::METRICS_RANGE, &range).await.unwrap_err();
     assert_eq!(error.code, ErrorCode::NotFound);
@@ -347,7 +348,7 @@ async fn metrics_range_returns_points_oldest_first_within_bounds() {
     }
     eventually(WAIT, "5 points stored", || async { count_rows(&db.pool, "metrics_host", &host.id).await == 5 }).await;
 
-    let ask = |from, to, limit| MetricsRange { tenant_id: tenant.clone(), host_id: host.id.clone(), from, to, limit };
+    let ask = |from, to, limit| MetricsRange { tenant_id: tenant.clone(), host_id: host.id.clone(), from, to, limit, step: 0 };
     let points: Vec<MetricsPoint> =
         request(&client, collector::METRICS_RANGE, &ask(t0 + TimeDelta::seconds(1), t0 + TimeDelta::seconds(3), 100))
             .await
@@ -364,6 +365,60 @@ async fn metrics_range_returns_points_oldest_first_within_bounds() {
         .await
         .unwrap_err();
     assert_eq!(error.code, ErrorCode::BadRequest);
+    running.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn metrics_range_with_a_step_gives_each_bucket_its_highest_cpu_snapshot() {
+    let nats = NatsServer::start().await;
+    let db = TestDb::create().await;
+    let running = start_collector(test_config(), &nats, db.pool.clone()).await;
+    let client = nats.client().await;
+    let tenant = tenant();
+    let host = register(&client, &tenant, "m1").await;
+
+    // 30 snapshots, one a second from a minute boundary: buckets of 10 s are [0,10), [10,20), [20,30)
+    let base = now_ms() - TimeDelta::minutes(10);
+    let t0 = base - TimeDelta::seconds(base.timestamp() % 60) - TimeDelta::milliseconds(base.timestamp_subsec_millis().into());
+    let cpu = |i: i64| match i {
+        3 => 90.0,  // the peak of the first bucket
+        17 => 75.0, // of the second
+        20 | 25 => 60.0, // a tie in the third: the earlier one wins
+        _ => 10.0 + i as f64 / 10.0,
+    };
+    for i in 0..30i64 {
+        let mut s = snapshot(&tenant, &host.id, i as u64, t0 + TimeDelta::seconds(i));
+        s.host.cpu.percent = cpu(i);
+        publish(&client, &s).await;
+    }
+    eventually(WAIT, "30 points stored", || async { count_rows(&db.pool, "metrics_host", &host.id).await == 30 }).await;
+
+    let ask = |step, limit| MetricsRange {
+        tenant_id: tenant.clone(),
+        host_id: host.id.clone(),
+        from: t0,
+        to: t0 + TimeDelta::seconds(29),
+        limit,
+        step,
+    };
+    let points: Vec<MetricsPoint> = request(&client, collector::METRICS_RANGE, &ask(10, 100)).await.unwrap();
+    let got: Vec<_> = points.iter().map(|p| (p.timestamp, p.host.cpu.percent)).collect();
+    assert_eq!(
+        got,
+        vec![(t0 + TimeDelta::seconds(3), 90.0), (t0 + TimeDelta::seconds(17), 75.0), (t0 + TimeDelta::seconds(20), 60.0)],
+        "one point per 10 s bucket, oldest first"
+    );
+    assert_eq!(points[0].host.disk.mounts.len(), snapshot(&tenant, &host.id, 0, t0).host.disk.mounts.len(), "whole points");
+
+    // the limit still applies, and a step of one second is every point
+    let limited: Vec<MetricsPoint> = request(&client, collector::METRICS_RANGE, &ask(10, 2)).await.unwrap();
+    assert_eq!(limited.len(), 2);
+    let every: Vec<MetricsPoint> = request(&client, collector::METRICS_RANGE, &ask(1, 100)).await.unwrap();
+    assert_eq!(every.len(), 30);
+
+    let error = request::<_, Vec<MetricsPoint>>(&client, collector::METRICS_RANGE, &ask(86_401, 10)).await.unwrap_err();
+    assert_eq!(error.code, ErrorCode::BadRequest);
+    assert!(error.message.contains("step=86401"), "{}", error.message);
     running.stop().await.unwrap();
 }
 

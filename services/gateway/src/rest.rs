@@ -25,7 +25,7 @@ use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tower_http::trace::TraceLayer;
-use vigil_bus::messages::{self, GetHost, HostRecord, ListHosts, MetricsLatest, MetricsPoint, MetricsRange};
+use vigil_bus::messages::{self, GetHost, HostRecord, ListHosts, MetricsLatest, MetricsPoint, MetricsRange, MAX_RANGE_STEP};
 use vigil_bus::subjects::collector;
 use vigil_bus::ErrorCode;
 
@@ -279,6 +279,8 @@ pub(crate) struct MetricsQuery {
     from: Option<String>,
     to: Option<String>,
     limit: Option<String>,
+    /// seconds per bucket: one point per bucket (its highest cpu)
+    step: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -326,7 +328,14 @@ async fn host_metrics(
 ) -> Result<Json<MetricsAnswer>, ApiError> {
     host_id_from_path(&id)?;
     let (from, to, limit) = metrics_window(&query, Utc::now())?;
-    let range = MetricsRange { tenant_id: caller.tenant_id, host_id: id.clone(), from, to, limit };
+    let step = match query.step.as_deref() {
+        None => 0,
+        Some(text) => match text.trim().parse::<u32>() {
+            Ok(n) if (1..=MAX_RANGE_STEP).contains(&n) => n,
+            _ => return Err(ApiError::bad_request(format!("step={text:?} must be a number of seconds from 1 to {MAX_RANGE_STEP}"))),
+        },
+    };
+    let range = MetricsRange { tenant_id: caller.tenant_id, host_id: id.clone(), from, to, limit, step };
     // The collector answers NotFound for a host of another tenant.
     let points: Vec<MetricsPoint> = messages::request(&shared.nats, collector::METRICS_RANGE, &range).await?;
     Ok(Json(MetricsAnswer { host_id: id, from, to, points }))
@@ -377,7 +386,7 @@ mod tests {
     use super::*;
 
     fn query(from: Option<&str>, to: Option<&str>, limit: Option<&str>) -> MetricsQuery {
-        MetricsQuery { from: from.map(Into::into), to: to.map(Into::into), limit: limit.map(Into::into) }
+        MetricsQuery { from: from.map(Into::into), to: to.map(Into::into), limit: limit.map(Into::into), step: None }
     }
 
     #[test]

@@ -46,6 +46,11 @@ async fn real_agent_snapshot_reaches_rest_with_its_values() {
     })
     .await
     .unwrap();
+    // the same window cut into 60 s buckets: one bucket, this snapshot
+    let (status, stepped) = get(&stack, &format!("{path}&step=60"), &jwt).await;
+    assert_eq!(status, 200, "{stepped}");
+    assert_eq!(stepped["points"].as_array().map(Vec::len), Some(1), "{stepped}");
+    assert_eq!(stepped["points"][0], point);
     let host = &point["host"];
     assert_eq!(host["memory"]["total"].as_u64(), Some(snapshot.host.memory.total));
     assert_eq!(host["memory"]["used"].as_u64(), Some(snapshot.host.memory.used));

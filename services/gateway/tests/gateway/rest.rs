@@ -153,9 +153,11 @@ async fn users_see_only_their_tenants_hosts_and_metrics() {
     assert_eq!(status, 200, "{answer}");
     let cpu: Vec<f64> = answer["points"].as_array().unwrap().iter().map(|p| p["host"]["cpu"]["percent"].as_f64().unwrap()).collect();
     assert_eq!(cpu, vec![90.0, 30.0]);
-    for bad in ["?from=yesterday", "?limit=0", "?limit=10001", "?from=1700000100&to=1700000000"] {
+    for bad in ["?from=yesterday", "?limit=0", "?limit=10001", "?from=1700000100&to=1700000000", "?step=0", "?step=86401", "?step=5m"] {
         let (status, body) = get(&gateway.http(&format!("/api/hosts/acme-1/metrics{bad}")), &acme).await;
         assert_eq!(status, 400, "{bad}: {body}");
+        let name = bad.trim_start_matches('?').split('=').next().unwrap();
+        assert!(body["error"]["message"].as_str().unwrap().contains(name), "{bad}: the error names {name}: {body}");
     }
 
     for path in ["/api/hosts/globex-1", "/api/hosts/globex-1/metrics"] {

@@ -23,12 +23,7 @@ fn tenant() -> String {
 
 #[tokio::test]
 async fn snapshot_values_are_stored_in_their_columns() {
-    let nats = NatsServer::start().await;
-    let db = TestDb::create().await;
-    let running = start_collector(test_config(), &nats, db.pool.clone()).await;
-    let client = nats.client().await;
-    let tenant = tenant();
-    let host = register(&client, &tenant, "m1").await;
+    let OneHost { nats: _nats, db, running, client, tenant, host } = OneHost::start("m1").await;
 
     let collected_at = now_ms();
     let sent = snapshot(&tenant, &host.id, 1, collected_at);
@@ -105,12 +100,7 @@ async fn snapshot_values_are_stored_in_their_columns() {
 
 #[tokio::test]
 async fn republished_snapshot_leaves_one_row() {
-    let nats = NatsServer::start().await;
-    let db = TestDb::create().await;
-    let running = start_collector(test_config(), &nats, db.pool.clone()).await;
-    let client = nats.client().await;
-    let tenant = tenant();
-    let host = register(&client, &tenant, "m1").await;
+    let OneHost { nats: _nats, db, running, client, tenant, host } = OneHost::start("m1").await;
 
     let first = snapshot(&tenant, &host.id, 1, now_ms() - TimeDelta::seconds(5));
     let subject = vigil_bus::subjects::metrics(&tenant, &host.id);
@@ -335,12 +325,7 @@ async fn hosts_and_metrics_are_only_visible_to_their_tenant() {
 
 #[tokio::test]
 async fn metrics_range_returns_points_oldest_first_within_bounds() {
-    let nats = NatsServer::start().await;
-    let db = TestDb::create().await;
-    let running = start_collector(test_config(), &nats, db.pool.clone()).await;
-    let client = nats.client().await;
-    let tenant = tenant();
-    let host = register(&client, &tenant, "m1").await;
+    let OneHost { nats: _nats, db, running, client, tenant, host } = OneHost::start("m1").await;
 
     let t0 = now_ms() - TimeDelta::minutes(10);
     for i in [3i64, 0, 4, 1, 2] {
@@ -370,12 +355,7 @@ async fn metrics_range_returns_points_oldest_first_within_bounds() {
 
 #[tokio::test]
 async fn metrics_range_with_a_step_gives_each_bucket_its_highest_cpu_snapshot() {
-    let nats = NatsServer::start().await;
-    let db = TestDb::create().await;
-    let running = start_collector(test_config(), &nats, db.pool.clone()).await;
-    let client = nats.client().await;
-    let tenant = tenant();
-    let host = register(&client, &tenant, "m1").await;
+    let OneHost { nats: _nats, db, running, client, tenant, host } = OneHost::start("m1").await;
 
     // 30 snapshots, one a second from a minute boundary: buckets of 10 s are [0,10), [10,20), [20,30)
     let base = now_ms() - TimeDelta::minutes(10);
@@ -424,12 +404,7 @@ async fn metrics_range_with_a_step_gives_each_bucket_its_highest_cpu_snapshot() 
 
 #[tokio::test]
 async fn bad_ids_and_malformed_requests_get_bad_request_and_the_service_keeps_serving() {
-    let nats = NatsServer::start().await;
-    let db = TestDb::create().await;
-    let running = start_collector(test_config(), &nats, db.pool.clone()).await;
-    let client = nats.client().await;
-    let tenant = tenant();
-    let host = register(&client, &tenant, "m1").await;
+    let OneHost { nats: _nats, db: _db, running, client, tenant, host } = OneHost::start("m1").await;
 
     let error =
         request::<_, HostRecord>(&client, collector::GET_HOST, &GetHost { tenant_id: tenant.clone(), host_id: "a.b".into() })

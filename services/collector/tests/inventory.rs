@@ -72,12 +72,7 @@ fn get_host(tenant: &str, host_id: &str) -> GetHost {
 
 #[tokio::test]
 async fn latest_containers_and_services_of_a_host_come_from_its_newest_snapshot() {
-    let nats = NatsServer::start().await;
-    let db = TestDb::create().await;
-    let running = start_collector(test_config(), &nats, db.pool.clone()).await;
-    let client = nats.client().await;
-    let tenant = tenant();
-    let host = register(&client, &tenant, "m1").await;
+    let OneHost { nats: _nats, db, running, client, tenant, host } = OneHost::start("m1").await;
 
     let t1 = now_ms() - TimeDelta::seconds(20);
     let t2 = t1 + TimeDelta::seconds(10);
@@ -138,12 +133,7 @@ async fn latest_containers_and_services_of_a_host_come_from_its_newest_snapshot(
 
 #[tokio::test]
 async fn containers_and_services_differing_only_by_case_are_both_stored() {
-    let nats = NatsServer::start().await;
-    let db = TestDb::create().await;
-    let running = start_collector(test_config(), &nats, db.pool.clone()).await;
-    let client = nats.client().await;
-    let tenant = tenant();
-    let host = register(&client, &tenant, "m1").await;
+    let OneHost { nats: _nats, db, running, client, tenant, host } = OneHost::start("m1").await;
 
     let at = now_ms() - TimeDelta::seconds(5);
     let both = inventory_snapshot(
@@ -170,12 +160,7 @@ async fn containers_and_services_differing_only_by_case_are_both_stored() {
 
 #[tokio::test]
 async fn a_container_that_disappears_from_the_newest_snapshot_is_not_listed() {
-    let nats = NatsServer::start().await;
-    let db = TestDb::create().await;
-    let running = start_collector(test_config(), &nats, db.pool.clone()).await;
-    let client = nats.client().await;
-    let tenant = tenant();
-    let host = register(&client, &tenant, "m1").await;
+    let OneHost { nats: _nats, db, running, client, tenant, host } = OneHost::start("m1").await;
 
     let t1 = now_ms() - TimeDelta::seconds(20);
     let t2 = t1 + TimeDelta::seconds(10);
@@ -342,12 +327,7 @@ async fn inventory_of_another_tenants_host_is_not_found() {
 
 #[tokio::test]
 async fn custom_metrics_are_stored_with_their_snapshot_once_when_redelivered() {
-    let nats = NatsServer::start().await;
-    let db = TestDb::create().await;
-    let running = start_collector(test_config(), &nats, db.pool.clone()).await;
-    let client = nats.client().await;
-    let tenant = tenant();
-    let host = register(&client, &tenant, "m1").await;
+    let OneHost { nats: _nats, db, running, client, tenant, host } = OneHost::start("m1").await;
 
     let at = now_ms() - TimeDelta::seconds(5);
     let metrics = vec![
@@ -418,12 +398,7 @@ async fn custom_metrics_are_stored_with_their_snapshot_once_when_redelivered() {
 
 #[tokio::test]
 async fn custom_range_is_oldest_first_filtered_by_name_and_limited() {
-    let nats = NatsServer::start().await;
-    let db = TestDb::create().await;
-    let running = start_collector(test_config(), &nats, db.pool.clone()).await;
-    let client = nats.client().await;
-    let tenant = tenant();
-    let host = register(&client, &tenant, "m1").await;
+    let OneHost { nats: _nats, db, running, client, tenant, host } = OneHost::start("m1").await;
 
     let t0 = now_ms() - TimeDelta::minutes(10);
     for i in [3i64, 0, 4, 1, 2] {
@@ -467,12 +442,7 @@ async fn custom_range_is_oldest_first_filtered_by_name_and_limited() {
 
 #[tokio::test]
 async fn container_range_is_oldest_first_and_bad_container_names_are_refused() {
-    let nats = NatsServer::start().await;
-    let db = TestDb::create().await;
-    let running = start_collector(test_config(), &nats, db.pool.clone()).await;
-    let client = nats.client().await;
-    let tenant = tenant();
-    let host = register(&client, &tenant, "m1").await;
+    let OneHost { nats: _nats, db, running, client, tenant, host } = OneHost::start("m1").await;
 
     let t0 = now_ms() - TimeDelta::minutes(10);
     for i in [2u64, 0, 1] {

@@ -288,3 +288,26 @@ pub async fn consumer_info(client: &async_nats::Client) -> jetstream::consumer::
 pub fn now_ms() -> DateTime<Utc> {
     DateTime::from_timestamp_millis(Utc::now().timestamp_millis()).expect("valid time")
 }
+
+/// The usual start of a test: a private nats-server, a throwaway database, a
+/// running collector, a client, a fresh tenant and one registered host.
+pub struct OneHost {
+    pub nats: NatsServer,
+    pub db: TestDb,
+    pub running: Running,
+    pub client: async_nats::Client,
+    pub tenant: String,
+    pub host: HostRecord,
+}
+
+impl OneHost {
+    pub async fn start(machine_id: &str) -> OneHost {
+        let nats = NatsServer::start().await;
+        let db = TestDb::create().await;
+        let running = start_collector(test_config(), &nats, db.pool.clone()).await;
+        let client = nats.client().await;
+        let tenant = format!("t-{}", random_suffix());
+        let host = register(&client, &tenant, machine_id).await;
+        OneHost { nats, db, running, client, tenant, host }
+    }
+}

@@ -127,6 +127,16 @@ async function main() {
     }, null, { timeout: 30_000 });
     const points = Number(await page.getByTestId('chart-cpu').getAttribute('data-points'));
     log(`host detail chart: ${points} points`);
+    // 7 days: asked in server-side buckets (step), still drawn
+    const [weekAnswer] = await Promise.all([
+      page.waitForResponse((r) => r.url().includes('/metrics?') && r.url().includes('step='), { timeout: 15_000 }),
+      page.getByTestId('range-7d').click(),
+    ]);
+    check(weekAnswer.status() === 200, `7-day metrics answered ${weekAnswer.status()}`);
+    const step = new URL(weekAnswer.url()).searchParams.get('step');
+    await page.waitForFunction(() => Number(document.querySelector('[data-testid="chart-cpu"]')?.getAttribute('data-points')) > 0, null, { timeout: 15_000 });
+    log(`host detail 7 d chart: step ${step} s, ${(await weekAnswer.json()).points.length} points`);
+    await page.getByTestId('range-1h').click();
     await shoot(page, 'host-detail-desktop-light');
     await page.emulateMedia({ colorScheme: 'dark' });
     await shoot(page, 'host-detail-desktop-dark');

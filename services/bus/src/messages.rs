@@ -296,6 +296,44 @@ fn is_zero(value: &u32) -> bool {
     *value == 0
 }
 
+/// `vigil.collector.metrics.hourly`: the host's hourly aggregates with
+/// `from <= hour <= to` (`hour` is the start of the hour), oldest first, at
+/// most [`MAX_HOURLY_POINTS`]. Only complete hours are aggregated (within an
+/// hour of their end); the raw points of the last hours come from
+/// `metrics.range`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HourlyRange {
+    pub tenant_id: String,
+    pub host_id: String,
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+}
+
+/// Most hours one `metrics.hourly` answer carries (a year and a day).
+pub const MAX_HOURLY_POINTS: u32 = 366 * 24;
+
+/// One hour of one host's snapshots, aggregated.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HourlyPoint {
+    /// Start of the hour (UTC).
+    pub hour: DateTime<Utc>,
+    /// Snapshots the hour held.
+    pub samples: u32,
+    pub cpu_avg: f64,
+    pub cpu_max: f64,
+    /// Bytes.
+    pub memory_avg: u64,
+    pub memory_max: u64,
+    /// The largest memory total seen in the hour (bytes).
+    pub memory_total: u64,
+    /// Average used bytes over every mount.
+    pub disk_avg: u64,
+    /// Bytes received and sent in the hour (all interfaces; the counters'
+    /// growth between the hour's first and last snapshot).
+    pub network_rx_total: u64,
+    pub network_tx_total: u64,
+}
+
 /// `vigil.collector.metrics.latest`.
 pub type MetricsLatest = GetHost;
 

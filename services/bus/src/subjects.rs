@@ -79,6 +79,8 @@ pub mod collector {
     pub const METRICS_RANGE: Endpoint = Endpoint { group: GROUP, name: "metrics.range" };
     /// `MetricsLatest` → `Option<MetricsPoint>`.
     pub const METRICS_LATEST: Endpoint = Endpoint { group: GROUP, name: "metrics.latest" };
+    /// `HourlyRange` → `Vec<HourlyPoint>`.
+    pub const METRICS_HOURLY: Endpoint = Endpoint { group: GROUP, name: "metrics.hourly" };
 
     /// `HostContainers` → `Vec<ContainerRecord>`: the host's latest snapshot.
     pub const HOST_CONTAINERS: Endpoint = Endpoint { group: GROUP, name: "containers.host" };
@@ -95,12 +97,13 @@ pub mod collector {
     /// `CustomLatest` → `Vec<CustomPoint>`: the newest point of each name.
     pub const CUSTOM_LATEST: Endpoint = Endpoint { group: GROUP, name: "custom.latest" };
 
-    pub const ALL: [Endpoint; 12] = [
+    pub const ALL: [Endpoint; 13] = [
         REGISTER_HOST,
         LIST_HOSTS,
         GET_HOST,
         METRICS_RANGE,
         METRICS_LATEST,
+        METRICS_HOURLY,
         HOST_CONTAINERS,
         LIST_CONTAINERS,
         GET_CONTAINER,

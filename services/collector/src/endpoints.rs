@@ -14,7 +14,7 @@ use vigil_bus::messages::Reply;
 use vigil_bus::subjects::{collector, Endpoint};
 use vigil_bus::{ErrorCode, ServiceError};
 
-use crate::{hosts, inventory, metrics, CollectorError, Shared};
+use crate::{downsample, hosts, inventory, metrics, CollectorError, Shared};
 
 /// Requests one endpoint handles at the same time.
 const CONCURRENT_REQUESTS: usize = 16;
@@ -71,6 +71,8 @@ async fn answer(shared: &Shared, endpoint: Endpoint, request: Request) {
         reply(&request, |r| metrics::range(&shared.pool, r)).await
     } else if endpoint == collector::METRICS_LATEST {
         reply(&request, |r| metrics::latest(&shared.pool, r)).await
+    } else if endpoint == collector::METRICS_HOURLY {
+        reply(&request, |r| downsample::hourly(&shared.pool, r)).await
     } else if endpoint == collector::HOST_CONTAINERS {
         reply(&request, |r| inventory::host_containers(&shared.pool, r)).await
     } else if endpoint == collector::LIST_CONTAINERS {

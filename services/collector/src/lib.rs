@@ -14,6 +14,7 @@
 
 #![forbid(unsafe_code)]
 
+mod downsample;
 mod endpoints;
 mod events;
 mod hosts;
@@ -30,6 +31,7 @@ use async_nats::jetstream;
 use sqlx::MySqlPool;
 use tokio::sync::watch;
 
+pub use downsample::{downsample, DownsampleReport, LOOKBACK as DOWNSAMPLE_LOOKBACK};
 pub use partitions::{ensure_partitions, PartitionReport, PARTITIONED_TABLES};
 
 /// Ingest loops per collector process. Their batches insert side by side and
@@ -53,6 +55,8 @@ pub struct CollectorConfig {
     pub partitions_ahead_days: u32,
     /// Daily partitions entirely older than this are dropped.
     pub retention_raw: Duration,
+    /// Hourly aggregates (`metrics_host_hourly`) older than this are deleted.
+    pub retention_hourly: Duration,
 }
 
 impl Default for CollectorConfig {
@@ -64,6 +68,7 @@ impl Default for CollectorConfig {
             sweep_interval: Duration::from_secs(5),
             partitions_ahead_days: 3,
             retention_raw: Duration::from_secs(7 * 24 * 3600),
+            retention_hourly: Duration::from_secs(90 * 24 * 3600),
         }
     }
 }
@@ -162,6 +167,7 @@ impl Collector {
         }
         tasks.spawn(hosts::sweep_loop(shared.clone(), stop_rx.clone()));
         tasks.spawn(partitions::maintenance_loop(shared.clone(), stop_rx.clone()));
+        tasks.spawn(downsample::downsample_loop(shared.clone(), stop_rx.clone()));
         tracing::info!("collector running");
 
         // INGEST_WORKERS loops pull from the same consumer, so one batch is

@@ -5,13 +5,13 @@ mod common;
 
 use std::time::Duration;
 
-use chrono::{Duration as TimeDelta, Utc};
+use chrono::{Duration as TimeDelta, DurationRound, Utc};
 use futures::StreamExt;
 use sqlx::Row;
 use vigil_bus::messages::*;
 use vigil_bus::subjects::collector;
 use vigil_bus::ErrorCode;
-use vigil_collector::{ensure_partitions, CollectorConfig, PARTITIONED_TABLES};
+use vigil_collector::{downsample, ensure_partitions, CollectorConfig, PARTITIONED_TABLES};
 
 use common::*;
 
@@ -569,4 +569,67 @@ async fn endpoints_answer_as_soon_as_build_returns() {
         assert!(answer.is_ok(), "attempt {attempt}: {answer:?}");
         running.stop().await.unwrap();
     }
+}
+
+#[tokio::test]
+async fn downsampling_folds_complete_hours_into_hourly_rows_idempotently_and_expires_old_ones() {
+    let OneHost { nats: _nats, db, running, client, tenant, host } = OneHost::start("m1").await;
+    let now = Utc::now();
+    let this_hour = now.duration_trunc(TimeDelta::hours(1)).unwrap();
+    let (a, b) = (this_hour - TimeDelta::hours(2), this_hour - TimeDelta::hours(1));
+    // (offset from its hour, cpu, memory used, eth0 rx bytes)
+    let send = |hour: chrono::DateTime<Utc>, minute: i64, cpu: f64, used: u64, rx: u64, seq: u64| {
+        let mut s = snapshot(&tenant, &host.id, seq, hour + TimeDelta::minutes(minute));
+        s.host.cpu.percent = cpu;
+        s.host.memory.used = used;
+        s.host.memory.total = 8_000;
+        s.host.network.interfaces[0].rx_bytes = rx;
+        s
+    };
+    for s in [
+        send(a, 0, 10.0, 1_000, 5_000, 1),
+        send(a, 30, 30.0, 3_000, 6_000, 2),
+        send(a, 59, 20.0, 2_000, 9_000, 3),
+        send(b, 10, 50.0, 4_000, 9_500, 4),
+        send(this_hour, 0, 99.0, 7_000, 9_900, 5), // the current hour: not complete, not folded
+    ] {
+        publish(&client, &s).await;
+    }
+    eventually(WAIT, "5 points stored", || async { count_rows(&db.pool, "metrics_host", &host.id).await == 5 }).await;
+    // an hourly row past the 90-day retention
+    sqlx::query("INSERT INTO metrics_host_hourly (host_id, hour, cpu_avg, samples) VALUES (?, ?, 1, 1)")
+        .bind(&host.id)
+        .bind((this_hour - TimeDelta::days(100)).naive_utc())
+        .execute(&db.pool)
+        .await
+        .unwrap();
+
+    let day = Duration::from_secs(86_400);
+    let report = downsample(&db.pool, now, 7 * day, 90 * day).await.unwrap();
+    assert_eq!(report.expired, 1);
+    let ask = HourlyRange { tenant_id: tenant.clone(), host_id: host.id.clone(), from: now - TimeDelta::days(1), to: now };
+    let hours: Vec<HourlyPoint> = request(&client, collector::METRICS_HOURLY, &ask).await.unwrap();
+    assert_eq!(hours.len(), 2, "two complete hours: {hours:?}");
+    let first = &hours[0];
+    assert_eq!((first.hour, first.samples), (a, 3));
+    assert!((first.cpu_avg - 20.0).abs() < 0.01 && (first.cpu_max - 30.0).abs() < 0.01, "{first:?}");
+    assert_eq!((first.memory_avg, first.memory_max, first.memory_total), (2_000, 3_000, 8_000));
+    // eth0 grew 4,000 bytes in the hour (eth1 stays at 30)
+    assert_eq!(first.network_rx_total, 4_000);
+    assert_eq!((hours[1].hour, hours[1].samples, hours[1].cpu_max), (b, 1, 50.0));
+
+    // a snapshot of hour b arriving late is folded in by the next run; the rest is unchanged
+    publish(&client, &send(b, 50, 70.0, 6_000, 9_800, 6)).await;
+    eventually(WAIT, "the late point stored", || async { count_rows(&db.pool, "metrics_host", &host.id).await == 6 }).await;
+    let again = downsample(&db.pool, now, 7 * day, 90 * day).await.unwrap();
+    assert_eq!(again.expired, 0);
+    let after: Vec<HourlyPoint> = request(&client, collector::METRICS_HOURLY, &ask).await.unwrap();
+    assert_eq!(after[0], hours[0], "a rerun rewrites the same aggregate");
+    assert_eq!((after[1].samples, after[1].cpu_max, after[1].network_rx_total), (2, 70.0, 300));
+
+    // another tenant's request for this host: not found, as for the raw range
+    let stranger = HourlyRange { tenant_id: "t-stranger".into(), ..ask.clone() };
+    let error = request::<_, Vec<HourlyPoint>>(&client, collector::METRICS_HOURLY, &stranger).await.unwrap_err();
+    assert_eq!(error.code, ErrorCode::NotFound);
+    running.stop().await.unwrap();
 }

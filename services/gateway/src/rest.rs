@@ -25,7 +25,9 @@ use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tower_http::trace::TraceLayer;
-use vigil_bus::messages::{self, GetHost, HostRecord, ListHosts, MetricsLatest, MetricsPoint, MetricsRange, MAX_RANGE_STEP};
+use vigil_bus::messages::{
+    self, GetHost, HostRecord, HourlyPoint, HourlyRange, ListHosts, MetricsLatest, MetricsPoint, MetricsRange, MAX_RANGE_STEP,
+};
 use vigil_bus::subjects::collector;
 use vigil_bus::ErrorCode;
 
@@ -55,6 +57,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/hosts", get(list_hosts))
         .route("/hosts/{id}", get(get_host))
         .route("/hosts/{id}/metrics", get(host_metrics))
+        .route("/hosts/{id}/metrics/hourly", get(host_metrics_hourly))
         .route("/tokens", get(list_tokens).post(create_token))
         .route("/tokens/{id}", delete(revoke_token))
         .fallback(api_not_found);
@@ -339,6 +342,42 @@ async fn host_metrics(
     // The collector answers NotFound for a host of another tenant.
     let points: Vec<MetricsPoint> = messages::request(&shared.nats, collector::METRICS_RANGE, &range).await?;
     Ok(Json(MetricsAnswer { host_id: id, from, to, points }))
+}
+
+#[derive(Serialize)]
+struct HourlyAnswer {
+    host_id: String,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    points: Vec<HourlyPoint>,
+}
+
+/// Default window of `GET /api/hosts/{id}/metrics/hourly`: the last 30 days.
+pub const DEFAULT_HOURLY_SPAN: Duration = Duration::from_secs(30 * 86_400);
+
+/// Hourly aggregates of the host (complete hours; kept `collector.retention_hourly`).
+async fn host_metrics_hourly(
+    State(shared): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiQuery(query): ApiQuery<HourlyQuery>,
+) -> Result<Json<HourlyAnswer>, ApiError> {
+    host_id_from_path(&id)?;
+    let to = query.to.as_deref().map(|v| parse_time("to", v)).transpose()?.unwrap_or_else(Utc::now);
+    let span = chrono::Duration::from_std(DEFAULT_HOURLY_SPAN).unwrap_or(chrono::Duration::days(30));
+    let from = query.from.as_deref().map(|v| parse_time("from", v)).transpose()?.unwrap_or(to - span);
+    if from > to {
+        return Err(ApiError::bad_request(format!("from ({}) is after to ({}); swap them", from.to_rfc3339(), to.to_rfc3339())));
+    }
+    let range = HourlyRange { tenant_id: caller.tenant_id, host_id: id.clone(), from, to };
+    let points: Vec<HourlyPoint> = messages::request(&shared.nats, collector::METRICS_HOURLY, &range).await?;
+    Ok(Json(HourlyAnswer { host_id: id, from, to, points }))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct HourlyQuery {
+    from: Option<String>,
+    to: Option<String>,
 }
 
 // ---------------------------------------------------------------------------

@@ -122,6 +122,8 @@ pub struct CollectorSection {
     pub partitions_ahead_days: u32,
     #[serde(with = "vigil_bus::duration::serde_text")]
     pub retention_raw: Duration,
+    #[serde(with = "vigil_bus::duration::serde_text")]
+    pub retention_hourly: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -204,6 +206,7 @@ impl Default for CollectorSection {
             sweep_interval: Duration::from_secs(5),
             partitions_ahead_days: 3,
             retention_raw: Duration::from_secs(7 * 86_400),
+            retention_hourly: Duration::from_secs(90 * 86_400),
         }
     }
 }
@@ -249,6 +252,7 @@ pub const KEY_DOCS: &[(&str, &str)] = &[
     ("collector.sweep_interval", "how often hosts are checked for silence"),
     ("collector.partitions_ahead_days", "daily metrics partitions created ahead"),
     ("collector.retention_raw", "raw metrics older than this are dropped"),
+    ("collector.retention_hourly", "hourly aggregates (metrics_host_hourly) older than this are deleted"),
     ("up.tenant", "vigil up: the first tenant"),
     ("up.admin_email", "vigil up: the first admin user (password printed once)"),
     ("up.agent", "vigil up: run a local sovigilant"),
@@ -719,7 +723,7 @@ gateway:
   access_token_ttl: 15m
   refresh_token_ttl: 30d
   max_message_bytes: 4194304
-collector: { batch_size: 500, batch_wait: 100ms, offline_after: 30s, sweep_interval: 5s, partitions_ahead_days: 3, retention_raw: 7d }
+collector: { batch_size: 500, batch_wait: 100ms, offline_after: 30s, sweep_interval: 5s, partitions_ahead_days: 3, retention_raw: 7d, retention_hourly: 90d }
 up: { tenant: default, admin_email: admin@localhost, agent: true, agent_binary: "" }
 log: { level: info, format: text }   # text | json
 "#;

@@ -284,6 +284,7 @@ pub fn collector_config(config: &Config) -> CollectorConfig {
         sweep_interval: section.sweep_interval,
         partitions_ahead_days: section.partitions_ahead_days,
         retention_raw: section.retention_raw,
+        retention_hourly: section.retention_hourly,
     }
 }
 

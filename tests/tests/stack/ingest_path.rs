@@ -3,10 +3,12 @@
 
 use std::time::Duration;
 
+use chrono::{DateTime, DurationRound, Utc};
 use futures::StreamExt;
 use vigil_bus::messages::MetricsSnapshot;
-use vigil_tests::{wait_for, wait_until, Stack};
+use vigil_tests::{sim, wait_for, wait_until, Stack};
 
+use crate::inventory::checked_request;
 use crate::{get, wait_for_host};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -76,4 +78,61 @@ async fn real_agent_snapshot_reaches_rest_with_its_values() {
 
 pub fn urlencode(text: &str) -> String {
     text.replace('+', "%2B").replace(':', "%3A")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_starting_collector_folds_past_hours_into_hourly_metrics_served_by_rest() {
+    let stack = Stack::new().await.unwrap();
+    let gateway = stack.spawn(&["gateway"]).await.unwrap();
+    let mut collector = stack.spawn(&["collector"]).await.unwrap();
+    let acme = stack.tenant("acme").await.unwrap();
+    let jwt = stack.login(&acme).await.unwrap();
+    let channel = sim::channel(&stack.grpc_address(), &stack.ca_path()).await.unwrap();
+    let host_id = sim::register(channel.clone(), &acme.token, "hourly-1", "hourly-1").await.unwrap();
+    let connection = sim::connect(channel, &acme.token, &host_id).await.unwrap();
+
+    // two snapshots in the hour before the previous one, one in the previous hour (an agent replaying its queue)
+    let this_hour = Utc::now().duration_trunc(chrono::Duration::hours(1)).unwrap();
+    let (a, b) = (this_hour - chrono::Duration::hours(2), this_hour - chrono::Duration::hours(1));
+    let sent = [(a + chrono::Duration::minutes(5), 100), (a + chrono::Duration::minutes(35), 300), (b + chrono::Duration::minutes(1), 500)];
+    for (seq, (at, seed)) in sent.iter().enumerate() {
+        connection.sender.send(sim::metrics_message(&host_id, sim::snapshot(seq as u64 + 1, *at, *seed))).await.unwrap();
+    }
+    let window = format!("from={}&to={}", a.timestamp(), this_hour.timestamp());
+    wait_for("3 snapshots stored", Duration::from_secs(20), || async {
+        let (_, body) = get(&stack, &format!("/api/hosts/{host_id}/metrics?{window}"), &jwt).await;
+        (body["points"].as_array().map(Vec::len) == Some(3)).then_some(())
+    })
+    .await
+    .unwrap();
+
+    // a collector starting now (after an outage, say) catches up the complete hours
+    collector.stop();
+    let _collector = stack.spawn(&["collector"]).await.unwrap();
+    let hourly = wait_for("2 hourly rows", Duration::from_secs(20), || async {
+        let (status, body) = get(&stack, &format!("/api/hosts/{host_id}/metrics/hourly?{window}"), &jwt).await;
+        (status == 200 && body["points"].as_array().map(Vec::len) == Some(2)).then_some(body)
+    })
+    .await
+    .unwrap();
+    let first = &hourly["points"][0];
+    assert_eq!(first["hour"].as_str().and_then(|t| DateTime::parse_from_rfc3339(t).ok()).map(|t| t.with_timezone(&Utc)), Some(a), "{hourly}");
+    assert_eq!(first["samples"], 2, "{hourly}");
+    // sim cpu is seed / 10: 10 % and 30 %
+    assert_eq!((first["cpu_avg"].as_f64(), first["cpu_max"].as_f64()), (Some(20.0), Some(30.0)), "{hourly}");
+    assert_eq!(hourly["points"][1]["samples"], 1, "{hourly}");
+    // the bus endpoint behind it, against its schema
+    let nats = stack.nats.client().await;
+    let body = serde_json::json!({"tenant_id": "acme", "host_id": host_id, "from": a.to_rfc3339(), "to": this_hour.to_rfc3339()});
+    let reply = checked_request(&nats, "vigil.collector.metrics.hourly", "collector-metrics-hourly.schema.json", body).await;
+    assert_eq!(reply["ok"], hourly["points"]);
+
+    let (status, body) = get(&stack, &format!("/api/hosts/{host_id}/metrics/hourly?from=later"), &jwt).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("from"), "{body}");
+    let globex = stack.tenant("globex").await.unwrap();
+    let globex_jwt = stack.login(&globex).await.unwrap();
+    let (status, _) = get(&stack, &format!("/api/hosts/{host_id}/metrics/hourly"), &globex_jwt).await;
+    assert_eq!(status, 404, "another tenant's host");
+    drop(gateway);
 }

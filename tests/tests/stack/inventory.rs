@@ -107,7 +107,7 @@ fn assert_valid(file: &str, part: &str, instance: &Value) {
 }
 
 /// Sends the request to the endpoint, checks request and reply against the schema.
-async fn checked_request(nats: &async_nats::Client, subject: &str, file: &str, body: Value) -> Value {
+pub(crate) async fn checked_request(nats: &async_nats::Client, subject: &str, file: &str, body: Value) -> Value {
     assert_valid(file, "request", &body);
     let reply = nats.request(subject.to_owned(), serde_json::to_vec(&body).unwrap().into()).await.unwrap();
     let reply: Value = serde_json::from_slice(&reply.payload).unwrap();

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { appendLive, toSeries } from '../src/chartData';
+import { appendLive, hourlySeries, RANGES, toSeries } from '../src/chartData';
 import { point } from './fixtures';
 
 describe('toSeries', () => {
@@ -29,5 +29,29 @@ describe('appendLive', () => {
     const s = appendLive([[100, 200], [1, 2], [3, 4]], 3701, 9, 8, 3600);
     expect(s).toEqual([[200, 3701], [2, 9], [4, 8]]);
     expect(appendLive(s, 3701, 1, 1, 3600)).toBe(s);
+  });
+});
+
+describe('hourlySeries', () => {
+  const hour = (h: string, cpu: number, memAvg: number, total: number) => ({
+    hour: h, samples: 360, cpu_avg: cpu, cpu_max: cpu + 10, memory_avg: memAvg, memory_max: memAvg, memory_total: total,
+    disk_avg: 0, network_rx_total: 0, network_tx_total: 0,
+  });
+
+  it('puts each hour at its middle, oldest first, with memory as a percentage of its total', () => {
+    const [xs, cpu, mem] = hourlySeries([hour('2026-11-24T13:00:00Z', 30, 4, 8), hour('2026-11-24T12:00:00Z', 10, 2, 8)]);
+    expect(xs).toEqual([Date.parse('2026-11-24T12:30:00Z') / 1000, Date.parse('2026-11-24T13:30:00Z') / 1000]);
+    expect(cpu).toEqual([10, 30]);
+    expect(mem).toEqual([25, 50]);
+  });
+
+  it('has no memory value for an hour without a memory total', () => {
+    expect(hourlySeries([hour('2026-11-24T12:00:00Z', 10, 2, 0)])[2]).toEqual([null]);
+  });
+
+  it('serves only the ranges beyond the raw retention from hourly aggregates', () => {
+    const hourly = (Object.keys(RANGES) as (keyof typeof RANGES)[]).filter((k) => RANGES[k].hourly);
+    expect(hourly).toEqual(['30d', '90d']);
+    expect(hourly.every((k) => RANGES[k].seconds > 7 * 86400)).toBe(true);
   });
 });

@@ -164,6 +164,17 @@ describe('ApiClient resources', () => {
     expect((7 * 86400) / Number(stepped.get('step'))).toBeLessThanOrEqual(RANGES['7d'].limit);
   });
 
+  it('requests hourly aggregates with RFC 3339 bounds', async () => {
+    const session = signedIn();
+    const s = server({ 'GET /api/hosts/h1/metrics/hourly': () => json(200, { host_id: 'h1', from: 'a', to: 'b', points: [{ hour: '2026-11-24T12:00:00Z', cpu_avg: 5 }] }) });
+    const api = new ApiClient(session, s.fetchImpl);
+    const answer = await api.hourly('h1', new Date('2026-10-25T12:00:00Z'), new Date('2026-11-24T12:00:00Z'));
+    const q = new URL(`http://x${s.calls[0]!.url}`).searchParams;
+    expect([q.get('from'), q.get('to')]).toEqual(['2026-10-25T12:00:00.000Z', '2026-11-24T12:00:00.000Z']);
+    expect(answer.points).toHaveLength(1);
+    expect(answer.points[0]!.cpu_avg).toBe(5);
+  });
+
   it('refreshes before opening the socket when the access token is about to expire', async () => {
     const session = new Session(memStorage());
     const payload = btoa(JSON.stringify({ exp: 1000 })).replace(/=+$/, '');

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
-  NormalizeError, normalizeContainers, normalizeHostDetail, normalizeHostList, normalizeMetricsRange,
+  NormalizeError, normalizeContainers, normalizeHostDetail, normalizeHostList, normalizeHourly, normalizeMetricsRange,
   normalizeServices, normalizeTokens, normalizeUser, normalizeUsers, parseErrorBody, parseServerMessage, summarizePoint,
 } from '../src/api/normalize';
 import { hostRecord, point } from './fixtures';
@@ -128,5 +128,25 @@ describe('normalizeUsers', () => {
     ]);
     expect(() => normalizeUsers({ error: 'x' })).toThrow(NormalizeError);
     expect(() => normalizeUser({ id: 'u3' })).toThrow(NormalizeError);
+  });
+});
+
+describe('normalizeHourly', () => {
+  it('keeps points with a valid hour, oldest first, numbers defaulting to 0', () => {
+    const out = normalizeHourly({
+      host_id: 'h1', from: 'a', to: 'b',
+      points: [
+        { hour: '2026-11-24T13:00:00Z', samples: 360, cpu_avg: 12.5, cpu_max: 40, memory_avg: 2, memory_max: 3, memory_total: 8 },
+        { hour: 'not a time', cpu_avg: 1 },
+        { hour: '2026-11-24T12:00:00Z', cpu_avg: 'x' },
+      ],
+    });
+    expect(out.points.map((p) => p.hour)).toEqual(['2026-11-24T12:00:00Z', '2026-11-24T13:00:00Z']);
+    expect(out.points[0]!.cpu_avg).toBe(0);
+    expect(out.points[1]).toMatchObject({ samples: 360, cpu_max: 40, memory_total: 8, network_rx_total: 0 });
+  });
+
+  it('rejects an answer that is not an object', () => {
+    expect(() => normalizeHourly([])).toThrow(/hourly metrics answer must be an object/);
   });
 });

@@ -136,6 +136,16 @@ async function main() {
     const step = new URL(weekAnswer.url()).searchParams.get('step');
     await page.waitForFunction(() => Number(document.querySelector('[data-testid="chart-cpu"]')?.getAttribute('data-points')) > 0, null, { timeout: 15_000 });
     log(`host detail 7 d chart: step ${step} s, ${(await weekAnswer.json()).points.length} points`);
+    // 30 days: from the hourly aggregates (none yet on a stack minutes old: the chart says so)
+    const [monthAnswer] = await Promise.all([
+      page.waitForResponse((r) => r.url().includes('/metrics/hourly?'), { timeout: 15_000 }),
+      page.getByTestId('range-30d').click(),
+    ]);
+    check(monthAnswer.status() === 200, `hourly metrics answered ${monthAnswer.status()}`);
+    const monthPoints = (await monthAnswer.json()).points.length;
+    await page.waitForFunction((n) => Number(document.querySelector('[data-testid="chart-cpu"]')?.getAttribute('data-points')) === n, monthPoints, { timeout: 15_000 });
+    if (monthPoints === 0) check((await page.getByTestId('chart-cpu').textContent()).includes('No hourly data yet'), 'the empty 30-day chart says why');
+    log(`host detail 30 d chart: ${monthPoints} hourly points`);
     await page.getByTestId('range-1h').click();
     await shoot(page, 'host-detail-desktop-light');
     await page.emulateMedia({ colorScheme: 'dark' });

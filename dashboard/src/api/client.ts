@@ -4,12 +4,12 @@
 // refresh fails the session is cleared, which sends the app to /login.
 
 import {
-  normalizeContainers, normalizeHostDetail, normalizeHostList, normalizeMetricsRange, normalizeServices,
+  normalizeContainers, normalizeHostDetail, normalizeHostList, normalizeHourly, normalizeMetricsRange, normalizeServices,
   normalizeTokens, normalizeUser, normalizeUsers, parseErrorBody,
 } from './normalize';
 import { jwtExpiry, Session } from './session';
 import type {
-  AgentToken, ContainerInfo, CreatedToken, CreatedUser, HostDetail, MetricsRangeAnswer, NewUser, ServiceInfo, TokenPair,
+  AgentToken, ContainerInfo, CreatedToken, CreatedUser, HostDetail, HourlyAnswer, MetricsRangeAnswer, NewUser, ServiceInfo, TokenPair,
   UserInfo,
 } from './types';
 
@@ -151,6 +151,12 @@ export class ApiClient {
     const q = new URLSearchParams({ from: from.toISOString(), to: to.toISOString(), limit: String(limit) });
     if (step > 0) q.set('step', String(Math.round(step)));
     return normalizeMetricsRange(await this.request('GET', `/api/hosts/${encodeURIComponent(id)}/metrics?${q}`));
+  }
+
+  /** Hourly aggregates (complete hours; kept 90 days). */
+  async hourly(id: string, from: Date, to: Date): Promise<HourlyAnswer> {
+    const q = new URLSearchParams({ from: from.toISOString(), to: to.toISOString() });
+    return normalizeHourly(await this.request('GET', `/api/hosts/${encodeURIComponent(id)}/metrics/hourly?${q}`));
   }
 
   /** null when the server has no such route yet (404): "not available", not an error. */

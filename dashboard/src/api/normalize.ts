@@ -6,7 +6,7 @@
 
 import type {
   AgentToken, ContainerInfo, HostDetail, HostMetrics, HostRecord, HostStatus, LiveContainer,
-  MetricsPoint, MetricsRangeAnswer, ServerMessage, ServiceInfo, UserInfo,
+  HourlyAnswer, HourlyPoint, MetricsPoint, MetricsRangeAnswer, ServerMessage, ServiceInfo, UserInfo,
 } from './types';
 
 export class NormalizeError extends Error {
@@ -140,6 +140,21 @@ export function normalizeMetricsRange(raw: unknown): MetricsRangeAnswer {
     if (point) points.push(point);
   }
   points.sort((a, b) => Date.parse(a.timestamp) - Date.parse(b.timestamp));
+  return { host_id: str(raw.host_id), from: str(raw.from), to: str(raw.to), points };
+}
+
+/** `GET /api/hosts/{id}/metrics/hourly`: points without a valid hour are dropped; oldest first. */
+export function normalizeHourly(raw: unknown): HourlyAnswer {
+  if (!isObj(raw)) throw new NormalizeError(`an hourly metrics answer must be an object, got ${describe(raw)}`);
+  const points: HourlyPoint[] = listOf(raw, 'points')
+    .filter(isObj)
+    .filter((p) => Number.isFinite(Date.parse(str(p.hour))))
+    .map((p) => ({
+      hour: str(p.hour), samples: num(p.samples), cpu_avg: num(p.cpu_avg), cpu_max: num(p.cpu_max),
+      memory_avg: num(p.memory_avg), memory_max: num(p.memory_max), memory_total: num(p.memory_total),
+      disk_avg: num(p.disk_avg), network_rx_total: num(p.network_rx_total), network_tx_total: num(p.network_tx_total),
+    }));
+  points.sort((a, b) => Date.parse(a.hour) - Date.parse(b.hour));
   return { host_id: str(raw.host_id), from: str(raw.from), to: str(raw.to), points };
 }
 

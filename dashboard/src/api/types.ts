@@ -43,6 +43,22 @@ export interface HostDetail { host: HostRecord; latest: MetricsPoint | null }
 
 export interface MetricsRangeAnswer { host_id: string; from: string; to: string; points: MetricsPoint[] }
 
+/** One complete hour of a host, aggregated (`GET /api/hosts/{id}/metrics/hourly`); bytes for memory, disk, network. */
+export interface HourlyPoint {
+  hour: string;
+  samples: number;
+  cpu_avg: number;
+  cpu_max: number;
+  memory_avg: number;
+  memory_max: number;
+  memory_total: number;
+  disk_avg: number;
+  network_rx_total: number;
+  network_tx_total: number;
+}
+
+export interface HourlyAnswer { host_id: string; from: string; to: string; points: HourlyPoint[] }
+
 export interface ContainerInfo {
   /** Set by `/api/containers` (all hosts); absent per host. */
   host_id?: string;

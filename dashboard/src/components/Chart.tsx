@@ -6,8 +6,10 @@ import type { ChartHandle } from './chartImpl';
 
 export const THEME_EVENT = 'vigil-theme';
 
-export function TimeChart({ testid, label, colorVar, xs, ys, height = 180 }: {
+export function TimeChart({ testid, label, colorVar, xs, ys, height = 180, empty = 'No data in this range' }: {
   testid: string; label: string; colorVar: string; xs: number[]; ys: (number | null)[]; height?: number;
+  /** What an empty chart says. */
+  empty?: string;
 }) {
   const box = useRef<HTMLDivElement>(null);
   const chart = useRef<ChartHandle | null>(null);
@@ -69,7 +71,7 @@ export function TimeChart({ testid, label, colorVar, xs, ys, height = 180 }: {
     <div class="chart" data-testid={testid} data-points={xs.length}>
       {failed ? <div class="empty">{failed}</div> : null}
       <div ref={box} class="chart-canvas" style={{ minHeight: `${height}px` }} />
-      {xs.length === 0 ? <div class="chart-empty">No data in this range</div> : null}
+      {xs.length === 0 ? <div class="chart-empty">{empty}</div> : null}
     </div>
   );
 }

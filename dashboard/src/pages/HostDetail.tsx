@@ -10,7 +10,7 @@ import { Bar } from '../components/Bar';
 import { TimeChart } from '../components/Chart';
 import { StatusBadge } from '../components/Status';
 import { useServices } from '../context';
-import { appendLive, RANGES, toSeries, type RangeKey, type Series } from '../chartData';
+import { appendLive, hourlySeries, RANGES, toSeries, type RangeKey, type Series } from '../chartData';
 import { DASH, formatBytes, formatBytesOf, formatPercent, formatUptime, timeAgo } from '../format';
 import { useAsync, useHost, useNow } from '../hooks';
 import { onLinkClick } from '../router';
@@ -104,14 +104,15 @@ export function HostDetail({ id }: { id: string }) {
     if (detail.data) store.upsertHost(detail.data);
   }, [detail.data]);
 
-  const metrics = useAsync(async () => {
+  const metrics = useAsync(async (): Promise<Series> => {
     const to = new Date();
     const from = new Date(to.getTime() - RANGES[range].seconds * 1000);
-    return api.metrics(id, from, to, RANGES[range].limit, RANGES[range].step);
+    if (RANGES[range].hourly) return hourlySeries((await api.hourly(id, from, to)).points);
+    return toSeries((await api.metrics(id, from, to, RANGES[range].limit, RANGES[range].step)).points);
   }, [id, range]);
   const [series, setSeries] = useState<Series>([[], [], []]);
   useEffect(() => {
-    setSeries(metrics.data ? toSeries(metrics.data.points) : [[], [], []]);
+    setSeries(metrics.data ?? [[], [], []]);
   }, [metrics.data]);
   // live frames extend the 1 h chart
   const liveTs = live?.live.timestamp;
@@ -124,6 +125,9 @@ export function HostDetail({ id }: { id: string }) {
   const containers = useAsync(() => api.hostContainers(id), [id]);
   const services = useAsync(() => api.hostServices(id), [id]);
 
+  const emptyChart = RANGES[range].hourly
+    ? 'No hourly data yet: each hour is summarized a minute after it ends'
+    : 'No data in this range';
   const cpuSeries = useMemo(() => series[1], [series]);
   const memSeries = useMemo(() => series[2], [series]);
 
@@ -200,7 +204,7 @@ export function HostDetail({ id }: { id: string }) {
       <div class="grid-2">
         <div class="card">
           <Bar label="CPU" value={cpu} testid="detail-cpu" />
-          <TimeChart testid="chart-cpu" label="CPU" colorVar="--chart-cpu" xs={series[0]} ys={cpuSeries} />
+          <TimeChart testid="chart-cpu" label="CPU" colorVar="--chart-cpu" xs={series[0]} ys={cpuSeries} empty={emptyChart} />
         </div>
         <div class="card">
           <Bar
@@ -209,7 +213,7 @@ export function HostDetail({ id }: { id: string }) {
             testid="detail-mem"
             detail={latest ? formatBytesOf(latest.host.memory.used, latest.host.memory.total) : undefined}
           />
-          <TimeChart testid="chart-memory" label="Memory" colorVar="--chart-mem" xs={series[0]} ys={memSeries} />
+          <TimeChart testid="chart-memory" label="Memory" colorVar="--chart-mem" xs={series[0]} ys={memSeries} empty={emptyChart} />
         </div>
       </div>
 

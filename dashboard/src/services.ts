@@ -7,7 +7,7 @@
 import { ApiClient, orNullOn404 } from './api/client';
 import { Session } from './api/session';
 import type { AppServices } from './context';
-import { WorkerSocket, type PagePort } from './live/channel';
+import { FallbackConnection, WorkerSocket, type PagePort } from './live/channel';
 import { LiveSocket, socketUrl, type LiveConnection, type SocketState } from './live/socket';
 import { HostsStore } from './live/store';
 import { mapLimit } from './util';
@@ -16,10 +16,11 @@ import { mapLimit } from './util';
 export const SEED_LIMIT = 50;
 
 /** The socket worker, or null where workers are missing or refused (then the socket runs on the page). */
-function startSocketWorker(): PagePort | null {
+function startSocketWorker(): (PagePort & Pick<Worker, 'addEventListener' | 'terminate'>) | null {
   if (typeof Worker === 'undefined') return null;
   try {
-    return new Worker(new URL('./live/worker.ts', import.meta.url), { type: 'module', name: 'vigil-live' }) as unknown as PagePort;
+    const worker = new Worker(new URL('./live/worker.ts', import.meta.url), { type: 'module', name: 'vigil-live' });
+    return worker as unknown as PagePort & Pick<Worker, 'addEventListener' | 'terminate'>;
   } catch {
     return null;
   }
@@ -50,10 +51,24 @@ export function createServices(): AppServices {
   const onReconnect = () => void reloadHosts();
   // The socket lives in a worker when the browser has them: the main thread
   // then gets one batch per 16 ms instead of every WebSocket message.
+  const pageSocket = () =>
+    new LiveSocket({ url, onMessage: (m) => store.enqueue(m), onText: (text) => store.enqueueText(text), onState, onReconnect });
   const worker = startSocketWorker();
-  const socket: LiveConnection = worker
-    ? new WorkerSocket(worker, { url, onFrames: (frames) => store.enqueueAll(frames), onState, onReconnect })
-    : new LiveSocket({ url, onMessage: (m) => store.enqueue(m), onText: (text) => store.enqueueText(text), onState, onReconnect });
+  let socket: LiveConnection;
+  if (worker) {
+    const connection = new FallbackConnection(
+      new WorkerSocket(worker, { url, onFrames: (frames) => store.enqueueAll(frames), onState, onReconnect }),
+      pageSocket,
+    );
+    // the worker's script failed to load or run: the socket moves to the page
+    worker.addEventListener('error', () => {
+      worker.terminate();
+      connection.fallBack();
+    });
+    socket = connection;
+  } else {
+    socket = pageSocket();
+  }
 
   let containersApi = true;
   async function seed(ids: string[]): Promise<void> {

@@ -1,6 +1,6 @@
 import { describe, expect, it, vi } from 'vitest';
 import type { ServerMessage } from '../src/api/types';
-import { BATCH_MS, serveLiveWorker, WorkerSocket, type FromWorker, type PagePort, type ToWorker, type WorkerPort } from '../src/live/channel';
+import { BATCH_MS, FallbackConnection, serveLiveWorker, WorkerSocket, type FromWorker, type PagePort, type ToWorker, type WorkerPort } from '../src/live/channel';
 import { FrameBatch } from '../src/live/frames';
 import { FakeSocket } from './fakeSocket';
 
@@ -141,5 +141,47 @@ describe('FrameBatch', () => {
     expect(out[2]).toMatchObject({ data: { cpu: 5 } });
     expect(b.size).toBe(0);
     expect(b.take()).toEqual([]);
+  });
+});
+
+describe('FallbackConnection', () => {
+  const recorder = () => {
+    const calls: string[] = [];
+    return {
+      calls,
+      conn: {
+        start: () => calls.push('start'),
+        stop: () => calls.push('stop'),
+        subscribe: (hosts?: string[]) => calls.push(hosts ? `subscribe ${hosts.join(',')}` : 'subscribe all'),
+        unsubscribe: (hosts: string[]) => calls.push(`unsubscribe ${hosts.join(',')}`),
+      },
+    };
+  };
+
+  it('runs on the worker until told it failed, then replays the subscription and start on the page socket', () => {
+    const worker = recorder();
+    const page = recorder();
+    const made = vi.fn(() => page.conn);
+    const c = new FallbackConnection(worker.conn, made);
+    c.subscribe();
+    c.start();
+    expect(worker.calls).toEqual(['subscribe all', 'start']);
+    expect(made).not.toHaveBeenCalled();
+    c.fallBack();
+    c.fallBack(); // once only
+    expect(made).toHaveBeenCalledTimes(1);
+    expect(worker.calls.at(-1)).toBe('stop');
+    expect(page.calls).toEqual(['subscribe all', 'start']);
+    c.stop();
+    expect(page.calls.at(-1)).toBe('stop');
+  });
+
+  it('replays named hosts and does not start a stopped connection', () => {
+    const page = recorder();
+    const c = new FallbackConnection(recorder().conn, () => page.conn);
+    c.subscribe(['h1', 'h2']);
+    c.unsubscribe(['h1']);
+    c.fallBack();
+    expect(page.calls).toEqual(['subscribe h2']);
   });
 });

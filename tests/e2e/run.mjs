@@ -210,6 +210,22 @@ async function main() {
     await page.waitForURL(/\/login/, { timeout: 15_000 });
     log('logged out');
 
+    // A browser where the socket worker cannot load: the socket runs on the page, values still change live.
+    const bare = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    await bare.route(/\/assets\/worker-[^/]*\.js$/, (route) => route.abort());
+    const fallback = await bare.newPage();
+    await fallback.goto(stack.base + '/login');
+    await fallback.getByTestId('login-email').fill(EMAIL);
+    await fallback.getByTestId('login-password').fill(stack.password);
+    await fallback.getByTestId('login-submit').click();
+    const fallbackCpu = fallback.getByTestId(`host-cpu-${hostId}`);
+    await fallback.waitForFunction((id) => /\d/.test(document.querySelector(`[data-testid="host-cpu-${id}"]`)?.textContent ?? ''), hostId, { timeout: 30_000 });
+    const firstValue = (await fallbackCpu.textContent()).trim();
+    await fallback.waitForFunction(([id, text]) => document.querySelector(`[data-testid="host-cpu-${id}"]`)?.textContent.trim() !== text, [hostId, firstValue], { timeout: 30_000 });
+    check(fallback.workers().length === 0, 'no socket worker in the fallback page');
+    log(`socket worker blocked → socket on the page, cpu changed live: ${firstValue} → ${(await fallbackCpu.textContent()).trim()}`);
+    await bare.close();
+
     check(scriptEncodings.size > 0, 'the dashboard loaded its scripts from /assets/');
     for (const [path, encoding] of scriptEncodings) check(encoding === 'gzip; vary Accept-Encoding', `${path} came gzipped (got ${encoding})`);
     log(`scripts served gzipped: ${[...scriptEncodings.keys()].join(', ')}`);
@@ -226,7 +242,16 @@ async function main() {
   }
 }
 
+/** The whole test normally takes under a minute; past this it is stuck somewhere. */
+const WATCHDOG_MS = 300_000;
+
 if (import.meta.url === `file://${process.argv[1]}`) {
+  // a hang fails with the last step it reached (the log above) instead of holding CI
+  const watchdog = setTimeout(() => {
+    console.error(`e2e: no end after ${WATCHDOG_MS / 1000} s; stuck after the last step logged above`);
+    process.exit(1);
+  }, WATCHDOG_MS);
+  watchdog.unref();
   main().catch((error) => {
     console.error(error);
     process.exit(1);

@@ -11,7 +11,7 @@
 
 import type { ServerMessage } from '../api/types';
 import { FrameBatch } from './frames';
-import { LiveSocket, type LiveSocketOptions, type SocketState } from './socket';
+import { LiveSocket, type LiveConnection, type LiveSocketOptions, type SocketState } from './socket';
 
 /** Longest a frame waits in the worker before it is sent to the page. */
 export const BATCH_MS = 16;
@@ -159,5 +159,55 @@ export class WorkerSocket {
 
   unsubscribe(hosts: string[]): void {
     this.port.postMessage({ type: 'unsubscribe', hosts });
+  }
+}
+
+/**
+ * A connection that starts on `primary` (the worker) and, when told the
+ * worker failed (its script did not load, say), moves to a connection made by
+ * `fallback` (the socket on the page), replaying what the app asked so far:
+ * the subscription and whether it runs.
+ */
+export class FallbackConnection implements LiveConnection {
+  private current: LiveConnection;
+  private running = false;
+  private all = false;
+  private hosts = new Set<string>();
+  fellBack = false;
+
+  constructor(primary: LiveConnection, private fallback: () => LiveConnection) {
+    this.current = primary;
+  }
+
+  /** Switches to the fallback once; later calls do nothing. */
+  fallBack(): void {
+    if (this.fellBack) return;
+    this.fellBack = true;
+    this.current.stop();
+    this.current = this.fallback();
+    if (this.all) this.current.subscribe();
+    else if (this.hosts.size) this.current.subscribe([...this.hosts]);
+    if (this.running) this.current.start();
+  }
+
+  start(): void {
+    this.running = true;
+    this.current.start();
+  }
+
+  stop(): void {
+    this.running = false;
+    this.current.stop();
+  }
+
+  subscribe(hosts?: string[]): void {
+    if (!hosts) this.all = true;
+    else for (const h of hosts) this.hosts.add(h);
+    this.current.subscribe(hosts);
+  }
+
+  unsubscribe(hosts: string[]): void {
+    for (const h of hosts) this.hosts.delete(h);
+    this.current.unsubscribe(hosts);
   }
 }

@@ -306,13 +306,19 @@ fn parse_time(name: &str, value: &str) -> Result<DateTime<Utc>, ApiError> {
     })
 }
 
-pub(crate) fn metrics_window(query: &MetricsQuery, now: DateTime<Utc>) -> Result<(DateTime<Utc>, DateTime<Utc>, u32), ApiError> {
-    let to = query.to.as_deref().map(|v| parse_time("to", v)).transpose()?.unwrap_or(now);
-    let span = chrono::Duration::from_std(DEFAULT_SPAN).unwrap_or(chrono::Duration::hours(1));
-    let from = query.from.as_deref().map(|v| parse_time("from", v)).transpose()?.unwrap_or(to - span);
+/// `from` and `to` query values: `to` defaults to now, `from` to `span` before `to`.
+fn time_window(from: Option<&str>, to: Option<&str>, span: Duration, now: DateTime<Utc>) -> Result<(DateTime<Utc>, DateTime<Utc>), ApiError> {
+    let to = to.map(|v| parse_time("to", v)).transpose()?.unwrap_or(now);
+    let span = chrono::Duration::from_std(span).unwrap_or(chrono::Duration::hours(1));
+    let from = from.map(|v| parse_time("from", v)).transpose()?.unwrap_or(to - span);
     if from > to {
         return Err(ApiError::bad_request(format!("from ({}) is after to ({}); swap them", from.to_rfc3339(), to.to_rfc3339())));
     }
+    Ok((from, to))
+}
+
+pub(crate) fn metrics_window(query: &MetricsQuery, now: DateTime<Utc>) -> Result<(DateTime<Utc>, DateTime<Utc>, u32), ApiError> {
+    let (from, to) = time_window(query.from.as_deref(), query.to.as_deref(), DEFAULT_SPAN, now)?;
     let limit = match query.limit.as_deref() {
         None => DEFAULT_POINTS,
         Some(text) => match text.trim().parse::<u32>() {
@@ -363,12 +369,7 @@ async fn host_metrics_hourly(
     ApiQuery(query): ApiQuery<HourlyQuery>,
 ) -> Result<Json<HourlyAnswer>, ApiError> {
     host_id_from_path(&id)?;
-    let to = query.to.as_deref().map(|v| parse_time("to", v)).transpose()?.unwrap_or_else(Utc::now);
-    let span = chrono::Duration::from_std(DEFAULT_HOURLY_SPAN).unwrap_or(chrono::Duration::days(30));
-    let from = query.from.as_deref().map(|v| parse_time("from", v)).transpose()?.unwrap_or(to - span);
-    if from > to {
-        return Err(ApiError::bad_request(format!("from ({}) is after to ({}); swap them", from.to_rfc3339(), to.to_rfc3339())));
-    }
+    let (from, to) = time_window(query.from.as_deref(), query.to.as_deref(), DEFAULT_HOURLY_SPAN, Utc::now())?;
     let range = HourlyRange { tenant_id: caller.tenant_id, host_id: id.clone(), from, to };
     let points: Vec<HourlyPoint> = messages::request(&shared.nats, collector::METRICS_HOURLY, &range).await?;
     Ok(Json(HourlyAnswer { host_id: id, from, to, points }))

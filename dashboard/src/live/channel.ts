@@ -41,8 +41,8 @@ export interface WorkerOptions {
   clearTimer?: (handle: unknown) => void;
 }
 
-/** Runs the worker side on `port`; returns its socket (for tests). */
-export function serveLiveWorker(port: WorkerPort, opts: WorkerOptions = {}): LiveSocket {
+/** Runs the worker side on `port`. */
+export function serveLiveWorker(port: WorkerPort, opts: WorkerOptions = {}): void {
   const setTimer = opts.setTimer ?? ((cb, ms) => setTimeout(cb, ms));
   const clearTimer = opts.clearTimer ?? ((h) => clearTimeout(h as ReturnType<typeof setTimeout>));
   const batch = new FrameBatch();
@@ -100,7 +100,6 @@ export function serveLiveWorker(port: WorkerPort, opts: WorkerOptions = {}): Liv
       }
     }
   };
-  return socket;
 }
 
 /** What the page needs of the worker (a `Worker`, or a test's fake). */
@@ -173,7 +172,7 @@ export class FallbackConnection implements LiveConnection {
   private running = false;
   private all = false;
   private hosts = new Set<string>();
-  fellBack = false;
+  private fellBack = false;
 
   constructor(primary: LiveConnection, private fallback: () => LiveConnection) {
     this.current = primary;

@@ -20,13 +20,14 @@ use std::time::Duration;
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use sqlx::{MySqlPool, Row};
 use vigil_bus::messages::{HourlyPoint, HourlyRange, MAX_HOURLY_POINTS};
-use vigil_bus::{ErrorCode, ServiceError};
+use vigil_bus::ServiceError;
 
 use crate::hosts::internal;
+use crate::inventory::{check_order, decode};
 use crate::metrics::ensure_host;
 
 /// Hours re-aggregated behind the newest aggregated one (late snapshots).
-pub const LOOKBACK: TimeDelta = TimeDelta::hours(3);
+const LOOKBACK: TimeDelta = TimeDelta::hours(3);
 /// Hourly rows deleted per statement when enforcing the retention.
 const DELETE_CHUNK: u32 = 10_000;
 
@@ -104,12 +105,7 @@ pub async fn downsample(
 /// `metrics.hourly`: the tenant's host's hourly rows with `from <= hour <= to`.
 pub(crate) async fn hourly(pool: &MySqlPool, request: HourlyRange) -> Result<Vec<HourlyPoint>, ServiceError> {
     ensure_host(pool, &request.tenant_id, &request.host_id).await?;
-    if request.from > request.to {
-        return Err(ServiceError::new(
-            ErrorCode::BadRequest,
-            format!("from ({}) is after to ({}); swap them", request.from.to_rfc3339(), request.to.to_rfc3339()),
-        ));
-    }
+    check_order(request.from, request.to)?;
     let rows = sqlx::query(
         "SELECT hour, samples, CAST(cpu_avg AS DOUBLE) AS cpu_avg, CAST(cpu_max AS DOUBLE) AS cpu_max, \
             CAST(memory_avg AS UNSIGNED) AS memory_avg, CAST(memory_max AS UNSIGNED) AS memory_max, \
@@ -124,24 +120,21 @@ pub(crate) async fn hourly(pool: &MySqlPool, request: HourlyRange) -> Result<Vec
     .fetch_all(pool)
     .await
     .map_err(|e| internal("reading hourly metrics", e))?;
-    rows.iter()
-        .map(|row| -> Result<HourlyPoint, sqlx::Error> {
-            let num = |column: &str| -> Result<u64, sqlx::Error> { Ok(row.try_get::<Option<u64>, _>(column)?.unwrap_or(0)) };
-            Ok(HourlyPoint {
-                hour: row.try_get::<chrono::NaiveDateTime, _>("hour")?.and_utc(),
-                samples: row.try_get("samples")?,
-                cpu_avg: row.try_get::<Option<f64>, _>("cpu_avg")?.unwrap_or(0.0),
-                cpu_max: row.try_get::<Option<f64>, _>("cpu_max")?.unwrap_or(0.0),
-                memory_avg: num("memory_avg")?,
-                memory_max: num("memory_max")?,
-                memory_total: num("memory_total")?,
-                disk_avg: num("disk_avg")?,
-                network_rx_total: num("network_rx_total")?,
-                network_tx_total: num("network_tx_total")?,
-            })
+    decode(&rows, "decoding hourly metrics", |row| {
+        let num = |column: &str| -> Result<u64, sqlx::Error> { Ok(row.try_get::<Option<u64>, _>(column)?.unwrap_or(0)) };
+        Ok(HourlyPoint {
+            hour: row.try_get::<chrono::NaiveDateTime, _>("hour")?.and_utc(),
+            samples: row.try_get("samples")?,
+            cpu_avg: row.try_get::<Option<f64>, _>("cpu_avg")?.unwrap_or(0.0),
+            cpu_max: row.try_get::<Option<f64>, _>("cpu_max")?.unwrap_or(0.0),
+            memory_avg: num("memory_avg")?,
+            memory_max: num("memory_max")?,
+            memory_total: num("memory_total")?,
+            disk_avg: num("disk_avg")?,
+            network_rx_total: num("network_rx_total")?,
+            network_tx_total: num("network_tx_total")?,
         })
-        .collect::<Result<_, _>>()
-        .map_err(|e| internal("decoding hourly metrics", e))
+    })
 }
 
 /// How long after the hour's end a run starts (late snapshots of the hour's
@@ -160,7 +153,9 @@ pub(crate) async fn downsample_loop(shared: std::sync::Arc<crate::Shared>, mut s
     loop {
         let config = &shared.config;
         match downsample(&shared.pool, Utc::now(), config.retention_raw, config.retention_hourly).await {
-            Ok(report) => tracing::info!(hours = report.hours, rows = report.rows, expired = report.expired, "hourly metrics downsampled"),
+            Ok(report) => {
+                tracing::info!(hours = report.hours, rows = report.rows, expired = report.expired, "hourly metrics downsampled")
+            }
             Err(error) => tracing::error!(error = %error, "downsampling to metrics_host_hourly failed; retrying next hour"),
         }
         tokio::select! {

@@ -137,7 +137,7 @@ fn custom_point(row: &MySqlRow) -> Result<CustomPoint, sqlx::Error> {
     })
 }
 
-fn decode<T>(rows: &[MySqlRow], what: &str, each: impl Fn(&MySqlRow) -> Result<T, sqlx::Error>) -> Result<Vec<T>, ServiceError> {
+pub(crate) fn decode<T>(rows: &[MySqlRow], what: &str, each: impl Fn(&MySqlRow) -> Result<T, sqlx::Error>) -> Result<Vec<T>, ServiceError> {
     rows.iter().map(each).collect::<Result<_, _>>().map_err(|e| internal(what, e))
 }
 
@@ -145,14 +145,20 @@ fn bad_container(error: vigil_bus::ContainerIdError) -> ServiceError {
     ServiceError::new(ErrorCode::BadRequest, error.to_string())
 }
 
-/// Checks a range request; returns the effective limit (0 means the cap).
-pub(crate) fn check_window(from: DateTime<Utc>, to: DateTime<Utc>, limit: u32) -> Result<u32, ServiceError> {
+/// `BadRequest` when `from` is after `to`.
+pub(crate) fn check_order(from: DateTime<Utc>, to: DateTime<Utc>) -> Result<(), ServiceError> {
     if from > to {
         return Err(ServiceError::new(
             ErrorCode::BadRequest,
             format!("from ({}) is after to ({}); swap them", from.to_rfc3339(), to.to_rfc3339()),
         ));
     }
+    Ok(())
+}
+
+/// Checks a range request; returns the effective limit (0 means the cap).
+pub(crate) fn check_window(from: DateTime<Utc>, to: DateTime<Utc>, limit: u32) -> Result<u32, ServiceError> {
+    check_order(from, to)?;
     Ok(if limit == 0 { MAX_RANGE_POINTS } else { limit.min(MAX_RANGE_POINTS) })
 }
 

@@ -31,7 +31,7 @@ use async_nats::jetstream;
 use sqlx::MySqlPool;
 use tokio::sync::watch;
 
-pub use downsample::{downsample, DownsampleReport, LOOKBACK as DOWNSAMPLE_LOOKBACK};
+pub use downsample::{downsample, DownsampleReport};
 pub use partitions::{ensure_partitions, PartitionReport, PARTITIONED_TABLES};
 
 /// Ingest loops per collector process. Their batches insert side by side and

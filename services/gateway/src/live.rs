@@ -326,14 +326,20 @@ impl Client {
 // ---------------------------------------------------------------------------
 // The hub
 
+/// A tenant with at least one dashboard connected.
+#[derive(Default)]
+struct Watched {
+    clients: Vec<Arc<Client>>,
+    /// The task reading the tenant's snapshots; aborted (which drops, so
+    /// unsubscribes, it) when the tenant's last client leaves. `None` before
+    /// [`Hub::start`].
+    feed: Option<tokio::task::AbortHandle>,
+}
+
 /// Connected clients by tenant, fed from NATS.
 #[derive(Default)]
 pub(crate) struct Hub {
-    clients: RwLock<HashMap<String, Vec<Arc<Client>>>>,
-    /// Per tenant in `clients`: the task reading its snapshots (aborted, which
-    /// drops and so unsubscribes it, when the tenant's last client leaves).
-    /// Changed only under the `clients` write lock.
-    feeds: Mutex<HashMap<String, tokio::task::AbortHandle>>,
+    tenants: RwLock<HashMap<String, Watched>>,
     /// Set by [`Hub::start`]: where per-tenant feeds subscribe, and the
     /// shutdown signal they stop on.
     source: std::sync::OnceLock<(async_nats::Client, watch::Receiver<bool>)>,
@@ -348,12 +354,11 @@ struct Registration {
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        let mut clients = self.hub.clients.write().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some(list) = clients.get_mut(&self.client.tenant_id) {
-            list.retain(|c| c.id != self.client.id);
-            if list.is_empty() {
-                clients.remove(&self.client.tenant_id);
-                if let Some(feed) = self.hub.feeds.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).remove(&self.client.tenant_id) {
+        let mut tenants = self.hub.tenants.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(watched) = tenants.get_mut(&self.client.tenant_id) {
+            watched.clients.retain(|c| c.id != self.client.id);
+            if watched.clients.is_empty() {
+                if let Some(feed) = tenants.remove(&self.client.tenant_id).and_then(|w| w.feed) {
                     feed.abort();
                     tracing::debug!(tenant_id = %self.client.tenant_id, "live: last dashboard of the tenant left; its snapshots are no longer read");
                 }
@@ -375,20 +380,19 @@ impl Hub {
             interest: Mutex::new(Interest::Nothing),
             queue: FrameQueue::new(QUEUE_FRAMES),
         });
-        let mut clients = self.clients.write().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let list = clients.entry(tenant_id.to_owned()).or_default();
-        if list.is_empty() {
-            self.start_feed(tenant_id);
+        let mut tenants = self.tenants.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let watched = tenants.entry(tenant_id.to_owned()).or_default();
+        if watched.feed.is_none() {
+            watched.feed = self.start_feed(tenant_id);
         }
-        list.push(client.clone());
+        watched.clients.push(client.clone());
         Registration { hub: self.clone(), client }
     }
 
     /// Starts reading the tenant's snapshots (its first dashboard connected).
-    /// Called under the `clients` write lock. Before [`Hub::start`] (no NATS
-    /// yet) it does nothing.
-    fn start_feed(self: &Arc<Self>, tenant_id: &str) {
-        let Some((nats, stopping)) = self.source.get() else { return };
+    /// Before [`Hub::start`] (no NATS yet) it does nothing.
+    fn start_feed(self: &Arc<Self>, tenant_id: &str) -> Option<tokio::task::AbortHandle> {
+        let (nats, stopping) = self.source.get()?;
         let subject = subjects::metrics_of_tenant(tenant_id);
         let (hub, nats, stopping, tenant) = (self.clone(), nats.clone(), stopping.clone(), tenant_id.to_owned());
         let task = tokio::spawn(async move {
@@ -397,23 +401,20 @@ impl Hub {
                 Err(error) => tracing::error!(tenant_id = %tenant, subject = %subject, error = %error, "live: cannot subscribe to the tenant's snapshots; its dashboards get no metrics frames until they reconnect"),
             }
         });
-        let previous = self.feeds.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(tenant_id.to_owned(), task.abort_handle());
-        if let Some(previous) = previous {
-            previous.abort();
-        }
+        Some(task.abort_handle())
     }
 
     /// True when some client of the tenant is connected (frames are only
     /// built for tenants someone watches).
     fn watched(&self, tenant_id: &str) -> bool {
-        self.clients.read().unwrap_or_else(|poisoned| poisoned.into_inner()).contains_key(tenant_id)
+        self.tenants.read().unwrap_or_else(|poisoned| poisoned.into_inner()).contains_key(tenant_id)
     }
 
     /// Pushes `frame` to every client of the tenant that wants the host.
     fn dispatch(&self, tenant_id: &str, host_id: &str, frame: &Frame) {
-        let clients = self.clients.read().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some(list) = clients.get(tenant_id) {
-            for client in list {
+        let tenants = self.tenants.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(watched) = tenants.get(tenant_id) {
+            for client in &watched.clients {
                 if client.wants(host_id) {
                     client.queue.push(frame.clone());
                 }
@@ -471,13 +472,13 @@ impl Hub {
             .map_err(|e| GatewayError::Service(format!("cannot subscribe to {} for live updates: {e}", subjects::HOSTS_ALL)))?;
         tokio::spawn(feed(self.clone(), hosts, stopping.clone(), Hub::on_host_event));
         {
-            let clients = self.clients.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let mut tenants = self.tenants.write().unwrap_or_else(|poisoned| poisoned.into_inner());
             if self.source.set((nats.clone(), stopping)).is_err() {
                 return Err(GatewayError::Service("the live hub was started twice".to_owned()));
             }
             // dashboards that connected before the start (none in practice)
-            for tenant_id in clients.keys() {
-                self.start_feed(tenant_id);
+            for (tenant_id, watched) in tenants.iter_mut() {
+                watched.feed = self.start_feed(tenant_id);
             }
         }
         Ok(())

@@ -65,11 +65,8 @@ pub async fn open_queue(state_dir: &Path, max_snapshots: usize) -> Result<Shared
 pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> Result<(), AgentError> {
     let queue = open_queue(&config.state_dir, config.buffer.max_snapshots).await?;
     let previous = status::read(&config.state_dir);
-    let status = Arc::new(Status::new(
-        config.server.address.clone(),
-        crate::client::stored_host_id(&config.state_dir),
-        previous.as_ref(),
-    ));
+    let status =
+        Arc::new(Status::new(config.server.address.clone(), crate::client::stored_host_id(&config.state_dir), previous.as_ref()));
     status.set_queued(queue.lock().unwrap_or_else(|p| p.into_inner()).len());
     let wake = Arc::new(Notify::new());
     let (interval_tx, interval_rx) = watch::channel(config.collection.interval);
@@ -82,14 +79,8 @@ pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> Result<(), 
         "sovigilant starting"
     );
 
-    let collector = tokio::spawn(collect_loop(
-        config.clone(),
-        queue.clone(),
-        wake.clone(),
-        status.clone(),
-        interval_rx,
-        shutdown.clone(),
-    ));
+    let collector =
+        tokio::spawn(collect_loop(config.clone(), queue.clone(), wake.clone(), status.clone(), interval_rx, shutdown.clone()));
     let status_writer = tokio::spawn(status_loop(config.state_dir.clone(), status.clone(), shutdown.clone()));
 
     let sender = {

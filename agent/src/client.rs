@@ -26,8 +26,8 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 use vigil_proto::vigil_service_client::VigilServiceClient;
 use vigil_proto::{
-    agent_message, server_message, ActionResult, AgentMessage, Heartbeat, Metrics, RegisterRequest,
-    RegisterResponse, ServerMessage,
+    agent_message, server_message, ActionResult, AgentMessage, Heartbeat, Metrics, RegisterRequest, RegisterResponse,
+    ServerMessage,
 };
 
 use crate::config::{Config, ServerConfig};
@@ -75,9 +75,8 @@ pub struct BearerToken {
 
 impl BearerToken {
     pub fn new(token: &str) -> Result<Self, ClientError> {
-        let value = format!("Bearer {token}")
-            .parse()
-            .map_err(|_| ClientError::Metadata { what: "token", value: "<redacted>".into() })?;
+        let value =
+            format!("Bearer {token}").parse().map_err(|_| ClientError::Metadata { what: "token", value: "<redacted>".into() })?;
         Ok(Self { value })
     }
 }
@@ -233,10 +232,7 @@ pub struct Backoff {
 
 impl Backoff {
     pub fn new(min: Duration, max: Duration) -> Self {
-        let seed = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(1)
+        let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1)
             ^ (u64::from(std::process::id()) << 32);
         Self { next: min, min, max, rng: seed | 1 }
     }
@@ -346,10 +342,8 @@ impl Sender {
         let mut client = new_client(channel, &self.server.token)?;
         let (tx, rx) = tokio::sync::mpsc::channel::<AgentMessage>(MAX_IN_FLIGHT + 16);
         let mut request = tonic::Request::new(ReceiverStream::new(rx));
-        let host_id: MetadataValue<Ascii> = self
-            .host_id
-            .parse()
-            .map_err(|_| ClientError::Metadata { what: "host id", value: self.host_id.clone() })?;
+        let host_id: MetadataValue<Ascii> =
+            self.host_id.parse().map_err(|_| ClientError::Metadata { what: "host id", value: self.host_id.clone() })?;
         request.metadata_mut().insert(vigil_proto::HOST_ID_METADATA, host_id);
         let response = tokio::select! {
             response = tokio::time::timeout(CALL_TIMEOUT, client.connect(request)) => response
@@ -371,10 +365,8 @@ impl Sender {
                 cursor = new_cursor;
                 for metrics in batch {
                     let seq = metrics.seq;
-                    let message = AgentMessage {
-                        agent_id: self.host_id.clone(),
-                        payload: Some(agent_message::Payload::Metrics(metrics)),
-                    };
+                    let message =
+                        AgentMessage { agent_id: self.host_id.clone(), payload: Some(agent_message::Payload::Metrics(metrics)) };
                     tx.send(message).await.map_err(|_| ClientError::OutgoingClosed)?;
                     in_flight.insert(seq);
                     last_sent = Instant::now();
@@ -439,9 +431,7 @@ impl Sender {
 
     async fn queue_len(&self) -> usize {
         let queue = self.queue.clone();
-        tokio::task::spawn_blocking(move || queue.lock().unwrap_or_else(|p| p.into_inner()).len())
-            .await
-            .unwrap_or(0)
+        tokio::task::spawn_blocking(move || queue.lock().unwrap_or_else(|p| p.into_inner()).len()).await.unwrap_or(0)
     }
 
     /// Handles one server message; returns whether it was an accepted ack.

@@ -59,8 +59,7 @@ impl Collectors {
             host_metrics: collection.host.metrics.clone(),
             containers: collection.containers.enabled.then(|| ContainerCollector::new(collection.containers.clone())),
             services: collection.services.enabled.then(|| ServiceCollector::new(collection.services.clone())),
-            custom: (!collection.custom_metrics.is_empty())
-                .then(|| CustomMetrics::start(&collection.custom_metrics, shutdown)),
+            custom: (!collection.custom_metrics.is_empty()).then(|| CustomMetrics::start(&collection.custom_metrics, shutdown)),
             section_timeout: SECTION_TIMEOUT,
         }
     }
@@ -144,12 +143,8 @@ impl Collectors {
             errors: custom_errors,
         });
 
-        let errors: Vec<SectionError> = host_errors
-            .into_iter()
-            .chain(container_errors)
-            .chain(service_errors)
-            .map(SectionError::from)
-            .collect();
+        let errors: Vec<SectionError> =
+            host_errors.into_iter().chain(container_errors).chain(service_errors).map(SectionError::from).collect();
         let host: Option<HostMetrics> = host.map(|mut host| {
             host.timestamp = timestamp.clone();
             host

@@ -51,8 +51,7 @@ pub enum HostMetric {
 }
 
 impl HostMetric {
-    pub const ALL: [HostMetric; 6] =
-        [Self::Cpu, Self::Memory, Self::Disk, Self::Network, Self::Load, Self::Uptime];
+    pub const ALL: [HostMetric; 6] = [Self::Cpu, Self::Memory, Self::Disk, Self::Network, Self::Load, Self::Uptime];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -77,8 +76,7 @@ pub enum ContainerMetric {
 }
 
 impl ContainerMetric {
-    pub const ALL: [ContainerMetric; 5] =
-        [Self::Cpu, Self::Memory, Self::Disk, Self::Network, Self::Status];
+    pub const ALL: [ContainerMetric; 5] = [Self::Cpu, Self::Memory, Self::Disk, Self::Network, Self::Status];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -445,8 +443,7 @@ impl Checker<'_> {
 impl Config {
     /// Reads and checks the config file at `path`.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { file: path.to_owned(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { file: path.to_owned(), source })?;
         Self::parse(path, &text)
     }
 
@@ -480,19 +477,15 @@ impl Config {
         }
 
         // server
-        let raw_server = raw.server.ok_or_else(|| {
-            check.invalid("server", "missing; set server.address (host:port) and server.token")
-        })?;
+        let raw_server =
+            raw.server.ok_or_else(|| check.invalid("server", "missing; set server.address (host:port) and server.token"))?;
         let address = check.required("server.address", &raw_server.address, "the gateway's host:port")?;
         let (host, port) = split_address(address).map_err(|reason| {
             check.invalid("server.address", format!("{address:?} {reason}; write host:port, e.g. vigil.example.com:9090"))
         })?;
         let token = check.required("server.token", &raw_server.token, "the agent token given by the server")?;
         if let Some(bad) = token.chars().find(|c| !c.is_ascii_graphic()) {
-            return Err(check.invalid(
-                "server.token",
-                format!("contains {bad:?}; a token is printable ASCII without spaces"),
-            ));
+            return Err(check.invalid("server.token", format!("contains {bad:?}; a token is printable ASCII without spaces")));
         }
         let tls = TlsConfig {
             enabled: raw_server.tls.enabled.unwrap_or(true),
@@ -506,7 +499,10 @@ impl Config {
             None | Some("") => format!("http://{host}:{DEFAULT_HTTP_PORT}"),
             Some(url) => {
                 crate::http::Url::parse(url).map_err(|reason| {
-                    check.invalid("server.http_url", format!("{url:?}: {reason}; write the gateway's HTTP address, e.g. http://vigil.example.com:8080"))
+                    check.invalid(
+                        "server.http_url",
+                        format!("{url:?}: {reason}; write the gateway's HTTP address, e.g. http://vigil.example.com:8080"),
+                    )
                 })?;
                 url.trim_end_matches('/').to_owned()
             }
@@ -568,13 +564,13 @@ impl Config {
         for (index, service) in collection.services.custom.into_iter().enumerate() {
             let key = format!("collection.services.custom[{index}]");
             let name = check.required(&format!("{key}.name"), &service.name, "the service's name")?.to_owned();
-            let command = check.required(&format!("{key}.check"), &service.check, "a command that exits 0 when the service is up")?.to_owned();
+            let command = check
+                .required(&format!("{key}.check"), &service.check, "a command that exits 0 when the service is up")?
+                .to_owned();
             let port = match service.port {
                 None => None,
                 Some(port) if (1..=65535).contains(&port) => Some(port as u16),
-                Some(port) => {
-                    return Err(check.invalid(format!("{key}.port"), format!("{port} is not a TCP port (1-65535)")))
-                }
+                Some(port) => return Err(check.invalid(format!("{key}.port"), format!("{port} is not a TCP port (1-65535)"))),
             };
             custom_services.push(CustomService { name, check: command, port });
         }
@@ -584,17 +580,16 @@ impl Config {
             let key = format!("collection.custom_metrics[{index}]");
             let name = check.required(&format!("{key}.name"), &metric.name, "the metric's name")?.to_owned();
             if !seen_names.insert(name.clone()) {
-                return Err(check.invalid(format!("{key}.name"), format!("{name:?} is used by two custom metrics; names must be unique")));
+                return Err(
+                    check.invalid(format!("{key}.name"), format!("{name:?} is used by two custom metrics; names must be unique"))
+                );
             }
             let command = check.required(&format!("{key}.command"), &metric.command, "a command printing a number")?.to_owned();
             let kind = match metric.kind.as_deref().map(str::trim) {
                 None | Some("gauge") => MetricType::Gauge,
                 Some("counter") => MetricType::Counter,
                 Some(other) => {
-                    return Err(check.invalid(
-                        format!("{key}.type"),
-                        format!("unknown type {other:?}, expected gauge or counter"),
-                    ))
+                    return Err(check.invalid(format!("{key}.type"), format!("unknown type {other:?}, expected gauge or counter")))
                 }
             };
             let interval = match metric.interval.as_deref() {
@@ -656,15 +651,13 @@ impl Config {
         };
         let max_size = match raw.logging.max_size {
             None => 10 * 1024 * 1024,
-            Some(serde_yaml::Value::Number(number)) => number.as_u64().ok_or_else(|| {
-                check.invalid("logging.max_size", format!("{number} is not a size; write e.g. 10MB"))
-            })?,
+            Some(serde_yaml::Value::Number(number)) => number
+                .as_u64()
+                .ok_or_else(|| check.invalid("logging.max_size", format!("{number} is not a size; write e.g. 10MB")))?,
             Some(serde_yaml::Value::String(text)) => {
                 parse_size(&text).map_err(|reason| check.invalid("logging.max_size", reason))?
             }
-            Some(other) => {
-                return Err(check.invalid("logging.max_size", format!("{other:?} is not a size; write e.g. 10MB")))
-            }
+            Some(other) => return Err(check.invalid("logging.max_size", format!("{other:?} is not a size; write e.g. 10MB"))),
         };
         if max_size < 4096 {
             return Err(check.invalid("logging.max_size", format!("{max_size} bytes is below the 4KB minimum")));

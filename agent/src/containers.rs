@@ -323,9 +323,9 @@ pub fn apply_docker_stats(metrics: &mut ContainerMetrics, stats: &Value) {
     let pre_total = u64_at(stats, "/precpu_stats/cpu_usage/total_usage");
     let system = u64_at(stats, "/cpu_stats/system_cpu_usage");
     let pre_system = u64_at(stats, "/precpu_stats/system_cpu_usage");
-    let online = u64_at(stats, "/cpu_stats/online_cpus").filter(|n| *n > 0).or_else(|| {
-        stats.pointer("/cpu_stats/cpu_usage/percpu_usage").and_then(Value::as_array).map(|a| a.len() as u64)
-    });
+    let online = u64_at(stats, "/cpu_stats/online_cpus")
+        .filter(|n| *n > 0)
+        .or_else(|| stats.pointer("/cpu_stats/cpu_usage/percpu_usage").and_then(Value::as_array).map(|a| a.len() as u64));
     if let (Some(total), Some(pre_total), Some(system), Some(pre_system), Some(online)) =
         (total, pre_total, system, pre_system, online)
     {

@@ -17,8 +17,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use vigil_proto::{
-    CpuMetrics, DiskMetrics, HostMetrics, InterfaceMetrics, LoadMetrics, MemoryMetrics, MountMetrics,
-    NetworkMetrics,
+    CpuMetrics, DiskMetrics, HostMetrics, InterfaceMetrics, LoadMetrics, MemoryMetrics, MountMetrics, NetworkMetrics,
 };
 
 use crate::config::HostMetric;
@@ -31,10 +30,39 @@ use crate::config::HostMetric;
 /// `/var/lib/docker/...`) only repeats the numbers of the backing filesystem.
 /// `squashfs` images (snaps, live media) are read-only and always 100 % full.
 pub const PSEUDO_FILESYSTEMS: &[&str] = &[
-    "proc", "sysfs", "tmpfs", "devtmpfs", "devpts", "cgroup", "cgroup2", "securityfs", "debugfs",
-    "tracefs", "pstore", "bpf", "mqueue", "hugetlbfs", "configfs", "fusectl", "autofs", "binfmt_misc",
-    "rpc_pipefs", "nsfs", "ramfs", "efivarfs", "selinuxfs", "squashfs", "fuse.lxcfs", "fuse.gvfsd-fuse",
-    "fuse.portal", "fuse.snapfuse", "nfsd", "overlay", "aufs", "shm", "none",
+    "proc",
+    "sysfs",
+    "tmpfs",
+    "devtmpfs",
+    "devpts",
+    "cgroup",
+    "cgroup2",
+    "securityfs",
+    "debugfs",
+    "tracefs",
+    "pstore",
+    "bpf",
+    "mqueue",
+    "hugetlbfs",
+    "configfs",
+    "fusectl",
+    "autofs",
+    "binfmt_misc",
+    "rpc_pipefs",
+    "nsfs",
+    "ramfs",
+    "efivarfs",
+    "selinuxfs",
+    "squashfs",
+    "fuse.lxcfs",
+    "fuse.gvfsd-fuse",
+    "fuse.portal",
+    "fuse.snapfuse",
+    "nfsd",
+    "overlay",
+    "aufs",
+    "shm",
+    "none",
 ];
 
 /// What went wrong reading one section.
@@ -400,8 +428,12 @@ fn unescape_mount(field: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut index = 0;
     while index < bytes.len() {
-        if bytes[index] == b'\\' && index + 3 < bytes.len() && bytes[index + 1..index + 4].iter().all(|b| (b'0'..=b'7').contains(b)) {
-            let value = (bytes[index + 1] - b'0') as u32 * 64 + (bytes[index + 2] - b'0') as u32 * 8 + (bytes[index + 3] - b'0') as u32;
+        if bytes[index] == b'\\'
+            && index + 3 < bytes.len()
+            && bytes[index + 1..index + 4].iter().all(|b| (b'0'..=b'7').contains(b))
+        {
+            let value =
+                (bytes[index + 1] - b'0') as u32 * 64 + (bytes[index + 2] - b'0') as u32 * 8 + (bytes[index + 3] - b'0') as u32;
             out.push(value as u8);
             index += 4;
         } else {
@@ -593,7 +625,9 @@ mod tests {
 
     #[test]
     fn meminfo_used_is_total_minus_available() {
-        let memory = parse_meminfo("MemTotal: 1000 kB\nMemFree: 100 kB\nMemAvailable: 400 kB\nSwapTotal: 200 kB\nSwapFree: 50 kB\n").unwrap();
+        let memory =
+            parse_meminfo("MemTotal: 1000 kB\nMemFree: 100 kB\nMemAvailable: 400 kB\nSwapTotal: 200 kB\nSwapFree: 50 kB\n")
+                .unwrap();
         assert_eq!(memory.total, 1_024_000);
         assert_eq!(memory.available, 409_600);
         assert_eq!(memory.used, 614_400);

@@ -77,7 +77,9 @@ impl Url {
         }
         let port = match port {
             None => 80,
-            Some(port) => port.parse::<u16>().ok().filter(|p| *p != 0).ok_or("has a port that is not a number between 1 and 65535")?,
+            Some(port) => {
+                port.parse::<u16>().ok().filter(|p| *p != 0).ok_or("has a port that is not a number between 1 and 65535")?
+            }
         };
         Ok(Url { host: host.to_owned(), port, path: path.to_owned() })
     }
@@ -116,9 +118,8 @@ pub struct Response {
 pub async fn get(socket: &Path, path: &str, timeout: Duration) -> Result<Response, HttpError> {
     let endpoint = socket.display().to_string();
     let exchange = async {
-        let stream = UnixStream::connect(socket)
-            .await
-            .map_err(|source| HttpError::Connect { endpoint: endpoint.clone(), source })?;
+        let stream =
+            UnixStream::connect(socket).await.map_err(|source| HttpError::Connect { endpoint: endpoint.clone(), source })?;
         exchange(stream, &endpoint, "localhost", path, "application/json").await
     };
     finish(tokio::time::timeout(timeout, exchange).await, &endpoint, path, timeout)
@@ -188,7 +189,9 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
     }
     match parse(&raw, true) {
         Ok(Some(response)) => Ok(response),
-        Ok(None) => Err(malformed(endpoint, path, format!("connection closed after {} bytes, before the end of the response", raw.len()))),
+        Ok(None) => {
+            Err(malformed(endpoint, path, format!("connection closed after {} bytes, before the end of the response", raw.len())))
+        }
         Err(reason) => Err(malformed(endpoint, path, reason)),
     }
 }
@@ -339,7 +342,10 @@ mod tests {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let server = tokio::spawn(async move {
-            for answer in [&b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc"[..], b"HTTP/1.1 404 Not Found\r\nContent-Length: 4\r\n\r\nnope"] {
+            for answer in [
+                &b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc"[..],
+                b"HTTP/1.1 404 Not Found\r\nContent-Length: 4\r\n\r\nnope",
+            ] {
                 let (mut socket, _) = listener.accept().await.unwrap();
                 let mut request = vec![0u8; 1024];
                 let read = socket.read(&mut request).await.unwrap();

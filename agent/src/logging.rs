@@ -100,9 +100,8 @@ pub fn init_daemon(config: &LoggingConfig) -> io::Result<()> {
     let filter = filter(config.level.name());
     match &config.output {
         Some(path) => {
-            let file = RotatingFile::open(path, config.max_size, config.max_files).map_err(|error| {
-                io::Error::new(error.kind(), format!("cannot open the log file {}: {error}", path.display()))
-            })?;
+            let file = RotatingFile::open(path, config.max_size, config.max_files)
+                .map_err(|error| io::Error::new(error.kind(), format!("cannot open the log file {}: {error}", path.display())))?;
             let layer = tracing_subscriber::fmt::layer().with_ansi(false).with_writer(Mutex::new(file));
             let _ = tracing_subscriber::registry().with(layer.with_filter(filter)).try_init();
         }

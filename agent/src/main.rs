@@ -7,8 +7,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use sovigilant::config::{self, CollectionConfig, Config, ConfigError, InitOptions};
 use sovigilant::collect::{Collectors, SectionReport};
+use sovigilant::config::{self, CollectionConfig, Config, ConfigError, InitOptions};
 use sovigilant::containers::SectionFailure;
 
 /// Exit code for a bad configuration or bad arguments (EX_USAGE).
@@ -115,17 +115,14 @@ fn main() -> ExitCode {
     // each other cost more than they give); `/proc`, statvfs and the queue's
     // file I/O run on the blocking pool, whose threads stay alive across
     // intervals instead of being started again for each collection.
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .thread_keep_alive(BLOCKING_THREAD_KEEP_ALIVE)
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("sovigilant: cannot start the async runtime: {error}");
-            return ExitCode::from(1);
-        }
-    };
+    let runtime =
+        match tokio::runtime::Builder::new_current_thread().enable_all().thread_keep_alive(BLOCKING_THREAD_KEEP_ALIVE).build() {
+            Ok(runtime) => runtime,
+            Err(error) => {
+                eprintln!("sovigilant: cannot start the async runtime: {error}");
+                return ExitCode::from(1);
+            }
+        };
     runtime.block_on(dispatch(cli))
 }
 
@@ -233,9 +230,7 @@ fn load(path: &Path) -> Result<Config, ExitCode> {
 fn collection_config(path: &Path) -> Result<CollectionConfig, ExitCode> {
     match Config::load(path) {
         Ok(config) => Ok(config.collection),
-        Err(ConfigError::Read { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
-            Ok(CollectionConfig::default())
-        }
+        Err(ConfigError::Read { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => Ok(CollectionConfig::default()),
         Err(error) => {
             eprintln!("sovigilant: {error}");
             Err(ExitCode::from(EXIT_CONFIG))
@@ -293,7 +288,10 @@ async fn pin_release_key(config: &Config) {
         Ok(Pinned::Same { .. }) => println!("The release key pinned in {} is the server's", path.display()),
         Err(error) => {
             eprintln!("sovigilant: cannot pin the release key: {error}");
-            eprintln!("`sovigilant update` refuses to install builds until {} holds the server's key (`vigil release key`)", path.display());
+            eprintln!(
+                "`sovigilant update` refuses to install builds until {} holds the server's key (`vigil release key`)",
+                path.display()
+            );
         }
     }
 }
@@ -301,8 +299,8 @@ async fn pin_release_key(config: &Config) {
 /// `sovigilant update [--check] [--yes]` (seed §3.5): prints the versions,
 /// then downloads, verifies, installs and restarts.
 async fn update(config: &Config, check: bool, yes: bool) -> ExitCode {
-    use std::io::Write;
     use sovigilant::update::{self, Restart};
+    use std::io::Write;
     let current = env!("CARGO_PKG_VERSION");
     let (os, arch) = update::platform();
     println!("Current version: {current}");
@@ -743,16 +741,20 @@ fn openrc_script(binary: &Path, config: &Path) -> String {
     )
 }
 
-fn install_service(config: &Path, print: bool, target_dir: Option<PathBuf>, init: Option<String>, binary: Option<PathBuf>) -> ExitCode {
+fn install_service(
+    config: &Path,
+    print: bool,
+    target_dir: Option<PathBuf>,
+    init: Option<String>,
+    binary: Option<PathBuf>,
+) -> ExitCode {
     use sovigilant::services::InitSystem;
     let init = match init.as_deref() {
         Some("systemd") => InitSystem::Systemd,
         Some("openrc") => InitSystem::OpenRc,
         _ => InitSystem::detect(),
     };
-    let binary = binary
-        .or_else(|| std::env::current_exe().ok())
-        .unwrap_or_else(|| PathBuf::from("/usr/local/bin/sovigilant"));
+    let binary = binary.or_else(|| std::env::current_exe().ok()).unwrap_or_else(|| PathBuf::from("/usr/local/bin/sovigilant"));
     let config = std::path::absolute(config).unwrap_or_else(|_| config.to_owned());
     let (path, text, mode, next) = match init {
         InitSystem::Systemd => (
@@ -784,8 +786,8 @@ fn install_service(config: &Path, print: bool, target_dir: Option<PathBuf>, init
         }
     }
     use std::os::unix::fs::PermissionsExt;
-    let written = std::fs::write(&target, &text)
-        .and_then(|()| std::fs::set_permissions(&target, std::fs::Permissions::from_mode(mode)));
+    let written =
+        std::fs::write(&target, &text).and_then(|()| std::fs::set_permissions(&target, std::fs::Permissions::from_mode(mode)));
     if let Err(error) = written {
         eprintln!("sovigilant: cannot write {}: {error} (run as root?)", target.display());
         return ExitCode::from(1);

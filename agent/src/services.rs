@@ -87,10 +87,30 @@ pub struct Known {
 /// The services `discover: true` looks for.
 pub const KNOWN: &[Known] = &[
     Known { name: "nginx", aliases: &[], units: &["nginx"], matcher: Matcher::Names(&["nginx"]) },
-    Known { name: "mariadb", aliases: &["mysql", "mysqld", "mariadbd"], units: &["mariadb", "mysql", "mysqld"], matcher: Matcher::Names(&["mariadbd", "mysqld"]) },
-    Known { name: "postgresql", aliases: &["postgres"], units: &["postgresql"], matcher: Matcher::Names(&["postgres", "postmaster"]) },
-    Known { name: "redis", aliases: &["redis-server"], units: &["redis-server", "redis"], matcher: Matcher::Names(&["redis-server"]) },
-    Known { name: "php-fpm", aliases: &[], units: &["php-fpm", "php8.4-fpm", "php8.3-fpm", "php8.2-fpm", "php8.1-fpm", "php7.4-fpm"], matcher: Matcher::Prefix("php-fpm") },
+    Known {
+        name: "mariadb",
+        aliases: &["mysql", "mysqld", "mariadbd"],
+        units: &["mariadb", "mysql", "mysqld"],
+        matcher: Matcher::Names(&["mariadbd", "mysqld"]),
+    },
+    Known {
+        name: "postgresql",
+        aliases: &["postgres"],
+        units: &["postgresql"],
+        matcher: Matcher::Names(&["postgres", "postmaster"]),
+    },
+    Known {
+        name: "redis",
+        aliases: &["redis-server"],
+        units: &["redis-server", "redis"],
+        matcher: Matcher::Names(&["redis-server"]),
+    },
+    Known {
+        name: "php-fpm",
+        aliases: &[],
+        units: &["php-fpm", "php8.4-fpm", "php8.3-fpm", "php8.2-fpm", "php8.1-fpm", "php7.4-fpm"],
+        matcher: Matcher::Prefix("php-fpm"),
+    },
     Known { name: "sshd", aliases: &["ssh"], units: &["ssh", "sshd"], matcher: Matcher::Names(&["sshd"]) },
     Known { name: "docker", aliases: &["dockerd"], units: &["docker"], matcher: Matcher::Names(&["dockerd"]) },
     Known { name: "podman", aliases: &[], units: &["podman"], matcher: Matcher::Names(&["podman"]) },
@@ -98,10 +118,20 @@ pub const KNOWN: &[Known] = &[
     Known { name: "incus", aliases: &["incusd"], units: &["incus"], matcher: Matcher::Names(&["incusd"]) },
     Known { name: "memcached", aliases: &[], units: &["memcached"], matcher: Matcher::Names(&["memcached"]) },
     Known { name: "haproxy", aliases: &[], units: &["haproxy"], matcher: Matcher::Names(&["haproxy"]) },
-    Known { name: "apache2", aliases: &["httpd", "apache"], units: &["apache2", "httpd"], matcher: Matcher::Names(&["apache2", "httpd"]) },
+    Known {
+        name: "apache2",
+        aliases: &["httpd", "apache"],
+        units: &["apache2", "httpd"],
+        matcher: Matcher::Names(&["apache2", "httpd"]),
+    },
     Known { name: "caddy", aliases: &[], units: &["caddy"], matcher: Matcher::Names(&["caddy"]) },
     Known { name: "traefik", aliases: &[], units: &["traefik"], matcher: Matcher::Names(&["traefik"]) },
-    Known { name: "rabbitmq", aliases: &["rabbitmq-server"], units: &["rabbitmq-server", "rabbitmq"], matcher: Matcher::NameWith("beam.smp", "rabbit") },
+    Known {
+        name: "rabbitmq",
+        aliases: &["rabbitmq-server"],
+        units: &["rabbitmq-server", "rabbitmq"],
+        matcher: Matcher::NameWith("beam.smp", "rabbit"),
+    },
     Known { name: "mongod", aliases: &["mongodb"], units: &["mongod", "mongodb"], matcher: Matcher::Names(&["mongod"]) },
     Known { name: "named", aliases: &["bind9", "bind"], units: &["named", "bind9"], matcher: Matcher::Names(&["named"]) },
     Known { name: "postfix", aliases: &[], units: &["postfix"], matcher: Matcher::NameWith("master", "postfix") },
@@ -196,13 +226,7 @@ fn parse_stat_fields(text: &[u8]) -> Option<StatFields> {
     if count < 22 {
         return None;
     }
-    Some(StatFields {
-        comm,
-        state,
-        ppid: u32::try_from(values[1]).ok()?,
-        ticks: values[11] + values[12],
-        start: values[19],
-    })
+    Some(StatFields { comm, state, ppid: u32::try_from(values[1]).ok()?, ticks: values[11] + values[12], start: values[19] })
 }
 
 /// Parses one `/proc/PID/stat` line.
@@ -383,7 +407,12 @@ impl ProcCache {
                     other => unkept = other,
                 }
             }
-            entry.stat.as_ref().or(unkept.as_ref()).and_then(|file| read_from_start(file, buf, true).ok()).and_then(|()| parse_stat_fields(buf))
+            entry
+                .stat
+                .as_ref()
+                .or(unkept.as_ref())
+                .and_then(|file| read_from_start(file, buf, true).ok())
+                .and_then(|()| parse_stat_fields(buf))
         };
         match fields {
             Some(fields) if fields.start == entry.start => Some(fields),
@@ -434,7 +463,8 @@ impl ProcCache {
         if !read {
             return 0;
         }
-        let resident = buf.split(|b| *b == b' ').nth(1).and_then(|f| std::str::from_utf8(f).ok()).and_then(|f| f.trim().parse::<u64>().ok());
+        let resident =
+            buf.split(|b| *b == b' ').nth(1).and_then(|f| std::str::from_utf8(f).ok()).and_then(|f| f.trim().parse::<u64>().ok());
         resident.map_or(0, |pages| pages * page_size())
     }
 }
@@ -479,7 +509,9 @@ fn read_new_process(
             path.pop();
             // the comm file is of this process only if its comm is the same
             // (an exec or a reuse in between: read again next scan)
-            file.filter(|f| read_from_start(f, buf, true).is_ok() && buf.strip_suffix(b"\n").unwrap_or(buf) == stat_comm.as_slice())
+            file.filter(|f| {
+                read_from_start(f, buf, true).is_ok() && buf.strip_suffix(b"\n").unwrap_or(buf) == stat_comm.as_slice()
+            })
         } else {
             None
         };
@@ -489,7 +521,13 @@ fn read_new_process(
             _ => {
                 path.push("cmdline");
                 let cmdline = read_into(path, buf)
-                    .map(|()| buf.split(|b| *b == 0).filter(|a| !a.is_empty()).map(|a| String::from_utf8_lossy(a)).collect::<Vec<_>>().join(" "))
+                    .map(|()| {
+                        buf.split(|b| *b == 0)
+                            .filter(|a| !a.is_empty())
+                            .map(|a| String::from_utf8_lossy(a))
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                    })
                     .unwrap_or_default();
                 path.pop();
                 let argv0 = argv0_name(&cmdline).to_owned();
@@ -544,7 +582,13 @@ pub fn scan_cached(proc_root: &Path, cache: &mut ProcCache) -> Result<ProcTable,
                             path.push(&name);
                             path.push("cmdline");
                             c.cmdline = read_into(&path, &mut buf)
-                                .map(|()| buf.split(|b| *b == 0).filter(|a| !a.is_empty()).map(|a| String::from_utf8_lossy(a)).collect::<Vec<_>>().join(" "))
+                                .map(|()| {
+                                    buf.split(|b| *b == 0)
+                                        .filter(|a| !a.is_empty())
+                                        .map(|a| String::from_utf8_lossy(a))
+                                        .collect::<Vec<_>>()
+                                        .join(" ")
+                                })
                                 .unwrap_or_default();
                             path.pop();
                             path.pop();
@@ -570,8 +614,8 @@ pub fn scan_cached(proc_root: &Path, cache: &mut ProcCache) -> Result<ProcTable,
         cache.entries.insert(pid, entry);
     }
     drop(previous); // the pids that are gone: their files close here
-    // parents: state (and ticks) now; their children's parent pid is read
-    // again when the parent is gone, new or a zombie
+                    // parents: state (and ticks) now; their children's parent pid is read
+                    // again when the parent is gone, new or a zombie
     let pids: Vec<u32> = cache.entries.keys().copied().collect();
     for pid in &pids {
         let is_new = cache.entries.get(pid).is_some_and(|e| e.new);
@@ -591,7 +635,9 @@ pub fn scan_cached(proc_root: &Path, cache: &mut ProcCache) -> Result<ProcTable,
         .entries
         .iter()
         .filter(|(_, e)| !e.new && e.ppid != 0)
-        .filter(|(_, e)| cache.entries.get(&e.ppid).is_none_or(|parent| parent.new || parent.state == b'Z' || parent.state == b'X'))
+        .filter(|(_, e)| {
+            cache.entries.get(&e.ppid).is_none_or(|parent| parent.new || parent.state == b'Z' || parent.state == b'X')
+        })
         .map(|(pid, _)| *pid)
         .collect();
     for pid in stale {
@@ -608,7 +654,14 @@ pub fn scan_cached(proc_root: &Path, cache: &mut ProcCache) -> Result<ProcTable,
         table.children.entry(e.ppid).or_default().push(*pid);
         table.procs.insert(
             *pid,
-            Proc { pid: *pid, ppid: e.ppid, comm: e.comm.clone(), cmdline: e.cmdline.clone(), argv0: e.argv0.clone(), start: e.start },
+            Proc {
+                pid: *pid,
+                ppid: e.ppid,
+                comm: e.comm.clone(),
+                cmdline: e.cmdline.clone(),
+                argv0: e.argv0.clone(),
+                start: e.start,
+            },
         );
     }
     if table.procs.is_empty() {
@@ -731,7 +784,10 @@ pub fn listening_sockets() -> std::io::Result<HashMap<u64, u16>> {
                 let length = u32::from_ne_bytes([header[0], header[1], header[2], header[3]]) as usize;
                 let kind = u16::from_ne_bytes([header[4], header[5]]);
                 if length < NLMSG_HEADER || offset + length > read {
-                    return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, format!("sock_diag message of {length} bytes at {offset} in a {read}-byte reply")));
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        format!("sock_diag message of {length} bytes at {offset} in a {read}-byte reply"),
+                    ));
                 }
                 match kind {
                     NLMSG_DONE => break 'dump,
@@ -941,9 +997,19 @@ impl ServiceCollector {
             match known(name) {
                 Some(k) => {
                     covered.insert(k.name);
-                    wanted.push(Wanted { name: name.to_owned(), units: k.units.iter().map(|u| u.to_string()).collect(), matcher: Some(k.matcher), generic: None });
+                    wanted.push(Wanted {
+                        name: name.to_owned(),
+                        units: k.units.iter().map(|u| u.to_string()).collect(),
+                        matcher: Some(k.matcher),
+                        generic: None,
+                    });
                 }
-                None => wanted.push(Wanted { name: name.to_owned(), units: vec![name.to_owned()], matcher: None, generic: Some(name.to_owned()) }),
+                None => wanted.push(Wanted {
+                    name: name.to_owned(),
+                    units: vec![name.to_owned()],
+                    matcher: None,
+                    generic: Some(name.to_owned()),
+                }),
             }
         }
         if self.config.discover {
@@ -952,7 +1018,12 @@ impl ServiceCollector {
                     continue;
                 }
                 if !roots(&table, &k.matcher).is_empty() {
-                    wanted.push(Wanted { name: k.name.to_owned(), units: k.units.iter().map(|u| u.to_string()).collect(), matcher: Some(k.matcher), generic: None });
+                    wanted.push(Wanted {
+                        name: k.name.to_owned(),
+                        units: k.units.iter().map(|u| u.to_string()).collect(),
+                        matcher: Some(k.matcher),
+                        generic: None,
+                    });
                 }
             }
         }
@@ -986,7 +1057,8 @@ impl ServiceCollector {
                 let matcher = want.matcher.unwrap_or(Matcher::Names(&[]));
                 let mut process_roots = match (&want.generic, want.matcher) {
                     (Some(name), _) => {
-                        let mut found: Vec<&Proc> = table.procs.values().filter(|p| p.comm == *name || p.argv0 == *name).collect();
+                        let mut found: Vec<&Proc> =
+                            table.procs.values().filter(|p| p.comm == *name || p.argv0 == *name).collect();
                         let pids: BTreeSet<u32> = found.iter().map(|p| p.pid).collect();
                         found.retain(|p| !pids.contains(&p.ppid));
                         found.sort_by_key(|p| (p.start, p.pid));
@@ -999,7 +1071,13 @@ impl ServiceCollector {
                         if main_pid != 0 && table.procs.contains_key(&main_pid) && !process_roots.contains(&main_pid) {
                             process_roots.insert(0, main_pid);
                         }
-                        let pid = if main_pid != 0 { main_pid } else if status == "active" { process_roots.first().copied().unwrap_or(0) } else { 0 };
+                        let pid = if main_pid != 0 {
+                            main_pid
+                        } else if status == "active" {
+                            process_roots.first().copied().unwrap_or(0)
+                        } else {
+                            0
+                        };
                         (status, pid)
                     }
                     None => match process_roots.first() {
@@ -1017,13 +1095,21 @@ impl ServiceCollector {
                     metrics.cpu_percent = match previous.get(&want.name) {
                         Some((before, at)) if ticks >= *before => {
                             let wall = now.duration_since(*at).as_secs_f64();
-                            if wall > 0.0 { round2((ticks - before) as f64 / CLOCK_TICKS / wall * 100.0) } else { 0.0 }
+                            if wall > 0.0 {
+                                round2((ticks - before) as f64 / CLOCK_TICKS / wall * 100.0)
+                            } else {
+                                0.0
+                            }
                         }
                         _ => {
                             // first sight: average since the main process started
                             let started = table.procs.get(&main_pid).map_or(0.0, |p| p.start as f64 / CLOCK_TICKS);
                             let age = table.uptime_seconds - started;
-                            if age > 0.0 { round2(ticks as f64 / CLOCK_TICKS / age * 100.0) } else { 0.0 }
+                            if age > 0.0 {
+                                round2(ticks as f64 / CLOCK_TICKS / age * 100.0)
+                            } else {
+                                0.0
+                            }
                         }
                     };
                     next_previous.insert(want.name.clone(), (ticks, now));
@@ -1067,7 +1153,8 @@ async fn init_states(init: InitSystem, units: Vec<Vec<String>>) -> Result<Vec<Op
     match init {
         InitSystem::None => Ok(vec![None; units.len()]),
         InitSystem::Systemd => {
-            let all: Vec<String> = units.iter().flatten().map(|u| if u.contains('.') { u.clone() } else { format!("{u}.service") }).collect();
+            let all: Vec<String> =
+                units.iter().flatten().map(|u| if u.contains('.') { u.clone() } else { format!("{u}.service") }).collect();
             if all.is_empty() {
                 return Ok(Vec::new());
             }
@@ -1180,7 +1267,8 @@ async fn run_custom_checks(custom: Vec<CustomService>) -> Vec<(ServiceMetrics, O
 /// A custom service with a port is active only if something listens there.
 fn finish_custom(mut service: ServiceMetrics, table: &ProcTable, port: Option<u16>) -> ServiceMetrics {
     if let Some(port) = port {
-        let listening = if table.listen_inodes.is_empty() { listening_now(port) } else { table.listen_inodes.values().any(|p| *p == port) };
+        let listening =
+            if table.listen_inodes.is_empty() { listening_now(port) } else { table.listen_inodes.values().any(|p| *p == port) };
         if listening {
             service.ports = vec![u32::from(port)];
         } else if service.status == "active" {
@@ -1313,7 +1401,8 @@ mod tests {
 
     fn status_rss(pid: u32) -> u64 {
         let text = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-        let kb: u64 = text.lines().find_map(|l| l.strip_prefix("VmRSS:")).unwrap().split_whitespace().next().unwrap().parse().unwrap();
+        let kb: u64 =
+            text.lines().find_map(|l| l.strip_prefix("VmRSS:")).unwrap().split_whitespace().next().unwrap().parse().unwrap();
         kb * 1024
     }
 
@@ -1498,7 +1587,8 @@ mod tests {
             let (a, b) = (&a.procs[&pid], &b.procs[&pid]);
             assert_eq!((&a.comm, &a.cmdline, a.ppid, a.start), (&b.comm, &b.cmdline, b.ppid, b.start));
             let mut buf = Vec::new();
-            let (kept_rss, path_rss) = (kept.resident_bytes(Path::new("/proc"), pid, &mut buf), none.resident_bytes(Path::new("/proc"), pid, &mut buf));
+            let (kept_rss, path_rss) =
+                (kept.resident_bytes(Path::new("/proc"), pid, &mut buf), none.resident_bytes(Path::new("/proc"), pid, &mut buf));
             assert!(kept_rss > 0 && path_rss > 0);
         }
         assert_eq!(none.open_files(), 0);

@@ -252,11 +252,8 @@ pub fn stage(exe: &Path, bytes: &[u8]) -> Result<PathBuf, UpdateError> {
 /// and print `version` as a word.
 pub async fn check_starts(binary: &Path, version: &str) -> Result<(), UpdateError> {
     let fail = |reason: String| UpdateError::DoesNotStart { path: binary.to_owned(), reason };
-    let run = tokio::process::Command::new(binary)
-        .arg("--version")
-        .stdin(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .output();
+    let run =
+        tokio::process::Command::new(binary).arg("--version").stdin(std::process::Stdio::null()).kill_on_drop(true).output();
     let output = tokio::time::timeout(VERSION_CHECK_TIMEOUT, run)
         .await
         .map_err(|_| fail(format!("`--version` did not answer within {}s", VERSION_CHECK_TIMEOUT.as_secs())))?

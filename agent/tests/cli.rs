@@ -35,7 +35,18 @@ async fn init_writes_the_config_registers_and_refuses_to_overwrite() {
     let config = dir.path().join("etc/config.yaml");
     let state = dir.path().join("state");
     let address = server.address.to_string();
-    let args = ["init", "--server", &address, "--token", TOKEN, "--plaintext", "--name", "web-1", "--state-dir", state.to_str().unwrap()];
+    let args = [
+        "init",
+        "--server",
+        &address,
+        "--token",
+        TOKEN,
+        "--plaintext",
+        "--name",
+        "web-1",
+        "--state-dir",
+        state.to_str().unwrap(),
+    ];
 
     let output = sovigilant(&config, &args).await;
     assert!(output.status.success(), "stdout: {}\nstderr: {}", text(&output.stdout), text(&output.stderr));
@@ -63,7 +74,8 @@ async fn init_with_ca_cert_writes_it_into_tls() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("config.yaml");
     // nothing listens on port 1: the config is written, registration fails
-    let output = sovigilant(&config, &["init", "--server", "127.0.0.1:1", "--token", TOKEN, "--ca-cert", "/etc/sovigilant/ca.pem"]).await;
+    let output =
+        sovigilant(&config, &["init", "--server", "127.0.0.1:1", "--token", TOKEN, "--ca-cert", "/etc/sovigilant/ca.pem"]).await;
     assert_eq!(output.status.code(), Some(1));
     assert!(text(&output.stderr).contains("registration failed"), "{}", text(&output.stderr));
     let parsed = sovigilant::config::Config::load(&config).unwrap();
@@ -131,10 +143,19 @@ async fn run_reports_status_and_exits_0_on_sigterm() {
     let config = dir.path().join("config.yaml");
     std::fs::write(&config, config_text(server.address, dir.path(), "1s")).unwrap();
 
-    let mut child = Command::new(BIN).arg("--config").arg(&config).arg("run").stderr(std::process::Stdio::null()).kill_on_drop(true).spawn().unwrap();
+    let mut child = Command::new(BIN)
+        .arg("--config")
+        .arg(&config)
+        .arg("run")
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
     let pid = child.id().unwrap();
     assert!(
-        wait_until(Duration::from_secs(15), || sovigilant::status::read(dir.path()).is_some_and(|s| s.connected && s.metrics_sent >= 1)).await,
+        wait_until(Duration::from_secs(15), || sovigilant::status::read(dir.path())
+            .is_some_and(|s| s.connected && s.metrics_sent >= 1))
+        .await,
         "the agent never reported a connected status"
     );
     let output = sovigilant(&config, &["status"]).await;
@@ -189,13 +210,22 @@ async fn collect_once_reports_each_collector_and_its_count() {
     assert!(lines[0].starts_with("Collecting host metrics... OK ("), "{stdout}");
     assert_eq!(
         &lines[1..],
-        ["Collecting container metrics... OK (2 containers)", "Collecting service metrics... OK (1 service)", "Collecting custom metrics... OK (1 metric)"]
+        [
+            "Collecting container metrics... OK (2 containers)",
+            "Collecting service metrics... OK (1 service)",
+            "Collecting custom metrics... OK (1 metric)"
+        ]
     );
 
     let output = sovigilant(&config, &["metrics"]).await;
     let stdout = text(&output.stdout);
     assert!(output.status.success(), "{stdout}\n{}", text(&output.stderr));
-    assert!(stdout.contains("\nCONTAINERS\n  web       running  CPU: 20.0%  MEM: 80.0MB/2.0GB\n  db        exited   CPU: 0.0%   MEM: 0B/0B\n"), "{stdout}");
+    assert!(
+        stdout.contains(
+            "\nCONTAINERS\n  web       running  CPU: 20.0%  MEM: 80.0MB/2.0GB\n  db        exited   CPU: 0.0%   MEM: 0B/0B\n"
+        ),
+        "{stdout}"
+    );
     assert!(stdout.contains("\nSERVICES\n  app       active     PID: 0       MEM: 0B\n"), "{stdout}");
     assert!(stdout.contains("\nCUSTOM\n  answer  42 (gauge)\n"), "{stdout}");
 
@@ -213,7 +243,8 @@ async fn collect_once_reports_each_collector_and_its_count() {
 async fn install_service_prints_a_systemd_unit_and_an_openrc_script() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("config.yaml");
-    let output = sovigilant(&config, &["install-service", "--print", "--init", "systemd", "--binary", "/usr/local/bin/sovigilant"]).await;
+    let output =
+        sovigilant(&config, &["install-service", "--print", "--init", "systemd", "--binary", "/usr/local/bin/sovigilant"]).await;
     assert!(output.status.success(), "{}", text(&output.stderr));
     let unit = text(&output.stdout);
     for needle in [
@@ -228,10 +259,16 @@ async fn install_service_prints_a_systemd_unit_and_an_openrc_script() {
         assert!(unit.contains(needle), "{needle:?} missing from:\n{unit}");
     }
 
-    let output = sovigilant(&config, &["install-service", "--print", "--init", "openrc", "--binary", "/usr/local/bin/sovigilant"]).await;
+    let output =
+        sovigilant(&config, &["install-service", "--print", "--init", "openrc", "--binary", "/usr/local/bin/sovigilant"]).await;
     let script = text(&output.stdout);
     assert!(script.starts_with("#!/sbin/openrc-run\n"), "{script}");
-    for needle in ["command=\"/usr/local/bin/sovigilant\"\n", &format!("command_args=\"--config {} run\"\n", config.display()), "supervisor=\"supervise-daemon\"\n", "depend() {\n\tneed net\n"] {
+    for needle in [
+        "command=\"/usr/local/bin/sovigilant\"\n",
+        &format!("command_args=\"--config {} run\"\n", config.display()),
+        "supervisor=\"supervise-daemon\"\n",
+        "depend() {\n\tneed net\n",
+    ] {
         assert!(script.contains(needle), "{needle:?} missing from:\n{script}");
     }
 

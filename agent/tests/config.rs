@@ -135,7 +135,11 @@ fn hostname_placeholder_is_replaced_inside_a_name() {
 
 #[test]
 fn unknown_key_is_rejected_with_its_path() {
-    let error = parse(&seed_with("    enabled: true\n    metrics:\n      - cpu", "    enabled: true\n    metricz: []\n    metrics:\n      - cpu")).unwrap_err();
+    let error = parse(&seed_with(
+        "    enabled: true\n    metrics:\n      - cpu",
+        "    enabled: true\n    metricz: []\n    metrics:\n      - cpu",
+    ))
+    .unwrap_err();
     assert!(error.starts_with(FILE), "{error}");
     assert!(error.contains("collection.host") && error.contains("metricz"), "{error}");
 }
@@ -171,17 +175,26 @@ fn bad_runtime_is_rejected_with_the_choices() {
 
 #[test]
 fn bad_host_metric_name_is_rejected_with_the_choices() {
-    let error = parse(&seed_with("      - cpu\n      - memory\n      - disk\n      - network\n      - load", "      - cpuu\n      - memory\n      - disk\n      - network\n      - load")).unwrap_err();
+    let error = parse(&seed_with(
+        "      - cpu\n      - memory\n      - disk\n      - network\n      - load",
+        "      - cpuu\n      - memory\n      - disk\n      - network\n      - load",
+    ))
+    .unwrap_err();
     assert_eq!(
         error,
-        format!("{FILE}: collection.host.metrics: unknown metric \"cpuu\", expected one of cpu, memory, disk, network, load, uptime")
+        format!(
+            "{FILE}: collection.host.metrics: unknown metric \"cpuu\", expected one of cpu, memory, disk, network, load, uptime"
+        )
     );
 }
 
 #[test]
 fn bad_custom_metric_type_is_rejected() {
     let error = parse(&seed_with("type: gauge", "type: histogram")).unwrap_err();
-    assert!(error.contains("collection.custom_metrics[0].type") && error.contains("histogram") && error.contains("gauge or counter"), "{error}");
+    assert!(
+        error.contains("collection.custom_metrics[0].type") && error.contains("histogram") && error.contains("gauge or counter"),
+        "{error}"
+    );
 }
 
 #[test]

@@ -59,7 +59,10 @@ async fn docker_v1_43_list_and_chunked_stats_give_every_field() {
         }
     );
     let db = find(&containers, "db");
-    assert_eq!((db.status.as_str(), db.image.as_str(), db.cpu_percent, db.memory_used, db.processes), ("exited", "mariadb:11", 0.0, 0, 0));
+    assert_eq!(
+        (db.status.as_str(), db.image.as_str(), db.cpu_percent, db.memory_used, db.processes),
+        ("exited", "mariadb:11", 0.0, 0, 0)
+    );
     assert_eq!(db.created, "2023-11-14T19:26:40Z");
     // no stats are asked for a stopped container
     assert!(!engine.requests().iter().any(|r| r.contains("4fa6e0f0")), "{:?}", engine.requests());
@@ -74,7 +77,8 @@ async fn docker_v1_41_cgroup_v1_stats_subtract_total_inactive_file() {
         &stats_path("b0a1c2d3e4f5061728394a5b6c7d8e9f0a1b2c3d4e5f60718293a4b5c6d7e8f9"),
         Reply::Json(fixture("docker-v1.41-stats-cache.json")),
     );
-    let (containers, failures) = collector(vec![Endpoint { engine: Kind::Docker, socket: engine.socket.clone() }]).collect().await;
+    let (containers, failures) =
+        collector(vec![Endpoint { engine: Kind::Docker, socket: engine.socket.clone() }]).collect().await;
     assert!(failures.is_empty(), "{failures:?}");
     let cache = find(&containers, "cache");
     assert_eq!(cache.cpu_percent, 10.0);
@@ -92,7 +96,8 @@ async fn podman_compat_api_is_read_as_podman() {
         &stats_path("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"),
         Reply::Json(fixture("podman-v4-compat-stats-app.json")),
     );
-    let (containers, failures) = collector(vec![Endpoint { engine: Kind::Podman, socket: engine.socket.clone() }]).collect().await;
+    let (containers, failures) =
+        collector(vec![Endpoint { engine: Kind::Podman, socket: engine.socket.clone() }]).collect().await;
     assert!(failures.is_empty(), "{failures:?}");
     let app = find(&containers, "app");
     assert_eq!(app.runtime, "podman");
@@ -186,7 +191,8 @@ async fn garbage_from_the_socket_is_a_containers_error_and_host_metrics_still_le
     let metrics = collectors.snapshot().await;
     assert!(metrics.host.as_ref().is_some_and(|h| h.memory.is_some() && h.cpu.is_some()), "{:?}", metrics.host);
     assert!(metrics.containers.is_empty());
-    let error = metrics.errors.iter().find(|e| e.section == "containers.docker").unwrap_or_else(|| panic!("{:?}", metrics.errors));
+    let error =
+        metrics.errors.iter().find(|e| e.section == "containers.docker").unwrap_or_else(|| panic!("{:?}", metrics.errors));
     assert!(error.error.contains("malformed HTTP response") && error.error.contains("docker.sock"), "{}", error.error);
 }
 
@@ -203,7 +209,8 @@ async fn a_socket_that_never_answers_does_not_hold_the_snapshot() {
     let took = started.elapsed();
     assert!(took < Duration::from_millis(1500), "snapshot took {took:?}");
     assert!(metrics.host.is_some());
-    let error = metrics.errors.iter().find(|e| e.section == "containers.docker").unwrap_or_else(|| panic!("{:?}", metrics.errors));
+    let error =
+        metrics.errors.iter().find(|e| e.section == "containers.docker").unwrap_or_else(|| panic!("{:?}", metrics.errors));
     assert!(error.error.contains("no answer within 0.5s"), "{}", error.error);
 }
 

@@ -14,7 +14,10 @@ fn metric(name: &str, command: &str, kind: MetricType, timeout: Duration) -> Cus
 #[tokio::test]
 async fn echo_42_is_a_gauge_of_42() {
     let result = run_once(&metric("answer", "echo 42", MetricType::Gauge, Duration::from_secs(5))).await;
-    assert_eq!((result.name.as_str(), result.r#type.as_str(), result.value, result.error.as_str()), ("answer", "gauge", 42.0, ""));
+    assert_eq!(
+        (result.name.as_str(), result.r#type.as_str(), result.value, result.error.as_str()),
+        ("answer", "gauge", 42.0, "")
+    );
     let counter = run_once(&metric("c", "printf ' 1.5e3\\n'", MetricType::Counter, Duration::from_secs(5))).await;
     assert_eq!((counter.r#type.as_str(), counter.value, counter.error.as_str()), ("counter", 1500.0, ""));
 }
@@ -47,8 +50,8 @@ async fn a_hung_command_is_killed_at_its_timeout() {
 async fn snapshots_carry_the_latest_values_and_never_wait_for_a_hung_command() {
     let collection = CollectionConfig {
         custom_metrics: vec![
-        metric("answer", "echo 42", MetricType::Gauge, Duration::from_secs(5)),
-        metric("broken", "exit 3", MetricType::Gauge, Duration::from_secs(5)),
+            metric("answer", "echo 42", MetricType::Gauge, Duration::from_secs(5)),
+            metric("broken", "exit 3", MetricType::Gauge, Duration::from_secs(5)),
             metric("slow", "sleep 30", MetricType::Gauge, Duration::from_secs(1)),
         ],
         ..Default::default()

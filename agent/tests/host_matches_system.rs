@@ -54,7 +54,12 @@ fn every_mount_matches_df_and_real_filesystems_are_listed() {
             let fields: Vec<&str> = line.split_whitespace().collect();
             let n = fields.len();
             (n >= 4).then(|| {
-                (fields[..n - 3].join(" "), fields[n - 3].parse().unwrap(), fields[n - 2].parse().unwrap(), fields[n - 1].to_owned())
+                (
+                    fields[..n - 3].join(" "),
+                    fields[n - 3].parse().unwrap(),
+                    fields[n - 2].parse().unwrap(),
+                    fields[n - 1].to_owned(),
+                )
             })
         })
         .collect();

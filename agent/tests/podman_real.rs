@@ -8,7 +8,12 @@ use std::time::{Duration, Instant};
 use sovigilant::containers::{ContainerCollector, Endpoint, Engine};
 
 fn podman_installed() -> bool {
-    std::process::Command::new("podman").arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
+    std::process::Command::new("podman")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 fn podman(args: &[&str]) -> String {
@@ -67,7 +72,8 @@ async fn real_podman_lists_a_created_container_and_forgets_a_removed_one() {
     };
     assert!(failures.is_empty(), "{failures:?}");
     assert_eq!((found.runtime.as_str(), found.status.as_str(), found.image.as_str()), ("podman", "created", image.as_str()));
-    let created = chrono::DateTime::parse_from_rfc3339(&found.created).unwrap_or_else(|e| panic!("created {:?}: {e}", found.created));
+    let created =
+        chrono::DateTime::parse_from_rfc3339(&found.created).unwrap_or_else(|e| panic!("created {:?}: {e}", found.created));
     assert!((chrono::Utc::now() - created.with_timezone(&chrono::Utc)).num_seconds().abs() < 600, "created {created}");
 
     podman(&["rm", "-f", &name]);

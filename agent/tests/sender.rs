@@ -82,7 +82,11 @@ async fn queued_snapshots_are_sent_in_order_and_removed_when_acked() {
     let config = config(server.address, state.path());
     let running = start_sender(&config, queue_with(state.path(), 20));
 
-    assert!(wait_until(Duration::from_secs(10), || running.queued().is_empty()).await, "queue not drained: {:?}", running.queued());
+    assert!(
+        wait_until(Duration::from_secs(10), || running.queued().is_empty()).await,
+        "queue not drained: {:?}",
+        running.queued()
+    );
     let seqs: Vec<u64> = gateway.received().iter().map(|(_, seq)| *seq).collect();
     assert_eq!(seqs, (1..=20).collect::<Vec<_>>());
     assert_eq!(running.status.metrics_sent(), 20);
@@ -112,7 +116,11 @@ async fn unacknowledged_snapshots_are_replayed_in_order_after_the_stream_fails()
     let config = config(server.address, state.path());
     let running = start_sender(&config, queue_with(state.path(), 10));
 
-    assert!(wait_until(Duration::from_secs(15), || running.queued().is_empty()).await, "queue not drained: {:?}", running.queued());
+    assert!(
+        wait_until(Duration::from_secs(15), || running.queued().is_empty()).await,
+        "queue not drained: {:?}",
+        running.queued()
+    );
     let received = gateway.received();
     let first: Vec<u64> = received.iter().filter(|(c, _)| *c == 1).map(|(_, s)| *s).collect();
     let second: Vec<u64> = received.iter().filter(|(c, _)| *c == 2).map(|(_, s)| *s).collect();
@@ -142,7 +150,11 @@ async fn snapshots_queued_while_the_gateway_is_down_are_sent_when_it_returns() {
     assert_eq!(running.queued(), vec![4, 5, 6, 7, 8], "kept on disk while the gateway is away");
 
     let server = Server::start_on(address, gateway.restarted(Behaviour::default())).await;
-    assert!(wait_until(Duration::from_secs(15), || running.queued().is_empty()).await, "queue not drained: {:?}", running.queued());
+    assert!(
+        wait_until(Duration::from_secs(15), || running.queued().is_empty()).await,
+        "queue not drained: {:?}",
+        running.queued()
+    );
     let after: Vec<u64> = gateway.received().iter().filter(|(c, _)| *c == 2).map(|(_, s)| *s).collect();
     assert_eq!(after, vec![4, 5, 6, 7, 8]);
     running.stop().await;
@@ -232,7 +244,9 @@ async fn run_registers_collects_sends_writes_status_and_stops_cleanly() {
     assert_eq!(sovigilant::client::stored_host_id(state.path()).as_deref(), Some(HOST_ID));
 
     assert!(
-        wait_until(Duration::from_secs(8), || sovigilant::status::read(state.path()).is_some_and(|s| s.connected && s.metrics_sent >= 1)).await,
+        wait_until(Duration::from_secs(8), || sovigilant::status::read(state.path())
+            .is_some_and(|s| s.connected && s.metrics_sent >= 1))
+        .await,
         "status file never showed a connected agent"
     );
     let status = sovigilant::status::read(state.path()).unwrap();

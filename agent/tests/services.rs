@@ -16,7 +16,12 @@ fn free_port() -> u16 {
 }
 
 fn installed(binary: &str) -> bool {
-    std::process::Command::new("sh").arg("-c").arg(format!("command -v {binary}")).stdout(Stdio::null()).status().is_ok_and(|s| s.success())
+    std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {binary}"))
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 async fn wait_listening(port: u16) {
@@ -85,7 +90,12 @@ async fn discovery_finds_redis_and_nginx_with_pid_ports_memory_and_a_kill_is_see
     let redis_pid = redis.id().unwrap();
     let nginx_pid = nginx.id().unwrap();
 
-    let mut collector = collector(ServicesConfig { enabled: true, discover: true, watch: vec!["nginx".into(), "not-a-service-xyz".into()], custom: vec![] });
+    let mut collector = collector(ServicesConfig {
+        enabled: true,
+        discover: true,
+        watch: vec!["nginx".into(), "not-a-service-xyz".into()],
+        custom: vec![],
+    });
     let (services, failures) = collector.collect().await;
     assert!(failures.is_empty(), "{failures:?}");
 

@@ -114,7 +114,8 @@ fn main() {
         .expect("write to string");
     }
     code.push_str("];\n");
-    writeln!(code, "/// True when `dashboard/dist/index.html` existed at build time.\npub(crate) const BUILT: bool = {built};").expect("write to string");
+    writeln!(code, "/// True when `dashboard/dist/index.html` existed at build time.\npub(crate) const BUILT: bool = {built};")
+        .expect("write to string");
     if !built {
         println!("cargo:warning=dashboard/dist is missing: the gateway serves a 'dashboard not built' page at /; run `npm install && npm run build` in dashboard/ (scripts/up does it)");
     } else if std::env::var_os("VIGIL_BUILD_VERBOSE").is_some() {

@@ -4,8 +4,8 @@ fn main() {
     let proto_dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../proto");
     let proto_file = format!("{proto_dir}/vigil.proto");
     println!("cargo:rerun-if-changed={proto_file}");
-    let file_descriptors = protox::compile([&proto_file], [proto_dir])
-        .unwrap_or_else(|error| panic!("cannot compile {proto_file}: {error}"));
+    let file_descriptors =
+        protox::compile([&proto_file], [proto_dir]).unwrap_or_else(|error| panic!("cannot compile {proto_file}: {error}"));
     tonic_prost_build::configure()
         .build_server(true)
         .build_client(true)

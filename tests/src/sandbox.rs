@@ -135,7 +135,9 @@ impl Stack {
                 let nats = nats.clone();
                 let subject = subject.clone();
                 async move {
-                    tokio::time::timeout(Duration::from_millis(500), nats.request(subject, "".into())).await.is_ok_and(|r| r.is_ok())
+                    tokio::time::timeout(Duration::from_millis(500), nats.request(subject, "".into()))
+                        .await
+                        .is_ok_and(|r| r.is_ok())
                 }
             })
             .await;
@@ -144,8 +146,10 @@ impl Stack {
             }
         }
         if services.contains(&"gateway") {
-            wait_until("gateway http and grpc ports", Duration::from_secs(10), || async { port_open(self.http_port) && port_open(self.grpc_port) })
-                .await?;
+            wait_until("gateway http and grpc ports", Duration::from_secs(10), || async {
+                port_open(self.http_port) && port_open(self.grpc_port)
+            })
+            .await?;
         }
         Ok(process)
     }

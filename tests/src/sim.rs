@@ -14,8 +14,8 @@ use tonic::{
     Request, Streaming,
 };
 use vigil_proto::{
-    agent_message, vigil_service_client::VigilServiceClient, AgentMessage, CpuMetrics, DiskMetrics, HostMetrics, InterfaceMetrics,
-    LoadMetrics, MemoryMetrics, Metrics, MountMetrics, NetworkMetrics, RegisterRequest, ServerMessage,
+    agent_message, vigil_service_client::VigilServiceClient, AgentMessage, CpuMetrics, DiskMetrics, HostMetrics,
+    InterfaceMetrics, LoadMetrics, MemoryMetrics, Metrics, MountMetrics, NetworkMetrics, RegisterRequest, ServerMessage,
 };
 
 /// A TLS channel to the gateway at `address` ("localhost:port"), trusting `ca_pem_path`.
@@ -54,13 +54,14 @@ pub struct Connection {
 }
 
 pub async fn connect(channel: Channel, token: &str, host_id: &str) -> Result<Connection, tonic::Status> {
-    let mut client = VigilServiceClient::new(channel)
-        .max_decoding_message_size(64 * 1024 * 1024)
-        .max_encoding_message_size(64 * 1024 * 1024);
+    let mut client =
+        VigilServiceClient::new(channel).max_decoding_message_size(64 * 1024 * 1024).max_encoding_message_size(64 * 1024 * 1024);
     let (sender, receiver) = mpsc::channel(1024);
     let mut request = Request::new(ReceiverStream::new(receiver));
     authorize(&mut request, token);
-    request.metadata_mut().insert(vigil_proto::HOST_ID_METADATA, host_id.parse().map_err(|_| tonic::Status::invalid_argument("host id"))?);
+    request
+        .metadata_mut()
+        .insert(vigil_proto::HOST_ID_METADATA, host_id.parse().map_err(|_| tonic::Status::invalid_argument("host id"))?);
     let replies = client.connect(request).await?.into_inner();
     Ok(Connection { sender, replies })
 }
@@ -79,7 +80,12 @@ pub fn snapshot(seq: u64, collected_at: DateTime<Utc>, seed: u64) -> Metrics {
         host: Some(HostMetrics {
             timestamp,
             uptime: 86_400 + seed,
-            cpu: Some(CpuMetrics { percent: f, cores: 4, model: "Sim CPU".to_owned(), per_core: vec![f, f / 2.0, f / 3.0, f / 4.0] }),
+            cpu: Some(CpuMetrics {
+                percent: f,
+                cores: 4,
+                model: "Sim CPU".to_owned(),
+                per_core: vec![f, f / 2.0, f / 3.0, f / 4.0],
+            }),
             memory: Some(MemoryMetrics {
                 total: 8 << 30,
                 used: (2 << 30) + seed * 4096,
@@ -89,7 +95,13 @@ pub fn snapshot(seq: u64, collected_at: DateTime<Utc>, seed: u64) -> Metrics {
                 swap_used: 0,
             }),
             disk: Some(DiskMetrics {
-                mounts: vec![MountMetrics { path: "/".to_owned(), total: 100 << 30, used: 40 << 30, percent: 40.0, fs_type: "ext4".to_owned() }],
+                mounts: vec![MountMetrics {
+                    path: "/".to_owned(),
+                    total: 100 << 30,
+                    used: 40 << 30,
+                    percent: 40.0,
+                    fs_type: "ext4".to_owned(),
+                }],
             }),
             network: Some(NetworkMetrics {
                 interfaces: vec![InterfaceMetrics {

@@ -90,12 +90,8 @@ impl VigilService for Gateway {
 
     async fn connect(&self, request: Request<Streaming<AgentMessage>>) -> Result<Response<Self::ConnectStream>, Status> {
         let auth = authorization(&request);
-        let host_id = request
-            .metadata()
-            .get(vigil_proto::HOST_ID_METADATA)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned();
+        let host_id =
+            request.metadata().get(vigil_proto::HOST_ID_METADATA).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
         {
             let mut record = self.record.lock().unwrap();
             record.authorizations.push(auth.clone());

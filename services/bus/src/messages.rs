@@ -494,10 +494,7 @@ mod tests {
         let ok: Reply<u32> = Ok(7).into();
         assert_eq!(serde_json::to_string(&ok).unwrap(), r#"{"ok":7}"#);
         let error: Reply<u32> = Err(ServiceError::new(crate::ErrorCode::NotFound, "no host h1")).into();
-        assert_eq!(
-            serde_json::to_string(&error).unwrap(),
-            r#"{"error":{"code":"not_found","message":"no host h1"}}"#
-        );
+        assert_eq!(serde_json::to_string(&error).unwrap(), r#"{"error":{"code":"not_found","message":"no host h1"}}"#);
     }
 
     #[test]

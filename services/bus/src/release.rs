@@ -125,7 +125,10 @@ mod tests {
 
     #[test]
     fn artifact_names_are_parsed_strictly() {
-        assert_eq!(parse_artifact("sovigilant-linux-x86_64"), Some(Artifact::Binary { os: "linux".into(), arch: "x86_64".into() }));
+        assert_eq!(
+            parse_artifact("sovigilant-linux-x86_64"),
+            Some(Artifact::Binary { os: "linux".into(), arch: "x86_64".into() })
+        );
         assert_eq!(
             parse_artifact("sovigilant-linux-aarch64.json"),
             Some(Artifact::Manifest { os: "linux".into(), arch: "aarch64".into() })

@@ -137,7 +137,11 @@ fn custom_point(row: &MySqlRow) -> Result<CustomPoint, sqlx::Error> {
     })
 }
 
-pub(crate) fn decode<T>(rows: &[MySqlRow], what: &str, each: impl Fn(&MySqlRow) -> Result<T, sqlx::Error>) -> Result<Vec<T>, ServiceError> {
+pub(crate) fn decode<T>(
+    rows: &[MySqlRow],
+    what: &str,
+    each: impl Fn(&MySqlRow) -> Result<T, sqlx::Error>,
+) -> Result<Vec<T>, ServiceError> {
     rows.iter().map(each).collect::<Result<_, _>>().map_err(|e| internal(what, e))
 }
 

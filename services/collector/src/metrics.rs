@@ -96,11 +96,7 @@ pub(crate) async fn range(pool: &MySqlPool, request: MetricsRange) -> Result<Vec
     if request.step > 0 {
         query = query.bind(&request.host_id);
     }
-    let rows = query
-        .bind(limit)
-        .fetch_all(pool)
-        .await
-        .map_err(|e| internal("reading metrics", e))?;
+    let rows = query.bind(limit).fetch_all(pool).await.map_err(|e| internal("reading metrics", e))?;
     rows.iter().map(point).collect::<Result<_, _>>().map_err(|e| internal("decoding metrics", e))
 }
 

@@ -361,8 +361,8 @@ async fn metrics_range_with_a_step_gives_each_bucket_its_highest_cpu_snapshot() 
     let base = now_ms() - TimeDelta::minutes(10);
     let t0 = base - TimeDelta::seconds(base.timestamp() % 60) - TimeDelta::milliseconds(base.timestamp_subsec_millis().into());
     let cpu = |i: i64| match i {
-        3 => 90.0,  // the peak of the first bucket
-        17 => 75.0, // of the second
+        3 => 90.0,       // the peak of the first bucket
+        17 => 75.0,      // of the second
         20 | 25 => 60.0, // a tie in the third: the earlier one wins
         _ => 10.0 + i as f64 / 10.0,
     };

@@ -158,16 +158,14 @@ pub async fn create_agent_token(pool: &MySqlPool, tenant_id: &str, name: Option<
     require_tenant(pool, tenant_id).await?;
     let token = format!("{AGENT_TOKEN_PREFIX}{}", random_hex(32));
     let id = format!("tok-{}", random_hex(8));
-    sqlx::query(
-        "INSERT INTO agent_tokens (token_hash, id, tenant_id, name, created_at) VALUES (?, ?, ?, ?, UTC_TIMESTAMP())",
-    )
-    .bind(sha256_hex(&token))
-    .bind(&id)
-    .bind(tenant_id)
-    .bind(name)
-    .execute(pool)
-    .await
-    .map_err(db("storing the agent token"))?;
+    sqlx::query("INSERT INTO agent_tokens (token_hash, id, tenant_id, name, created_at) VALUES (?, ?, ?, ?, UTC_TIMESTAMP())")
+        .bind(sha256_hex(&token))
+        .bind(&id)
+        .bind(tenant_id)
+        .bind(name)
+        .execute(pool)
+        .await
+        .map_err(db("storing the agent token"))?;
     tracing::info!(tenant_id, token_id = %id, "agent token created");
     Ok(CreatedToken { id, token })
 }
@@ -176,14 +174,13 @@ pub async fn create_agent_token(pool: &MySqlPool, tenant_id: &str, name: Option<
 /// first revocation time is kept); a token of another tenant is not found.
 pub async fn revoke_agent_token(pool: &MySqlPool, tenant_id: &str, token_id: &str) -> Result<(), AdminError> {
     vigil_bus::ids::validate("tenant", tenant_id)?;
-    let result = sqlx::query(
-        "UPDATE agent_tokens SET revoked_at = COALESCE(revoked_at, UTC_TIMESTAMP()) WHERE id = ? AND tenant_id = ?",
-    )
-    .bind(token_id)
-    .bind(tenant_id)
-    .execute(pool)
-    .await
-    .map_err(db("revoking the agent token"))?;
+    let result =
+        sqlx::query("UPDATE agent_tokens SET revoked_at = COALESCE(revoked_at, UTC_TIMESTAMP()) WHERE id = ? AND tenant_id = ?")
+            .bind(token_id)
+            .bind(tenant_id)
+            .execute(pool)
+            .await
+            .map_err(db("revoking the agent token"))?;
     if result.rows_affected() == 0 {
         // MariaDB counts only changed rows: tell "already revoked" from "absent".
         let exists = sqlx::query("SELECT 1 FROM agent_tokens WHERE id = ? AND tenant_id = ?")
@@ -257,7 +254,11 @@ pub fn check_email(email: &str) -> Result<(), AdminError> {
         && !email.chars().any(|c| c.is_whitespace() || c.is_control())
         && match email.split_once('@') {
             Some((local, domain)) => {
-                !local.is_empty() && !domain.is_empty() && !domain.contains('@') && !domain.starts_with('.') && !domain.ends_with('.')
+                !local.is_empty()
+                    && !domain.is_empty()
+                    && !domain.contains('@')
+                    && !domain.starts_with('.')
+                    && !domain.ends_with('.')
             }
             None => false,
         };

@@ -43,10 +43,7 @@ fn dummy_hash() -> &'static str {
     static DUMMY: OnceLock<String> = OnceLock::new();
     DUMMY.get_or_init(|| {
         let salt = SaltString::generate(&mut OsRng);
-        Argon2::default()
-            .hash_password(random_hex(16).as_bytes(), &salt)
-            .map(|hash| hash.to_string())
-            .unwrap_or_default()
+        Argon2::default().hash_password(random_hex(16).as_bytes(), &salt).map(|hash| hash.to_string()).unwrap_or_default()
     })
 }
 
@@ -83,7 +80,13 @@ pub(crate) struct Claims {
     pub exp: i64,
 }
 
-pub(crate) fn issue_access_token(secret: &[u8], user_id: &str, tenant_id: &str, role: Role, ttl: Duration) -> Result<String, String> {
+pub(crate) fn issue_access_token(
+    secret: &[u8],
+    user_id: &str,
+    tenant_id: &str,
+    role: Role,
+    ttl: Duration,
+) -> Result<String, String> {
     let now = Utc::now().timestamp();
     let claims = Claims {
         sub: user_id.to_owned(),
@@ -179,7 +182,11 @@ pub(crate) async fn issue_refresh_token(
 
 /// Revokes `refresh_token` and issues its successor, in one transaction.
 /// `Ok(None)`: the token is unknown, revoked, expired or its user is gone.
-pub(crate) async fn rotate_refresh_token(pool: &MySqlPool, refresh_token: &str, ttl: Duration) -> Result<Option<(User, String)>, sqlx::Error> {
+pub(crate) async fn rotate_refresh_token(
+    pool: &MySqlPool,
+    refresh_token: &str,
+    ttl: Duration,
+) -> Result<Option<(User, String)>, sqlx::Error> {
     let hash = sha256_hex(refresh_token);
     let mut tx = pool.begin().await?;
     let revoked = sqlx::query(
@@ -208,11 +215,13 @@ pub(crate) async fn rotate_refresh_token(pool: &MySqlPool, refresh_token: &str, 
 /// Revokes the user's refresh token (a no-op for an unknown one or another
 /// user's). Returns whether a token was revoked now.
 pub(crate) async fn revoke_refresh_token(pool: &MySqlPool, user_id: &str, refresh_token: &str) -> Result<bool, sqlx::Error> {
-    let result = sqlx::query("UPDATE refresh_tokens SET revoked_at = UTC_TIMESTAMP() WHERE token_hash = ? AND user_id = ? AND revoked_at IS NULL")
-        .bind(sha256_hex(refresh_token))
-        .bind(user_id)
-        .execute(pool)
-        .await?;
+    let result = sqlx::query(
+        "UPDATE refresh_tokens SET revoked_at = UTC_TIMESTAMP() WHERE token_hash = ? AND user_id = ? AND revoked_at IS NULL",
+    )
+    .bind(sha256_hex(refresh_token))
+    .bind(user_id)
+    .execute(pool)
+    .await?;
     Ok(result.rows_affected() == 1)
 }
 
@@ -247,7 +256,9 @@ impl From<AgentAuthError> for tonic::Status {
             AgentAuthError::Malformed => tonic::Status::unauthenticated(
                 "malformed authorization metadata; expected `Bearer vgl_...` (create a token with `vigil token create`)",
             ),
-            AgentAuthError::Unknown => tonic::Status::unauthenticated("unknown agent token; create one with `vigil token create`"),
+            AgentAuthError::Unknown => {
+                tonic::Status::unauthenticated("unknown agent token; create one with `vigil token create`")
+            }
             AgentAuthError::Revoked => tonic::Status::unauthenticated("agent token revoked; give the agent a new token"),
             AgentAuthError::Expired => tonic::Status::unauthenticated("agent token expired; give the agent a new token"),
             AgentAuthError::Database(error) => {

@@ -184,7 +184,13 @@ mod tests {
                 uptime: 10,
                 cpu: Some(proto::CpuMetrics { percent: 12.5, cores: 2, model: "m".into(), per_core: vec![1.0, 2.0] }),
                 disk: Some(proto::DiskMetrics {
-                    mounts: vec![proto::MountMetrics { path: "/".into(), total: 10, used: 4, percent: 40.0, fs_type: "ext4".into() }],
+                    mounts: vec![proto::MountMetrics {
+                        path: "/".into(),
+                        total: 10,
+                        used: 4,
+                        percent: 40.0,
+                        fs_type: "ext4".into(),
+                    }],
                 }),
                 ..Default::default()
             }),
@@ -206,7 +212,10 @@ mod tests {
         assert_eq!(snapshot.host.cpu.per_core, vec![1.0, 2.0]);
         assert_eq!(snapshot.host.disk.used(), 4);
         assert_eq!(snapshot.custom[0].error, None);
-        assert_eq!(snapshot.errors, vec![vigil_bus::messages::SectionError { section: "containers.docker".into(), error: "socket timed out".into() }]);
+        assert_eq!(
+            snapshot.errors,
+            vec![vigil_bus::messages::SectionError { section: "containers.docker".into(), error: "socket timed out".into() }]
+        );
         assert_eq!(snapshot.received_at, received);
     }
 

@@ -255,10 +255,8 @@ mod tests {
         std::fs::write(dir.path().join("sovigilant-linux-x86_64.json"), br#"{"version":"1.2.3"}"#).unwrap();
         std::fs::write(dir.path().join("release.key"), b"secret").unwrap();
         std::fs::write(dir.path().join("notes.txt"), b"not a download").unwrap();
-        let mut config = GatewayConfig::new(
-            vec![0; 32],
-            TlsMaterial { cert_chain_pem: String::new(), private_key_pem: String::new() },
-        );
+        let mut config =
+            GatewayConfig::new(vec![0; 32], TlsMaterial { cert_chain_pem: String::new(), private_key_pem: String::new() });
         config.downloads_dir = Some(dir.path().to_owned());
         config.ca_pem = Some("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n".into());
         config.release_public_key = Some("cHVibGljLWtleQ==".into());
@@ -282,7 +280,10 @@ mod tests {
     async fn binary_manifest_key_and_ca_are_served_with_their_types() {
         let f = fixture();
         let (status, content_type, body) = get(&f.router, "/downloads/sovigilant-linux-x86_64", None).await;
-        assert_eq!((status, content_type.as_str(), body.as_slice()), (StatusCode::OK, "application/octet-stream", &b"\x7fELF binary"[..]));
+        assert_eq!(
+            (status, content_type.as_str(), body.as_slice()),
+            (StatusCode::OK, "application/octet-stream", &b"\x7fELF binary"[..])
+        );
         let (status, content_type, body) = get(&f.router, "/downloads/sovigilant-linux-x86_64.json", None).await;
         assert_eq!((status, content_type.as_str()), (StatusCode::OK, "application/json"));
         assert_eq!(body, br#"{"version":"1.2.3"}"#);
@@ -316,7 +317,8 @@ mod tests {
 
     #[tokio::test]
     async fn nothing_is_served_without_a_downloads_dir_key_or_ca() {
-        let config = GatewayConfig::new(vec![0; 32], TlsMaterial { cert_chain_pem: String::new(), private_key_pem: String::new() });
+        let config =
+            GatewayConfig::new(vec![0; 32], TlsMaterial { cert_chain_pem: String::new(), private_key_pem: String::new() });
         let router = router(&config);
         for uri in ["/downloads/sovigilant-linux-x86_64", "/downloads/release.pub", "/downloads/ca.pem"] {
             assert_eq!(get(&router, uri, None).await.0, StatusCode::NOT_FOUND, "{uri}");

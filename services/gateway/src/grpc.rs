@@ -67,7 +67,10 @@ impl Agents {
 
 fn host_id_from_metadata(metadata: &tonic::metadata::MetadataMap) -> Result<String, Status> {
     let value = metadata.get(vigil_proto::HOST_ID_METADATA).ok_or_else(|| {
-        Status::invalid_argument(format!("missing {} metadata; call Register first and send the host id it returned", vigil_proto::HOST_ID_METADATA))
+        Status::invalid_argument(format!(
+            "missing {} metadata; call Register first and send the host id it returned",
+            vigil_proto::HOST_ID_METADATA
+        ))
     })?;
     let host_id = value
         .to_str()
@@ -217,7 +220,10 @@ impl Session {
             Some(agent_message::Payload::Metrics(metrics)) => {
                 let seq = metrics.seq;
                 if message.agent_id != *host_id {
-                    let error = format!("agent_id {:?} is not this stream's host {host_id}; send the host id Register returned", message.agent_id);
+                    let error = format!(
+                        "agent_id {:?} is not this stream's host {host_id}; send the host id Register returned",
+                        message.agent_id
+                    );
                     tracing::warn!(%tenant_id, %host_id, seq, "{error}");
                     return Ok(Some(futures::future::ready(Ok(Ack { seq, accepted: false, error })).boxed()));
                 }
@@ -229,7 +235,8 @@ impl Session {
                         return Ok(Some(futures::future::ready(Ok(Ack { seq, accepted: false, error })).boxed()));
                     }
                 };
-                let payload = serde_json::to_vec(&snapshot).map_err(|e| Status::internal(format!("cannot encode the snapshot: {e}")))?;
+                let payload =
+                    serde_json::to_vec(&snapshot).map_err(|e| Status::internal(format!("cannot encode the snapshot: {e}")))?;
                 let publish = PublishMessage::build().payload(payload.into()).message_id(snapshot.msg_id());
                 // Publishing happens inside the pending future, not here: the
                 // JetStream context bounds PubAcks in flight (5,000 permits

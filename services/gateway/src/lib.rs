@@ -64,7 +64,10 @@ pub struct TlsMaterial {
 
 impl std::fmt::Debug for TlsMaterial {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TlsMaterial").field("cert_chain_pem", &self.cert_chain_pem).field("private_key_pem", &"<redacted>").finish()
+        f.debug_struct("TlsMaterial")
+            .field("cert_chain_pem", &self.cert_chain_pem)
+            .field("private_key_pem", &"<redacted>")
+            .finish()
     }
 }
 
@@ -178,7 +181,9 @@ impl Gateway {
         check_tls(&config.tls)?;
         let tls = ServerTlsConfig::new().identity(Identity::from_pem(&config.tls.cert_chain_pem, &config.tls.private_key_pem));
         // Fails here, not at serve time, when rustls refuses the identity.
-        Server::builder().tls_config(tls.clone()).map_err(|e| GatewayError::Tls(format!("the server identity is not usable: {e}")))?;
+        Server::builder()
+            .tls_config(tls.clone())
+            .map_err(|e| GatewayError::Tls(format!("the server identity is not usable: {e}")))?;
 
         let grpc_addr = grpc_listener.local_addr().map_err(|source| GatewayError::Listener { which: "grpc", source })?;
         let http_addr = http_listener.local_addr().map_err(|source| GatewayError::Listener { which: "http", source })?;
@@ -235,10 +240,14 @@ impl Gateway {
                 .await
                 .map_err(GatewayError::Grpc)
         };
-        let router = rest::router(shared.clone()).merge(inventory::router(shared.clone())).merge(users::router(shared.clone())).merge(live::router(shared.clone())).merge(downloads::router(&shared.config)).merge(web::router());
-        let http = async {
-            axum::serve(http_listener, router).with_graceful_shutdown(signal.clone()).await.map_err(GatewayError::Http)
-        };
+        let router = rest::router(shared.clone())
+            .merge(inventory::router(shared.clone()))
+            .merge(users::router(shared.clone()))
+            .merge(live::router(shared.clone()))
+            .merge(downloads::router(&shared.config))
+            .merge(web::router());
+        let http =
+            async { axum::serve(http_listener, router).with_graceful_shutdown(signal.clone()).await.map_err(GatewayError::Http) };
         tracing::info!(grpc = %grpc_addr, http = %http_addr, "gateway serving");
         let result = futures::future::try_join(grpc, http).await.map(|_| ());
         // One server failing stops the other and every agent stream.
@@ -260,7 +269,9 @@ fn check_tls(tls: &TlsMaterial) -> Result<(), GatewayError> {
         .collect::<Result<_, _>>()
         .map_err(|e| GatewayError::Tls(format!("cert_chain_pem is not valid PEM: {e}")))?;
     if certs.is_empty() {
-        return Err(GatewayError::Tls("cert_chain_pem holds no CERTIFICATE block; give the server certificate in PEM".to_owned()));
+        return Err(GatewayError::Tls(
+            "cert_chain_pem holds no CERTIFICATE block; give the server certificate in PEM".to_owned(),
+        ));
     }
     PrivateKeyDer::from_pem_slice(tls.private_key_pem.as_bytes())
         .map_err(|e| GatewayError::Tls(format!("private_key_pem holds no usable private key: {e}")))?;

@@ -49,7 +49,9 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
-use vigil_bus::messages::{self, HostEvent, HostEventKind, HostMetrics, HostRecord, ListHosts, MetricsLatest, MetricsPoint, MetricsSnapshot};
+use vigil_bus::messages::{
+    self, HostEvent, HostEventKind, HostMetrics, HostRecord, ListHosts, MetricsLatest, MetricsPoint, MetricsSnapshot,
+};
 use vigil_bus::subjects::{self, collector};
 
 use crate::auth::{self, TokenRefused};
@@ -213,7 +215,9 @@ enum Interest {
     /// Nothing until the first subscribe.
     Nothing,
     /// Every host of the tenant but these.
-    All { except: HashSet<String> },
+    All {
+        except: HashSet<String>,
+    },
     Hosts(HashSet<String>),
 }
 
@@ -398,7 +402,9 @@ impl Hub {
         let task = tokio::spawn(async move {
             match nats.subscribe(subject.clone()).await {
                 Ok(subscription) => feed(hub, subscription, stopping, Hub::on_metrics).await,
-                Err(error) => tracing::error!(tenant_id = %tenant, subject = %subject, error = %error, "live: cannot subscribe to the tenant's snapshots; its dashboards get no metrics frames until they reconnect"),
+                Err(error) => {
+                    tracing::error!(tenant_id = %tenant, subject = %subject, error = %error, "live: cannot subscribe to the tenant's snapshots; its dashboards get no metrics frames until they reconnect")
+                }
             }
         });
         Some(task.abort_handle())
@@ -465,7 +471,11 @@ impl Hub {
     /// each tenant while one of its dashboards is connected, and feeds the
     /// clients until `stopping` flips. The host events subscription's error
     /// is returned here, at build.
-    pub(crate) async fn start(self: &Arc<Self>, nats: &async_nats::Client, stopping: watch::Receiver<bool>) -> Result<(), GatewayError> {
+    pub(crate) async fn start(
+        self: &Arc<Self>,
+        nats: &async_nats::Client,
+        stopping: watch::Receiver<bool>,
+    ) -> Result<(), GatewayError> {
         let hosts = nats
             .subscribe(subjects::HOSTS_ALL)
             .await
@@ -492,7 +502,12 @@ async fn stopped(stopping: &mut watch::Receiver<bool>) {
 
 /// Reads one subscription until shutdown; each message is handled without
 /// awaiting anything, so the subscription never backs up behind a client.
-async fn feed(hub: Arc<Hub>, mut subscription: async_nats::Subscriber, mut stopping: watch::Receiver<bool>, handle: fn(&Hub, &async_nats::Message)) {
+async fn feed(
+    hub: Arc<Hub>,
+    mut subscription: async_nats::Subscriber,
+    mut stopping: watch::Receiver<bool>,
+    handle: fn(&Hub, &async_nats::Message),
+) {
     loop {
         tokio::select! {
             _ = stopped(&mut stopping) => break,
@@ -529,12 +544,14 @@ async fn upgrade(
 ) -> Response {
     let token = params.ok().and_then(|Query(p)| p.token).map(|t| t.trim().to_owned()).filter(|t| !t.is_empty());
     let Some(token) = token else {
-        return ApiError::unauthorized("missing access token; connect to /ws?token=<access_token> (POST /api/auth/login)").into_response();
+        return ApiError::unauthorized("missing access token; connect to /ws?token=<access_token> (POST /api/auth/login)")
+            .into_response();
     };
     let claims = match auth::check_access_token(&shared.config.jwt_secret, &token) {
         Ok(claims) => claims,
         Err(TokenRefused::Expired) => {
-            return ApiError::unauthorized("access token expired; refresh it (POST /api/auth/refresh) and reconnect").into_response()
+            return ApiError::unauthorized("access token expired; refresh it (POST /api/auth/refresh) and reconnect")
+                .into_response()
         }
         Err(TokenRefused::Invalid) => return ApiError::unauthorized("invalid access token; log in again").into_response(),
     };
@@ -661,7 +678,9 @@ fn handle_client_message(shared: &Arc<Shared>, client: &Arc<Client>, text: &str,
             return;
         }
     };
-    let valid = |hosts: Vec<String>| -> Vec<String> { hosts.into_iter().filter(|h| vigil_bus::ids::validate("host", h).is_ok()).collect() };
+    let valid = |hosts: Vec<String>| -> Vec<String> {
+        hosts.into_iter().filter(|h| vigil_bus::ids::validate("host", h).is_ok()).collect()
+    };
     match message {
         ClientMessage::Subscribe { hosts } => {
             let hosts = hosts.map(valid);
@@ -683,7 +702,13 @@ async fn send_latest(nats: async_nats::Client, client: Arc<Client>, hosts: Optio
     let tenant_id = client.tenant_id.clone();
     let hosts = match hosts {
         Some(hosts) => hosts,
-        None => match messages::request::<_, Vec<HostRecord>>(&nats, collector::LIST_HOSTS, &ListHosts { tenant_id: tenant_id.clone() }).await {
+        None => match messages::request::<_, Vec<HostRecord>>(
+            &nats,
+            collector::LIST_HOSTS,
+            &ListHosts { tenant_id: tenant_id.clone() },
+        )
+        .await
+        {
             Ok(records) => records.into_iter().map(|r| r.id).collect(),
             Err(error) => {
                 tracing::warn!(tenant_id = %tenant_id, error = %error, "live: cannot list hosts for the first values");
@@ -824,11 +849,15 @@ mod tests {
     #[test]
     fn host_events_become_status_frames_except_registered() {
         let at = DateTime::parse_from_rfc3339("2026-01-31T12:00:00Z").unwrap().with_timezone(&Utc);
-        let mut event = HostEvent { tenant_id: "acme".into(), host_id: "h1".into(), event: HostEventKind::Offline, at, last_seen: None };
+        let mut event =
+            HostEvent { tenant_id: "acme".into(), host_id: "h1".into(), event: HostEventKind::Offline, at, last_seen: None };
         let frame = status_frame(&event).unwrap();
         assert!(matches!(frame, Frame::Kept(_)));
         let json: serde_json::Value = serde_json::from_str(frame.text().as_str()).unwrap();
-        assert_eq!(json, serde_json::json!({"type": "host_status", "host_id": "h1", "status": "offline", "timestamp": "2026-01-31T12:00:00.000Z"}));
+        assert_eq!(
+            json,
+            serde_json::json!({"type": "host_status", "host_id": "h1", "status": "offline", "timestamp": "2026-01-31T12:00:00.000Z"})
+        );
         event.event = HostEventKind::Registered;
         assert!(status_frame(&event).is_none());
     }

@@ -61,11 +61,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/tokens", get(list_tokens).post(create_token))
         .route("/tokens/{id}", delete(revoke_token))
         .fallback(api_not_found);
-    Router::new()
-        .nest("/api", api)
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(TraceLayer::new_for_http())
-        .with_state(shared)
+    Router::new().nest("/api", api).layer(DefaultBodyLimit::max(BODY_LIMIT)).layer(TraceLayer::new_for_http()).with_state(shared)
 }
 
 async fn api_not_found(uri: axum::http::Uri) -> ApiError {
@@ -139,10 +135,9 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let value = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .ok_or_else(|| ApiError::unauthorized("missing access token; send Authorization: Bearer <access_token> (POST /api/auth/login)"))?;
+        let value = parts.headers.get(header::AUTHORIZATION).ok_or_else(|| {
+            ApiError::unauthorized("missing access token; send Authorization: Bearer <access_token> (POST /api/auth/login)")
+        })?;
         let token = value
             .to_str()
             .ok()
@@ -152,7 +147,9 @@ impl FromRequestParts<AppState> for Caller {
             .ok_or_else(|| ApiError::unauthorized("malformed Authorization header; expected Bearer <access_token>"))?;
         match auth::check_access_token(&state.config.jwt_secret, token) {
             Ok(claims) => Ok(Caller { user_id: claims.sub, tenant_id: claims.tenant, role: claims.role }),
-            Err(TokenRefused::Expired) => Err(ApiError::unauthorized("access token expired; refresh it (POST /api/auth/refresh)")),
+            Err(TokenRefused::Expired) => {
+                Err(ApiError::unauthorized("access token expired; refresh it (POST /api/auth/refresh)"))
+            }
             Err(TokenRefused::Invalid) => Err(ApiError::unauthorized("invalid access token; log in again")),
         }
     }
@@ -221,7 +218,11 @@ async fn refresh(State(shared): State<AppState>, ApiJson(body): ApiJson<RefreshR
     Ok(Json(token_pair(&shared, user, refresh_token)?))
 }
 
-async fn logout(State(shared): State<AppState>, caller: Caller, ApiJson(body): ApiJson<RefreshRequest>) -> Result<StatusCode, ApiError> {
+async fn logout(
+    State(shared): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<RefreshRequest>,
+) -> Result<StatusCode, ApiError> {
     let revoked = auth::revoke_refresh_token(&shared.pool, &caller.user_id, &body.refresh_token)
         .await
         .map_err(|e| ApiError::internal("revoking a refresh token", e))?;
@@ -266,7 +267,11 @@ struct HostWithLatest {
     latest: Option<MetricsPoint>,
 }
 
-async fn get_host(State(shared): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Json<HostWithLatest>, ApiError> {
+async fn get_host(
+    State(shared): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<HostWithLatest>, ApiError> {
     host_id_from_path(&id)?;
     let get = GetHost { tenant_id: caller.tenant_id.clone(), host_id: id.clone() };
     let latest: MetricsLatest = GetHost { tenant_id: caller.tenant_id, host_id: id };
@@ -307,7 +312,12 @@ fn parse_time(name: &str, value: &str) -> Result<DateTime<Utc>, ApiError> {
 }
 
 /// `from` and `to` query values: `to` defaults to now, `from` to `span` before `to`.
-fn time_window(from: Option<&str>, to: Option<&str>, span: Duration, now: DateTime<Utc>) -> Result<(DateTime<Utc>, DateTime<Utc>), ApiError> {
+fn time_window(
+    from: Option<&str>,
+    to: Option<&str>,
+    span: Duration,
+    now: DateTime<Utc>,
+) -> Result<(DateTime<Utc>, DateTime<Utc>), ApiError> {
     let to = to.map(|v| parse_time("to", v)).transpose()?.unwrap_or(now);
     let span = chrono::Duration::from_std(span).unwrap_or(chrono::Duration::hours(1));
     let from = from.map(|v| parse_time("from", v)).transpose()?.unwrap_or(to - span);
@@ -341,7 +351,11 @@ async fn host_metrics(
         None => 0,
         Some(text) => match text.trim().parse::<u32>() {
             Ok(n) if (1..=MAX_RANGE_STEP).contains(&n) => n,
-            _ => return Err(ApiError::bad_request(format!("step={text:?} must be a number of seconds from 1 to {MAX_RANGE_STEP}"))),
+            _ => {
+                return Err(ApiError::bad_request(format!(
+                    "step={text:?} must be a number of seconds from 1 to {MAX_RANGE_STEP}"
+                )))
+            }
         },
     };
     let range = MetricsRange { tenant_id: caller.tenant_id, host_id: id.clone(), from, to, limit, step };

@@ -28,7 +28,8 @@ use embedded::Asset;
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 const NO_CACHE: &str = "no-cache";
 
-const NOT_BUILT: &str = "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Vigil: dashboard not built</title>\
+const NOT_BUILT: &str =
+    "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Vigil: dashboard not built</title>\
 <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"></head>\
 <body style=\"font-family: system-ui, sans-serif; max-width: 40rem; margin: 3rem auto; padding: 0 1rem; line-height: 1.5\">\
 <h1>The dashboard was not built</h1>\
@@ -93,12 +94,21 @@ fn choose(asset: &'static Asset, headers: &HeaderMap) -> Chosen {
 /// `If-None-Match` lists this ETag (or `*`); weak comparison, as RFC 9110 asks for GET.
 fn not_modified(headers: &HeaderMap, etag: &str) -> bool {
     let strip = |t: &str| t.trim().trim_start_matches("W/").to_owned();
-    headers.get_all(header::IF_NONE_MATCH).iter().filter_map(|v| v.to_str().ok()).any(|value| {
-        value.split(',').any(|candidate| candidate.trim() == "*" || strip(candidate) == strip(etag))
-    })
+    headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|value| value.split(',').any(|candidate| candidate.trim() == "*" || strip(candidate) == strip(etag)))
 }
 
-fn respond(status: StatusCode, content_type: &'static str, cache: &'static str, chosen: Chosen, request: &HeaderMap, head: bool) -> Response {
+fn respond(
+    status: StatusCode,
+    content_type: &'static str,
+    cache: &'static str,
+    chosen: Chosen,
+    request: &HeaderMap,
+    head: bool,
+) -> Response {
     let fresh = status == StatusCode::OK && chosen.etag.as_deref().is_some_and(|etag| not_modified(request, etag));
     let (status, send_body) = if fresh { (StatusCode::NOT_MODIFIED, false) } else { (status, !head) };
     let mut response = if send_body { (status, chosen.body).into_response() } else { status.into_response() };
@@ -204,7 +214,9 @@ mod tests {
 
     #[test]
     fn accept_encoding_is_read_with_its_q_values() {
-        for yes in ["gzip", "gzip, deflate, br", "br;q=1.0, gzip;q=0.5", "GZIP", "x-gzip", "*", "deflate, *;q=0.1", "gzip;q=0.001"] {
+        for yes in
+            ["gzip", "gzip, deflate, br", "br;q=1.0, gzip;q=0.5", "GZIP", "x-gzip", "*", "deflate, *;q=0.1", "gzip;q=0.001"]
+        {
             assert!(accepts_gzip(&accept(yes)), "{yes}");
         }
         for no in ["", "identity", "br", "gzip;q=0", "gzip;q=0.0, br", "*;q=0", "*, gzip;q=0", "deflate"] {
@@ -263,7 +275,8 @@ mod tests {
         if !embedded::BUILT {
             return;
         }
-        let scripts: Vec<&Asset> = embedded::ASSETS.iter().filter(|a| a.path.starts_with("/assets/") && a.path.ends_with(".js")).collect();
+        let scripts: Vec<&Asset> =
+            embedded::ASSETS.iter().filter(|a| a.path.starts_with("/assets/") && a.path.ends_with(".js")).collect();
         assert!(!scripts.is_empty(), "the dashboard has scripts");
         let index = find("/index.html").expect("index.html");
         for asset in scripts.iter().copied().chain([index]).chain(embedded::ASSETS.iter().filter(|a| a.path.ends_with(".css"))) {
@@ -301,7 +314,8 @@ mod tests {
         assert_eq!(header(&fallback, header::CONTENT_ENCODING), "gzip");
         assert_eq!(gunzip(&body(fallback).await), index.bytes);
         // HEAD tells the length of what GET would send
-        let head = send(Request::head(scripts[0].path).header(header::ACCEPT_ENCODING, "gzip").body(Body::empty()).unwrap()).await;
+        let head =
+            send(Request::head(scripts[0].path).header(header::ACCEPT_ENCODING, "gzip").body(Body::empty()).unwrap()).await;
         assert_eq!(header(&head, header::CONTENT_LENGTH), scripts[0].gzip.unwrap().len().to_string());
         assert_eq!(header(&head, header::CONTENT_ENCODING), "gzip");
         assert!(body(head).await.is_empty());
@@ -316,7 +330,11 @@ mod tests {
         let first = get_with("/", header::ACCEPT_ENCODING, "gzip").await;
         let etag = header(&first, header::ETAG).to_owned();
         let again = send(
-            Request::get("/").header(header::ACCEPT_ENCODING, "gzip").header(header::IF_NONE_MATCH, etag.as_str()).body(Body::empty()).unwrap(),
+            Request::get("/")
+                .header(header::ACCEPT_ENCODING, "gzip")
+                .header(header::IF_NONE_MATCH, etag.as_str())
+                .body(Body::empty())
+                .unwrap(),
         )
         .await;
         assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
@@ -327,12 +345,17 @@ mod tests {
         // the identity validator does not match the gzip representation, nor an old one
         for stale in [asset.etag, "\"0123456789abcdef0123\""] {
             let response = send(
-                Request::get("/").header(header::ACCEPT_ENCODING, "gzip").header(header::IF_NONE_MATCH, stale).body(Body::empty()).unwrap(),
+                Request::get("/")
+                    .header(header::ACCEPT_ENCODING, "gzip")
+                    .header(header::IF_NONE_MATCH, stale)
+                    .body(Body::empty())
+                    .unwrap(),
             )
             .await;
             assert_eq!(response.status(), StatusCode::OK, "{stale}");
         }
-        let weak = send(Request::get("/").header(header::IF_NONE_MATCH, format!("W/{}", asset.etag)).body(Body::empty()).unwrap()).await;
+        let weak =
+            send(Request::get("/").header(header::IF_NONE_MATCH, format!("W/{}", asset.etag)).body(Body::empty()).unwrap()).await;
         assert_eq!(weak.status(), StatusCode::NOT_MODIFIED, "weak comparison for GET");
     }
 

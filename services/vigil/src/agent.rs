@@ -114,7 +114,12 @@ struct HostSection {
 
 /// Writes (first start) or updates (later starts) the local agent's config
 /// and returns its path. A token is created only when the file is new.
-pub async fn ensure_config(config: &Config, pool: &MySqlPool, grpc_addr: SocketAddr, ca_path: &Path) -> Result<PathBuf, AgentError> {
+pub async fn ensure_config(
+    config: &Config,
+    pool: &MySqlPool,
+    grpc_addr: SocketAddr,
+    ca_path: &Path,
+) -> Result<PathBuf, AgentError> {
     let dir = config.agent_dir();
     let path = dir.join("config.yaml");
     let address = local_address(grpc_addr).to_string();
@@ -139,10 +144,8 @@ pub async fn ensure_config(config: &Config, pool: &MySqlPool, grpc_addr: SocketA
     let text = format!(
         "# written by `vigil up` (token {}); edit freely, vigil only keeps server.address and server.tls.ca_cert current\n{}",
         token.id,
-        serde_yaml::to_string(&contents).map_err(|error| AgentError::BadConfig {
-            path: path.display().to_string(),
-            message: error.to_string(),
-        })?
+        serde_yaml::to_string(&contents)
+            .map_err(|error| AgentError::BadConfig { path: path.display().to_string(), message: error.to_string() })?
     );
     let file = path.clone();
     tokio::task::spawn_blocking(move || {
@@ -160,7 +163,8 @@ pub async fn ensure_config(config: &Config, pool: &MySqlPool, grpc_addr: SocketA
 
 fn update_config(path: &Path, address: &str, ca_cert: &str) -> Result<(), AgentError> {
     let shown = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| AgentError::Io { path: shown.clone(), action: "cannot read", source })?;
+    let text =
+        std::fs::read_to_string(path).map_err(|source| AgentError::Io { path: shown.clone(), action: "cannot read", source })?;
     let bad = |message: String| AgentError::BadConfig { path: shown.clone(), message };
     let mut tree: Value = serde_yaml::from_str(&text).map_err(|error| bad(error.to_string()))?;
     let server = tree.get_mut("server").and_then(Value::as_mapping_mut).ok_or_else(|| bad("no server section".into()))?;

@@ -9,8 +9,8 @@ use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use vigil::agent::{self, AgentError, AgentProcess};
 use vigil::config::mask_password;
-use vigil::supervisor::wait_for_signal;
 use vigil::release::{self, ReleaseKey};
+use vigil::supervisor::wait_for_signal;
 use vigil::up::{self, AdminOutcome};
 use vigil::{db, Config, ServiceKind, Stack};
 use vigil_gateway::admin::{self, Role};
@@ -236,11 +236,7 @@ async fn prepare_up(config: &Config, stack: &mut Stack, path_env: Option<String>
             Err(error) => return Err(error.into()),
         }
     }
-    println!(
-        "vigil is up: dashboard/API http://{}, agents grpc {}",
-        shown(http),
-        config.agent_address(grpc.port())
-    );
+    println!("vigil is up: dashboard/API http://{}, agents grpc {}", shown(http), config.agent_address(grpc.port()));
     println!("agents on other hosts trust {}", ca.display());
     Ok(())
 }
@@ -261,7 +257,10 @@ async fn release_command(config: Config, command: ReleaseCommand) -> anyhow::Res
             })
             .await??;
             let name = vigil_bus::release::binary_name(&manifest.os, &manifest.arch);
-            println!("published sovigilant {} for {}-{} ({} bytes, sha256 {})", manifest.version, manifest.os, manifest.arch, manifest.size, manifest.sha256);
+            println!(
+                "published sovigilant {} for {}-{} ({} bytes, sha256 {})",
+                manifest.version, manifest.os, manifest.arch, manifest.size, manifest.sha256
+            );
             println!("served at /downloads/{name} and /downloads/{name}.json; agents install it with `sovigilant update`");
         }
         ReleaseCommand::Key => {

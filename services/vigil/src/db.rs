@@ -33,15 +33,14 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations"
 /// when the server does not have it.
 pub async fn connect(url: &str, max_connections: u32) -> Result<MySqlPool, DbError> {
     let shown = crate::config::mask_password(url);
-    let options = MySqlConnectOptions::from_str(url).map_err(|error| DbError::Url { url: shown.clone(), message: error.to_string() })?;
+    let options =
+        MySqlConnectOptions::from_str(url).map_err(|error| DbError::Url { url: shown.clone(), message: error.to_string() })?;
     let name = options
         .get_database()
         .filter(|name| !name.is_empty())
         .ok_or_else(|| DbError::Url { url: shown.clone(), message: "names no database; end it with /<database>".into() })?
         .to_owned();
-    let pool_options = || {
-        MySqlPoolOptions::new().max_connections(max_connections).acquire_timeout(Duration::from_secs(10))
-    };
+    let pool_options = || MySqlPoolOptions::new().max_connections(max_connections).acquire_timeout(Duration::from_secs(10));
     // one plain connection first: it fails at once where a pool would retry
     // until its acquire timeout
     match options.connect().await {

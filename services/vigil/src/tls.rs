@@ -112,7 +112,9 @@ fn all_present(dir: &Path) -> Result<bool, TlsError> {
     match (present.is_empty(), missing.is_empty()) {
         (_, true) => Ok(true),
         (true, _) => Ok(false),
-        _ => Err(TlsError::Incomplete { dir: dir.display().to_string(), present: present.join(", "), missing: missing.join(", ") }),
+        _ => {
+            Err(TlsError::Incomplete { dir: dir.display().to_string(), present: present.join(", "), missing: missing.join(", ") })
+        }
     }
 }
 
@@ -173,12 +175,8 @@ fn generate_into(dir: &Path, names: Vec<String>) -> Result<bool, TlsError> {
 
 /// Writes `contents` to a new file created with `mode`.
 pub(crate) fn write_file(path: &Path, contents: &str, mode: u32) -> Result<(), TlsError> {
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(path)
-        .map_err(io(path, "cannot create"))?;
+    let mut file =
+        std::fs::OpenOptions::new().write(true).create_new(true).mode(mode).open(path).map_err(io(path, "cannot create"))?;
     file.write_all(contents.as_bytes()).and_then(|()| file.sync_all()).map_err(io(path, "cannot write"))
 }
 

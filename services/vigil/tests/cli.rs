@@ -124,7 +124,11 @@ fn token_create_prints_the_token_and_an_install_hint_then_revoke_works() {
     assert!(output.status.success(), "{}", stderr(&output));
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     let field = |prefix: &str| {
-        stdout.lines().find_map(|line| line.strip_prefix(prefix)).unwrap_or_else(|| panic!("no {prefix:?} in {stdout}")).to_owned()
+        stdout
+            .lines()
+            .find_map(|line| line.strip_prefix(prefix))
+            .unwrap_or_else(|| panic!("no {prefix:?} in {stdout}"))
+            .to_owned()
     };
     let (id, token) = (field("token id: "), field("token: "));
     let hint = format!(
@@ -143,14 +147,29 @@ fn user_add_prints_a_generated_password_and_refuses_a_duplicate() {
     let database = FreshDatabase::new();
     let url = database.url();
     let env = [("VIGIL_DATABASE_URL", url.as_str())];
-    let output = vigil(&["--config", "/dev/null", "user", "add", "--tenant", "acme", "--email", "ops@acme.test", "--role", "admin"], &env);
+    let output =
+        vigil(&["--config", "/dev/null", "user", "add", "--tenant", "acme", "--email", "ops@acme.test", "--role", "admin"], &env);
     assert!(output.status.success(), "{}", stderr(&output));
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(stdout.contains("user ops@acme.test (admin) added to tenant acme"), "{stdout}");
     let password = stdout.lines().find_map(|line| line.strip_prefix("password: ")).expect("password printed");
     assert_eq!(password.len(), 20);
 
-    let output = vigil(&["--config", "/dev/null", "user", "add", "--tenant", "acme", "--email", "ops@acme.test", "--password", "another-password-1"], &env);
+    let output = vigil(
+        &[
+            "--config",
+            "/dev/null",
+            "user",
+            "add",
+            "--tenant",
+            "acme",
+            "--email",
+            "ops@acme.test",
+            "--password",
+            "another-password-1",
+        ],
+        &env,
+    );
     assert!(!output.status.success());
     let error = stderr(&output);
     assert!(error.starts_with("vigil: ") && error.contains("ops@acme.test"), "{error}");

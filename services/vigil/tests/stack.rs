@@ -114,7 +114,8 @@ async fn up_bootstrap_creates_the_admin_once_and_the_agent_config_once() {
     assert_eq!(written["state_dir"].as_str(), Some(dir.path().join("agent/state").to_str().unwrap()));
     assert_eq!(written["collection"]["interval"].as_str(), Some("10s"));
     let token = written["server"]["token"].as_str().unwrap().to_owned();
-    let tokens: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM agent_tokens WHERE tenant_id = 'default'").fetch_one(&pool).await.unwrap();
+    let tokens: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM agent_tokens WHERE tenant_id = 'default'").fetch_one(&pool).await.unwrap();
     assert_eq!(tokens, 1);
 
     // a later start on another port keeps the token and creates no other
@@ -122,7 +123,8 @@ async fn up_bootstrap_creates_the_admin_once_and_the_agent_config_once() {
     let again: serde_yaml::Value = serde_yaml::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     assert_eq!(again["server"]["token"].as_str(), Some(token.as_str()));
     assert_eq!(again["server"]["address"].as_str(), Some("127.0.0.1:9555"));
-    let tokens: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM agent_tokens WHERE tenant_id = 'default'").fetch_one(&pool).await.unwrap();
+    let tokens: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM agent_tokens WHERE tenant_id = 'default'").fetch_one(&pool).await.unwrap();
     assert_eq!(tokens, 1);
     pool.close().await;
     drop_database(&database).await;

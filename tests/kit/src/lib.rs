@@ -88,7 +88,10 @@ impl NatsServer {
         stream.read_to_string(&mut response).await?;
         match response.split_once("\r\n\r\n") {
             Some((head, body)) if head.starts_with("HTTP/1.0 200") || head.starts_with("HTTP/1.1 200") => Ok(body.to_owned()),
-            _ => Err(std::io::Error::other(format!("nats monitor {path_and_query}: {}", response.lines().next().unwrap_or("no answer")))),
+            _ => Err(std::io::Error::other(format!(
+                "nats monitor {path_and_query}: {}",
+                response.lines().next().unwrap_or("no answer")
+            ))),
         }
     }
 

@@ -44,7 +44,12 @@ impl Decoder for RawDecoder {
 
 /// Opens `Connect` as agent `host_id` with `token`, sends `payload` as one
 /// message, and returns how the stream ended (`Ok` status if it just closed).
-pub async fn connect_and_send_raw(channel: tonic::transport::Channel, token: &str, host_id: &str, payload: Vec<u8>) -> tonic::Status {
+pub async fn connect_and_send_raw(
+    channel: tonic::transport::Channel,
+    token: &str,
+    host_id: &str,
+    payload: Vec<u8>,
+) -> tonic::Status {
     let mut grpc = tonic::client::Grpc::new(channel);
     grpc.ready().await.expect("channel ready");
     let mut request = tonic::Request::new(tokio_stream::iter(vec![payload]));

@@ -137,7 +137,8 @@ async fn main() -> Result<()> {
                 if frame["type"] != "metrics" {
                     continue;
                 }
-                let key = (frame["host_id"].as_str().unwrap_or("").to_owned(), frame["timestamp"].as_str().unwrap_or("").to_owned());
+                let key =
+                    (frame["host_id"].as_str().unwrap_or("").to_owned(), frame["timestamp"].as_str().unwrap_or("").to_owned());
                 let at = sent_at.lock().unwrap_or_else(|p| p.into_inner()).get(&key).copied();
                 if let Some(at) = at {
                     latencies.lock().unwrap_or_else(|p| p.into_inner()).push(received - at);
@@ -147,7 +148,8 @@ async fn main() -> Result<()> {
     }
 
     // Senders: each host on its own phase within the interval.
-    let total = args.warmup + args.duration + if args.browser { args.browser_duration + Duration::from_secs(60) } else { Duration::ZERO };
+    let total =
+        args.warmup + args.duration + if args.browser { args.browser_duration + Duration::from_secs(60) } else { Duration::ZERO };
     let stop_at = Instant::now() + total;
     let sent_count = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let mut senders = Vec::new();
@@ -198,7 +200,12 @@ async fn main() -> Result<()> {
     let sent = sent_count.load(std::sync::atomic::Ordering::Relaxed) - sent_before;
     let mut all = std::mem::take(&mut *latencies.lock().unwrap_or_else(|p| p.into_inner()));
     all.sort();
-    println!("snapshots sent in the window: {sent} ({:.0}/s); frames received: {} (expected ~{})", sent as f64 / elapsed, all.len(), sent as usize * args.dashboards);
+    println!(
+        "snapshots sent in the window: {sent} ({:.0}/s); frames received: {} (expected ~{})",
+        sent as f64 / elapsed,
+        all.len(),
+        sent as usize * args.dashboards
+    );
     println!(
         "agent send -> websocket frame: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
         percentile(&all, 0.5).as_secs_f64() * 1e3,

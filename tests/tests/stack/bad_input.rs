@@ -10,7 +10,13 @@ use vigil_tests::{sim, wait_until, Stack};
 
 use crate::get;
 
-async fn assert_good_snapshot_still_stored(stack: &Stack, channel: tonic::transport::Channel, token: &str, host_id: &str, seq: u64) {
+async fn assert_good_snapshot_still_stored(
+    stack: &Stack,
+    channel: tonic::transport::Channel,
+    token: &str,
+    host_id: &str,
+    seq: u64,
+) {
     let at = Utc::now();
     let mut connection = sim::connect(channel, token, host_id).await.expect("a new stream after bad input");
     connection.sender.send(sim::metrics_message(host_id, sim::snapshot(seq, at, seq))).await.unwrap();
@@ -19,7 +25,10 @@ async fn assert_good_snapshot_still_stored(stack: &Stack, channel: tonic::transp
         Some(server_message::Payload::Ack(ack)) => assert!(ack.accepted && ack.seq == seq, "{ack:?}"),
         other => panic!("expected an ack, got {other:?}"),
     }
-    let sql = format!("SELECT COUNT(*) FROM metrics_host WHERE host_id = '{host_id}' AND timestamp = '{}'", at.format("%Y-%m-%d %H:%M:%S%.3f"));
+    let sql = format!(
+        "SELECT COUNT(*) FROM metrics_host WHERE host_id = '{host_id}' AND timestamp = '{}'",
+        at.format("%Y-%m-%d %H:%M:%S%.3f")
+    );
     wait_until("the good snapshot stored", Duration::from_secs(20), || async { stack.db.count(&sql).await == 1 }).await.unwrap();
 }
 
@@ -40,7 +49,11 @@ async fn grpc_garbage_oversized_unknown_host_and_bad_ids_are_refused_and_service
     huge.host.as_mut().unwrap().cpu.as_mut().unwrap().model = "x".repeat(5 * 1024 * 1024);
     let mut connection = sim::connect(channel.clone(), &acme.token, &host_id).await.unwrap();
     connection.sender.send(sim::metrics_message(&host_id, huge)).await.unwrap();
-    let status = tokio::time::timeout(Duration::from_secs(10), connection.replies.next()).await.expect("an answer").expect("an item").unwrap_err();
+    let status = tokio::time::timeout(Duration::from_secs(10), connection.replies.next())
+        .await
+        .expect("an answer")
+        .expect("an item")
+        .unwrap_err();
     assert!(
         matches!(status.code(), tonic::Code::ResourceExhausted | tonic::Code::OutOfRange | tonic::Code::InvalidArgument),
         "oversized: {status:?}"
@@ -102,7 +115,13 @@ async fn rest_rejects_expired_and_forged_jwts_invalid_json_and_bad_ids() {
     }
 
     // Invalid JSON and JSON of the wrong shape.
-    let response = http.post(stack.http("/api/auth/login")).header("content-type", "application/json").body("{\"email\": ").send().await.unwrap();
+    let response = http
+        .post(stack.http("/api/auth/login"))
+        .header("content-type", "application/json")
+        .body("{\"email\": ")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status().as_u16(), 400);
     let response = http.post(stack.http("/api/auth/login")).json(&serde_json::json!({"email": "x@y"})).send().await.unwrap();
     assert_eq!(response.status().as_u16(), 422);

@@ -51,7 +51,8 @@ async fn published_messages_and_endpoint_replies_match_the_schemas() {
     assert_valid("metrics-snapshot.schema.json", None, &serde_json::from_slice(&snapshot.payload).unwrap());
     let mut events = Vec::new();
     while events.len() < 2 {
-        let event = tokio::time::timeout(Duration::from_secs(15), hosts.next()).await.expect("registered and online events").unwrap();
+        let event =
+            tokio::time::timeout(Duration::from_secs(15), hosts.next()).await.expect("registered and online events").unwrap();
         let value: Value = serde_json::from_slice(&event.payload).unwrap();
         assert_valid("host-event.schema.json", None, &value);
         events.push(value["event"].as_str().unwrap().to_owned());
@@ -60,10 +61,18 @@ async fn published_messages_and_endpoint_replies_match_the_schemas() {
 
     let list = json!({"tenant_id": "acme"});
     assert_valid("collector-hosts-list.schema.json", Some("request"), &list);
-    assert_valid("collector-hosts-list.schema.json", Some("reply"), &raw_request(&nats, "vigil.collector.hosts.list", list).await);
+    assert_valid(
+        "collector-hosts-list.schema.json",
+        Some("reply"),
+        &raw_request(&nats, "vigil.collector.hosts.list", list).await,
+    );
     let get = json!({"tenant_id": "acme", "host_id": host_id});
     assert_valid("collector-hosts-get.schema.json", Some("request"), &get);
-    assert_valid("collector-hosts-get.schema.json", Some("reply"), &raw_request(&nats, "vigil.collector.hosts.get", get.clone()).await);
+    assert_valid(
+        "collector-hosts-get.schema.json",
+        Some("reply"),
+        &raw_request(&nats, "vigil.collector.hosts.get", get.clone()).await,
+    );
     let missing = raw_request(&nats, "vigil.collector.hosts.get", json!({"tenant_id": "globex", "host_id": host_id})).await;
     assert_eq!(missing["error"]["code"], "not_found");
     assert_valid("collector-hosts-get.schema.json", Some("reply"), &missing);
@@ -81,5 +90,9 @@ async fn published_messages_and_endpoint_replies_match_the_schemas() {
     assert_valid("collector-metrics-range.schema.json", Some("reply"), &points);
     let register = json!({"tenant_id": "acme", "requested_id": null, "name": "n", "hostname": "n", "machine_id": "m-schema-2", "os": "linux", "arch": "x86_64", "agent_version": "1", "ip_address": "127.0.0.1"});
     assert_valid("collector-hosts-register.schema.json", Some("request"), &register);
-    assert_valid("collector-hosts-register.schema.json", Some("reply"), &raw_request(&nats, "vigil.collector.hosts.register", register).await);
+    assert_valid(
+        "collector-hosts-register.schema.json",
+        Some("reply"),
+        &raw_request(&nats, "vigil.collector.hosts.register", register).await,
+    );
 }

@@ -25,7 +25,9 @@ async fn stream_messages(stack: &Stack) -> u64 {
 }
 
 fn queued_snapshots(state_dir: &std::path::Path) -> usize {
-    std::fs::read_dir(state_dir.join("queue")).map(|d| d.filter_map(Result::ok).filter(|e| e.path().extension().is_some_and(|x| x == "pb")).count()).unwrap_or(usize::MAX)
+    std::fs::read_dir(state_dir.join("queue"))
+        .map(|d| d.filter_map(Result::ok).filter(|e| e.path().extension().is_some_and(|x| x == "pb")).count())
+        .unwrap_or(usize::MAX)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -37,7 +39,9 @@ async fn gateway_restart_mid_stream_leaves_no_gap_and_no_duplicate() {
     let mut agent = stack.agent(&acme, "1s").unwrap();
     wait_until("agent registered", Duration::from_secs(30), || async { agent.host_id().is_some() }).await.unwrap();
     let host_id = agent.host_id().unwrap();
-    wait_until("3 rows stored", Duration::from_secs(30), || async { stored_timestamps(&stack, &host_id).await.len() >= 3 }).await.unwrap();
+    wait_until("3 rows stored", Duration::from_secs(30), || async { stored_timestamps(&stack, &host_id).await.len() >= 3 })
+        .await
+        .unwrap();
 
     gateway.kill();
     let outage_start = Utc::now();
@@ -47,7 +51,8 @@ async fn gateway_restart_mid_stream_leaves_no_gap_and_no_duplicate() {
 
     // The agent replays its backlog, then keeps streaming.
     wait_until("agent queue drained after the restart", Duration::from_secs(60), || async {
-        queued_snapshots(&agent.state_dir()) <= 1 && stored_timestamps(&stack, &host_id).await.last().is_some_and(|t| *t > outage_end)
+        queued_snapshots(&agent.state_dir()) <= 1
+            && stored_timestamps(&stack, &host_id).await.last().is_some_and(|t| *t > outage_end)
     })
     .await
     .unwrap_or_else(|e| panic!("{e}\nagent log:\n{}", agent.log_text()));
@@ -60,7 +65,10 @@ async fn gateway_restart_mid_stream_leaves_no_gap_and_no_duplicate() {
     })
     .await
     .unwrap();
-    assert!(rows.iter().any(|t| *t > outage_start && *t < outage_end), "snapshots taken during the outage were replayed: {rows:?}");
+    assert!(
+        rows.iter().any(|t| *t > outage_start && *t < outage_end),
+        "snapshots taken during the outage were replayed: {rows:?}"
+    );
     for pair in rows.windows(2) {
         let gap = pair[1] - pair[0];
         assert!(gap < chrono::Duration::milliseconds(1900), "gap of {gap} between {} and {}", pair[0], pair[1]);
@@ -106,7 +114,11 @@ async fn collector_sigkill_mid_stream_stores_every_snapshot_exactly_once() {
     }
 
     let total = (HOSTS as u64 * PER_HOST) as i64;
-    wait_until("some rows stored", Duration::from_secs(30), || async { stack.db.count("SELECT COUNT(*) FROM metrics_host").await >= 200 }).await.unwrap();
+    wait_until("some rows stored", Duration::from_secs(30), || async {
+        stack.db.count("SELECT COUNT(*) FROM metrics_host").await >= 200
+    })
+    .await
+    .unwrap();
     collector.kill();
     let at_kill = stack.db.count("SELECT COUNT(*) FROM metrics_host").await;
     assert!(at_kill < total, "the collector was killed mid-stream ({at_kill} of {total} stored)");
@@ -114,7 +126,11 @@ async fn collector_sigkill_mid_stream_stores_every_snapshot_exactly_once() {
         sender.await.unwrap();
     }
     let _collector = stack.spawn(&["collector"]).await.unwrap();
-    wait_until("every snapshot stored", Duration::from_secs(60), || async { stack.db.count("SELECT COUNT(*) FROM metrics_host").await >= total }).await.unwrap();
+    wait_until("every snapshot stored", Duration::from_secs(60), || async {
+        stack.db.count("SELECT COUNT(*) FROM metrics_host").await >= total
+    })
+    .await
+    .unwrap();
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(stack.db.count("SELECT COUNT(*) FROM metrics_host").await, total);
     assert_eq!(stack.db.count("SELECT COUNT(DISTINCT host_id) FROM metrics_host").await, HOSTS as i64);

@@ -42,7 +42,9 @@ async fn real_agent_snapshot_reaches_rest_with_its_values() {
         body["points"].as_array().and_then(|points| {
             points
                 .iter()
-                .find(|p| p["timestamp"].as_str().and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok()).is_some_and(|t| t == at))
+                .find(|p| {
+                    p["timestamp"].as_str().and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok()).is_some_and(|t| t == at)
+                })
                 .cloned()
         })
     })
@@ -66,7 +68,8 @@ async fn real_agent_snapshot_reaches_rest_with_its_values() {
 
     // The real machine's memory: the agent read /proc/meminfo.
     let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap();
-    let total_kib: u64 = meminfo.lines().find(|l| l.starts_with("MemTotal:")).unwrap().split_whitespace().nth(1).unwrap().parse().unwrap();
+    let total_kib: u64 =
+        meminfo.lines().find(|l| l.starts_with("MemTotal:")).unwrap().split_whitespace().nth(1).unwrap().parse().unwrap();
     assert_eq!(snapshot.host.memory.total, total_kib * 1024);
 
     // Host detail shows the host online with its agent's facts.
@@ -94,7 +97,11 @@ async fn a_starting_collector_folds_past_hours_into_hourly_metrics_served_by_res
     // two snapshots in the hour before the previous one, one in the previous hour (an agent replaying its queue)
     let this_hour = Utc::now().duration_trunc(chrono::Duration::hours(1)).unwrap();
     let (a, b) = (this_hour - chrono::Duration::hours(2), this_hour - chrono::Duration::hours(1));
-    let sent = [(a + chrono::Duration::minutes(5), 100), (a + chrono::Duration::minutes(35), 300), (b + chrono::Duration::minutes(1), 500)];
+    let sent = [
+        (a + chrono::Duration::minutes(5), 100),
+        (a + chrono::Duration::minutes(35), 300),
+        (b + chrono::Duration::minutes(1), 500),
+    ];
     for (seq, (at, seed)) in sent.iter().enumerate() {
         connection.sender.send(sim::metrics_message(&host_id, sim::snapshot(seq as u64 + 1, *at, *seed))).await.unwrap();
     }
@@ -116,7 +123,11 @@ async fn a_starting_collector_folds_past_hours_into_hourly_metrics_served_by_res
     .await
     .unwrap();
     let first = &hourly["points"][0];
-    assert_eq!(first["hour"].as_str().and_then(|t| DateTime::parse_from_rfc3339(t).ok()).map(|t| t.with_timezone(&Utc)), Some(a), "{hourly}");
+    assert_eq!(
+        first["hour"].as_str().and_then(|t| DateTime::parse_from_rfc3339(t).ok()).map(|t| t.with_timezone(&Utc)),
+        Some(a),
+        "{hourly}"
+    );
     assert_eq!(first["samples"], 2, "{hourly}");
     // sim cpu is seed / 10: 10 % and 30 %
     assert_eq!((first["cpu_avg"].as_f64(), first["cpu_max"].as_f64()), (Some(20.0), Some(30.0)), "{hourly}");

@@ -114,10 +114,11 @@ async fn a_snapshot_reaches_a_subscribed_dashboard_within_one_second() {
     .unwrap();
     let mut late = live::connect(stack.http_port, &jwt).await.unwrap();
     live::subscribe(&mut late, Some(std::slice::from_ref(&host.id))).await.unwrap();
-    let first = live::wait_frame(&mut late, Duration::from_secs(5), |f| f["type"] == "metrics" && f["host_id"] == host.id.as_str())
-        .await
-        .unwrap()
-        .expect("the latest values after subscribe");
+    let first =
+        live::wait_frame(&mut late, Duration::from_secs(5), |f| f["type"] == "metrics" && f["host_id"] == host.id.as_str())
+            .await
+            .unwrap()
+            .expect("the latest values after subscribe");
     assert_eq!(first["data"]["cpu"].as_f64(), Some(78.9), "{first}");
 }
 
@@ -187,10 +188,12 @@ async fn a_host_that_stops_reporting_turns_offline_on_the_socket() {
     let stopped = Instant::now();
 
     // VIGIL_COLLECTOR_OFFLINE_AFTER is 5 s in the sandbox.
-    let frame = live::wait_frame(&mut ws, Duration::from_secs(30), |f| f["type"] == "host_status" && f["host_id"] == id.as_str() && f["status"] == "offline")
-        .await
-        .unwrap()
-        .expect("a host_status offline frame");
+    let frame = live::wait_frame(&mut ws, Duration::from_secs(30), |f| {
+        f["type"] == "host_status" && f["host_id"] == id.as_str() && f["status"] == "offline"
+    })
+    .await
+    .unwrap()
+    .expect("a host_status offline frame");
     assert!(DateTime::parse_from_rfc3339(frame["timestamp"].as_str().unwrap()).is_ok(), "{frame}");
     println!("offline frame {:?} after the host stopped", stopped.elapsed());
 }
@@ -222,7 +225,8 @@ async fn a_dashboard_of_another_tenant_receives_nothing() {
     live::subscribe(&mut globex_named, Some(std::slice::from_ref(&host.id))).await.unwrap();
     for seed in 0..5 {
         let timestamp = host.send(seed).await;
-        let frame = live::wait_frame(&mut acme_ws, Duration::from_secs(2), |f| is_metrics_of(f, &host.id, &timestamp)).await.unwrap();
+        let frame =
+            live::wait_frame(&mut acme_ws, Duration::from_secs(2), |f| is_metrics_of(f, &host.id, &timestamp)).await.unwrap();
         assert!(frame.is_some(), "acme's own dashboard gets its frames");
     }
     for (name, ws) in [("globex (all hosts)", &mut globex_all), ("globex (acme's host named)", &mut globex_named)] {
@@ -246,7 +250,9 @@ async fn bad_missing_and_expired_tokens_are_refused_before_the_upgrade() {
     };
     let expired = sign(secret.trim().as_bytes(), now - 60);
     let foreign = sign(b"another-secret-another-secret-another-secret", now + 600);
-    for (what, token) in [("garbage", "not-a-jwt"), ("empty", ""), ("expired", expired.as_str()), ("signed elsewhere", foreign.as_str())] {
+    for (what, token) in
+        [("garbage", "not-a-jwt"), ("empty", ""), ("expired", expired.as_str()), ("signed elsewhere", foreign.as_str())]
+    {
         match live::connect(stack.http_port, token).await {
             Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
                 assert_eq!(response.status().as_u16(), 401, "{what} token");
@@ -322,7 +328,8 @@ async fn a_dashboard_that_never_reads_does_not_delay_another() {
     }
     let _hosts: Vec<SimHost> = futures::future::join_all(senders).await.into_iter().map(Result::unwrap).collect();
     latencies.sort();
-    let (p50, p99, max) = (percentile(&latencies, 0.5), percentile(&latencies, 0.99), latencies.last().copied().unwrap_or_default());
+    let (p50, p99, max) =
+        (percentile(&latencies, 0.5), percentile(&latencies, 0.99), latencies.last().copied().unwrap_or_default());
     println!("fast dashboard: {} of {total} frames, latency p50 {p50:?} p99 {p99:?} max {max:?}", latencies.len());
     assert_eq!(latencies.len(), total, "the reading dashboard lost frames while another did not read");
     assert!(p99 < Duration::from_secs(1), "p99 {p99:?} with a stalled dashboard connected");

@@ -53,7 +53,12 @@ impl InstalledAgent {
 }
 
 fn text(output: &Output) -> String {
-    format!("status {}\nstdout:\n{}\nstderr:\n{}", output.status, String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+    format!(
+        "status {}\nstdout:\n{}\nstderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
 }
 
 /// `sovigilant init` against the stack, from a copy of the real binary.
@@ -180,7 +185,11 @@ async fn agent_installs_only_a_signed_build_that_starts() {
     assert!(output.status.success(), "{}", text(&output));
     let current = format!("Current version: {}", env!("CARGO_PKG_VERSION"));
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(stdout.contains(&current) && stdout.contains("Latest version: 9.9.9") && stdout.contains("update is available"), "{}", text(&output));
+    assert!(
+        stdout.contains(&current) && stdout.contains("Latest version: 9.9.9") && stdout.contains("update is available"),
+        "{}",
+        text(&output)
+    );
     let output = agent.run(&["update"]);
     assert_eq!(output.status.code(), Some(64), "{}", text(&output));
     unchanged(&agent, "--check and no --yes");

@@ -125,9 +125,10 @@ impl FakeCollector {
             encode(owned(&state, &request.tenant_id, &request.host_id))
         } else if subject == collector::METRICS_LATEST.subject() {
             let request: MetricsLatest = serde_json::from_slice(payload).unwrap();
-            encode(owned(&state, &request.tenant_id, &request.host_id).map(|_| {
-                state.points.get(&request.host_id).and_then(|points| points.last().cloned())
-            }))
+            encode(
+                owned(&state, &request.tenant_id, &request.host_id)
+                    .map(|_| state.points.get(&request.host_id).and_then(|points| points.last().cloned())),
+            )
         } else if subject == collector::METRICS_RANGE.subject() {
             let request: MetricsRange = serde_json::from_slice(payload).unwrap();
             encode(owned(&state, &request.tenant_id, &request.host_id).map(|_| {
@@ -212,7 +213,18 @@ impl TestGateway {
         let running = tokio::spawn(gateway.run_until_stopped(async move {
             let _ = stopped.await;
         }));
-        TestGateway { nats, client, db, collector, collector_tasks, tls, grpc_port, http_port, stop: Some(stop), running: Some(running) }
+        TestGateway {
+            nats,
+            client,
+            db,
+            collector,
+            collector_tasks,
+            tls,
+            grpc_port,
+            http_port,
+            stop: Some(stop),
+            running: Some(running),
+        }
     }
 
     /// Stops the gateway and returns what `run_until_stopped` returned.

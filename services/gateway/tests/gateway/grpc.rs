@@ -36,7 +36,9 @@ async fn missing_unknown_and_revoked_agent_tokens_are_unauthenticated() {
     assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
     assert!(status.message().contains("missing agent token"), "{}", status.message());
 
-    let status = register(channel.clone(), "vgl_0000000000000000000000000000000000000000000000000000000000000000", "m1").await.unwrap_err();
+    let status = register(channel.clone(), "vgl_0000000000000000000000000000000000000000000000000000000000000000", "m1")
+        .await
+        .unwrap_err();
     assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
     assert!(status.message().contains("unknown agent token"), "{}", status.message());
     assert!(!status.message().contains("vgl_0000"), "the token is never echoed: {}", status.message());
@@ -52,7 +54,11 @@ async fn missing_unknown_and_revoked_agent_tokens_are_unauthenticated() {
     let mut last_used = last_used;
     while last_used.is_none() && std::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
-        last_used = sqlx::query_scalar("SELECT last_used FROM agent_tokens WHERE id = ?").bind(&token.id).fetch_one(&gateway.db.pool).await.unwrap();
+        last_used = sqlx::query_scalar("SELECT last_used FROM agent_tokens WHERE id = ?")
+            .bind(&token.id)
+            .fetch_one(&gateway.db.pool)
+            .await
+            .unwrap();
     }
     assert!(last_used.is_some(), "last_used is recorded");
 
@@ -96,7 +102,11 @@ async fn connect_is_refused_for_another_tenants_host_unknown_hosts_and_bad_ids()
         assert_eq!(status.code(), Code::InvalidArgument, "{bad}: {status:?}");
         assert!(status.message().contains(bad), "names the value: {}", status.message());
     }
-    let mut request = tonic::Request::new(vigil_proto::RegisterRequest { machine_id: "m2".into(), requested_id: "web.1".into(), ..Default::default() });
+    let mut request = tonic::Request::new(vigil_proto::RegisterRequest {
+        machine_id: "m2".into(),
+        requested_id: "web.1".into(),
+        ..Default::default()
+    });
     authorize(&mut request, &acme.token);
     let status = vigil_proto::vigil_service_client::VigilServiceClient::new(channel.clone()).register(request).await.unwrap_err();
     assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
@@ -137,7 +147,10 @@ async fn snapshot_is_published_with_its_msg_id_and_acked_once_stored() {
         .sender
         .send(AgentMessage {
             agent_id: host_id.clone(),
-            payload: Some(vigil_proto::agent_message::Payload::Heartbeat(vigil_proto::Heartbeat { timestamp: rfc3339(Utc::now()), queued: 0 })),
+            payload: Some(vigil_proto::agent_message::Payload::Heartbeat(vigil_proto::Heartbeat {
+                timestamp: rfc3339(Utc::now()),
+                queued: 0,
+            })),
         })
         .await
         .unwrap();

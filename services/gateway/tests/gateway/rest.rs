@@ -35,9 +35,11 @@ async fn login_returns_a_token_pair_and_wrong_credentials_are_401_alike() {
     let (status, _) = get(&gateway.http("/api/hosts"), body["access_token"].as_str().unwrap()).await;
     assert_eq!(status, 200);
 
-    let (status, wrong_password) = post(&gateway.http("/api/auth/login"), None, json!({"email": email, "password": "nope-nope-nope"})).await;
+    let (status, wrong_password) =
+        post(&gateway.http("/api/auth/login"), None, json!({"email": email, "password": "nope-nope-nope"})).await;
     assert_eq!(status, 401);
-    let (status, wrong_email) = post(&gateway.http("/api/auth/login"), None, json!({"email": "who@acme.test", "password": password})).await;
+    let (status, wrong_email) =
+        post(&gateway.http("/api/auth/login"), None, json!({"email": "who@acme.test", "password": password})).await;
     assert_eq!(status, 401);
     assert_eq!(wrong_password, wrong_email, "same answer for both");
     assert_eq!(wrong_password["error"]["code"], "unauthorized");
@@ -71,7 +73,10 @@ async fn refresh_rotates_and_logout_revokes_refresh_tokens() {
 
     // An expired refresh token is refused.
     let third = gateway.login(&email, &password).await;
-    sqlx::query("UPDATE refresh_tokens SET expires_at = UTC_TIMESTAMP() - INTERVAL 1 SECOND").execute(&gateway.db.pool).await.unwrap();
+    sqlx::query("UPDATE refresh_tokens SET expires_at = UTC_TIMESTAMP() - INTERVAL 1 SECOND")
+        .execute(&gateway.db.pool)
+        .await
+        .unwrap();
     let (status, _) = post(&refresh_url, None, json!({"refresh_token": third["refresh_token"]})).await;
     assert_eq!(status, 401);
 }
@@ -98,7 +103,10 @@ async fn missing_garbage_forged_and_expired_access_tokens_are_401() {
     let forged = format!("{}.{}.{}", a[0], g[1], a[2]);
     assert_eq!(get(&hosts, &forged).await.0, 401, "payload swapped, signature kept");
     let now = Utc::now().timestamp();
-    let other_key = sign(json!({"sub": "usr-x", "tenant": "acme", "role": "admin", "iat": now, "exp": now + 600}), b"another-secret-another-secret-0123456789");
+    let other_key = sign(
+        json!({"sub": "usr-x", "tenant": "acme", "role": "admin", "iat": now, "exp": now + 600}),
+        b"another-secret-another-secret-0123456789",
+    );
     assert_eq!(get(&hosts, &other_key).await.0, 401, "signed with another key");
 
     let expired = sign(json!({"sub": "usr-x", "tenant": "acme", "role": "admin", "iat": now - 120, "exp": now - 1}), JWT_SECRET);
@@ -151,9 +159,12 @@ async fn users_see_only_their_tenants_hosts_and_metrics() {
     let url = format!("/api/hosts/acme-1/metrics?from={from}&to={}&limit=2", urlencode(&to));
     let (status, answer) = get(&gateway.http(&url), &acme).await;
     assert_eq!(status, 200, "{answer}");
-    let cpu: Vec<f64> = answer["points"].as_array().unwrap().iter().map(|p| p["host"]["cpu"]["percent"].as_f64().unwrap()).collect();
+    let cpu: Vec<f64> =
+        answer["points"].as_array().unwrap().iter().map(|p| p["host"]["cpu"]["percent"].as_f64().unwrap()).collect();
     assert_eq!(cpu, vec![90.0, 30.0]);
-    for bad in ["?from=yesterday", "?limit=0", "?limit=10001", "?from=1700000100&to=1700000000", "?step=0", "?step=86401", "?step=5m"] {
+    for bad in
+        ["?from=yesterday", "?limit=0", "?limit=10001", "?from=1700000100&to=1700000000", "?step=0", "?step=86401", "?step=5m"]
+    {
         let (status, body) = get(&gateway.http(&format!("/api/hosts/acme-1/metrics{bad}")), &acme).await;
         assert_eq!(status, 400, "{bad}: {body}");
         let name = bad.trim_start_matches('?').split('=').next().unwrap();
@@ -278,7 +289,8 @@ async fn agent_tokens_are_managed_by_admins_only_and_deleted_tokens_are_refused(
     let globex_admin = gateway.access_token("globex", Role::Admin).await;
     let (_, list) = get(&tokens, &globex_admin).await;
     assert_eq!(list, json!([]));
-    let response = Client::new().delete(gateway.http(&format!("/api/tokens/{id}"))).bearer_auth(&globex_admin).send().await.unwrap();
+    let response =
+        Client::new().delete(gateway.http(&format!("/api/tokens/{id}"))).bearer_auth(&globex_admin).send().await.unwrap();
     assert_eq!(response.status().as_u16(), 404);
 }
 
@@ -301,11 +313,13 @@ async fn admin_api_checks_tenants_emails_and_ids() {
     assert!(admin::user_exists(pool, "a@acme.test").await.unwrap());
     let error = admin::add_user(pool, "acme", "a@acme.test", "password-2", Role::Viewer).await.unwrap_err();
     assert!(matches!(error, AdminError::UserExists { .. }), "{error}");
-    let stored: String = sqlx::query_scalar("SELECT password_hash FROM users WHERE id = ?").bind(&id).fetch_one(pool).await.unwrap();
+    let stored: String =
+        sqlx::query_scalar("SELECT password_hash FROM users WHERE id = ?").bind(&id).fetch_one(pool).await.unwrap();
     assert!(stored.starts_with("$argon2id$"), "{stored}");
 
     let token = admin::create_agent_token(pool, "acme", None).await.unwrap();
-    let hash: String = sqlx::query_scalar("SELECT token_hash FROM agent_tokens WHERE id = ?").bind(&token.id).fetch_one(pool).await.unwrap();
+    let hash: String =
+        sqlx::query_scalar("SELECT token_hash FROM agent_tokens WHERE id = ?").bind(&token.id).fetch_one(pool).await.unwrap();
     assert_eq!(hash.len(), 64);
     assert_ne!(hash, token.token);
     admin::revoke_agent_token(pool, "acme", &token.id).await.unwrap();

@@ -94,8 +94,12 @@ async fn viewers_get_403_on_every_users_route() {
 async fn adding_a_user_with_a_password_lets_them_log_in_with_their_role() {
     let gateway = TestGateway::start().await;
     let (_, admin_jwt) = admin_of(&gateway, "acme").await;
-    let (status, created) =
-        post(&gateway.http("/api/users"), &admin_jwt, json!({"email": "  ops@acme.test ", "password": "correct horse", "role": "viewer"})).await;
+    let (status, created) = post(
+        &gateway.http("/api/users"),
+        &admin_jwt,
+        json!({"email": "  ops@acme.test ", "password": "correct horse", "role": "viewer"}),
+    )
+    .await;
     assert_eq!(status, 201, "{created}");
     assert!(created["id"].as_str().unwrap().starts_with("usr-"));
     assert_eq!(created["email"], "ops@acme.test", "trimmed");
@@ -119,7 +123,8 @@ async fn adding_a_user_with_a_password_lets_them_log_in_with_their_role() {
 async fn without_a_password_one_is_generated_and_returned_once() {
     let gateway = TestGateway::start().await;
     let (_, admin_jwt) = admin_of(&gateway, "acme").await;
-    let (status, created) = post(&gateway.http("/api/users"), &admin_jwt, json!({"email": "new@acme.test", "role": "admin"})).await;
+    let (status, created) =
+        post(&gateway.http("/api/users"), &admin_jwt, json!({"email": "new@acme.test", "role": "admin"})).await;
     assert_eq!(status, 201, "{created}");
     let password = created["password"].as_str().expect("generated password in the answer");
     assert_eq!(password.len(), 20);
@@ -256,7 +261,10 @@ async fn patch_changes_a_role_which_the_next_refresh_carries() {
 
     let (status, user) = patch(&url, &admin_jwt, json!({"role": "admin"})).await;
     assert_eq!(status, 200, "{user}");
-    assert_eq!((user["id"].as_str(), user["email"].as_str(), user["role"].as_str()), (Some(id.as_str()), Some(email.as_str()), Some("admin")));
+    assert_eq!(
+        (user["id"].as_str(), user["email"].as_str(), user["role"].as_str()),
+        (Some(id.as_str()), Some(email.as_str()), Some("admin"))
+    );
     let (status, _) = patch(&url, &admin_jwt, json!({"role": "admin"})).await;
     assert_eq!(status, 200, "setting the same role again is fine");
 

@@ -12,6 +12,8 @@ pub mod ids;
 pub mod messages;
 pub mod release;
 #[cfg(feature = "nats")]
+pub mod rpc;
+#[cfg(feature = "nats")]
 pub mod streams;
 pub mod subjects;
 

@@ -181,6 +181,36 @@ pub struct CustomMetric {
 }
 
 // ---------------------------------------------------------------------------
+// deadletter.<original subject> — schemas/dead-letter.schema.json
+
+/// A message a service terminated because it can never be stored (the
+/// database refuses it, it cannot be decoded, it names an unknown host...),
+/// kept with why on `deadletter.<original subject>` (stream `DEADLETTER`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeadLetter {
+    /// The service that gave up on it, e.g. `collector`.
+    pub service: String,
+    /// Where it was published.
+    pub subject: String,
+    /// Its sequence in its stream (0 when unknown).
+    pub stream_sequence: u64,
+    /// Why it can never be stored.
+    pub error: String,
+    pub terminated_at: DateTime<Utc>,
+    /// The original payload: its JSON value when it was JSON, else its bytes
+    /// as a (lossy UTF-8) string.
+    pub payload: serde_json::Value,
+}
+
+impl DeadLetter {
+    pub fn new(service: &str, subject: &str, stream_sequence: u64, error: String, payload: &[u8]) -> DeadLetter {
+        let payload = serde_json::from_slice(payload)
+            .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(payload).into_owned()));
+        DeadLetter { service: service.to_owned(), subject: subject.to_owned(), stream_sequence, error, terminated_at: Utc::now(), payload }
+    }
+}
+
+// ---------------------------------------------------------------------------
 // hosts.<tenant>.<host>.<event> — schemas/host-event.schema.json
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -464,26 +494,7 @@ impl<T> From<Result<T, ServiceError>> for Reply<T> {
 }
 
 #[cfg(feature = "nats")]
-/// Sends `request` to `endpoint` and decodes the reply. Transport failures
-/// (no responder, timeout) come back as `Unavailable`.
-pub async fn request<Req: Serialize, Resp: serde::de::DeserializeOwned>(
-    client: &async_nats::Client,
-    endpoint: crate::subjects::Endpoint,
-    request: &Req,
-) -> Result<Resp, ServiceError> {
-    let subject = endpoint.subject();
-    let payload = serde_json::to_vec(request)
-        .map_err(|e| ServiceError::new(crate::ErrorCode::Internal, format!("cannot encode request for {subject}: {e}")))?;
-    let message = client
-        .request(subject.clone(), payload.into())
-        .await
-        .map_err(|e| ServiceError::new(crate::ErrorCode::Unavailable, format!("{subject} did not answer: {e}")))?;
-    match serde_json::from_slice::<Reply<Resp>>(&message.payload) {
-        Ok(Reply::Ok(value)) => Ok(value),
-        Ok(Reply::Error(error)) => Err(error),
-        Err(e) => Err(ServiceError::new(crate::ErrorCode::Internal, format!("bad reply from {subject}: {e}"))),
-    }
-}
+pub use crate::rpc::request;
 
 #[cfg(test)]
 mod tests {

@@ -11,6 +11,8 @@ use crate::subjects;
 pub const METRICS_STREAM: &str = "METRICS";
 /// Host lifecycle events.
 pub const HOSTS_STREAM: &str = "HOSTS";
+/// Messages a service terminated because they can never be stored, with why.
+pub const DEAD_LETTER_STREAM: &str = "DEADLETTER";
 /// Durable pull consumer shared by every collector instance.
 pub const COLLECTOR_CONSUMER: &str = "collector";
 /// Window inside which a re-published snapshot (same `Nats-Msg-Id`) is dropped.
@@ -41,6 +43,22 @@ pub fn hosts_stream() -> stream::Config {
     }
 }
 
+/// Dead letters, kept 30 days and at most 1 GiB (oldest dropped first), so
+/// an agent that keeps sending what cannot be stored costs bounded disk.
+pub fn dead_letter_stream() -> stream::Config {
+    stream::Config {
+        name: DEAD_LETTER_STREAM.to_owned(),
+        subjects: vec![subjects::DEAD_LETTER_ALL.to_owned()],
+        storage: stream::StorageType::File,
+        retention: stream::RetentionPolicy::Limits,
+        discard: stream::DiscardPolicy::Old,
+        max_age: Duration::from_secs(30 * 24 * 3600),
+        max_bytes: 1024 * 1024 * 1024,
+        description: Some("vigil: messages terminated as never storable, deadletter.<original subject>".to_owned()),
+        ..Default::default()
+    }
+}
+
 pub fn collector_consumer() -> consumer::pull::Config {
     consumer::pull::Config {
         durable_name: Some(COLLECTOR_CONSUMER.to_owned()),
@@ -63,7 +81,7 @@ pub struct StreamSetupError {
 
 /// Creates the streams if absent and brings their config up to date.
 pub async fn ensure_streams(jetstream: &jetstream::Context) -> Result<(), StreamSetupError> {
-    for config in [metrics_stream(), hosts_stream()] {
+    for config in [metrics_stream(), hosts_stream(), dead_letter_stream()] {
         let name = config.name.clone();
         let wrap = |source: Box<dyn std::error::Error + Send + Sync>| StreamSetupError { stream: name.clone(), source };
         match jetstream.get_stream(&config.name).await {

@@ -32,6 +32,16 @@ pub fn parse_metrics(subject: &str) -> Option<(&str, &str)> {
     }
 }
 
+/// Every dead letter: `deadletter.<original subject>`.
+pub const DEAD_LETTER_ALL: &str = "deadletter.>";
+
+/// Where a message that can never be stored is kept, with why: its original
+/// subject under `deadletter.` (`metrics.acme.h1` → `deadletter.metrics.acme.h1`),
+/// so a tenant's dead letters stay under its own tokens.
+pub fn dead_letter(original_subject: &str) -> String {
+    format!("deadletter.{original_subject}")
+}
+
 /// Subject of a host lifecycle event.
 pub fn host_event(tenant_id: &str, host_id: &str, event: HostEventKind) -> String {
     format!("hosts.{}.{}.{}", checked("tenant", tenant_id), checked("host", host_id), event.as_str())
@@ -131,6 +141,11 @@ mod tests {
         assert_eq!(parse_metrics("metrics.acme"), None);
         assert_eq!(parse_metrics("metrics.a.b.c"), None);
         assert_eq!(parse_metrics("hosts.a.b"), None);
+    }
+
+    #[test]
+    fn dead_letter_keeps_the_original_subject() {
+        assert_eq!(dead_letter("metrics.acme.h1"), "deadletter.metrics.acme.h1");
     }
 
     #[test]

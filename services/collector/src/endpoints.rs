@@ -11,6 +11,7 @@ use async_nats::service::{endpoint::Endpoint as ServiceEndpoint, Request, Servic
 use futures::StreamExt;
 use serde::{de::DeserializeOwned, Serialize};
 use vigil_bus::messages::Reply;
+use vigil_bus::rpc::encode;
 use vigil_bus::subjects::{collector, Endpoint};
 use vigil_bus::{ErrorCode, ServiceError};
 
@@ -68,7 +69,18 @@ async fn answer(shared: &Shared, endpoint: Endpoint, request: Request) {
     } else if endpoint == collector::GET_HOST {
         reply(&request, |r| hosts::get(&shared.pool, r)).await
     } else if endpoint == collector::METRICS_RANGE {
-        reply(&request, |r| metrics::range(&shared.pool, r)).await
+        // streamed: rows are encoded and sent as the requester pulls them
+        let chunk_bytes = vigil_bus::rpc::chunk_limit(&shared.nats);
+        match serde_json::from_slice(&request.message.payload) {
+            Ok(range) => match metrics::range(&shared.pool, range, chunk_bytes).await {
+                Ok(chunks) => return vigil_bus::rpc::respond_stream(&shared.nats, &request, chunks).await,
+                Err(error) => encode(&Reply::<()>::Error(error)),
+            },
+            Err(error) => {
+                tracing::warn!(subject = %request.message.subject, error = %error, "malformed request");
+                encode(&Reply::<()>::Error(ServiceError::new(ErrorCode::BadRequest, format!("malformed request: {error}"))))
+            }
+        }
     } else if endpoint == collector::METRICS_LATEST {
         reply(&request, |r| metrics::latest(&shared.pool, r)).await
     } else if endpoint == collector::METRICS_HOURLY {
@@ -90,12 +102,11 @@ async fn answer(shared: &Shared, endpoint: Endpoint, request: Request) {
     } else {
         encode(&Reply::<()>::Error(ServiceError::new(ErrorCode::Internal, format!("no handler for {}", endpoint.subject()))))
     };
-    if let Err(error) = request.respond(Ok(payload.into())).await {
-        tracing::warn!(endpoint = %endpoint.subject(), error = %error, "cannot send reply");
-    }
+    // in chunks when the reply does not fit one bus message
+    vigil_bus::rpc::respond(&shared.nats, &request, payload).await;
 }
 
-async fn reply<Req, Resp, F, Fut>(request: &Request, handler: F) -> Vec<u8>
+async fn reply<Req, Resp, F, Fut>(request: &Request, handler: F) -> bytes::Bytes
 where
     Req: DeserializeOwned,
     Resp: Serialize,
@@ -112,9 +123,3 @@ where
     encode(&Reply::from(result))
 }
 
-fn encode<T: Serialize>(reply: &Reply<T>) -> Vec<u8> {
-    serde_json::to_vec(reply).unwrap_or_else(|e| {
-        format!(r#"{{"error":{{"code":"internal","message":"cannot encode reply: {}"}}}}"#, e.to_string().replace('"', "'"))
-            .into_bytes()
-    })
-}

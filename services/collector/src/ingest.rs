@@ -8,11 +8,18 @@
 //! - inserts use `ON DUPLICATE KEY UPDATE host_id = host_id`, so a
 //!   redelivered snapshot leaves exactly one row in each table (host,
 //!   containers, services, custom metrics — all in the same transaction);
-//! - a message that can never be stored is terminated (`AckKind::Term`) with a
-//!   warning naming its subject and stream sequence: undecodable payload,
-//!   subject/payload mismatch, unknown host, tenant mismatch, or data the
-//!   database rejects (SQLSTATE class 22, found by retrying the batch one
-//!   snapshot at a time);
+//! - a message that can never be stored is kept on the dead-letter subject
+//!   `deadletter.<subject>` with why (stored in the `DEADLETTER` stream before
+//!   anything else), then terminated (`AckKind::Term`) with a warning naming
+//!   its subject and stream sequence: undecodable payload, subject/payload
+//!   mismatch, unknown host, tenant mismatch, or data the database refuses;
+//! - errors are permanent ([`StoreError::Data`]: the database refuses these
+//!   rows, SQLSTATE classes 22 and 23 and a few MariaDB codes) or transient
+//!   (anything else: connection lost, lock timeout, deadlock...). A batch that
+//!   fails for a permanent reason is split in halves until the refused
+//!   snapshots stand alone, so every other snapshot of the batch is stored
+//!   (one bad snapshot costs about 2·log2(batch) extra transactions, never a
+//!   stall); a transient failure naks what is not stored yet and backs off;
 //! - a snapshot is stored only for a registered host of its own tenant; a
 //!   host's tenant never changes, so the collector remembers it
 //!   ([`HostTenants`]) and asks the database only about hosts it has not
@@ -33,7 +40,7 @@ use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use sqlx::{MySql, QueryBuilder, Row, Transaction};
 use tokio::sync::watch;
-use vigil_bus::messages::{HostEventKind, MetricsSnapshot};
+use vigil_bus::messages::{DeadLetter, HostEventKind, MetricsSnapshot};
 
 use crate::{CollectorError, Shared};
 
@@ -59,10 +66,27 @@ enum StoreError {
     Unavailable(sqlx::Error),
 }
 
+/// MariaDB errors about the rows themselves whose SQLSTATE is the generic
+/// `HY000`: incorrect string value (1366), no partition for the value (1526),
+/// invalid JSON text (3140), CHECK constraint failed (4025), truncated wrong
+/// value (1292, also sent as 22007).
+const DATA_ERROR_NUMBERS: [u16; 5] = [1292, 1366, 1526, 3140, 4025];
+
+/// Whether the database refused the data itself (retrying the same rows
+/// fails again): SQLSTATE class 22 (data exception: out of range, too long,
+/// bad datetime) and 23 (integrity: `1048 Column cannot be null`, duplicate
+/// or foreign key), or one of [`DATA_ERROR_NUMBERS`].
+fn is_data_error(error: &sqlx::Error) -> bool {
+    let Some(db) = error.as_database_error() else { return false };
+    if db.code().is_some_and(|code| code.starts_with("22") || code.starts_with("23")) {
+        return true;
+    }
+    db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>().is_some_and(|e| DATA_ERROR_NUMBERS.contains(&e.number()))
+}
+
 impl From<sqlx::Error> for StoreError {
     fn from(error: sqlx::Error) -> Self {
-        let data = matches!(&error, sqlx::Error::Database(db) if db.code().is_some_and(|code| code.starts_with("22")));
-        if data {
+        if is_data_error(&error) {
             StoreError::Data(error)
         } else {
             StoreError::Unavailable(error)
@@ -154,10 +178,31 @@ fn stream_sequence(message: &jetstream::Message) -> u64 {
     message.info().map(|info| info.stream_sequence).unwrap_or(0)
 }
 
-async fn terminate(message: &jetstream::Message, reason: &str) {
-    tracing::warn!(subject = %message.subject, stream_sequence = stream_sequence(message), reason, "snapshot terminated, not stored");
-    if let Err(error) = message.ack_with(AckKind::Term).await {
-        tracing::warn!(subject = %message.subject, error = %error, "cannot terminate message; it will be redelivered");
+/// Keeps a message that can never be stored on `deadletter.<subject>` with
+/// `reason`, then terminates it. If the dead letter cannot be stored, the
+/// message is nak'ed instead (redelivered later): nothing is dropped that
+/// was not kept somewhere.
+async fn terminate(shared: &Shared, message: &jetstream::Message, reason: &str) {
+    let sequence = stream_sequence(message);
+    let subject = message.subject.as_str();
+    tracing::warn!(%subject, stream_sequence = sequence, reason, "snapshot terminated, not stored; kept as a dead letter");
+    let letter = DeadLetter::new(vigil_bus::subjects::collector::SERVICE_NAME, subject, sequence, reason.to_owned(), &message.payload);
+    let kept = match serde_json::to_vec(&letter) {
+        Ok(payload) => match shared.jetstream.publish(vigil_bus::subjects::dead_letter(subject), payload.into()).await {
+            Ok(ack) => ack.await.map(|_| ()).map_err(|e| e.to_string()),
+            Err(error) => Err(error.to_string()),
+        },
+        Err(error) => Err(error.to_string()),
+    };
+    let kind = match kept {
+        Ok(()) => AckKind::Term,
+        Err(error) => {
+            tracing::error!(%subject, stream_sequence = sequence, error = %error, "cannot keep the dead letter; the snapshot will be redelivered");
+            AckKind::Nak(Some(BACKOFF_MAX))
+        }
+    };
+    if let Err(error) = message.ack_with(kind).await {
+        tracing::warn!(%subject, error = %error, "cannot terminate message; it will be redelivered");
     }
 }
 
@@ -179,50 +224,46 @@ fn decode(message: &jetstream::Message) -> Result<MetricsSnapshot, String> {
 }
 
 /// Decodes, stores and acks one fetched batch. `Err` when the database is
-/// unavailable: every message still in hand was nak'ed with `retry_after`.
+/// unavailable: every message not stored yet was nak'ed with `retry_after`.
 async fn handle_batch(shared: &Shared, messages: Vec<jetstream::Message>, retry_after: Duration) -> Result<(), sqlx::Error> {
     let fetched = messages.len();
     let mut items = Vec::with_capacity(fetched);
     for message in messages {
         match decode(&message) {
             Ok(snapshot) => items.push(Item { message, snapshot }),
-            Err(reason) => terminate(&message, &reason).await,
+            Err(reason) => terminate(shared, &message, &reason).await,
         }
     }
-    if items.is_empty() {
-        return Ok(());
-    }
-    match store(shared, &items).await {
-        Ok(stored) => {
-            finish(shared, &items, stored).await;
-            tracing::debug!(fetched, stored = items.len(), "snapshot batch stored");
-            Ok(())
+    // Ranges still to store, the next one last. A range the database refuses
+    // for its data is split in two until the refused snapshot stands alone.
+    let mut todo = vec![0..items.len()];
+    while let Some(range) = todo.pop() {
+        if range.is_empty() {
+            continue;
         }
-        Err(StoreError::Data(error)) if items.len() > 1 => {
-            tracing::warn!(error = %error, snapshots = items.len(), "database rejected a batch; storing its snapshots one by one");
-            for (index, item) in items.iter().enumerate() {
-                match store(shared, std::slice::from_ref(item)).await {
-                    Ok(stored) => finish(shared, std::slice::from_ref(item), stored).await,
-                    Err(StoreError::Data(error)) => {
-                        terminate(&item.message, &format!("database rejected the snapshot: {error}")).await
-                    }
-                    Err(StoreError::Unavailable(error)) => {
-                        nak_all(&items[index..], retry_after).await;
-                        return Err(error);
-                    }
-                }
+        let batch = &items[range.clone()];
+        match store(shared, batch).await {
+            Ok(stored) => finish(shared, batch, stored).await,
+            Err(StoreError::Data(error)) if batch.len() > 1 => {
+                tracing::warn!(error = %error, snapshots = batch.len(), "database refused a batch; splitting it to isolate the snapshot");
+                let middle = range.start + batch.len() / 2;
+                todo.push(middle..range.end);
+                todo.push(range.start..middle);
             }
-            Ok(())
-        }
-        Err(StoreError::Data(error)) => {
-            terminate(&items[0].message, &format!("database rejected the snapshot: {error}")).await;
-            Ok(())
-        }
-        Err(StoreError::Unavailable(error)) => {
-            nak_all(&items, retry_after).await;
-            Err(error)
+            Err(StoreError::Data(error)) => {
+                terminate(shared, &batch[0].message, &format!("database refused the snapshot: {error}")).await
+            }
+            Err(StoreError::Unavailable(error)) => {
+                nak_all(batch, retry_after).await;
+                for rest in todo {
+                    nak_all(&items[rest], retry_after).await;
+                }
+                return Err(error);
+            }
         }
     }
+    tracing::debug!(fetched, "snapshot batch handled");
+    Ok(())
 }
 
 async fn nak_all(items: &[Item], delay: Duration) {
@@ -238,7 +279,7 @@ async fn nak_all(items: &[Item], delay: Duration) {
 async fn finish(shared: &Shared, items: &[Item], stored: Stored) {
     for (index, item) in items.iter().enumerate() {
         if let Some(reason) = stored.rejected.get(&index) {
-            terminate(&item.message, reason).await;
+            terminate(shared, &item.message, reason).await;
         } else if let Err(error) = item.message.ack().await {
             tracing::warn!(subject = %item.message.subject, error = %error, "cannot ack stored snapshot; its redelivery will be a no-op");
         }

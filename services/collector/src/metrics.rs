@@ -1,6 +1,8 @@
 //! Reads of stored host metrics (`metrics.range`, `metrics.latest`), always
 //! scoped by tenant: the host must be the tenant's (else `NotFound`).
 
+use bytes::Bytes;
+use futures::StreamExt;
 use sqlx::{MySqlPool, Row};
 use vigil_bus::messages::{
     CpuMetrics, DiskMetrics, HostMetrics, LoadMetrics, MemoryMetrics, MetricsLatest, MetricsPoint, MetricsRange, NetworkMetrics,
@@ -72,7 +74,11 @@ pub(crate) async fn ensure_host(pool: &MySqlPool, tenant_id: &str, host_id: &str
 /// Points with `from <= timestamp <= to`, oldest first, one per `step`
 /// bucket when `step` is set (see [`MetricsRange`]). `limit` is capped at
 /// [`MAX_RANGE_POINTS`]; 0 means the cap.
-pub(crate) async fn range(pool: &MySqlPool, request: MetricsRange) -> Result<Vec<MetricsPoint>, ServiceError> {
+pub(crate) async fn range(
+    pool: &MySqlPool,
+    request: MetricsRange,
+    chunk_bytes: usize,
+) -> Result<impl futures::Stream<Item = Result<Bytes, ServiceError>> + Send, ServiceError> {
     ensure_host(pool, &request.tenant_id, &request.host_id).await?;
     let limit = crate::inventory::check_window(request.from, request.to, request.limit)?;
     let sql = match request.step {
@@ -92,12 +98,49 @@ pub(crate) async fn range(pool: &MySqlPool, request: MetricsRange) -> Result<Vec
         ),
         step => return Err(ServiceError::new(ErrorCode::BadRequest, format!("step={step} is over {MAX_RANGE_STEP} seconds (one day)"))),
     };
-    let mut query = sqlx::query(&sql).bind(&request.host_id).bind(request.from).bind(request.to);
-    if request.step > 0 {
-        query = query.bind(&request.host_id);
-    }
-    let rows = query.bind(limit).fetch_all(pool).await.map_err(|e| internal("reading metrics", e))?;
-    rows.iter().map(point).collect::<Result<_, _>>().map_err(|e| internal("decoding metrics", e))
+    // Rows are encoded as they arrive and handed on a chunk at a time: the
+    // channel holds one chunk, so the reader waits for the requester to pull
+    // (a 10,000-point answer of a host with 200 interfaces is ~300 MB of JSON,
+    // never held whole here or in the gateway).
+    let (sender, mut chunks) = tokio::sync::mpsc::channel::<Result<Bytes, ServiceError>>(1);
+    let pool = pool.clone();
+    tokio::spawn(async move {
+        let mut query = sqlx::query(&sql).bind(&request.host_id).bind(request.from).bind(request.to);
+        if request.step > 0 {
+            query = query.bind(&request.host_id);
+        }
+        let mut rows = query.bind(limit).fetch(&pool);
+        let mut chunk = Vec::with_capacity(chunk_bytes + 64 * 1024);
+        chunk.extend_from_slice(br#"{"ok":["#);
+        let mut first = true;
+        while let Some(row) = rows.next().await {
+            let encoded = row
+                .and_then(|row| point(&row))
+                .map_err(|e| internal("reading metrics", e))
+                .and_then(|point| serde_json::to_vec(&point).map_err(|e| ServiceError::new(ErrorCode::Internal, e.to_string())));
+            let encoded = match encoded {
+                Ok(encoded) => encoded,
+                Err(error) => {
+                    let _ = sender.send(Err(error)).await;
+                    return;
+                }
+            };
+            if !first && chunk.len() + encoded.len() + 1 > chunk_bytes {
+                let full = std::mem::replace(&mut chunk, Vec::with_capacity(chunk_bytes + 64 * 1024));
+                if sender.send(Ok(full.into())).await.is_err() {
+                    return; // the requester went away
+                }
+            }
+            if !first {
+                chunk.push(b',');
+            }
+            first = false;
+            chunk.extend_from_slice(&encoded);
+        }
+        chunk.extend_from_slice(b"]}");
+        let _ = sender.send(Ok(chunk.into())).await;
+    });
+    Ok(futures::stream::poll_fn(move |context| chunks.poll_recv(context)))
 }
 
 /// The newest stored point of the tenant's host, `None` when it has none.

@@ -3,7 +3,8 @@
 //!
 //! Invariants: a converted snapshot has a collection time parsed from RFC 3339
 //! (kept to the millisecond, the precision of its `Nats-Msg-Id` and of the
-//! stored row), a `host` section, and only finite numbers (JSON has no NaN:
+//! stored row) and inside the [`Window`] the tables can hold (no more than
+//! `max_clock_skew` ahead, no older than the raw retention), a `host` section, and only finite numbers (JSON has no NaN:
 //! one would reach the collector as `null` and be unreadable). Tenant and host
 //! come from the caller (the token and the stream header), never from the
 //! message.
@@ -20,10 +21,41 @@ use vigil_proto as proto;
 pub enum ConvertError {
     #[error("metrics.timestamp {value:?} is not an RFC 3339 time (e.g. 2026-01-31T12:00:00.000Z): {reason}")]
     Timestamp { value: String, reason: String },
+    #[error(
+        "metrics.timestamp {value} is outside the accepted window {earliest} .. {latest} (at most {skew_s} s ahead of the gateway's clock, no older than the raw retention); check the agent's clock"
+    )]
+    TimestampOutOfWindow { value: String, earliest: String, latest: String, skew_s: u64 },
     #[error("metrics.host is missing; every snapshot carries the host section")]
     MissingHost,
     #[error("{field} is {value}, not a finite number")]
     NotFinite { field: String, value: f64 },
+}
+
+/// The collection times a snapshot may carry, relative to its arrival.
+#[derive(Debug, Clone, Copy)]
+pub struct Window {
+    /// How far ahead of the gateway's clock.
+    pub max_clock_skew: std::time::Duration,
+    /// How far back (the raw retention).
+    pub max_age: std::time::Duration,
+}
+
+impl Window {
+    fn check(&self, value: &str, collected_at: DateTime<Utc>, received_at: DateTime<Utc>) -> Result<(), ConvertError> {
+        let delta = |d: std::time::Duration| chrono::TimeDelta::from_std(d).unwrap_or(chrono::TimeDelta::MAX);
+        let latest = received_at.checked_add_signed(delta(self.max_clock_skew)).unwrap_or(DateTime::<Utc>::MAX_UTC);
+        // never before the epoch: the read side and `Nats-Msg-Id` work in unix time
+        let earliest = received_at.checked_sub_signed(delta(self.max_age)).unwrap_or(DateTime::UNIX_EPOCH).max(DateTime::UNIX_EPOCH);
+        if collected_at < earliest || collected_at > latest {
+            return Err(ConvertError::TimestampOutOfWindow {
+                value: value.to_owned(),
+                earliest: earliest.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                latest: latest.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                skew_s: self.max_clock_skew.as_secs(),
+            });
+        }
+        Ok(())
+    }
 }
 
 /// Builds the snapshot of `tenant_id`/`host_id` from an agent's message.
@@ -32,11 +64,13 @@ pub fn snapshot(
     host_id: &str,
     metrics: proto::Metrics,
     received_at: DateTime<Utc>,
+    window: Window,
 ) -> Result<MetricsSnapshot, ConvertError> {
     let collected_at = DateTime::parse_from_rfc3339(metrics.timestamp.trim())
         .map_err(|e| ConvertError::Timestamp { value: metrics.timestamp.clone(), reason: e.to_string() })?
         .with_timezone(&Utc)
         .trunc_subsecs(3);
+    window.check(metrics.timestamp.trim(), collected_at, received_at)?;
     let host = metrics.host.ok_or(ConvertError::MissingHost)?;
     let snapshot = MetricsSnapshot {
         tenant_id: tenant_id.to_owned(),
@@ -176,6 +210,13 @@ fn check_finite(snapshot: &MetricsSnapshot) -> Result<(), ConvertError> {
 mod tests {
     use super::*;
 
+    const WINDOW: Window =
+        Window { max_clock_skew: std::time::Duration::from_secs(300), max_age: std::time::Duration::from_secs(7 * 86_400) };
+
+    fn at(text: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc)
+    }
+
     fn metrics(timestamp: &str) -> proto::Metrics {
         proto::Metrics {
             timestamp: timestamp.to_owned(),
@@ -202,8 +243,8 @@ mod tests {
 
     #[test]
     fn converts_with_tenant_and_host_from_the_caller_and_millisecond_time() {
-        let received = Utc::now();
-        let snapshot = snapshot("acme", "h1", metrics("2026-03-01T10:00:00.123456+01:00"), received).unwrap();
+        let received = at("2026-03-01T09:01:00Z");
+        let snapshot = snapshot("acme", "h1", metrics("2026-03-01T10:00:00.123456+01:00"), received, WINDOW).unwrap();
         assert_eq!(snapshot.tenant_id, "acme");
         assert_eq!(snapshot.host_id, "h1");
         assert_eq!(snapshot.seq, 9);
@@ -221,7 +262,7 @@ mod tests {
 
     #[test]
     fn refuses_a_timestamp_that_is_not_rfc3339_naming_it() {
-        let error = snapshot("acme", "h1", metrics("yesterday"), Utc::now()).unwrap_err();
+        let error = snapshot("acme", "h1", metrics("yesterday"), Utc::now(), WINDOW).unwrap_err();
         assert!(matches!(error, ConvertError::Timestamp { .. }));
         assert!(error.to_string().contains("yesterday"), "{error}");
     }
@@ -230,14 +271,38 @@ mod tests {
     fn refuses_a_snapshot_without_host_section() {
         let mut m = metrics("2026-03-01T10:00:00Z");
         m.host = None;
-        assert_eq!(snapshot("acme", "h1", m, Utc::now()).unwrap_err(), ConvertError::MissingHost);
+        assert_eq!(snapshot("acme", "h1", m, at("2026-03-01T10:00:00Z"), WINDOW).unwrap_err(), ConvertError::MissingHost);
     }
 
     #[test]
     fn refuses_non_finite_numbers_naming_the_field() {
         let mut m = metrics("2026-03-01T10:00:00Z");
         m.host.as_mut().unwrap().cpu.as_mut().unwrap().per_core[1] = f64::NAN;
-        let error = snapshot("acme", "h1", m, Utc::now()).unwrap_err();
+        let error = snapshot("acme", "h1", m, at("2026-03-01T10:00:00Z"), WINDOW).unwrap_err();
         assert!(error.to_string().contains("host.cpu.per_core[1]"), "{error}");
+    }
+
+    #[test]
+    fn refuses_times_the_tables_cannot_hold_or_past_the_skew_window() {
+        let received = at("2026-03-01T10:00:00Z");
+        for stamp in [
+            "0000-01-01T00:00:00Z",
+            "0001-01-01T00:00:00Z",
+            "1000-01-01T00:00:00Z",
+            "1969-12-31T23:59:59Z",
+            "2026-02-21T09:59:59Z", // 7 days and 1 s old
+            "2026-03-01T10:05:01Z", // 5 min 1 s ahead
+            "2040-01-01T00:00:00Z",
+            "2099-01-01T00:00:00Z",
+            "9999-12-31T23:59:59Z",
+        ] {
+            let error = snapshot("acme", "h1", metrics(stamp), received, WINDOW).unwrap_err();
+            assert!(matches!(error, ConvertError::TimestampOutOfWindow { .. }), "{stamp}: {error}");
+            assert!(error.to_string().contains(stamp), "{error}");
+            assert!(error.to_string().contains("2026-02-22T10:00:00Z .. 2026-03-01T10:05:00Z"), "{error}");
+        }
+        for stamp in ["2026-02-22T10:00:00Z", "2026-03-01T10:05:00Z", "2026-03-01T09:59:50Z"] {
+            assert!(snapshot("acme", "h1", metrics(stamp), received, WINDOW).is_ok(), "{stamp}");
+        }
     }
 }

@@ -15,15 +15,20 @@
 //!   so a replay after a reconnect is de-duplicated by the stream;
 //! - a publish or PubAck failure ends the stream with `unavailable`: the agent
 //!   reconnects and replays whatever was not acknowledged;
-//! - a snapshot that can never be published (bad timestamp, missing host,
-//!   non-finite number, or an `agent_id` that is not the stream's host) gets
-//!   `Ack{accepted: false, error}` and the stream goes on. An `agent_id`
+//! - a snapshot that can never be published or stored (bad timestamp, a
+//!   collection time outside the [`convert::Window`], missing host, non-finite
+//!   number, an `agent_id` that is not the stream's host, over
+//!   `max_message_bytes` as protobuf, or over the bus's `max_payload` as JSON)
+//!   gets `Ack{accepted: false, error}` and the stream goes on: an agent never
+//!   replays what can never be accepted. An `agent_id`
 //!   mismatch is refused per message rather than ending the stream, because an
 //!   ended stream would be replayed by the agent forever;
 //! - the token is checked again every [`TOKEN_RECHECK`], so revoking a token
 //!   also ends the streams already open with it;
-//! - oversized or undecodable messages are refused by tonic; that ends only
-//!   the stream that sent them.
+//! - messages past [`GatewayConfig::transport_limit`](crate::GatewayConfig::transport_limit)
+//!   or undecodable are refused by tonic; that ends only the stream that sent
+//!   them. So one stream holds at most `max_in_flight_per_agent` snapshots of
+//!   at most `max_message_bytes` (their JSON at most the bus's `max_payload`).
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -46,11 +51,14 @@ use vigil_proto::{agent_message, server_message, Ack, AgentMessage, RegisterRequ
 use crate::auth::{self, AgentIdentity};
 use crate::{convert, error::status_from_service, Shared};
 
+/// Bytes of a bus message's `max_payload` kept for its headers.
+const BUS_HEADER_ROOM: usize = 1024;
+
 /// How often an open stream checks that its token is still valid.
 pub const TOKEN_RECHECK: Duration = Duration::from_secs(60);
 
 pub(crate) fn service(shared: Arc<Shared>) -> VigilServiceServer<Agents> {
-    let max = shared.config.max_message_bytes;
+    let max = shared.config.transport_limit();
     VigilServiceServer::new(Agents { shared }).max_decoding_message_size(max).max_encoding_message_size(max)
 }
 
@@ -155,6 +163,11 @@ fn ack(ack: Ack) -> ServerMessage {
     ServerMessage { payload: Some(server_message::Payload::Ack(ack)) }
 }
 
+/// The pending ack of a snapshot refused for good.
+fn refused(seq: u64, error: String) -> Pending {
+    futures::future::ready(Ok(Ack { seq, accepted: false, error })).boxed()
+}
+
 impl Session {
     async fn run(self, mut inbound: Streaming<AgentMessage>) {
         let max_in_flight = self.shared.config.max_in_flight_per_agent;
@@ -225,18 +238,42 @@ impl Session {
                         message.agent_id
                     );
                     tracing::warn!(%tenant_id, %host_id, seq, "{error}");
-                    return Ok(Some(futures::future::ready(Ok(Ack { seq, accepted: false, error })).boxed()));
+                    return Ok(Some(refused(seq, error)));
                 }
-                let snapshot = match convert::snapshot(tenant_id, host_id, metrics, Utc::now()) {
+                let size = prost::Message::encoded_len(&metrics);
+                let max = self.shared.config.max_message_bytes;
+                if size > max {
+                    let error = format!(
+                        "snapshot {seq} is {size} bytes, over the gateway's limit of {max} bytes (gateway.max_message_bytes); send fewer mounts, interfaces, containers or custom metrics"
+                    );
+                    tracing::warn!(%tenant_id, %host_id, seq, size, max, "snapshot refused: too large");
+                    return Ok(Some(refused(seq, error)));
+                }
+                let window = convert::Window {
+                    max_clock_skew: self.shared.config.max_clock_skew,
+                    max_age: self.shared.config.max_snapshot_age,
+                };
+                let snapshot = match convert::snapshot(tenant_id, host_id, metrics, Utc::now(), window) {
                     Ok(snapshot) => snapshot,
                     Err(error) => {
                         tracing::warn!(%tenant_id, %host_id, seq, error = %error, "snapshot refused");
-                        let error = error.to_string();
-                        return Ok(Some(futures::future::ready(Ok(Ack { seq, accepted: false, error })).boxed()));
+                        return Ok(Some(refused(seq, error.to_string())));
                     }
                 };
-                let payload =
-                    serde_json::to_vec(&snapshot).map_err(|e| Status::internal(format!("cannot encode the snapshot: {e}")))?;
+                let payload = serde_json::to_vec(&snapshot).map_err(|e| Status::internal(format!("cannot encode the snapshot: {e}")))?;
+                // JSON is larger than protobuf (about 2x for numbers): what
+                // passed max_message_bytes may still not fit one bus message,
+                // and a publish over max_payload would fail on every replay.
+                // Headers (Nats-Msg-Id) take a few dozen bytes more.
+                let bus_limit = (self.shared.nats.server_info().max_payload).saturating_sub(BUS_HEADER_ROOM);
+                if payload.len() > bus_limit {
+                    let error = format!(
+                        "snapshot {seq} is {} bytes as JSON, over the bus limit of {bus_limit} bytes (nats max_payload); send fewer mounts, interfaces, containers or custom metrics",
+                        payload.len()
+                    );
+                    tracing::warn!(%tenant_id, %host_id, seq, json_bytes = payload.len(), bus_limit, "snapshot refused: too large for the bus");
+                    return Ok(Some(refused(seq, error)));
+                }
                 let publish = PublishMessage::build().payload(payload.into()).message_id(snapshot.msg_id());
                 // Publishing happens inside the pending future, not here: the
                 // JetStream context bounds PubAcks in flight (5,000 permits

@@ -79,8 +79,15 @@ pub struct GatewayConfig {
     pub access_token_ttl: Duration,
     pub refresh_token_ttl: Duration,
     pub tls: TlsMaterial,
-    /// Largest gRPC message accepted from an agent.
+    /// Largest snapshot (protobuf bytes) accepted from an agent; a larger one
+    /// (up to [`transport_limit`](Self::transport_limit)) is refused for good.
     pub max_message_bytes: usize,
+    /// How far ahead of the gateway's clock a snapshot's collection time may
+    /// be; a later one is refused for good.
+    pub max_clock_skew: Duration,
+    /// How old a snapshot may be (the raw retention: an older one would be
+    /// stored in a dropped partition); an older one is refused for good.
+    pub max_snapshot_age: Duration,
     /// Unacknowledged JetStream publishes allowed per agent stream; past it the
     /// gateway stops reading from that agent until PubAcks arrive.
     pub max_in_flight_per_agent: usize,
@@ -97,10 +104,24 @@ pub struct GatewayConfig {
 pub const DEFAULT_ACCESS_TOKEN_TTL: Duration = Duration::from_secs(15 * 60);
 /// Default lifetime of a refresh token.
 pub const DEFAULT_REFRESH_TOKEN_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
+/// Default [`GatewayConfig::max_message_bytes`] (what an agent sends at most).
+pub const DEFAULT_MAX_MESSAGE_BYTES: usize = vigil_proto::MAX_MESSAGE_BYTES;
+/// Default [`GatewayConfig::max_clock_skew`].
+pub const DEFAULT_MAX_CLOCK_SKEW: Duration = Duration::from_secs(5 * 60);
+/// Default [`GatewayConfig::max_snapshot_age`] (the collector's default raw retention).
+pub const DEFAULT_MAX_SNAPSHOT_AGE: Duration = Duration::from_secs(7 * 86_400);
 /// Default in-flight JetStream publishes per agent stream.
 pub const DEFAULT_MAX_IN_FLIGHT_PER_AGENT: usize = 256;
 
 impl GatewayConfig {
+    /// Largest gRPC message tonic decodes at all: past `max_message_bytes` a
+    /// snapshot is still read, so that it can be refused for good by its
+    /// `seq` (an ended stream would make the agent replay it forever); past
+    /// this the stream itself is ended. It bounds what one agent stream holds.
+    pub fn transport_limit(&self) -> usize {
+        self.max_message_bytes.saturating_mul(2).max(4 * 1024 * 1024)
+    }
+
     /// A config with every default, for the given secret and TLS identity.
     pub fn new(jwt_secret: Vec<u8>, tls: TlsMaterial) -> Self {
         GatewayConfig {
@@ -108,7 +129,9 @@ impl GatewayConfig {
             access_token_ttl: DEFAULT_ACCESS_TOKEN_TTL,
             refresh_token_ttl: DEFAULT_REFRESH_TOKEN_TTL,
             tls,
-            max_message_bytes: vigil_proto::MAX_MESSAGE_BYTES,
+            max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+            max_clock_skew: DEFAULT_MAX_CLOCK_SKEW,
+            max_snapshot_age: DEFAULT_MAX_SNAPSHOT_AGE,
             max_in_flight_per_agent: DEFAULT_MAX_IN_FLIGHT_PER_AGENT,
             downloads_dir: None,
             ca_pem: None,
@@ -125,6 +148,8 @@ impl std::fmt::Debug for GatewayConfig {
             .field("refresh_token_ttl", &self.refresh_token_ttl)
             .field("tls", &self.tls)
             .field("max_message_bytes", &self.max_message_bytes)
+            .field("max_clock_skew", &self.max_clock_skew)
+            .field("max_snapshot_age", &self.max_snapshot_age)
             .field("max_in_flight_per_agent", &self.max_in_flight_per_agent)
             .field("downloads_dir", &self.downloads_dir)
             .field("release_public_key", &self.release_public_key)

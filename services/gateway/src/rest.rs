@@ -28,6 +28,9 @@ use tower_http::trace::TraceLayer;
 use vigil_bus::messages::{
     self, GetHost, HostRecord, HourlyPoint, HourlyRange, ListHosts, MetricsLatest, MetricsPoint, MetricsRange, MAX_RANGE_STEP,
 };
+use futures::StreamExt;
+use vigil_bus::messages::Reply;
+use vigil_bus::rpc;
 use vigil_bus::subjects::collector;
 use vigil_bus::ErrorCode;
 
@@ -291,12 +294,13 @@ pub(crate) struct MetricsQuery {
     step: Option<String>,
 }
 
+/// `GET /api/hosts/{id}/metrics` answers `{host_id, from, to, points}`; the
+/// points are the collector's reply bytes, streamed as they are pulled.
 #[derive(Serialize)]
-struct MetricsAnswer {
-    host_id: String,
+struct MetricsHead<'a> {
+    host_id: &'a str,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
-    points: Vec<MetricsPoint>,
 }
 
 /// RFC 3339 or unix seconds.
@@ -311,7 +315,16 @@ fn parse_time(name: &str, value: &str) -> Result<DateTime<Utc>, ApiError> {
     })
 }
 
+/// The times a stored point can have: the database binds times as
+/// `TIMESTAMP` (1970-01-01 .. 2038-01-19 03:14:07 UTC), and the gateway
+/// refuses snapshots outside its skew window, so nothing is stored outside.
+fn storable_times() -> (DateTime<Utc>, DateTime<Utc>) {
+    (DateTime::UNIX_EPOCH, DateTime::from_timestamp(i32::MAX as i64, 0).unwrap_or(DateTime::<Utc>::MAX_UTC))
+}
+
 /// `from` and `to` query values: `to` defaults to now, `from` to `span` before `to`.
+/// Both are clamped to [`storable_times`]: `from=0000-01-01T00:00:00Z` reads
+/// from the first stored point instead of silently matching nothing.
 fn time_window(
     from: Option<&str>,
     to: Option<&str>,
@@ -324,7 +337,8 @@ fn time_window(
     if from > to {
         return Err(ApiError::bad_request(format!("from ({}) is after to ({}); swap them", from.to_rfc3339(), to.to_rfc3339())));
     }
-    Ok((from, to))
+    let (first, last) = storable_times();
+    Ok((from.clamp(first, last), to.clamp(first, last)))
 }
 
 pub(crate) fn metrics_window(query: &MetricsQuery, now: DateTime<Utc>) -> Result<(DateTime<Utc>, DateTime<Utc>, u32), ApiError> {
@@ -344,7 +358,7 @@ async fn host_metrics(
     caller: Caller,
     Path(id): Path<String>,
     ApiQuery(query): ApiQuery<MetricsQuery>,
-) -> Result<Json<MetricsAnswer>, ApiError> {
+) -> Result<Response, ApiError> {
     host_id_from_path(&id)?;
     let (from, to, limit) = metrics_window(&query, Utc::now())?;
     let step = match query.step.as_deref() {
@@ -359,9 +373,29 @@ async fn host_metrics(
         },
     };
     let range = MetricsRange { tenant_id: caller.tenant_id, host_id: id.clone(), from, to, limit, step };
-    // The collector answers NotFound for a host of another tenant.
-    let points: Vec<MetricsPoint> = messages::request(&shared.nats, collector::METRICS_RANGE, &range).await?;
-    Ok(Json(MetricsAnswer { host_id: id, from, to, points }))
+    // The collector answers NotFound for a host of another tenant. A large
+    // answer (10,000 points of a host with 200 interfaces is ~300 MB) comes in
+    // chunks pulled as the HTTP body is written: never whole in memory.
+    let mut chunks = rpc::request_chunks(&shared.nats, collector::METRICS_RANGE, &range).await?;
+    let first = match chunks.next().await {
+        Some(chunk) => chunk?,
+        None => return Err(ApiError::internal("reading metrics", "the collector sent an empty reply")),
+    };
+    // `{"ok":[...]}`: the points array and the closing brace pass through
+    // unchanged after our own head; anything else is an error reply
+    const OK_PREFIX: &[u8] = br#"{"ok":"#;
+    let Some(points) = first.strip_prefix(OK_PREFIX).map(|rest| first.slice(first.len() - rest.len()..)) else {
+        return Err(match serde_json::from_slice::<Reply<serde::de::IgnoredAny>>(&first) {
+            Ok(Reply::Error(error)) => error.into(),
+            _ => ApiError::internal("reading metrics", "the collector sent a malformed reply"),
+        });
+    };
+    let mut head = serde_json::to_vec(&MetricsHead { host_id: &id, from, to }).map_err(|e| ApiError::internal("encoding metrics", e))?;
+    head.pop(); // the closing brace comes with the points
+    head.extend_from_slice(br#","points":"#);
+    let body = futures::stream::iter([Ok(bytes::Bytes::from(head)), Ok(points)])
+        .chain(chunks.map(|chunk| chunk.map_err(|error| std::io::Error::other(error.message))));
+    Ok(([(axum::http::header::CONTENT_TYPE, "application/json")], axum::body::Body::from_stream(body)).into_response())
 }
 
 #[derive(Serialize)]
@@ -476,5 +510,13 @@ mod tests {
             let error = metrics_window(&query(from, to, limit), now).unwrap_err();
             assert_eq!(error.status, StatusCode::BAD_REQUEST, "{from:?} {to:?} {limit:?}");
         }
+    }
+
+    #[test]
+    fn metrics_window_clamps_times_outside_what_the_database_binds() {
+        let (from, to, _) =
+            metrics_window(&query(Some("0000-01-01T00:00:00Z"), Some("9999-12-31T23:59:59Z"), None), Utc::now()).unwrap();
+        assert_eq!(from, DateTime::UNIX_EPOCH);
+        assert_eq!(to.to_rfc3339(), "2038-01-19T03:14:07+00:00");
     }
 }

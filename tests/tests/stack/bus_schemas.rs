@@ -14,7 +14,7 @@ fn schema(file: &str) -> Value {
 
 /// Validates `instance` against the schema in `file`, or against its
 /// `properties.<part>` (request/reply files) with the file's `$defs`.
-fn assert_valid(file: &str, part: Option<&str>, instance: &Value) {
+pub(crate) fn assert_valid(file: &str, part: Option<&str>, instance: &Value) {
     let mut root = schema(file);
     if let Some(part) = part {
         let mut sub = root["properties"][part].clone();

@@ -3,8 +3,10 @@
 //! simulated agent speaking the real gRPC+TLS protocol. One test binary.
 
 mod bad_input;
+mod bus_auth;
 mod bus_schemas;
 mod delivery;
+mod hardening;
 mod ingest_path;
 mod inventory;
 mod live;

@@ -75,10 +75,12 @@ fn kill(child: &mut Child, signal: i32) {
     }
 }
 
-/// The configuration every `vigil` process of one test shares: same NATS,
-/// database and data dir (so the gateway's generated TLS material is reused
-/// across restarts), fixed ports so a restarted gateway comes back where the
-/// agents expect it.
+/// The configuration every `vigil` process of one test shares: same NATS
+/// (authenticated: the test server's password is written to
+/// `data_dir/nats.password`, named by `VIGIL_NATS_PASSWORD_FILE`), database
+/// and data dir (so the gateway's generated TLS material is reused across
+/// restarts), fixed ports so a restarted gateway comes back where the agents
+/// expect it.
 pub struct Stack {
     pub nats: NatsServer,
     pub db: TestDb,
@@ -90,19 +92,28 @@ pub struct Stack {
 
 impl Stack {
     pub async fn new() -> Result<Stack> {
-        Ok(Stack {
+        let stack = Stack {
             nats: NatsServer::start().await,
             db: TestDb::create().await,
             data_dir: TempDir::new()?,
             http_port: free_port(),
             grpc_port: free_port(),
             extra_env: HashMap::new(),
-        })
+        };
+        stack.nats.write_password_file(&stack.nats_password_file()).context("write the nats password file")?;
+        Ok(stack)
+    }
+
+    /// The file holding the test nats-server's password (`nats.password_file`).
+    pub fn nats_password_file(&self) -> PathBuf {
+        self.data_dir.path().join("nats.password")
     }
 
     pub fn env(&self) -> HashMap<String, String> {
         let mut env: HashMap<String, String> = [
             ("VIGIL_NATS_URL", self.nats.url.clone()),
+            ("VIGIL_NATS_USER", self.nats.user.clone()),
+            ("VIGIL_NATS_PASSWORD_FILE", self.nats_password_file().display().to_string()),
             ("VIGIL_DATABASE_URL", self.db.url()),
             ("VIGIL_DATA_DIR", self.data_dir.path().display().to_string()),
             ("VIGIL_GATEWAY_HTTP_LISTEN", format!("127.0.0.1:{}", self.http_port)),

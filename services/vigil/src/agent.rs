@@ -238,7 +238,7 @@ impl Service for AgentProcess {
                     Err(format!("{AGENT_BINARY} exited ({status})").into())
                 }
                 () = shutdown.signal() => {
-                    stop_child(&mut child, STOP_GRACE).await;
+                    stop_child(&mut child, AGENT_BINARY, STOP_GRACE).await;
                     Ok(())
                 }
             }
@@ -246,18 +246,18 @@ impl Service for AgentProcess {
     }
 }
 
-/// SIGTERM, then SIGKILL after `grace`.
-pub async fn stop_child(child: &mut tokio::process::Child, grace: Duration) {
+/// SIGTERM, then SIGKILL after `grace`; `name` says which child in logs.
+pub async fn stop_child(child: &mut tokio::process::Child, name: &str, grace: Duration) {
     if let Some(pid) = child.id() {
-        send_sigterm(pid);
+        send_sigterm(pid, name);
     }
     match tokio::time::timeout(grace, child.wait()).await {
-        Ok(Ok(status)) => tracing::info!(%status, "local agent stopped"),
-        Ok(Err(error)) => tracing::warn!(error = %error, "cannot wait for the local agent"),
+        Ok(Ok(status)) => tracing::info!(child = name, %status, "child stopped"),
+        Ok(Err(error)) => tracing::warn!(child = name, error = %error, "cannot wait for the child"),
         Err(_) => {
-            tracing::warn!(grace = ?grace, "local agent ignored sigterm; killing it");
+            tracing::warn!(child = name, grace = ?grace, "child ignored sigterm; killing it");
             if let Err(error) = child.kill().await {
-                tracing::warn!(error = %error, "cannot kill the local agent");
+                tracing::warn!(child = name, error = %error, "cannot kill the child");
             }
         }
     }
@@ -266,14 +266,14 @@ pub async fn stop_child(child: &mut tokio::process::Child, grace: Duration) {
 /// Asks process `pid` to terminate. The standard library can only SIGKILL a
 /// child, so this one syscall goes through libc.
 #[allow(unsafe_code)]
-fn send_sigterm(pid: u32) {
+fn send_sigterm(pid: u32, name: &str) {
     let Ok(pid) = libc::pid_t::try_from(pid) else { return };
     // SAFETY: kill(2) takes two integers and touches no memory of ours. `pid`
     // is our own child that has not been reaped yet (we still hold it and
     // `id()` returned it), so it cannot name a recycled process.
     let result = unsafe { libc::kill(pid, libc::SIGTERM) };
     if result != 0 {
-        tracing::warn!(pid, error = %std::io::Error::last_os_error(), "cannot send sigterm to the local agent");
+        tracing::warn!(child = name, pid, error = %std::io::Error::last_os_error(), "cannot send sigterm");
     }
 }
 
@@ -330,7 +330,7 @@ mod tests {
             .unwrap();
         tokio::time::sleep(Duration::from_millis(200)).await;
         let started = std::time::Instant::now();
-        stop_child(&mut child, Duration::from_millis(500)).await;
+        stop_child(&mut child, "sh", Duration::from_millis(500)).await;
         assert!(started.elapsed() >= Duration::from_millis(500));
         assert!(child.try_wait().unwrap().is_some(), "the child is gone");
     }
@@ -339,7 +339,7 @@ mod tests {
     async fn child_stops_on_sigterm_within_the_grace_period() {
         let mut child = tokio::process::Command::new("sleep").arg("30").kill_on_drop(true).spawn().unwrap();
         let started = std::time::Instant::now();
-        stop_child(&mut child, Duration::from_secs(5)).await;
+        stop_child(&mut child, "sleep", Duration::from_secs(5)).await;
         assert!(started.elapsed() < Duration::from_secs(2));
         let status = child.try_wait().unwrap().expect("exited");
         use std::os::unix::process::ExitStatusExt;

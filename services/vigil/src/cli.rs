@@ -9,6 +9,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use vigil::agent::{self, AgentError, AgentProcess};
 use vigil::config::mask_password;
+use vigil::nats::OwnServer;
 use vigil::release::{self, ReleaseKey};
 use vigil::supervisor::wait_for_signal;
 use vigil::up::{self, AdminOutcome};
@@ -187,8 +188,21 @@ async fn serve_until_signal(stack: Stack) -> anyhow::Result<()> {
 }
 
 async fn up(config: Config, path_env: Option<String>) -> anyhow::Result<()> {
+    // the bus first: services connect to it as they start, and stop before it
+    let nats = match config.up.nats {
+        true => Some(OwnServer::start(&config, path_env.as_deref()).await?),
+        false => None,
+    };
+    let result = up_services(&config, path_env).await;
+    if let Some(nats) = nats {
+        nats.stop().await;
+    }
+    result
+}
+
+async fn up_services(config: &Config, path_env: Option<String>) -> anyhow::Result<()> {
     let mut stack = Stack::start(config.clone()).await?;
-    match prepare_up(&config, &mut stack, path_env).await {
+    match prepare_up(config, &mut stack, path_env).await {
         Ok(()) => serve_until_signal(stack).await,
         Err(error) => {
             stack.stop().await;
@@ -236,6 +250,13 @@ async fn prepare_up(config: &Config, stack: &mut Stack, path_env: Option<String>
             Err(error) => return Err(error.into()),
         }
     }
+    let own = if config.up.nats { format!(", its nats-server from {}", config.nats_dir().join("nats-server.conf").display()) } else { String::new() };
+    println!(
+        "nats: {} (user {}, password in {}{own})",
+        mask_password(&config.nats.url),
+        config.nats.user,
+        config.nats_password_path().display()
+    );
     println!("vigil is up: dashboard/API http://{}, agents grpc {}", shown(http), config.agent_address(grpc.port()));
     println!("agents on other hosts trust {}", ca.display());
     Ok(())

@@ -64,6 +64,11 @@ pub struct Config {
 pub struct NatsSection {
     #[serde(deserialize_with = "de_nats_url")]
     pub url: String,
+    /// The user of the `VIGIL` account the services connect as.
+    #[serde(deserialize_with = "de_nats_user")]
+    pub user: String,
+    /// Empty means `data_dir/nats.password`.
+    pub password_file: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -138,6 +143,8 @@ pub struct UpSection {
     pub agent_binary: String,
 }
 
+    /// Run a nats-server of its own (listening on `nats.url`).
+    pub nats: bool,
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogSection {
@@ -170,7 +177,7 @@ impl Default for Config {
 
 impl Default for NatsSection {
     fn default() -> Self {
-        NatsSection { url: "nats://127.0.0.1:4222".into() }
+        NatsSection { url: "nats://127.0.0.1:4222".into(), user: "vigil".into(), password_file: String::new() }
     }
 }
 
@@ -213,7 +220,13 @@ impl Default for CollectorSection {
 
 impl Default for UpSection {
     fn default() -> Self {
-        UpSection { tenant: "default".into(), admin_email: "admin@localhost".into(), agent: true, agent_binary: String::new() }
+        UpSection {
+            tenant: "default".into(),
+            admin_email: "admin@localhost".into(),
+            agent: true,
+            agent_binary: String::new(),
+            nats: true,
+        }
     }
 }
 
@@ -227,8 +240,10 @@ impl Default for LogSection {
 /// A test checks that every key of [`Config`] is documented here.
 pub const KEY_DOCS: &[(&str, &str)] = &[
     ("version", "configuration format version; only 1 exists"),
-    ("data_dir", "generated TLS material, jwt secret, local agent state"),
-    ("nats.url", "NATS server (nats:// or tls://)"),
+    ("data_dir", "generated TLS material, jwt secret, nats password, local agent state, vigil up's nats-server"),
+    ("nats.url", "NATS server (nats:// or tls://); vigil up with up.nats: true runs its own nats-server on its host:port"),
+    ("nats.user", "user of the VIGIL account the services connect to NATS as"),
+    ("nats.password_file", "file holding that user's password; empty: data_dir/nats.password, generated if absent"),
     ("database.url", "MariaDB/MySQL url (mysql://user:password@host:port/database); the database is created if absent"),
     ("database.max_connections", "size of each service's connection pool (gateway, collector)"),
     ("gateway.http_listen", "REST API, WebSocket and dashboard listen address"),
@@ -267,6 +282,10 @@ impl Config {
     /// file means all defaults); then applies the `VIGIL_*` overrides of `env`.
     pub fn load(explicit: Option<&Path>, env: &HashMap<String, String>) -> Result<Config, ConfigError> {
         let (path, must_exist) = Config::path(explicit, env);
+    (
+        "up.nats",
+        "vigil up: run its own nats-server (nats/nats-server.conf, authenticated, data in data_dir/nats) on nats.url; false: use a running one",
+    ),
         let text = match std::fs::read_to_string(&path) {
             Ok(text) => text,
             Err(error) if error.kind() == std::io::ErrorKind::NotFound && !must_exist => String::new(),
@@ -387,6 +406,21 @@ impl Config {
         if self.gateway.tls.ca.is_empty() {
             self.tls_dir().join(crate::tls::CA_CERT)
         } else {
+    /// The NATS password file: `nats.password_file` or `data_dir/nats.password`.
+    pub fn nats_password_path(&self) -> PathBuf {
+        if self.nats.password_file.is_empty() {
+            self.data_dir.join("nats.password")
+        } else {
+            PathBuf::from(&self.nats.password_file)
+        }
+    }
+
+    /// `data_dir/nats`: the configuration and JetStream store of the
+    /// nats-server `vigil up` runs.
+    pub fn nats_dir(&self) -> PathBuf {
+        self.data_dir.join("nats")
+    }
+
             PathBuf::from(&self.gateway.tls.ca)
         }
     }
@@ -654,6 +688,15 @@ fn de_mysql_url<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D:
     match options {
         Ok(options) if options.get_database().is_some_and(|name| !name.is_empty()) => Ok(url),
         Ok(_) => Err(D::Error::custom(format!("{url:?} names no database; end it with /<database>, e.g. /vigil"))),
+fn de_nats_user<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    let user = String::deserialize(deserializer)?;
+    let ok = (1..=64).contains(&user.len()) && user.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+    if !ok {
+        return Err(D::Error::custom(format!("{user:?} is not a nats user; use 1 to 64 letters, digits, '.', '_' or '-'")));
+    }
+    Ok(user)
+}
+
         Err(error) => Err(D::Error::custom(format!("{url:?} is not a valid mysql url: {error}"))),
     }
 }
@@ -711,7 +754,7 @@ mod tests {
     const EXAMPLE: &str = r#"
 version: 1
 data_dir: /var/lib/vigil            # generated TLS material, jwt secret, local agent state
-nats: { url: nats://127.0.0.1:4222 }
+nats: { url: nats://127.0.0.1:4222, user: vigil, password_file: "" }
 database: { url: mysql://root@127.0.0.1:3306/vigil, max_connections: 16 }
 gateway:
   http_listen: 0.0.0.0:8080
@@ -724,7 +767,7 @@ gateway:
   refresh_token_ttl: 30d
   max_message_bytes: 4194304
 collector: { batch_size: 500, batch_wait: 100ms, offline_after: 30s, sweep_interval: 5s, partitions_ahead_days: 3, retention_raw: 7d, retention_hourly: 90d }
-up: { tenant: default, admin_email: admin@localhost, agent: true, agent_binary: "" }
+up: { tenant: default, admin_email: admin@localhost, agent: true, agent_binary: "", nats: true }
 log: { level: info, format: text }   # text | json
 "#;
 
@@ -932,6 +975,42 @@ log: { level: info, format: text }   # text | json
         config.gateway.public_address = "::1".into();
         assert_eq!(config.agent_address(9090), "[::1]:9090");
         config.gateway.public_address = String::new();
+    #[test]
+    fn nats_credentials_default_to_user_vigil_and_a_password_file_in_data_dir() {
+        let config = Config::from_yaml("data_dir: /srv/vigil\n", "x.yaml", &no_env()).unwrap();
+        assert_eq!(config.nats.user, "vigil");
+        assert_eq!(config.nats_password_path(), PathBuf::from("/srv/vigil/nats.password"));
+        assert_eq!(config.nats_dir(), PathBuf::from("/srv/vigil/nats"));
+        assert!(config.up.nats);
+        let vars = env(&[
+            ("VIGIL_NATS_USER", "svc-1"),
+            ("VIGIL_NATS_PASSWORD_FILE", "/run/secrets/nats"),
+            ("VIGIL_UP_NATS", "false"),
+        ]);
+        let config = Config::from_yaml("", "x.yaml", &vars).unwrap();
+        assert_eq!(config.nats.user, "svc-1");
+        assert_eq!(config.nats_password_path(), PathBuf::from("/run/secrets/nats"));
+        assert!(!config.up.nats);
+    }
+
+    #[test]
+    fn bad_nats_user_is_rejected() {
+        let error = error_of("nats: { user: \"a b\" }\n", &no_env());
+        assert!(error.starts_with(r#"/etc/vigil/vigil.yaml: nats.user: "a b" is not a nats user"#), "{error}");
+        let error = error_of("nats: { user: \"\" }\n", &no_env());
+        assert!(error.contains("nats.user"), "{error}");
+    }
+
+    #[test]
+    fn printed_config_names_the_nats_password_file_never_the_password() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config { data_dir: dir.path().to_path_buf(), ..Config::default() };
+        let password = crate::secret::ensure_nats_password(&config.nats_password_path()).unwrap();
+        let printed = config.render_documented();
+        assert!(printed.contains("password_file: ''  # file holding that user's password"), "{printed}");
+        assert!(!printed.contains(&password), "{printed}");
+    }
+
         assert_eq!(config.agent_address(9090), format!("{}:9090", hostname()));
     }
 }

@@ -89,6 +89,17 @@ pub enum StackError {
     Db(#[from] DbError),
     #[error("cannot connect to nats at {url}: {source}; check nats.url and that nats-server is running")]
     Nats { url: String, source: async_nats::ConnectError },
+    #[error(
+        "nats at {url} refused user {user:?} (authorization violation); check nats.user and nats.password_file \
+         ({password_file}): the server must have that user with that password (see nats/nats-server.conf)"
+    )]
+    NatsAuth { url: String, user: String, password_file: String },
+    #[error(
+        "the nats-server at {url} lets anonymous clients in: anyone reaching it could read every tenant's snapshots \
+         and publish forged ones; run it with Vigil's configuration (nats/nats-server.conf: the VIGIL account with \
+         nats.user and the password in nats.password_file), or let vigil up run its own (up.nats: true)"
+    )]
+    NatsAnonymous { url: String },
     #[error("gateway.{key}: cannot listen on {addr}: {source}")]
     Bind { key: &'static str, addr: SocketAddr, source: std::io::Error },
     #[error("gateway: {0}")]
@@ -288,12 +299,31 @@ pub fn collector_config(config: &Config) -> CollectorConfig {
     }
 }
 
+/// Connects as `nats.user` with the password of `nats.password_file`
+/// (generated when absent). The bus is never anonymous: a server that does
+/// not require authentication is refused.
 async fn connect_nats(config: &Config, name: &str) -> Result<async_nats::Client, StackError> {
-    async_nats::ConnectOptions::new()
+    let password_path = config.nats_password_path();
+    let password = tokio::task::spawn_blocking(move || secret::ensure_nats_password(&password_path)).await??;
+    let url = crate::config::mask_password(&config.nats.url);
+    let client = async_nats::ConnectOptions::new()
         .name(name)
+        .user_and_password(config.nats.user.clone(), password)
         .connect(config.nats.url.as_str())
         .await
-        .map_err(|source| StackError::Nats { url: crate::config::mask_password(&config.nats.url), source })
+        .map_err(|source| match source.kind() {
+            async_nats::ConnectErrorKind::AuthorizationViolation => StackError::NatsAuth {
+                url: url.clone(),
+                user: config.nats.user.clone(),
+                password_file: config.nats_password_path().display().to_string(),
+            },
+            _ => StackError::Nats { url: url.clone(), source },
+        })?;
+    if !client.server_info().auth_required {
+        let _ = client.drain().await;
+        return Err(StackError::NatsAnonymous { url });
+    }
+    Ok(client)
 }
 
 async fn bind(key: &'static str, addr: SocketAddr) -> Result<TcpListener, StackError> {

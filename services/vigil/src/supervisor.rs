@@ -333,7 +333,8 @@ mod tests {
     #[tokio::test]
     async fn ping_answers_only_for_a_running_nats_service() {
         use async_nats::service::ServiceExt;
-        let nats = async_nats::connect("nats://127.0.0.1:4222").await.unwrap();
+        let server = vigil_testkit::NatsServer::start().await;
+        let nats = server.client().await;
         let name = format!("vigil_ping_test_{}", hex::encode(rand::random::<[u8; 4]>()));
         assert!(!ping(&nats, &name, Duration::from_millis(500)).await);
         let service = nats.service_builder().start(name.clone(), "0.1.0".to_owned()).await.unwrap();

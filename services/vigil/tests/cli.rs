@@ -184,3 +184,32 @@ fn bad_tenant_id_is_rejected_before_touching_the_database() {
     assert!(!output.status.success());
     assert!(stderr(&output).contains("--tenant \"a.b\" cannot be used"), "{}", stderr(&output));
 }
+
+#[test]
+fn up_stops_with_a_clear_error_when_the_nats_port_is_taken() {
+    // something already listens on nats.url's port (here: not even nats)
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().display().to_string();
+    let url = format!("nats://127.0.0.1:{port}");
+    let output = vigil(&["--config", "/dev/null", "up"], &[("VIGIL_DATA_DIR", &data_dir), ("VIGIL_NATS_URL", &url)]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let error = stderr(&output);
+    assert!(error.contains(&format!("port {port} on 127.0.0.1 is already in use")), "{error}");
+    assert!(error.contains("set up.nats: false") && error.contains("give nats.url a free port"), "{error}");
+    let password = std::fs::read_to_string(dir.path().join("nats.password")).unwrap();
+    assert!(!error.contains(password.trim()), "the password is not shown: {error}");
+}
+
+#[test]
+fn config_print_never_shows_the_nats_password() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("nats.password"), "operator-chosen-password-42\n").unwrap();
+    let data_dir = dir.path().display().to_string();
+    let output = vigil(&["--config", "/dev/null", "config", "print"], &[("VIGIL_DATA_DIR", &data_dir)]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert!(printed.contains("  user: vigil  # user of the VIGIL account"), "{printed}");
+    assert!(!printed.contains("operator-chosen-password-42"), "{printed}");
+}

@@ -12,11 +12,14 @@ use vigil_testkit::NatsServer;
 
 const SERVER: &str = "mysql://root@127.0.0.1:3306";
 
-/// A config for a test: private nats, a fresh database name, port 0, data in `dir`.
+/// A config for a test: private nats (its password in `dir/nats.password`,
+/// the default file), a fresh database name, port 0, data in `dir`.
 fn test_config(nats: &NatsServer, dir: &Path) -> (Config, String) {
     let database = format!("vigil_t_{}", hex::encode(rand::random::<[u8; 6]>()));
     let mut config = Config { data_dir: dir.to_path_buf(), ..Config::default() };
     config.nats.url = nats.url.clone();
+    config.nats.user = nats.user.clone();
+    nats.write_password_file(&config.nats_password_path()).unwrap();
     config.database.url = format!("{SERVER}/{database}");
     config.database.max_connections = 4;
     config.gateway.http_listen = "127.0.0.1:0".parse().unwrap();
@@ -48,7 +51,7 @@ async fn collector_only_stack_answers_its_ping_until_stopped() {
     let stack = Stack::start_services(config, &[ServiceKind::Collector]).await.unwrap();
     assert_eq!(stack.http_addr(), None);
     assert!(!dir.path().join("tls").exists(), "no tls material without a gateway");
-    let client = async_nats::connect(nats.url.clone()).await.unwrap();
+    let client = nats.client().await;
     assert!(ping(&client, ServiceKind::Collector.name(), Duration::from_secs(5)).await);
     stack.stop().await;
     assert!(!ping(&client, ServiceKind::Collector.name(), Duration::from_millis(500)).await);
@@ -72,6 +75,56 @@ async fn unreachable_nats_fails_the_start_naming_the_url() {
 }
 
 #[tokio::test]
+async fn a_wrong_nats_password_fails_the_start_naming_the_keys_not_the_password() {
+    let nats = NatsServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (config, database) = test_config(&nats, dir.path());
+    std::fs::write(config.nats_password_path(), "not-the-password-0123456789").unwrap();
+    let error = match Stack::start_services(config, &[ServiceKind::Collector]).await {
+        Ok(_) => panic!("started with a wrong nats password"),
+        Err(error) => error.to_string(),
+    };
+    assert!(error.starts_with(&format!("nats at {} refused user \"vigil\"", nats.url)), "{error}");
+    assert!(error.contains("check nats.user and nats.password_file"), "{error}");
+    assert!(!error.contains("not-the-password") && !error.contains(&nats.password), "the password is not shown: {error}");
+    drop_database(&database).await;
+}
+
+#[tokio::test]
+async fn a_nats_server_that_lets_anonymous_clients_in_is_refused() {
+    let port = vigil_testkit::free_port();
+    let store = tempfile::tempdir().unwrap();
+    let mut anonymous = std::process::Command::new("nats-server")
+        .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
+        .arg(store.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = format!("nats://127.0.0.1:{port}");
+    for _ in 0..100 {
+        if async_nats::connect(url.as_str()).await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config { data_dir: dir.path().to_path_buf(), ..Config::default() };
+    config.nats.url = url.clone();
+    let database = format!("vigil_t_{}", hex::encode(rand::random::<[u8; 6]>()));
+    config.database.url = format!("{SERVER}/{database}");
+    let result = Stack::start_services(config, &[ServiceKind::Collector]).await;
+    let _ = anonymous.kill();
+    let _ = anonymous.wait();
+    let error = match result {
+        Ok(_) => panic!("started on an anonymous bus"),
+        Err(error) => error.to_string(),
+    };
+    assert!(error.starts_with(&format!("the nats-server at {url} lets anonymous clients in")), "{error}");
+    drop_database(&database).await;
+}
+
+#[tokio::test]
 async fn stack_on_port_zero_answers_health_and_pings() {
     let nats = NatsServer::start().await;
     let dir = tempfile::tempdir().unwrap();
@@ -84,7 +137,7 @@ async fn stack_on_port_zero_answers_health_and_pings() {
     assert_eq!(stack.ca_path(), Some(dir.path().join("tls/ca.pem").as_path()));
     assert!(dir.path().join("jwt.secret").exists());
     assert_eq!(http_get_status(http, "/api/health").await, "HTTP/1.1 200 OK");
-    let client = async_nats::connect(nats.url.clone()).await.unwrap();
+    let client = nats.client().await;
     assert!(ping(&client, ServiceKind::Gateway.name(), Duration::from_secs(5)).await);
     assert!(ping(&client, ServiceKind::Collector.name(), Duration::from_secs(5)).await);
     stack.stop().await;

@@ -1,5 +1,6 @@
 //! Test infrastructure shared by the crates' own tests and the whole-stack
-//! tests: a private `nats-server` with JetStream per test (the collector's
+//! tests: a private `nats-server` with JetStream per test, run from the
+//! project's configuration (authenticated, its limits; the collector's
 //! durable consumer has a fixed name, so tests must not share a server), and
 //! a throwaway database on the machine's MariaDB, migrated from
 //! `migrations/`. Both are real; both clean up on `Drop`.
@@ -25,25 +26,57 @@ pub fn random_suffix() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// A `nats-server -js` on a free port with its own store; the store survives
-/// [`NatsServer::restart`], the process dies with the value.
+/// The nats-server configuration renderer `vigil up` uses (one source,
+/// `nats/conf.rs`), so test servers run from the project's template.
+#[path = "../../../nats/conf.rs"]
+pub mod nats_conf;
+
+/// The user test servers accept (the `VIGIL` account's one user).
+pub const NATS_USER: &str = "vigil";
+
+/// A nats-server on a free port, run from the project's configuration
+/// (`nats/nats-server.conf`: the `VIGIL` account with JetStream, its limits)
+/// with a random password, and its own store. The store and the password
+/// survive [`NatsServer::restart`]; the process dies with the value.
+/// Anonymous clients are refused, as in production: connect with
+/// [`NatsServer::client`] (or `user` / `password`).
 pub struct NatsServer {
     pub port: u16,
     pub url: String,
     /// The HTTP monitoring port (`/connz`, `/subsz`, …).
     pub monitor_port: u16,
-    store: tempfile::TempDir,
+    /// The one user of the `VIGIL` account and its password.
+    pub user: String,
+    pub password: String,
+    /// Kept for its drop: the JetStream store and the config live here.
+    _store: tempfile::TempDir,
+    conf: std::path::PathBuf,
     process: Option<Child>,
 }
 
 impl NatsServer {
     pub async fn start() -> NatsServer {
         let port = free_port();
+        let store = tempfile::tempdir().expect("temp dir for jetstream");
+        let password = format!("{}{}", random_suffix(), random_suffix());
+        let conf = store.path().join("nats-server.conf");
+        let text = nats_conf::render(&nats_conf::ServerConf {
+            host: "127.0.0.1",
+            port,
+            store_dir: store.path(),
+            user: NATS_USER,
+            password: &password,
+        })
+        .expect("render nats/nats-server.conf");
+        std::fs::write(&conf, text).expect("write the nats-server config");
         let mut server = NatsServer {
             port,
             url: format!("nats://127.0.0.1:{port}"),
             monitor_port: free_port(),
-            store: tempfile::tempdir().expect("temp dir for jetstream"),
+            user: NATS_USER.to_owned(),
+            password,
+            _store: store,
+            conf,
             process: None,
         };
         server.spawn().await;
@@ -52,8 +85,9 @@ impl NatsServer {
 
     async fn spawn(&mut self) {
         let process = Command::new("nats-server")
-            .args(["-a", "127.0.0.1", "-p", &self.port.to_string(), "-m", &self.monitor_port.to_string(), "-js", "-sd"])
-            .arg(self.store.path())
+            .arg("-c")
+            .arg(&self.conf)
+            .args(["-m", &self.monitor_port.to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -62,7 +96,7 @@ impl NatsServer {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             // ready once JetStream answers its API
-            let last = match async_nats::connect(&self.url).await {
+            let last = match self.connect_as(&self.user, &self.password).await {
                 Ok(client) => match client.request("$JS.API.INFO", "".into()).await {
                     Ok(_) => break,
                     Err(error) => error.to_string(),
@@ -95,8 +129,29 @@ impl NatsServer {
         }
     }
 
+    /// A client authenticated as the `VIGIL` account's user.
     pub async fn client(&self) -> async_nats::Client {
-        async_nats::connect(&self.url).await.expect("connect to the test nats-server")
+        self.connect_as(&self.user, &self.password).await.expect("connect to the test nats-server")
+    }
+
+    /// A connection attempt as `user` / `password` (for tests of refusals).
+    pub async fn connect_as(&self, user: &str, password: &str) -> Result<async_nats::Client, async_nats::ConnectError> {
+        async_nats::ConnectOptions::new().user_and_password(user.to_owned(), password.to_owned()).connect(&self.url).await
+    }
+
+    /// A connection attempt without credentials; the server refuses it
+    /// (`ConnectErrorKind::AuthorizationViolation`).
+    pub async fn anonymous_client_result(&self) -> Result<async_nats::Client, async_nats::ConnectError> {
+        async_nats::connect(&self.url).await
+    }
+
+    /// Writes the password to `path` (mode 0600), as `nats.password_file`
+    /// wants it.
+    pub fn write_password_file(&self, path: &std::path::Path) -> std::io::Result<()> {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
+        file.write_all(self.password.as_bytes())
     }
 
     /// Stops the server (SIGKILL); its store stays for [`Self::restart`].

@@ -1,5 +1,6 @@
 //! `vigil up`: one command, the whole stack plus a local sovigilant watching
-//! this machine; the first admin's credentials are printed once.
+//! this machine, on a nats-server of its own that refuses anonymous clients;
+//! the first admin's credentials are printed once, the nats password never.
 
 use std::{
     io::{BufRead, BufReader},
@@ -7,7 +8,7 @@ use std::{
     time::Duration,
 };
 
-use vigil_tests::{bin, wait_for, Stack};
+use vigil_tests::{bin, free_port, wait_for, Stack};
 
 use crate::get;
 
@@ -16,7 +17,21 @@ async fn vigil_up_runs_the_stack_and_monitors_this_machine() {
     let stack = Stack::new().await.unwrap();
     let mut env = stack.env();
     env.insert("VIGIL_UP_AGENT_BINARY".into(), bin("sovigilant").display().to_string());
-    let mut child = Command::new(bin("vigil")).arg("up").envs(&env).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    // vigil up runs its own nats-server (up.nats defaults to true) on
+    // nats.url, with a password it generates into data_dir/nats.password
+    let nats_url = format!("nats://127.0.0.1:{}", free_port());
+    env.insert("VIGIL_NATS_URL".into(), nats_url.clone());
+    env.remove("VIGIL_NATS_PASSWORD_FILE");
+    std::fs::remove_file(stack.nats_password_file()).unwrap();
+    let log = stack.data_dir.path().join("vigil-up.log");
+    let mut child = Command::new(bin("vigil"))
+        .arg("up")
+        .envs(&env)
+        .env("VIGIL_LOG_LEVEL", "debug")
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
     let stdout = child.stdout.take().unwrap();
     let (lines_tx, lines_rx) = std::sync::mpsc::channel::<String>();
     std::thread::spawn(move || {
@@ -26,20 +41,40 @@ async fn vigil_up_runs_the_stack_and_monitors_this_machine() {
     });
     let mut password = None;
     let mut up_line = None;
+    let mut nats_line = None;
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     while (password.is_none() || up_line.is_none()) && std::time::Instant::now() < deadline {
         if let Ok(line) = lines_rx.recv_timeout(Duration::from_millis(200)) {
             if let Some(rest) = line.strip_prefix("admin: admin@localhost / ") {
                 password = Some(rest.trim().to_owned());
             }
+            if line.starts_with("nats: ") {
+                nats_line = Some(line.clone());
+            }
             if line.starts_with("vigil is up") {
                 up_line = Some(line);
             }
         }
     }
-    let password = password.expect("the first admin's password is printed");
+    let password = password.unwrap_or_else(|| panic!("the first admin's password is printed; log:\n{}", read(&log)));
     let up_line = up_line.expect("vigil up says where it listens");
     assert!(up_line.contains(&stack.http_port.to_string()), "{up_line}");
+
+    // Its nats-server listens on nats.url and refuses anonymous and wrong clients.
+    let nats_password = std::fs::read_to_string(stack.nats_password_file()).expect("the nats password was generated");
+    let nats_line = nats_line.expect("vigil up says where its nats-server is");
+    assert!(nats_line.contains(&nats_url) && nats_line.contains("user vigil"), "{nats_line}");
+    assert!(nats_line.contains(&stack.nats_password_file().display().to_string()), "{nats_line}");
+    let anonymous = async_nats::connect(nats_url.as_str()).await.map(|_| ()).expect_err("an anonymous client got in");
+    assert_eq!(anonymous.kind(), async_nats::ConnectErrorKind::AuthorizationViolation, "{anonymous}");
+    let connect = |password: String| {
+        async_nats::ConnectOptions::new().user_and_password("vigil".into(), password).connect(nats_url.clone())
+    };
+    let wrong = connect(format!("{nats_password}x")).await.map(|_| ()).expect_err("a wrong password got in");
+    assert_eq!(wrong.kind(), async_nats::ConnectErrorKind::AuthorizationViolation, "{wrong}");
+    let platform = connect(nats_password.clone()).await.expect("the platform user connects");
+    assert_eq!(platform.server_info().max_payload, 4 * 1024 * 1024, "the project's limits are in force");
+    drop(platform);
 
     let response = reqwest::Client::new()
         .post(stack.http("/api/auth/login"))
@@ -78,4 +113,12 @@ async fn vigil_up_runs_the_stack_and_monitors_this_machine() {
     }
     let status = child.wait().unwrap();
     assert!(status.success(), "vigil up exited with {status}");
+    assert!(std::net::TcpStream::connect(nats_url.trim_start_matches("nats://")).is_err(), "its nats-server stopped with it");
+    let logged = read(&log);
+    assert!(logged.contains("nats-server ready"), "{logged}");
+    assert!(!logged.contains(nats_password.trim()), "the nats password is never logged");
+}
+
+fn read(path: &std::path::Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
 }

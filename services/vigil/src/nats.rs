@@ -1,0 +1,487 @@
+//! The nats-server `vigil up` runs (`up.nats: true`), and the configuration
+//! every Vigil nats-server runs from.
+//!
+//! The configuration is the template `nats/nats-server.conf` rendered by
+//! `nats/conf.rs` (one renderer, shared with `vigil-testkit`, see
+//! [`render`]): the `VIGIL` account with JetStream and its one user,
+//! `nats.user` with the password of `nats.password_file`, the server's
+//! limits (`max_payload`). It is written to `data_dir/nats/nats-server.conf`
+//! (mode 0600: it holds the password), JetStream stores in `data_dir/nats/`.
+//!
+//! Invariants:
+//! - the server listens on the host and port of `nats.url`, the address the
+//!   services connect to; a port already taken stops `vigil up` before
+//!   anything starts, naming the port and the fix;
+//! - services start only once the server answers an authenticated client
+//!   and JetStream's API, and the server requires authentication (a server
+//!   that lets anonymous clients in is not ours);
+//! - the child runs as a supervised [`Service`] (restarted with the
+//!   supervisor's backoff), gets SIGTERM at shutdown (SIGKILL after
+//!   [`STOP_GRACE`]) after the services stopped, and never outlives `vigil`
+//!   (`kill_on_drop`, and the kernel sends it SIGTERM when `vigil` dies);
+//! - the password is never logged: the server's log lines are forwarded to
+//!   `tracing` (target `nats_server`) and the server does not print it.
+
+#[path = "../../../nats/conf.rs"]
+mod conf;
+
+use std::collections::VecDeque;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub use conf::{render, render_template, ServerConf, ACCOUNT, TEMPLATE};
+use tokio::io::AsyncBufReadExt;
+
+use crate::agent::stop_child;
+use crate::config::{mask_password, Config};
+use crate::secret::{self, SecretError};
+use crate::supervisor::{Service, ServiceRun, Shutdown, Supervisor};
+
+/// Name of the server's executable.
+pub const NATS_BINARY: &str = "nats-server";
+/// Port of a `nats.url` without one.
+pub const DEFAULT_PORT: u16 = 4222;
+/// How long the first start may take until JetStream answers.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long the server may take to stop after SIGTERM (JetStream flushes).
+pub const STOP_GRACE: Duration = Duration::from_secs(10);
+/// Server log lines kept for error messages.
+const LOG_TAIL: usize = 20;
+
+#[derive(Debug, thiserror::Error)]
+pub enum NatsError {
+    #[error("nats.url {url}: {message}")]
+    Url { url: String, message: String },
+    #[error(
+        "nats.url {url}: port {port} on {host} is already in use (another nats-server?), so vigil up cannot run its own \
+         nats-server there; set up.nats: false to use the server already running (it must require user nats.user with \
+         the password in nats.password_file, see nats/nats-server.conf), or give nats.url a free port"
+    )]
+    PortTaken { url: String, host: String, port: u16 },
+    #[error("{NATS_BINARY} is not in PATH; install it (Debian: apt-get install nats-server), or set up.nats: false to use a running one")]
+    NotInstalled,
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    #[error("{path}: {action}: {source}")]
+    Io { path: String, action: &'static str, source: std::io::Error },
+    #[error("cannot render the nats-server configuration: {0}")]
+    Render(String),
+    #[error("cannot start {binary}: {source}")]
+    Spawn { binary: String, source: std::io::Error },
+    #[error("nats-server exited before it was ready ({status}); its last lines:\n{log}")]
+    Exited { status: std::process::ExitStatus, log: String },
+    #[error("nats-server on {url} did not answer within {timeout:?} (authenticated, JetStream); its last lines:\n{log}")]
+    NotReady { url: String, timeout: Duration, log: String },
+    #[error("nats setup failed: {0}")]
+    Join(#[from] tokio::task::JoinError),
+}
+
+/// The host and port `nats.url` names, where `vigil up`'s server listens.
+pub fn listen_address(url: &str) -> Result<(String, u16), NatsError> {
+    let bad = |message: &str| NatsError::Url { url: mask_password(url), message: message.to_owned() };
+    if url.contains(',') {
+        return Err(bad("names several servers; vigil up runs one (set up.nats: false to use a cluster)"));
+    }
+    let Some(rest) = url.strip_prefix("nats://") else {
+        return Err(bad("vigil up runs a plain nats-server on loopback or a private network; write nats://host:port, or set up.nats: false to use a TLS server"));
+    };
+    // credentials in the url are not ours to listen with
+    let address = rest.rsplit_once('@').map_or(rest, |(_, address)| address).trim_end_matches('/');
+    let (host, port) = if let Some(bracketed) = address.strip_prefix('[') {
+        let (host, after) = bracketed.split_once(']').ok_or_else(|| bad("has an unclosed '[' in its address"))?;
+        (host, after.strip_prefix(':'))
+    } else {
+        match address.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (address, None),
+        }
+    };
+    if host.is_empty() || host.contains(|c: char| c.is_whitespace() || c == '/' || c == '"' || c == '\\') {
+        return Err(bad("has no host to listen on"));
+    }
+    let port = match port {
+        None => DEFAULT_PORT,
+        Some(port) => port.parse::<u16>().ok().filter(|port| *port != 0).ok_or_else(|| bad("has no valid port"))?,
+    };
+    Ok((host.to_owned(), port))
+}
+
+/// `nats-server` in `path_env`.
+pub fn find_binary(path_env: Option<&str>) -> Result<PathBuf, NatsError> {
+    path_env
+        .into_iter()
+        .flat_map(std::env::split_paths)
+        .map(|dir| dir.join(NATS_BINARY))
+        .find(|candidate| candidate.is_file())
+        .ok_or(NatsError::NotInstalled)
+}
+
+/// Ensures the password, writes the rendered configuration and checks the
+/// port is free. Blocking.
+fn prepare(config: &Config, host: &str, port: u16) -> Result<PathBuf, NatsError> {
+    let password = secret::ensure_nats_password(&config.nats_password_path())?;
+    let dir = config.nats_dir();
+    let io = |action: &'static str, path: &Path| {
+        let shown = path.display().to_string();
+        move |source| NatsError::Io { path: shown, action, source }
+    };
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir).map_err(io("cannot create the directory", &dir))?;
+    let text = render(&ServerConf { host, port, store_dir: &dir, user: &config.nats.user, password: &password })
+        .map_err(NatsError::Render)?;
+    let path = dir.join("nats-server.conf");
+    write_private(&path, &text).map_err(io("cannot write", &path))?;
+    match std::net::TcpListener::bind((host, port)) {
+        Ok(_) => Ok(path),
+        Err(error) if error.kind() == std::io::ErrorKind::AddrInUse => {
+            Err(NatsError::PortTaken { url: mask_password(&config.nats.url), host: host.to_owned(), port })
+        }
+        Err(error) => Err(NatsError::Url {
+            url: mask_password(&config.nats.url),
+            message: format!("vigil up cannot listen on {host}:{port} ({error}); give nats.url an address of this machine"),
+        }),
+    }
+}
+
+/// Replaces `path` atomically with a 0600 file holding `text`.
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let temporary = path.with_extension(format!("tmp-{}", hex::encode(rand::random::<[u8; 4]>())));
+    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&temporary)?;
+    let written = file.write_all(text.as_bytes()).and_then(|()| file.sync_all()).and_then(|()| std::fs::rename(&temporary, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&temporary);
+    }
+    written
+}
+
+/// The last lines a server printed.
+type Tail = Arc<Mutex<VecDeque<String>>>;
+
+fn tail_text(tail: &Tail) -> String {
+    let lines = tail.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if lines.is_empty() {
+        return "(nothing)".to_owned();
+    }
+    lines.iter().map(String::as_str).collect::<Vec<_>>().join("\n")
+}
+
+/// A running nats-server child and what it printed last.
+struct Running {
+    child: tokio::process::Child,
+    tail: Tail,
+}
+
+fn spawn(binary: &Path, conf: &Path) -> Result<Running, NatsError> {
+    let mut command = tokio::process::Command::new(binary);
+    command.arg("-c").arg(conf).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped()).kill_on_drop(true);
+    die_with_parent(&mut command);
+    let mut child =
+        command.spawn().map_err(|source| NatsError::Spawn { binary: binary.display().to_string(), source })?;
+    let tail: Tail = Arc::default();
+    if let Some(stderr) = child.stderr.take() {
+        tokio::spawn(forward_log(stderr, tail.clone()));
+    }
+    Ok(Running { child, tail })
+}
+
+/// Asks the kernel to send the child SIGTERM when the thread that spawned it
+/// ends (`vigil` exiting, even by SIGKILL). Children are spawned from the
+/// main thread or a runtime worker, which live as long as `vigil`.
+#[allow(unsafe_code)]
+fn die_with_parent(command: &mut tokio::process::Command) {
+    // SAFETY: the closure runs in the forked child before exec; it calls only
+    // prctl(2), which is async-signal-safe, and allocates nothing (an OS
+    // error is a plain code).
+    unsafe {
+        command.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+/// Forwards the server's log lines (`[pid] date time [LVL] message`) to
+/// `tracing`: errors and warnings as such, the rest at debug.
+async fn forward_log(stderr: tokio::process::ChildStderr, tail: Tail) {
+    let mut lines = tokio::io::BufReader::new(stderr).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        let (level, message) = parse_log_line(&line);
+        match level {
+            "ERR" | "FTL" => tracing::error!(target: "nats_server", "{message}"),
+            // expected: the password is in the 0600 config under data_dir, as in nats.password_file
+            "WRN" if message.starts_with("Plaintext passwords detected") => {
+                tracing::debug!(target: "nats_server", "{message}")
+            }
+            "WRN" => tracing::warn!(target: "nats_server", "{message}"),
+            "DBG" | "TRC" => tracing::trace!(target: "nats_server", "{message}"),
+            _ => tracing::debug!(target: "nats_server", "{message}"),
+        }
+        let mut kept = tail.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if kept.len() == LOG_TAIL {
+            kept.pop_front();
+        }
+        kept.push_back(line);
+    }
+}
+
+/// (level, message) of a nats-server log line; level "" when it has none.
+fn parse_log_line(line: &str) -> (&str, &str) {
+    for level in ["INF", "WRN", "ERR", "FTL", "DBG", "TRC"] {
+        let tag = format!("[{level}] ");
+        if let Some(at) = line.find(&tag) {
+            return (level, &line[at + tag.len()..]);
+        }
+    }
+    ("", line)
+}
+
+/// Connects as `user`; ready once the server requires authentication and
+/// JetStream answers.
+async fn answers(url: &str, user: &str, password: &str) -> bool {
+    let options = async_nats::ConnectOptions::new()
+        .name("vigil up (nats-server readiness)")
+        .user_and_password(user.to_owned(), password.to_owned())
+        .connection_timeout(Duration::from_secs(1));
+    let Ok(client) = options.connect(url).await else { return false };
+    let ready = client.server_info().auth_required
+        && matches!(
+            tokio::time::timeout(Duration::from_secs(2), client.request("$JS.API.INFO", "".into())).await,
+            Ok(Ok(_))
+        );
+    drop(client);
+    ready
+}
+
+/// Waits until the server answers (see [`answers`]), or it exits, or `timeout`.
+async fn wait_ready(running: &mut Running, url: &str, user: &str, password: &str, timeout: Duration) -> Result<(), NatsError> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let status = running.child.try_wait().map_err(|source| NatsError::Spawn { binary: NATS_BINARY.into(), source })?;
+        if let Some(status) = status {
+            // let the log forwarder read the last lines
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            return Err(NatsError::Exited { status, log: tail_text(&running.tail) });
+        }
+        if answers(url, user, password).await {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(NatsError::NotReady { url: mask_password(url), timeout, log: tail_text(&running.tail) });
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The supervised `nats-server -c <conf>` child.
+struct NatsProcess {
+    /// Started and found ready by [`OwnServer::start`]; later runs start their own.
+    first: Mutex<Option<Running>>,
+    binary: PathBuf,
+    conf: PathBuf,
+}
+
+impl Service for NatsProcess {
+    fn name(&self) -> &'static str {
+        NATS_BINARY
+    }
+
+    fn ping_name(&self) -> Option<&'static str> {
+        None
+    }
+
+    fn run(&self, shutdown: Shutdown) -> ServiceRun {
+        let first = self.first.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
+        let (binary, conf) = (self.binary.clone(), self.conf.clone());
+        Box::pin(async move {
+            let mut running = match first {
+                Some(running) => running,
+                None => {
+                    let running = spawn(&binary, &conf)?;
+                    tracing::info!(pid = running.child.id(), "nats-server started again");
+                    running
+                }
+            };
+            tokio::select! {
+                status = running.child.wait() => {
+                    let status = status.map_err(|error| format!("cannot wait for {NATS_BINARY}: {error}"))?;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    Err(format!("{NATS_BINARY} exited ({status}); its last lines:\n{}", tail_text(&running.tail)).into())
+                }
+                () = shutdown.signal() => {
+                    stop_child(&mut running.child, NATS_BINARY, STOP_GRACE).await;
+                    Ok(())
+                }
+            }
+        })
+    }
+}
+
+/// The nats-server of `vigil up`, supervised until [`OwnServer::stop`].
+pub struct OwnServer {
+    supervisor: Supervisor,
+    /// Where it listens (`nats.url`, credentials masked).
+    pub url: String,
+    /// Its rendered configuration.
+    pub conf_path: PathBuf,
+}
+
+impl OwnServer {
+    /// Renders the configuration, starts the server on `nats.url` and
+    /// returns once it is ready for the services.
+    pub async fn start(config: &Config, path_env: Option<&str>) -> Result<OwnServer, NatsError> {
+        let (host, port) = listen_address(&config.nats.url)?;
+        let binary = find_binary(path_env)?;
+        let prepare_config = config.clone();
+        let conf_path = tokio::task::spawn_blocking(move || prepare(&prepare_config, &host, port)).await??;
+        let password_path = config.nats_password_path();
+        let password =
+            tokio::task::spawn_blocking(move || secret::ensure_nats_password(&password_path)).await??;
+        let mut running = spawn(&binary, &conf_path)?;
+        if let Err(error) = wait_ready(&mut running, &config.nats.url, &config.nats.user, &password, READY_TIMEOUT).await {
+            stop_child(&mut running.child, NATS_BINARY, STOP_GRACE).await;
+            return Err(error);
+        }
+        let url = mask_password(&config.nats.url);
+        tracing::info!(pid = running.child.id(), url = %url, config = %conf_path.display(), "nats-server ready");
+        let mut supervisor = Supervisor::new();
+        supervisor.spawn(Arc::new(NatsProcess { first: Mutex::new(Some(running)), binary, conf: conf_path.clone() }));
+        Ok(OwnServer { supervisor, url, conf_path })
+    }
+
+    /// Stops the server (SIGTERM) and waits for it.
+    pub async fn stop(self) {
+        self.supervisor.stop().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conf<'a>(store_dir: &'a Path, password: &'a str) -> ServerConf<'a> {
+        ServerConf { host: "127.0.0.1", port: 4223, store_dir, user: "vigil", password }
+    }
+
+    #[test]
+    fn the_template_renders_every_placeholder_quoted() {
+        let text = render(&conf(Path::new("/var/lib/vigil/nats"), "pw-0123456789abcdef")).unwrap();
+        assert!(!text.contains("{{"), "{text}");
+        assert!(text.contains("host: \"127.0.0.1\"\nport: 4223\n"), "{text}");
+        assert!(text.contains("store_dir: \"/var/lib/vigil/nats\""), "{text}");
+        assert!(text.contains("{ user: \"vigil\", password: \"pw-0123456789abcdef\" }"), "{text}");
+        assert!(text.contains("max_payload: 4MB"), "{text}");
+        assert!(text.contains(&format!("  {ACCOUNT} {{\n    jetstream: enabled\n")), "{text}");
+    }
+
+    #[test]
+    fn values_cannot_break_out_of_their_string() {
+        let text = render(&conf(Path::new("/data/a\"b\\c"), "p\"w\\0123456789abcdef")).unwrap();
+        assert!(text.contains(r#"store_dir: "/data/a\"b\\c""#), "{text}");
+        assert!(text.contains(r#"password: "p\"w\\0123456789abcdef""#), "{text}");
+        let error = render(&conf(Path::new("/data"), "line\nbreak: 1")).unwrap_err();
+        assert!(error.contains("password holds a control character") && !error.contains("break"), "{error}");
+    }
+
+    #[test]
+    fn an_unknown_placeholder_is_an_error() {
+        let error = render_template("port: {{port}}\nfoo: {{foo}}\n", &conf(Path::new("/d"), "0123456789abcdef")).unwrap_err();
+        assert!(error.contains("{{foo}}"), "{error}");
+    }
+
+    /// The Debian nats-server (2.9.10) accepts the rendered configuration.
+    #[test]
+    fn nats_server_accepts_the_rendered_configuration() {
+        let Ok(binary) = find_binary(std::env::var("PATH").ok().as_deref()) else {
+            eprintln!("nats-server is not installed; skipped");
+            return;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nats-server.conf");
+        std::fs::write(&path, render(&conf(dir.path(), "p\"w\\0123456789abcdef")).unwrap()).unwrap();
+        let output = std::process::Command::new(binary).arg("-c").arg(&path).arg("-t").output().unwrap();
+        let said = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+        assert!(output.status.success() && said.contains("is valid"), "{said}");
+    }
+
+    #[test]
+    fn the_listen_address_comes_from_nats_url() {
+        let listen = |url: &str| listen_address(url).map_err(|error| error.to_string());
+        assert_eq!(listen("nats://127.0.0.1:4222").unwrap(), ("127.0.0.1".to_owned(), 4222));
+        assert_eq!(listen("nats://localhost").unwrap(), ("localhost".to_owned(), DEFAULT_PORT));
+        assert_eq!(listen("nats://u:secret@10.0.0.5:4333/").unwrap(), ("10.0.0.5".to_owned(), 4333));
+        assert_eq!(listen("nats://[::1]:4444").unwrap(), ("::1".to_owned(), 4444));
+        let error = listen("tls://127.0.0.1:4222").unwrap_err();
+        assert!(error.contains("up.nats: false"), "{error}");
+        let error = listen("nats://a:4222,nats://b:4222").unwrap_err();
+        assert!(error.contains("several servers"), "{error}");
+        let error = listen("nats://u:secret@127.0.0.1:http").unwrap_err();
+        assert!(error.contains("no valid port") && !error.contains("secret"), "{error}");
+    }
+
+    #[test]
+    fn log_lines_are_split_into_level_and_message() {
+        assert_eq!(
+            parse_log_line("[11312] 2026/12/06 07:14:39.424755 [WRN] Plaintext passwords detected"),
+            ("WRN", "Plaintext passwords detected")
+        );
+        assert_eq!(parse_log_line("no level here"), ("", "no level here"));
+    }
+
+    #[test]
+    fn a_taken_port_stops_vigil_up_naming_the_port_and_the_fix() {
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = taken.local_addr().unwrap().port();
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config { data_dir: dir.path().to_path_buf(), ..Config::default() };
+        config.nats.url = format!("nats://127.0.0.1:{port}");
+        let error = prepare(&config, "127.0.0.1", port).unwrap_err().to_string();
+        assert!(error.contains(&format!("port {port} on 127.0.0.1 is already in use")), "{error}");
+        assert!(error.contains("up.nats: false") && error.contains("give nats.url a free port"), "{error}");
+    }
+
+    #[test]
+    fn the_rendered_configuration_is_private_and_holds_the_password_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config { data_dir: dir.path().to_path_buf(), ..Config::default() };
+        let path = prepare(&config, "127.0.0.1", vigil_testkit::free_port()).unwrap();
+        assert_eq!(path, dir.path().join("nats/nats-server.conf"));
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(std::fs::metadata(dir.path().join("nats")).unwrap().permissions().mode() & 0o777, 0o700);
+        let password = std::fs::read_to_string(config.nats_password_path()).unwrap();
+        assert!(std::fs::read_to_string(&path).unwrap().contains(&format!("password: \"{password}\"")));
+    }
+
+    #[tokio::test]
+    async fn own_server_requires_the_password_and_stops_with_vigil() {
+        if find_binary(std::env::var("PATH").ok().as_deref()).is_err() {
+            eprintln!("nats-server is not installed; skipped");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config { data_dir: dir.path().to_path_buf(), ..Config::default() };
+        config.nats.url = format!("nats://127.0.0.1:{}", vigil_testkit::free_port());
+        let server = OwnServer::start(&config, std::env::var("PATH").ok().as_deref()).await.unwrap();
+        let password = std::fs::read_to_string(config.nats_password_path()).unwrap();
+        let anonymous = async_nats::connect(config.nats.url.as_str()).await.map(|_| ()).unwrap_err();
+        assert_eq!(anonymous.kind(), async_nats::ConnectErrorKind::AuthorizationViolation, "{anonymous}");
+        let wrong = async_nats::ConnectOptions::new()
+            .user_and_password("vigil".into(), format!("{password}x"))
+            .connect(config.nats.url.as_str())
+            .await
+            .map(|_| ())
+            .unwrap_err();
+        assert_eq!(wrong.kind(), async_nats::ConnectErrorKind::AuthorizationViolation, "{wrong}");
+        assert!(answers(&config.nats.url, "vigil", &password).await);
+        assert!(dir.path().join("nats/jetstream").is_dir(), "JetStream stores in data_dir/nats");
+        server.stop().await;
+        assert!(tokio::net::TcpStream::connect(listen_address(&config.nats.url).map(|(h, p)| format!("{h}:{p}")).unwrap())
+            .await
+            .is_err());
+    }
+}

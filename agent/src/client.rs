@@ -8,7 +8,11 @@
 //! - snapshots go out in `seq` order; after a reconnect everything still
 //!   queued is replayed from the oldest;
 //! - a snapshot leaves the queue only on its `Ack` (accepted, or refused for
-//!   good, which is logged), never because it was sent;
+//!   good, which is logged), never because it was sent; the one exception is
+//!   a queued snapshot whose message is over [`vigil_proto::MAX_MESSAGE_BYTES`]
+//!   (written by an agent version that did not cap its snapshots): it could
+//!   never be sent, so it is dropped with a logged reason instead of failing
+//!   the stream at every replay;
 //! - at most [`MAX_IN_FLIGHT`] snapshots are sent and not yet acknowledged;
 //! - on any stream error or end it reconnects with exponential backoff
 //!   (1 s doubling to 30 s, with jitter).
@@ -289,6 +293,14 @@ pub struct RegisteredHost {
     pub interval_seconds: u32,
 }
 
+/// Encoded size of the `AgentMessage` carrying `metrics` from `host_id`:
+/// what tonic compares with the message size limit.
+pub fn message_len(host_id: &str, metrics: &Metrics) -> usize {
+    use prost::encoding::{encoded_len_varint, key_len};
+    let agent_id = if host_id.is_empty() { 0 } else { key_len(1) + encoded_len_varint(host_id.len() as u64) + host_id.len() };
+    agent_id + prost::encoding::message::encoded_len(2, metrics)
+}
+
 /// How a `Connect` session ended without an error.
 enum SessionEnd {
     Shutdown,
@@ -401,9 +413,12 @@ impl Sender {
     }
 
     /// Reads up to `limit` queued snapshots after `cursor`; returns them and
-    /// the new cursor (past snapshots that vanished or were corrupt).
+    /// the new cursor (past snapshots that vanished, were corrupt, or were
+    /// too large to send: those are dropped, see [`message_len`]).
     async fn next_batch(&self, cursor: u64, limit: usize) -> (Vec<Metrics>, u64) {
         let queue = self.queue.clone();
+        let host_id = self.host_id.clone();
+        let status = self.status.clone();
         let result = tokio::task::spawn_blocking(move || {
             let mut queue = queue.lock().unwrap_or_else(|p| p.into_inner());
             let mut batch = Vec::new();
@@ -411,7 +426,25 @@ impl Sender {
             for seq in queue.seqs_after(cursor, limit) {
                 new_cursor = seq;
                 match queue.read(seq) {
-                    Ok(Some(metrics)) => batch.push(metrics),
+                    Ok(Some(metrics)) => {
+                        let size = message_len(&host_id, &metrics);
+                        if size <= vigil_proto::MAX_MESSAGE_BYTES {
+                            batch.push(metrics);
+                            continue;
+                        }
+                        tracing::error!(
+                            seq,
+                            size,
+                            limit = vigil_proto::MAX_MESSAGE_BYTES,
+                            "queued snapshot of {size} bytes is over the {}-byte gRPC message limit \
+                             (queued by an older agent version); it can never be sent: dropped",
+                            vigil_proto::MAX_MESSAGE_BYTES,
+                        );
+                        match queue.ack(seq) {
+                            Ok(_) => status.set_queued(queue.len()),
+                            Err(error) => tracing::error!(seq, error = %error, "cannot remove an oversized snapshot"),
+                        }
+                    }
                     Ok(None) => {}
                     Err(error) => {
                         tracing::error!(seq, error = %error, "cannot read a queued snapshot; will retry");

@@ -2,9 +2,12 @@
 //!
 //! The YAML is the seed's §3.3 shape plus keys of our own: `state_dir`
 //! (host id, sequence counter, on-disk queue, status file, pinned release
-//! key), `buffer.max_snapshots` (bound of the on-disk queue) and
+//! key), `buffer.max_snapshots` (bound of the on-disk queue),
 //! `server.http_url` (the gateway's HTTP side, where `sovigilant update`
-//! downloads builds; default `http://<server host>:8080`).
+//! downloads builds; default `http://<server host>:8080`) and
+//! `collection.host.max_mounts` / `max_interfaces` (entries listed one by
+//! one before the rest is summed into `(other)`, so a snapshot stays small;
+//! see `docs/agent-snapshot-size.md`).
 //!
 //! Parsing is done in two steps: serde reads the raw text into `Raw*` structs
 //! (`deny_unknown_fields` everywhere, so a typo is an error, never ignored),
@@ -28,6 +31,17 @@ pub const DEFAULT_STATE_DIR: &str = "/var/lib/sovigilant";
 pub const DEFAULT_MAX_SNAPSHOTS: usize = 8640;
 /// Default `collection.interval`.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(10);
+/// Default `collection.host.max_mounts`: mounts listed one by one; the rest
+/// are summed into one `(other)` entry (see [`crate::host::bound_mounts`]).
+pub const DEFAULT_MAX_MOUNTS: usize = 32;
+/// Default `collection.host.max_interfaces`: interfaces listed one by one;
+/// the rest are summed into one `(other)` entry (see
+/// [`crate::host::bound_interfaces`]).
+pub const DEFAULT_MAX_INTERFACES: usize = 32;
+/// Largest value of `collection.host.max_mounts` and `max_interfaces`: even
+/// then the host section stays well below [`vigil_proto::MAX_MESSAGE_BYTES`]
+/// for ordinary paths (and the snapshot cap of [`crate::collect`] handles the rest).
+pub const MAX_HOST_ENTRIES: usize = 4096;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -194,7 +208,12 @@ impl Default for CollectionConfig {
     fn default() -> Self {
         Self {
             interval: DEFAULT_INTERVAL,
-            host: HostCollection { enabled: true, metrics: HostMetric::ALL.into_iter().collect() },
+            host: HostCollection {
+                enabled: true,
+                metrics: HostMetric::ALL.into_iter().collect(),
+                max_mounts: DEFAULT_MAX_MOUNTS,
+                max_interfaces: DEFAULT_MAX_INTERFACES,
+            },
             containers: ContainersConfig {
                 enabled: false,
                 runtime: Runtime::Auto,
@@ -213,6 +232,10 @@ impl Default for CollectionConfig {
 pub struct HostCollection {
     pub enabled: bool,
     pub metrics: BTreeSet<HostMetric>,
+    /// `collection.host.max_mounts`: mounts reported one by one (1..=4096).
+    pub max_mounts: usize,
+    /// `collection.host.max_interfaces`: interfaces reported one by one (1..=4096).
+    pub max_interfaces: usize,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -344,6 +367,8 @@ struct RawCollection {
 struct RawHost {
     enabled: Option<bool>,
     metrics: Option<Vec<String>>,
+    max_mounts: Option<serde_yaml::Value>,
+    max_interfaces: Option<serde_yaml::Value>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -430,6 +455,29 @@ impl Checker<'_> {
             return Err(self.invalid(key, format!("{value:?} is shorter than the 1s minimum")));
         }
         Ok(duration)
+    }
+
+    /// A count between 1 and `max` (`default` when absent). A YAML number or
+    /// a string of digits; anything else names the key and the value.
+    fn count(&self, key: &str, value: Option<&serde_yaml::Value>, default: usize, max: usize) -> Result<usize, ConfigError> {
+        let expected = format!("write a whole number between 1 and {max}");
+        let count = match value {
+            None => return Ok(default),
+            Some(serde_yaml::Value::Number(number)) => {
+                number.as_u64().ok_or_else(|| self.invalid(key, format!("{number} is not a count; {expected}")))?
+            }
+            Some(serde_yaml::Value::String(text)) => {
+                text.trim().parse::<u64>().map_err(|_| self.invalid(key, format!("{text:?} is not a number; {expected}")))?
+            }
+            Some(other) => {
+                let shown = serde_yaml::to_string(other).map(|text| text.trim().to_owned()).unwrap_or_default();
+                return Err(self.invalid(key, format!("{shown:?} is not a number; {expected}")));
+            }
+        };
+        if count == 0 || count > max as u64 {
+            return Err(self.invalid(key, format!("{count} is out of range; {expected}")));
+        }
+        Ok(count as usize)
     }
 
     fn required<'v>(&self, key: &str, value: &'v Option<String>, what: &str) -> Result<&'v str, ConfigError> {
@@ -529,6 +577,18 @@ impl Config {
                 })
                 .collect::<Result<BTreeSet<_>, _>>()?,
         };
+        let max_mounts = check.count(
+            "collection.host.max_mounts",
+            collection.host.max_mounts.as_ref(),
+            DEFAULT_MAX_MOUNTS,
+            MAX_HOST_ENTRIES,
+        )?;
+        let max_interfaces = check.count(
+            "collection.host.max_interfaces",
+            collection.host.max_interfaces.as_ref(),
+            DEFAULT_MAX_INTERFACES,
+            MAX_HOST_ENTRIES,
+        )?;
         let runtime = match collection.containers.runtime.as_deref().map(str::trim) {
             None | Some("auto") => Runtime::Auto,
             Some("docker") => Runtime::Docker,
@@ -617,7 +677,12 @@ impl Config {
         }
         let collection = CollectionConfig {
             interval,
-            host: HostCollection { enabled: collection.host.enabled.unwrap_or(true), metrics: host_metrics },
+            host: HostCollection {
+                enabled: collection.host.enabled.unwrap_or(true),
+                metrics: host_metrics,
+                max_mounts,
+                max_interfaces,
+            },
             containers: ContainersConfig {
                 enabled: collection.containers.enabled.unwrap_or(false),
                 runtime,
@@ -882,6 +947,8 @@ mod tests {
         assert_eq!(config.buffer.max_snapshots, DEFAULT_MAX_SNAPSHOTS);
         assert!(!config.actions.enabled, "remote actions must be opt-in");
         assert_eq!(config.agent.id, None);
+        assert_eq!((config.collection.host.max_mounts, config.collection.host.max_interfaces), (32, 32));
+        assert_eq!(CollectionConfig::default().host, config.collection.host);
     }
 
     #[test]

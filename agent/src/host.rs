@@ -10,6 +10,13 @@
 //! The `/proc` root is a parameter so tests can point at a fixture directory.
 //! Mount points found in `<proc>/mounts` are absolute paths of the real
 //! filesystem and are measured with `statvfs` there.
+//!
+//! Invariant: a snapshot lists at most `collection.host.max_mounts` mounts
+//! and `max_interfaces` interfaces one by one; the rest are summed into one
+//! more entry named [`OTHER`] (`(other)`), so host totals stay exact and the
+//! host section's size is bounded whatever the machine runs (a container host
+//! with thousands of veths once made a 1.7 MB snapshot). Which ones are kept
+//! is decided by [`bound_mounts`] and [`bound_interfaces`].
 
 use std::collections::BTreeSet;
 use std::os::unix::fs::MetadataExt;
@@ -20,7 +27,41 @@ use vigil_proto::{
     CpuMetrics, DiskMetrics, HostMetrics, InterfaceMetrics, LoadMetrics, MemoryMetrics, MountMetrics, NetworkMetrics,
 };
 
-use crate::config::HostMetric;
+use crate::config::{HostMetric, DEFAULT_MAX_INTERFACES, DEFAULT_MAX_MOUNTS};
+
+/// Name of the one entry summing the mounts or interfaces past the bound
+/// (its `fs_type` too, for a mount). No mount path (always absolute) or
+/// interface name the kernel makes can be this, and it is the same in every
+/// snapshot, so it is one continuous series.
+pub const OTHER: &str = "(other)";
+
+/// Interface name prefixes of bridges and overlays made by container and VM
+/// engines. Kept after the host's own interfaces (physical, bonds, VLANs,
+/// VPNs: everything not listed here), before [`ENDPOINT_PREFIXES`].
+pub const BRIDGE_PREFIXES: &[&str] = &[
+    "docker",
+    "br-",
+    "virbr",
+    "lxcbr",
+    "lxdbr",
+    "incusbr",
+    "podman",
+    "cni",
+    "flannel",
+    "vxlan",
+    "cilium",
+    "weave",
+    "kube-",
+    "tunl",
+    "genev",
+    "nodelocaldns",
+];
+
+/// Interface name prefixes of per-container or per-VM endpoints: there is
+/// one per container (veth pairs, Calico, Cilium `lxc*`, tap and vnet
+/// devices of VMs, Proxmox firewall links), so these are the ones that run
+/// into thousands. Kept last.
+pub const ENDPOINT_PREFIXES: &[&str] = &["veth", "cali", "lxc", "tap", "vnet", "vif", "fwpr", "fwln", "fwbr"];
 
 /// Filesystems that hold no user data and are left out of `disk.mounts`.
 ///
@@ -113,15 +154,35 @@ pub struct HostCollector {
     /// `Some` on the real `/proc`: the files kept open, by name.
     kept: Option<std::sync::Mutex<std::collections::HashMap<&'static str, std::fs::File>>>,
     cpu_model: std::sync::OnceLock<String>,
+    /// Mounts listed one by one ([`bound_mounts`]).
+    max_mounts: usize,
+    /// Interfaces listed one by one ([`bound_interfaces`]).
+    max_interfaces: usize,
 }
 
 impl HostCollector {
     /// A collector reading `proc_root` (normally `/proc`) for the given
-    /// metrics.
+    /// metrics, with the default bounds (32 mounts, 32 interfaces).
     pub fn new(proc_root: impl Into<PathBuf>, metrics: BTreeSet<HostMetric>) -> Self {
         let proc_root = proc_root.into();
         let kept = (proc_root == Path::new("/proc")).then(Default::default);
-        Self { proc_root, metrics, previous_cpu: None, kept, cpu_model: std::sync::OnceLock::new() }
+        Self {
+            proc_root,
+            metrics,
+            previous_cpu: None,
+            kept,
+            cpu_model: std::sync::OnceLock::new(),
+            max_mounts: DEFAULT_MAX_MOUNTS,
+            max_interfaces: DEFAULT_MAX_INTERFACES,
+        }
+    }
+
+    /// The same collector listing at most `max_mounts` mounts and
+    /// `max_interfaces` interfaces one by one (the rest in [`OTHER`]).
+    pub fn with_bounds(mut self, max_mounts: usize, max_interfaces: usize) -> Self {
+        self.max_mounts = max_mounts;
+        self.max_interfaces = max_interfaces;
+        self
     }
 
     /// A collector of every host metric from `/proc`.
@@ -320,12 +381,13 @@ impl HostCollector {
             ));
         }
         let mounts = mounts.into_iter().map(|(_, mount)| mount).collect();
-        Ok(DiskMetrics { mounts })
+        Ok(DiskMetrics { mounts: bound_mounts(mounts, self.max_mounts) })
     }
 
     fn read_network(&self) -> Result<NetworkMetrics, SectionError> {
         let (path, text) = self.read("network", "net/dev")?;
-        parse_net_dev(&text).map_err(|reason| SectionError::Parse { section: "network", path, reason })
+        let network = parse_net_dev(&text).map_err(|reason| SectionError::Parse { section: "network", path, reason })?;
+        Ok(NetworkMetrics { interfaces: bound_interfaces(network.interfaces, self.max_interfaces) })
     }
 
     fn read_load(&self) -> Result<LoadMetrics, SectionError> {
@@ -336,6 +398,103 @@ impl HostCollector {
 
 fn round2(value: f64) -> f64 {
     (value * 100.0).round() / 100.0
+}
+
+/// Which of `ranks.len()` entries to keep: the `max` with the lowest rank,
+/// the earlier one first among equal ranks.
+fn kept_entries(ranks: &[u8], max: usize) -> Vec<bool> {
+    let mut order: Vec<(u8, usize)> = ranks.iter().copied().zip(0..).collect();
+    order.sort_unstable();
+    let mut keep = vec![false; ranks.len()];
+    for &(_, index) in order.iter().take(max) {
+        keep[index] = true;
+    }
+    keep
+}
+
+/// At most `max` mounts one by one, the rest summed into one more entry
+/// named [`OTHER`] (path and `fs_type`).
+///
+/// The order is `/proc/mounts` order (mounted first, listed first), except
+/// that `/` is always kept; an [`OTHER`] entry already there (a list bounded
+/// before) is folded again. Kept mounts stay in their order, `(other)` comes
+/// last with the sums of `total` and `used` (so the host's disk totals stay
+/// exact) and `percent` = used / total of the folded mounts. A list of at
+/// most `max` is returned unchanged.
+pub fn bound_mounts(mounts: Vec<MountMetrics>, max: usize) -> Vec<MountMetrics> {
+    if mounts.len() <= max {
+        return mounts;
+    }
+    let ranks: Vec<u8> = mounts
+        .iter()
+        .map(|mount| match mount.path.as_str() {
+            "/" => 0,
+            OTHER => 2,
+            _ => 1,
+        })
+        .collect();
+    let keep = kept_entries(&ranks, max);
+    let mut other = MountMetrics { path: OTHER.to_owned(), fs_type: OTHER.to_owned(), ..Default::default() };
+    let mut kept = Vec::with_capacity(max + 1);
+    for (mount, keep) in mounts.into_iter().zip(keep) {
+        if keep {
+            kept.push(mount);
+        } else {
+            other.total = other.total.saturating_add(mount.total);
+            other.used = other.used.saturating_add(mount.used);
+        }
+    }
+    other.percent = if other.total == 0 { 0.0 } else { round2(other.used as f64 / other.total as f64 * 100.0) };
+    kept.push(other);
+    kept
+}
+
+/// How an interface ranks when not all can be listed: 0 the host's own
+/// (physical, bond, VLAN, VPN, anything unlisted), 1 engine bridges and
+/// overlays ([`BRIDGE_PREFIXES`]), 2 per-container endpoints
+/// ([`ENDPOINT_PREFIXES`]), 3 an [`OTHER`] entry of an earlier bound.
+pub fn interface_rank(name: &str) -> u8 {
+    if name == OTHER {
+        3
+    } else if BRIDGE_PREFIXES.iter().any(|prefix| name.starts_with(prefix)) {
+        1
+    } else if ENDPOINT_PREFIXES.iter().any(|prefix| name.starts_with(prefix)) {
+        2
+    } else {
+        0
+    }
+}
+
+/// At most `max` interfaces one by one, the rest summed into one more entry
+/// named [`OTHER`].
+///
+/// Kept: the lowest [`interface_rank`] first (the host's own interfaces,
+/// then bridges, then per-container endpoints such as `veth*`), kernel
+/// (`/proc/net/dev`) order among equals. Kept interfaces stay in kernel
+/// order, `(other)` comes last with every counter summed (so the host's
+/// network totals stay exact). A list of at most `max` is returned unchanged.
+pub fn bound_interfaces(interfaces: Vec<InterfaceMetrics>, max: usize) -> Vec<InterfaceMetrics> {
+    if interfaces.len() <= max {
+        return interfaces;
+    }
+    let ranks: Vec<u8> = interfaces.iter().map(|interface| interface_rank(&interface.name)).collect();
+    let keep = kept_entries(&ranks, max);
+    let mut other = InterfaceMetrics { name: OTHER.to_owned(), ..Default::default() };
+    let mut kept = Vec::with_capacity(max + 1);
+    for (interface, keep) in interfaces.into_iter().zip(keep) {
+        if keep {
+            kept.push(interface);
+        } else {
+            other.rx_bytes = other.rx_bytes.saturating_add(interface.rx_bytes);
+            other.tx_bytes = other.tx_bytes.saturating_add(interface.tx_bytes);
+            other.rx_packets = other.rx_packets.saturating_add(interface.rx_packets);
+            other.tx_packets = other.tx_packets.saturating_add(interface.tx_packets);
+            other.rx_errors = other.rx_errors.saturating_add(interface.rx_errors);
+            other.tx_errors = other.tx_errors.saturating_add(interface.tx_errors);
+        }
+    }
+    kept.push(other);
+    kept
 }
 
 fn parse_cpu_line(fields: &[&str]) -> Option<CpuTimes> {
@@ -658,6 +817,29 @@ mod tests {
         let eth0 = &network.interfaces[0];
         assert_eq!((eth0.rx_bytes, eth0.rx_packets, eth0.rx_errors), (10, 20, 30));
         assert_eq!((eth0.tx_bytes, eth0.tx_packets, eth0.tx_errors), (40, 50, 60));
+    }
+
+    #[test]
+    fn interfaces_rank_host_then_bridges_then_container_endpoints() {
+        for name in ["eth0", "enp3s0", "bond0", "eth0.100", "wg0", "tun0", "tailscale0", "ens5"] {
+            assert_eq!(interface_rank(name), 0, "{name}");
+        }
+        for name in ["docker0", "br-1a2b3c", "virbr0", "lxcbr0", "cni0", "flannel.1", "vxlan.calico", "cilium_host", "tunl0"] {
+            assert_eq!(interface_rank(name), 1, "{name}");
+        }
+        for name in ["veth1a2b3c", "cali12ab", "lxc1234", "tap100i0", "vnet3", "fwpr100p0"] {
+            assert_eq!(interface_rank(name), 2, "{name}");
+        }
+        assert_eq!(interface_rank(OTHER), 3);
+    }
+
+    #[test]
+    fn an_earlier_other_is_folded_again() {
+        let interface = |name: &str, rx: u64| InterfaceMetrics { name: name.into(), rx_bytes: rx, ..Default::default() };
+        let once = bound_interfaces(vec![interface("eth0", 1), interface("veth0", 2), interface("veth1", 4)], 1);
+        assert_eq!(once, vec![interface("eth0", 1), interface(OTHER, 6)]);
+        let again = bound_interfaces(once, 0);
+        assert_eq!(again, vec![interface(OTHER, 7)]);
     }
 
     #[test]

@@ -178,6 +178,41 @@ async fn refused_snapshot_is_dropped_and_not_resent() {
 }
 
 #[tokio::test]
+async fn queued_snapshot_over_the_message_limit_is_dropped_not_resent() {
+    // what an agent version without the size cap could leave in its queue
+    let state = tempfile::tempdir().unwrap();
+    let mut queue = Queue::open(state.path(), 1000).unwrap();
+    let interfaces: Vec<vigil_proto::InterfaceMetrics> = (0..40_000)
+        .map(|i| vigil_proto::InterfaceMetrics { name: format!("veth{i:011}"), rx_bytes: u64::MAX, ..Default::default() })
+        .collect();
+    let huge = Metrics {
+        timestamp: sovigilant::now_rfc3339(),
+        host: Some(HostMetrics { network: Some(vigil_proto::NetworkMetrics { interfaces }), ..Default::default() }),
+        ..Default::default()
+    };
+    assert!(prost::Message::encoded_len(&huge) > vigil_proto::MAX_MESSAGE_BYTES);
+    for metrics in [Metrics::default(), huge, Metrics::default()] {
+        queue.push(metrics).unwrap();
+    }
+    let gateway = Gateway::new(Behaviour::default());
+    let server = Server::start(gateway.clone()).await;
+    let config = config(server.address, state.path());
+    let running = start_sender(&config, Arc::new(Mutex::new(queue)));
+    assert!(
+        wait_until(Duration::from_secs(10), || running.queued().is_empty()).await,
+        "queue not drained: {:?}",
+        running.queued()
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let seqs: Vec<u64> = gateway.received().iter().map(|(_, s)| *s).collect();
+    assert_eq!(seqs, vec![1, 3], "the oversized snapshot is never sent");
+    assert_eq!(gateway.connections(), 1, "the stream never failed over it");
+    assert_eq!(running.status.metrics_sent(), 2);
+    running.stop().await;
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn at_most_256_snapshots_are_in_flight() {
     let state = tempfile::tempdir().unwrap();
     let gateway = Gateway::new(Behaviour { never_ack: true, ..Default::default() });

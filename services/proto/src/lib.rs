@@ -6,5 +6,7 @@ tonic::include_proto!("vigil");
 
 /// Metadata key carrying the host id on `Connect`.
 pub const HOST_ID_METADATA: &str = "x-vigil-host-id";
-/// Largest gRPC message either side accepts (a snapshot is a few KiB).
-pub const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
+/// Largest gRPC message an agent sends and the gateway accepts by default
+/// (1 MiB; a snapshot is a few KiB, and the agent bounds and caps its
+/// snapshots below this, see `docs/agent-snapshot-size.md`).
+pub const MAX_MESSAGE_BYTES: usize = 1024 * 1024;

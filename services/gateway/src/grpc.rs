@@ -144,7 +144,15 @@ impl VigilService for Agents {
 }
 
 /// What a queued message turns into, in arrival order.
-type Pending = BoxFuture<'static, Result<Ack, Status>>;
+/// Resolves to the ack and the payload bytes it held while in flight.
+type Pending = BoxFuture<'static, Result<(Ack, usize), Status>>;
+
+/// Snapshot bytes (JSON) of one agent awaiting their PubAck; past it the
+/// stream is not read until some are acknowledged. With
+/// `max_in_flight_per_agent` it bounds what one agent costs: a normal agent
+/// (256 snapshots of a few KiB) never reaches it, one sending 4 MB snapshots
+/// holds 4 of them, not 256 (1 GB).
+pub const MAX_IN_FLIGHT_BYTES_PER_AGENT: usize = 16 * 1024 * 1024;
 
 /// One open `Connect` stream.
 struct Session {
@@ -165,7 +173,7 @@ fn ack(ack: Ack) -> ServerMessage {
 
 /// The pending ack of a snapshot refused for good.
 fn refused(seq: u64, error: String) -> Pending {
-    futures::future::ready(Ok(Ack { seq, accepted: false, error })).boxed()
+    futures::future::ready(Ok((Ack { seq, accepted: false, error }, 0))).boxed()
 }
 
 impl Session {
@@ -173,6 +181,7 @@ impl Session {
         let max_in_flight = self.shared.config.max_in_flight_per_agent;
         let mut stopping = self.shared.stopping.clone();
         let mut pending: FuturesOrdered<Pending> = FuturesOrdered::new();
+        let mut pending_bytes = 0usize;
         let mut inbound_open = true;
         let mut recheck = tokio::time::interval_at(tokio::time::Instant::now() + TOKEN_RECHECK, TOKEN_RECHECK);
         let (tenant_id, host_id) = (self.identity.tenant_id.clone(), self.host_id.clone());
@@ -186,16 +195,20 @@ impl Session {
                     break Some(Status::unavailable("the gateway is shutting down; reconnect"));
                 }
                 Some(done) = pending.next(), if !pending.is_empty() => match done {
-                    Ok(reply) => {
+                    Ok((reply, bytes)) => {
+                        pending_bytes -= bytes;
                         if self.replies.send(Ok(ack(reply))).await.is_err() {
                             break None;
                         }
                     }
                     Err(status) => break Some(status),
                 },
-                message = inbound.message(), if inbound_open && pending.len() < max_in_flight => match message {
+                message = inbound.message(), if inbound_open && pending.len() < max_in_flight && pending_bytes < MAX_IN_FLIGHT_BYTES_PER_AGENT => match message {
                     Ok(Some(message)) => match self.handle(message).await {
-                        Ok(Some(next)) => pending.push_back(next),
+                        Ok(Some((next, bytes))) => {
+                            pending_bytes += bytes;
+                            pending.push_back(next);
+                        }
                         Ok(None) => {}
                         Err(status) => break Some(status),
                     },
@@ -227,7 +240,7 @@ impl Session {
     }
 
     /// Turns one message into its pending ack (`None`: nothing to ack).
-    async fn handle(&self, message: AgentMessage) -> Result<Option<Pending>, Status> {
+    async fn handle(&self, message: AgentMessage) -> Result<Option<(Pending, usize)>, Status> {
         let (tenant_id, host_id) = (&self.identity.tenant_id, &self.host_id);
         match message.payload {
             Some(agent_message::Payload::Metrics(metrics)) => {
@@ -238,7 +251,7 @@ impl Session {
                         message.agent_id
                     );
                     tracing::warn!(%tenant_id, %host_id, seq, "{error}");
-                    return Ok(Some(refused(seq, error)));
+                    return Ok(Some((refused(seq, error), 0)));
                 }
                 let size = prost::Message::encoded_len(&metrics);
                 let max = self.shared.config.max_message_bytes;
@@ -247,7 +260,7 @@ impl Session {
                         "snapshot {seq} is {size} bytes, over the gateway's limit of {max} bytes (gateway.max_message_bytes); send fewer mounts, interfaces, containers or custom metrics"
                     );
                     tracing::warn!(%tenant_id, %host_id, seq, size, max, "snapshot refused: too large");
-                    return Ok(Some(refused(seq, error)));
+                    return Ok(Some((refused(seq, error), 0)));
                 }
                 let window = convert::Window {
                     max_clock_skew: self.shared.config.max_clock_skew,
@@ -257,7 +270,7 @@ impl Session {
                     Ok(snapshot) => snapshot,
                     Err(error) => {
                         tracing::warn!(%tenant_id, %host_id, seq, error = %error, "snapshot refused");
-                        return Ok(Some(refused(seq, error.to_string())));
+                        return Ok(Some((refused(seq, error.to_string()), 0)));
                     }
                 };
                 let payload = serde_json::to_vec(&snapshot).map_err(|e| Status::internal(format!("cannot encode the snapshot: {e}")))?;
@@ -272,8 +285,9 @@ impl Session {
                         payload.len()
                     );
                     tracing::warn!(%tenant_id, %host_id, seq, json_bytes = payload.len(), bus_limit, "snapshot refused: too large for the bus");
-                    return Ok(Some(refused(seq, error)));
+                    return Ok(Some((refused(seq, error), 0)));
                 }
+                let bytes = payload.len();
                 let publish = PublishMessage::build().payload(payload.into()).message_id(snapshot.msg_id());
                 // Publishing happens inside the pending future, not here: the
                 // JetStream context bounds PubAcks in flight (5,000 permits
@@ -284,7 +298,7 @@ impl Session {
                 let jetstream = self.shared.jetstream.clone();
                 let subject = subjects::metrics(tenant_id, host_id);
                 let (tenant_id, host_id) = (tenant_id.clone(), host_id.clone());
-                Ok(Some(
+                Ok(Some((
                     async move {
                         let ack_future = jetstream.send_publish(subject, publish).await.map_err(|e| {
                             tracing::warn!(%tenant_id, %host_id, seq, error = %e, "cannot publish a snapshot");
@@ -293,7 +307,7 @@ impl Session {
                         match ack_future.await {
                             Ok(pub_ack) => {
                                 tracing::debug!(%tenant_id, %host_id, seq, stream_seq = pub_ack.sequence, duplicate = pub_ack.duplicate, "snapshot stored in jetstream");
-                                Ok(Ack { seq, accepted: true, error: String::new() })
+                                Ok((Ack { seq, accepted: true, error: String::new() }, bytes))
                             }
                             Err(e) => {
                                 tracing::warn!(%tenant_id, %host_id, seq, error = %e, "jetstream did not acknowledge a snapshot");
@@ -302,7 +316,8 @@ impl Session {
                         }
                     }
                     .boxed(),
-                ))
+                    bytes,
+                )))
             }
             Some(agent_message::Payload::Heartbeat(heartbeat)) => {
                 tracing::debug!(%tenant_id, %host_id, timestamp = %heartbeat.timestamp, queued = heartbeat.queued, "agent heartbeat");

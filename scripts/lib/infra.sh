@@ -1,7 +1,8 @@
 # Shared by scripts/up and scripts/test: make sure nats-server (with JetStream)
-# and MariaDB are installed and answering on 127.0.0.1, installing them from
-# Debian's packages and starting them without systemd when they are not.
-# Sourced, not run.
+# and MariaDB are installed (and, for the tests, answering on 127.0.0.1),
+# installing them from Debian's packages and starting them without systemd
+# when they are not. `vigil up` runs its own authenticated nats-server, so
+# scripts/up only installs it (install_nats). Sourced, not run.
 
 log() { printf 'vigil: %s\n' "$*" >&2; }
 
@@ -22,8 +23,25 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
 }
 
-ensure_nats() {
+# nats-server on PATH; `vigil up` starts it (from nats/nats-server.conf).
+install_nats() {
   command -v nats-server >/dev/null || apt_install nats-server
+}
+
+# The first free port from $1 on 127.0.0.1 (up to 100 above it).
+free_port_from() {
+  local port=$1
+  while port_open "$port"; do
+    port=$((port + 1))
+    if [ "$port" -ge $(($1 + 100)) ]; then log "error: no free port in $1-$port"; return 1; fi
+  done
+  echo "$port"
+}
+
+# Tests only: an anonymous nats-server on 127.0.0.1:4222 (the tests start
+# private authenticated servers of their own; this one is for manual checks).
+ensure_nats() {
+  install_nats
   if ! port_open 4222; then
     log "starting nats-server (jetstream) on 127.0.0.1:4222"
     mkdir -p /var/lib/nats-server

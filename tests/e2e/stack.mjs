@@ -1,6 +1,7 @@
-// The real Vigil stack for browser tests: a private nats-server on a free
-// port, a fresh MariaDB database (127.0.0.1:3306, root), a temporary data dir
-// and `vigil up` (gateway, collector and a real local sovigilant). A host is
+// The real Vigil stack for browser tests: a fresh MariaDB database
+// (127.0.0.1:3306, root), a temporary data dir and `vigil up` (its own
+// authenticated nats-server on a free port, gateway, collector and a real
+// local sovigilant); an anonymous NATS client is checked to be refused. A host is
 // offline 5 s after its last snapshot (the collector sweeps every second),
 // and `agentPid()` finds the local agent so a test can stop it. The local
 // agent's interval is lowered to 1 s: `vigil up` writes
@@ -10,7 +11,7 @@
 // Everything it starts is stopped (and the database dropped) by `stop()`.
 import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, writeFileSync, existsSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -49,6 +50,35 @@ async function waitFor(what, timeoutMs, probe) {
 
 function mariadb(sql) {
   execFileSync('mariadb', ['-h127.0.0.1', '-uroot', '-e', sql], { stdio: ['ignore', 'ignore', 'inherit'] });
+}
+
+/**
+ * Speaks NATS by hand to 127.0.0.1:`port` without credentials; resolves with
+ * the server's answer to CONNECT + PING (`-ERR 'Authorization Violation'`
+ * when the bus is closed, `PONG` when anyone may use it).
+ */
+export function anonymousNatsAnswer(port) {
+  return new Promise((ok, fail) => {
+    const socket = connect(port, '127.0.0.1');
+    let text = '';
+    let sent = false;
+    const timer = setTimeout(() => { socket.destroy(); fail(new Error(`no NATS answer on ${port}: ${text}`)); }, 5_000);
+    socket.on('data', (d) => {
+      text += d;
+      if (!sent && text.includes('\r\n')) {
+        sent = true; // after INFO
+        socket.write('CONNECT {"verbose":false,"pedantic":false,"name":"e2e anonymous"}\r\nPING\r\n');
+        return;
+      }
+      const answer = text.split('\r\n').slice(1).find((line) => line.startsWith('-ERR') || line === 'PONG');
+      if (answer) {
+        clearTimeout(timer);
+        socket.destroy();
+        ok(answer);
+      }
+    });
+    socket.on('error', (error) => { clearTimeout(timer); fail(error); });
+  });
 }
 
 /** Runs `vigil up`; resolves once it printed "vigil is up", with the admin password if printed. */
@@ -110,13 +140,11 @@ export async function startStack({ agentInterval = '1s' } = {}) {
   const httpPort = await freePort();
   const grpcPort = await freePort();
   const db = `vigil_e2e_${randomBytes(6).toString('hex')}`;
-  const nats = spawn('nats-server', ['-a', '127.0.0.1', '-p', String(natsPort), '-js', '-sd', join(dir, 'nats')], { stdio: 'ignore' });
-  const stack = { dir, httpPort, base: `http://127.0.0.1:${httpPort}`, nats, vigil: null, db, password: null };
+  const stack = { dir, httpPort, natsPort, base: `http://127.0.0.1:${httpPort}`, vigil: null, db, password: null };
   /** Pid of the sovigilant that `vigil up` runs (its child), or null. */
   stack.agentPid = () => (stack.vigil ? childPid(stack.vigil.pid, 'sovigilant') : null);
   stack.stop = async () => {
-    await stopChild(stack.vigil);
-    await stopChild(nats);
+    await stopChild(stack.vigil); // and with it its nats-server
     try { mariadb(`DROP DATABASE IF EXISTS \`${db}\``); } catch { /* already gone */ }
     if (!process.env.VIGIL_E2E_KEEP) rmSync(dir, { recursive: true, force: true });
   };
@@ -125,6 +153,8 @@ export async function startStack({ agentInterval = '1s' } = {}) {
     const env = {
       ...process.env,
       RUST_LOG: process.env.RUST_LOG ?? 'info',
+      // vigil up runs its own nats-server there (up.nats: true, the default),
+      // with a password it generates into data/nats.password
       VIGIL_NATS_URL: `nats://127.0.0.1:${natsPort}`,
       VIGIL_DATABASE_URL: `${MARIADB}/${db}`,
       VIGIL_DATA_DIR: join(dir, 'data'),
@@ -140,6 +170,9 @@ export async function startStack({ agentInterval = '1s' } = {}) {
     stack.vigil = up.child;
     stack.password = await up.done;
     if (!stack.password) throw new Error('vigil up did not print the first admin password');
+    const anonymous = await anonymousNatsAnswer(natsPort);
+    if (!/Authorization Violation/.test(anonymous)) throw new Error(`vigil up's nats-server let an anonymous client in: ${anonymous}`);
+    log(`vigil up's nats-server on ${natsPort} refuses anonymous clients (${anonymous})`);
     const agentConfig = join(dir, 'data', 'agent', 'config.yaml');
     await waitFor('the local agent config', 30_000, () => existsSync(agentConfig));
     await stopChild(stack.vigil);

@@ -250,7 +250,11 @@ async fn prepare_up(config: &Config, stack: &mut Stack, path_env: Option<String>
             Err(error) => return Err(error.into()),
         }
     }
-    let own = if config.up.nats { format!(", its nats-server from {}", config.nats_dir().join("nats-server.conf").display()) } else { String::new() };
+    let own = if config.up.nats {
+        format!(", its nats-server from {}", config.nats_dir().join("nats-server.conf").display())
+    } else {
+        String::new()
+    };
     println!(
         "nats: {} (user {}, password in {}{own})",
         mask_password(&config.nats.url),

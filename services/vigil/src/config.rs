@@ -141,12 +141,12 @@ pub struct UpSection {
     pub agent: bool,
     /// Empty: `sovigilant` next to the `vigil` executable, else in `PATH`.
     pub agent_binary: String,
-}
-
     /// Run a nats-server of its own (listening on `nats.url`).
     pub nats: bool,
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+}
+
 pub struct LogSection {
     #[serde(deserialize_with = "de_log_level")]
     pub level: String,
@@ -396,16 +396,6 @@ impl Config {
         }
     }
 
-    /// `data_dir/agent`: the local agent's config and state (`vigil up`).
-    pub fn agent_dir(&self) -> PathBuf {
-        self.data_dir.join("agent")
-    }
-
-    /// The CA agents must trust: `gateway.tls.ca` or the generated one.
-    pub fn ca_path(&self) -> PathBuf {
-        if self.gateway.tls.ca.is_empty() {
-            self.tls_dir().join(crate::tls::CA_CERT)
-        } else {
     /// The NATS password file: `nats.password_file` or `data_dir/nats.password`.
     pub fn nats_password_path(&self) -> PathBuf {
         if self.nats.password_file.is_empty() {
@@ -431,6 +421,16 @@ impl Config {
         let public = self.gateway.public_address.trim();
         if public.is_empty() {
             return format!("{}:{grpc_port}", hostname());
+    /// `data_dir/agent`: the local agent's config and state (`vigil up`).
+    pub fn agent_dir(&self) -> PathBuf {
+        self.data_dir.join("agent")
+    }
+
+    /// The CA agents must trust: `gateway.tls.ca` or the generated one.
+    pub fn ca_path(&self) -> PathBuf {
+        if self.gateway.tls.ca.is_empty() {
+            self.tls_dir().join(crate::tls::CA_CERT)
+        } else {
         }
         let has_port = match public.rsplit_once(':') {
             // a bracketed IPv6 address has its port after "]:"
@@ -966,27 +966,14 @@ log: { level: info, format: text }   # text | json
     }
 
     #[test]
-    fn agent_address_adds_the_grpc_port_when_missing() {
-        let mut config = Config::default();
-        config.gateway.public_address = "vigil.example.com".into();
-        assert_eq!(config.agent_address(9090), "vigil.example.com:9090");
-        config.gateway.public_address = "vigil.example.com:443".into();
-        assert_eq!(config.agent_address(9090), "vigil.example.com:443");
-        config.gateway.public_address = "::1".into();
-        assert_eq!(config.agent_address(9090), "[::1]:9090");
-        config.gateway.public_address = String::new();
-    #[test]
     fn nats_credentials_default_to_user_vigil_and_a_password_file_in_data_dir() {
         let config = Config::from_yaml("data_dir: /srv/vigil\n", "x.yaml", &no_env()).unwrap();
         assert_eq!(config.nats.user, "vigil");
         assert_eq!(config.nats_password_path(), PathBuf::from("/srv/vigil/nats.password"));
         assert_eq!(config.nats_dir(), PathBuf::from("/srv/vigil/nats"));
         assert!(config.up.nats);
-        let vars = env(&[
-            ("VIGIL_NATS_USER", "svc-1"),
-            ("VIGIL_NATS_PASSWORD_FILE", "/run/secrets/nats"),
-            ("VIGIL_UP_NATS", "false"),
-        ]);
+        let vars =
+            env(&[("VIGIL_NATS_USER", "svc-1"), ("VIGIL_NATS_PASSWORD_FILE", "/run/secrets/nats"), ("VIGIL_UP_NATS", "false")]);
         let config = Config::from_yaml("", "x.yaml", &vars).unwrap();
         assert_eq!(config.nats.user, "svc-1");
         assert_eq!(config.nats_password_path(), PathBuf::from("/run/secrets/nats"));
@@ -1014,3 +1001,13 @@ log: { level: info, format: text }   # text | json
         assert_eq!(config.agent_address(9090), format!("{}:9090", hostname()));
     }
 }
+    #[test]
+    fn agent_address_adds_the_grpc_port_when_missing() {
+        let mut config = Config::default();
+        config.gateway.public_address = "vigil.example.com".into();
+        assert_eq!(config.agent_address(9090), "vigil.example.com:9090");
+        config.gateway.public_address = "vigil.example.com:443".into();
+        assert_eq!(config.agent_address(9090), "vigil.example.com:443");
+        config.gateway.public_address = "::1".into();
+        assert_eq!(config.agent_address(9090), "[::1]:9090");
+        config.gateway.public_address = String::new();

@@ -178,8 +178,7 @@ fn spawn(binary: &Path, conf: &Path) -> Result<Running, NatsError> {
     let mut command = tokio::process::Command::new(binary);
     command.arg("-c").arg(conf).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped()).kill_on_drop(true);
     die_with_parent(&mut command);
-    let mut child =
-        command.spawn().map_err(|source| NatsError::Spawn { binary: binary.display().to_string(), source })?;
+    let mut child = command.spawn().map_err(|source| NatsError::Spawn { binary: binary.display().to_string(), source })?;
     let tail: Tail = Arc::default();
     if let Some(stderr) = child.stderr.take() {
         tokio::spawn(forward_log(stderr, tail.clone()));
@@ -249,10 +248,7 @@ async fn answers(url: &str, user: &str, password: &str) -> bool {
         .connection_timeout(Duration::from_secs(1));
     let Ok(client) = options.connect(url).await else { return false };
     let ready = client.server_info().auth_required
-        && matches!(
-            tokio::time::timeout(Duration::from_secs(2), client.request("$JS.API.INFO", "".into())).await,
-            Ok(Ok(_))
-        );
+        && matches!(tokio::time::timeout(Duration::from_secs(2), client.request("$JS.API.INFO", "".into())).await, Ok(Ok(_)));
     drop(client);
     ready
 }
@@ -339,8 +335,7 @@ impl OwnServer {
         let prepare_config = config.clone();
         let conf_path = tokio::task::spawn_blocking(move || prepare(&prepare_config, &host, port)).await??;
         let password_path = config.nats_password_path();
-        let password =
-            tokio::task::spawn_blocking(move || secret::ensure_nats_password(&password_path)).await??;
+        let password = tokio::task::spawn_blocking(move || secret::ensure_nats_password(&password_path)).await??;
         let mut running = spawn(&binary, &conf_path)?;
         if let Err(error) = wait_ready(&mut running, &config.nats.url, &config.nats.user, &password, READY_TIMEOUT).await {
             stop_child(&mut running.child, NATS_BINARY, STOP_GRACE).await;

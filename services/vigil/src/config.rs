@@ -143,10 +143,10 @@ pub struct UpSection {
     pub agent_binary: String,
     /// Run a nats-server of its own (listening on `nats.url`).
     pub nats: bool,
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
 }
 
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct LogSection {
     #[serde(deserialize_with = "de_log_level")]
     pub level: String,
@@ -272,6 +272,10 @@ pub const KEY_DOCS: &[(&str, &str)] = &[
     ("up.admin_email", "vigil up: the first admin user (password printed once)"),
     ("up.agent", "vigil up: run a local sovigilant"),
     ("up.agent_binary", "path of sovigilant; empty: next to vigil, else in PATH"),
+    (
+        "up.nats",
+        "vigil up: run its own nats-server (nats/nats-server.conf, authenticated, data in data_dir/nats) on nats.url; false: use a running one",
+    ),
     ("log.level", "error | warn | info | debug | trace, or a tracing filter (e.g. info,vigil_gateway=debug)"),
     ("log.format", "text | json"),
 ];
@@ -282,10 +286,6 @@ impl Config {
     /// file means all defaults); then applies the `VIGIL_*` overrides of `env`.
     pub fn load(explicit: Option<&Path>, env: &HashMap<String, String>) -> Result<Config, ConfigError> {
         let (path, must_exist) = Config::path(explicit, env);
-    (
-        "up.nats",
-        "vigil up: run its own nats-server (nats/nats-server.conf, authenticated, data in data_dir/nats) on nats.url; false: use a running one",
-    ),
         let text = match std::fs::read_to_string(&path) {
             Ok(text) => text,
             Err(error) if error.kind() == std::io::ErrorKind::NotFound && !must_exist => String::new(),
@@ -411,16 +411,6 @@ impl Config {
         self.data_dir.join("nats")
     }
 
-            PathBuf::from(&self.gateway.tls.ca)
-        }
-    }
-
-    /// `host:port` agents dial: `gateway.public_address` (port added when it
-    /// has none) or this machine's hostname and `grpc_port`.
-    pub fn agent_address(&self, grpc_port: u16) -> String {
-        let public = self.gateway.public_address.trim();
-        if public.is_empty() {
-            return format!("{}:{grpc_port}", hostname());
     /// `data_dir/agent`: the local agent's config and state (`vigil up`).
     pub fn agent_dir(&self) -> PathBuf {
         self.data_dir.join("agent")
@@ -431,6 +421,16 @@ impl Config {
         if self.gateway.tls.ca.is_empty() {
             self.tls_dir().join(crate::tls::CA_CERT)
         } else {
+            PathBuf::from(&self.gateway.tls.ca)
+        }
+    }
+
+    /// `host:port` agents dial: `gateway.public_address` (port added when it
+    /// has none) or this machine's hostname and `grpc_port`.
+    pub fn agent_address(&self, grpc_port: u16) -> String {
+        let public = self.gateway.public_address.trim();
+        if public.is_empty() {
+            return format!("{}:{grpc_port}", hostname());
         }
         let has_port = match public.rsplit_once(':') {
             // a bracketed IPv6 address has its port after "]:"
@@ -678,6 +678,15 @@ fn de_nats_url<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::
     Ok(url)
 }
 
+fn de_nats_user<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    let user = String::deserialize(deserializer)?;
+    let ok = (1..=64).contains(&user.len()) && user.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+    if !ok {
+        return Err(D::Error::custom(format!("{user:?} is not a nats user; use 1 to 64 letters, digits, '.', '_' or '-'")));
+    }
+    Ok(user)
+}
+
 fn de_mysql_url<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
     let url = String::deserialize(deserializer)?;
     let ok = ["mysql://", "mariadb://"].iter().any(|scheme| url.starts_with(scheme) && url.len() > scheme.len());
@@ -688,15 +697,6 @@ fn de_mysql_url<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D:
     match options {
         Ok(options) if options.get_database().is_some_and(|name| !name.is_empty()) => Ok(url),
         Ok(_) => Err(D::Error::custom(format!("{url:?} names no database; end it with /<database>, e.g. /vigil"))),
-fn de_nats_user<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
-    let user = String::deserialize(deserializer)?;
-    let ok = (1..=64).contains(&user.len()) && user.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
-    if !ok {
-        return Err(D::Error::custom(format!("{user:?} is not a nats user; use 1 to 64 letters, digits, '.', '_' or '-'")));
-    }
-    Ok(user)
-}
-
         Err(error) => Err(D::Error::custom(format!("{url:?} is not a valid mysql url: {error}"))),
     }
 }
@@ -998,9 +998,6 @@ log: { level: info, format: text }   # text | json
         assert!(!printed.contains(&password), "{printed}");
     }
 
-        assert_eq!(config.agent_address(9090), format!("{}:9090", hostname()));
-    }
-}
     #[test]
     fn agent_address_adds_the_grpc_port_when_missing() {
         let mut config = Config::default();
@@ -1011,3 +1008,6 @@ log: { level: info, format: text }   # text | json
         config.gateway.public_address = "::1".into();
         assert_eq!(config.agent_address(9090), "[::1]:9090");
         config.gateway.public_address = String::new();
+        assert_eq!(config.agent_address(9090), format!("{}:9090", hostname()));
+    }
+}

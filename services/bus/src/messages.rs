@@ -206,7 +206,14 @@ impl DeadLetter {
     pub fn new(service: &str, subject: &str, stream_sequence: u64, error: String, payload: &[u8]) -> DeadLetter {
         let payload = serde_json::from_slice(payload)
             .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(payload).into_owned()));
-        DeadLetter { service: service.to_owned(), subject: subject.to_owned(), stream_sequence, error, terminated_at: Utc::now(), payload }
+        DeadLetter {
+            service: service.to_owned(),
+            subject: subject.to_owned(),
+            stream_sequence,
+            error,
+            terminated_at: Utc::now(),
+            payload,
+        }
     }
 }
 

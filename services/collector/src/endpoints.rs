@@ -122,4 +122,3 @@ where
     };
     encode(&Reply::from(result))
 }
-

@@ -186,7 +186,8 @@ async fn terminate(shared: &Shared, message: &jetstream::Message, reason: &str) 
     let sequence = stream_sequence(message);
     let subject = message.subject.as_str();
     tracing::warn!(%subject, stream_sequence = sequence, reason, "snapshot terminated, not stored; kept as a dead letter");
-    let letter = DeadLetter::new(vigil_bus::subjects::collector::SERVICE_NAME, subject, sequence, reason.to_owned(), &message.payload);
+    let letter =
+        DeadLetter::new(vigil_bus::subjects::collector::SERVICE_NAME, subject, sequence, reason.to_owned(), &message.payload);
     let kept = match serde_json::to_vec(&letter) {
         Ok(payload) => match shared.jetstream.publish(vigil_bus::subjects::dead_letter(subject), payload.into()).await {
             Ok(ack) => ack.await.map(|_| ()).map_err(|e| e.to_string()),
@@ -236,7 +237,8 @@ async fn handle_batch(shared: &Shared, messages: Vec<jetstream::Message>, retry_
     }
     // Ranges still to store, the next one last. A range the database refuses
     // for its data is split in two until the refused snapshot stands alone.
-    let mut todo = vec![0..items.len()];
+    let mut todo: Vec<std::ops::Range<usize>> = Vec::with_capacity(16);
+    todo.push(0..items.len());
     while let Some(range) = todo.pop() {
         if range.is_empty() {
             continue;

@@ -45,7 +45,8 @@ impl Window {
         let delta = |d: std::time::Duration| chrono::TimeDelta::from_std(d).unwrap_or(chrono::TimeDelta::MAX);
         let latest = received_at.checked_add_signed(delta(self.max_clock_skew)).unwrap_or(DateTime::<Utc>::MAX_UTC);
         // never before the epoch: the read side and `Nats-Msg-Id` work in unix time
-        let earliest = received_at.checked_sub_signed(delta(self.max_age)).unwrap_or(DateTime::UNIX_EPOCH).max(DateTime::UNIX_EPOCH);
+        let earliest =
+            received_at.checked_sub_signed(delta(self.max_age)).unwrap_or(DateTime::UNIX_EPOCH).max(DateTime::UNIX_EPOCH);
         if collected_at < earliest || collected_at > latest {
             return Err(ConvertError::TimestampOutOfWindow {
                 value: value.to_owned(),

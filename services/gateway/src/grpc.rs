@@ -273,7 +273,8 @@ impl Session {
                         return Ok(Some((refused(seq, error.to_string()), 0)));
                     }
                 };
-                let payload = serde_json::to_vec(&snapshot).map_err(|e| Status::internal(format!("cannot encode the snapshot: {e}")))?;
+                let payload =
+                    serde_json::to_vec(&snapshot).map_err(|e| Status::internal(format!("cannot encode the snapshot: {e}")))?;
                 // JSON is larger than protobuf (about 2x for numbers): what
                 // passed max_message_bytes may still not fit one bus message,
                 // and a publish over max_payload would fail on every replay.

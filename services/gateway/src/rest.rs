@@ -22,14 +22,14 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
+use futures::StreamExt;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tower_http::trace::TraceLayer;
+use vigil_bus::messages::Reply;
 use vigil_bus::messages::{
     self, GetHost, HostRecord, HourlyPoint, HourlyRange, ListHosts, MetricsLatest, MetricsPoint, MetricsRange, MAX_RANGE_STEP,
 };
-use futures::StreamExt;
-use vigil_bus::messages::Reply;
 use vigil_bus::rpc;
 use vigil_bus::subjects::collector;
 use vigil_bus::ErrorCode;
@@ -390,7 +390,8 @@ async fn host_metrics(
             _ => ApiError::internal("reading metrics", "the collector sent a malformed reply"),
         });
     };
-    let mut head = serde_json::to_vec(&MetricsHead { host_id: &id, from, to }).map_err(|e| ApiError::internal("encoding metrics", e))?;
+    let mut head =
+        serde_json::to_vec(&MetricsHead { host_id: &id, from, to }).map_err(|e| ApiError::internal("encoding metrics", e))?;
     head.pop(); // the closing brace comes with the points
     head.extend_from_slice(br#","points":"#);
     let body = futures::stream::iter([Ok(bytes::Bytes::from(head)), Ok(points)])

@@ -136,7 +136,7 @@ async fn main() -> Result<()> {
                 connection.sender.send(sim::metrics_message(&host_id, sim::snapshot(sent, at, sent))).await.expect("send");
             }
             drop(connection.sender);
-            let _ = acks;
+            drop(acks); // detached: it counts acks until the stream ends
             sent
         }));
     }
@@ -347,10 +347,10 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 async fn poll_commits(pool: sqlx::MySqlPool, pending: Pending, latencies: Arc<Mutex<Vec<f64>>>, stop: Arc<tokio::sync::Notify>) {
     loop {
         let rows: Vec<(String, chrono::NaiveDateTime)> =
-            match sqlx::query_as("SELECT host_id, MAX(timestamp) FROM metrics_host GROUP BY host_id").fetch_all(&pool).await {
-                Ok(rows) => rows,
-                Err(_) => Vec::new(),
-            };
+            sqlx::query_as("SELECT host_id, MAX(timestamp) FROM metrics_host GROUP BY host_id")
+                .fetch_all(&pool)
+                .await
+                .unwrap_or_default();
         let now = Instant::now();
         {
             let mut pending = pending.lock().await;

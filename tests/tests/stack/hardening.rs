@@ -53,7 +53,10 @@ async fn snapshots_dated_outside_the_window_are_refused_and_another_tenant_loses
         // the other tenant's host keeps reporting, one snapshot a second of its clock
         for i in 0..10u64 {
             let n = round as u64 * 10 + i;
-            good.sender.send(sim::metrics_message(&good_host, sim::snapshot(n + 1, start + chrono::Duration::seconds(n as i64), n))).await.unwrap();
+            good.sender
+                .send(sim::metrics_message(&good_host, sim::snapshot(n + 1, start + chrono::Duration::seconds(n as i64), n)))
+                .await
+                .unwrap();
             assert!(next_ack(&mut good).await.accepted);
         }
     }
@@ -82,7 +85,8 @@ async fn snapshots_dated_outside_the_window_are_refused_and_another_tenant_loses
         assert_eq!(status, 200, "{from}..{to}: {body}");
         assert_eq!(body["points"].as_array().map(Vec::len), Some(60), "{from}..{to}");
     }
-    let (status, body) = get(&stack, &format!("/api/hosts/{good_host}/metrics?from=1000-01-01T00:00:00Z&to=1001-01-01T00:00:00Z"), &jwt).await;
+    let (status, body) =
+        get(&stack, &format!("/api/hosts/{good_host}/metrics?from=1000-01-01T00:00:00Z&to=1001-01-01T00:00:00Z"), &jwt).await;
     assert_eq!((status, body["points"].as_array().map(Vec::len)), (200, Some(0)), "{body}");
 }
 
@@ -212,7 +216,10 @@ async fn ten_thousand_points_of_a_host_with_64_mounts_and_200_interfaces_are_rea
     store_wide_points(&stack, &host_id, 10_000).await;
     let jwt = stack.login(&acme).await.unwrap();
 
-    let url = stack.http(&format!("/api/hosts/{host_id}/metrics?from={}&limit=10000", (Utc::now() - chrono::Duration::hours(4)).timestamp()));
+    let url = stack.http(&format!(
+        "/api/hosts/{host_id}/metrics?from={}&limit=10000",
+        (Utc::now() - chrono::Duration::hours(4)).timestamp()
+    ));
     let response = reqwest::Client::new().get(url).bearer_auth(&jwt).send().await.unwrap();
     assert_eq!(response.status().as_u16(), 200);
     let started = std::time::Instant::now();
@@ -260,7 +267,13 @@ async fn a_snapshot_too_large_for_the_gateway_or_the_bus_is_refused_for_good() {
     let mut big = sim::snapshot(1, Utc::now(), 1);
     let host = big.host.as_mut().unwrap();
     host.disk.as_mut().unwrap().mounts = (0..8_000)
-        .map(|i| MountMetrics { path: format!("/mnt/{i:0200}"), total: 1 << 40, used: 1 << 39, percent: 50.0, fs_type: "ext4".into() })
+        .map(|i| MountMetrics {
+            path: format!("/mnt/{i:0200}"),
+            total: 1 << 40,
+            used: 1 << 39,
+            percent: 50.0,
+            fs_type: "ext4".into(),
+        })
         .collect();
     assert!(prost::Message::encoded_len(&big) > 1_700_000);
     connection.sender.send(sim::metrics_message(&host_id, big)).await.unwrap();
@@ -272,9 +285,8 @@ async fn a_snapshot_too_large_for_the_gateway_or_the_bus_is_refused_for_good() {
     // (a control character is one byte in protobuf, six in JSON)
     let mut grows = sim::snapshot(2, Utc::now(), 2);
     let host = grows.host.as_mut().unwrap();
-    host.network.as_mut().unwrap().interfaces = (0..900)
-        .map(|i| InterfaceMetrics { name: format!("{i}{}", "\u{1}".repeat(1000)), ..Default::default() })
-        .collect();
+    host.network.as_mut().unwrap().interfaces =
+        (0..900).map(|i| InterfaceMetrics { name: format!("{i}{}", "\u{1}".repeat(1000)), ..Default::default() }).collect();
     assert!(prost::Message::encoded_len(&grows) < 1024 * 1024);
     connection.sender.send(sim::metrics_message(&host_id, grows)).await.unwrap();
     let ack = next_ack(&mut connection).await;

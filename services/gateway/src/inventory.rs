@@ -18,11 +18,9 @@
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use tower_http::trace::TraceLayer;
 use vigil_bus::messages::{
     self, ContainerPoint, ContainerRange, ContainerRecord, CustomLatest, CustomPoint, CustomRange, GetContainer, HostContainers,
     HostServices, ListContainers, ServiceRecord,
@@ -36,24 +34,11 @@ use crate::Shared;
 
 type AppState = Arc<Shared>;
 
-pub(crate) fn router(shared: Arc<Shared>) -> Router {
-    Router::new()
-        .route("/api/hosts/{id}/containers", get(host_containers))
-        .route("/api/hosts/{id}/services", get(host_services))
-        .route("/api/hosts/{id}/custom", get(host_custom))
-        .route("/api/hosts/{id}/custom/latest", get(host_custom_latest))
-        .route("/api/containers", get(list_containers))
-        .route("/api/containers/{id}", get(get_container))
-        .route("/api/containers/{id}/metrics", get(container_metrics))
-        .layer(TraceLayer::new_for_http())
-        .with_state(shared)
-}
-
 fn container_id_from_path(id: &str) -> Result<ContainerId, ApiError> {
     ContainerId::parse(id).map_err(|e| ApiError::bad_request(e.to_string()))
 }
 
-async fn host_containers(
+pub(crate) async fn host_containers(
     State(shared): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
@@ -63,7 +48,7 @@ async fn host_containers(
     Ok(Json(messages::request(&shared.nats, collector::HOST_CONTAINERS, &request).await?))
 }
 
-async fn host_services(
+pub(crate) async fn host_services(
     State(shared): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
@@ -73,12 +58,15 @@ async fn host_services(
     Ok(Json(messages::request(&shared.nats, collector::HOST_SERVICES, &request).await?))
 }
 
-async fn list_containers(State(shared): State<AppState>, caller: Caller) -> Result<Json<Vec<ContainerRecord>>, ApiError> {
+pub(crate) async fn list_containers(
+    State(shared): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Vec<ContainerRecord>>, ApiError> {
     let request: ListContainers = messages::ListHosts { tenant_id: caller.tenant_id };
     Ok(Json(messages::request(&shared.nats, collector::LIST_CONTAINERS, &request).await?))
 }
 
-async fn get_container(
+pub(crate) async fn get_container(
     State(shared): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
@@ -90,7 +78,7 @@ async fn get_container(
 }
 
 #[derive(Serialize)]
-struct ContainerMetricsAnswer {
+pub(crate) struct ContainerMetricsAnswer {
     id: String,
     host_id: String,
     name: String,
@@ -99,7 +87,7 @@ struct ContainerMetricsAnswer {
     points: Vec<ContainerPoint>,
 }
 
-async fn container_metrics(
+pub(crate) async fn container_metrics(
     State(shared): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
@@ -128,13 +116,13 @@ async fn container_metrics(
 
 /// `from`, `to`, `limit` as for host metrics, plus an optional metric name.
 #[derive(Deserialize)]
-struct CustomQuery {
+pub(crate) struct CustomQuery {
     #[serde(flatten)]
     window: MetricsQuery,
     name: Option<String>,
 }
 
-async fn host_custom(
+pub(crate) async fn host_custom(
     State(shared): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
@@ -146,7 +134,7 @@ async fn host_custom(
     Ok(Json(messages::request(&shared.nats, collector::CUSTOM_RANGE, &range).await?))
 }
 
-async fn host_custom_latest(
+pub(crate) async fn host_custom_latest(
     State(shared): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,

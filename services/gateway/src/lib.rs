@@ -34,6 +34,7 @@ mod grpc;
 mod inventory;
 mod live;
 mod rest;
+mod router;
 mod users;
 mod web;
 
@@ -265,12 +266,7 @@ impl Gateway {
                 .await
                 .map_err(GatewayError::Grpc)
         };
-        let router = rest::router(shared.clone())
-            .merge(inventory::router(shared.clone()))
-            .merge(users::router(shared.clone()))
-            .merge(live::router(shared.clone()))
-            .merge(downloads::router(&shared.config))
-            .merge(web::router());
+        let router = router::router(shared.clone());
         let http =
             async { axum::serve(http_listener, router).with_graceful_shutdown(signal.clone()).await.map_err(GatewayError::Http) };
         tracing::info!(grpc = %grpc_addr, http = %http_addr, "gateway serving");

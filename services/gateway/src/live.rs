@@ -41,8 +41,6 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::ws::{rejection::WebSocketUpgradeRejection, CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::Router;
 use chrono::{DateTime, SecondsFormat, Utc};
 use futures::{SinkExt, StreamExt};
 use serde::{Deserialize, Serialize};
@@ -528,16 +526,12 @@ async fn feed(
 
 type AppState = Arc<Shared>;
 
-pub(crate) fn router(shared: Arc<Shared>) -> Router {
-    Router::new().route("/ws", get(upgrade)).with_state(shared)
-}
-
 #[derive(Deserialize)]
-struct WsParams {
+pub(crate) struct WsParams {
     token: Option<String>,
 }
 
-async fn upgrade(
+pub(crate) async fn upgrade(
     State(shared): State<AppState>,
     params: Result<Query<WsParams>, QueryRejection>,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,

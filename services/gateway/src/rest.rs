@@ -15,17 +15,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Request, State};
+use axum::extract::{FromRequest, FromRequestParts, Path, Request, State};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
-use axum::{Json, Router};
+use axum::Json;
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use tower_http::trace::TraceLayer;
 use vigil_bus::messages::Reply;
 use vigil_bus::messages::{
     self, GetHost, HostRecord, HourlyPoint, HourlyRange, ListHosts, MetricsLatest, MetricsPoint, MetricsRange, MAX_RANGE_STEP,
@@ -51,23 +49,7 @@ const HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
 
 type AppState = Arc<Shared>;
 
-pub(crate) fn router(shared: Arc<Shared>) -> Router {
-    let api = Router::new()
-        .route("/auth/login", post(login))
-        .route("/auth/refresh", post(refresh))
-        .route("/auth/logout", post(logout))
-        .route("/health", get(health))
-        .route("/hosts", get(list_hosts))
-        .route("/hosts/{id}", get(get_host))
-        .route("/hosts/{id}/metrics", get(host_metrics))
-        .route("/hosts/{id}/metrics/hourly", get(host_metrics_hourly))
-        .route("/tokens", get(list_tokens).post(create_token))
-        .route("/tokens/{id}", delete(revoke_token))
-        .fallback(api_not_found);
-    Router::new().nest("/api", api).layer(DefaultBodyLimit::max(BODY_LIMIT)).layer(TraceLayer::new_for_http()).with_state(shared)
-}
-
-async fn api_not_found(uri: axum::http::Uri) -> ApiError {
+pub(crate) async fn api_not_found(uri: axum::http::Uri) -> ApiError {
     ApiError::new(ErrorCode::NotFound, format!("no api route {}", uri.path()))
 }
 
@@ -166,13 +148,13 @@ pub(crate) fn host_id_from_path(id: &str) -> Result<(), ApiError> {
 // Auth
 
 #[derive(Deserialize)]
-struct LoginRequest {
+pub(crate) struct LoginRequest {
     email: String,
     password: String,
 }
 
 #[derive(Serialize)]
-struct TokenPair {
+pub(crate) struct TokenPair {
     access_token: String,
     refresh_token: String,
     token_type: &'static str,
@@ -188,7 +170,10 @@ fn token_pair(shared: &Shared, user: User, refresh_token: String) -> Result<Toke
     Ok(TokenPair { access_token, refresh_token, token_type: "Bearer", expires_in: ttl.as_secs(), user })
 }
 
-async fn login(State(shared): State<AppState>, ApiJson(body): ApiJson<LoginRequest>) -> Result<Json<TokenPair>, ApiError> {
+pub(crate) async fn login(
+    State(shared): State<AppState>,
+    ApiJson(body): ApiJson<LoginRequest>,
+) -> Result<Json<TokenPair>, ApiError> {
     let found = auth::user_by_email(&shared.pool, &body.email).await.map_err(|e| ApiError::internal("looking up the user", e))?;
     let (user, hash) = match found {
         Some((user, hash)) => (Some(user), Some(hash)),
@@ -207,11 +192,14 @@ async fn login(State(shared): State<AppState>, ApiJson(body): ApiJson<LoginReque
 }
 
 #[derive(Deserialize)]
-struct RefreshRequest {
+pub(crate) struct RefreshRequest {
     refresh_token: String,
 }
 
-async fn refresh(State(shared): State<AppState>, ApiJson(body): ApiJson<RefreshRequest>) -> Result<Json<TokenPair>, ApiError> {
+pub(crate) async fn refresh(
+    State(shared): State<AppState>,
+    ApiJson(body): ApiJson<RefreshRequest>,
+) -> Result<Json<TokenPair>, ApiError> {
     let rotated = auth::rotate_refresh_token(&shared.pool, &body.refresh_token, shared.config.refresh_token_ttl)
         .await
         .map_err(|e| ApiError::internal("rotating a refresh token", e))?;
@@ -221,7 +209,7 @@ async fn refresh(State(shared): State<AppState>, ApiJson(body): ApiJson<RefreshR
     Ok(Json(token_pair(&shared, user, refresh_token)?))
 }
 
-async fn logout(
+pub(crate) async fn logout(
     State(shared): State<AppState>,
     caller: Caller,
     ApiJson(body): ApiJson<RefreshRequest>,
@@ -236,7 +224,7 @@ async fn logout(
 // ---------------------------------------------------------------------------
 // Health
 
-async fn health(State(shared): State<AppState>) -> Response {
+pub(crate) async fn health(State(shared): State<AppState>) -> Response {
     let nats_ok = matches!(shared.nats.connection_state(), async_nats::connection::State::Connected)
         && tokio::time::timeout(HEALTH_TIMEOUT, shared.nats.flush()).await.map(|r| r.is_ok()).unwrap_or(false);
     let database_ok = tokio::time::timeout(HEALTH_TIMEOUT, sqlx::query("SELECT 1").execute(&shared.pool))
@@ -257,20 +245,20 @@ async fn health(State(shared): State<AppState>) -> Response {
 // ---------------------------------------------------------------------------
 // Hosts and metrics (answered by the collector)
 
-async fn list_hosts(State(shared): State<AppState>, caller: Caller) -> Result<Json<Vec<HostRecord>>, ApiError> {
+pub(crate) async fn list_hosts(State(shared): State<AppState>, caller: Caller) -> Result<Json<Vec<HostRecord>>, ApiError> {
     let hosts: Vec<HostRecord> =
         messages::request(&shared.nats, collector::LIST_HOSTS, &ListHosts { tenant_id: caller.tenant_id }).await?;
     Ok(Json(hosts))
 }
 
 #[derive(Serialize)]
-struct HostWithLatest {
+pub(crate) struct HostWithLatest {
     #[serde(flatten)]
     host: HostRecord,
     latest: Option<MetricsPoint>,
 }
 
-async fn get_host(
+pub(crate) async fn get_host(
     State(shared): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
@@ -353,7 +341,7 @@ pub(crate) fn metrics_window(query: &MetricsQuery, now: DateTime<Utc>) -> Result
     Ok((from, to, limit))
 }
 
-async fn host_metrics(
+pub(crate) async fn host_metrics(
     State(shared): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
@@ -400,7 +388,7 @@ async fn host_metrics(
 }
 
 #[derive(Serialize)]
-struct HourlyAnswer {
+pub(crate) struct HourlyAnswer {
     host_id: String,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
@@ -411,7 +399,7 @@ struct HourlyAnswer {
 pub const DEFAULT_HOURLY_SPAN: Duration = Duration::from_secs(30 * 86_400);
 
 /// Hourly aggregates of the host (complete hours; kept `collector.retention_hourly`).
-async fn host_metrics_hourly(
+pub(crate) async fn host_metrics_hourly(
     State(shared): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
@@ -440,18 +428,21 @@ fn admin_error(error: admin::AdminError) -> ApiError {
     }
 }
 
-async fn list_tokens(State(shared): State<AppState>, caller: Caller) -> Result<Json<Vec<admin::AgentTokenInfo>>, ApiError> {
+pub(crate) async fn list_tokens(
+    State(shared): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Vec<admin::AgentTokenInfo>>, ApiError> {
     caller.require_admin()?;
     Ok(Json(admin::list_agent_tokens(&shared.pool, &caller.tenant_id).await.map_err(admin_error)?))
 }
 
 #[derive(Deserialize)]
-struct CreateTokenRequest {
+pub(crate) struct CreateTokenRequest {
     #[serde(default)]
     name: Option<String>,
 }
 
-async fn create_token(
+pub(crate) async fn create_token(
     State(shared): State<AppState>,
     caller: Caller,
     ApiJson(body): ApiJson<CreateTokenRequest>,
@@ -463,7 +454,11 @@ async fn create_token(
     Ok((StatusCode::CREATED, Json(created)))
 }
 
-async fn revoke_token(State(shared): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+pub(crate) async fn revoke_token(
+    State(shared): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
     caller.require_admin()?;
     admin::revoke_agent_token(&shared.pool, &caller.tenant_id, &id).await.map_err(admin_error)?;
     tracing::info!(user_id = %caller.user_id, token_id = %id, "agent token revoked over rest");

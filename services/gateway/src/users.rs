@@ -21,10 +21,8 @@ use std::sync::Arc;
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use serde::{Deserialize, Serialize};
-use tower_http::trace::TraceLayer;
 use vigil_bus::ErrorCode;
 
 use crate::admin::{self, AdminError, Role, UserInfo};
@@ -33,14 +31,6 @@ use crate::rest::{ApiJson, Caller};
 use crate::Shared;
 
 type AppState = Arc<Shared>;
-
-pub(crate) fn router(shared: Arc<Shared>) -> Router {
-    Router::new()
-        .route("/api/users", get(list_users).post(create_user))
-        .route("/api/users/{id}", axum::routing::patch(update_user).delete(delete_user))
-        .layer(TraceLayer::new_for_http())
-        .with_state(shared)
-}
 
 fn users_error(error: AdminError) -> ApiError {
     match error.code() {
@@ -55,13 +45,13 @@ fn parse_role(value: &str) -> Result<Role, ApiError> {
     })
 }
 
-async fn list_users(State(shared): State<AppState>, caller: Caller) -> Result<Json<Vec<UserInfo>>, ApiError> {
+pub(crate) async fn list_users(State(shared): State<AppState>, caller: Caller) -> Result<Json<Vec<UserInfo>>, ApiError> {
     caller.require_admin()?;
     Ok(Json(admin::list_users(&shared.pool, &caller.tenant_id).await.map_err(users_error)?))
 }
 
 #[derive(Deserialize)]
-struct CreateUserRequest {
+pub(crate) struct CreateUserRequest {
     email: String,
     #[serde(default)]
     password: Option<String>,
@@ -70,7 +60,7 @@ struct CreateUserRequest {
 }
 
 #[derive(Serialize)]
-struct CreatedUser {
+pub(crate) struct CreatedUser {
     #[serde(flatten)]
     user: UserInfo,
     /// Only when the gateway generated it: shown this once.
@@ -78,7 +68,7 @@ struct CreatedUser {
     password: Option<String>,
 }
 
-async fn create_user(
+pub(crate) async fn create_user(
     State(shared): State<AppState>,
     caller: Caller,
     ApiJson(body): ApiJson<CreateUserRequest>,
@@ -104,11 +94,11 @@ async fn create_user(
 }
 
 #[derive(Deserialize)]
-struct UpdateUserRequest {
+pub(crate) struct UpdateUserRequest {
     role: String,
 }
 
-async fn update_user(
+pub(crate) async fn update_user(
     State(shared): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
@@ -124,7 +114,11 @@ async fn update_user(
     Ok(Json(user))
 }
 
-async fn delete_user(State(shared): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+pub(crate) async fn delete_user(
+    State(shared): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
     caller.require_admin()?;
     if id == caller.user_id {
         return Err(ApiError::new(ErrorCode::Conflict, "you cannot delete your own account; ask another admin"));

@@ -17,7 +17,6 @@
 
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::Router;
 
 mod embedded {
     include!(concat!(env!("OUT_DIR"), "/dashboard_assets.rs"));
@@ -38,11 +37,6 @@ The REST API (<code>/api</code>) and live updates (<code>/ws</code>) work.</p>\
 <p>Build the dashboard, then the gateway again:</p>\
 <pre>cd dashboard &amp;&amp; npm install &amp;&amp; npm run build\ncd .. &amp;&amp; cargo build --release -p vigil</pre>\
 <p><code>scripts/up</code> does both.</p></body></html>\n";
-
-/// The dashboard routes: a fallback, so merge it after every other router.
-pub(crate) fn router() -> Router {
-    Router::new().fallback(serve)
-}
 
 fn find(path: &str) -> Option<&'static Asset> {
     embedded::ASSETS.binary_search_by(|a| a.path.cmp(path)).ok().map(|i| &embedded::ASSETS[i])
@@ -143,7 +137,7 @@ fn json_not_found(path: &str) -> Response {
     (StatusCode::NOT_FOUND, axum::Json(body)).into_response()
 }
 
-async fn serve(method: Method, uri: Uri, request: HeaderMap) -> Response {
+pub(crate) async fn serve(method: Method, uri: Uri, request: HeaderMap) -> Response {
     let path = uri.path();
     if path == "/api" || path.starts_with("/api/") || path == "/ws" {
         return json_not_found(path);
@@ -174,6 +168,11 @@ async fn serve(method: Method, uri: Uri, request: HeaderMap) -> Response {
 #[cfg(test)]
 mod tests {
     use std::io::Read as _;
+
+    /// The dashboard fallback alone, as the gateway's router ends.
+    fn router() -> axum::Router {
+        axum::Router::new().fallback(serve)
+    }
 
     use super::*;
     use axum::body::Body;

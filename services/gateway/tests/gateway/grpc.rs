@@ -237,18 +237,28 @@ async fn a_failed_publish_ends_the_stream_unavailable_without_an_ack() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn oversized_and_garbage_messages_end_only_their_own_stream() {
+async fn oversized_snapshots_are_refused_for_good_and_garbage_ends_only_its_own_stream() {
     let gateway = TestGateway::start_with(|config| config.max_message_bytes = 64 * 1024).await;
     let channel = gateway.channel().await;
     let token = gateway.agent_token("acme").await;
     let host_id = register(channel.clone(), &token.token, "m1").await.unwrap().host_id;
     let mut healthy = connect(channel.clone(), &token.token, &host_id).await.unwrap();
 
-    let mut huge = metrics(1, Utc::now());
-    huge.host.as_mut().unwrap().cpu.as_mut().unwrap().model = "x".repeat(100 * 1024);
+    // Over max_message_bytes: refused by its seq, the stream goes on (an
+    // ended stream would make the agent replay it forever).
+    let mut big = metrics(1, Utc::now());
+    big.host.as_mut().unwrap().cpu.as_mut().unwrap().model = "x".repeat(100 * 1024);
     let mut oversized = connect(channel.clone(), &token.token, &host_id).await.unwrap();
+    oversized.sender.send(metrics_message(&host_id, big)).await.unwrap();
+    let ack = expect_ack(next_reply(&mut oversized).await);
+    assert!(!ack.accepted && ack.seq == 1, "{ack:?}");
+    assert!(ack.error.contains("65536") && ack.error.contains("gateway.max_message_bytes"), "{}", ack.error);
+
+    // Over the transport limit (twice max_message_bytes, at least 4 MiB): ends that stream only.
+    let mut huge = metrics(4, Utc::now());
+    huge.host.as_mut().unwrap().cpu.as_mut().unwrap().model = "x".repeat(5 * 1024 * 1024);
     oversized.sender.send(metrics_message(&host_id, huge)).await.unwrap();
-    let status = next_reply(&mut oversized).await.expect_err("oversized message refused");
+    let status = next_reply(&mut oversized).await.expect_err("a message over the transport limit ends its stream");
     assert!(matches!(status.code(), Code::OutOfRange | Code::ResourceExhausted), "{status:?}");
 
     // Bytes that are not an AgentMessage, on a stream of their own.

@@ -77,6 +77,19 @@ ensure_cargo() {
   fi
 }
 
+# scripts/test checks formatting and lints.
+ensure_rust_tools() {
+  if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
+    if command -v rustup >/dev/null; then
+      log "installing the rustfmt and clippy components"
+      rustup component add rustfmt clippy
+    else
+      log "error: cargo fmt and cargo clippy are needed; install the rustfmt and clippy components"
+      exit 1
+    fi
+  fi
+}
+
 # node and npm build the dashboard (embedded in the gateway at compile time).
 ensure_node() {
   if ! command -v node >/dev/null || ! command -v npm >/dev/null; then

@@ -120,8 +120,8 @@ pub fn find_binary(path_env: Option<&str>) -> Result<PathBuf, NatsError> {
 }
 
 /// Ensures the password, writes the rendered configuration and checks the
-/// port is free. Blocking.
-fn prepare(config: &Config, host: &str, port: u16) -> Result<PathBuf, NatsError> {
+/// port is free; returns the configuration's path and the password. Blocking.
+fn prepare(config: &Config, host: &str, port: u16) -> Result<(PathBuf, String), NatsError> {
     let password = secret::ensure_nats_password(&config.nats_password_path())?;
     let dir = config.nats_dir();
     let io = |action: &'static str, path: &Path| {
@@ -134,7 +134,7 @@ fn prepare(config: &Config, host: &str, port: u16) -> Result<PathBuf, NatsError>
     let path = dir.join("nats-server.conf");
     write_private(&path, &text).map_err(io("cannot write", &path))?;
     match std::net::TcpListener::bind((host, port)) {
-        Ok(_) => Ok(path),
+        Ok(_) => Ok((path, password)),
         Err(error) if error.kind() == std::io::ErrorKind::AddrInUse => {
             Err(NatsError::PortTaken { url: mask_password(&config.nats.url), host: host.to_owned(), port })
         }
@@ -333,9 +333,7 @@ impl OwnServer {
         let (host, port) = listen_address(&config.nats.url)?;
         let binary = find_binary(path_env)?;
         let prepare_config = config.clone();
-        let conf_path = tokio::task::spawn_blocking(move || prepare(&prepare_config, &host, port)).await??;
-        let password_path = config.nats_password_path();
-        let password = tokio::task::spawn_blocking(move || secret::ensure_nats_password(&password_path)).await??;
+        let (conf_path, password) = tokio::task::spawn_blocking(move || prepare(&prepare_config, &host, port)).await??;
         let mut running = spawn(&binary, &conf_path)?;
         if let Err(error) = wait_ready(&mut running, &config.nats.url, &config.nats.user, &password, READY_TIMEOUT).await {
             stop_child(&mut running.child, NATS_BINARY, STOP_GRACE).await;
@@ -443,12 +441,12 @@ mod tests {
     fn the_rendered_configuration_is_private_and_holds_the_password_file() {
         let dir = tempfile::tempdir().unwrap();
         let config = Config { data_dir: dir.path().to_path_buf(), ..Config::default() };
-        let path = prepare(&config, "127.0.0.1", vigil_testkit::free_port()).unwrap();
+        let (path, password) = prepare(&config, "127.0.0.1", vigil_testkit::free_port()).unwrap();
         assert_eq!(path, dir.path().join("nats/nats-server.conf"));
         use std::os::unix::fs::PermissionsExt;
         assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
         assert_eq!(std::fs::metadata(dir.path().join("nats")).unwrap().permissions().mode() & 0o777, 0o700);
-        let password = std::fs::read_to_string(config.nats_password_path()).unwrap();
+        assert_eq!(std::fs::read_to_string(config.nats_password_path()).unwrap(), password);
         assert!(std::fs::read_to_string(&path).unwrap().contains(&format!("password: \"{password}\"")));
     }
 

@@ -226,3 +226,25 @@ impl Drop for TestDb {
             .status();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn test_servers_require_the_password_across_restarts() {
+        let mut server = NatsServer::start().await;
+        let refused = server.anonymous_client_result().await.map(|_| ()).unwrap_err();
+        assert_eq!(refused.kind(), async_nats::ConnectErrorKind::AuthorizationViolation, "{refused}");
+        let wrong = server.connect_as(&server.user, "not-the-password").await.map(|_| ()).unwrap_err();
+        assert_eq!(wrong.kind(), async_nats::ConnectErrorKind::AuthorizationViolation, "{wrong}");
+        let client = server.client().await;
+        assert!(client.server_info().auth_required);
+        assert_eq!(client.server_info().max_payload, 4 * 1024 * 1024, "the project's limits");
+        drop(client);
+        server.restart().await;
+        assert!(server.anonymous_client_result().await.is_err());
+        server.client().await.flush().await.unwrap();
+        assert!(server.monitor("/varz").await.unwrap().contains("\"max_payload\": 4194304"));
+    }
+}

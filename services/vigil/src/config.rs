@@ -99,6 +99,8 @@ pub struct GatewaySection {
     pub refresh_token_ttl: Duration,
     #[serde(deserialize_with = "de_positive_usize")]
     pub max_message_bytes: usize,
+    #[serde(with = "vigil_bus::duration::serde_text")]
+    pub max_clock_skew: Duration,
     #[serde(deserialize_with = "de_positive_usize")]
     pub max_in_flight_per_agent: usize,
 }
@@ -198,7 +200,8 @@ impl Default for GatewaySection {
             jwt_secret_file: String::new(),
             access_token_ttl: Duration::from_secs(15 * 60),
             refresh_token_ttl: Duration::from_secs(30 * 86_400),
-            max_message_bytes: 4 * 1024 * 1024,
+            max_message_bytes: vigil_gateway::DEFAULT_MAX_MESSAGE_BYTES,
+            max_clock_skew: vigil_gateway::DEFAULT_MAX_CLOCK_SKEW,
             max_in_flight_per_agent: vigil_gateway::DEFAULT_MAX_IN_FLIGHT_PER_AGENT,
         }
     }
@@ -259,7 +262,14 @@ pub const KEY_DOCS: &[(&str, &str)] = &[
     ("gateway.jwt_secret_file", "secret signing user tokens; empty: data_dir/jwt.secret, generated if absent"),
     ("gateway.access_token_ttl", "lifetime of a user access token"),
     ("gateway.refresh_token_ttl", "lifetime of a user refresh token"),
-    ("gateway.max_message_bytes", "largest gRPC message accepted from an agent"),
+    (
+        "gateway.max_message_bytes",
+        "largest snapshot (protobuf bytes) accepted from an agent; a larger one is refused for good (Ack accepted=false)",
+    ),
+    (
+        "gateway.max_clock_skew",
+        "a snapshot collected further ahead of the gateway's clock is refused for good (older than collector.retention_raw too)",
+    ),
     ("gateway.max_in_flight_per_agent", "snapshots of one agent awaiting their JetStream ack"),
     ("collector.batch_size", "snapshots stored per database transaction"),
     ("collector.batch_wait", "when no snapshot is waiting, how long before looking again"),

@@ -418,6 +418,8 @@ impl GatewayParts {
                 private_key_pem: self.tls.private_key_pem.clone(),
             },
             max_message_bytes: section.max_message_bytes,
+            max_clock_skew: section.max_clock_skew,
+            max_snapshot_age: self.config.collector.retention_raw,
             max_in_flight_per_agent: section.max_in_flight_per_agent,
             downloads_dir: Some(self.downloads.dir.clone()),
             ca_pem: self.downloads.ca_pem.clone(),

@@ -775,7 +775,8 @@ gateway:
   jwt_secret_file: ""
   access_token_ttl: 15m
   refresh_token_ttl: 30d
-  max_message_bytes: 4194304
+  max_message_bytes: 1048576
+  max_clock_skew: 5m
 collector: { batch_size: 500, batch_wait: 100ms, offline_after: 30s, sweep_interval: 5s, partitions_ahead_days: 3, retention_raw: 7d, retention_hourly: 90d }
 up: { tenant: default, admin_email: admin@localhost, agent: true, agent_binary: "", nats: true }
 log: { level: info, format: text }   # text | json

@@ -146,9 +146,9 @@ fn unavailable(subject: &str, error: impl std::fmt::Display) -> ServiceError {
 /// a time as the stream is polled. Concatenated, they are the encoded
 /// `Reply`. A transport failure, or a reply that failed after it had started,
 /// is an `Err` item (and the last one).
-pub async fn request_chunks<Req: Serialize>(
+pub async fn request_chunks<Req: Serialize, Resp>(
     client: &async_nats::Client,
-    endpoint: Endpoint,
+    endpoint: Endpoint<Req, Resp>,
     request: &Req,
 ) -> Result<BoxStream<'static, Result<Bytes, ServiceError>>, ServiceError> {
     let subject = endpoint.subject();
@@ -200,7 +200,7 @@ impl Puller {
 /// Transport failures (no responder, timeout) come back as `Unavailable`.
 pub async fn request<Req: Serialize, Resp: DeserializeOwned>(
     client: &async_nats::Client,
-    endpoint: Endpoint,
+    endpoint: Endpoint<Req, Resp>,
     request: &Req,
 ) -> Result<Resp, ServiceError> {
     let subject = endpoint.subject();

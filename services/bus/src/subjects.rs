@@ -55,73 +55,104 @@ pub fn service_ping(name: &str) -> String {
 
 /// A request/reply endpoint of a service, served with the async-nats
 /// `service` API (discoverable through `$SRV.PING`, `$SRV.INFO`, `$SRV.STATS`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Endpoint {
+/// `Req` is what it is asked, `Resp` what it answers (inside a
+/// [`Reply`](crate::messages::Reply)): a client ([`crate::rpc::request`]), a
+/// handler (`vigil_runtime::endpoints`) and a test fake built from the same
+/// constant cannot disagree on them.
+pub struct Endpoint<Req, Resp> {
     /// Group the endpoint is added to, e.g. `vigil.collector`.
     pub group: &'static str,
     /// Endpoint name inside the group, e.g. `hosts.list`.
     pub name: &'static str,
+    types: std::marker::PhantomData<fn(Req) -> Resp>,
 }
 
-impl Endpoint {
+impl<Req, Resp> Endpoint<Req, Resp> {
+    pub const fn new(group: &'static str, name: &'static str) -> Self {
+        Endpoint { group, name, types: std::marker::PhantomData }
+    }
+
     /// Full subject a client sends its request to.
+    pub fn subject(&self) -> String {
+        format!("{}.{}", self.group, self.name)
+    }
+
+    /// The endpoint without its types (for lists, logs and fakes).
+    pub const fn untyped(&self) -> EndpointName {
+        EndpointName { group: self.group, name: self.name }
+    }
+}
+
+impl<Req, Resp> Clone for Endpoint<Req, Resp> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<Req, Resp> Copy for Endpoint<Req, Resp> {}
+
+impl<Req, Resp> std::fmt::Debug for Endpoint<Req, Resp> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Endpoint({}.{})", self.group, self.name)
+    }
+}
+
+/// An endpoint's group and name, without its message types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct EndpointName {
+    pub group: &'static str,
+    pub name: &'static str,
+}
+
+impl EndpointName {
     pub fn subject(&self) -> String {
         format!("{}.{}", self.group, self.name)
     }
 }
 
+/// Declares a service's typed endpoints and `ALL`, the list of their names,
+/// so each name is written once.
+macro_rules! endpoints {
+    ($group:expr; $($(#[$doc:meta])* $constant:ident: $req:ty => $resp:ty = $name:literal;)*) => {
+        $($(#[$doc])* pub const $constant: super::Endpoint<$req, $resp> = super::Endpoint::new($group, $name);)*
+        /// Every endpoint of the service.
+        pub const ALL: &[super::EndpointName] = &[$(super::EndpointName { group: $group, name: $name }),*];
+    };
+}
+
 /// The collector's endpoints: it owns `hosts` and the `metrics_*` tables.
 pub mod collector {
-    use super::Endpoint;
+    use crate::messages::{
+        ContainerPoint, ContainerRange, ContainerRecord, CustomLatest, CustomPoint, CustomRange, GetContainer, GetHost,
+        HostContainers, HostRecord, HostServices, HourlyPoint, HourlyRange, ListContainers, ListHosts, MetricsLatest,
+        MetricsPoint, MetricsRange, RegisterHost, ServiceRecord,
+    };
 
     pub const SERVICE_NAME: &str = "collector";
     pub const GROUP: &str = "vigil.collector";
     /// Queue group shared by every collector instance.
     pub const QUEUE_GROUP: &str = "collector";
 
-    /// `RegisterHost` → `HostRecord`.
-    pub const REGISTER_HOST: Endpoint = Endpoint { group: GROUP, name: "hosts.register" };
-    /// `ListHosts` → `Vec<HostRecord>`.
-    pub const LIST_HOSTS: Endpoint = Endpoint { group: GROUP, name: "hosts.list" };
-    /// `GetHost` → `HostRecord`.
-    pub const GET_HOST: Endpoint = Endpoint { group: GROUP, name: "hosts.get" };
-    /// `MetricsRange` → `Vec<MetricsPoint>`.
-    pub const METRICS_RANGE: Endpoint = Endpoint { group: GROUP, name: "metrics.range" };
-    /// `MetricsLatest` → `Option<MetricsPoint>`.
-    pub const METRICS_LATEST: Endpoint = Endpoint { group: GROUP, name: "metrics.latest" };
-    /// `HourlyRange` → `Vec<HourlyPoint>`.
-    pub const METRICS_HOURLY: Endpoint = Endpoint { group: GROUP, name: "metrics.hourly" };
-
-    /// `HostContainers` → `Vec<ContainerRecord>`: the host's latest snapshot.
-    pub const HOST_CONTAINERS: Endpoint = Endpoint { group: GROUP, name: "containers.host" };
-    /// `ListContainers` → `Vec<ContainerRecord>`: every host's latest snapshot.
-    pub const LIST_CONTAINERS: Endpoint = Endpoint { group: GROUP, name: "containers.list" };
-    /// `GetContainer` → `ContainerRecord`.
-    pub const GET_CONTAINER: Endpoint = Endpoint { group: GROUP, name: "containers.get" };
-    /// `ContainerRange` → `Vec<ContainerPoint>`.
-    pub const CONTAINER_RANGE: Endpoint = Endpoint { group: GROUP, name: "containers.range" };
-    /// `HostServices` → `Vec<ServiceRecord>`: the host's latest snapshot.
-    pub const HOST_SERVICES: Endpoint = Endpoint { group: GROUP, name: "services.host" };
-    /// `CustomRange` → `Vec<CustomPoint>`.
-    pub const CUSTOM_RANGE: Endpoint = Endpoint { group: GROUP, name: "custom.range" };
-    /// `CustomLatest` → `Vec<CustomPoint>`: the newest point of each name.
-    pub const CUSTOM_LATEST: Endpoint = Endpoint { group: GROUP, name: "custom.latest" };
-
-    pub const ALL: [Endpoint; 13] = [
-        REGISTER_HOST,
-        LIST_HOSTS,
-        GET_HOST,
-        METRICS_RANGE,
-        METRICS_LATEST,
-        METRICS_HOURLY,
-        HOST_CONTAINERS,
-        LIST_CONTAINERS,
-        GET_CONTAINER,
-        CONTAINER_RANGE,
-        HOST_SERVICES,
-        CUSTOM_RANGE,
-        CUSTOM_LATEST,
-    ];
+    endpoints! { GROUP;
+        REGISTER_HOST: RegisterHost => HostRecord = "hosts.register";
+        LIST_HOSTS: ListHosts => Vec<HostRecord> = "hosts.list";
+        GET_HOST: GetHost => HostRecord = "hosts.get";
+        /// Streamed: the reply is sent as the rows are read (see `rpc::respond_stream`).
+        METRICS_RANGE: MetricsRange => Vec<MetricsPoint> = "metrics.range";
+        METRICS_LATEST: MetricsLatest => Option<MetricsPoint> = "metrics.latest";
+        METRICS_HOURLY: HourlyRange => Vec<HourlyPoint> = "metrics.hourly";
+        /// The host's latest snapshot.
+        HOST_CONTAINERS: HostContainers => Vec<ContainerRecord> = "containers.host";
+        /// Every host's latest snapshot.
+        LIST_CONTAINERS: ListContainers => Vec<ContainerRecord> = "containers.list";
+        GET_CONTAINER: GetContainer => ContainerRecord = "containers.get";
+        CONTAINER_RANGE: ContainerRange => Vec<ContainerPoint> = "containers.range";
+        /// The host's latest snapshot.
+        HOST_SERVICES: HostServices => Vec<ServiceRecord> = "services.host";
+        CUSTOM_RANGE: CustomRange => Vec<CustomPoint> = "custom.range";
+        /// The newest point of each name.
+        CUSTOM_LATEST: CustomLatest => Vec<CustomPoint> = "custom.latest";
+    }
 }
 
 /// Name the gateway registers under with the `service` API (health checks).
@@ -150,7 +181,7 @@ mod tests {
 
     #[test]
     fn endpoint_subjects_are_distinct() {
-        let subjects: std::collections::HashSet<String> = collector::ALL.iter().map(Endpoint::subject).collect();
+        let subjects: std::collections::HashSet<String> = collector::ALL.iter().map(EndpointName::subject).collect();
         assert_eq!(subjects.len(), collector::ALL.len());
         assert_eq!(collector::LIST_HOSTS.subject(), "vigil.collector.hosts.list");
     }

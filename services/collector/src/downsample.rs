@@ -147,21 +147,26 @@ fn until_next_run(now: DateTime<Utc>) -> Duration {
     (next - now).to_std().unwrap_or(AFTER_HOUR)
 }
 
-/// Runs [`downsample`] at start (catching up what was missed while no
-/// collector ran) and a minute past every hour, until stop.
-pub(crate) async fn downsample_loop(shared: std::sync::Arc<crate::Shared>, mut stop: tokio::sync::watch::Receiver<bool>) {
-    loop {
-        let config = &shared.config;
-        match downsample(&shared.pool, Utc::now(), config.retention_raw, config.retention_hourly).await {
-            Ok(report) => {
-                tracing::info!(hours = report.hours, rows = report.rows, expired = report.expired, "hourly metrics downsampled")
-            }
-            Err(error) => tracing::error!(error = %error, "downsampling to metrics_host_hourly failed; retrying next hour"),
+/// One run of [`downsample`] with the service's retentions, logged.
+pub(crate) async fn run_once(pool: &sqlx::MySqlPool, config: &crate::CollectorConfig) {
+    match downsample(pool, Utc::now(), config.retention_raw, config.retention_hourly).await {
+        Ok(report) => {
+            tracing::info!(hours = report.hours, rows = report.rows, expired = report.expired, "hourly metrics downsampled")
         }
+        Err(error) => tracing::error!(error = %error, "downsampling to metrics_host_hourly failed; retrying next hour"),
+    }
+}
+
+/// Runs [`downsample`] a minute past every hour, until stop. The catch-up of
+/// what was missed while no collector ran is done by `Collector::build`,
+/// before the collector serves anything.
+pub(crate) async fn downsample_loop(shared: std::sync::Arc<crate::Shared>, stop: vigil_runtime::CancellationToken) {
+    loop {
         tokio::select! {
             _ = tokio::time::sleep(until_next_run(Utc::now())) => {}
-            changed = stop.changed() => if changed.is_err() || *stop.borrow() { return },
+            _ = stop.cancelled() => return,
         }
+        run_once(&shared.pool, &shared.config).await;
     }
 }
 

@@ -14,7 +14,6 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use rand::Rng;
 use sqlx::{MySqlPool, Row};
-use tokio::sync::watch;
 use vigil_bus::messages::{GetHost, HostEventKind, HostRecord, HostStatus, ListHosts, RegisterHost};
 use vigil_bus::{ErrorCode, ServiceError};
 
@@ -312,15 +311,15 @@ pub(crate) async fn sweep(shared: &Shared) -> Result<usize, sqlx::Error> {
     Ok(stale.len())
 }
 
-pub(crate) async fn sweep_loop(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+pub(crate) async fn sweep_loop(shared: Arc<Shared>, stop: vigil_runtime::CancellationToken) {
     let mut interval = tokio::time::interval(shared.config.sweep_interval);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = interval.tick() => {}
-            changed = stop.changed() => if changed.is_err() || *stop.borrow() { return },
+            _ = stop.cancelled() => return,
         }
-        if *stop.borrow() {
+        if stop.is_cancelled() {
             return;
         }
         if let Err(error) = sweep(&shared).await {

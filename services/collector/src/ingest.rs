@@ -1,25 +1,17 @@
-//! Ingest: pulls snapshots from the durable consumer, stores a batch in one
-//! MariaDB transaction, and only then acks.
+//! Ingest: how the collector stores a batch of snapshots, for the
+//! ack-after-commit loop of `vigil_runtime::batch` (which fetches, acks
+//! after the commit, splits a refused batch and keeps dead letters).
 //!
 //! Invariants:
-//! - ack only after commit; on a database failure nothing of the batch is
-//!   acked: each message is nak'ed with a delay (redelivered, to this or
-//!   another collector) and ingest backs off 1s → 30s;
 //! - inserts use `ON DUPLICATE KEY UPDATE host_id = host_id`, so a
 //!   redelivered snapshot leaves exactly one row in each table (host,
 //!   containers, services, custom metrics — all in the same transaction);
-//! - a message that can never be stored is kept on the dead-letter subject
-//!   `deadletter.<subject>` with why (stored in the `DEADLETTER` stream before
-//!   anything else), then terminated (`AckKind::Term`) with a warning naming
-//!   its subject and stream sequence: undecodable payload, subject/payload
-//!   mismatch, unknown host, tenant mismatch, or data the database refuses;
+//! - a message that can never be stored is refused (dead-lettered by the
+//!   loop): undecodable payload, subject/payload mismatch, unknown host,
+//!   tenant mismatch, or data the database refuses;
 //! - errors are permanent ([`StoreError::Data`]: the database refuses these
 //!   rows, SQLSTATE classes 22 and 23 and a few MariaDB codes) or transient
-//!   (anything else: connection lost, lock timeout, deadlock...). A batch that
-//!   fails for a permanent reason is split in halves until the refused
-//!   snapshots stand alone, so every other snapshot of the batch is stored
-//!   (one bad snapshot costs about 2·log2(batch) extra transactions, never a
-//!   stall); a transient failure naks what is not stored yet and backs off;
+//!   (anything else: connection lost, lock timeout, deadlock...);
 //! - a snapshot is stored only for a registered host of its own tenant; a
 //!   host's tenant never changes, so the collector remembers it
 //!   ([`HostTenants`]) and asks the database only about hosts it has not
@@ -35,35 +27,72 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_nats::jetstream::{self, consumer::PullConsumer, AckKind};
+use async_nats::jetstream;
 use chrono::{DateTime, Utc};
-use futures::StreamExt;
 use sqlx::{MySql, QueryBuilder, Row, Transaction};
-use tokio::sync::watch;
-use vigil_bus::messages::{DeadLetter, HostEventKind, MetricsSnapshot};
+use vigil_bus::messages::{HostEventKind, MetricsSnapshot};
+use vigil_runtime::batch::{BatchStore, Committed, Refusal, StoreError};
 
-use crate::{CollectorError, Shared};
+use crate::Shared;
 
 /// Rows per multi-row INSERT (keeps every statement far below the 65 535
 /// placeholders and the server's `max_allowed_packet`).
 const ROWS_PER_INSERT: usize = 500;
 
-const BACKOFF_MIN: Duration = Duration::from_secs(1);
-const BACKOFF_MAX: Duration = Duration::from_secs(30);
-
-/// A decoded message, ready to store.
-struct Item {
-    message: jetstream::Message,
-    snapshot: MetricsSnapshot,
+/// Stores snapshots for the batch loop.
+pub(crate) struct SnapshotStore {
+    pub shared: Arc<Shared>,
 }
 
-/// Why a store attempt failed.
-#[derive(Debug)]
-enum StoreError {
-    /// The database refused the data itself: retrying the same rows fails again.
+/// Hosts that went offline → online in a committed batch: (tenant, host, last_seen).
+pub(crate) type WentOnline = Vec<(String, String, DateTime<Utc>)>;
+
+impl BatchStore for SnapshotStore {
+    type Item = MetricsSnapshot;
+    type After = WentOnline;
+
+    fn decode(&self, message: &jetstream::Message) -> Result<MetricsSnapshot, Refusal> {
+        let subject = message.subject.as_str();
+        let refuse = |reason: String| Refusal(reason);
+        let (tenant_id, host_id) = vigil_bus::subjects::parse_metrics(subject)
+            .ok_or_else(|| refuse("subject is not metrics.<tenant>.<host>".to_owned()))?;
+        let snapshot: MetricsSnapshot =
+            serde_json::from_slice(&message.payload).map_err(|e| refuse(format!("payload is not a metrics snapshot: {e}")))?;
+        vigil_bus::ids::validate("tenant", &snapshot.tenant_id).map_err(|e| refuse(e.to_string()))?;
+        vigil_bus::ids::validate("host", &snapshot.host_id).map_err(|e| refuse(e.to_string()))?;
+        if snapshot.tenant_id != tenant_id || snapshot.host_id != host_id {
+            return Err(refuse(format!(
+                "payload is for tenant {:?} host {:?} but the subject names tenant {tenant_id:?} host {host_id:?}",
+                snapshot.tenant_id, snapshot.host_id
+            )));
+        }
+        Ok(snapshot)
+    }
+
+    async fn store(&self, items: &[MetricsSnapshot]) -> Result<Committed<WentOnline>, StoreError> {
+        store(&self.shared, items).await.map_err(StoreError::from)
+    }
+
+    async fn after_commit(&self, went_online: WentOnline) {
+        for (tenant_id, host_id, last_seen) in went_online {
+            crate::events::publish(&self.shared.jetstream, &tenant_id, &host_id, HostEventKind::Online, Some(last_seen)).await;
+        }
+    }
+}
+
+/// The database's error, classified.
+enum DbError {
     Data(sqlx::Error),
-    /// The database is unreachable, busy, deadlocked...: retry later.
     Unavailable(sqlx::Error),
+}
+
+impl From<DbError> for StoreError {
+    fn from(error: DbError) -> Self {
+        match error {
+            DbError::Data(error) => StoreError::Data(Box::new(error)),
+            DbError::Unavailable(error) => StoreError::Unavailable(Box::new(error)),
+        }
+    }
 }
 
 /// MariaDB errors about the rows themselves whose SQLSTATE is the generic
@@ -84,210 +113,13 @@ fn is_data_error(error: &sqlx::Error) -> bool {
     db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>().is_some_and(|e| DATA_ERROR_NUMBERS.contains(&e.number()))
 }
 
-impl From<sqlx::Error> for StoreError {
+impl From<sqlx::Error> for DbError {
     fn from(error: sqlx::Error) -> Self {
         if is_data_error(&error) {
-            StoreError::Data(error)
+            DbError::Data(error)
         } else {
-            StoreError::Unavailable(error)
+            DbError::Unavailable(error)
         }
-    }
-}
-
-/// What a committed transaction decided for each item of its batch.
-#[derive(Default)]
-struct Stored {
-    /// Index → why the item was not stored (terminate it).
-    rejected: BTreeMap<usize, String>,
-    /// Hosts that went offline → online: (tenant, host, last_seen).
-    went_online: Vec<(String, String, DateTime<Utc>)>,
-}
-
-/// Runs until `stop` turns true: fetch, decode, store, ack.
-pub(crate) async fn ingest_loop(
-    shared: Arc<Shared>,
-    consumer: PullConsumer,
-    mut stop: watch::Receiver<bool>,
-) -> Result<(), CollectorError> {
-    let mut backoff = BACKOFF_MIN;
-    loop {
-        if *stop.borrow() {
-            break;
-        }
-        let messages = match fetch(&consumer, shared.config.batch_size).await {
-            Ok(messages) => messages,
-            Err(error) => {
-                tracing::warn!(error = %error, retry_in_ms = backoff.as_millis() as u64, "cannot fetch snapshots from jetstream");
-                if sleep_or_stop(backoff, &mut stop).await {
-                    break;
-                }
-                backoff = (backoff * 2).min(BACKOFF_MAX);
-                continue;
-            }
-        };
-        if messages.is_empty() {
-            // nothing waiting: look again after batch_wait
-            if sleep_or_stop(shared.config.batch_wait, &mut stop).await {
-                break;
-            }
-            continue;
-        }
-        match handle_batch(&shared, messages, backoff).await {
-            Ok(()) => backoff = BACKOFF_MIN,
-            Err(error) => {
-                tracing::error!(error = %error, retry_in_ms = backoff.as_millis() as u64, "cannot store snapshots; nothing acked, they will be redelivered");
-                if sleep_or_stop(backoff, &mut stop).await {
-                    break;
-                }
-                backoff = (backoff * 2).min(BACKOFF_MAX);
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Sleeps `duration`; true when stop was requested meanwhile.
-async fn sleep_or_stop(duration: Duration, stop: &mut watch::Receiver<bool>) -> bool {
-    tokio::select! {
-        _ = tokio::time::sleep(duration) => *stop.borrow(),
-        changed = stop.changed() => changed.is_err() || *stop.borrow(),
-    }
-}
-
-/// Takes what is waiting, up to `max`, without waiting for more (`no_wait`
-/// fetch). We do not hold a pull request open with `expires`: nats-server 2.9
-/// does not always end an expired request, and the client then gives up only
-/// 5 s later, which stalled ingest for 5 s under light load.
-async fn fetch(consumer: &PullConsumer, max: usize) -> Result<Vec<jetstream::Message>, String> {
-    let mut batch = consumer.fetch().max_messages(max).messages().await.map_err(|e| e.to_string())?;
-    let mut messages = Vec::new();
-    while let Some(message) = batch.next().await {
-        match message {
-            Ok(message) => messages.push(message),
-            Err(error) if messages.is_empty() => return Err(error.to_string()),
-            Err(error) => {
-                tracing::debug!(error = %error, "fetch ended early");
-                break;
-            }
-        }
-    }
-    Ok(messages)
-}
-
-fn stream_sequence(message: &jetstream::Message) -> u64 {
-    message.info().map(|info| info.stream_sequence).unwrap_or(0)
-}
-
-/// Keeps a message that can never be stored on `deadletter.<subject>` with
-/// `reason`, then terminates it. If the dead letter cannot be stored, the
-/// message is nak'ed instead (redelivered later): nothing is dropped that
-/// was not kept somewhere.
-async fn terminate(shared: &Shared, message: &jetstream::Message, reason: &str) {
-    let sequence = stream_sequence(message);
-    let subject = message.subject.as_str();
-    tracing::warn!(%subject, stream_sequence = sequence, reason, "snapshot terminated, not stored; kept as a dead letter");
-    let letter =
-        DeadLetter::new(vigil_bus::subjects::collector::SERVICE_NAME, subject, sequence, reason.to_owned(), &message.payload);
-    let kept = match serde_json::to_vec(&letter) {
-        Ok(payload) => match shared.jetstream.publish(vigil_bus::subjects::dead_letter(subject), payload.into()).await {
-            Ok(ack) => ack.await.map(|_| ()).map_err(|e| e.to_string()),
-            Err(error) => Err(error.to_string()),
-        },
-        Err(error) => Err(error.to_string()),
-    };
-    let kind = match kept {
-        Ok(()) => AckKind::Term,
-        Err(error) => {
-            tracing::error!(%subject, stream_sequence = sequence, error = %error, "cannot keep the dead letter; the snapshot will be redelivered");
-            AckKind::Nak(Some(BACKOFF_MAX))
-        }
-    };
-    if let Err(error) = message.ack_with(kind).await {
-        tracing::warn!(%subject, error = %error, "cannot terminate message; it will be redelivered");
-    }
-}
-
-fn decode(message: &jetstream::Message) -> Result<MetricsSnapshot, String> {
-    let subject = message.subject.as_str();
-    let (tenant_id, host_id) =
-        vigil_bus::subjects::parse_metrics(subject).ok_or_else(|| "subject is not metrics.<tenant>.<host>".to_owned())?;
-    let snapshot: MetricsSnapshot =
-        serde_json::from_slice(&message.payload).map_err(|e| format!("payload is not a metrics snapshot: {e}"))?;
-    vigil_bus::ids::validate("tenant", &snapshot.tenant_id).map_err(|e| e.to_string())?;
-    vigil_bus::ids::validate("host", &snapshot.host_id).map_err(|e| e.to_string())?;
-    if snapshot.tenant_id != tenant_id || snapshot.host_id != host_id {
-        return Err(format!(
-            "payload is for tenant {:?} host {:?} but the subject names tenant {tenant_id:?} host {host_id:?}",
-            snapshot.tenant_id, snapshot.host_id
-        ));
-    }
-    Ok(snapshot)
-}
-
-/// Decodes, stores and acks one fetched batch. `Err` when the database is
-/// unavailable: every message not stored yet was nak'ed with `retry_after`.
-async fn handle_batch(shared: &Shared, messages: Vec<jetstream::Message>, retry_after: Duration) -> Result<(), sqlx::Error> {
-    let fetched = messages.len();
-    let mut items = Vec::with_capacity(fetched);
-    for message in messages {
-        match decode(&message) {
-            Ok(snapshot) => items.push(Item { message, snapshot }),
-            Err(reason) => terminate(shared, &message, &reason).await,
-        }
-    }
-    // Ranges still to store, the next one last. A range the database refuses
-    // for its data is split in two until the refused snapshot stands alone.
-    let mut todo: Vec<std::ops::Range<usize>> = Vec::with_capacity(16);
-    todo.push(0..items.len());
-    while let Some(range) = todo.pop() {
-        if range.is_empty() {
-            continue;
-        }
-        let batch = &items[range.clone()];
-        match store(shared, batch).await {
-            Ok(stored) => finish(shared, batch, stored).await,
-            Err(StoreError::Data(error)) if batch.len() > 1 => {
-                tracing::warn!(error = %error, snapshots = batch.len(), "database refused a batch; splitting it to isolate the snapshot");
-                let middle = range.start + batch.len() / 2;
-                todo.push(middle..range.end);
-                todo.push(range.start..middle);
-            }
-            Err(StoreError::Data(error)) => {
-                terminate(shared, &batch[0].message, &format!("database refused the snapshot: {error}")).await
-            }
-            Err(StoreError::Unavailable(error)) => {
-                nak_all(batch, retry_after).await;
-                for rest in todo {
-                    nak_all(&items[rest], retry_after).await;
-                }
-                return Err(error);
-            }
-        }
-    }
-    tracing::debug!(fetched, "snapshot batch handled");
-    Ok(())
-}
-
-async fn nak_all(items: &[Item], delay: Duration) {
-    for item in items {
-        if let Err(error) = item.message.ack_with(AckKind::Nak(Some(delay))).await {
-            tracing::debug!(error = %error, "cannot nak message; it is redelivered after ack_wait");
-        }
-    }
-}
-
-/// After the commit: ack what was stored, terminate what was rejected,
-/// publish the online events.
-async fn finish(shared: &Shared, items: &[Item], stored: Stored) {
-    for (index, item) in items.iter().enumerate() {
-        if let Some(reason) = stored.rejected.get(&index) {
-            terminate(shared, &item.message, reason).await;
-        } else if let Err(error) = item.message.ack().await {
-            tracing::warn!(subject = %item.message.subject, error = %error, "cannot ack stored snapshot; its redelivery will be a no-op");
-        }
-    }
-    for (tenant_id, host_id, last_seen) in stored.went_online {
-        crate::events::publish(&shared.jetstream, &tenant_id, &host_id, HostEventKind::Online, Some(last_seen)).await;
     }
 }
 
@@ -301,13 +133,13 @@ pub(crate) struct HostTenants(std::sync::Mutex<std::collections::HashMap<String,
 impl HostTenants {
     /// The tenant of each host of `items` that is registered: from memory,
     /// and for the others from one (non-locking) read of `hosts`.
-    async fn of(&self, pool: &sqlx::MySqlPool, items: &[Item]) -> Result<BTreeMap<String, String>, sqlx::Error> {
+    async fn of(&self, pool: &sqlx::MySqlPool, items: &[MetricsSnapshot]) -> Result<BTreeMap<String, String>, sqlx::Error> {
         let mut found = BTreeMap::new();
         let mut missing = BTreeSet::new();
         {
             let known = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             for item in items {
-                let host_id = &item.snapshot.host_id;
+                let host_id = &item.host_id;
                 match known.get(host_id) {
                     Some(tenant_id) => {
                         found.insert(host_id.clone(), tenant_id.clone());
@@ -346,21 +178,20 @@ struct HostRow {
 }
 
 /// Stores `items` in one transaction; nothing is acked here.
-async fn store(shared: &Shared, items: &[Item]) -> Result<Stored, StoreError> {
+async fn store(shared: &Shared, items: &[MetricsSnapshot]) -> Result<Committed<WentOnline>, DbError> {
     let tenants = shared.host_tenants.of(&shared.pool, items).await?;
 
-    let mut stored = Stored::default();
+    let mut stored = Committed { refused: BTreeMap::new(), after: Vec::new() };
     let mut accepted: Vec<&MetricsSnapshot> = Vec::with_capacity(items.len());
-    for (index, item) in items.iter().enumerate() {
-        let snapshot = &item.snapshot;
+    for (index, snapshot) in items.iter().enumerate() {
         match tenants.get(&snapshot.host_id) {
             None => {
-                stored.rejected.insert(index, format!("unknown host id {:?}; register the host first", snapshot.host_id));
+                stored.refused.insert(index, Refusal(format!("unknown host id {:?}; register the host first", snapshot.host_id)));
             }
             Some(tenant_id) if *tenant_id != snapshot.tenant_id => {
-                stored.rejected.insert(
+                stored.refused.insert(
                     index,
-                    format!("host {:?} belongs to another tenant than {:?}", snapshot.host_id, snapshot.tenant_id),
+                    Refusal(format!("host {:?} belongs to another tenant than {:?}", snapshot.host_id, snapshot.tenant_id)),
                 );
             }
             Some(_) => accepted.push(snapshot),
@@ -439,7 +270,7 @@ async fn store(shared: &Shared, items: &[Item]) -> Result<Stored, StoreError> {
 
     // last: the hosts rows stay locked only from here to the commit
     let hosts = lock_hosts(&mut tx, &accepted).await?;
-    stored.went_online = update_hosts(&mut tx, &hosts, &accepted, shared.config.offline_after).await?;
+    stored.after = update_hosts(&mut tx, &hosts, &accepted, shared.config.offline_after).await?;
     tx.commit().await?;
     Ok(stored)
 }

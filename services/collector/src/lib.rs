@@ -23,13 +23,14 @@ mod inventory;
 mod metrics;
 mod partitions;
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream;
 use sqlx::MySqlPool;
-use tokio::sync::watch;
+use vigil_runtime::batch::BatchLoop;
+use vigil_runtime::endpoints::{EndpointError, Serving};
+use vigil_runtime::{CancellationToken, Connections};
 
 pub use downsample::{downsample, DownsampleReport};
 pub use partitions::{ensure_partitions, PartitionReport, PARTITIONED_TABLES};
@@ -84,8 +85,8 @@ pub enum CollectorError {
     Streams(#[from] vigil_bus::streams::StreamSetupError),
     #[error("cannot create the durable consumer {consumer:?} on stream {stream:?}: {message}; check that nats-server runs with jetstream enabled")]
     Consumer { stream: String, consumer: String, message: String },
-    #[error("cannot start the nats service {name:?} (endpoint {endpoint:?}): {message}")]
-    Service { name: String, endpoint: String, message: String },
+    #[error(transparent)]
+    Endpoints(#[from] EndpointError),
     #[error("partition maintenance of table {table} failed: {message}")]
     Partition { table: String, message: String },
 }
@@ -105,14 +106,28 @@ pub(crate) struct Shared {
 pub struct Collector {
     shared: Arc<Shared>,
     consumer: jetstream::consumer::PullConsumer,
-    service: async_nats::service::Service,
-    endpoints: Vec<(vigil_bus::subjects::Endpoint, async_nats::service::endpoint::Endpoint)>,
+    serving: Serving<Shared>,
+}
+
+impl vigil_runtime::Service for Collector {
+    const NAME: &'static str = vigil_bus::subjects::collector::SERVICE_NAME;
+    type Config = CollectorConfig;
+    type Error = CollectorError;
+
+    async fn build(config: CollectorConfig, connections: Connections) -> Result<Collector, CollectorError> {
+        Collector::build(config, connections.nats, connections.pool).await
+    }
+
+    async fn run_until_stopped(self, shutdown: CancellationToken) -> Result<(), CollectorError> {
+        Collector::run_until_stopped(self, shutdown).await
+    }
 }
 
 impl Collector {
     /// Ensures the JetStream streams and the durable consumer, creates the
-    /// daily partitions and adds the `service` endpoints. Does not start
-    /// consuming yet (requests to the endpoints wait until `run_until_stopped`).
+    /// daily partitions, catches up the hourly aggregates and adds the
+    /// `service` endpoints. Does not start consuming yet (requests to the
+    /// endpoints wait until `run_until_stopped`).
     pub async fn build(config: CollectorConfig, nats: async_nats::Client, pool: MySqlPool) -> Result<Collector, CollectorError> {
         if config.batch_size == 0 {
             return Err(CollectorError::Config("batch_size is 0; set it to at least 1 (default 500)".into()));
@@ -135,55 +150,51 @@ impl Collector {
 
         let report = partitions::ensure_partitions(&pool, config.partitions_ahead_days, config.retention_raw).await?;
         tracing::info!(created = report.created.len(), dropped = report.dropped.len(), "metrics partitions checked");
+        // catch up the hours no collector folded while none ran, before serving
+        downsample::run_once(&pool, &config).await;
 
-        let (service, endpoints) = endpoints::start_service(&nats).await?;
-        // `flush` only writes the socket; a request on the same connection is
-        // answered only after the server processed the endpoint subscriptions
-        // sent before it, so the endpoints are reachable when build returns
-        jetstream.get_stream(vigil_bus::streams::METRICS_STREAM).await.map_err(|e| CollectorError::Service {
-            name: vigil_bus::subjects::collector::SERVICE_NAME.to_owned(),
-            endpoint: vigil_bus::subjects::collector::GROUP.to_owned(),
-            message: format!("no round trip to nats after subscribing the endpoints: {e}"),
-        })?;
-        let shared = Arc::new(Shared { config, nats, jetstream, pool, host_tenants: Default::default() });
+        let shared = Arc::new(Shared { config, nats: nats.clone(), jetstream, pool, host_tenants: Default::default() });
+        let serving = endpoints::table()
+            .start(
+                &nats,
+                vigil_bus::subjects::collector::SERVICE_NAME,
+                "vigil collector: hosts, stored metrics and inventory",
+                vigil_bus::subjects::collector::QUEUE_GROUP,
+                shared.clone(),
+            )
+            .await?;
         tracing::info!("collector built");
-        Ok(Collector { shared, consumer, service, endpoints })
+        Ok(Collector { shared, consumer, serving })
     }
 
     /// Consumes, stores, answers queries, sweeps and maintains partitions
-    /// until `shutdown` resolves; then stops fetching, finishes (commits and
-    /// acks) the batch in hand, stops the service and returns.
-    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), CollectorError> {
-        let Collector { shared, consumer, service, endpoints } = self;
-        let (stop_tx, stop_rx) = watch::channel(false);
-        let shutdown_task = tokio::spawn(async move {
-            shutdown.await;
-            let _ = stop_tx.send(true);
-        });
-
+    /// until `shutdown` is cancelled; then stops fetching, finishes (commits
+    /// and acks) the batches in hand, stops the service and returns.
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> Result<(), CollectorError> {
+        let Collector { shared, consumer, serving } = self;
+        // the helper tasks stop with the collector, also when it fails
+        let tasks_stop = shutdown.child_token();
         let mut tasks = tokio::task::JoinSet::new();
-        for (endpoint, stream) in endpoints {
-            tasks.spawn(endpoints::serve(shared.clone(), endpoint, stream));
-        }
-        tasks.spawn(hosts::sweep_loop(shared.clone(), stop_rx.clone()));
-        tasks.spawn(partitions::maintenance_loop(shared.clone(), stop_rx.clone()));
-        tasks.spawn(downsample::downsample_loop(shared.clone(), stop_rx.clone()));
+        tasks.spawn(serving.serve(tasks_stop.clone()));
+        tasks.spawn(hosts::sweep_loop(shared.clone(), tasks_stop.clone()));
+        tasks.spawn(partitions::maintenance_loop(shared.clone(), tasks_stop.clone()));
+        tasks.spawn(downsample::downsample_loop(shared.clone(), tasks_stop.clone()));
         tracing::info!("collector running");
 
         // INGEST_WORKERS loops pull from the same consumer, so one batch is
         // decoded and prepared while another commits (measured with
         // vigil-bench: one loop 21k snapshots/s, two ~27k on 2 cores).
-        let ingest = futures::future::join_all(
-            (0..INGEST_WORKERS).map(|_| ingest::ingest_loop(shared.clone(), consumer.clone(), stop_rx.clone())),
-        );
-        let result = ingest.await.into_iter().collect::<Result<Vec<()>, _>>().map(|_| ());
+        let batches = BatchLoop {
+            service: vigil_bus::subjects::collector::SERVICE_NAME,
+            consumer,
+            jetstream: shared.jetstream.clone(),
+            batch_size: shared.config.batch_size,
+            batch_wait: shared.config.batch_wait,
+        };
+        let store = Arc::new(ingest::SnapshotStore { shared: shared.clone() });
+        futures::future::join_all((0..INGEST_WORKERS).map(|_| batches.clone().run(store.clone(), shutdown.clone()))).await;
 
-        if let Err(error) = service.stop().await {
-            tracing::warn!(error = %error, "cannot stop the collector service cleanly");
-        }
-        // the helper tasks watch the same stop signal; make sure it fired even
-        // when ingest ended on its own (error)
-        shutdown_task.abort();
+        tasks_stop.cancel();
         let stop_all = tokio::time::timeout(Duration::from_secs(10), async { while tasks.join_next().await.is_some() {} });
         if stop_all.await.is_err() {
             tracing::warn!("collector tasks did not stop within 10s; aborting them");
@@ -193,6 +204,6 @@ impl Collector {
             tracing::warn!(error = %error, "cannot flush the last acks to nats");
         }
         tracing::info!("collector stopped");
-        result
+        Ok(())
     }
 }

@@ -17,7 +17,6 @@ use std::time::Duration;
 
 use chrono::{Datelike, NaiveDate, Utc};
 use sqlx::MySqlPool;
-use tokio::sync::watch;
 
 use crate::{CollectorError, Shared, PARTITION_INTERVAL};
 
@@ -177,14 +176,14 @@ async fn ensure_table(
 }
 
 /// Runs [`ensure_partitions`] every hour until stop.
-pub(crate) async fn maintenance_loop(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+pub(crate) async fn maintenance_loop(shared: Arc<Shared>, stop: vigil_runtime::CancellationToken) {
     let start = tokio::time::Instant::now() + PARTITION_INTERVAL;
     let mut interval = tokio::time::interval_at(start, PARTITION_INTERVAL);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = interval.tick() => {}
-            changed = stop.changed() => if changed.is_err() || *stop.borrow() { return },
+            _ = stop.cancelled() => return,
         }
         let config = &shared.config;
         if let Err(error) = ensure_partitions(&shared.pool, config.partitions_ahead_days, config.retention_raw).await {

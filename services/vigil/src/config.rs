@@ -661,15 +661,7 @@ fn render(tree: &Value, defaults: &Value, docs: &HashMap<&str, &str>, path: &mut
     }
 }
 
-/// `scheme://user:secret@host` → `scheme://user:***@host`.
-pub fn mask_password(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
-    let Some((credentials, host)) = rest.split_once('@') else { return url.to_owned() };
-    match credentials.split_once(':') {
-        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
-        None => url.to_owned(),
-    }
-}
+pub use vigil_runtime::nats::mask_password;
 
 fn de_version<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u32, D::Error> {
     let version = u32::deserialize(deserializer)?;

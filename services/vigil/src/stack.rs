@@ -28,6 +28,8 @@ use sqlx::MySqlPool;
 use tokio::net::TcpListener;
 use vigil_collector::{Collector, CollectorConfig};
 use vigil_gateway::{Gateway, GatewayConfig, TlsMaterial};
+use vigil_runtime::nats::NatsLogin;
+use vigil_runtime::Connections;
 
 use crate::config::Config;
 use crate::db::{self, DbError};
@@ -87,25 +89,14 @@ pub enum StackError {
     Secret(#[from] SecretError),
     #[error(transparent)]
     Db(#[from] DbError),
-    #[error("cannot connect to nats at {url}: {source}; check nats.url and that nats-server is running")]
-    Nats { url: String, source: async_nats::ConnectError },
-    #[error(
-        "nats at {url} refused user {user:?} (authorization violation); check nats.user and nats.password_file \
-         ({password_file}): the server must have that user with that password (see nats/nats-server.conf)"
-    )]
-    NatsAuth { url: String, user: String, password_file: String },
-    #[error(
-        "the nats-server at {url} lets anonymous clients in: anyone reaching it could read every tenant's snapshots \
-         and publish forged ones; run it with Vigil's configuration (nats/nats-server.conf: the VIGIL account with \
-         nats.user and the password in nats.password_file), or let vigil up run its own (up.nats: true)"
-    )]
-    NatsAnonymous { url: String },
+    #[error(transparent)]
+    Nats(#[from] vigil_runtime::nats::NatsConnectError),
     #[error("gateway.{key}: cannot listen on {addr}: {source}")]
     Bind { key: &'static str, addr: SocketAddr, source: std::io::Error },
     #[error("gateway: {0}")]
     Gateway(#[from] vigil_gateway::GatewayError),
-    #[error("collector: {0}")]
-    Collector(#[from] vigil_collector::CollectorError),
+    #[error("{service}: {source}")]
+    Service { service: &'static str, source: BoxError },
     #[error("cannot start the {service} runtime: {source}")]
     Runtime { service: String, source: std::io::Error },
     #[error("start-up task failed: {0}")]
@@ -121,8 +112,9 @@ pub struct Stack {
     http_addr: Option<SocketAddr>,
     grpc_addr: Option<SocketAddr>,
     ca_path: Option<PathBuf>,
-    /// Dropped last: shut down once every service has stopped.
-    _collector_runtime: Option<ServiceRuntime>,
+    /// The services' own runtimes, dropped last: shut down once every
+    /// service has stopped.
+    _runtimes: Vec<ServiceRuntime>,
 }
 
 /// A multi-thread tokio runtime that one service runs on, shut down without
@@ -187,32 +179,17 @@ impl Stack {
         let nats = connect_nats(&config, "vigil supervisor").await?;
 
         // build everything before running anything: a failure leaves nothing behind
-        let mut collector_runtime = None;
+        let mut runtimes = Vec::new();
         let collector = match with_collector {
-            true => {
-                let runtime = ServiceRuntime::new("collector", vigil_collector::INGEST_WORKERS)?;
-                let handle = runtime.handle();
-                collector_runtime = Some(runtime);
-                let collector_config = collector_config(&config);
-                let (build_config, build_collector_config) = (config.clone(), collector_config.clone());
-                // connection, pool and collector are made on the collector's
-                // runtime, so their I/O and tasks live there
-                let (collector, nats, pool) = handle
-                    .spawn(async move {
-                        let nats = connect_nats(&build_config, "vigil collector").await?;
-                        let pool = db::connect(&build_config.database.url, build_config.database.max_connections).await?;
-                        let collector = Collector::build(build_collector_config, nats.clone(), pool.clone()).await?;
-                        Ok::<_, StackError>((collector, nats, pool))
-                    })
-                    .await??;
-                Some(CollectorService {
-                    first: Mutex::new(Some(collector)),
-                    config: collector_config,
-                    nats,
-                    pool,
-                    runtime: handle,
-                })
-            }
+            true => Some(
+                Supervised::<Collector>::build(
+                    &config,
+                    collector_config(&config),
+                    vigil_collector::INGEST_WORKERS,
+                    &mut runtimes,
+                )
+                .await?,
+            ),
             false => None,
         };
         let gateway = match material {
@@ -242,7 +219,7 @@ impl Stack {
         }
         supervisor.spawn_health(nats.clone(), HEALTH_INTERVAL);
         tracing::info!(services = ?services.iter().map(|s| s.name()).collect::<Vec<_>>(), "services started");
-        Ok(Stack { config, supervisor, pool, nats, http_addr, grpc_addr, ca_path, _collector_runtime: collector_runtime })
+        Ok(Stack { config, supervisor, pool, nats, http_addr, grpc_addr, ca_path, _runtimes: runtimes })
     }
 
     /// The REST/WebSocket address the gateway listens on (None without a gateway).
@@ -302,65 +279,83 @@ pub fn collector_config(config: &Config) -> CollectorConfig {
 /// Connects as `nats.user` with the password of `nats.password_file`
 /// (generated when absent). The bus is never anonymous: a server that does
 /// not require authentication is refused.
+/// A connection of its own for `name`, with the stack's NATS login.
 async fn connect_nats(config: &Config, name: &str) -> Result<async_nats::Client, StackError> {
     let password_path = config.nats_password_path();
+    let password_source = password_path.display().to_string();
     let password = tokio::task::spawn_blocking(move || secret::ensure_nats_password(&password_path)).await??;
-    let url = crate::config::mask_password(&config.nats.url);
-    let client = async_nats::ConnectOptions::new()
-        .name(name)
-        .user_and_password(config.nats.user.clone(), password)
-        .connect(config.nats.url.as_str())
-        .await
-        .map_err(|source| match source.kind() {
-            async_nats::ConnectErrorKind::AuthorizationViolation => StackError::NatsAuth {
-                url: url.clone(),
-                user: config.nats.user.clone(),
-                password_file: config.nats_password_path().display().to_string(),
-            },
-            _ => StackError::Nats { url: url.clone(), source },
-        })?;
-    if !client.server_info().auth_required {
-        let _ = client.drain().await;
-        return Err(StackError::NatsAnonymous { url });
-    }
-    Ok(client)
+    let login = NatsLogin { url: config.nats.url.clone(), user: config.nats.user.clone(), password, password_source };
+    Ok(vigil_runtime::nats::connect(&login, name).await?)
 }
 
 async fn bind(key: &'static str, addr: SocketAddr) -> Result<TcpListener, StackError> {
     TcpListener::bind(addr).await.map_err(|source| StackError::Bind { key, addr, source })
 }
 
-struct CollectorService {
-    /// Built by [`Stack::start_services`]; later runs build their own.
-    first: Mutex<Option<Collector>>,
-    config: CollectorConfig,
-    nats: async_nats::Client,
-    pool: MySqlPool,
-    /// The collector's own runtime: every run is spawned there.
+/// Any [`vigil_runtime::Service`] under the supervisor: built once up front
+/// (a broken setup fails the start), rebuilt after a failure, run on a tokio
+/// runtime of its own with its own NATS connection and database pool, as if
+/// it were a separate process.
+struct Supervised<S: vigil_runtime::Service> {
+    /// Built by [`Supervised::build`]; later runs build their own.
+    first: Mutex<Option<S>>,
+    config: S::Config,
+    connections: Connections,
+    /// The service's own runtime: every run is spawned there.
     runtime: tokio::runtime::Handle,
 }
 
-impl Service for CollectorService {
+impl<S: vigil_runtime::Service> Supervised<S> {
+    /// Makes the service's runtime (kept in `runtimes`), connections and
+    /// first instance.
+    async fn build(
+        config: &Config,
+        service_config: S::Config,
+        worker_threads: usize,
+        runtimes: &mut Vec<ServiceRuntime>,
+    ) -> Result<Self, StackError> {
+        let runtime = ServiceRuntime::new(S::NAME, worker_threads)?;
+        let handle = runtime.handle();
+        runtimes.push(runtime);
+        let (stack_config, build_config) = (config.clone(), service_config.clone());
+        // connection, pool and service are made on the service's runtime,
+        // so their I/O and tasks live there
+        let (service, connections) = handle
+            .spawn(async move {
+                let nats = connect_nats(&stack_config, &format!("vigil {}", S::NAME)).await?;
+                let pool = db::connect(&stack_config.database.url, stack_config.database.max_connections).await?;
+                let connections = Connections { nats, pool };
+                let service = S::build(build_config, connections.clone())
+                    .await
+                    .map_err(|source| StackError::Service { service: S::NAME, source: Box::new(source) })?;
+                Ok::<_, StackError>((service, connections))
+            })
+            .await??;
+        Ok(Supervised { first: Mutex::new(Some(service)), config: service_config, connections, runtime: handle })
+    }
+}
+
+impl<S: vigil_runtime::Service> Service for Supervised<S> {
     fn name(&self) -> &'static str {
-        ServiceKind::Collector.name()
+        S::NAME
     }
 
     fn ping_name(&self) -> Option<&'static str> {
-        Some(ServiceKind::Collector.name())
+        Some(S::NAME)
     }
 
     fn run(&self, shutdown: Shutdown) -> ServiceRun {
         let first = self.first.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
-        let (config, nats, pool) = (self.config.clone(), self.nats.clone(), self.pool.clone());
+        let (config, connections) = (self.config.clone(), self.connections.clone());
         let run = self.runtime.spawn(async move {
-            let collector = match first {
-                Some(collector) => collector,
-                None => Collector::build(config, nats, pool).await?,
+            let service = match first {
+                Some(service) => service,
+                None => S::build(config, connections).await?,
             };
-            collector.run_until_stopped(shutdown.signal()).await?;
+            service.run_until_stopped(shutdown.token()).await?;
             Ok::<(), BoxError>(())
         });
-        // a panic in the collector's runtime reaches the supervisor as an error
+        // a panic in the service's runtime reaches the supervisor as an error
         Box::pin(async move { run.await? })
     }
 }

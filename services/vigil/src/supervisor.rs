@@ -15,8 +15,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::watch;
 use tokio::task::JoinSet;
+use vigil_runtime::{Backoff, CancellationToken};
 
 /// Error type services report to the supervisor.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -43,67 +43,51 @@ pub trait Service: Send + Sync + 'static {
     fn run(&self, shutdown: Shutdown) -> ServiceRun;
 }
 
-/// Receiving side of the shutdown signal; cheap to clone.
+/// The shutdown signal a service runs under: a child of the process's
+/// [`CancellationToken`] (the one shutdown primitive of every service).
 #[derive(Debug, Clone)]
-pub struct Shutdown(watch::Receiver<bool>);
+pub struct Shutdown(CancellationToken);
 
-/// Sending side of the shutdown signal.
+/// Fires the shutdown of everything subscribed to it.
 #[derive(Debug)]
-pub struct ShutdownTrigger(watch::Sender<bool>);
+pub struct ShutdownTrigger(CancellationToken);
 
 /// A new shutdown signal, not yet fired.
 pub fn shutdown_channel() -> (ShutdownTrigger, Shutdown) {
-    let (sender, receiver) = watch::channel(false);
-    (ShutdownTrigger(sender), Shutdown(receiver))
+    let token = CancellationToken::new();
+    (ShutdownTrigger(token.clone()), Shutdown(token))
 }
 
 impl ShutdownTrigger {
     pub fn trigger(&self) {
-        self.0.send_replace(true);
+        self.0.cancel();
     }
 
     pub fn subscribe(&self) -> Shutdown {
-        Shutdown(self.0.subscribe())
+        Shutdown(self.0.child_token())
     }
 }
 
 impl Shutdown {
     pub fn is_triggered(&self) -> bool {
-        *self.0.borrow()
+        self.0.is_cancelled()
     }
 
-    /// A future that completes when shutdown is triggered (or its trigger is
-    /// dropped), as the services' `run_until_stopped` want it.
+    /// A future that completes when shutdown is triggered, as the gateway's
+    /// `run_until_stopped` wants it.
     pub fn signal(&self) -> impl Future<Output = ()> + Send + 'static {
-        let mut receiver = self.0.clone();
-        async move {
-            let _ = receiver.wait_for(|stop| *stop).await;
-        }
+        self.0.clone().cancelled_owned()
+    }
+
+    /// The token itself, as a `vigil_runtime::Service` wants it.
+    pub fn token(&self) -> CancellationToken {
+        self.0.clone()
     }
 }
 
 /// Restart delays: 1 s, 2 s, 4 s … capped at 30 s.
-#[derive(Debug, Clone)]
-pub struct Backoff {
-    next: Duration,
-}
-
-impl Default for Backoff {
-    fn default() -> Self {
-        Backoff { next: BACKOFF_START }
-    }
-}
-
-impl Backoff {
-    pub fn next_delay(&mut self) -> Duration {
-        let delay = self.next;
-        self.next = (self.next * 2).min(BACKOFF_MAX);
-        delay
-    }
-
-    pub fn reset(&mut self) {
-        self.next = BACKOFF_START;
-    }
+pub fn restart_backoff() -> Backoff {
+    Backoff::new(BACKOFF_START, BACKOFF_MAX)
 }
 
 /// The tasks of one process's services.
@@ -160,7 +144,7 @@ impl Supervisor {
 
 async fn supervise(service: Arc<dyn Service>, shutdown: Shutdown) {
     let name = service.name();
-    let mut backoff = Backoff::default();
+    let mut backoff = restart_backoff();
     loop {
         let started = Instant::now();
         // a task of its own, so that a panic is a failure like any other
@@ -286,12 +270,10 @@ mod tests {
     }
 
     #[test]
-    fn backoff_doubles_from_one_second_to_thirty() {
-        let mut backoff = Backoff::default();
+    fn restarts_back_off_from_one_second_to_thirty() {
+        let mut backoff = restart_backoff();
         let delays: Vec<u64> = (0..8).map(|_| backoff.next_delay().as_secs()).collect();
         assert_eq!(delays, [1, 2, 4, 8, 16, 30, 30, 30]);
-        backoff.reset();
-        assert_eq!(backoff.next_delay(), BACKOFF_START);
     }
 
     async fn restarted_until_it_stays_up(panics: bool) {

@@ -13,7 +13,6 @@ use async_nats::jetstream;
 use chrono::{DateTime, Utc};
 use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions};
 use sqlx::MySqlPool;
-use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use vigil_bus::messages::*;
 use vigil_collector::{Collector, CollectorConfig, CollectorError};
@@ -111,15 +110,13 @@ impl PrivateMariaDb {
 
 /// A collector running in the background until [`Running::stop`].
 pub struct Running {
-    stop: Option<oneshot::Sender<()>>,
+    stop: vigil_runtime::CancellationToken,
     task: JoinHandle<Result<(), CollectorError>>,
 }
 
 impl Running {
     pub async fn stop(mut self) -> Result<(), CollectorError> {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
+        self.stop.cancel();
         tokio::time::timeout(Duration::from_secs(20), &mut self.task)
             .await
             .expect("collector stops within 20s")
@@ -134,11 +131,9 @@ pub fn test_config() -> CollectorConfig {
 
 pub async fn start_collector(config: CollectorConfig, nats: &NatsServer, pool: MySqlPool) -> Running {
     let collector = Collector::build(config, nats.client().await, pool).await.expect("build collector");
-    let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(collector.run_until_stopped(async move {
-        let _ = stopped.await;
-    }));
-    Running { stop: Some(stop), task }
+    let stop = vigil_runtime::CancellationToken::new();
+    let task = tokio::spawn(collector.run_until_stopped(stop.clone()));
+    Running { stop, task }
 }
 
 pub fn register_request(tenant_id: &str, machine_id: &str) -> RegisterHost {

@@ -1,0 +1,31 @@
+//! `vigil-runtime`: what every Vigil service runs on, so that a new service
+//! is this template filled in rather than a copy of another service.
+//!
+//! - [`service::Service`]: `build(config, connections)` then
+//!   `run_until_stopped(shutdown)`; the `vigil` binary supervises any of them;
+//! - [`shutdown`]: the one shutdown signal (tokio-util's `CancellationToken`);
+//! - [`backoff::Backoff`]: the one retry delay (also used by the agent, with
+//!   only the default feature off);
+//! - [`nats`]: the authenticated NATS connection;
+//! - [`endpoints::EndpointTable`]: request/reply endpoints served from a
+//!   table of typed handlers;
+//! - [`batch::BatchLoop`]: the ack-after-commit loop over a durable
+//!   JetStream consumer, with dead letters and batch splitting.
+
+pub mod backoff;
+#[cfg(feature = "service")]
+pub mod batch;
+#[cfg(feature = "service")]
+pub mod endpoints;
+#[cfg(feature = "service")]
+pub mod nats;
+#[cfg(feature = "service")]
+pub mod service;
+#[cfg(feature = "service")]
+pub mod shutdown;
+
+pub use backoff::Backoff;
+#[cfg(feature = "service")]
+pub use service::{Connections, Service};
+#[cfg(feature = "service")]
+pub use shutdown::CancellationToken;

@@ -28,6 +28,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
+use vigil_runtime::Backoff;
 use vigil_proto::vigil_service_client::VigilServiceClient;
 use vigil_proto::{
     agent_message, server_message, ActionResult, AgentMessage, Heartbeat, Metrics, RegisterRequest, RegisterResponse,
@@ -225,46 +226,13 @@ async fn store_host_id(state_dir: &Path, host_id: &str) -> Result<(), ClientErro
     .map_err(|source| ClientError::StoreHostId { path: display, source })
 }
 
-/// Exponential backoff with ±25 % jitter.
-#[derive(Debug)]
-pub struct Backoff {
-    next: Duration,
-    min: Duration,
-    max: Duration,
-    rng: u64,
-}
-
-impl Backoff {
-    pub fn new(min: Duration, max: Duration) -> Self {
-        let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1)
-            ^ (u64::from(std::process::id()) << 32);
-        Self { next: min, min, max, rng: seed | 1 }
-    }
-
-    /// The delay to wait now; the following one doubles (up to `max`).
-    pub fn next_delay(&mut self) -> Duration {
-        let base = self.next;
-        self.next = (self.next * 2).min(self.max);
-        // xorshift64: good enough to spread reconnecting agents apart
-        self.rng ^= self.rng << 13;
-        self.rng ^= self.rng >> 7;
-        self.rng ^= self.rng << 17;
-        let factor = 0.75 + (self.rng % 1000) as f64 / 2000.0; // 0.75 ..= 1.25
-        base.mul_f64(factor).min(self.max)
-    }
-
-    pub fn reset(&mut self) {
-        self.next = self.min;
-    }
-}
-
 /// Registers (with backoff) until a host id is stored, unless one already
 /// is. `None` when `shutdown` fired first.
 pub async fn ensure_host_id(config: &Config, shutdown: &mut watch::Receiver<bool>) -> Option<RegisteredHost> {
     if let Some(host_id) = stored_host_id(&config.state_dir) {
         return Some(RegisteredHost { host_id, interval_seconds: 0 });
     }
-    let mut backoff = Backoff::new(BACKOFF_MIN, BACKOFF_MAX);
+    let mut backoff = Backoff::new(BACKOFF_MIN, BACKOFF_MAX).with_jitter();
     loop {
         if *shutdown.borrow() {
             return None;
@@ -323,7 +291,7 @@ pub struct Sender {
 
 impl Sender {
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
-        let mut backoff = Backoff::new(BACKOFF_MIN, BACKOFF_MAX);
+        let mut backoff = Backoff::new(BACKOFF_MIN, BACKOFF_MAX).with_jitter();
         loop {
             if *shutdown.borrow() {
                 return;
@@ -523,22 +491,5 @@ impl Sender {
             }
             None => Ok(false),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_doubles_to_the_cap_with_jitter() {
-        let mut backoff = Backoff::new(BACKOFF_MIN, BACKOFF_MAX);
-        let delays: Vec<Duration> = (0..8).map(|_| backoff.next_delay()).collect();
-        assert!(delays[0] >= Duration::from_millis(750) && delays[0] <= Duration::from_millis(1250), "{delays:?}");
-        assert!(delays[1] >= Duration::from_millis(1500) && delays[1] <= Duration::from_millis(2500), "{delays:?}");
-        assert!(delays.iter().all(|d| *d <= BACKOFF_MAX), "{delays:?}");
-        assert!(delays[7] >= Duration::from_millis(22_500), "{delays:?}");
-        backoff.reset();
-        assert!(backoff.next_delay() <= Duration::from_millis(1250));
     }
 }

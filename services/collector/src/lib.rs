@@ -41,22 +41,31 @@ pub use partitions::{ensure_partitions, PartitionReport, PARTITIONED_TABLES};
 /// deadlock.
 pub const INGEST_WORKERS: usize = 2;
 
-/// Tuning of one collector process.
-#[derive(Debug, Clone)]
+/// The collector's section of the configuration (`collector:` in the
+/// `vigil` file, `VIGIL_COLLECTOR_*` overrides): its defaults are written
+/// once, in [`Default`].
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct CollectorConfig {
     /// Most snapshots stored in one transaction.
+    #[serde(deserialize_with = "vigil_runtime::config::positive_usize")]
     pub batch_size: usize,
     /// When no snapshot is waiting, how long before looking again.
+    #[serde(with = "vigil_bus::duration::serde_text")]
     pub batch_wait: Duration,
     /// No snapshot for this long: the host is offline.
+    #[serde(with = "vigil_runtime::config::positive_duration")]
     pub offline_after: Duration,
     /// How often offline hosts are looked for.
+    #[serde(with = "vigil_runtime::config::positive_duration")]
     pub sweep_interval: Duration,
     /// Daily partitions created ahead of today.
     pub partitions_ahead_days: u32,
     /// Daily partitions entirely older than this are dropped.
+    #[serde(with = "vigil_runtime::config::positive_duration")]
     pub retention_raw: Duration,
     /// Hourly aggregates (`metrics_host_hourly`) older than this are deleted.
+    #[serde(with = "vigil_runtime::config::positive_duration")]
     pub retention_hourly: Duration,
 }
 

@@ -10,11 +10,14 @@
 //! - [`endpoints::EndpointTable`]: request/reply endpoints served from a
 //!   table of typed handlers;
 //! - [`batch::BatchLoop`]: the ack-after-commit loop over a durable
-//!   JetStream consumer, with dead letters and batch splitting.
+//!   JetStream consumer, with dead letters and batch splitting;
+//! - [`config`]: the checks every service's config section shares.
 
 pub mod backoff;
 #[cfg(feature = "service")]
 pub mod batch;
+#[cfg(feature = "service")]
+pub mod config;
 #[cfg(feature = "service")]
 pub mod endpoints;
 #[cfg(feature = "service")]

@@ -54,7 +54,8 @@ pub struct Config {
     pub nats: NatsSection,
     pub database: DatabaseSection,
     pub gateway: GatewaySection,
-    pub collector: CollectorSection,
+    /// Owned by the collector crate (its defaults and checks live there).
+    pub collector: vigil_collector::CollectorConfig,
     pub up: UpSection,
     pub log: LogSection,
 }
@@ -117,24 +118,6 @@ pub struct TlsFiles {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct CollectorSection {
-    #[serde(deserialize_with = "de_positive_usize")]
-    pub batch_size: usize,
-    #[serde(with = "vigil_bus::duration::serde_text")]
-    pub batch_wait: Duration,
-    #[serde(with = "vigil_bus::duration::serde_text")]
-    pub offline_after: Duration,
-    #[serde(with = "vigil_bus::duration::serde_text")]
-    pub sweep_interval: Duration,
-    pub partitions_ahead_days: u32,
-    #[serde(with = "vigil_bus::duration::serde_text")]
-    pub retention_raw: Duration,
-    #[serde(with = "vigil_bus::duration::serde_text")]
-    pub retention_hourly: Duration,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
 pub struct UpSection {
     #[serde(deserialize_with = "de_tenant")]
     pub tenant: String,
@@ -170,7 +153,7 @@ impl Default for Config {
             nats: NatsSection::default(),
             database: DatabaseSection::default(),
             gateway: GatewaySection::default(),
-            collector: CollectorSection::default(),
+            collector: vigil_collector::CollectorConfig::default(),
             up: UpSection::default(),
             log: LogSection::default(),
         }
@@ -203,20 +186,6 @@ impl Default for GatewaySection {
             max_message_bytes: vigil_gateway::DEFAULT_MAX_MESSAGE_BYTES,
             max_clock_skew: vigil_gateway::DEFAULT_MAX_CLOCK_SKEW,
             max_in_flight_per_agent: vigil_gateway::DEFAULT_MAX_IN_FLIGHT_PER_AGENT,
-        }
-    }
-}
-
-impl Default for CollectorSection {
-    fn default() -> Self {
-        CollectorSection {
-            batch_size: 500,
-            batch_wait: Duration::from_millis(100),
-            offline_after: Duration::from_secs(30),
-            sweep_interval: Duration::from_secs(5),
-            partitions_ahead_days: 3,
-            retention_raw: Duration::from_secs(7 * 86_400),
-            retention_hourly: Duration::from_secs(90 * 86_400),
         }
     }
 }
@@ -346,9 +315,9 @@ impl Config {
             origins.insert(path.clone(), format!("environment variable {name}"));
         }
 
-        let config = match serde_yaml::from_value::<Config>(tree.clone()) {
+        let config = match serde_path_to_error::deserialize::<_, Config>(tree.clone()) {
             Ok(config) => config,
-            Err(error) => return Err(locate_error(&tree, &defaults, &origins, origin, error)),
+            Err(error) => return Err(invalid_value(&tree, &origins, origin, error)),
         };
         config.check_consistency(origin)?;
         Ok(config)
@@ -596,35 +565,39 @@ fn env_value(template: &Value, raw: &str) -> Value {
 
 /// Deserialization from a value tree carries no key path, so the failing key
 /// is found by trying each given leaf alone on top of the defaults.
-fn locate_error(
+/// The error of a value serde refused, naming where it came from (the file
+/// or the environment variable), its key path and the value.
+fn invalid_value(
     tree: &Value,
-    defaults: &Value,
     origins: &BTreeMap<Vec<String>, String>,
     origin: &str,
-    error: serde_yaml::Error,
+    error: serde_path_to_error::Error<serde_yaml::Error>,
 ) -> ConfigError {
-    let mut paths = Vec::new();
-    leaves(tree, &mut Vec::new(), &mut paths);
-    for path in paths {
-        let Some(value) = lookup(tree, &path) else { continue };
-        let mut candidate = defaults.clone();
-        set(&mut candidate, &path, value.clone());
-        if let Err(leaf_error) = serde_yaml::from_value::<Config>(candidate) {
-            let message = leaf_error.to_string();
+    let path: Vec<String> = error
+        .path()
+        .iter()
+        .map(|segment| match segment {
+            serde_path_to_error::Segment::Map { key } => key.clone(),
+            other => other.to_string(),
+        })
+        .collect();
+    let message = error.inner().to_string();
+    let message = match lookup(tree, &path) {
+        Some(value) => {
             let rendered = render_scalar(value);
-            let message = if message.contains(&rendered) || message.contains(rendered.trim_matches('"')) {
+            if message.contains(&rendered) || message.contains(rendered.trim_matches('"')) {
                 message
             } else {
                 format!("{rendered}: {message}")
-            };
-            return ConfigError::Invalid {
-                origin: origins.get(&path).cloned().unwrap_or_else(|| origin.to_owned()),
-                key: path.join("."),
-                message,
-            };
+            }
         }
+        None => message,
+    };
+    ConfigError::Invalid {
+        origin: origins.get(&path).cloned().unwrap_or_else(|| origin.to_owned()),
+        key: path.join("."),
+        message,
     }
-    ConfigError::Syntax { origin: origin.to_owned(), message: error.to_string() }
 }
 
 fn render_scalar(value: &Value) -> String {
@@ -824,7 +797,7 @@ log: { level: info, format: text }   # text | json
         assert_eq!(config.gateway.http_listen, "127.0.0.1:0".parse().unwrap());
         assert_eq!(config.gateway.tls_hostnames, vec!["vigil.example.com", "10.0.0.5"]);
         assert_eq!(config.collector.batch_size, 10);
-        assert_eq!(config.collector.batch_wait, CollectorSection::default().batch_wait);
+        assert_eq!(config.collector.batch_wait, vigil_collector::CollectorConfig::default().batch_wait);
         assert_eq!(config.log.format, LogFormat::Json);
     }
 

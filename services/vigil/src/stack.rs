@@ -26,7 +26,7 @@ use std::sync::{Arc, Mutex};
 
 use sqlx::MySqlPool;
 use tokio::net::TcpListener;
-use vigil_collector::{Collector, CollectorConfig};
+use vigil_collector::Collector;
 use vigil_gateway::{Gateway, GatewayConfig, TlsMaterial};
 use vigil_runtime::nats::NatsLogin;
 use vigil_runtime::Connections;
@@ -182,13 +182,8 @@ impl Stack {
         let mut runtimes = Vec::new();
         let collector = match with_collector {
             true => Some(
-                Supervised::<Collector>::build(
-                    &config,
-                    collector_config(&config),
-                    vigil_collector::INGEST_WORKERS,
-                    &mut runtimes,
-                )
-                .await?,
+                Supervised::<Collector>::build(&config, config.collector.clone(), vigil_collector::INGEST_WORKERS, &mut runtimes)
+                    .await?,
             ),
             false => None,
         };
@@ -259,20 +254,6 @@ impl Stack {
         self.supervisor.stop().await;
         self.pool.close().await;
         let _ = self.nats.drain().await;
-    }
-}
-
-/// The collector section as the collector wants it.
-pub fn collector_config(config: &Config) -> CollectorConfig {
-    let section = &config.collector;
-    CollectorConfig {
-        batch_size: section.batch_size,
-        batch_wait: section.batch_wait,
-        offline_after: section.offline_after,
-        sweep_interval: section.sweep_interval,
-        partitions_ahead_days: section.partitions_ahead_days,
-        retention_raw: section.retention_raw,
-        retention_hourly: section.retention_hourly,
     }
 }
 

@@ -1,0 +1,60 @@
+//! Checks shared by the services' configuration sections. Each service owns
+//! one config struct (`serde` with `deny_unknown_fields` and `default`, its
+//! defaults written once in its `Default`); the `vigil` binary composes them
+//! into its file and names the file, key and value in errors.
+
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer};
+
+/// A `usize` of at least 1.
+pub fn positive_usize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<usize, D::Error> {
+    let value = usize::deserialize(deserializer)?;
+    if value == 0 {
+        return Err(D::Error::custom("0 is not allowed; give a number of at least 1"));
+    }
+    Ok(value)
+}
+
+/// A duration (`vigil_bus::duration` text: `500ms`, `10s`, `5m`, `7d`) longer than zero.
+pub mod positive_duration {
+    use std::time::Duration;
+
+    use serde::de::Error as _;
+    use serde::{Deserializer, Serializer};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+        let value = vigil_bus::duration::serde_text::deserialize(deserializer)?;
+        if value.is_zero() {
+            return Err(D::Error::custom("0 is not allowed; give a duration longer than zero (e.g. 5s)"));
+        }
+        Ok(value)
+    }
+
+    pub fn serialize<S: Serializer>(value: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+        vigil_bus::duration::serde_text::serialize(value, serializer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize)]
+    struct Section {
+        #[serde(deserialize_with = "super::positive_usize")]
+        count: usize,
+        #[serde(with = "super::positive_duration")]
+        every: Duration,
+    }
+
+    #[test]
+    fn zero_is_refused_naming_why_and_other_values_pass() {
+        let parse = |text: &str| serde_json::from_str::<Section>(text).map_err(|e| e.to_string());
+        let section = parse(r#"{"count": 3, "every": "5s"}"#).unwrap();
+        assert_eq!((section.count, section.every), (3, Duration::from_secs(5)));
+        assert!(parse(r#"{"count": 0, "every": "5s"}"#).unwrap_err().contains("0 is not allowed"));
+        assert!(parse(r#"{"count": 1, "every": "0s"}"#).unwrap_err().contains("longer than zero"));
+    }
+}

@@ -1,15 +1,31 @@
-//! Test infrastructure shared by the crates' own tests and the whole-stack
-//! tests: a private `nats-server` with JetStream per test, run from the
-//! project's configuration (authenticated, its limits; the collector's
-//! durable consumer has a fixed name, so tests must not share a server), and
-//! a throwaway database on the machine's MariaDB, migrated from
-//! `migrations/`. Both are real; both clean up on `Drop`.
+//! Test infrastructure shared by every crate's tests and the whole-stack
+//! tests, so that each piece exists once:
+//! - servers: a private `nats-server` with JetStream per test, run from the
+//!   project's configuration (authenticated, its limits; the collector's
+//!   durable consumer has a fixed name, so tests must not share a server), a
+//!   throwaway database on the machine's MariaDB migrated from
+//!   `migrations/` ([`TestDb`]), and a mariadbd of a test's own that can be
+//!   stopped and started ([`PrivateMariaDb`]). All real; all clean up on `Drop`;
+//! - waiting: [`eventually`] / [`try_eventually`] (module [`poll`]);
+//! - fixtures: snapshots as the bus and the agent carry them ([`fixtures`]),
+//!   publishing them as the gateway does ([`bus`]), the agent's gRPC client
+//!   ([`agent`], and [`raw_grpc`] for bytes no client would send);
+//! - contracts: checks against the JSON Schemas of `schemas/` ([`schemas`]).
 
+pub mod agent;
+pub mod bus;
+pub mod fixtures;
+mod mariadb;
+pub mod poll;
 pub mod raw_grpc;
+pub mod schemas;
+
+pub use mariadb::PrivateMariaDb;
+pub use poll::{eventually, try_eventually, Probe, TimedOut};
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rand::Rng;
 use sqlx::mysql::MySqlPoolOptions;
@@ -93,19 +109,15 @@ impl NatsServer {
             .spawn()
             .expect("start nats-server (is it on PATH?)");
         self.process = Some(process);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            // ready once JetStream answers its API
-            let last = match self.connect_as(&self.user, &self.password).await {
-                Ok(client) => match client.request("$JS.API.INFO", "".into()).await {
-                    Ok(_) => break,
-                    Err(error) => error.to_string(),
-                },
-                Err(error) => error.to_string(),
-            };
-            assert!(Instant::now() < deadline, "nats-server on {} did not start within 10s: {last}", self.url);
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let server = &*self;
+        // ready once JetStream answers its API
+        eventually(&format!("nats-server on {} to answer JetStream", self.url), Duration::from_secs(10), || async {
+            match server.connect_as(&server.user, &server.password).await {
+                Ok(client) => client.request("$JS.API.INFO", "".into()).await.map(drop).map_err(|error| error.to_string()),
+                Err(error) => Err(error.to_string()),
+            }
+        })
+        .await;
     }
 
     /// The server's process id while it runs.
@@ -246,5 +258,50 @@ mod tests {
         assert!(server.anonymous_client_result().await.is_err());
         server.client().await.flush().await.unwrap();
         assert!(server.monitor("/varz").await.unwrap().contains("\"max_payload\": 4194304"));
+    }
+
+    #[test]
+    fn built_snapshots_match_the_bus_schema() {
+        let at = chrono::Utc::now();
+        let default = fixtures::metrics_snapshot("acme", "host-1", 7, at);
+        assert_eq!((default.host.disk.mounts.len(), default.host.network.interfaces.len()), (2, 2));
+        assert_eq!((default.host.disk.used(), default.host.disk.total()), (130_000, 1_000_000));
+        schemas::assert_valid("metrics-snapshot.schema.json", None, &serde_json::to_value(&default).unwrap());
+        let wide = fixtures::MetricsSnapshotBuilder::new("acme", "host-1", 8, at).mounts(64).interfaces(200).build();
+        assert_eq!((wide.host.disk.mounts.len(), wide.host.network.interfaces.len()), (64, 200));
+        schemas::assert_valid("metrics-snapshot.schema.json", None, &serde_json::to_value(&wide).unwrap());
+        let bare = fixtures::MetricsSnapshotBuilder::new("acme", "host-1", 9, at)
+            .mounts(0)
+            .interfaces(0)
+            .containers(vec![])
+            .services(vec![]);
+        schemas::assert_valid("metrics-snapshot.schema.json", None, &serde_json::to_value(bare.build()).unwrap());
+    }
+
+    #[tokio::test]
+    async fn returns_the_value_once_the_probe_reports_it() {
+        let mut runs = 0;
+        let value = eventually("the third run", Duration::from_secs(5), || {
+            runs += 1;
+            let now = runs;
+            async move { (now >= 3).then_some(now) }
+        })
+        .await;
+        assert_eq!(value, 3);
+        eventually("a bool", Duration::from_secs(1), || async { true }).await;
+    }
+
+    #[tokio::test]
+    async fn a_timeout_names_what_and_the_last_state() {
+        let error = try_eventually("five rows", Duration::from_millis(120), || async { Err::<(), _>(4) }).await.unwrap_err();
+        assert_eq!(error.to_string(), "timed out after 120ms waiting for five rows; last observed: 4");
+        let error = try_eventually("a flag", Duration::ZERO, || async { false }).await.unwrap_err();
+        assert_eq!(error.to_string(), "timed out after 0ns waiting for a flag");
+    }
+
+    #[tokio::test]
+    #[should_panic(expected = "timed out after 0ns waiting for nothing; last observed: \"still\"")]
+    async fn eventually_panics_with_the_timeout() {
+        eventually("nothing", Duration::ZERO, || async { Err::<(), _>("still") }).await;
     }
 }

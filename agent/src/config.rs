@@ -9,11 +9,14 @@
 //! one before the rest is summed into `(other)`, so a snapshot stays small;
 //! see `docs/agent-snapshot-size.md`).
 //!
-//! Parsing is done in two steps: serde reads the raw text into `Raw*` structs
-//! (`deny_unknown_fields` everywhere, so a typo is an error, never ignored),
-//! then [`Config::from_raw`] checks every value and builds the typed
-//! [`Config`]. Invariant: every error names the file, the key path and the
-//! value, and says what is expected.
+//! The file's shape is typed once, as the serde model [`ConfigFile`]: what
+//! is read, what `sovigilant init` writes ([`init_file`]) and what `vigil up`
+//! writes and updates for its local agent. Parsing is done in two steps:
+//! serde reads the text into a [`ConfigFile`] (`deny_unknown_fields`
+//! everywhere, so a typo is an error, never ignored; serde_yaml's errors name
+//! the key path), then [`Config::from_file`] checks every value and builds
+//! the typed [`Config`]. Invariant: every error names the file, the key path
+//! and the value, and says what is expected.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -305,136 +308,231 @@ pub struct BufferConfig {
 }
 
 // ---------------------------------------------------------------------------
-// raw (serde) shape
+// the file's shape (serde)
 
-#[derive(Debug, Default, Deserialize)]
+/// The config file as it is written: the one serde model of the YAML, used
+/// to read it ([`Config::parse`] checks it into a [`Config`]), by
+/// `sovigilant init` ([`init_file`]) and by `vigil up` for its local agent.
+///
+/// Every section and key is optional here (absent keys take their default in
+/// [`Config::from_file`], which also reports what is missing), unknown keys
+/// are refused (`deny_unknown_fields`), and serializing writes only the keys
+/// that are set, so a written file stays as small as the one that was read.
+/// Names (runtime, metrics, level, type), durations and sizes stay text here:
+/// [`Config::from_file`] checks them and says what is expected.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawConfig {
-    #[serde(default)]
-    agent: RawAgent,
-    server: Option<RawServer>,
-    #[serde(default)]
-    collection: RawCollection,
-    #[serde(default)]
-    logging: RawLogging,
-    #[serde(default)]
-    actions: RawActions,
-    state_dir: Option<String>,
-    #[serde(default)]
-    buffer: RawBuffer,
+pub struct ConfigFile {
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub agent: AgentSection,
+    /// Required by [`Config::from_file`]; optional here so that its absence
+    /// is reported as `server: missing` rather than as a serde error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<ServerSection>,
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub collection: CollectionSection,
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub logging: LoggingSection,
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub actions: ActionsSection,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_dir: Option<String>,
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub buffer: BufferSection,
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// `agent`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawAgent {
-    id: Option<String>,
-    name: Option<String>,
+pub struct AgentSection {
+    /// `auto` (or absent): the server chooses the host id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// Display name; `{{hostname}}` is replaced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// `server`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawServer {
-    address: Option<String>,
-    token: Option<String>,
-    http_url: Option<String>,
-    #[serde(default)]
-    tls: RawTls,
+pub struct ServerSection {
+    /// `host:port` of the gateway's gRPC side.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub tls: TlsSection,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_url: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// `server.tls`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawTls {
-    enabled: Option<bool>,
-    ca_cert: Option<String>,
+pub struct TlsSection {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_cert: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// `collection`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawCollection {
-    interval: Option<String>,
-    #[serde(default)]
-    host: RawHost,
-    #[serde(default)]
-    containers: RawContainers,
-    #[serde(default)]
-    services: RawServices,
-    #[serde(default)]
-    custom_metrics: Vec<RawCustomMetric>,
+pub struct CollectionSection {
+    /// A duration such as `10s`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<String>,
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub host: HostSection,
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub containers: ContainersSection,
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub services: ServicesSection,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub custom_metrics: Vec<CustomMetricEntry>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// `collection.host`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawHost {
-    enabled: Option<bool>,
-    metrics: Option<Vec<String>>,
-    max_mounts: Option<serde_yaml::Value>,
-    max_interfaces: Option<serde_yaml::Value>,
+pub struct HostSection {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// Names of [`HostMetric`]; absent: all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<Vec<String>>,
+    /// A number, or a string of digits (kept as written).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_mounts: Option<serde_yaml::Value>,
+    /// A number, or a string of digits (kept as written).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_interfaces: Option<serde_yaml::Value>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// `collection.containers`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawContainers {
-    enabled: Option<bool>,
-    runtime: Option<String>,
-    metrics: Option<Vec<String>>,
-    docker_socket: Option<String>,
-    podman_socket: Option<String>,
-    incus_socket: Option<String>,
+pub struct ContainersSection {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// `auto`, `docker`, `podman` or `incus`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<String>,
+    /// Names of [`ContainerMetric`]; absent: all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub docker_socket: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub podman_socket: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incus_socket: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// `collection.services`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawServices {
-    enabled: Option<bool>,
-    discover: Option<bool>,
-    #[serde(default)]
-    watch: Vec<String>,
-    #[serde(default)]
-    custom: Vec<RawCustomService>,
+pub struct ServicesSection {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discover: Option<bool>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub watch: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub custom: Vec<CustomServiceEntry>,
 }
 
-#[derive(Debug, Deserialize)]
+/// One entry of `collection.services.custom`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawCustomService {
-    name: Option<String>,
-    check: Option<String>,
-    port: Option<u32>,
+pub struct CustomServiceEntry {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check: Option<String>,
+    /// Wider than a port so that 70000 is reported as "not a TCP port".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u32>,
 }
 
-#[derive(Debug, Deserialize)]
+/// One entry of `collection.custom_metrics`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawCustomMetric {
-    name: Option<String>,
-    command: Option<String>,
-    #[serde(rename = "type")]
-    kind: Option<String>,
-    interval: Option<String>,
-    timeout: Option<String>,
+pub struct CustomMetricEntry {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+    /// `gauge` or `counter`.
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// `logging`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawLogging {
-    level: Option<String>,
-    output: Option<String>,
-    max_size: Option<serde_yaml::Value>,
-    max_files: Option<u32>,
+pub struct LoggingSection {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level: Option<String>,
+    /// A path, or `stderr`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<String>,
+    /// A number of bytes, or a size such as `10MB` (kept as written).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_size: Option<serde_yaml::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_files: Option<u32>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// `actions`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawActions {
-    enabled: Option<bool>,
-    #[serde(default)]
-    allowed: Vec<String>,
-    #[serde(default)]
-    denied: Vec<String>,
+pub struct ActionsSection {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub denied: Vec<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// `buffer`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawBuffer {
-    max_snapshots: Option<u64>,
+pub struct BufferSection {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_snapshots: Option<u64>,
+}
+
+fn is_default<T: Default + PartialEq>(value: &T) -> bool {
+    *value == T::default()
+}
+
+impl ConfigFile {
+    /// Reads `text` as if it had been read from `file` (named in errors). An
+    /// empty text is an empty file. Only the shape is checked here: unknown
+    /// keys and values of the wrong type are errors naming the key path;
+    /// [`Config::from_file`] checks the values.
+    pub fn parse(file: &Path, text: &str) -> Result<ConfigFile, ConfigError> {
+        if text.trim().is_empty() {
+            return Ok(ConfigFile::default());
+        }
+        serde_yaml::from_str(text).map_err(|error| ConfigError::Parse { file: file.to_owned(), message: error.to_string() })
+    }
+
+    /// The YAML text of this file: the keys that are set, in the documented
+    /// order, without comments.
+    pub fn to_yaml(&self) -> Result<String, serde_yaml::Error> {
+        serde_yaml::to_string(self)
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -497,16 +595,16 @@ impl Config {
 
     /// Checks `text` as if it had been read from `file`.
     pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
-        let raw: RawConfig = if text.trim().is_empty() {
-            RawConfig::default()
-        } else {
-            serde_yaml::from_str(text)
-                .map_err(|error| ConfigError::Parse { file: file.to_owned(), message: error.to_string() })?
-        };
-        Self::from_raw(file, raw, &crate::sysinfo::hostname())
+        Self::from_file(file, ConfigFile::parse(file, text)?)
     }
 
-    fn from_raw(file: &Path, raw: RawConfig, hostname: &str) -> Result<Config, ConfigError> {
+    /// Checks every value of `raw` (read from `file`, named in errors) and
+    /// fills in the defaults.
+    pub fn from_file(file: &Path, raw: ConfigFile) -> Result<Config, ConfigError> {
+        Self::checked(file, raw, &crate::sysinfo::hostname())
+    }
+
+    fn checked(file: &Path, raw: ConfigFile, hostname: &str) -> Result<Config, ConfigError> {
         let check = Checker { file };
 
         // agent
@@ -816,60 +914,6 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
 // ---------------------------------------------------------------------------
 // the file `sovigilant init` writes (seed §7.2 shape)
 
-#[derive(Debug, Serialize)]
-struct InitFile<'a> {
-    agent: InitAgent<'a>,
-    server: InitServer<'a>,
-    collection: InitCollection,
-    state_dir: &'a str,
-}
-
-#[derive(Debug, Serialize)]
-struct InitAgent<'a> {
-    name: &'a str,
-}
-
-#[derive(Debug, Serialize)]
-struct InitServer<'a> {
-    address: &'a str,
-    token: &'a str,
-    tls: InitTls<'a>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    http_url: Option<&'a str>,
-}
-
-#[derive(Debug, Serialize)]
-struct InitTls<'a> {
-    enabled: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    ca_cert: Option<&'a str>,
-}
-
-#[derive(Debug, Serialize)]
-struct InitCollection {
-    interval: &'static str,
-    host: InitEnabled,
-    containers: InitContainers,
-    services: InitServices,
-}
-
-#[derive(Debug, Serialize)]
-struct InitEnabled {
-    enabled: bool,
-}
-
-#[derive(Debug, Serialize)]
-struct InitContainers {
-    enabled: bool,
-    runtime: &'static str,
-}
-
-#[derive(Debug, Serialize)]
-struct InitServices {
-    enabled: bool,
-    discover: bool,
-}
-
 /// What `sovigilant init` was asked to write.
 #[derive(Debug, Clone)]
 pub struct InitOptions {
@@ -884,27 +928,37 @@ pub struct InitOptions {
     pub http_url: Option<String>,
 }
 
-/// The YAML text `sovigilant init` writes: the seed §7.2 shape, plus
-/// `tls.ca_cert` and `state_dir` when given.
+/// The file `sovigilant init` writes: the seed §7.2 shape, plus
+/// `tls.ca_cert`, `server.http_url` and `state_dir` when given.
+pub fn init_file(options: &InitOptions) -> ConfigFile {
+    ConfigFile {
+        agent: AgentSection { id: None, name: Some(options.name.clone().unwrap_or_else(|| "{{hostname}}".to_owned())) },
+        server: Some(ServerSection {
+            address: Some(options.server.clone()),
+            token: Some(options.token.clone()),
+            tls: TlsSection { enabled: Some(options.tls), ca_cert: options.ca_cert.clone() },
+            http_url: options.http_url.clone(),
+        }),
+        collection: CollectionSection {
+            interval: Some("10s".to_owned()),
+            host: HostSection { enabled: Some(true), ..HostSection::default() },
+            containers: ContainersSection {
+                enabled: Some(true),
+                runtime: Some("auto".to_owned()),
+                ..ContainersSection::default()
+            },
+            services: ServicesSection { enabled: Some(true), discover: Some(true), ..ServicesSection::default() },
+            custom_metrics: Vec::new(),
+        },
+        state_dir: Some(options.state_dir.clone().unwrap_or_else(|| DEFAULT_STATE_DIR.to_owned())),
+        ..ConfigFile::default()
+    }
+}
+
+/// The YAML text `sovigilant init` writes: a header comment and [`init_file`].
 pub fn render_init(options: &InitOptions) -> String {
-    let file = InitFile {
-        agent: InitAgent { name: options.name.as_deref().unwrap_or("{{hostname}}") },
-        server: InitServer {
-            address: &options.server,
-            token: &options.token,
-            tls: InitTls { enabled: options.tls, ca_cert: options.ca_cert.as_deref() },
-            http_url: options.http_url.as_deref(),
-        },
-        collection: InitCollection {
-            interval: "10s",
-            host: InitEnabled { enabled: true },
-            containers: InitContainers { enabled: true, runtime: "auto" },
-            services: InitServices { enabled: true, discover: true },
-        },
-        state_dir: options.state_dir.as_deref().unwrap_or(DEFAULT_STATE_DIR),
-    };
-    let body = serde_yaml::to_string(&file).unwrap_or_else(|error| {
-        // Serializing plain structs of strings and bools cannot fail; keep a
+    let body = init_file(options).to_yaml().unwrap_or_else(|error| {
+        // Serializing strings, bools and numbers cannot fail; keep a
         // readable trace if it ever does.
         format!("# cannot render config: {error}\n")
     });
@@ -968,6 +1022,40 @@ mod tests {
         assert_eq!(config.state_dir, PathBuf::from("/tmp/state"));
         assert!(config.collection.containers.enabled);
         assert_eq!(config.server.http_url, "http://gw.example.com:8081");
+    }
+
+    #[test]
+    fn init_writes_the_seed_shape_and_nothing_else() {
+        let options = InitOptions {
+            server: "gw:9090".into(),
+            token: "tok".into(),
+            ca_cert: None,
+            name: None,
+            state_dir: None,
+            tls: true,
+            http_url: None,
+        };
+        let expected = "# sovigilant configuration, written by `sovigilant init`
+agent:
+  name: '{{hostname}}'
+server:
+  address: gw:9090
+  token: tok
+  tls:
+    enabled: true
+collection:
+  interval: 10s
+  host:
+    enabled: true
+  containers:
+    enabled: true
+    runtime: auto
+  services:
+    enabled: true
+    discover: true
+state_dir: /var/lib/sovigilant
+";
+        assert_eq!(render_init(&options), expected);
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use sovigilant::config::{Config, HostMetric, MetricType, Runtime};
+use sovigilant::config::{init_file, render_init, Config, ConfigFile, HostMetric, InitOptions, MetricType, Runtime};
 
 const FILE: &str = "/etc/sovigilant/config.yaml";
 
@@ -223,4 +223,43 @@ fn wrong_type_is_rejected_with_its_path() {
 fn missing_file_says_how_to_create_it() {
     let error = Config::load(Path::new("/nonexistent/sovigilant.yaml")).unwrap_err().to_string();
     assert!(error.contains("/nonexistent/sovigilant.yaml") && error.contains("sovigilant init"), "{error}");
+}
+
+#[test]
+fn seed_example_round_trips_through_the_file_model() {
+    let file = Path::new(FILE);
+    let model = ConfigFile::parse(file, SEED_EXAMPLE).unwrap();
+    let written = model.to_yaml().unwrap();
+    assert_eq!(ConfigFile::parse(file, &written).unwrap(), model, "{written}");
+    assert_eq!(parse(&written).unwrap(), parse(SEED_EXAMPLE).unwrap(), "{written}");
+    assert_eq!(Config::from_file(file, model).unwrap(), parse(SEED_EXAMPLE).unwrap());
+}
+
+#[test]
+fn minimal_file_is_written_back_minimal() {
+    let text = "server:\n  address: gw:9090\n  token: t\n";
+    assert_eq!(ConfigFile::parse(Path::new(FILE), text).unwrap().to_yaml().unwrap(), text);
+    // values kept as written: a size and a count given as text stay text
+    let text =
+        "server:\n  address: gw:9090\n  token: t\ncollection:\n  host:\n    max_mounts: '64'\nlogging:\n  max_size: 10MB\n";
+    assert_eq!(ConfigFile::parse(Path::new(FILE), text).unwrap().to_yaml().unwrap(), text);
+    assert_eq!(ConfigFile::parse(Path::new(FILE), "").unwrap(), ConfigFile::default());
+}
+
+#[test]
+fn init_output_parses_into_the_config_of_its_model() {
+    let options = InitOptions {
+        server: "gw.example.com:9090".into(),
+        token: "tok-123".into(),
+        ca_cert: Some("/etc/sovigilant/ca.pem".into()),
+        name: None,
+        state_dir: None,
+        tls: true,
+        http_url: None,
+    };
+    let config = parse(&render_init(&options)).unwrap();
+    assert_eq!(config, Config::from_file(Path::new(FILE), init_file(&options)).unwrap());
+    assert_eq!(config.agent.name, sovigilant::sysinfo::hostname());
+    assert_eq!(config.server.token, "tok-123");
+    assert!(config.collection.services.discover);
 }

@@ -4,8 +4,9 @@
 //! - [`service::Service`]: `build(config, connections)` then
 //!   `run_until_stopped(shutdown)`; the `vigil` binary supervises any of them;
 //! - [`shutdown`]: the one shutdown signal (tokio-util's `CancellationToken`);
-//! - [`backoff::Backoff`]: the one retry delay (also used by the agent, with
-//!   only the default feature off);
+//! - [`backoff::Backoff`]: the one retry delay, and [`files::replace`], the
+//!   one way to write a file safely (both also used by the agent, with the
+//!   default feature off);
 //! - [`nats`]: the authenticated NATS connection;
 //! - [`endpoints::EndpointTable`]: request/reply endpoints served from a
 //!   table of typed handlers;
@@ -20,6 +21,7 @@ pub mod batch;
 pub mod config;
 #[cfg(feature = "service")]
 pub mod endpoints;
+pub mod files;
 #[cfg(feature = "service")]
 pub mod nats;
 #[cfg(feature = "service")]

@@ -26,7 +26,7 @@
 mod conf;
 
 use std::collections::VecDeque;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
@@ -147,14 +147,7 @@ fn prepare(config: &Config, host: &str, port: u16) -> Result<(PathBuf, String), 
 
 /// Replaces `path` atomically with a 0600 file holding `text`.
 fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    let temporary = path.with_extension(format!("tmp-{}", hex::encode(rand::random::<[u8; 4]>())));
-    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&temporary)?;
-    let written = file.write_all(text.as_bytes()).and_then(|()| file.sync_all()).and_then(|()| std::fs::rename(&temporary, path));
-    if written.is_err() {
-        let _ = std::fs::remove_file(&temporary);
-    }
-    written
+    vigil_runtime::files::replace(path, text.as_bytes(), 0o600)
 }
 
 /// The last lines a server printed.

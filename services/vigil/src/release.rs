@@ -16,8 +16,7 @@
 //!
 //! Blocking file work: call from `spawn_blocking` in async code.
 
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -81,12 +80,8 @@ impl ReleaseKey {
             let rng = ring::rand::SystemRandom::new();
             let document = Ed25519KeyPair::generate_pkcs8(&rng).map_err(|e| ReleaseError::Generate(e.to_string()))?;
             let pem = pem_encode(document.as_ref());
-            let created = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path);
-            match created {
-                Ok(mut file) => {
-                    file.write_all(pem.as_bytes()).and_then(|()| file.sync_all()).map_err(io(&path, "cannot write"))?;
-                    tracing::info!(path = %path.display(), "generated the release key");
-                }
+            match vigil_runtime::files::create_new(&path, pem.as_bytes(), 0o600) {
+                Ok(()) => tracing::info!(path = %path.display(), "generated the release key"),
                 // another start created it first: use theirs
                 Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {}
                 Err(error) => return Err(io(&path, "cannot create")(error)),
@@ -181,20 +176,7 @@ pub fn publish(dir: &Path, key: &ReleaseKey, what: &Publish<'_>) -> Result<Manif
 
 /// Writes `path` through a temporary file renamed into place.
 fn replace(path: &Path, bytes: &[u8], mode: u32) -> Result<(), ReleaseError> {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let temporary = path.with_file_name(format!(".{name}.tmp-{}", hex::encode(rand::random::<[u8; 4]>())));
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(&temporary)
-        .map_err(io(&temporary, "cannot create"))?;
-    let written = file.write_all(bytes).and_then(|()| file.sync_all());
-    if let Err(error) = written.and_then(|()| std::fs::rename(&temporary, path)) {
-        let _ = std::fs::remove_file(&temporary);
-        return Err(io(path, "cannot write")(error));
-    }
-    Ok(())
+    vigil_runtime::files::replace(path, bytes, mode).map_err(io(path, "cannot write"))
 }
 
 /// The manifest published for `os`/`arch` in `dir`, if any.

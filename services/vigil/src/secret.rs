@@ -13,8 +13,6 @@
 use std::os::unix::fs::DirBuilderExt;
 use std::path::Path;
 
-use crate::tls::{write_file, TlsError};
-
 /// Shortest jwt secret accepted.
 pub const MIN_SECRET_BYTES: usize = 32;
 /// Shortest NATS password accepted (a generated one has 64 characters).
@@ -56,12 +54,11 @@ fn ensure(path: &Path, what: &'static str, random_bytes: usize, min: usize) -> R
             std::fs::DirBuilder::new().recursive(true).mode(0o700).create(parent).map_err(io("cannot create its directory"))?;
         }
         let secret: String = (0..random_bytes).map(|_| format!("{:02x}", rand::random::<u8>())).collect();
-        match write_file(path, &secret, 0o600) {
+        match vigil_runtime::files::create_new(path, secret.as_bytes(), 0o600) {
             Ok(()) => tracing::info!(path = %path.display(), "generated the {what}"),
             // another start created it first: use theirs
-            Err(TlsError::Io { source, .. }) if source.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(TlsError::Io { source, .. }) => return Err(io("cannot write")(source)),
-            Err(other) => return Err(io("cannot write")(std::io::Error::other(other.to_string()))),
+            Err(source) if source.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(source) => return Err(io("cannot write")(source)),
         }
     }
     let bytes = std::fs::read(path).map_err(io("cannot read"))?;

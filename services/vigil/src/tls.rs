@@ -15,8 +15,7 @@
 //!
 //! Blocking file work: call [`ensure`] from `spawn_blocking` in async code.
 
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose};
@@ -173,11 +172,9 @@ fn generate_into(dir: &Path, names: Vec<String>) -> Result<bool, TlsError> {
     }
 }
 
-/// Writes `contents` to a new file created with `mode`.
+/// Writes `contents` to `path` with `mode`, atomically.
 pub(crate) fn write_file(path: &Path, contents: &str, mode: u32) -> Result<(), TlsError> {
-    let mut file =
-        std::fs::OpenOptions::new().write(true).create_new(true).mode(mode).open(path).map_err(io(path, "cannot create"))?;
-    file.write_all(contents.as_bytes()).and_then(|()| file.sync_all()).map_err(io(path, "cannot write"))
+    vigil_runtime::files::replace(path, contents.as_bytes(), mode).map_err(io(path, "cannot write"))
 }
 
 #[cfg(test)]

@@ -21,6 +21,7 @@ use rand::RngCore;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use sqlx::{MySqlPool, Row};
+use vigil_bus::error::HasErrorCode;
 use vigil_bus::ErrorCode;
 
 /// Prefix of every agent token (lets secret scanners and humans spot one).
@@ -79,14 +80,14 @@ pub enum AdminError {
     #[error("user {user_id:?} does not exist in tenant {tenant_id:?}")]
     UserNotFound { tenant_id: String, user_id: String },
     #[error("cannot hash the password: {0}")]
-    PasswordHash(String),
+    PasswordHash(#[source] crate::auth::PasswordHashError),
     #[error("database error while {action}: {source}")]
     Database { action: &'static str, source: sqlx::Error },
 }
 
-impl AdminError {
-    /// The error vocabulary code (for REST answers and the CLI's exit code).
-    pub fn code(&self) -> ErrorCode {
+/// The code of REST answers (and of the CLI's exit code).
+impl HasErrorCode for AdminError {
+    fn error_code(&self) -> ErrorCode {
         match self {
             AdminError::InvalidId(_) => ErrorCode::BadRequest,
             AdminError::Invalid { .. } => ErrorCode::Unprocessable,
@@ -425,7 +426,7 @@ mod tests {
         for bad in ["", "plain", "@b.c", "a@", "a@b@c", "a b@c.d", "a@.c", "a@c.", "a@b\n.c"] {
             let error = check_email(bad).unwrap_err();
             assert!(error.to_string().starts_with("email: "), "{bad}: {error}");
-            assert_eq!(error.code(), ErrorCode::Unprocessable);
+            assert_eq!(error.error_code(), ErrorCode::Unprocessable);
         }
         check_email(&format!("{}@b.c", "a".repeat(300))).unwrap_err();
     }

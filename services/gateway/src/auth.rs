@@ -21,20 +21,34 @@ use chrono::{NaiveDateTime, Utc};
 use jsonwebtoken::{errors::ErrorKind, Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use sqlx::{MySqlPool, Row};
+use vigil_bus::error::HasErrorCode;
+use vigil_bus::ErrorCode;
 
 use crate::admin::{random_hex, sha256_hex, utc, Role};
 
 /// How stale `agent_tokens.last_used` may get before a call refreshes it.
 pub const LAST_USED_PRECISION: Duration = Duration::from_secs(5 * 60);
 
+/// Why a password could not be hashed.
+#[derive(Debug, thiserror::Error)]
+pub enum PasswordHashError {
+    #[error("argon2: {0}")]
+    Argon2(#[source] argon2::password_hash::Error),
+    #[error("hashing task failed: {0}")]
+    Task(#[source] tokio::task::JoinError),
+}
+
 /// Hashes a password with argon2id (PHC string), off the async runtime.
-pub(crate) async fn hash_password(password: String) -> Result<String, String> {
+pub(crate) async fn hash_password(password: String) -> Result<String, PasswordHashError> {
     tokio::task::spawn_blocking(move || {
         let salt = SaltString::generate(&mut OsRng);
-        Argon2::default().hash_password(password.as_bytes(), &salt).map(|hash| hash.to_string()).map_err(|e| e.to_string())
+        Argon2::default()
+            .hash_password(password.as_bytes(), &salt)
+            .map(|hash| hash.to_string())
+            .map_err(PasswordHashError::Argon2)
     })
     .await
-    .map_err(|e| format!("hashing task failed: {e}"))?
+    .map_err(PasswordHashError::Task)?
 }
 
 /// A valid hash of a password nobody knows, verified when the email is
@@ -86,7 +100,7 @@ pub(crate) fn issue_access_token(
     tenant_id: &str,
     role: Role,
     ttl: Duration,
-) -> Result<String, String> {
+) -> Result<String, jsonwebtoken::errors::Error> {
     let now = Utc::now().timestamp();
     let claims = Claims {
         sub: user_id.to_owned(),
@@ -95,7 +109,7 @@ pub(crate) fn issue_access_token(
         iat: now,
         exp: now + i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX / 2),
     };
-    jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(secret)).map_err(|e| e.to_string())
+    jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(secret))
 }
 
 /// Why an access token was refused (each is a 401).
@@ -236,35 +250,29 @@ pub(crate) struct AgentIdentity {
     token_hash: String,
 }
 
-/// Why an agent token was refused.
-#[derive(Debug)]
+/// Why an agent token was refused (each answered through [`crate::error::status`]).
+#[derive(Debug, thiserror::Error)]
 pub(crate) enum AgentAuthError {
+    #[error("missing agent token; send metadata `authorization: Bearer <token>`")]
     Missing,
+    #[error("malformed authorization metadata; expected `Bearer vgl_...` (create a token with `vigil token create`)")]
     Malformed,
+    #[error("unknown agent token; create one with `vigil token create`")]
     Unknown,
+    #[error("agent token revoked; give the agent a new token")]
     Revoked,
+    #[error("agent token expired; give the agent a new token")]
     Expired,
-    Database(sqlx::Error),
+    /// The cause is logged, never sent to the agent.
+    #[error("cannot check the agent token right now; retry")]
+    Database(#[source] sqlx::Error),
 }
 
-impl From<AgentAuthError> for tonic::Status {
-    fn from(error: AgentAuthError) -> Self {
-        match error {
-            AgentAuthError::Missing => {
-                tonic::Status::unauthenticated("missing agent token; send metadata `authorization: Bearer <token>`")
-            }
-            AgentAuthError::Malformed => tonic::Status::unauthenticated(
-                "malformed authorization metadata; expected `Bearer vgl_...` (create a token with `vigil token create`)",
-            ),
-            AgentAuthError::Unknown => {
-                tonic::Status::unauthenticated("unknown agent token; create one with `vigil token create`")
-            }
-            AgentAuthError::Revoked => tonic::Status::unauthenticated("agent token revoked; give the agent a new token"),
-            AgentAuthError::Expired => tonic::Status::unauthenticated("agent token expired; give the agent a new token"),
-            AgentAuthError::Database(error) => {
-                tracing::error!(error = %error, "cannot check an agent token");
-                tonic::Status::unavailable("cannot check the agent token right now; retry")
-            }
+impl HasErrorCode for AgentAuthError {
+    fn error_code(&self) -> ErrorCode {
+        match self {
+            AgentAuthError::Database(_) => ErrorCode::Unavailable,
+            _ => ErrorCode::Unauthorized,
         }
     }
 }

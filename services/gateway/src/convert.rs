@@ -31,6 +31,13 @@ pub enum ConvertError {
     NotFinite { field: String, value: f64 },
 }
 
+/// A refused snapshot is the agent's to fix (`Ack.error` carries the message).
+impl vigil_bus::error::HasErrorCode for ConvertError {
+    fn error_code(&self) -> vigil_bus::ErrorCode {
+        vigil_bus::ErrorCode::Unprocessable
+    }
+}
+
 /// The collection times a snapshot may carry, relative to its arrival.
 #[derive(Debug, Clone, Copy)]
 pub struct Window {

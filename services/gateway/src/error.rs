@@ -1,11 +1,16 @@
 //! Errors: [`GatewayError`] for building and running the gateway, [`ApiError`]
 //! for REST answers (`{"error":{"code","message"}}` with the status of its
-//! [`ErrorCode`]), and the mapping of collector [`ServiceError`]s to gRPC
-//! statuses.
+//! [`ErrorCode`]), and [`status`] for gRPC answers. Every typed error
+//! (`HasErrorCode`) reaches a client through [`ApiError::from_error`] or
+//! [`status`] only, under the policy of `vigil_bus::error`.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use vigil_bus::{ErrorCode, ServiceError};
+use vigil_bus::error::{caller_message, HasErrorCode};
+use vigil_bus::ErrorCode;
+
+/// Names the log with the detail of an internal error.
+const SERVICE: &str = vigil_bus::subjects::gateway::SERVICE_NAME;
 
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
@@ -25,17 +30,15 @@ pub enum GatewayError {
     Http(#[source] std::io::Error),
 }
 
-/// The snake_case name of a code, as it appears in JSON.
-pub(crate) fn code_name(code: ErrorCode) -> &'static str {
-    match code {
-        ErrorCode::BadRequest => "bad_request",
-        ErrorCode::Unauthorized => "unauthorized",
-        ErrorCode::Forbidden => "forbidden",
-        ErrorCode::NotFound => "not_found",
-        ErrorCode::Conflict => "conflict",
-        ErrorCode::Unprocessable => "unprocessable",
-        ErrorCode::Unavailable => "unavailable",
-        ErrorCode::Internal => "internal",
+impl HasErrorCode for GatewayError {
+    fn error_code(&self) -> ErrorCode {
+        match self {
+            // values that cannot be used as given
+            GatewayError::Config(_) | GatewayError::Tls(_) => ErrorCode::Unprocessable,
+            // the bus
+            GatewayError::Streams(_) | GatewayError::Service(_) => ErrorCode::Unavailable,
+            GatewayError::Listener { .. } | GatewayError::Grpc(_) | GatewayError::Http(_) => ErrorCode::Internal,
+        }
     }
 }
 
@@ -51,9 +54,16 @@ impl ApiError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         ApiError {
             status: StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-            code: code_name(code),
+            code: code.name(),
             message: message.into(),
         }
+    }
+
+    /// The one conversion of a typed error (also `?`, through `From`): the
+    /// status and name of its code, its message; an internal error is logged
+    /// with its causes and answered with a generic message.
+    pub fn from_error<E: HasErrorCode>(error: &E) -> Self {
+        ApiError::new(error.error_code(), caller_message(error, SERVICE))
     }
 
     /// An answer whose status has no [`ErrorCode`] (413, 415, 405...).
@@ -79,19 +89,17 @@ impl ApiError {
         ApiError::new(ErrorCode::BadRequest, message)
     }
 
-    /// Logs the detail, answers a generic 500 (no internals leak to clients).
+    /// An internal error with what the gateway was doing: logs the detail,
+    /// answers a generic 500 naming `context` (no internals leak to clients).
     pub fn internal(context: &str, error: impl std::fmt::Display) -> Self {
         tracing::error!(error = %error, "{context}");
         ApiError::new(ErrorCode::Internal, format!("internal error while {context}; see the gateway log"))
     }
 }
 
-impl From<ServiceError> for ApiError {
-    fn from(error: ServiceError) -> Self {
-        if error.code == ErrorCode::Internal {
-            tracing::error!(error = %error.message, "collector reported an internal error");
-        }
-        ApiError::new(error.code, error.message)
+impl<E: HasErrorCode> From<E> for ApiError {
+    fn from(error: E) -> Self {
+        ApiError::from_error(&error)
     }
 }
 
@@ -102,19 +110,92 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// Maps a collector error to the gRPC status an agent sees.
-pub(crate) fn status_from_service(error: ServiceError) -> tonic::Status {
-    let message = error.message;
-    match error.code {
-        ErrorCode::BadRequest | ErrorCode::Unprocessable => tonic::Status::invalid_argument(message),
-        ErrorCode::Unauthorized => tonic::Status::unauthenticated(message),
-        ErrorCode::Forbidden => tonic::Status::permission_denied(message),
-        ErrorCode::NotFound => tonic::Status::not_found(message),
-        ErrorCode::Conflict => tonic::Status::already_exists(message),
-        ErrorCode::Unavailable => tonic::Status::unavailable(message),
-        ErrorCode::Internal => {
-            tracing::error!(error = %message, "collector reported an internal error");
-            tonic::Status::internal(message)
+/// The one conversion of a typed error into the gRPC status an agent sees:
+/// the gRPC code of its [`ErrorCode`], its message (generic for an internal
+/// error, which is logged with its causes).
+pub(crate) fn status(error: &impl HasErrorCode) -> tonic::Status {
+    tonic::Status::new(tonic::Code::from_i32(error.error_code().grpc_code()), caller_message(error, SERVICE))
+}
+
+#[cfg(test)]
+mod tests {
+    use vigil_bus::ServiceError;
+
+    use super::*;
+
+    #[test]
+    fn rest_answers_carry_the_status_and_name_of_the_code_and_hide_internal_detail() {
+        for code in ErrorCode::ALL {
+            let answer = ApiError::from(ServiceError::new(code, "the message"));
+            assert_eq!(answer.status.as_u16(), code.http_status(), "{code:?}");
+            assert_eq!(answer.code, code.name(), "{code:?}");
+            let expected = if code == ErrorCode::Internal { "internal error; see the gateway log" } else { "the message" };
+            assert_eq!(answer.message, expected, "{code:?}");
         }
+    }
+
+    #[test]
+    fn grpc_statuses_carry_the_grpc_code_of_the_code_and_hide_internal_detail() {
+        let expected = [
+            (ErrorCode::BadRequest, tonic::Code::InvalidArgument),
+            (ErrorCode::Unauthorized, tonic::Code::Unauthenticated),
+            (ErrorCode::Forbidden, tonic::Code::PermissionDenied),
+            (ErrorCode::NotFound, tonic::Code::NotFound),
+            (ErrorCode::Conflict, tonic::Code::AlreadyExists),
+            (ErrorCode::Unprocessable, tonic::Code::InvalidArgument),
+            (ErrorCode::Unavailable, tonic::Code::Unavailable),
+            (ErrorCode::Internal, tonic::Code::Internal),
+        ];
+        assert_eq!(expected.map(|row| row.0), ErrorCode::ALL);
+        for (code, grpc) in expected {
+            let answer = status(&ServiceError::new(code, "the message"));
+            assert_eq!(answer.code(), grpc, "{code:?}");
+            let message = if code == ErrorCode::Internal { "internal error; see the gateway log" } else { "the message" };
+            assert_eq!(answer.message(), message, "{code:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn the_error_body_is_code_and_message() {
+        let response = ApiError::from(vigil_bus::ids::validate("host", "").unwrap_err()).into_response();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        let body = axum::body::to_bytes(response.into_body(), 4096).await.unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body, serde_json::json!({"error": {"code": "bad_request", "message": "host id is empty"}}));
+    }
+
+    #[test]
+    fn agents_are_told_why_their_token_was_refused_but_not_the_database_error() {
+        use crate::auth::AgentAuthError;
+        let missing = status(&AgentAuthError::Missing);
+        assert_eq!(missing.code(), tonic::Code::Unauthenticated);
+        assert_eq!(missing.message(), "missing agent token; send metadata `authorization: Bearer <token>`");
+        for refused in [AgentAuthError::Malformed, AgentAuthError::Unknown, AgentAuthError::Revoked, AgentAuthError::Expired] {
+            assert_eq!(status(&refused).code(), tonic::Code::Unauthenticated, "{refused:?}");
+        }
+        let down = status(&AgentAuthError::Database(sqlx::Error::PoolTimedOut));
+        assert_eq!(down.code(), tonic::Code::Unavailable);
+        assert_eq!(down.message(), "cannot check the agent token right now; retry");
+    }
+
+    #[test]
+    fn admin_errors_answer_their_code_and_hide_database_detail() {
+        use crate::admin::AdminError;
+        let exists = ApiError::from(AdminError::UserExists { email: "a@b.c".into() });
+        assert_eq!((exists.status, exists.code), (StatusCode::CONFLICT, "conflict"));
+        assert!(exists.message.contains("a@b.c"), "{}", exists.message);
+        let invalid = ApiError::from(AdminError::Invalid { field: "email", message: "no".into() });
+        assert_eq!((invalid.status, invalid.message.as_str()), (StatusCode::UNPROCESSABLE_ENTITY, "email: no"));
+        let database = ApiError::from(AdminError::Database { action: "listing users", source: sqlx::Error::PoolTimedOut });
+        assert_eq!(database.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(database.message, "internal error; see the gateway log");
+    }
+
+    #[test]
+    fn gateway_errors_have_codes() {
+        assert_eq!(GatewayError::Config("x".into()).error_code(), ErrorCode::Unprocessable);
+        assert_eq!(GatewayError::Service("x".into()).error_code(), ErrorCode::Unavailable);
+        let listener = GatewayError::Listener { which: "grpc", source: std::io::Error::other("x") };
+        assert_eq!(status(&listener).code(), tonic::Code::Internal);
     }
 }

@@ -49,7 +49,8 @@ use vigil_proto::vigil_service_server::{VigilService, VigilServiceServer};
 use vigil_proto::{agent_message, server_message, Ack, AgentMessage, RegisterRequest, RegisterResponse, ServerMessage};
 
 use crate::auth::{self, AgentIdentity};
-use crate::{convert, error::status_from_service, Shared};
+use crate::error::status;
+use crate::{convert, Shared};
 
 /// Bytes of a bus message's `max_payload` kept for its headers.
 const BUS_HEADER_ROOM: usize = 1024;
@@ -68,8 +69,8 @@ pub(crate) struct Agents {
 
 impl Agents {
     async fn authenticate<T>(&self, request: &Request<T>) -> Result<AgentIdentity, Status> {
-        let token = auth::bearer_from_metadata(request.metadata())?;
-        Ok(auth::authenticate_agent(&self.shared.pool, &token).await?)
+        let token = auth::bearer_from_metadata(request.metadata()).map_err(|e| status(&e))?;
+        auth::authenticate_agent(&self.shared.pool, &token).await.map_err(|e| status(&e))
     }
 }
 
@@ -83,7 +84,7 @@ fn host_id_from_metadata(metadata: &tonic::metadata::MetadataMap) -> Result<Stri
     let host_id = value
         .to_str()
         .map_err(|_| Status::invalid_argument(format!("{} metadata is not ASCII", vigil_proto::HOST_ID_METADATA)))?;
-    vigil_bus::ids::validate("host", host_id).map_err(|e| Status::invalid_argument(e.to_string()))?;
+    vigil_bus::ids::validate("host", host_id).map_err(|e| status(&e))?;
     Ok(host_id.to_owned())
 }
 
@@ -118,7 +119,7 @@ impl VigilService for Agents {
             ip_address: body.ip_address,
         };
         let host: HostRecord =
-            messages::request(&self.shared.nats, collector::REGISTER_HOST, &register).await.map_err(status_from_service)?;
+            messages::request(&self.shared.nats, collector::REGISTER_HOST, &register).await.map_err(|e| status(&e))?;
         tracing::info!(tenant_id = %host.tenant_id, host_id = %host.id, token_id = %identity.token_id, "agent registered");
         Ok(Response::new(RegisterResponse { host_id: host.id, tenant_id: host.tenant_id, interval_seconds: 0 }))
     }
@@ -132,7 +133,7 @@ impl VigilService for Agents {
             Err(error) if error.code == ErrorCode::NotFound => {
                 return Err(Status::permission_denied(format!("host {host_id} is not registered for this token's tenant")));
             }
-            Err(error) => return Err(status_from_service(error)),
+            Err(error) => return Err(status(&error)),
         }
         let capacity = self.shared.config.max_in_flight_per_agent.saturating_add(16);
         let (replies, receiver) = mpsc::channel(capacity);
@@ -225,7 +226,7 @@ impl Session {
                 _ = self.replies.closed() => break None,
                 _ = recheck.tick() => {
                     if let Err(error) = auth::recheck_agent(&self.shared.pool, &self.identity).await {
-                        break Some(error.into());
+                        break Some(status(&error));
                     }
                 }
             }

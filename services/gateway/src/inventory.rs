@@ -35,7 +35,7 @@ use crate::Shared;
 type AppState = Arc<Shared>;
 
 fn container_id_from_path(id: &str) -> Result<ContainerId, ApiError> {
-    ContainerId::parse(id).map_err(|e| ApiError::bad_request(e.to_string()))
+    Ok(ContainerId::parse(id)?)
 }
 
 pub(crate) async fn host_containers(

@@ -580,7 +580,7 @@ enum End {
     TokenExpired,
     Idle,
     WriteStalled,
-    Socket(String),
+    Socket(axum::Error),
 }
 
 impl std::fmt::Display for End {
@@ -622,7 +622,7 @@ async fn serve(shared: Arc<Shared>, claims: auth::Claims, socket: WebSocket) {
             }
             incoming = stream.next() => match incoming {
                 None | Some(Ok(Message::Close(_))) => break End::ClientClosed,
-                Some(Err(error)) => break End::Socket(error.to_string()),
+                Some(Err(error)) => break End::Socket(error),
                 Some(Ok(Message::Text(text))) => {
                     last_heard = Instant::now();
                     handle_client_message(&shared, &client, text.as_str(), &mut latest_tasks);
@@ -639,7 +639,7 @@ async fn serve(shared: Arc<Shared>, claims: auth::Claims, socket: WebSocket) {
                 };
                 match tokio::time::timeout(WRITE_TIMEOUT, send).await {
                     Ok(Ok(())) => {}
-                    Ok(Err(error)) => break End::Socket(error.to_string()),
+                    Ok(Err(error)) => break End::Socket(error),
                     Err(_) => break End::WriteStalled,
                 }
             }
@@ -650,7 +650,7 @@ async fn serve(shared: Arc<Shared>, claims: auth::Claims, socket: WebSocket) {
                 }
                 match tokio::time::timeout(WRITE_TIMEOUT, sink.send(Message::Ping(Default::default()))).await {
                     Ok(Ok(())) => {}
-                    Ok(Err(error)) => break End::Socket(error.to_string()),
+                    Ok(Err(error)) => break End::Socket(error),
                     Err(_) => break End::WriteStalled,
                 }
             }

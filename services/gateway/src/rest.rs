@@ -141,7 +141,7 @@ impl FromRequestParts<AppState> for Caller {
 }
 
 pub(crate) fn host_id_from_path(id: &str) -> Result<(), ApiError> {
-    vigil_bus::ids::validate("host", id).map_err(|e| ApiError::bad_request(e.to_string()))
+    Ok(vigil_bus::ids::validate("host", id)?)
 }
 
 // ---------------------------------------------------------------------------
@@ -421,19 +421,12 @@ pub(crate) struct HourlyQuery {
 // ---------------------------------------------------------------------------
 // Agent tokens (admin only)
 
-fn admin_error(error: admin::AdminError) -> ApiError {
-    match error.code() {
-        ErrorCode::Internal => ApiError::internal("managing agent tokens", error),
-        code => ApiError::new(code, error.to_string()),
-    }
-}
-
 pub(crate) async fn list_tokens(
     State(shared): State<AppState>,
     caller: Caller,
 ) -> Result<Json<Vec<admin::AgentTokenInfo>>, ApiError> {
     caller.require_admin()?;
-    Ok(Json(admin::list_agent_tokens(&shared.pool, &caller.tenant_id).await.map_err(admin_error)?))
+    Ok(Json(admin::list_agent_tokens(&shared.pool, &caller.tenant_id).await?))
 }
 
 #[derive(Deserialize)]
@@ -449,7 +442,7 @@ pub(crate) async fn create_token(
 ) -> Result<(StatusCode, Json<admin::CreatedToken>), ApiError> {
     caller.require_admin()?;
     let name = body.name.as_deref().map(str::trim).filter(|n| !n.is_empty());
-    let created = admin::create_agent_token(&shared.pool, &caller.tenant_id, name).await.map_err(admin_error)?;
+    let created = admin::create_agent_token(&shared.pool, &caller.tenant_id, name).await?;
     tracing::info!(user_id = %caller.user_id, token_id = %created.id, "agent token created over rest");
     Ok((StatusCode::CREATED, Json(created)))
 }
@@ -460,7 +453,7 @@ pub(crate) async fn revoke_token(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     caller.require_admin()?;
-    admin::revoke_agent_token(&shared.pool, &caller.tenant_id, &id).await.map_err(admin_error)?;
+    admin::revoke_agent_token(&shared.pool, &caller.tenant_id, &id).await?;
     tracing::info!(user_id = %caller.user_id, token_id = %id, "agent token revoked over rest");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -25,19 +25,12 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use vigil_bus::ErrorCode;
 
-use crate::admin::{self, AdminError, Role, UserInfo};
+use crate::admin::{self, Role, UserInfo};
 use crate::error::ApiError;
 use crate::rest::{ApiJson, Caller};
 use crate::Shared;
 
 type AppState = Arc<Shared>;
-
-fn users_error(error: AdminError) -> ApiError {
-    match error.code() {
-        ErrorCode::Internal => ApiError::internal("managing users", error),
-        code => ApiError::new(code, error.to_string()),
-    }
-}
 
 fn parse_role(value: &str) -> Result<Role, ApiError> {
     Role::parse(value.trim()).ok_or_else(|| {
@@ -47,7 +40,7 @@ fn parse_role(value: &str) -> Result<Role, ApiError> {
 
 pub(crate) async fn list_users(State(shared): State<AppState>, caller: Caller) -> Result<Json<Vec<UserInfo>>, ApiError> {
     caller.require_admin()?;
-    Ok(Json(admin::list_users(&shared.pool, &caller.tenant_id).await.map_err(users_error)?))
+    Ok(Json(admin::list_users(&shared.pool, &caller.tenant_id).await?))
 }
 
 #[derive(Deserialize)]
@@ -79,16 +72,16 @@ pub(crate) async fn create_user(
         Some(value) => parse_role(value)?,
     };
     let email = body.email.trim();
-    admin::check_email(email).map_err(users_error)?;
+    admin::check_email(email)?;
     let (password, generated) = match body.password {
         Some(password) => {
-            admin::check_password(&password).map_err(users_error)?;
+            admin::check_password(&password)?;
             (password, false)
         }
         None => (admin::generate_password(), true),
     };
-    let id = admin::add_user(&shared.pool, &caller.tenant_id, email, &password, role).await.map_err(users_error)?;
-    let user = admin::get_user(&shared.pool, &caller.tenant_id, &id).await.map_err(users_error)?;
+    let id = admin::add_user(&shared.pool, &caller.tenant_id, email, &password, role).await?;
+    let user = admin::get_user(&shared.pool, &caller.tenant_id, &id).await?;
     tracing::info!(by = %caller.user_id, user_id = %id, role = %role, "user added over rest");
     Ok((StatusCode::CREATED, Json(CreatedUser { user, password: generated.then_some(password) })))
 }
@@ -109,7 +102,7 @@ pub(crate) async fn update_user(
     if id == caller.user_id {
         return Err(ApiError::new(ErrorCode::Conflict, "you cannot change your own role; ask another admin"));
     }
-    let user = admin::set_user_role(&shared.pool, &caller.tenant_id, &id, role).await.map_err(users_error)?;
+    let user = admin::set_user_role(&shared.pool, &caller.tenant_id, &id, role).await?;
     tracing::info!(by = %caller.user_id, user_id = %id, role = %role, "user role changed over rest");
     Ok(Json(user))
 }
@@ -123,7 +116,7 @@ pub(crate) async fn delete_user(
     if id == caller.user_id {
         return Err(ApiError::new(ErrorCode::Conflict, "you cannot delete your own account; ask another admin"));
     }
-    let revoked = admin::delete_user(&shared.pool, &caller.tenant_id, &id).await.map_err(users_error)?;
+    let revoked = admin::delete_user(&shared.pool, &caller.tenant_id, &id).await?;
     tracing::info!(by = %caller.user_id, user_id = %id, refresh_tokens_revoked = revoked, "user deleted over rest");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -17,6 +17,9 @@
 
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
+use vigil_bus::ErrorCode;
+
+use crate::error::ApiError;
 
 mod embedded {
     include!(concat!(env!("OUT_DIR"), "/dashboard_assets.rs"));
@@ -133,8 +136,7 @@ fn plain(body: &'static [u8]) -> Chosen {
 }
 
 fn json_not_found(path: &str) -> Response {
-    let body = serde_json::json!({"error": {"code": "not_found", "message": format!("no route {path}")}});
-    (StatusCode::NOT_FOUND, axum::Json(body)).into_response()
+    ApiError::new(ErrorCode::NotFound, format!("no route {path}")).into_response()
 }
 
 pub(crate) async fn serve(method: Method, uri: Uri, request: HeaderMap) -> Response {
@@ -144,8 +146,8 @@ pub(crate) async fn serve(method: Method, uri: Uri, request: HeaderMap) -> Respo
     }
     let head = method == Method::HEAD;
     if method != Method::GET && !head {
-        let body = serde_json::json!({"error": {"code": "method_not_allowed", "message": format!("{method} {path} is not allowed; the dashboard answers GET")}});
-        let mut response = (StatusCode::METHOD_NOT_ALLOWED, axum::Json(body)).into_response();
+        let message = format!("{method} {path} is not allowed; the dashboard answers GET");
+        let mut response = ApiError::with_status(StatusCode::METHOD_NOT_ALLOWED, message).into_response();
         response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
         return response;
     }

@@ -12,6 +12,9 @@ use vigil_bus::messages::*;
 use vigil_bus::subjects::collector;
 use vigil_bus::ErrorCode;
 use vigil_collector::{downsample, ensure_partitions, CollectorConfig, PARTITIONED_TABLES};
+use vigil_testkit::bus::{collector_consumer_info, publish, publish_raw};
+use vigil_testkit::fixtures::metrics_snapshot;
+use vigil_testkit::{eventually, PrivateMariaDb};
 
 use common::*;
 
@@ -26,9 +29,9 @@ async fn snapshot_values_are_stored_in_their_columns() {
     let OneHost { nats: _nats, db, running, client, tenant, host } = OneHost::start("m1").await;
 
     let collected_at = now_ms();
-    let sent = snapshot(&tenant, &host.id, 1, collected_at);
+    let sent = metrics_snapshot(&tenant, &host.id, 1, collected_at);
     publish(&client, &sent).await;
-    eventually(WAIT, "snapshot row stored", || async { count_rows(&db.pool, "metrics_host", &host.id).await == 1 }).await;
+    eventually("snapshot row stored", WAIT, || async { count_rows(&db.pool, "metrics_host", &host.id).await == 1 }).await;
 
     let row = sqlx::query(
         "SELECT timestamp, uptime, CAST(cpu_percent AS DOUBLE) AS cpu, cpu_cores, memory_used, memory_total, memory_available, \
@@ -102,16 +105,16 @@ async fn snapshot_values_are_stored_in_their_columns() {
 async fn republished_snapshot_leaves_one_row() {
     let OneHost { nats: _nats, db, running, client, tenant, host } = OneHost::start("m1").await;
 
-    let first = snapshot(&tenant, &host.id, 1, now_ms() - TimeDelta::seconds(5));
+    let first = metrics_snapshot(&tenant, &host.id, 1, now_ms() - TimeDelta::seconds(5));
     let subject = vigil_bus::subjects::metrics(&tenant, &host.id);
     let payload = serde_json::to_vec(&first).unwrap();
     // different msg ids: JetStream keeps both, the collector sees the snapshot twice
     publish_raw(&client, subject.clone(), payload.clone(), "copy-1").await;
     publish_raw(&client, subject, payload, "copy-2").await;
-    publish(&client, &snapshot(&tenant, &host.id, 2, now_ms())).await;
+    publish(&client, &metrics_snapshot(&tenant, &host.id, 2, now_ms())).await;
 
-    eventually(WAIT, "every message settled", || async {
-        let info = consumer_info(&client).await;
+    eventually("every message settled", WAIT, || async {
+        let info = collector_consumer_info(&client).await;
         info.num_pending == 0 && info.num_ack_pending == 0 && info.ack_floor.stream_sequence == 3
     })
     .await;
@@ -144,19 +147,19 @@ async fn undecodable_and_unknown_host_snapshots_are_terminated_and_ingest_goes_o
     // 1: not json
     publish_raw(&client, vigil_bus::subjects::metrics(&tenant, &host.id), b"{not json".to_vec(), "bad-1").await;
     // 2: payload names another host than the subject
-    let mut mismatch = snapshot(&tenant, "host-elsewhere", 1, now);
+    let mut mismatch = metrics_snapshot(&tenant, "host-elsewhere", 1, now);
     mismatch.host_id = "host-elsewhere".into();
     publish_raw(&client, vigil_bus::subjects::metrics(&tenant, &host.id), serde_json::to_vec(&mismatch).unwrap(), "bad-2").await;
     // 3: a host that was never registered
-    publish(&client, &snapshot(&tenant, "host-unknown", 1, now)).await;
+    publish(&client, &metrics_snapshot(&tenant, "host-unknown", 1, now)).await;
     // 4: the right host under the wrong tenant (subject and payload agree)
-    publish(&client, &snapshot(&other_tenant, &host.id, 1, now - TimeDelta::seconds(1))).await;
+    publish(&client, &metrics_snapshot(&other_tenant, &host.id, 1, now - TimeDelta::seconds(1))).await;
     // 5: a good one
-    publish(&client, &snapshot(&tenant, &host.id, 2, now)).await;
+    publish(&client, &metrics_snapshot(&tenant, &host.id, 2, now)).await;
 
-    eventually(WAIT, "good snapshot stored", || async { count_rows(&db.pool, "metrics_host", &host.id).await == 1 }).await;
-    eventually(WAIT, "bad messages terminated, nothing left to redeliver", || async {
-        let info = consumer_info(&client).await;
+    eventually("good snapshot stored", WAIT, || async { count_rows(&db.pool, "metrics_host", &host.id).await == 1 }).await;
+    eventually("bad messages terminated, nothing left to redeliver", WAIT, || async {
+        let info = collector_consumer_info(&client).await;
         info.num_pending == 0 && info.num_ack_pending == 0 && info.num_redelivered == 0 && info.ack_floor.stream_sequence == 5
     })
     .await;
@@ -192,17 +195,17 @@ async fn database_outage_acks_nothing_and_everything_is_stored_once_after_recove
     mariadb.stop();
     let start = now_ms() - TimeDelta::seconds(60);
     for i in 0..20 {
-        publish(&client, &snapshot(&tenant, &host.id, i, start + TimeDelta::seconds(i as i64))).await;
+        publish(&client, &metrics_snapshot(&tenant, &host.id, i, start + TimeDelta::seconds(i as i64))).await;
     }
     // the collector fetches them, fails to commit, acks nothing
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let info = consumer_info(&client).await;
+    let info = collector_consumer_info(&client).await;
     assert_eq!(info.ack_floor.stream_sequence, 0, "nothing is acked while the database is down");
     assert!(info.num_redelivered > 0 || info.num_ack_pending > 0, "the collector did try: {info:?}");
 
     mariadb.resume().await;
-    eventually(Duration::from_secs(60), "all 20 snapshots stored after recovery", || async {
-        let info = consumer_info(&client).await;
+    eventually("all 20 snapshots stored after recovery", Duration::from_secs(60), || async {
+        let info = collector_consumer_info(&client).await;
         info.ack_floor.stream_sequence == 20 && info.num_ack_pending == 0
     })
     .await;
@@ -233,7 +236,7 @@ async fn silent_host_goes_offline_and_next_snapshot_brings_it_online_with_events
     assert_eq!((registered.event, registered.host_id.as_str()), (HostEventKind::Registered, host.id.as_str()));
     assert_eq!(host.status, HostStatus::Offline);
 
-    publish(&client, &snapshot(&tenant, &host.id, 1, now_ms())).await;
+    publish(&client, &metrics_snapshot(&tenant, &host.id, 1, now_ms())).await;
     let online = next_event(&mut events, WAIT).await;
     assert_eq!(online.event, HostEventKind::Online);
     let get = GetHost { tenant_id: tenant.clone(), host_id: host.id.clone() };
@@ -245,7 +248,7 @@ async fn silent_host_goes_offline_and_next_snapshot_brings_it_online_with_events
     let record: HostRecord = request(&client, collector::GET_HOST, &get).await.unwrap();
     assert_eq!(record.status, HostStatus::Offline);
 
-    publish(&client, &snapshot(&tenant, &host.id, 2, now_ms())).await;
+    publish(&client, &metrics_snapshot(&tenant, &host.id, 2, now_ms())).await;
     let online = next_event(&mut events, WAIT).await;
     assert_eq!(online.event, HostEventKind::Online);
     running.stop().await.unwrap();
@@ -329,9 +332,9 @@ async fn metrics_range_returns_points_oldest_first_within_bounds() {
 
     let t0 = now_ms() - TimeDelta::minutes(10);
     for i in [3i64, 0, 4, 1, 2] {
-        publish(&client, &snapshot(&tenant, &host.id, i as u64, t0 + TimeDelta::seconds(i))).await;
+        publish(&client, &metrics_snapshot(&tenant, &host.id, i as u64, t0 + TimeDelta::seconds(i))).await;
     }
-    eventually(WAIT, "5 points stored", || async { count_rows(&db.pool, "metrics_host", &host.id).await == 5 }).await;
+    eventually("5 points stored", WAIT, || async { count_rows(&db.pool, "metrics_host", &host.id).await == 5 }).await;
 
     let ask = |from, to, limit| MetricsRange { tenant_id: tenant.clone(), host_id: host.id.clone(), from, to, limit, step: 0 };
     let points: Vec<MetricsPoint> =
@@ -367,11 +370,11 @@ async fn metrics_range_with_a_step_gives_each_bucket_its_highest_cpu_snapshot() 
         _ => 10.0 + i as f64 / 10.0,
     };
     for i in 0..30i64 {
-        let mut s = snapshot(&tenant, &host.id, i as u64, t0 + TimeDelta::seconds(i));
+        let mut s = metrics_snapshot(&tenant, &host.id, i as u64, t0 + TimeDelta::seconds(i));
         s.host.cpu.percent = cpu(i);
         publish(&client, &s).await;
     }
-    eventually(WAIT, "30 points stored", || async { count_rows(&db.pool, "metrics_host", &host.id).await == 30 }).await;
+    eventually("30 points stored", WAIT, || async { count_rows(&db.pool, "metrics_host", &host.id).await == 30 }).await;
 
     let ask = |step, limit| MetricsRange {
         tenant_id: tenant.clone(),
@@ -388,7 +391,11 @@ async fn metrics_range_with_a_step_gives_each_bucket_its_highest_cpu_snapshot() 
         vec![(t0 + TimeDelta::seconds(3), 90.0), (t0 + TimeDelta::seconds(17), 75.0), (t0 + TimeDelta::seconds(20), 60.0)],
         "one point per 10 s bucket, oldest first"
     );
-    assert_eq!(points[0].host.disk.mounts.len(), snapshot(&tenant, &host.id, 0, t0).host.disk.mounts.len(), "whole points");
+    assert_eq!(
+        points[0].host.disk.mounts.len(),
+        metrics_snapshot(&tenant, &host.id, 0, t0).host.disk.mounts.len(),
+        "whole points"
+    );
 
     // the limit still applies, and a step of one second is every point
     let limited: Vec<MetricsPoint> = request(&client, collector::METRICS_RANGE, &ask(10, 2)).await.unwrap();
@@ -504,22 +511,22 @@ async fn stopping_mid_stream_acks_only_stored_snapshots_and_a_restart_stores_the
     registrar.stop().await.unwrap();
     let t0 = now_ms() - TimeDelta::hours(1);
     for i in 0..300 {
-        publish(&client, &snapshot(&tenant, &host.id, i, t0 + TimeDelta::seconds(i as i64))).await;
+        publish(&client, &metrics_snapshot(&tenant, &host.id, i, t0 + TimeDelta::seconds(i as i64))).await;
     }
     // small batches, so the stop lands in the middle of the stream
     let config = CollectorConfig { batch_size: 2, ..test_config() };
     let running = start_collector(config.clone(), &nats, db.pool.clone()).await;
-    eventually(WAIT, "some snapshots stored", || async { count_rows(&db.pool, "metrics_host", &host.id).await > 0 }).await;
+    eventually("some snapshots stored", WAIT, || async { count_rows(&db.pool, "metrics_host", &host.id).await > 0 }).await;
     running.stop().await.unwrap();
 
-    let info = consumer_info(&client).await;
+    let info = collector_consumer_info(&client).await;
     assert_eq!(info.num_ack_pending, 0, "the batch in hand was finished before returning: {info:?}");
     assert!(info.num_pending > 0, "stopped before the end of the stream: {info:?}");
     let acked = 300 - info.num_pending as i64;
     assert_eq!(count_rows(&db.pool, "metrics_host", &host.id).await, acked, "exactly the stored snapshots were acked");
 
     let running = start_collector(config, &nats, db.pool.clone()).await;
-    eventually(WAIT, "the rest stored by the next collector", || async {
+    eventually("the rest stored by the next collector", WAIT, || async {
         count_rows(&db.pool, "metrics_host", &host.id).await == 300
     })
     .await;
@@ -540,9 +547,9 @@ async fn two_collectors_share_the_stream_and_announce_online_once() {
     let host = register(&client, &tenant, "m1").await;
     let t0 = now_ms() - TimeDelta::seconds(20);
     for i in 0..200 {
-        publish(&client, &snapshot(&tenant, &host.id, i, t0 + TimeDelta::milliseconds(i as i64 * 100))).await;
+        publish(&client, &metrics_snapshot(&tenant, &host.id, i, t0 + TimeDelta::milliseconds(i as i64 * 100))).await;
     }
-    eventually(WAIT, "200 snapshots stored", || async { count_rows(&db.pool, "metrics_host", &host.id).await == 200 }).await;
+    eventually("200 snapshots stored", WAIT, || async { count_rows(&db.pool, "metrics_host", &host.id).await == 200 }).await;
     first.stop().await.unwrap();
     second.stop().await.unwrap();
     let event = tokio::time::timeout(WAIT, online.next()).await.expect("one online event").unwrap();
@@ -579,7 +586,7 @@ async fn downsampling_folds_complete_hours_into_hourly_rows_idempotently_and_exp
     let (a, b) = (this_hour - TimeDelta::hours(2), this_hour - TimeDelta::hours(1));
     // (offset from its hour, cpu, memory used, eth0 rx bytes)
     let send = |hour: chrono::DateTime<Utc>, minute: i64, cpu: f64, used: u64, rx: u64, seq: u64| {
-        let mut s = snapshot(&tenant, &host.id, seq, hour + TimeDelta::minutes(minute));
+        let mut s = metrics_snapshot(&tenant, &host.id, seq, hour + TimeDelta::minutes(minute));
         s.host.cpu.percent = cpu;
         s.host.memory.used = used;
         s.host.memory.total = 8_000;
@@ -595,7 +602,7 @@ async fn downsampling_folds_complete_hours_into_hourly_rows_idempotently_and_exp
     ] {
         publish(&client, &s).await;
     }
-    eventually(WAIT, "5 points stored", || async { count_rows(&db.pool, "metrics_host", &host.id).await == 5 }).await;
+    eventually("5 points stored", WAIT, || async { count_rows(&db.pool, "metrics_host", &host.id).await == 5 }).await;
     // an hourly row past the 90-day retention
     sqlx::query("INSERT INTO metrics_host_hourly (host_id, hour, cpu_avg, samples) VALUES (?, ?, 1, 1)")
         .bind(&host.id)
@@ -620,7 +627,7 @@ async fn downsampling_folds_complete_hours_into_hourly_rows_idempotently_and_exp
 
     // a snapshot of hour b arriving late is folded in by the next run; the rest is unchanged
     publish(&client, &send(b, 50, 70.0, 6_000, 9_800, 6)).await;
-    eventually(WAIT, "the late point stored", || async { count_rows(&db.pool, "metrics_host", &host.id).await == 6 }).await;
+    eventually("the late point stored", WAIT, || async { count_rows(&db.pool, "metrics_host", &host.id).await == 6 }).await;
     let again = downsample(&db.pool, now, 7 * day, 90 * day).await.unwrap();
     assert_eq!(again.expired, 0);
     let after: Vec<HourlyPoint> = request(&client, collector::METRICS_HOURLY, &ask).await.unwrap();

@@ -10,6 +10,9 @@ use chrono::{DateTime, Duration as TimeDelta, Utc};
 use vigil_bus::messages::*;
 use vigil_bus::subjects::collector;
 use vigil_bus::ErrorCode;
+use vigil_testkit::bus::{collector_consumer_info, publish, publish_raw};
+use vigil_testkit::eventually;
+use vigil_testkit::fixtures::MetricsSnapshotBuilder;
 
 use common::*;
 
@@ -63,7 +66,7 @@ fn inventory_snapshot(
     services: Vec<ServiceMetrics>,
     custom: Vec<CustomMetric>,
 ) -> MetricsSnapshot {
-    MetricsSnapshot { containers, services, custom, ..snapshot(tenant, host_id, seq, at) }
+    MetricsSnapshotBuilder::new(tenant, host_id, seq, at).containers(containers).services(services).custom(custom).build()
 }
 
 fn get_host(tenant: &str, host_id: &str) -> GetHost {
@@ -98,7 +101,7 @@ async fn latest_containers_and_services_of_a_host_come_from_its_newest_snapshot(
         vec![],
     );
     publish(&client, &older).await;
-    eventually(WAIT, "both snapshots stored", || async { count_rows(&db.pool, "metrics_host", &host.id).await == 2 }).await;
+    eventually("both snapshots stored", WAIT, || async { count_rows(&db.pool, "metrics_host", &host.id).await == 2 }).await;
 
     let containers: Vec<ContainerRecord> =
         request(&client, collector::HOST_CONTAINERS, &get_host(&tenant, &host.id)).await.unwrap();
@@ -146,7 +149,7 @@ async fn containers_and_services_differing_only_by_case_are_both_stored() {
         vec![],
     );
     publish(&client, &both).await;
-    eventually(WAIT, "snapshot stored", || async { count_rows(&db.pool, "metrics_host", &host.id).await == 1 }).await;
+    eventually("snapshot stored", WAIT, || async { count_rows(&db.pool, "metrics_host", &host.id).await == 1 }).await;
 
     let containers: Vec<ContainerRecord> =
         request(&client, collector::HOST_CONTAINERS, &get_host(&tenant, &host.id)).await.unwrap();
@@ -169,7 +172,7 @@ async fn a_container_that_disappears_from_the_newest_snapshot_is_not_listed() {
     publish(&client, &inventory_snapshot(&tenant, &host.id, 1, t1, both, vec![service("sshd", 1)], vec![])).await;
     publish(&client, &inventory_snapshot(&tenant, &host.id, 2, t2, vec![container("web", 2)], vec![service("sshd", 2)], vec![]))
         .await;
-    eventually(WAIT, "two snapshots stored", || async { count_rows(&db.pool, "metrics_host", &host.id).await == 2 }).await;
+    eventually("two snapshots stored", WAIT, || async { count_rows(&db.pool, "metrics_host", &host.id).await == 2 }).await;
 
     let names = |records: &[ContainerRecord]| records.iter().map(|c| c.metrics.name.clone()).collect::<Vec<_>>();
     let listed: Vec<ContainerRecord> = request(&client, collector::HOST_CONTAINERS, &get_host(&tenant, &host.id)).await.unwrap();
@@ -194,7 +197,7 @@ async fn a_container_that_disappears_from_the_newest_snapshot_is_not_listed() {
 
     // a snapshot with no containers at all empties the list; services too
     publish(&client, &inventory_snapshot(&tenant, &host.id, 3, t3, vec![], vec![], vec![])).await;
-    eventually(WAIT, "third snapshot stored", || async { count_rows(&db.pool, "metrics_host", &host.id).await == 3 }).await;
+    eventually("third snapshot stored", WAIT, || async { count_rows(&db.pool, "metrics_host", &host.id).await == 3 }).await;
     let listed: Vec<ContainerRecord> = request(&client, collector::HOST_CONTAINERS, &get_host(&tenant, &host.id)).await.unwrap();
     assert!(listed.is_empty(), "{listed:?}");
     let services: Vec<ServiceRecord> = request(&client, collector::HOST_SERVICES, &get_host(&tenant, &host.id)).await.unwrap();
@@ -218,7 +221,7 @@ async fn containers_of_every_host_of_the_tenant_are_listed_with_their_host() {
     publish(&client, &inventory_snapshot(&tenant, &b.id, 1, at, vec![container("db", 1), container("cache", 1)], vec![], vec![]))
         .await;
     publish(&client, &inventory_snapshot(&stranger, &theirs.id, 1, at, vec![container("secret", 1)], vec![], vec![])).await;
-    eventually(WAIT, "three snapshots stored", || async {
+    eventually("three snapshots stored", WAIT, || async {
         count_rows(&db.pool, "metrics_host", &a.id).await
             + count_rows(&db.pool, "metrics_host", &b.id).await
             + count_rows(&db.pool, "metrics_host", &theirs.id).await
@@ -268,7 +271,7 @@ async fn inventory_of_another_tenants_host_is_not_found() {
         vec![custom("queue", "gauge", 4.0, None)],
     );
     publish(&client, &sent).await;
-    eventually(WAIT, "snapshot stored", || async { count_rows(&db.pool, "metrics_custom", &host.id).await == 1 }).await;
+    eventually("snapshot stored", WAIT, || async { count_rows(&db.pool, "metrics_custom", &host.id).await == 1 }).await;
 
     let foreign = get_host(&stranger, &host.id);
     let hour = TimeDelta::hours(1);
@@ -342,8 +345,8 @@ async fn custom_metrics_are_stored_with_their_snapshot_once_when_redelivered() {
     // different msg ids: JetStream keeps both, the collector sees the snapshot twice
     publish_raw(&client, subject.clone(), payload.clone(), "copy-1").await;
     publish_raw(&client, subject, payload, "copy-2").await;
-    eventually(WAIT, "both copies settled", || async {
-        let info = consumer_info(&client).await;
+    eventually("both copies settled", WAIT, || async {
+        let info = collector_consumer_info(&client).await;
         info.num_pending == 0 && info.num_ack_pending == 0 && info.ack_floor.stream_sequence == 2
     })
     .await;
@@ -380,7 +383,7 @@ async fn custom_metrics_are_stored_with_their_snapshot_once_when_redelivered() {
         &inventory_snapshot(&tenant, &host.id, 2, later, vec![], vec![], vec![custom("queue_depth", "gauge", 3.5, None)]),
     )
     .await;
-    eventually(WAIT, "second snapshot stored", || async { count_rows(&db.pool, "metrics_custom", &host.id).await == 5 }).await;
+    eventually("second snapshot stored", WAIT, || async { count_rows(&db.pool, "metrics_custom", &host.id).await == 5 }).await;
     let latest: Vec<CustomPoint> = request(&client, collector::CUSTOM_LATEST, &get_host(&tenant, &host.id)).await.unwrap();
     let summary: Vec<(String, f64, DateTime<Utc>)> = latest.iter().map(|p| (p.name.clone(), p.value, p.timestamp)).collect();
     assert_eq!(
@@ -406,7 +409,7 @@ async fn custom_range_is_oldest_first_filtered_by_name_and_limited() {
         publish(&client, &inventory_snapshot(&tenant, &host.id, i as u64, t0 + TimeDelta::seconds(i), vec![], vec![], metrics))
             .await;
     }
-    eventually(WAIT, "10 points stored", || async { count_rows(&db.pool, "metrics_custom", &host.id).await == 10 }).await;
+    eventually("10 points stored", WAIT, || async { count_rows(&db.pool, "metrics_custom", &host.id).await == 10 }).await;
 
     let ask = |name: Option<&str>, from, to, limit| CustomRange {
         tenant_id: tenant.clone(),
@@ -453,7 +456,7 @@ async fn container_range_is_oldest_first_and_bad_container_names_are_refused() {
         )
         .await;
     }
-    eventually(WAIT, "6 container rows stored", || async { count_rows(&db.pool, "metrics_container", &host.id).await == 6 })
+    eventually("6 container rows stored", WAIT, || async { count_rows(&db.pool, "metrics_container", &host.id).await == 6 })
         .await;
 
     let ask = |name: &str, limit| ContainerRange {

@@ -28,12 +28,12 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
-use vigil_runtime::Backoff;
 use vigil_proto::vigil_service_client::VigilServiceClient;
 use vigil_proto::{
     agent_message, server_message, ActionResult, AgentMessage, Heartbeat, Metrics, RegisterRequest, RegisterResponse,
     ServerMessage,
 };
+use vigil_runtime::Backoff;
 
 use crate::config::{Config, ServerConfig};
 use crate::queue::SharedQueue;

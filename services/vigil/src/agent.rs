@@ -16,8 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use serde::Serialize;
-use serde_yaml::Value;
+use sovigilant::config::{AgentSection, CollectionSection, ConfigError, ConfigFile, HostSection, ServerSection, TlsSection};
 use sqlx::MySqlPool;
 
 use crate::config::{hostname, Config};
@@ -74,42 +73,34 @@ pub fn local_address(grpc_addr: SocketAddr) -> SocketAddr {
     SocketAddr::new(ip, grpc_addr.port())
 }
 
-#[derive(Serialize)]
-struct AgentFile {
-    agent: AgentSection,
-    server: ServerSection,
-    collection: CollectionSection,
-    state_dir: String,
+/// The configuration `vigil up` writes for a new local agent: the gateway
+/// on `address` trusted through `ca_cert`, a server-chosen host id, host
+/// metrics every [`LOCAL_INTERVAL`], and its state under `state_dir`.
+fn local_config_file(address: &str, token: &str, ca_cert: &str, state_dir: &str) -> ConfigFile {
+    ConfigFile {
+        agent: AgentSection { id: Some("auto".into()), name: Some(hostname()) },
+        server: Some(ServerSection {
+            address: Some(address.into()),
+            token: Some(token.into()),
+            tls: TlsSection { enabled: Some(true), ca_cert: Some(ca_cert.into()) },
+            http_url: None,
+        }),
+        collection: CollectionSection {
+            interval: Some(LOCAL_INTERVAL.into()),
+            host: HostSection { enabled: Some(true), ..HostSection::default() },
+            ..CollectionSection::default()
+        },
+        state_dir: Some(state_dir.into()),
+        ..ConfigFile::default()
+    }
 }
 
-#[derive(Serialize)]
-struct AgentSection {
-    id: String,
-    name: String,
-}
-
-#[derive(Serialize)]
-struct ServerSection {
-    address: String,
-    token: String,
-    tls: TlsSection,
-}
-
-#[derive(Serialize)]
-struct TlsSection {
-    enabled: bool,
-    ca_cert: String,
-}
-
-#[derive(Serialize)]
-struct CollectionSection {
-    interval: String,
-    host: HostSection,
-}
-
-#[derive(Serialize)]
-struct HostSection {
-    enabled: bool,
+/// The text of a new local agent config: a header naming the token, then `file`.
+fn render_new(token_id: &str, file: &ConfigFile) -> Result<String, serde_yaml::Error> {
+    Ok(format!(
+        "# written by `vigil up` (token {token_id}); edit freely, vigil only keeps server.address and server.tls.ca_cert current\n{}",
+        file.to_yaml()?
+    ))
 }
 
 /// Writes (first start) or updates (later starts) the local agent's config
@@ -135,18 +126,9 @@ pub async fn ensure_config(
         return Ok(path);
     }
     let token = vigil_gateway::admin::create_agent_token(pool, &config.up.tenant, Some("local agent (vigil up)")).await?;
-    let contents = AgentFile {
-        agent: AgentSection { id: "auto".into(), name: hostname() },
-        server: ServerSection { address, token: token.token, tls: TlsSection { enabled: true, ca_cert } },
-        collection: CollectionSection { interval: LOCAL_INTERVAL.into(), host: HostSection { enabled: true } },
-        state_dir: dir.join("state").display().to_string(),
-    };
-    let text = format!(
-        "# written by `vigil up` (token {}); edit freely, vigil only keeps server.address and server.tls.ca_cert current\n{}",
-        token.id,
-        serde_yaml::to_string(&contents)
-            .map_err(|error| AgentError::BadConfig { path: path.display().to_string(), message: error.to_string() })?
-    );
+    let contents = local_config_file(&address, &token.token, &ca_cert, &dir.join("state").display().to_string());
+    let text = render_new(&token.id, &contents)
+        .map_err(|error| AgentError::BadConfig { path: path.display().to_string(), message: error.to_string() })?;
     let file = path.clone();
     tokio::task::spawn_blocking(move || {
         std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir).map_err(|source| AgentError::Io {
@@ -161,30 +143,44 @@ pub async fn ensure_config(
     Ok(path)
 }
 
+/// Brings `server.address` and `server.tls.ca_cert` of the agent config at
+/// `path` up to date; every other key is kept as the operator left it, and so
+/// are the comments at the top of the file. Rewrites it only when one changed.
 fn update_config(path: &Path, address: &str, ca_cert: &str) -> Result<(), AgentError> {
     let shown = path.display().to_string();
     let text =
         std::fs::read_to_string(path).map_err(|source| AgentError::Io { path: shown.clone(), action: "cannot read", source })?;
     let bad = |message: String| AgentError::BadConfig { path: shown.clone(), message };
-    let mut tree: Value = serde_yaml::from_str(&text).map_err(|error| bad(error.to_string()))?;
-    let server = tree.get_mut("server").and_then(Value::as_mapping_mut).ok_or_else(|| bad("no server section".into()))?;
+    let mut file = ConfigFile::parse(path, &text).map_err(|error| match error {
+        ConfigError::Parse { message, .. } => bad(message),
+        other => bad(other.to_string()),
+    })?;
+    let server = file.server.as_mut().ok_or_else(|| bad("no server section".into()))?;
     let mut changed = false;
-    if server.get("address").and_then(Value::as_str) != Some(address) {
-        server.insert("address".into(), address.into());
+    if server.address.as_deref() != Some(address) {
+        server.address = Some(address.into());
         changed = true;
     }
-    let tls = server.entry("tls".into()).or_insert_with(|| Value::Mapping(Default::default()));
-    let tls = tls.as_mapping_mut().ok_or_else(|| bad("server.tls is not a section".into()))?;
-    if tls.get("ca_cert").and_then(Value::as_str) != Some(ca_cert) {
-        tls.insert("ca_cert".into(), ca_cert.into());
+    if server.tls.ca_cert.as_deref() != Some(ca_cert) {
+        server.tls.ca_cert = Some(ca_cert.into());
         changed = true;
     }
     if changed {
-        let text = serde_yaml::to_string(&tree).map_err(|error| bad(error.to_string()))?;
-        write_private(path, &text)?;
+        let body = file.to_yaml().map_err(|error| bad(error.to_string()))?;
+        write_private(path, &format!("{}{body}", leading_comments(&text)))?;
         tracing::info!(path = %shown, address, "updated the local agent's server address");
     }
     Ok(())
+}
+
+/// The comment lines at the top of `text` (before its first key; blank lines
+/// left out), each ending in a newline.
+fn leading_comments(text: &str) -> String {
+    text.lines()
+        .take_while(|line| line.trim().is_empty() || line.trim_start().starts_with('#'))
+        .filter(|line| !line.trim().is_empty())
+        .map(|line| format!("{line}\n"))
+        .collect()
 }
 
 /// Replaces `path` atomically with a 0600 file holding `text`.
@@ -280,6 +276,8 @@ fn send_sigterm(pid: u32, name: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_yaml::Value;
+    use sovigilant::config::Config as AgentConfig;
 
     #[test]
     fn local_agent_dials_loopback_when_the_gateway_listens_everywhere() {
@@ -317,6 +315,66 @@ mod tests {
         assert_eq!(tree["state_dir"].as_str(), Some("/s"));
         use std::os::unix::fs::PermissionsExt;
         assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+
+    #[test]
+    fn a_new_local_config_parses_back_into_the_config_of_its_model() {
+        let path = Path::new("/data/agent/config.yaml");
+        let file = local_config_file("127.0.0.1:9090", "tok-123", "/data/tls/ca.pem", "/data/agent/state");
+        let text = render_new("tid-1", &file).unwrap();
+        assert!(text.starts_with("# written by `vigil up` (token tid-1)"), "{text}");
+        let parsed = AgentConfig::parse(path, &text).unwrap();
+        assert_eq!(parsed, AgentConfig::from_file(path, file).unwrap());
+        assert_eq!(parsed.agent.id, None, "auto: the server chooses the host id");
+        assert_eq!(parsed.agent.name, hostname());
+        assert_eq!((parsed.server.address.as_str(), parsed.server.token.as_str()), ("127.0.0.1:9090", "tok-123"));
+        assert!(parsed.server.tls.enabled);
+        assert_eq!(parsed.server.tls.ca_cert.as_deref(), Some(Path::new("/data/tls/ca.pem")));
+        assert_eq!(parsed.collection.interval, Duration::from_secs(10));
+        assert!(parsed.collection.host.enabled);
+        assert_eq!(parsed.state_dir, Path::new("/data/agent/state"));
+    }
+
+    #[test]
+    fn an_update_keeps_what_the_operator_edited() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.yaml");
+        let file = local_config_file("127.0.0.1:1", "tok-123", "/old/ca.pem", "/s");
+        let mut text = render_new("tid-1", &file).unwrap();
+        text.push_str("logging:\n  level: debug  # an operator's edit\n  max_size: 1MB\n");
+        text = text.replace(
+            "  host:\n    enabled: true\n",
+            "  host:\n    enabled: true\n    max_mounts: 8\n  services:\n    enabled: true\n    watch: [nginx]\n",
+        );
+        std::fs::write(&path, &text).unwrap();
+        let before = AgentConfig::load(&path).unwrap();
+
+        update_config(&path, "127.0.0.1:9090", "/new/ca.pem").unwrap();
+        let written = std::fs::read_to_string(&path).unwrap();
+        assert!(written.starts_with("# written by `vigil up` (token tid-1)"), "the header is kept: {written}");
+        let after = AgentConfig::load(&path).unwrap();
+        assert_eq!((after.server.address.as_str(), after.server.port), ("127.0.0.1:9090", 9090));
+        assert_eq!(after.server.tls.ca_cert.as_deref(), Some(Path::new("/new/ca.pem")));
+        let mut expected = before.clone();
+        expected.server = after.server.clone();
+        assert_eq!(after, expected, "only server changed");
+        assert_eq!(after.server.token, before.server.token);
+        assert_eq!(after.logging.max_size, 1024 * 1024);
+        assert_eq!(after.collection.host.max_mounts, 8);
+        assert_eq!(after.collection.services.watch, ["nginx"]);
+
+        // nothing to change: the file is left as it is
+        update_config(&path, "127.0.0.1:9090", "/new/ca.pem").unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), written);
+    }
+
+    #[test]
+    fn an_unknown_key_is_a_bad_config_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.yaml");
+        std::fs::write(&path, "server:\n  address: 127.0.0.1:1\n  token: t\n  tsl: {}\n").unwrap();
+        let error = update_config(&path, "127.0.0.1:9090", "/ca.pem").unwrap_err().to_string();
+        assert!(error.contains("not a sovigilant configuration") && error.contains("tsl"), "{error}");
     }
 
     #[tokio::test]

@@ -25,8 +25,8 @@ pub(crate) async fn publish(
         }
     };
     let result = match jetstream.publish(subject.clone(), bytes.into()).await {
-        Ok(ack) => ack.await.map(|_| ()).map_err(|e| e.to_string()),
-        Err(error) => Err(error.to_string()),
+        Ok(ack) => ack.await.map(|_| ()),
+        Err(error) => Err(error),
     };
     match result {
         Ok(()) => {

@@ -17,6 +17,7 @@ use sqlx::{MySqlPool, Row};
 use vigil_bus::messages::{GetHost, HostEventKind, HostRecord, HostStatus, ListHosts, RegisterHost};
 use vigil_bus::{ErrorCode, ServiceError};
 
+use crate::error::{QueryError, SERVICE};
 use crate::Shared;
 
 const HOST_COLUMNS: &str = "id, tenant_id, name, hostname, ip_address, os, arch, agent_version, status, last_seen, created_at";
@@ -24,13 +25,13 @@ const HOST_COLUMNS: &str = "id, tenant_id, name, hostname, ip_address, os, arch,
 /// MariaDB "duplicate entry" (a concurrent registration won the race).
 const ER_DUP_ENTRY: u16 = 1062;
 
-pub(crate) fn internal(context: &str, error: sqlx::Error) -> ServiceError {
-    tracing::error!(error = %error, "database error while {context}");
-    ServiceError::new(ErrorCode::Unavailable, format!("database error while {context}; retry later"))
+/// A database error while `action`: `Unavailable`, the cause only logged.
+pub(crate) fn internal(action: &'static str, source: sqlx::Error) -> ServiceError {
+    QueryError::Database { action, source }.into()
 }
 
 pub(crate) fn bad_id(kind: &'static str, value: &str) -> Result<(), ServiceError> {
-    vigil_bus::ids::validate(kind, value).map_err(|e| ServiceError::new(ErrorCode::BadRequest, e.to_string()))
+    vigil_bus::ids::validate(kind, value).map_err(|e| ServiceError::from_error(&e, SERVICE))
 }
 
 fn bad_field(field: &str, value: &str, max_chars: usize) -> Result<(), ServiceError> {

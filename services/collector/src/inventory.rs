@@ -139,14 +139,14 @@ fn custom_point(row: &MySqlRow) -> Result<CustomPoint, sqlx::Error> {
 
 pub(crate) fn decode<T>(
     rows: &[MySqlRow],
-    what: &str,
+    what: &'static str,
     each: impl Fn(&MySqlRow) -> Result<T, sqlx::Error>,
 ) -> Result<Vec<T>, ServiceError> {
     rows.iter().map(each).collect::<Result<_, _>>().map_err(|e| internal(what, e))
 }
 
 fn bad_container(error: vigil_bus::ContainerIdError) -> ServiceError {
-    ServiceError::new(ErrorCode::BadRequest, error.to_string())
+    ServiceError::from_error(&error, crate::error::SERVICE)
 }
 
 /// `BadRequest` when `from` is after `to`.

@@ -16,6 +16,7 @@
 
 mod downsample;
 mod endpoints;
+mod error;
 mod events;
 mod hosts;
 mod ingest;
@@ -96,8 +97,12 @@ pub enum CollectorError {
     Consumer { stream: String, consumer: String, message: String },
     #[error(transparent)]
     Endpoints(#[from] EndpointError),
-    #[error("partition maintenance of table {table} failed: {message}")]
-    Partition { table: String, message: String },
+    #[error("partition maintenance of table {table} failed: {source}")]
+    Partition {
+        table: String,
+        #[source]
+        source: error::PartitionError,
+    },
 }
 
 /// What every task of a collector shares.

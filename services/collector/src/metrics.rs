@@ -10,6 +10,7 @@ use vigil_bus::messages::{
 };
 use vigil_bus::{ErrorCode, ServiceError};
 
+use crate::error::QueryError;
 use crate::hosts::{bad_id, internal, not_found};
 
 /// Most points one `metrics.range` answer carries.
@@ -114,10 +115,9 @@ pub(crate) async fn range(
         chunk.extend_from_slice(br#"{"ok":["#);
         let mut first = true;
         while let Some(row) = rows.next().await {
-            let encoded = row
-                .and_then(|row| point(&row))
-                .map_err(|e| internal("reading metrics", e))
-                .and_then(|point| serde_json::to_vec(&point).map_err(|e| ServiceError::new(ErrorCode::Internal, e.to_string())));
+            let encoded = row.and_then(|row| point(&row)).map_err(|e| internal("reading metrics", e)).and_then(|point| {
+                serde_json::to_vec(&point).map_err(|source| QueryError::Encode { what: "a metrics point", source }.into())
+            });
             let encoded = match encoded {
                 Ok(encoded) => encoded,
                 Err(error) => {

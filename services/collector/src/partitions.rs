@@ -18,6 +18,7 @@ use std::time::Duration;
 use chrono::{Datelike, NaiveDate, Utc};
 use sqlx::MySqlPool;
 
+use crate::error::PartitionError;
 use crate::{CollectorError, Shared, PARTITION_INTERVAL};
 
 /// Tables partitioned by day.
@@ -96,16 +97,15 @@ async fn ensure_table(
     retention: Duration,
     report: &mut PartitionReport,
 ) -> Result<(), CollectorError> {
-    let error = |message: String| CollectorError::Partition { table: table.to_owned(), message };
-    let mut last_failure = String::new();
-    for attempt in 1..=ATTEMPTS {
+    let error = |source: PartitionError| CollectorError::Partition { table: table.to_owned(), source };
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
         let now = Utc::now();
         let today = now.date_naive();
-        let existing = read(pool, table).await.map_err(|e| error(format!("cannot read information_schema.PARTITIONS: {e}")))?;
+        let existing = read(pool, table).await.map_err(|e| error(PartitionError::Read(e)))?;
         if !existing.iter().any(|p| p.name == FUTURE && p.bound.is_none()) {
-            return Err(error(format!(
-                "table has no {FUTURE} VALUES LESS THAN MAXVALUE partition; run the migrations on this database"
-            )));
+            return Err(error(PartitionError::NoFuture));
         }
         let highest = existing.iter().filter_map(|p| p.bound).max().unwrap_or(i64::MIN);
         let wanted: Vec<NaiveDate> = (0..=i64::from(ahead_days))
@@ -126,7 +126,7 @@ async fn ensure_table(
             return Ok(());
         }
 
-        let mut failed = false;
+        let mut failure = None;
         if !wanted.is_empty() {
             let mut sql = format!("ALTER TABLE `{table}` REORGANIZE PARTITION {FUTURE} INTO (");
             for day in &wanted {
@@ -147,8 +147,7 @@ async fn ensure_table(
                 }
                 Err(e) => {
                     tracing::debug!(table, attempt, error = %e, "cannot add partitions; re-reading them");
-                    last_failure = format!("cannot add daily partitions: {e}");
-                    failed = true;
+                    failure = Some(("add daily partitions", e));
                 }
             }
         }
@@ -163,16 +162,18 @@ async fn ensure_table(
                 }
                 Err(e) => {
                     tracing::debug!(table, attempt, error = %e, "cannot drop partitions; re-reading them");
-                    last_failure = format!("cannot drop expired partitions: {e}");
-                    failed = true;
+                    failure = Some(("drop expired partitions", e));
                 }
             }
         }
-        if !failed {
-            return Ok(());
+        match failure {
+            None => return Ok(()),
+            Some((action, source)) if attempt >= ATTEMPTS => {
+                return Err(error(PartitionError::Alter { action, attempts: ATTEMPTS, source }))
+            }
+            Some(_) => {} // re-read the partitions: another collector may have changed them
         }
     }
-    Err(error(format!("{last_failure} (after {ATTEMPTS} attempts)")))
 }
 
 /// Runs [`ensure_partitions`] every hour until stop.

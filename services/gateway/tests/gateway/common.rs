@@ -14,23 +14,23 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use futures::StreamExt;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use tokio_stream::wrappers::ReceiverStream;
-use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
-use tonic::{Request, Streaming};
+use tonic::transport::Channel;
+use tonic::Request;
 use vigil_bus::messages::*;
 use vigil_bus::subjects::collector;
 use vigil_bus::{ErrorCode, ServiceError};
 use vigil_gateway::admin::{self, Role};
 use vigil_gateway::{Gateway, GatewayConfig, GatewayError, TlsMaterial};
 use vigil_proto::vigil_service_client::VigilServiceClient;
-use vigil_proto::{agent_message, AgentMessage, CpuMetrics, HostMetrics, Metrics, RegisterRequest, ServerMessage};
+use vigil_proto::{RegisterRequest, ServerMessage};
 
 pub const JWT_SECRET: &[u8] = b"test-secret-test-secret-test-secret-0123456789";
 
+use vigil_testkit::agent::{authorize, tls_channel, Connection};
 pub use vigil_testkit::{random_suffix, NatsServer, TestDb};
 
 /// A self-signed certificate for "localhost": the server identity and the
@@ -248,12 +248,7 @@ impl TestGateway {
     }
 
     pub async fn channel(&self) -> Channel {
-        let tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(&self.tls.cert_chain_pem)).domain_name("localhost");
-        Endpoint::from_shared(format!("https://localhost:{}", self.grpc_port))
-            .unwrap()
-            .tls_config(tls)
-            .unwrap()
-            .connect()
+        tls_channel(&format!("localhost:{}", self.grpc_port), &self.tls.cert_chain_pem)
             .await
             .expect("connect to the gateway over tls")
     }
@@ -299,11 +294,7 @@ pub async fn get(url: &str, token: &str) -> (u16, serde_json::Value) {
 }
 
 // ---------------------------------------------------------------------------
-// A simulated agent
-
-pub fn authorize<T>(request: &mut Request<T>, token: &str) {
-    request.metadata_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());
-}
+// A simulated agent (the rest of its side is `vigil_testkit::agent`)
 
 pub async fn register(channel: Channel, token: &str, machine_id: &str) -> Result<vigil_proto::RegisterResponse, tonic::Status> {
     let mut request = Request::new(RegisterRequest {
@@ -318,42 +309,6 @@ pub async fn register(channel: Channel, token: &str, machine_id: &str) -> Result
     });
     authorize(&mut request, token);
     Ok(VigilServiceClient::new(channel).register(request).await?.into_inner())
-}
-
-pub struct Connection {
-    pub sender: mpsc::Sender<AgentMessage>,
-    pub replies: Streaming<ServerMessage>,
-}
-
-pub async fn connect(channel: Channel, token: &str, host_id: &str) -> Result<Connection, tonic::Status> {
-    let mut client = VigilServiceClient::new(channel).max_encoding_message_size(64 << 20).max_decoding_message_size(64 << 20);
-    let (sender, receiver) = mpsc::channel(1024);
-    let mut request = Request::new(ReceiverStream::new(receiver));
-    authorize(&mut request, token);
-    request.metadata_mut().insert(vigil_proto::HOST_ID_METADATA, host_id.parse().unwrap());
-    let replies = client.connect(request).await?.into_inner();
-    Ok(Connection { sender, replies })
-}
-
-pub fn rfc3339(at: DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(SecondsFormat::Millis, true)
-}
-
-pub fn metrics(seq: u64, collected_at: DateTime<Utc>) -> Metrics {
-    Metrics {
-        timestamp: rfc3339(collected_at),
-        seq,
-        host: Some(HostMetrics {
-            uptime: 1000 + seq,
-            cpu: Some(CpuMetrics { percent: 12.5, cores: 2, model: "test cpu".to_owned(), per_core: vec![10.0, 15.0] }),
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
-}
-
-pub fn metrics_message(host_id: &str, metrics: Metrics) -> AgentMessage {
-    AgentMessage { agent_id: host_id.to_owned(), payload: Some(agent_message::Payload::Metrics(metrics)) }
 }
 
 /// The next reply within 10 s.

@@ -10,6 +10,10 @@ use vigil_bus::streams::METRICS_STREAM;
 use vigil_bus::subjects;
 use vigil_proto::{server_message, Ack, AgentMessage};
 
+use vigil_testkit::agent::{authorize, connect, metrics_message};
+use vigil_testkit::eventually;
+use vigil_testkit::fixtures::{agent_metrics, rfc3339};
+
 use crate::common::*;
 
 fn expect_ack(reply: Result<Option<vigil_proto::ServerMessage>, tonic::Status>) -> Ack {
@@ -45,22 +49,14 @@ async fn missing_unknown_and_revoked_agent_tokens_are_unauthenticated() {
 
     let registered = register(channel.clone(), &token.token, "m1").await.unwrap();
     assert_eq!((registered.host_id.as_str(), registered.tenant_id.as_str(), registered.interval_seconds), ("host-m1", "acme", 0));
-    let last_used: Option<chrono::NaiveDateTime> = sqlx::query_scalar("SELECT last_used FROM agent_tokens WHERE id = ?")
-        .bind(&token.id)
-        .fetch_one(&gateway.db.pool)
-        .await
-        .unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    let mut last_used = last_used;
-    while last_used.is_none() && std::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        last_used = sqlx::query_scalar("SELECT last_used FROM agent_tokens WHERE id = ?")
+    eventually("last_used is recorded", Duration::from_secs(5), || async {
+        sqlx::query_scalar::<_, Option<chrono::NaiveDateTime>>("SELECT last_used FROM agent_tokens WHERE id = ?")
             .bind(&token.id)
             .fetch_one(&gateway.db.pool)
             .await
-            .unwrap();
-    }
-    assert!(last_used.is_some(), "last_used is recorded");
+            .unwrap()
+    })
+    .await;
 
     vigil_gateway::admin::revoke_agent_token(&gateway.db.pool, "acme", &token.id).await.unwrap();
     let status = register(channel.clone(), &token.token, "m1").await.unwrap_err();
@@ -122,7 +118,9 @@ async fn snapshot_is_published_with_its_msg_id_and_acked_once_stored() {
     let host_id = register(channel.clone(), &token.token, "m1").await.unwrap().host_id;
     let mut connection = connect(channel, &token.token, &host_id).await.unwrap();
     let collected_at = Utc::now();
-    connection.sender.send(metrics_message(&host_id, metrics(41, collected_at))).await.unwrap();
+    let sent = agent_metrics(41, collected_at, 41);
+    let sent_per_core = sent.host.clone().and_then(|host| host.cpu).expect("a cpu section").per_core;
+    connection.sender.send(metrics_message(&host_id, sent.clone())).await.unwrap();
 
     let ack = expect_ack(next_reply(&mut connection).await);
     assert_eq!((ack.seq, ack.accepted, ack.error.as_str()), (41, true, ""));
@@ -134,10 +132,10 @@ async fn snapshot_is_published_with_its_msg_id_and_acked_once_stored() {
     let snapshot: MetricsSnapshot = serde_json::from_slice(&stored.payload).unwrap();
     assert_eq!((snapshot.tenant_id.as_str(), snapshot.host_id.as_str(), snapshot.seq), ("acme", host_id.as_str(), 41));
     assert_eq!(snapshot.collected_at.timestamp_millis(), collected_at.timestamp_millis());
-    assert_eq!(snapshot.host.cpu.per_core, vec![10.0, 15.0]);
+    assert_eq!(snapshot.host.cpu.per_core, sent_per_core);
 
     // A replay (agent reconnected before it saw the ack) is acked and de-duplicated.
-    connection.sender.send(metrics_message(&host_id, metrics(41, collected_at))).await.unwrap();
+    connection.sender.send(metrics_message(&host_id, sent)).await.unwrap();
     let ack = expect_ack(next_reply(&mut connection).await);
     assert!(ack.accepted && ack.seq == 41, "{ack:?}");
     assert_eq!(stream_messages(&gateway.client).await, 1);
@@ -154,7 +152,7 @@ async fn snapshot_is_published_with_its_msg_id_and_acked_once_stored() {
         })
         .await
         .unwrap();
-    connection.sender.send(metrics_message(&host_id, metrics(42, Utc::now()))).await.unwrap();
+    connection.sender.send(metrics_message(&host_id, agent_metrics(42, Utc::now(), 42))).await.unwrap();
     let ack = expect_ack(next_reply(&mut connection).await);
     assert!(ack.accepted && ack.seq == 42, "{ack:?}");
     assert_eq!(stream_messages(&gateway.client).await, 2);
@@ -168,32 +166,32 @@ async fn bad_snapshots_get_a_refusal_and_nothing_is_published() {
     let host_id = register(channel.clone(), &token.token, "m1").await.unwrap().host_id;
     let mut connection = connect(channel, &token.token, &host_id).await.unwrap();
 
-    let mut bad_time = metrics(7, Utc::now());
+    let mut bad_time = agent_metrics(7, Utc::now(), 7);
     bad_time.timestamp = "yesterday".to_owned();
     connection.sender.send(metrics_message(&host_id, bad_time)).await.unwrap();
     let ack = expect_ack(next_reply(&mut connection).await);
     assert!(!ack.accepted && ack.seq == 7, "{ack:?}");
     assert!(ack.error.contains("yesterday"), "names the value: {}", ack.error);
 
-    let mut no_host = metrics(8, Utc::now());
+    let mut no_host = agent_metrics(8, Utc::now(), 8);
     no_host.host = None;
     connection.sender.send(metrics_message(&host_id, no_host)).await.unwrap();
     let ack = expect_ack(next_reply(&mut connection).await);
     assert!(!ack.accepted && ack.seq == 8 && ack.error.contains("host"), "{ack:?}");
 
-    let mut not_a_number = metrics(9, Utc::now());
+    let mut not_a_number = agent_metrics(9, Utc::now(), 9);
     not_a_number.host.as_mut().unwrap().cpu.as_mut().unwrap().percent = f64::NAN;
     connection.sender.send(metrics_message(&host_id, not_a_number)).await.unwrap();
     let ack = expect_ack(next_reply(&mut connection).await);
     assert!(!ack.accepted && ack.seq == 9 && ack.error.contains("host.cpu.percent"), "{ack:?}");
 
-    connection.sender.send(metrics_message("someone-else", metrics(10, Utc::now()))).await.unwrap();
+    connection.sender.send(metrics_message("someone-else", agent_metrics(10, Utc::now(), 10))).await.unwrap();
     let ack = expect_ack(next_reply(&mut connection).await);
     assert!(!ack.accepted && ack.seq == 10 && ack.error.contains("someone-else"), "{ack:?}");
 
     assert_eq!(stream_messages(&gateway.client).await, 0, "nothing published from bad input");
     // The same stream still takes a good snapshot.
-    connection.sender.send(metrics_message(&host_id, metrics(11, Utc::now()))).await.unwrap();
+    connection.sender.send(metrics_message(&host_id, agent_metrics(11, Utc::now(), 11))).await.unwrap();
     let ack = expect_ack(next_reply(&mut connection).await);
     assert!(ack.accepted && ack.seq == 11, "{ack:?}");
     assert_eq!(stream_messages(&gateway.client).await, 1);
@@ -208,7 +206,7 @@ async fn acks_leave_in_message_order_with_a_small_in_flight_window() {
     let mut connection = connect(channel, &token.token, &host_id).await.unwrap();
     let start = Utc::now() - chrono::Duration::minutes(5);
     for seq in 1..=40u64 {
-        let mut snapshot = metrics(seq, start + chrono::Duration::seconds(seq as i64));
+        let mut snapshot = agent_metrics(seq, start + chrono::Duration::seconds(seq as i64), seq);
         if seq == 17 {
             snapshot.timestamp = "not a time".to_owned();
         }
@@ -231,7 +229,7 @@ async fn a_failed_publish_ends_the_stream_unavailable_without_an_ack() {
     let mut connection = connect(channel, &token.token, &host_id).await.unwrap();
     // Without the stream nothing stores the snapshot: JetStream has no responder.
     jetstream::new(gateway.client.clone()).delete_stream(METRICS_STREAM).await.unwrap();
-    connection.sender.send(metrics_message(&host_id, metrics(1, Utc::now()))).await.unwrap();
+    connection.sender.send(metrics_message(&host_id, agent_metrics(1, Utc::now(), 1))).await.unwrap();
     let status = next_reply(&mut connection).await.expect_err("no ack without a PubAck");
     assert_eq!(status.code(), Code::Unavailable, "{status:?}");
 }
@@ -246,7 +244,7 @@ async fn oversized_snapshots_are_refused_for_good_and_garbage_ends_only_its_own_
 
     // Over max_message_bytes: refused by its seq, the stream goes on (an
     // ended stream would make the agent replay it forever).
-    let mut big = metrics(1, Utc::now());
+    let mut big = agent_metrics(1, Utc::now(), 1);
     big.host.as_mut().unwrap().cpu.as_mut().unwrap().model = "x".repeat(100 * 1024);
     let mut oversized = connect(channel.clone(), &token.token, &host_id).await.unwrap();
     oversized.sender.send(metrics_message(&host_id, big)).await.unwrap();
@@ -255,7 +253,7 @@ async fn oversized_snapshots_are_refused_for_good_and_garbage_ends_only_its_own_
     assert!(ack.error.contains("65536") && ack.error.contains("gateway.max_message_bytes"), "{}", ack.error);
 
     // Over the transport limit (twice max_message_bytes, at least 4 MiB): ends that stream only.
-    let mut huge = metrics(4, Utc::now());
+    let mut huge = agent_metrics(4, Utc::now(), 4);
     huge.host.as_mut().unwrap().cpu.as_mut().unwrap().model = "x".repeat(5 * 1024 * 1024);
     oversized.sender.send(metrics_message(&host_id, huge)).await.unwrap();
     let status = next_reply(&mut oversized).await.expect_err("a message over the transport limit ends its stream");
@@ -266,10 +264,10 @@ async fn oversized_snapshots_are_refused_for_good_and_garbage_ends_only_its_own_
     assert_ne!(status.code(), Code::Ok, "{status:?}");
 
     // The stream that was open all along and a new one both still work.
-    healthy.sender.send(metrics_message(&host_id, metrics(2, Utc::now()))).await.unwrap();
+    healthy.sender.send(metrics_message(&host_id, agent_metrics(2, Utc::now(), 2))).await.unwrap();
     assert!(expect_ack(next_reply(&mut healthy).await).accepted);
     let mut fresh = connect(channel, &token.token, &host_id).await.expect("a new stream after bad input");
-    fresh.sender.send(metrics_message(&host_id, metrics(3, Utc::now() + chrono::Duration::seconds(1)))).await.unwrap();
+    fresh.sender.send(metrics_message(&host_id, agent_metrics(3, Utc::now() + chrono::Duration::seconds(1), 3))).await.unwrap();
     let ack = expect_ack(next_reply(&mut fresh).await);
     assert!(ack.accepted && ack.seq == 3, "{ack:?}");
     assert_eq!(stream_messages(&gateway.client).await, 2);

@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use vigil::supervisor::ping;
 use vigil::{Config, ServiceKind, Stack};
-use vigil_testkit::NatsServer;
+use vigil_testkit::{eventually, NatsServer};
 
 const SERVER: &str = "mysql://root@127.0.0.1:3306";
 
@@ -102,12 +102,10 @@ async fn a_nats_server_that_lets_anonymous_clients_in_is_refused() {
         .spawn()
         .unwrap();
     let url = format!("nats://127.0.0.1:{port}");
-    for _ in 0..100 {
-        if async_nats::connect(url.as_str()).await.is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually("the anonymous nats-server to accept clients", Duration::from_secs(5), || async {
+        async_nats::connect(url.as_str()).await.map(drop).map_err(|error| error.to_string())
+    })
+    .await;
     let dir = tempfile::tempdir().unwrap();
     let mut config = Config { data_dir: dir.path().to_path_buf(), ..Config::default() };
     config.nats.url = url.clone();

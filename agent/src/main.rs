@@ -416,11 +416,7 @@ async fn update(config: &Config, check: bool, yes: bool) -> ExitCode {
 
 /// Writes the config (it holds the token) readable by its owner only.
 fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new().create(true).write(true).truncate(true).mode(0o600).open(path)?;
-    file.write_all(text.as_bytes())?;
-    file.sync_all()
+    vigil_runtime::files::replace(path, text.as_bytes(), 0o600)
 }
 
 async fn run(config: Config) -> ExitCode {

@@ -32,7 +32,6 @@
 
 use std::collections::BTreeSet;
 use std::fs::{self, File};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -289,17 +288,9 @@ fn remove_file(path: &Path) -> Result<(), QueueError> {
 }
 
 /// Writes `bytes` to `path` so the file is either the old or the new
-/// content: write `path.tmp`, fsync, rename.
+/// content (`vigil_runtime::files::replace`: a `.tmp` sibling, fsync, rename).
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), QueueError> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    let mut file = File::create(&tmp).map_err(io("create", &tmp))?;
-    file.write_all(bytes).map_err(io("write", &tmp))?;
-    file.sync_all().map_err(io("fsync", &tmp))?;
-    drop(file);
-    fs::rename(&tmp, path).map_err(io("rename", &tmp))?;
-    Ok(())
+    vigil_runtime::files::replace(path, bytes, 0o644).map_err(io("write", path))
 }
 
 /// Makes the renames in `dir` durable (best effort: not every filesystem

@@ -137,21 +137,7 @@ pub async fn pin_server_key(http_url: &str, state_dir: &Path) -> Result<Pinned, 
 
 /// Writes `bytes` to `path` through a temporary file renamed into place.
 fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<(), UpdateError> {
-    use std::io::Write;
-    let temporary = sibling(path, ".tmp");
-    let _ = std::fs::remove_file(&temporary);
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(&temporary)
-        .map_err(io(&temporary, "cannot create"))?;
-    let written = file.write_all(bytes).and_then(|()| file.sync_all()).and_then(|()| std::fs::rename(&temporary, path));
-    if let Err(error) = written {
-        let _ = std::fs::remove_file(&temporary);
-        return Err(io(path, "cannot write")(error));
-    }
-    Ok(())
+    vigil_runtime::files::replace(path, bytes, mode).map_err(io(path, "cannot write"))
 }
 
 /// `path` with `suffix` appended to its file name.

@@ -34,12 +34,14 @@ pub fn create_new(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
     written
 }
 
-/// `.<name>.tmp-<pid>-<n>` next to `path`: unique per process and call.
+/// `.<name>.<pid>-<n>.tmp` next to `path`: unique per process and call, and
+/// ending in `.tmp` so a directory scan can tell (and remove) what a crash
+/// left behind.
 fn temporary_sibling(path: &Path) -> PathBuf {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let name = path.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    path.with_file_name(format!(".{name}.tmp-{}-{n}", std::process::id()))
+    path.with_file_name(format!(".{name}.{}-{n}.tmp", std::process::id()))
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@
 //!   (`kill_on_drop`).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -185,20 +185,11 @@ fn leading_comments(text: &str) -> String {
 
 /// Replaces `path` atomically with a 0600 file holding `text`.
 fn write_private(path: &Path, text: &str) -> Result<(), AgentError> {
-    use std::io::Write;
-    let temporary = path.with_extension(format!("tmp-{}", hex::encode(rand::random::<[u8; 4]>())));
-    let io = |action: &'static str, p: &Path| {
-        let shown = p.display().to_string();
-        move |source| AgentError::Io { path: shown, action, source }
-    };
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&temporary)
-        .map_err(io("cannot create", &temporary))?;
-    file.write_all(text.as_bytes()).and_then(|()| file.sync_all()).map_err(io("cannot write", &temporary))?;
-    std::fs::rename(&temporary, path).map_err(io("cannot replace", path))
+    vigil_runtime::files::replace(path, text.as_bytes(), 0o600).map_err(|source| AgentError::Io {
+        path: path.display().to_string(),
+        action: "cannot write",
+        source,
+    })
 }
 
 /// The supervised `sovigilant run --config <path>` child.

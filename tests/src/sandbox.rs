@@ -1,17 +1,18 @@
 //! Processes and databases a test owns (the private nats-server and the
-//! database come from `vigil-testkit`). Every handle cleans up on `Drop`:
+//! database come from `vigil-testkit`, as does waiting: `eventually`). Every handle cleans up on `Drop`:
 //! child processes are killed, temporary directories removed, databases dropped.
 
 use std::{
     collections::HashMap,
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use anyhow::{bail, Context, Result};
 use rand::Rng;
 use tempfile::TempDir;
+use vigil_testkit::try_eventually;
 pub use vigil_testkit::{free_port, NatsServer, TestDb};
 
 /// Where cargo put this workspace's binaries (`target/debug` for tests).
@@ -25,41 +26,6 @@ pub fn bin(name: &str) -> PathBuf {
     let path = dir.join(name);
     assert!(path.exists(), "{} not built; run `cargo build --workspace --bins` first", path.display());
     path
-}
-
-pub async fn wait_until<F, Fut>(what: &str, timeout: Duration, mut check: F) -> Result<()>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + timeout;
-    loop {
-        if check().await {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            bail!("timed out after {timeout:?} waiting for {what}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// Polls `probe` until it returns `Some`, and returns that value.
-pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut probe: F) -> Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(value) = probe().await {
-            return Ok(value);
-        }
-        if Instant::now() > deadline {
-            bail!("timed out after {timeout:?} waiting for {what}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 fn port_open(port: u16) -> bool {
@@ -142,7 +108,7 @@ impl Stack {
         let nats = self.nats.client().await;
         for service in services {
             let subject = vigil_bus::subjects::service_ping(service);
-            let ready = wait_until(&format!("{service} to answer {subject}"), Duration::from_secs(30), || {
+            let ready = try_eventually(&format!("{service} to answer {subject}"), Duration::from_secs(30), || {
                 let nats = nats.clone();
                 let subject = subject.clone();
                 async move {
@@ -157,7 +123,7 @@ impl Stack {
             }
         }
         if services.contains(&"gateway") {
-            wait_until("gateway http and grpc ports", Duration::from_secs(10), || async {
+            try_eventually("gateway http and grpc ports", Duration::from_secs(10), || async {
                 port_open(self.http_port) && port_open(self.grpc_port)
             })
             .await?;

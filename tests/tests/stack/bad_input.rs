@@ -6,7 +6,8 @@ use std::time::Duration;
 use chrono::Utc;
 use tokio_stream::StreamExt;
 use vigil_proto::server_message;
-use vigil_tests::{sim, wait_until, Stack};
+use vigil_testkit::eventually;
+use vigil_tests::{sim, Stack};
 
 use crate::get;
 
@@ -29,7 +30,7 @@ async fn assert_good_snapshot_still_stored(
         "SELECT COUNT(*) FROM metrics_host WHERE host_id = '{host_id}' AND timestamp = '{}'",
         at.format("%Y-%m-%d %H:%M:%S%.3f")
     );
-    wait_until("the good snapshot stored", Duration::from_secs(20), || async { stack.db.count(&sql).await == 1 }).await.unwrap();
+    eventually("the good snapshot stored", Duration::from_secs(20), || async { stack.db.count(&sql).await == 1 }).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,7 +10,8 @@ use async_nats::ConnectErrorKind;
 use chrono::Utc;
 use futures::StreamExt;
 use vigil_proto::server_message;
-use vigil_tests::{sim, wait_for, Stack};
+use vigil_testkit::eventually;
+use vigil_tests::{sim, Stack};
 
 use crate::{get, wait_for_host};
 
@@ -49,12 +50,11 @@ async fn anonymous_and_wrong_password_clients_are_refused_while_the_services_wor
         other => panic!("expected the ack of seq 1, got {other:?}"),
     }
     assert_eq!(wait_for_host(&stack, &jwt).await, host_id);
-    wait_for("the snapshot in GET /api/hosts/{id}", Duration::from_secs(30), || async {
+    eventually("the snapshot in GET /api/hosts/{id}", Duration::from_secs(30), || async {
         let (_, detail) = get(&stack, &format!("/api/hosts/{host_id}"), &jwt).await;
         (detail["latest"]["host"]["cpu"]["percent"].as_f64() == Some(42.1)).then_some(())
     })
-    .await
-    .unwrap();
+    .await;
     let seen = tokio::time::timeout(Duration::from_secs(10), snapshots.next()).await.expect("a snapshot on metrics.>").unwrap();
     assert_eq!(seen.subject.as_str(), format!("metrics.acme.{host_id}"));
 

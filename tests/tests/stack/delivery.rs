@@ -5,7 +5,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use vigil_proto::server_message;
-use vigil_tests::{sim, wait_for, wait_until, Stack};
+use vigil_testkit::{eventually, try_eventually};
+use vigil_tests::{sim, Stack};
 
 async fn stored_timestamps(stack: &Stack, host_id: &str) -> Vec<DateTime<Utc>> {
     sqlx::query_scalar::<_, chrono::NaiveDateTime>("SELECT timestamp FROM metrics_host WHERE host_id = ? ORDER BY timestamp")
@@ -37,11 +38,9 @@ async fn gateway_restart_mid_stream_leaves_no_gap_and_no_duplicate() {
     let mut gateway = stack.spawn(&["gateway"]).await.unwrap();
     let acme = stack.tenant("acme").await.unwrap();
     let mut agent = stack.agent(&acme, "1s").unwrap();
-    wait_until("agent registered", Duration::from_secs(30), || async { agent.host_id().is_some() }).await.unwrap();
+    eventually("agent registered", Duration::from_secs(30), || async { agent.host_id().is_some() }).await;
     let host_id = agent.host_id().unwrap();
-    wait_until("3 rows stored", Duration::from_secs(30), || async { stored_timestamps(&stack, &host_id).await.len() >= 3 })
-        .await
-        .unwrap();
+    eventually("3 rows stored", Duration::from_secs(30), || async { stored_timestamps(&stack, &host_id).await.len() >= 3 }).await;
 
     gateway.kill();
     let outage_start = Utc::now();
@@ -50,7 +49,7 @@ async fn gateway_restart_mid_stream_leaves_no_gap_and_no_duplicate() {
     let _gateway = stack.spawn(&["gateway"]).await.unwrap();
 
     // The agent replays its backlog, then keeps streaming.
-    wait_until("agent queue drained after the restart", Duration::from_secs(60), || async {
+    try_eventually("agent queue drained after the restart", Duration::from_secs(60), || async {
         queued_snapshots(&agent.state_dir()) <= 1
             && stored_timestamps(&stack, &host_id).await.last().is_some_and(|t| *t > outage_end)
     })
@@ -59,12 +58,11 @@ async fn gateway_restart_mid_stream_leaves_no_gap_and_no_duplicate() {
     agent.stop();
     let expected_queue = queued_snapshots(&agent.state_dir());
 
-    let rows = wait_for("every published snapshot stored", Duration::from_secs(30), || async {
+    let rows = eventually("every published snapshot stored", Duration::from_secs(30), || async {
         let rows = stored_timestamps(&stack, &host_id).await;
         (rows.len() as u64 == stream_messages(&stack).await).then_some(rows)
     })
-    .await
-    .unwrap();
+    .await;
     assert!(
         rows.iter().any(|t| *t > outage_start && *t < outage_end),
         "snapshots taken during the outage were replayed: {rows:?}"
@@ -114,11 +112,10 @@ async fn collector_sigkill_mid_stream_stores_every_snapshot_exactly_once() {
     }
 
     let total = (HOSTS as u64 * PER_HOST) as i64;
-    wait_until("some rows stored", Duration::from_secs(30), || async {
+    eventually("some rows stored", Duration::from_secs(30), || async {
         stack.db.count("SELECT COUNT(*) FROM metrics_host").await >= 200
     })
-    .await
-    .unwrap();
+    .await;
     collector.kill();
     let at_kill = stack.db.count("SELECT COUNT(*) FROM metrics_host").await;
     assert!(at_kill < total, "the collector was killed mid-stream ({at_kill} of {total} stored)");
@@ -126,11 +123,10 @@ async fn collector_sigkill_mid_stream_stores_every_snapshot_exactly_once() {
         sender.await.unwrap();
     }
     let _collector = stack.spawn(&["collector"]).await.unwrap();
-    wait_until("every snapshot stored", Duration::from_secs(60), || async {
+    eventually("every snapshot stored", Duration::from_secs(60), || async {
         stack.db.count("SELECT COUNT(*) FROM metrics_host").await >= total
     })
-    .await
-    .unwrap();
+    .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(stack.db.count("SELECT COUNT(*) FROM metrics_host").await, total);
     assert_eq!(stack.db.count("SELECT COUNT(DISTINCT host_id) FROM metrics_host").await, HOSTS as i64);

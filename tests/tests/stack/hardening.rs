@@ -10,7 +10,11 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use tokio_stream::StreamExt;
 use vigil_proto::{server_message, Ack, InterfaceMetrics, MountMetrics};
-use vigil_tests::{sim, wait_until, Stack};
+use vigil_testkit::bus::{collector_consumer_info, publish};
+use vigil_testkit::eventually;
+use vigil_testkit::fixtures::MetricsSnapshotBuilder;
+use vigil_testkit::schemas::assert_valid;
+use vigil_tests::{sim, Stack};
 
 use crate::get;
 
@@ -66,17 +70,15 @@ async fn snapshots_dated_outside_the_window_are_refused_and_another_tenant_loses
     assert!(next_ack(&mut bad).await.accepted);
 
     let count = format!("SELECT COUNT(*) FROM metrics_host WHERE host_id = '{good_host}'");
-    wait_until("every snapshot of the other tenant stored", Duration::from_secs(30), || async {
+    eventually("every snapshot of the other tenant stored", Duration::from_secs(30), || async {
         stack.db.count(&count).await == 60
     })
-    .await
-    .unwrap();
+    .await;
     let stored_bad = format!("SELECT COUNT(*) FROM metrics_host WHERE host_id = '{bad_host}'");
-    wait_until("the good snapshot of the bad host stored", Duration::from_secs(30), || async {
+    eventually("the good snapshot of the bad host stored", Duration::from_secs(30), || async {
         stack.db.count(&stored_bad).await == 1
     })
-    .await
-    .unwrap();
+    .await;
 
     // reads with times outside what the database binds work instead of matching nothing
     let jwt = stack.login(&globex).await.unwrap();
@@ -90,28 +92,10 @@ async fn snapshots_dated_outside_the_window_are_refused_and_another_tenant_loses
     assert_eq!((status, body["points"].as_array().map(Vec::len)), (200, Some(0)), "{body}");
 }
 
-/// Publishes `snapshot` straight to the bus, as a gateway would.
-async fn publish(jetstream: &async_nats::jetstream::Context, snapshot: &vigil_bus::messages::MetricsSnapshot) {
-    let subject = vigil_bus::subjects::metrics(&snapshot.tenant_id, &snapshot.host_id);
-    let publish = async_nats::jetstream::message::PublishMessage::build()
-        .payload(serde_json::to_vec(snapshot).unwrap().into())
-        .message_id(snapshot.msg_id());
-    jetstream.send_publish(subject, publish).await.unwrap().await.unwrap();
-}
-
+/// A snapshot of `host` as a gateway would publish it, with no disk,
+/// network, container or service detail.
 fn bus_snapshot(tenant: &str, host: &str, seq: u64, at: DateTime<Utc>) -> vigil_bus::messages::MetricsSnapshot {
-    serde_json::from_value(serde_json::json!({
-        "tenant_id": tenant, "host_id": host, "seq": seq,
-        "collected_at": at, "received_at": Utc::now(),
-        "host": {
-            "uptime": 100,
-            "cpu": {"percent": 12.5, "cores": 2, "model": "m", "per_core": [1.0, 2.0]},
-            "memory": {"total": 100, "used": 50, "available": 50, "percent": 50.0, "swap_total": 0, "swap_used": 0},
-            "disk": {"mounts": []}, "network": {"interfaces": []},
-            "load": {"load_1m": 0.1, "load_5m": 0.1, "load_15m": 0.1}
-        }
-    }))
-    .unwrap()
+    MetricsSnapshotBuilder::new(tenant, host, seq, at).mounts(0).interfaces(0).containers(vec![]).services(vec![]).build()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -134,31 +118,25 @@ async fn a_snapshot_the_database_refuses_is_dead_lettered_and_the_rest_of_its_ba
     let mut dead_letters = nats.subscribe("deadletter.>").await.unwrap();
     let start = Utc::now() - chrono::Duration::seconds(600);
     for i in 0..200u64 {
-        publish(&jetstream, &bus_snapshot("globex", &good_host, i + 1, start + chrono::Duration::seconds(i as i64))).await;
+        publish(&nats, &bus_snapshot("globex", &good_host, i + 1, start + chrono::Duration::seconds(i as i64))).await;
         if i % 50 == 25 {
             let year = ["0001", "9999", "0000", "1000"][(i / 50) as usize];
             let at: DateTime<Utc> = format!("{year}-06-01T12:00:00Z").parse().unwrap();
-            publish(&jetstream, &bus_snapshot("acme", &bad_host, 1000 + i, at)).await;
+            publish(&nats, &bus_snapshot("acme", &bad_host, 1000 + i, at)).await;
         }
     }
     let _collector = stack.spawn(&["collector"]).await.unwrap();
 
     let count = format!("SELECT COUNT(*) FROM metrics_host WHERE host_id = '{good_host}'");
-    wait_until("the 200 good snapshots stored", Duration::from_secs(30), || async { stack.db.count(&count).await == 200 })
-        .await
-        .unwrap();
+    eventually("the 200 good snapshots stored", Duration::from_secs(30), || async { stack.db.count(&count).await == 200 }).await;
     // every bad one is either stored as what it says (the database could
     // hold it) or kept as a dead letter naming the database's refusal;
     // none stays pending, none is retried
     let consumer_settled = || async {
-        let mut stream = jetstream.get_stream(vigil_bus::streams::METRICS_STREAM).await.unwrap();
-        let _ = stream.info().await;
-        let mut consumer: async_nats::jetstream::consumer::PullConsumer =
-            stream.get_consumer(vigil_bus::streams::COLLECTOR_CONSUMER).await.unwrap();
-        let info = consumer.info().await.unwrap();
+        let info = collector_consumer_info(&nats).await;
         info.num_pending == 0 && info.num_ack_pending == 0
     };
-    wait_until("the collector consumer has nothing pending", Duration::from_secs(30), consumer_settled).await.unwrap();
+    eventually("the collector consumer has nothing pending", Duration::from_secs(30), consumer_settled).await;
     let stored_bad = stack.db.count(&format!("SELECT COUNT(*) FROM metrics_host WHERE host_id = '{bad_host}'")).await;
     let mut letters = Vec::new();
     while let Ok(Some(message)) = tokio::time::timeout(Duration::from_secs(2), dead_letters.next()).await {
@@ -170,7 +148,7 @@ async fn a_snapshot_the_database_refuses_is_dead_lettered_and_the_rest_of_its_ba
     for message in &letters {
         assert_eq!(message.subject.as_str(), format!("deadletter.metrics.acme.{bad_host}"));
         let letter: Value = serde_json::from_slice(&message.payload).unwrap();
-        crate::bus_schemas::assert_valid("dead-letter.schema.json", None, &letter);
+        assert_valid("dead-letter.schema.json", None, &letter);
         assert_eq!(letter["service"], "collector");
         assert!(letter["error"].as_str().unwrap().contains("database refused the snapshot"), "{letter}");
         assert_eq!(letter["payload"]["host_id"], bad_host.as_str());
@@ -184,13 +162,9 @@ async fn a_snapshot_the_database_refuses_is_dead_lettered_and_the_rest_of_its_ba
 /// straight into `metrics_host` (the read path is what is tested here), one
 /// a second up to now.
 async fn store_wide_points(stack: &Stack, host_id: &str, count: u32) -> String {
-    let mounts: Vec<Value> = (0..64)
-        .map(|i| serde_json::json!({"path": format!("/var/lib/docker/overlay2/{i:064x}/merged"), "total": 100u64 << 30, "used": (i as u64) << 30, "percent": i as f64, "fs_type": "overlay"}))
-        .collect();
-    let interfaces: Vec<Value> = (0..200)
-        .map(|i| serde_json::json!({"name": format!("veth{i:07x}"), "rx_bytes": 123_456_789_000u64 + i, "tx_bytes": 987_654_321_000u64 + i, "rx_packets": 1_234_567, "tx_packets": 7_654_321, "rx_errors": 0, "tx_errors": 0}))
-        .collect();
-    let (mounts, interfaces) = (Value::from(mounts).to_string(), Value::from(interfaces).to_string());
+    let wide = MetricsSnapshotBuilder::new("acme", host_id, 1, Utc::now()).mounts(64).interfaces(200).build();
+    let mounts = serde_json::to_string(&wide.host.disk.mounts).unwrap();
+    let interfaces = serde_json::to_string(&wide.host.network.interfaces).unwrap();
     sqlx::query(&format!(
         "INSERT INTO metrics_host (host_id, timestamp, uptime, cpu_percent, cpu_cores, memory_used, memory_total, memory_available, \
          swap_used, swap_total, disk_used, disk_total, load_1m, load_5m, load_15m, network_rx, network_tx, per_core, mounts, interfaces) \

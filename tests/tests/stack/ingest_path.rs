@@ -6,9 +6,10 @@ use std::time::Duration;
 use chrono::{DateTime, DurationRound, Utc};
 use futures::StreamExt;
 use vigil_bus::messages::MetricsSnapshot;
-use vigil_tests::{sim, wait_for, wait_until, Stack};
+use vigil_testkit::eventually;
+use vigil_testkit::schemas::checked_request;
+use vigil_tests::{sim, Stack};
 
-use crate::inventory::checked_request;
 use crate::{get, wait_for_host};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -22,7 +23,7 @@ async fn real_agent_snapshot_reaches_rest_with_its_values() {
     let agent = stack.agent(&acme, "1s").unwrap();
     let jwt = stack.login(&acme).await.unwrap();
     let host_id = wait_for_host(&stack, &jwt).await;
-    wait_until("the agent to keep its host id", Duration::from_secs(10), || async { agent.host_id().is_some() }).await.unwrap();
+    eventually("the agent to keep its host id", Duration::from_secs(10), || async { agent.host_id().is_some() }).await;
     assert_eq!(agent.host_id().as_deref(), Some(host_id.as_str()), "agent log:\n{}", agent.log_text());
 
     // What the gateway published for this host…
@@ -37,7 +38,7 @@ async fn real_agent_snapshot_reaches_rest_with_its_values() {
     let to = (snapshot.collected_at + chrono::Duration::seconds(1)).to_rfc3339();
     let path = format!("/api/hosts/{host_id}/metrics?from={}&to={}", urlencode(&from), urlencode(&to));
     let at = snapshot.collected_at;
-    let point = wait_for("the snapshot in GET metrics", Duration::from_secs(20), || async {
+    let point = eventually("the snapshot in GET metrics", Duration::from_secs(20), || async {
         let (_, body) = get(&stack, &path, &jwt).await;
         body["points"].as_array().and_then(|points| {
             points
@@ -48,8 +49,7 @@ async fn real_agent_snapshot_reaches_rest_with_its_values() {
                 .cloned()
         })
     })
-    .await
-    .unwrap();
+    .await;
     // the same window cut into 60 s buckets: one bucket, this snapshot
     let (status, stepped) = get(&stack, &format!("{path}&step=60"), &jwt).await;
     assert_eq!(status, 200, "{stepped}");
@@ -106,22 +106,20 @@ async fn a_starting_collector_folds_past_hours_into_hourly_metrics_served_by_res
         connection.sender.send(sim::metrics_message(&host_id, sim::snapshot(seq as u64 + 1, *at, *seed))).await.unwrap();
     }
     let window = format!("from={}&to={}", a.timestamp(), this_hour.timestamp());
-    wait_for("3 snapshots stored", Duration::from_secs(20), || async {
+    eventually("3 snapshots stored", Duration::from_secs(20), || async {
         let (_, body) = get(&stack, &format!("/api/hosts/{host_id}/metrics?{window}"), &jwt).await;
         (body["points"].as_array().map(Vec::len) == Some(3)).then_some(())
     })
-    .await
-    .unwrap();
+    .await;
 
     // a collector starting now (after an outage, say) catches up the complete hours
     collector.stop();
     let _collector = stack.spawn(&["collector"]).await.unwrap();
-    let hourly = wait_for("2 hourly rows", Duration::from_secs(20), || async {
+    let hourly = eventually("2 hourly rows", Duration::from_secs(20), || async {
         let (status, body) = get(&stack, &format!("/api/hosts/{host_id}/metrics/hourly?{window}"), &jwt).await;
         (status == 200 && body["points"].as_array().map(Vec::len) == Some(2)).then_some(body)
     })
-    .await
-    .unwrap();
+    .await;
     let first = &hourly["points"][0];
     assert_eq!(
         first["hour"].as_str().and_then(|t| DateTime::parse_from_rfc3339(t).ok()).map(|t| t.with_timezone(&Utc)),

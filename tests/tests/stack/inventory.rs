@@ -9,7 +9,9 @@ use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use serde_json::{json, Value};
 use vigil_proto::{server_message, ContainerMetrics, CustomMetric, Metrics, ServiceMetrics};
-use vigil_tests::{sim, wait_for, Stack};
+use vigil_testkit::eventually;
+use vigil_testkit::schemas::checked_request;
+use vigil_tests::{sim, Stack};
 
 use crate::get;
 use crate::ingest_path::urlencode;
@@ -91,30 +93,6 @@ fn custom_of(point: &Value) -> (String, String, f64, Option<String>, DateTime<Ut
     )
 }
 
-fn schema(file: &str) -> Value {
-    let path = format!("{}/../schemas/{file}", env!("CARGO_MANIFEST_DIR"));
-    serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))).unwrap()
-}
-
-/// Validates `instance` against `properties.<part>` of a request/reply schema.
-fn assert_valid(file: &str, part: &str, instance: &Value) {
-    let root = schema(file);
-    let mut sub = root["properties"][part].clone();
-    sub["$defs"] = root["$defs"].clone();
-    let validator = jsonschema::validator_for(&sub).unwrap_or_else(|e| panic!("{file} is not a valid schema: {e}"));
-    let errors: Vec<String> = validator.iter_errors(instance).map(|e| format!("{} at {}", e, e.instance_path)).collect();
-    assert!(errors.is_empty(), "{file} {part} rejects {instance}:\n{}", errors.join("\n"));
-}
-
-/// Sends the request to the endpoint, checks request and reply against the schema.
-pub(crate) async fn checked_request(nats: &async_nats::Client, subject: &str, file: &str, body: Value) -> Value {
-    assert_valid(file, "request", &body);
-    let reply = nats.request(subject.to_owned(), serde_json::to_vec(&body).unwrap().into()).await.unwrap();
-    let reply: Value = serde_json::from_slice(&reply.payload).unwrap();
-    assert_valid(file, "reply", &reply);
-    reply
-}
-
 /// Sends snapshots on one stream and waits for the gateway's ack of each.
 async fn send_all(connection: &mut sim::Connection, host_id: &str, snapshots: Vec<Metrics>) {
     for snapshot in snapshots {
@@ -159,12 +137,11 @@ async fn containers_services_and_custom_metrics_round_trip_through_rest_for_thei
 
     let jwt = stack.login(&acme).await.unwrap();
     // the newest snapshot's containers: "worker" is gone from it
-    let containers = wait_for("the second snapshot's containers", Duration::from_secs(20), || async {
+    let containers = eventually("the second snapshot's containers", Duration::from_secs(20), || async {
         let (status, body) = get(&stack, &format!("/api/hosts/{host_id}/containers"), &jwt).await;
         (status == 200 && body.as_array().is_some_and(|a| a.len() == 1 && time_of(&a[0]["timestamp"]) == t2)).then_some(body)
     })
-    .await
-    .unwrap();
+    .await;
     let web = &containers[0];
     assert_container(web, &container("web", 2));
     assert_eq!(web["id"], format!("{host_id}:web"));
@@ -311,15 +288,14 @@ async fn inventory_endpoint_requests_and_replies_match_the_schemas() {
 
     let host = json!({"tenant_id": "acme", "host_id": host_id});
     let file = "collector-containers-host.schema.json";
-    let reply = wait_for("the snapshot's containers", Duration::from_secs(20), || {
+    let reply = eventually("the snapshot's containers", Duration::from_secs(20), || {
         let (nats, host) = (nats.clone(), host.clone());
         async move {
             let reply = checked_request(&nats, "vigil.collector.containers.host", file, host).await;
             reply["ok"].as_array().is_some_and(|a| !a.is_empty()).then_some(reply)
         }
     })
-    .await
-    .unwrap();
+    .await;
     assert_eq!(reply["ok"][0]["name"], "web");
     let missing =
         checked_request(&nats, "vigil.collector.containers.host", file, json!({"tenant_id": "globex", "host_id": host_id})).await;

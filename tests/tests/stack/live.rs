@@ -7,8 +7,9 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
+use vigil_testkit::eventually;
 use vigil_tests::live::{self, Ws};
-use vigil_tests::{sim, wait_for, Stack, TenantFixture};
+use vigil_tests::{sim, Stack, TenantFixture};
 
 use crate::get;
 
@@ -106,12 +107,11 @@ async fn a_snapshot_reaches_a_subscribed_dashboard_within_one_second() {
     }
 
     // A new dashboard gets the latest stored values right after subscribing.
-    wait_for("the latest snapshot stored", Duration::from_secs(20), || async {
+    eventually("the latest snapshot stored", Duration::from_secs(20), || async {
         let (_, detail) = get(&stack, &format!("/api/hosts/{}", host.id), &jwt).await;
         (detail["latest"]["host"]["cpu"]["percent"].as_f64() == Some(78.9)).then_some(())
     })
-    .await
-    .unwrap();
+    .await;
     let mut late = live::connect(stack.http_port, &jwt).await.unwrap();
     live::subscribe(&mut late, Some(std::slice::from_ref(&host.id))).await.unwrap();
     let first =
@@ -151,21 +151,19 @@ async fn the_gateway_reads_a_tenants_snapshots_only_while_one_of_its_dashboards_
 
     let mut ws = live::connect(stack.http_port, &jwt).await.unwrap();
     live::subscribe(&mut ws, None).await.unwrap();
-    wait_for("the gateway reads acme's snapshots", Duration::from_secs(10), || async {
+    eventually("the gateway reads acme's snapshots", Duration::from_secs(10), || async {
         subscribed_subjects(&stack).await.iter().any(|s| s == acme_snapshots).then_some(())
     })
-    .await
-    .unwrap();
+    .await;
     warm_up(&mut ws, &mut host).await;
     let during = subscribed_subjects(&stack).await;
     assert_eq!(during.iter().filter(|s| s.starts_with("metrics.")).collect::<Vec<_>>(), [acme_snapshots], "{during:?}");
 
     drop(ws);
-    wait_for("the gateway stops reading acme's snapshots", Duration::from_secs(10), || async {
+    eventually("the gateway stops reading acme's snapshots", Duration::from_secs(10), || async {
         (!subscribed_subjects(&stack).await.iter().any(|s| s.starts_with("metrics."))).then_some(())
     })
-    .await
-    .unwrap();
+    .await;
 
     // the next dashboard gets live frames again
     let mut again = live::connect(stack.http_port, &jwt).await.unwrap();
@@ -213,12 +211,11 @@ async fn a_dashboard_of_another_tenant_receives_nothing() {
     live::subscribe(&mut globex_all, None).await.unwrap();
     let mut host = SimHost::start(&stack, &acme, "acme-live").await;
     warm_up(&mut acme_ws, &mut host).await;
-    wait_for("acme's snapshot stored", Duration::from_secs(20), || async {
+    eventually("acme's snapshot stored", Duration::from_secs(20), || async {
         let (_, detail) = get(&stack, &format!("/api/hosts/{}", host.id), &acme_jwt).await;
         (!detail["latest"].is_null()).then_some(())
     })
-    .await
-    .unwrap();
+    .await;
 
     // globex names acme's host explicitly: still nothing, not even latest values.
     let mut globex_named = live::connect(stack.http_port, &globex_jwt).await.unwrap();

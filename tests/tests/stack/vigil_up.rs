@@ -8,7 +8,8 @@ use std::{
     time::Duration,
 };
 
-use vigil_tests::{bin, free_port, wait_for, Stack};
+use vigil_testkit::eventually;
+use vigil_tests::{bin, free_port, Stack};
 
 use crate::get;
 
@@ -87,18 +88,16 @@ async fn vigil_up_runs_the_stack_and_monitors_this_machine() {
 
     // The local agent registers this machine and its snapshots are stored.
     let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap().trim().to_owned();
-    let host_id = wait_for("this machine in GET /api/hosts", Duration::from_secs(60), || async {
+    let host_id = eventually("this machine in GET /api/hosts", Duration::from_secs(60), || async {
         let (_, hosts) = get(&stack, "/api/hosts", &jwt).await;
         hosts.as_array()?.iter().find(|h| h["hostname"] == hostname.as_str()).and_then(|h| h["id"].as_str()).map(str::to_owned)
     })
-    .await
-    .unwrap();
-    wait_for("a stored snapshot of this machine", Duration::from_secs(60), || async {
+    .await;
+    eventually("a stored snapshot of this machine", Duration::from_secs(60), || async {
         let (_, detail) = get(&stack, &format!("/api/hosts/{host_id}"), &jwt).await;
         (detail["status"] == "online" && !detail["latest"].is_null()).then_some(())
     })
-    .await
-    .unwrap();
+    .await;
 
     // The local agent build is published for `sovigilant update` and install.sh.
     let manifest_path = format!("/downloads/sovigilant-{}-{}.json", std::env::consts::OS, std::env::consts::ARCH);

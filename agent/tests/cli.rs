@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::Output;
 use std::time::Duration;
 
-use common::{config_text, wait_until, Behaviour, Gateway, Server, HOST_ID, TOKEN};
+use common::{config_text, eventually, Behaviour, Gateway, Server, HOST_ID, TOKEN};
 use tokio::process::Command;
 
 const BIN: &str = env!("CARGO_BIN_EXE_sovigilant");
@@ -152,12 +152,10 @@ async fn run_reports_status_and_exits_0_on_sigterm() {
         .spawn()
         .unwrap();
     let pid = child.id().unwrap();
-    assert!(
-        wait_until(Duration::from_secs(15), || sovigilant::status::read(dir.path())
-            .is_some_and(|s| s.connected && s.metrics_sent >= 1))
-        .await,
-        "the agent never reported a connected status"
-    );
+    eventually("the agent to report a connected status", Duration::from_secs(15), || async {
+        sovigilant::status::read(dir.path()).is_some_and(|s| s.connected && s.metrics_sent >= 1)
+    })
+    .await;
     let output = sovigilant(&config, &["status"]).await;
     let stdout = text(&output.stdout);
     assert!(output.status.success(), "{stdout}");

@@ -2,9 +2,12 @@
 //! is installed: a container created from an imported tarball is listed
 //! with status "created", and leaves the list once removed.
 
+mod common;
+
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use common::eventually;
 use sovigilant::containers::{ContainerCollector, Endpoint, Engine};
 
 fn podman_installed() -> bool {
@@ -38,10 +41,10 @@ async fn real_podman_lists_a_created_container_and_forgets_a_removed_one() {
         .spawn()
         .unwrap();
     let started = Instant::now();
-    while !socket.exists() {
-        assert!(started.elapsed() < Duration::from_secs(20), "podman service never created {}", socket.display());
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually(&format!("the podman service to create {}", socket.display()), Duration::from_secs(20), || async {
+        socket.exists()
+    })
+    .await;
 
     let suffix = format!("{}-{}", std::process::id(), started.elapsed().as_nanos());
     let rootfs = dir.path().join("rootfs");

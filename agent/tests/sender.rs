@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{config_text, wait_until, Behaviour, Gateway, Server, HOST_ID, TOKEN};
+use common::{config_text, eventually, Behaviour, Gateway, Server, HOST_ID, TOKEN};
 use sovigilant::client::Sender;
 use sovigilant::config::Config;
 use sovigilant::queue::{Queue, SharedQueue};
@@ -68,6 +68,19 @@ impl Running {
         self.queue.lock().unwrap().seqs()
     }
 
+    /// Waits until every queued snapshot was acked (and so left the queue).
+    async fn wait_drained(&self, timeout: Duration) {
+        eventually("the queue drained", timeout, || async {
+            let queued = self.queued();
+            if queued.is_empty() {
+                Ok(())
+            } else {
+                Err(queued)
+            }
+        })
+        .await;
+    }
+
     async fn stop(self) {
         self.shutdown.send_replace(true);
         tokio::time::timeout(Duration::from_secs(5), self.task).await.expect("sender stops on shutdown").unwrap();
@@ -82,11 +95,7 @@ async fn queued_snapshots_are_sent_in_order_and_removed_when_acked() {
     let config = config(server.address, state.path());
     let running = start_sender(&config, queue_with(state.path(), 20));
 
-    assert!(
-        wait_until(Duration::from_secs(10), || running.queued().is_empty()).await,
-        "queue not drained: {:?}",
-        running.queued()
-    );
+    running.wait_drained(Duration::from_secs(10)).await;
     let seqs: Vec<u64> = gateway.received().iter().map(|(_, seq)| *seq).collect();
     assert_eq!(seqs, (1..=20).collect::<Vec<_>>());
     assert_eq!(running.status.metrics_sent(), 20);
@@ -101,7 +110,7 @@ async fn queued_snapshots_are_sent_in_order_and_removed_when_acked() {
     // a snapshot queued later is sent as soon as the collector wakes the sender
     let seq = running.queue.lock().unwrap().push(Metrics::default()).unwrap();
     running.wake.notify_one();
-    assert!(wait_until(Duration::from_secs(5), || running.queued().is_empty()).await);
+    running.wait_drained(Duration::from_secs(5)).await;
     assert_eq!(gateway.received().last().map(|(_, s)| *s), Some(seq));
     running.stop().await;
     server.stop().await;
@@ -116,11 +125,7 @@ async fn unacknowledged_snapshots_are_replayed_in_order_after_the_stream_fails()
     let config = config(server.address, state.path());
     let running = start_sender(&config, queue_with(state.path(), 10));
 
-    assert!(
-        wait_until(Duration::from_secs(15), || running.queued().is_empty()).await,
-        "queue not drained: {:?}",
-        running.queued()
-    );
+    running.wait_drained(Duration::from_secs(15)).await;
     let received = gateway.received();
     let first: Vec<u64> = received.iter().filter(|(c, _)| *c == 1).map(|(_, s)| *s).collect();
     let second: Vec<u64> = received.iter().filter(|(c, _)| *c == 2).map(|(_, s)| *s).collect();
@@ -139,10 +144,10 @@ async fn snapshots_queued_while_the_gateway_is_down_are_sent_when_it_returns() {
     let address = server.address;
     let config = config(address, state.path());
     let running = start_sender(&config, queue_with(state.path(), 3));
-    assert!(wait_until(Duration::from_secs(10), || running.queued().is_empty()).await);
+    running.wait_drained(Duration::from_secs(10)).await;
 
     server.stop().await;
-    assert!(wait_until(Duration::from_secs(5), || !running.status.connected()).await, "disconnect noticed");
+    eventually("the disconnect noticed", Duration::from_secs(5), || async { !running.status.connected() }).await;
     for _ in 0..5 {
         running.queue.lock().unwrap().push(Metrics::default()).unwrap();
         running.wake.notify_one();
@@ -150,11 +155,7 @@ async fn snapshots_queued_while_the_gateway_is_down_are_sent_when_it_returns() {
     assert_eq!(running.queued(), vec![4, 5, 6, 7, 8], "kept on disk while the gateway is away");
 
     let server = Server::start_on(address, gateway.restarted(Behaviour::default())).await;
-    assert!(
-        wait_until(Duration::from_secs(15), || running.queued().is_empty()).await,
-        "queue not drained: {:?}",
-        running.queued()
-    );
+    running.wait_drained(Duration::from_secs(15)).await;
     let after: Vec<u64> = gateway.received().iter().filter(|(c, _)| *c == 2).map(|(_, s)| *s).collect();
     assert_eq!(after, vec![4, 5, 6, 7, 8]);
     running.stop().await;
@@ -168,7 +169,7 @@ async fn refused_snapshot_is_dropped_and_not_resent() {
     let server = Server::start(gateway.clone()).await;
     let config = config(server.address, state.path());
     let running = start_sender(&config, queue_with(state.path(), 4));
-    assert!(wait_until(Duration::from_secs(10), || running.queued().is_empty()).await);
+    running.wait_drained(Duration::from_secs(10)).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let seqs: Vec<u64> = gateway.received().iter().map(|(_, s)| *s).collect();
     assert_eq!(seqs, vec![1, 2, 3, 4], "seq 2 sent once, never retried");
@@ -198,11 +199,7 @@ async fn queued_snapshot_over_the_message_limit_is_dropped_not_resent() {
     let server = Server::start(gateway.clone()).await;
     let config = config(server.address, state.path());
     let running = start_sender(&config, Arc::new(Mutex::new(queue)));
-    assert!(
-        wait_until(Duration::from_secs(10), || running.queued().is_empty()).await,
-        "queue not drained: {:?}",
-        running.queued()
-    );
+    running.wait_drained(Duration::from_secs(10)).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let seqs: Vec<u64> = gateway.received().iter().map(|(_, s)| *s).collect();
     assert_eq!(seqs, vec![1, 3], "the oversized snapshot is never sent");
@@ -219,7 +216,7 @@ async fn at_most_256_snapshots_are_in_flight() {
     let server = Server::start(gateway.clone()).await;
     let config = config(server.address, state.path());
     let running = start_sender(&config, queue_with(state.path(), 300));
-    assert!(wait_until(Duration::from_secs(10), || gateway.received().len() >= 256).await);
+    eventually("256 snapshots received", Duration::from_secs(10), || async { gateway.received().len() >= 256 }).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(gateway.received().len(), sovigilant::client::MAX_IN_FLIGHT);
     assert_eq!(running.queued().len(), 300, "nothing leaves the queue without an ack");
@@ -270,7 +267,7 @@ async fn run_registers_collects_sends_writes_status_and_stops_cleanly() {
     let (shutdown, shutdown_rx) = watch::channel(false);
     let task = tokio::spawn(sovigilant::agent::run(config, shutdown_rx));
 
-    assert!(wait_until(Duration::from_secs(10), || gateway.received().len() >= 2).await, "no snapshot arrived");
+    eventually("2 snapshots received", Duration::from_secs(10), || async { gateway.received().len() >= 2 }).await;
     let snapshot = gateway.record.lock().unwrap().snapshots[0].clone();
     let host = snapshot.host.expect("host metrics sent");
     assert!(host.cpu.is_some() && host.memory.is_some() && host.disk.is_some() && host.load.is_some());
@@ -278,12 +275,10 @@ async fn run_registers_collects_sends_writes_status_and_stops_cleanly() {
     assert_eq!(gateway.record.lock().unwrap().registers.len(), 1, "registered once");
     assert_eq!(sovigilant::client::stored_host_id(state.path()).as_deref(), Some(HOST_ID));
 
-    assert!(
-        wait_until(Duration::from_secs(8), || sovigilant::status::read(state.path())
-            .is_some_and(|s| s.connected && s.metrics_sent >= 1))
-        .await,
-        "status file never showed a connected agent"
-    );
+    eventually("the status file to show a connected agent", Duration::from_secs(8), || async {
+        sovigilant::status::read(state.path()).is_some_and(|s| s.connected && s.metrics_sent >= 1)
+    })
+    .await;
     let status = sovigilant::status::read(state.path()).unwrap();
     assert_eq!(status.agent_id.as_deref(), Some(HOST_ID));
     assert_eq!(status.pid, std::process::id());
@@ -304,7 +299,7 @@ async fn idle_sender_sends_heartbeats() {
     let server = Server::start(gateway.clone()).await;
     let config = config(server.address, state.path());
     let running = start_sender_with_heartbeat(&config, queue_with(state.path(), 0), Duration::from_millis(200));
-    assert!(wait_until(Duration::from_secs(5), || gateway.record.lock().unwrap().heartbeats >= 3).await, "no heartbeats");
+    eventually("3 heartbeats", Duration::from_secs(5), || async { gateway.record.lock().unwrap().heartbeats >= 3 }).await;
     assert!(gateway.received().is_empty(), "a heartbeat is not a snapshot");
     running.stop().await;
     server.stop().await;

@@ -3,9 +3,12 @@
 //! pid, ports, memory and uptime; a killed one changes status at the next
 //! collection; custom checks' exit codes give active/failed.
 
+mod common;
+
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use common::eventually;
 use sovigilant::config::{CustomService, ServicesConfig};
 use sovigilant::services::{InitSystem, ServiceCollector};
 use tokio::process::{Child, Command};
@@ -25,11 +28,10 @@ fn installed(binary: &str) -> bool {
 }
 
 async fn wait_listening(port: u16) {
-    let started = Instant::now();
-    while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
-        assert!(started.elapsed() < Duration::from_secs(10), "nothing listens on {port}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually(&format!("something to listen on {port}"), Duration::from_secs(10), || async {
+        tokio::net::TcpStream::connect(("127.0.0.1", port)).await.map(drop).map_err(|error| error.to_string())
+    })
+    .await;
 }
 
 async fn start_redis(port: u16) -> Child {

@@ -7,7 +7,7 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{wait_until, Behaviour, Gateway, Server, HOST_ID, TOKEN};
+use common::{eventually, Behaviour, Gateway, Server, HOST_ID, TOKEN};
 use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
 use sovigilant::config::Config;
 
@@ -52,7 +52,7 @@ async fn registers_and_streams_over_tls_with_the_configured_ca() {
 
     let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
     let task = tokio::spawn(sovigilant::agent::run(config, shutdown_rx));
-    assert!(wait_until(Duration::from_secs(10), || !gateway.received().is_empty()).await, "no snapshot over TLS");
+    eventually("a snapshot over TLS", Duration::from_secs(10), || async { !gateway.received().is_empty() }).await;
     shutdown.send_replace(true);
     tokio::time::timeout(Duration::from_secs(5), task).await.unwrap().unwrap().unwrap();
     server.stop().await;

@@ -5,6 +5,14 @@
 
 pub mod engine;
 
+/// The kit's polling helper (`vigil_testkit::eventually`), compiled from its
+/// one source: the agent's tests do not depend on `vigil-testkit`, which
+/// would bring NATS and MariaDB clients into their build.
+#[path = "../../../tests/kit/src/poll.rs"]
+mod poll;
+#[allow(unused_imports)] // not every test binary waits
+pub use poll::eventually;
+
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -230,18 +238,6 @@ impl Drop for Server {
             task.abort();
         }
     }
-}
-
-/// Polls `condition` every 50 ms until it holds or `timeout` passes.
-pub async fn wait_until(timeout: Duration, mut condition: impl FnMut() -> bool) -> bool {
-    let deadline = tokio::time::Instant::now() + timeout;
-    while tokio::time::Instant::now() < deadline {
-        if condition() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    condition()
 }
 
 /// A config for an agent talking plaintext to `address`, with its state in

@@ -17,5 +17,5 @@ pub mod rpc;
 pub mod streams;
 pub mod subjects;
 
-pub use error::{ErrorCode, ServiceError};
+pub use error::{ErrorCode, HasErrorCode, ServiceError};
 pub use ids::{validate, ContainerId, ContainerIdError, ContainerNameError, IdError};

@@ -34,6 +34,7 @@ use vigil_runtime::endpoints::{EndpointError, Serving};
 use vigil_runtime::{CancellationToken, Connections};
 
 pub use downsample::{downsample, DownsampleReport};
+pub use error::PartitionError;
 pub use partitions::{ensure_partitions, PartitionReport, PARTITIONED_TABLES};
 
 /// Ingest loops per collector process. Their batches insert side by side and
@@ -93,8 +94,8 @@ pub enum CollectorError {
     Config(String),
     #[error(transparent)]
     Streams(#[from] vigil_bus::streams::StreamSetupError),
-    #[error("cannot create the durable consumer {consumer:?} on stream {stream:?}: {message}; check that nats-server runs with jetstream enabled")]
-    Consumer { stream: String, consumer: String, message: String },
+    #[error("cannot create the durable consumer {consumer:?} on stream {stream:?}: {source}; check that nats-server runs with jetstream enabled")]
+    Consumer { stream: String, consumer: String, source: Box<dyn std::error::Error + Send + Sync> },
     #[error(transparent)]
     Endpoints(#[from] EndpointError),
     #[error("partition maintenance of table {table} failed: {source}")]
@@ -151,16 +152,16 @@ impl Collector {
         }
         let jetstream = jetstream::new(nats.clone());
         vigil_bus::streams::ensure_streams(&jetstream).await?;
-        let consumer_error = |message: String| CollectorError::Consumer {
+        let consumer_error = |source: Box<dyn std::error::Error + Send + Sync>| CollectorError::Consumer {
             stream: vigil_bus::streams::METRICS_STREAM.to_owned(),
             consumer: vigil_bus::streams::COLLECTOR_CONSUMER.to_owned(),
-            message,
+            source,
         };
-        let stream = jetstream.get_stream(vigil_bus::streams::METRICS_STREAM).await.map_err(|e| consumer_error(e.to_string()))?;
+        let stream = jetstream.get_stream(vigil_bus::streams::METRICS_STREAM).await.map_err(|e| consumer_error(Box::new(e)))?;
         let consumer: jetstream::consumer::PullConsumer = stream
             .get_or_create_consumer(vigil_bus::streams::COLLECTOR_CONSUMER, vigil_bus::streams::collector_consumer())
             .await
-            .map_err(|e| consumer_error(e.to_string()))?;
+            .map_err(|e| consumer_error(Box::new(e)))?;
 
         let report = partitions::ensure_partitions(&pool, config.partitions_ahead_days, config.retention_raw).await?;
         tracing::info!(created = report.created.len(), dropped = report.dropped.len(), "metrics partitions checked");

@@ -23,7 +23,9 @@ pub enum GatewayError {
     #[error(transparent)]
     Streams(#[from] vigil_bus::streams::StreamSetupError),
     #[error("cannot register the gateway nats service: {0}")]
-    Service(String),
+    Service(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("the live hub: {0}")]
+    Live(String),
     #[error("grpc server failed: {0}")]
     Grpc(#[source] tonic::transport::Error),
     #[error("http server failed: {0}")]
@@ -37,6 +39,7 @@ impl HasErrorCode for GatewayError {
             GatewayError::Config(_) | GatewayError::Tls(_) => ErrorCode::Unprocessable,
             // the bus
             GatewayError::Streams(_) | GatewayError::Service(_) => ErrorCode::Unavailable,
+            GatewayError::Live(_) => ErrorCode::Internal,
             GatewayError::Listener { .. } | GatewayError::Grpc(_) | GatewayError::Http(_) => ErrorCode::Internal,
         }
     }
@@ -195,6 +198,7 @@ mod tests {
     fn gateway_errors_have_codes() {
         assert_eq!(GatewayError::Config("x".into()).error_code(), ErrorCode::Unprocessable);
         assert_eq!(GatewayError::Service("x".into()).error_code(), ErrorCode::Unavailable);
+        assert_eq!(GatewayError::Live("started twice".into()).error_code(), ErrorCode::Internal);
         let listener = GatewayError::Listener { which: "grpc", source: std::io::Error::other("x") };
         assert_eq!(status(&listener).code(), tonic::Code::Internal);
     }

@@ -163,11 +163,6 @@ struct Session {
     replies: mpsc::Sender<Result<ServerMessage, Status>>,
 }
 
-/// Completes when the gateway is shutting down (or its stop sender is gone).
-async fn stop_requested(stopping: &mut tokio::sync::watch::Receiver<bool>) {
-    let _ = stopping.wait_for(|stop| *stop).await;
-}
-
 fn ack(ack: Ack) -> ServerMessage {
     ServerMessage { payload: Some(server_message::Payload::Ack(ack)) }
 }
@@ -180,7 +175,7 @@ fn refused(seq: u64, error: String) -> Pending {
 impl Session {
     async fn run(self, mut inbound: Streaming<AgentMessage>) {
         let max_in_flight = self.shared.config.max_in_flight_per_agent;
-        let mut stopping = self.shared.stopping.clone();
+        let stopping = self.shared.stopping.clone();
         let mut pending: FuturesOrdered<Pending> = FuturesOrdered::new();
         let mut pending_bytes = 0usize;
         let mut inbound_open = true;
@@ -192,7 +187,7 @@ impl Session {
             }
             tokio::select! {
                 biased;
-                _ = stop_requested(&mut stopping) => {
+                () = stopping.cancelled() => {
                     break Some(Status::unavailable("the gateway is shutting down; reconnect"));
                 }
                 Some(done) = pending.next(), if !pending.is_empty() => match done {

@@ -38,7 +38,6 @@ mod router;
 mod users;
 mod web;
 
-use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -48,10 +47,10 @@ use async_nats::service::ServiceExt;
 use futures::FutureExt;
 use sqlx::MySqlPool;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::{Identity, Server, ServerTlsConfig};
 use vigil_bus::subjects::gateway;
+use vigil_runtime::CancellationToken;
 
 pub use error::GatewayError;
 
@@ -164,8 +163,8 @@ pub(crate) struct Shared {
     pub nats: async_nats::Client,
     pub jetstream: async_nats::jetstream::Context,
     pub pool: MySqlPool,
-    /// Flips to `true` at shutdown: open agent streams end themselves.
-    pub stopping: watch::Receiver<bool>,
+    /// Cancelled at shutdown: open agent streams and dashboards end themselves.
+    pub stopping: CancellationToken,
     /// Dashboard WebSocket clients, fed from NATS ([`live`]).
     pub live: Arc<live::Hub>,
 }
@@ -173,7 +172,6 @@ pub(crate) struct Shared {
 /// A built gateway: listeners bound, streams ensured, service registered.
 pub struct Gateway {
     shared: Arc<Shared>,
-    stop: watch::Sender<bool>,
     tls: ServerTlsConfig,
     grpc_listener: TcpListener,
     http_listener: TcpListener,
@@ -221,14 +219,14 @@ impl Gateway {
             .description("vigil gateway: agent gRPC ingress and REST API")
             .start(gateway::SERVICE_NAME, env!("CARGO_PKG_VERSION"))
             .await
-            .map_err(|e| GatewayError::Service(e.to_string()))?;
+            .map_err(GatewayError::Service)?;
 
-        let (stop, stopping) = watch::channel(false);
+        let stopping = CancellationToken::new();
         let live = live::Hub::new();
         live.start(&nats, stopping.clone()).await?;
         let shared = Arc::new(Shared { config, nats, jetstream, pool, stopping, live });
         tracing::info!(grpc = %grpc_addr, http = %http_addr, "gateway built");
-        Ok(Gateway { shared, stop, tls, grpc_listener, http_listener, grpc_addr, http_addr, service })
+        Ok(Gateway { shared, tls, grpc_listener, http_listener, grpc_addr, http_addr, service })
     }
 
     /// Where agents connect (gRPC over TLS).
@@ -241,17 +239,20 @@ impl Gateway {
         self.http_addr
     }
 
-    /// Serves gRPC and REST until `shutdown` completes (or one server fails).
-    /// At shutdown, open agent streams end with `unavailable` so agents
-    /// reconnect elsewhere; unacknowledged snapshots are replayed by them.
-    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), GatewayError> {
-        let Gateway { shared, stop, tls, grpc_listener, http_listener, grpc_addr, http_addr, service } = self;
-        let stop = Arc::new(stop);
+    /// Serves gRPC and REST until `shutdown` is cancelled (or one server
+    /// fails). At shutdown, open agent streams end with `unavailable` so
+    /// agents reconnect elsewhere; unacknowledged snapshots are replayed by them.
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> Result<(), GatewayError> {
+        let Gateway { shared, tls, grpc_listener, http_listener, grpc_addr, http_addr, service } = self;
+        let stop = shared.stopping.clone();
         let signal = {
             let stop = stop.clone();
             async move {
-                shutdown.await;
-                let _ = stop.send(true);
+                tokio::select! {
+                    () = shutdown.cancelled() => {}
+                    () = stop.cancelled() => {}
+                }
+                stop.cancel();
             }
             .boxed()
             .shared()
@@ -272,7 +273,7 @@ impl Gateway {
         tracing::info!(grpc = %grpc_addr, http = %http_addr, "gateway serving");
         let result = futures::future::try_join(grpc, http).await.map(|_| ());
         // One server failing stops the other and every agent stream.
-        let _ = stop.send(true);
+        stop.cancel();
         if let Err(error) = service.stop().await {
             tracing::warn!(error = %error, "cannot stop the gateway nats service");
         }

@@ -44,13 +44,14 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, SecondsFormat, Utc};
 use futures::{SinkExt, StreamExt};
 use serde::{Deserialize, Serialize};
-use tokio::sync::{watch, Notify};
+use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use vigil_bus::messages::{
     self, HostEvent, HostEventKind, HostMetrics, HostRecord, ListHosts, MetricsLatest, MetricsPoint, MetricsSnapshot,
 };
 use vigil_bus::subjects::{self, collector};
+use vigil_runtime::CancellationToken;
 
 use crate::auth::{self, TokenRefused};
 use crate::error::ApiError;
@@ -344,7 +345,7 @@ pub(crate) struct Hub {
     tenants: RwLock<HashMap<String, Watched>>,
     /// Set by [`Hub::start`]: where per-tenant feeds subscribe, and the
     /// shutdown signal they stop on.
-    source: std::sync::OnceLock<(async_nats::Client, watch::Receiver<bool>)>,
+    source: std::sync::OnceLock<(async_nats::Client, CancellationToken)>,
     next_id: std::sync::atomic::AtomicU64,
 }
 
@@ -472,17 +473,14 @@ impl Hub {
     pub(crate) async fn start(
         self: &Arc<Self>,
         nats: &async_nats::Client,
-        stopping: watch::Receiver<bool>,
+        stopping: CancellationToken,
     ) -> Result<(), GatewayError> {
-        let hosts = nats
-            .subscribe(subjects::HOSTS_ALL)
-            .await
-            .map_err(|e| GatewayError::Service(format!("cannot subscribe to {} for live updates: {e}", subjects::HOSTS_ALL)))?;
+        let hosts = nats.subscribe(subjects::HOSTS_ALL).await.map_err(|source| GatewayError::Service(Box::new(source)))?;
         tokio::spawn(feed(self.clone(), hosts, stopping.clone(), Hub::on_host_event));
         {
             let mut tenants = self.tenants.write().unwrap_or_else(|poisoned| poisoned.into_inner());
             if self.source.set((nats.clone(), stopping)).is_err() {
-                return Err(GatewayError::Service("the live hub was started twice".to_owned()));
+                return Err(GatewayError::Live("the live hub was started twice".to_owned()));
             }
             // dashboards that connected before the start (none in practice)
             for (tenant_id, watched) in tenants.iter_mut() {
@@ -493,22 +491,17 @@ impl Hub {
     }
 }
 
-/// Completes at shutdown (or when the gateway is dropped unrun).
-async fn stopped(stopping: &mut watch::Receiver<bool>) {
-    let _ = stopping.wait_for(|stop| *stop).await;
-}
-
 /// Reads one subscription until shutdown; each message is handled without
 /// awaiting anything, so the subscription never backs up behind a client.
 async fn feed(
     hub: Arc<Hub>,
     mut subscription: async_nats::Subscriber,
-    mut stopping: watch::Receiver<bool>,
+    stopping: CancellationToken,
     handle: fn(&Hub, &async_nats::Message),
 ) {
     loop {
         tokio::select! {
-            _ = stopped(&mut stopping) => break,
+            () = stopping.cancelled() => break,
             message = subscription.next() => match message {
                 Some(message) => handle(&hub, &message),
                 None => {
@@ -601,7 +594,7 @@ async fn serve(shared: Arc<Shared>, claims: auth::Claims, socket: WebSocket) {
     let client = registration.client.clone();
     tracing::debug!(client = client.id, tenant_id = %claims.tenant, user_id = %claims.sub, "live: dashboard connected");
     let (mut sink, mut stream) = socket.split();
-    let mut stopping = shared.stopping.clone();
+    let stopping = shared.stopping.clone();
     let expires_in = u64::try_from(claims.exp - Utc::now().timestamp()).unwrap_or(0);
     let expiry = tokio::time::sleep(Duration::from_secs(expires_in));
     tokio::pin!(expiry);
@@ -612,7 +605,7 @@ async fn serve(shared: Arc<Shared>, claims: auth::Claims, socket: WebSocket) {
 
     let end = loop {
         tokio::select! {
-            _ = stopped(&mut stopping) => {
+            () = stopping.cancelled() => {
                 let _ = tokio::time::timeout(WRITE_TIMEOUT, sink.send(close(1001, "gateway shutting down"))).await;
                 break End::Shutdown;
             }

@@ -434,7 +434,7 @@ impl Service for GatewayService {
                     Gateway::build(parts.gateway_config(), grpc, http, nats, pool).await?
                 }
             };
-            gateway.run_until_stopped(shutdown.signal()).await?;
+            gateway.run_until_stopped(shutdown.token()).await?;
             Ok(())
         })
     }

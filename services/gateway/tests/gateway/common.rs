@@ -16,7 +16,6 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
-use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tonic::transport::Channel;
 use tonic::Request;
@@ -187,7 +186,7 @@ pub struct TestGateway {
     pub tls: TlsMaterial,
     pub grpc_port: u16,
     pub http_port: u16,
-    stop: Option<oneshot::Sender<()>>,
+    stop: Option<vigil_runtime::CancellationToken>,
     pub running: Option<JoinHandle<Result<(), GatewayError>>>,
 }
 
@@ -209,10 +208,8 @@ impl TestGateway {
         let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let gateway = Gateway::build(config, grpc, http, client.clone(), db.pool.clone()).await.expect("build the gateway");
         let (grpc_port, http_port) = (gateway.grpc_addr().port(), gateway.http_addr().port());
-        let (stop, stopped) = oneshot::channel::<()>();
-        let running = tokio::spawn(gateway.run_until_stopped(async move {
-            let _ = stopped.await;
-        }));
+        let stop = vigil_runtime::CancellationToken::new();
+        let running = tokio::spawn(gateway.run_until_stopped(stop.clone()));
         TestGateway {
             nats,
             client,
@@ -230,7 +227,7 @@ impl TestGateway {
     /// Stops the gateway and returns what `run_until_stopped` returned.
     pub async fn shutdown(&mut self) -> Result<(), GatewayError> {
         if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
+            stop.cancel();
         }
         let running = self.running.take().expect("gateway running");
         tokio::time::timeout(Duration::from_secs(10), running).await.expect("gateway stops within 10s").expect("gateway task")

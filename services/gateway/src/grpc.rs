@@ -135,7 +135,7 @@ impl VigilService for Agents {
             }
             Err(error) => return Err(status(&error)),
         }
-        let capacity = self.shared.config.max_in_flight_per_agent.saturating_add(16);
+        let capacity = self.shared.config.settings.max_in_flight_per_agent.saturating_add(16);
         let (replies, receiver) = mpsc::channel(capacity);
         let session = Session { shared: self.shared.clone(), identity, host_id, replies };
         tracing::info!(tenant_id = %session.identity.tenant_id, host_id = %session.host_id, "agent stream opened");
@@ -174,7 +174,7 @@ fn refused(seq: u64, error: String) -> Pending {
 
 impl Session {
     async fn run(self, mut inbound: Streaming<AgentMessage>) {
-        let max_in_flight = self.shared.config.max_in_flight_per_agent;
+        let max_in_flight = self.shared.config.settings.max_in_flight_per_agent;
         let stopping = self.shared.stopping.clone();
         let mut pending: FuturesOrdered<Pending> = FuturesOrdered::new();
         let mut pending_bytes = 0usize;
@@ -250,7 +250,7 @@ impl Session {
                     return Ok(Some((refused(seq, error), 0)));
                 }
                 let size = prost::Message::encoded_len(&metrics);
-                let max = self.shared.config.max_message_bytes;
+                let max = self.shared.config.settings.max_message_bytes;
                 if size > max {
                     let error = format!(
                         "snapshot {seq} is {size} bytes, over the gateway's limit of {max} bytes (gateway.max_message_bytes); send fewer mounts, interfaces, containers or custom metrics"
@@ -259,7 +259,7 @@ impl Session {
                     return Ok(Some((refused(seq, error), 0)));
                 }
                 let window = convert::Window {
-                    max_clock_skew: self.shared.config.max_clock_skew,
+                    max_clock_skew: self.shared.config.settings.max_clock_skew,
                     max_age: self.shared.config.max_snapshot_age,
                 };
                 let snapshot = match convert::snapshot(tenant_id, host_id, metrics, Utc::now(), window) {

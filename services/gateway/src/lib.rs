@@ -71,26 +71,82 @@ impl std::fmt::Debug for TlsMaterial {
     }
 }
 
-/// Everything the gateway needs besides its listeners and connections.
-#[derive(Clone)]
-pub struct GatewayConfig {
-    /// HMAC key signing the JWT access tokens (HS256).
-    pub jwt_secret: Vec<u8>,
+/// The gateway's section of the configuration (`gateway:` in the `vigil`
+/// file, `VIGIL_GATEWAY_*` overrides); its defaults are written once, in
+/// [`Default`]. The listen addresses, TLS files and secret file are read by
+/// the `vigil` binary, which binds the listeners and loads the material.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GatewaySettings {
+    /// REST API, WebSocket and dashboard.
+    #[serde(deserialize_with = "vigil_runtime::config::listen_address")]
+    pub http_listen: SocketAddr,
+    /// Agents' gRPC (TLS).
+    #[serde(deserialize_with = "vigil_runtime::config::listen_address")]
+    pub grpc_listen: SocketAddr,
+    /// `host[:port]` agents dial; empty means this machine's hostname.
+    pub public_address: String,
+    pub tls: TlsFiles,
+    pub tls_hostnames: Vec<String>,
+    /// Empty means `data_dir/jwt.secret`.
+    pub jwt_secret_file: String,
+    #[serde(with = "vigil_runtime::config::positive_duration")]
     pub access_token_ttl: Duration,
+    #[serde(with = "vigil_runtime::config::positive_duration")]
     pub refresh_token_ttl: Duration,
-    pub tls: TlsMaterial,
     /// Largest snapshot (protobuf bytes) accepted from an agent; a larger one
-    /// (up to [`transport_limit`](Self::transport_limit)) is refused for good.
+    /// (up to [`GatewayConfig::transport_limit`]) is refused for good.
+    #[serde(deserialize_with = "vigil_runtime::config::positive_usize")]
     pub max_message_bytes: usize,
     /// How far ahead of the gateway's clock a snapshot's collection time may
     /// be; a later one is refused for good.
+    #[serde(with = "vigil_bus::duration::serde_text")]
     pub max_clock_skew: Duration,
-    /// How old a snapshot may be (the raw retention: an older one would be
-    /// stored in a dropped partition); an older one is refused for good.
-    pub max_snapshot_age: Duration,
     /// Unacknowledged JetStream publishes allowed per agent stream; past it the
     /// gateway stops reading from that agent until PubAcks arrive.
+    #[serde(deserialize_with = "vigil_runtime::config::positive_usize")]
     pub max_in_flight_per_agent: usize,
+}
+
+/// PEM files of the gateway's TLS identity. All empty: generated in
+/// `data_dir/tls`. Some but not all set: an error.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsFiles {
+    pub cert: String,
+    pub key: String,
+    pub ca: String,
+}
+
+impl Default for GatewaySettings {
+    fn default() -> Self {
+        GatewaySettings {
+            http_listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
+            grpc_listen: SocketAddr::from(([0, 0, 0, 0], 9090)),
+            public_address: String::new(),
+            tls: TlsFiles::default(),
+            tls_hostnames: Vec::new(),
+            jwt_secret_file: String::new(),
+            access_token_ttl: Duration::from_secs(15 * 60),
+            refresh_token_ttl: Duration::from_secs(30 * 86_400),
+            max_message_bytes: vigil_proto::MAX_MESSAGE_BYTES,
+            max_clock_skew: Duration::from_secs(5 * 60),
+            max_in_flight_per_agent: 256,
+        }
+    }
+}
+
+/// Everything the gateway needs besides its listeners and connections: its
+/// settings and what the `vigil` binary loaded for it.
+#[derive(Clone)]
+pub struct GatewayConfig {
+    pub settings: GatewaySettings,
+    /// HMAC key signing the JWT access tokens (HS256).
+    pub jwt_secret: Vec<u8>,
+    pub tls: TlsMaterial,
+    /// How old a snapshot may be (the collector's raw retention: an older one
+    /// would be stored in a dropped partition); an older one is refused for good.
+    pub max_snapshot_age: Duration,
     /// Directory of the agent builds and manifests served at `/downloads/`
     /// (`vigil release add` fills it); `None`: no builds served.
     pub downloads_dir: Option<PathBuf>,
@@ -100,39 +156,22 @@ pub struct GatewayConfig {
     pub release_public_key: Option<String>,
 }
 
-/// Default lifetime of an access token.
-pub const DEFAULT_ACCESS_TOKEN_TTL: Duration = Duration::from_secs(15 * 60);
-/// Default lifetime of a refresh token.
-pub const DEFAULT_REFRESH_TOKEN_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
-/// Default [`GatewayConfig::max_message_bytes`] (what an agent sends at most).
-pub const DEFAULT_MAX_MESSAGE_BYTES: usize = vigil_proto::MAX_MESSAGE_BYTES;
-/// Default [`GatewayConfig::max_clock_skew`].
-pub const DEFAULT_MAX_CLOCK_SKEW: Duration = Duration::from_secs(5 * 60);
-/// Default [`GatewayConfig::max_snapshot_age`] (the collector's default raw retention).
-pub const DEFAULT_MAX_SNAPSHOT_AGE: Duration = Duration::from_secs(7 * 86_400);
-/// Default in-flight JetStream publishes per agent stream.
-pub const DEFAULT_MAX_IN_FLIGHT_PER_AGENT: usize = 256;
-
 impl GatewayConfig {
     /// Largest gRPC message tonic decodes at all: past `max_message_bytes` a
     /// snapshot is still read, so that it can be refused for good by its
     /// `seq` (an ended stream would make the agent replay it forever); past
     /// this the stream itself is ended. It bounds what one agent stream holds.
     pub fn transport_limit(&self) -> usize {
-        self.max_message_bytes.saturating_mul(2).max(4 * 1024 * 1024)
+        self.settings.max_message_bytes.saturating_mul(2).max(4 * 1024 * 1024)
     }
 
-    /// A config with every default, for the given secret and TLS identity.
+    /// A config with default settings, for the given secret and TLS identity.
     pub fn new(jwt_secret: Vec<u8>, tls: TlsMaterial) -> Self {
         GatewayConfig {
+            settings: GatewaySettings::default(),
             jwt_secret,
-            access_token_ttl: DEFAULT_ACCESS_TOKEN_TTL,
-            refresh_token_ttl: DEFAULT_REFRESH_TOKEN_TTL,
             tls,
-            max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
-            max_clock_skew: DEFAULT_MAX_CLOCK_SKEW,
-            max_snapshot_age: DEFAULT_MAX_SNAPSHOT_AGE,
-            max_in_flight_per_agent: DEFAULT_MAX_IN_FLIGHT_PER_AGENT,
+            max_snapshot_age: vigil_collector_default_retention(),
             downloads_dir: None,
             ca_pem: None,
             release_public_key: None,
@@ -140,17 +179,18 @@ impl GatewayConfig {
     }
 }
 
+/// The collector's default raw retention (7 days), the default snapshot age.
+const fn vigil_collector_default_retention() -> Duration {
+    Duration::from_secs(7 * 86_400)
+}
+
 impl std::fmt::Debug for GatewayConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("GatewayConfig")
+            .field("settings", &self.settings)
             .field("jwt_secret", &"<redacted>")
-            .field("access_token_ttl", &self.access_token_ttl)
-            .field("refresh_token_ttl", &self.refresh_token_ttl)
             .field("tls", &self.tls)
-            .field("max_message_bytes", &self.max_message_bytes)
-            .field("max_clock_skew", &self.max_clock_skew)
             .field("max_snapshot_age", &self.max_snapshot_age)
-            .field("max_in_flight_per_agent", &self.max_in_flight_per_agent)
             .field("downloads_dir", &self.downloads_dir)
             .field("release_public_key", &self.release_public_key)
             .finish()
@@ -196,10 +236,10 @@ impl Gateway {
                 config.jwt_secret.len()
             )));
         }
-        if config.max_in_flight_per_agent == 0 {
+        if config.settings.max_in_flight_per_agent == 0 {
             return Err(GatewayError::Config("max_in_flight_per_agent is 0; give at least 1 (default 256)".to_owned()));
         }
-        if config.max_message_bytes == 0 {
+        if config.settings.max_message_bytes == 0 {
             return Err(GatewayError::Config("max_message_bytes is 0; give a size such as 4194304".to_owned()));
         }
         check_tls(&config.tls)?;

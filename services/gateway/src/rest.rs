@@ -164,7 +164,7 @@ pub(crate) struct TokenPair {
 }
 
 fn token_pair(shared: &Shared, user: User, refresh_token: String) -> Result<TokenPair, ApiError> {
-    let ttl = shared.config.access_token_ttl;
+    let ttl = shared.config.settings.access_token_ttl;
     let access_token = auth::issue_access_token(&shared.config.jwt_secret, &user.id, &user.tenant_id, user.role, ttl)
         .map_err(|e| ApiError::internal("signing an access token", e))?;
     Ok(TokenPair { access_token, refresh_token, token_type: "Bearer", expires_in: ttl.as_secs(), user })
@@ -184,7 +184,7 @@ pub(crate) async fn login(
         (Some(user), true) => user,
         _ => return Err(ApiError::unauthorized("wrong email or password")),
     };
-    let refresh_token = auth::issue_refresh_token(&shared.pool, &user, shared.config.refresh_token_ttl)
+    let refresh_token = auth::issue_refresh_token(&shared.pool, &user, shared.config.settings.refresh_token_ttl)
         .await
         .map_err(|e| ApiError::internal("storing a refresh token", e))?;
     tracing::info!(user_id = %user.id, tenant_id = %user.tenant_id, "user logged in");
@@ -200,7 +200,7 @@ pub(crate) async fn refresh(
     State(shared): State<AppState>,
     ApiJson(body): ApiJson<RefreshRequest>,
 ) -> Result<Json<TokenPair>, ApiError> {
-    let rotated = auth::rotate_refresh_token(&shared.pool, &body.refresh_token, shared.config.refresh_token_ttl)
+    let rotated = auth::rotate_refresh_token(&shared.pool, &body.refresh_token, shared.config.settings.refresh_token_ttl)
         .await
         .map_err(|e| ApiError::internal("rotating a refresh token", e))?;
     let Some((user, refresh_token)) = rotated else {

@@ -15,6 +15,14 @@ pub fn positive_usize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<usiz
     Ok(value)
 }
 
+/// A socket address to listen on (`ip:port`).
+pub fn listen_address<'de, D: Deserializer<'de>>(deserializer: D) -> Result<std::net::SocketAddr, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    text.trim()
+        .parse()
+        .map_err(|_| D::Error::custom(format!("{text:?} is not a listen address; write ip:port, e.g. 0.0.0.0:8080 or [::]:8080")))
+}
+
 /// A duration (`vigil_bus::duration` text: `500ms`, `10s`, `5m`, `7d`) longer than zero.
 pub mod positive_duration {
     use std::time::Duration;

@@ -12,9 +12,7 @@
 //!   `vigil config print` cannot drift from the structs.
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize};
@@ -53,7 +51,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub nats: NatsSection,
     pub database: DatabaseSection,
-    pub gateway: GatewaySection,
+    /// Owned by the gateway crate (its defaults and checks live there).
+    pub gateway: vigil_gateway::GatewaySettings,
     /// Owned by the collector crate (its defaults and checks live there).
     pub collector: vigil_collector::CollectorConfig,
     pub up: UpSection,
@@ -79,41 +78,6 @@ pub struct DatabaseSection {
     pub url: String,
     #[serde(deserialize_with = "de_positive_u32")]
     pub max_connections: u32,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct GatewaySection {
-    #[serde(deserialize_with = "de_listen")]
-    pub http_listen: SocketAddr,
-    #[serde(deserialize_with = "de_listen")]
-    pub grpc_listen: SocketAddr,
-    /// `host[:port]` agents dial; empty means this machine's hostname.
-    pub public_address: String,
-    pub tls: TlsFiles,
-    pub tls_hostnames: Vec<String>,
-    /// Empty means `data_dir/jwt.secret`.
-    pub jwt_secret_file: String,
-    #[serde(with = "vigil_bus::duration::serde_text")]
-    pub access_token_ttl: Duration,
-    #[serde(with = "vigil_bus::duration::serde_text")]
-    pub refresh_token_ttl: Duration,
-    #[serde(deserialize_with = "de_positive_usize")]
-    pub max_message_bytes: usize,
-    #[serde(with = "vigil_bus::duration::serde_text")]
-    pub max_clock_skew: Duration,
-    #[serde(deserialize_with = "de_positive_usize")]
-    pub max_in_flight_per_agent: usize,
-}
-
-/// PEM files of the gateway's TLS identity. All empty: generated in
-/// `data_dir/tls`. Some but not all set: an error.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct TlsFiles {
-    pub cert: String,
-    pub key: String,
-    pub ca: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -152,7 +116,7 @@ impl Default for Config {
             data_dir: PathBuf::from("/var/lib/vigil"),
             nats: NatsSection::default(),
             database: DatabaseSection::default(),
-            gateway: GatewaySection::default(),
+            gateway: vigil_gateway::GatewaySettings::default(),
             collector: vigil_collector::CollectorConfig::default(),
             up: UpSection::default(),
             log: LogSection::default(),
@@ -169,24 +133,6 @@ impl Default for NatsSection {
 impl Default for DatabaseSection {
     fn default() -> Self {
         DatabaseSection { url: "mysql://root@127.0.0.1:3306/vigil".into(), max_connections: 16 }
-    }
-}
-
-impl Default for GatewaySection {
-    fn default() -> Self {
-        GatewaySection {
-            http_listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
-            grpc_listen: SocketAddr::from(([0, 0, 0, 0], 9090)),
-            public_address: String::new(),
-            tls: TlsFiles::default(),
-            tls_hostnames: Vec::new(),
-            jwt_secret_file: String::new(),
-            access_token_ttl: Duration::from_secs(15 * 60),
-            refresh_token_ttl: Duration::from_secs(30 * 86_400),
-            max_message_bytes: vigil_gateway::DEFAULT_MAX_MESSAGE_BYTES,
-            max_clock_skew: vigil_gateway::DEFAULT_MAX_CLOCK_SKEW,
-            max_in_flight_per_agent: vigil_gateway::DEFAULT_MAX_IN_FLIGHT_PER_AGENT,
-        }
     }
 }
 
@@ -676,21 +622,6 @@ fn de_mysql_url<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D:
     }
 }
 
-fn de_listen<'de, D: Deserializer<'de>>(deserializer: D) -> Result<SocketAddr, D::Error> {
-    let text = String::deserialize(deserializer)?;
-    text.trim()
-        .parse()
-        .map_err(|_| D::Error::custom(format!("{text:?} is not a listen address; write ip:port, e.g. 0.0.0.0:8080 or [::]:8080")))
-}
-
-fn de_positive_usize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<usize, D::Error> {
-    let value = usize::deserialize(deserializer)?;
-    if value == 0 {
-        return Err(D::Error::custom("0 is not allowed; give a number of at least 1"));
-    }
-    Ok(value)
-}
-
 fn de_positive_u32<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u32, D::Error> {
     let value = u32::deserialize(deserializer)?;
     if value == 0 {
@@ -724,6 +655,8 @@ fn de_log_level<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D:
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     const EXAMPLE: &str = r#"

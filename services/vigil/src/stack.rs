@@ -384,19 +384,14 @@ impl Downloads {
 
 impl GatewayParts {
     fn gateway_config(&self) -> GatewayConfig {
-        let section = &self.config.gateway;
         GatewayConfig {
+            settings: self.config.gateway.clone(),
             jwt_secret: self.jwt_secret.clone(),
-            access_token_ttl: section.access_token_ttl,
-            refresh_token_ttl: section.refresh_token_ttl,
             tls: TlsMaterial {
                 cert_chain_pem: self.tls.cert_chain_pem.clone(),
                 private_key_pem: self.tls.private_key_pem.clone(),
             },
-            max_message_bytes: section.max_message_bytes,
-            max_clock_skew: section.max_clock_skew,
             max_snapshot_age: self.config.collector.retention_raw,
-            max_in_flight_per_agent: section.max_in_flight_per_agent,
             downloads_dir: Some(self.downloads.dir.clone()),
             ca_pem: self.downloads.ca_pem.clone(),
             release_public_key: self.downloads.release_public_key.clone(),

@@ -199,7 +199,7 @@ async fn bad_snapshots_get_a_refusal_and_nothing_is_published() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acks_leave_in_message_order_with_a_small_in_flight_window() {
-    let gateway = TestGateway::start_with(|config| config.max_in_flight_per_agent = 3).await;
+    let gateway = TestGateway::start_with(|config| config.settings.max_in_flight_per_agent = 3).await;
     let channel = gateway.channel().await;
     let token = gateway.agent_token("acme").await;
     let host_id = register(channel.clone(), &token.token, "m1").await.unwrap().host_id;
@@ -236,7 +236,7 @@ async fn a_failed_publish_ends_the_stream_unavailable_without_an_ack() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_snapshots_are_refused_for_good_and_garbage_ends_only_its_own_stream() {
-    let gateway = TestGateway::start_with(|config| config.max_message_bytes = 64 * 1024).await;
+    let gateway = TestGateway::start_with(|config| config.settings.max_message_bytes = 64 * 1024).await;
     let channel = gateway.channel().await;
     let token = gateway.agent_token("acme").await;
     let host_id = register(channel.clone(), &token.token, "m1").await.unwrap().host_id;

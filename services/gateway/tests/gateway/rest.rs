@@ -119,7 +119,7 @@ async fn missing_garbage_forged_and_expired_access_tokens_are_401() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn access_tokens_expire_after_their_ttl() {
-    let gateway = TestGateway::start_with(|config| config.access_token_ttl = Duration::from_secs(1)).await;
+    let gateway = TestGateway::start_with(|config| config.settings.access_token_ttl = Duration::from_secs(1)).await;
     let token = gateway.access_token("acme", Role::Viewer).await;
     assert_eq!(get(&gateway.http("/api/hosts"), &token).await.0, 200);
     tokio::time::sleep(Duration::from_millis(2100)).await;

@@ -7,8 +7,9 @@
 //!   over `Connect` and reconnects as needed ([`crate::client::Sender`]);
 //! - the status writer: rewrites `state_dir/status.json` every few seconds.
 //!
-//! On shutdown the snapshot being written is finished, the tasks stop and the
-//! status file is removed.
+//! On shutdown (the [`CancellationToken`] given to [`run`] is cancelled; each
+//! task holds a child of it) the snapshot being written is finished, the
+//! tasks stop and the status file is removed.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -17,6 +18,7 @@ use std::time::Duration;
 use tokio::sync::{watch, Notify};
 use tokio::time::Instant;
 use vigil_proto::Metrics;
+use vigil_runtime::shutdown::{sleep_or_cancelled, CancellationToken};
 
 use crate::client::{ensure_host_id, Sender};
 use crate::collect::Collectors;
@@ -61,8 +63,8 @@ pub async fn open_queue(state_dir: &Path, max_snapshots: usize) -> Result<Shared
     Ok(Arc::new(Mutex::new(queue)))
 }
 
-/// Runs the agent until `shutdown` becomes true.
-pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> Result<(), AgentError> {
+/// Runs the agent until `shutdown` is cancelled.
+pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), AgentError> {
     let queue = open_queue(&config.state_dir, config.buffer.max_snapshots).await?;
     let previous = status::read(&config.state_dir);
     let status =
@@ -79,17 +81,23 @@ pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> Result<(), 
         "sovigilant starting"
     );
 
-    let collector =
-        tokio::spawn(collect_loop(config.clone(), queue.clone(), wake.clone(), status.clone(), interval_rx, shutdown.clone()));
-    let status_writer = tokio::spawn(status_loop(config.state_dir.clone(), status.clone(), shutdown.clone()));
+    let collector = tokio::spawn(collect_loop(
+        config.clone(),
+        queue.clone(),
+        wake.clone(),
+        status.clone(),
+        interval_rx,
+        shutdown.child_token(),
+    ));
+    let status_writer = tokio::spawn(status_loop(config.state_dir.clone(), status.clone(), shutdown.child_token()));
 
     let sender = {
         let config = config.clone();
         let queue = queue.clone();
         let status = status.clone();
-        let mut shutdown = shutdown.clone();
+        let shutdown = shutdown.child_token();
         tokio::spawn(async move {
-            let Some(registered) = ensure_host_id(&config, &mut shutdown).await else { return };
+            let Some(registered) = ensure_host_id(&config, &shutdown).await else { return };
             status.set_agent_id(&registered.host_id);
             if registered.interval_seconds > 0 {
                 interval_tx.send_replace(Duration::from_secs(u64::from(registered.interval_seconds)));
@@ -124,9 +132,9 @@ async fn collect_loop(
     wake: Arc<Notify>,
     status: Arc<Status>,
     mut interval_rx: watch::Receiver<Duration>,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: CancellationToken,
 ) {
-    let mut collectors = Collectors::new(&config.collection, shutdown.clone());
+    let mut collectors = Collectors::new(&config.collection, &shutdown);
     let mut interval = *interval_rx.borrow_and_update();
     let mut next = Instant::now() + FIRST_SAMPLE_GAP;
     loop {
@@ -142,7 +150,7 @@ async fn collect_loop(
                 }
                 continue;
             }
-            _ = shutdown.changed() => return,
+            () = shutdown.cancelled() => return,
         }
         next += interval;
         let now = Instant::now();
@@ -175,7 +183,7 @@ async fn collect_loop(
     }
 }
 
-async fn status_loop(state_dir: std::path::PathBuf, status: Arc<Status>, mut shutdown: watch::Receiver<bool>) {
+async fn status_loop(state_dir: std::path::PathBuf, status: Arc<Status>, shutdown: CancellationToken) {
     loop {
         let file = status.snapshot();
         let dir = state_dir.clone();
@@ -184,9 +192,8 @@ async fn status_loop(state_dir: std::path::PathBuf, status: Arc<Status>, mut shu
             Ok(Err(error)) => tracing::warn!(error = %error, "cannot write the status file"),
             Err(join) => tracing::warn!(error = %join, "status task failed"),
         }
-        tokio::select! {
-            _ = tokio::time::sleep(status::STATUS_PERIOD) => {}
-            _ = shutdown.changed() => return,
+        if sleep_or_cancelled(status::STATUS_PERIOD, &shutdown).await {
+            return;
         }
     }
 }

@@ -33,6 +33,7 @@ use vigil_proto::{
     agent_message, server_message, ActionResult, AgentMessage, Heartbeat, Metrics, RegisterRequest, RegisterResponse,
     ServerMessage,
 };
+use vigil_runtime::shutdown::{sleep_or_cancelled, CancellationToken};
 use vigil_runtime::Backoff;
 
 use crate::config::{Config, ServerConfig};
@@ -227,14 +228,14 @@ async fn store_host_id(state_dir: &Path, host_id: &str) -> Result<(), ClientErro
 }
 
 /// Registers (with backoff) until a host id is stored, unless one already
-/// is. `None` when `shutdown` fired first.
-pub async fn ensure_host_id(config: &Config, shutdown: &mut watch::Receiver<bool>) -> Option<RegisteredHost> {
+/// is. `None` when `shutdown` was cancelled first.
+pub async fn ensure_host_id(config: &Config, shutdown: &CancellationToken) -> Option<RegisteredHost> {
     if let Some(host_id) = stored_host_id(&config.state_dir) {
         return Some(RegisteredHost { host_id, interval_seconds: 0 });
     }
     let mut backoff = Backoff::new(BACKOFF_MIN, BACKOFF_MAX).with_jitter();
     loop {
-        if *shutdown.borrow() {
+        if shutdown.is_cancelled() {
             return None;
         }
         match register(config).await {
@@ -244,9 +245,8 @@ pub async fn ensure_host_id(config: &Config, shutdown: &mut watch::Receiver<bool
             Err(error) => {
                 let delay = backoff.next_delay();
                 tracing::warn!(error = %error, retry_in_ms = delay.as_millis() as u64, "registration failed");
-                tokio::select! {
-                    _ = tokio::time::sleep(delay) => {}
-                    _ = shutdown.changed() => return None,
+                if sleep_or_cancelled(delay, shutdown).await {
+                    return None;
                 }
             }
         }
@@ -290,15 +290,16 @@ pub struct Sender {
 }
 
 impl Sender {
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+    /// Runs until `shutdown` is cancelled.
+    pub async fn run(self, shutdown: CancellationToken) {
         let mut backoff = Backoff::new(BACKOFF_MIN, BACKOFF_MAX).with_jitter();
         loop {
-            if *shutdown.borrow() {
+            if shutdown.is_cancelled() {
                 return;
             }
             let mut acked = 0u64;
             let started = Instant::now();
-            let outcome = self.session(&mut shutdown, &mut acked).await;
+            let outcome = self.session(&shutdown, &mut acked).await;
             self.status.set_connected(false);
             match outcome {
                 Ok(SessionEnd::Shutdown) => return,
@@ -310,14 +311,13 @@ impl Sender {
             }
             let delay = backoff.next_delay();
             tracing::info!(retry_in_ms = delay.as_millis() as u64, "reconnecting");
-            tokio::select! {
-                _ = tokio::time::sleep(delay) => {}
-                _ = shutdown.changed() => return,
+            if sleep_or_cancelled(delay, &shutdown).await {
+                return;
             }
         }
     }
 
-    async fn session(&self, shutdown: &mut watch::Receiver<bool>, acked: &mut u64) -> Result<SessionEnd, ClientError> {
+    async fn session(&self, shutdown: &CancellationToken, acked: &mut u64) -> Result<SessionEnd, ClientError> {
         let channel = connect_channel(&self.server).await?;
         let mut client = new_client(channel, &self.server.token)?;
         let (tx, rx) = tokio::sync::mpsc::channel::<AgentMessage>(MAX_IN_FLIGHT + 16);
@@ -329,7 +329,7 @@ impl Sender {
             response = tokio::time::timeout(CALL_TIMEOUT, client.connect(request)) => response
                 .map_err(|_| ClientError::Timeout { call: "Connect", timeout: CALL_TIMEOUT })?
                 .map_err(|status| ClientError::Rpc { call: "Connect", status })?,
-            _ = shutdown.changed() => return Ok(SessionEnd::Shutdown),
+            () = shutdown.cancelled() => return Ok(SessionEnd::Shutdown),
         };
         let mut inbound = response.into_inner();
         self.status.set_connected(true);
@@ -355,7 +355,7 @@ impl Sender {
             }
             tokio::select! {
                 biased;
-                _ = shutdown.changed() => return Ok(SessionEnd::Shutdown),
+                () = shutdown.cancelled() => return Ok(SessionEnd::Shutdown),
                 message = inbound.message() => match message {
                     Ok(Some(message)) => {
                         if self.handle(message, &tx, &mut in_flight).await? {

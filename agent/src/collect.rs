@@ -19,8 +19,8 @@
 use std::time::Duration;
 
 use prost::Message;
-use tokio::sync::watch;
 use vigil_proto::{ContainerMetrics, HostMetrics, Metrics, SectionError, ServiceMetrics};
+use vigil_runtime::CancellationToken;
 
 use crate::config::CollectionConfig;
 use crate::containers::{ContainerCollector, SectionFailure};
@@ -66,13 +66,24 @@ pub struct Collectors {
     pub services: Option<ServiceCollector>,
     pub custom: Option<CustomMetrics>,
     pub section_timeout: Duration,
+    /// What stops the custom metric tasks: a child of the shutdown token
+    /// given to [`Collectors::new`], also cancelled when these collectors
+    /// are dropped.
+    custom_stop: CancellationToken,
+}
+
+impl Drop for Collectors {
+    fn drop(&mut self) {
+        self.custom_stop.cancel();
+    }
 }
 
 impl Collectors {
     /// Builds the collectors `collection` enables and starts the custom
-    /// metric tasks (they stop with `shutdown`). Must run inside a tokio
-    /// runtime.
-    pub fn new(collection: &CollectionConfig, shutdown: watch::Receiver<bool>) -> Self {
+    /// metric tasks (they stop when `shutdown` is cancelled or these
+    /// collectors are dropped). Must run inside a tokio runtime.
+    pub fn new(collection: &CollectionConfig, shutdown: &CancellationToken) -> Self {
+        let custom_stop = shutdown.child_token();
         let host_bounds = (collection.host.max_mounts, collection.host.max_interfaces);
         let host = collection.host.enabled.then(|| {
             let mut host = HostCollector::new("/proc", collection.host.metrics.clone()).with_bounds(host_bounds.0, host_bounds.1);
@@ -85,8 +96,10 @@ impl Collectors {
             host_bounds,
             containers: collection.containers.enabled.then(|| ContainerCollector::new(collection.containers.clone())),
             services: collection.services.enabled.then(|| ServiceCollector::new(collection.services.clone())),
-            custom: (!collection.custom_metrics.is_empty()).then(|| CustomMetrics::start(&collection.custom_metrics, shutdown)),
+            custom: (!collection.custom_metrics.is_empty())
+                .then(|| CustomMetrics::start(&collection.custom_metrics, custom_stop.clone())),
             section_timeout: SECTION_TIMEOUT,
+            custom_stop,
         }
     }
 

@@ -14,8 +14,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::process::Command;
-use tokio::sync::watch;
 use vigil_proto::CustomMetric;
+use vigil_runtime::CancellationToken;
 
 use crate::config::CustomMetricConfig;
 
@@ -139,27 +139,26 @@ pub struct CustomMetrics {
 }
 
 impl CustomMetrics {
-    /// Starts one task per metric; they stop when `shutdown` becomes true (or
-    /// its sender is dropped).
-    pub fn start(configs: &[CustomMetricConfig], shutdown: watch::Receiver<bool>) -> Self {
+    /// Starts one task per metric; they stop when `stop` is cancelled.
+    pub fn start(configs: &[CustomMetricConfig], stop: CancellationToken) -> Self {
         let latest: Arc<Mutex<HashMap<String, CustomMetric>>> = Arc::default();
         for config in configs.iter().cloned() {
             let latest = latest.clone();
-            let mut shutdown = shutdown.clone();
+            let stop = stop.clone();
             tokio::spawn(async move {
                 let mut ticker = tokio::time::interval(config.interval);
                 ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 loop {
                     tokio::select! {
                         _ = ticker.tick() => {}
-                        _ = shutdown.changed() => return,
+                        () = stop.cancelled() => return,
                     }
-                    if *shutdown.borrow() {
+                    if stop.is_cancelled() {
                         return;
                     }
                     let metric = tokio::select! {
                         metric = run_once(&config) => metric,
-                        _ = shutdown.changed() => return,
+                        () = stop.cancelled() => return,
                     };
                     if !metric.error.is_empty() {
                         tracing::warn!(metric = %config.name, error = %metric.error, "custom metric failed");

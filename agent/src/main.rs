@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 use sovigilant::collect::{Collectors, SectionReport};
 use sovigilant::config::{self, CollectionConfig, Config, ConfigError, InitOptions};
 use sovigilant::containers::SectionFailure;
+use vigil_runtime::CancellationToken;
 
 /// Exit code for a bad configuration or bad arguments (EX_USAGE).
 const EXIT_CONFIG: u8 = 64;
@@ -420,15 +421,16 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
 }
 
 async fn run(config: Config) -> ExitCode {
-    let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
-    tokio::spawn(async move {
-        wait_for_signal().await;
-        tracing::info!("stop signal received; finishing the current write");
-        let _ = shutdown_tx.send(true);
-        // Keep the sender alive so receivers do not see it dropped.
-        std::future::pending::<()>().await;
+    let shutdown = CancellationToken::new();
+    tokio::spawn({
+        let shutdown = shutdown.clone();
+        async move {
+            wait_for_signal().await;
+            tracing::info!("stop signal received; finishing the current write");
+            shutdown.cancel();
+        }
     });
-    match sovigilant::agent::run(config, shutdown_rx).await {
+    match sovigilant::agent::run(config, shutdown).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!(error = %error, "sovigilant failed");
@@ -457,10 +459,9 @@ async fn wait_for_signal() {
 /// One snapshot for the CLI: every enabled section, the custom metrics run
 /// once each (concurrently).
 async fn collect_snapshot(collection: &CollectionConfig) -> (vigil_proto::Metrics, Vec<SectionReport>) {
-    let (_shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     let mut without_custom = collection.clone();
     without_custom.custom_metrics.clear();
-    let mut collectors = Collectors::new(&without_custom, shutdown_rx);
+    let mut collectors = Collectors::new(&without_custom, &CancellationToken::new());
     // a base for the cpu percentages
     tokio::time::sleep(Duration::from_millis(250)).await;
     let custom_configs = collection.custom_metrics.clone();

@@ -11,6 +11,7 @@ use sovigilant::collect::Collectors;
 use sovigilant::config::{CollectionConfig, ContainerMetric, ContainersConfig, Runtime};
 use sovigilant::containers::{ContainerCollector, Endpoint, Engine as Kind};
 use vigil_proto::ContainerMetrics;
+use vigil_runtime::CancellationToken;
 
 fn config() -> ContainersConfig {
     ContainersConfig {
@@ -186,8 +187,7 @@ async fn garbage_from_the_socket_is_a_containers_error_and_host_metrics_still_le
     let dir = tempfile::tempdir().unwrap();
     let engine = Engine::start(dir.path().join("docker.sock")).await;
     engine.set("*", Reply::Garbage);
-    let (_tx, rx) = tokio::sync::watch::channel(false);
-    let mut collectors = Collectors::new(&collection_with_docker(&engine.socket), rx);
+    let mut collectors = Collectors::new(&collection_with_docker(&engine.socket), &CancellationToken::new());
     let metrics = collectors.snapshot().await;
     assert!(metrics.host.as_ref().is_some_and(|h| h.memory.is_some() && h.cpu.is_some()), "{:?}", metrics.host);
     assert!(metrics.containers.is_empty());
@@ -201,8 +201,7 @@ async fn a_socket_that_never_answers_does_not_hold_the_snapshot() {
     let dir = tempfile::tempdir().unwrap();
     let engine = Engine::start(dir.path().join("docker.sock")).await;
     engine.set("*", Reply::Hang);
-    let (_tx, rx) = tokio::sync::watch::channel(false);
-    let mut collectors = Collectors::new(&collection_with_docker(&engine.socket), rx);
+    let mut collectors = Collectors::new(&collection_with_docker(&engine.socket), &CancellationToken::new());
     collectors.containers.as_mut().unwrap().timeout = Duration::from_millis(500);
     let started = Instant::now();
     let metrics = collectors.snapshot().await;

@@ -1,11 +1,15 @@
 //! Custom metrics: a number printed is a value; a failing, non-numeric or
 //! hung command is an error in the metric, and never delays a snapshot.
 
+mod common;
+
 use std::time::{Duration, Instant};
 
+use common::eventually;
 use sovigilant::collect::Collectors;
 use sovigilant::config::{CollectionConfig, CustomMetricConfig, MetricType};
 use sovigilant::custom::run_once;
+use vigil_runtime::CancellationToken;
 
 fn metric(name: &str, command: &str, kind: MetricType, timeout: Duration) -> CustomMetricConfig {
     CustomMetricConfig { name: name.into(), command: command.into(), kind, interval: Duration::from_secs(60), timeout }
@@ -56,8 +60,8 @@ async fn snapshots_carry_the_latest_values_and_never_wait_for_a_hung_command() {
         ],
         ..Default::default()
     };
-    let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
-    let mut collectors = Collectors::new(&collection, shutdown_rx);
+    let shutdown = CancellationToken::new();
+    let mut collectors = Collectors::new(&collection, &shutdown);
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     // while `sleep 30` runs, a snapshot is not delayed
@@ -75,5 +79,48 @@ async fn snapshots_carry_the_latest_values_and_never_wait_for_a_hung_command() {
     assert!(started.elapsed() < Duration::from_millis(500), "snapshot took {:?}", started.elapsed());
     let slow = metrics.custom.iter().find(|m| m.name == "slow").expect("slow reported after its timeout");
     assert_eq!(slow.error, "timed out after 1s");
-    shutdown_tx.send_replace(true);
+    shutdown.cancel();
+}
+
+/// Lines the metric `tick` (below) appended to `file` so far.
+fn runs(file: &std::path::Path) -> usize {
+    std::fs::read_to_string(file).map(|text| text.lines().count()).unwrap_or(0)
+}
+
+fn ticking(file: &std::path::Path) -> CollectionConfig {
+    CollectionConfig {
+        custom_metrics: vec![CustomMetricConfig {
+            interval: Duration::from_millis(100),
+            ..metric("tick", &format!("echo run >> {}; echo 1", file.display()), MetricType::Gauge, Duration::from_secs(5))
+        }],
+        ..Default::default()
+    }
+}
+
+/// Waits until `file` has at least two runs, lets `stop` act, then checks
+/// no run starts afterwards.
+async fn assert_stops(file: &std::path::Path, stop: impl FnOnce()) {
+    eventually("two runs of the metric", Duration::from_secs(5), || async { runs(file) >= 2 }).await;
+    stop();
+    // a run already started may still finish
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let stopped_at = runs(file);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(runs(file), stopped_at, "the metric still runs after its stop");
+}
+
+#[tokio::test]
+async fn custom_metric_tasks_stop_at_shutdown_and_with_their_collectors() {
+    let dir = tempfile::tempdir().unwrap();
+
+    let shutdown = CancellationToken::new();
+    let at_shutdown = dir.path().join("shutdown.log");
+    let _collectors = Collectors::new(&ticking(&at_shutdown), &shutdown);
+    assert_stops(&at_shutdown, || shutdown.cancel()).await;
+
+    let shutdown = CancellationToken::new();
+    let on_drop = dir.path().join("drop.log");
+    let collectors = Collectors::new(&ticking(&on_drop), &shutdown);
+    assert_stops(&on_drop, || drop(collectors)).await;
+    assert!(!shutdown.is_cancelled(), "dropping the collectors does not cancel the agent's shutdown");
 }

@@ -15,6 +15,7 @@ use sovigilant::queue::{Queue, SharedQueue};
 use sovigilant::status::Status;
 use tokio::sync::{watch, Notify};
 use vigil_proto::{HostMetrics, Metrics};
+use vigil_runtime::CancellationToken;
 
 fn config(address: std::net::SocketAddr, state_dir: &Path) -> Config {
     Config::parse(Path::new("test.yaml"), &config_text(address, state_dir, "1s")).unwrap()
@@ -38,7 +39,7 @@ struct Running {
     queue: SharedQueue,
     wake: Arc<Notify>,
     status: Arc<Status>,
-    shutdown: watch::Sender<bool>,
+    shutdown: CancellationToken,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -49,7 +50,7 @@ fn start_sender(config: &Config, queue: SharedQueue) -> Running {
 fn start_sender_with_heartbeat(config: &Config, queue: SharedQueue, heartbeat: Duration) -> Running {
     let wake = Arc::new(Notify::new());
     let status = Arc::new(Status::new(config.server.address.clone(), Some(HOST_ID.into()), None));
-    let (shutdown, shutdown_rx) = watch::channel(false);
+    let shutdown = CancellationToken::new();
     let sender = Sender {
         server: config.server.clone(),
         host_id: HOST_ID.into(),
@@ -59,7 +60,7 @@ fn start_sender_with_heartbeat(config: &Config, queue: SharedQueue, heartbeat: D
         interval: watch::channel(config.collection.interval).0,
         heartbeat,
     };
-    let task = tokio::spawn(sender.run(shutdown_rx));
+    let task = tokio::spawn(sender.run(shutdown.clone()));
     Running { queue, wake, status, shutdown, task }
 }
 
@@ -82,7 +83,7 @@ impl Running {
     }
 
     async fn stop(self) {
-        self.shutdown.send_replace(true);
+        self.shutdown.cancel();
         tokio::time::timeout(Duration::from_secs(5), self.task).await.expect("sender stops on shutdown").unwrap();
     }
 }
@@ -264,8 +265,8 @@ async fn run_registers_collects_sends_writes_status_and_stops_cleanly() {
     let gateway = Gateway::new(Behaviour::default());
     let server = Server::start(gateway.clone()).await;
     let config = config(server.address, state.path());
-    let (shutdown, shutdown_rx) = watch::channel(false);
-    let task = tokio::spawn(sovigilant::agent::run(config, shutdown_rx));
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(sovigilant::agent::run(config, shutdown.clone()));
 
     eventually("2 snapshots received", Duration::from_secs(10), || async { gateway.received().len() >= 2 }).await;
     let snapshot = gateway.record.lock().unwrap().snapshots[0].clone();
@@ -283,13 +284,29 @@ async fn run_registers_collects_sends_writes_status_and_stops_cleanly() {
     assert_eq!(status.agent_id.as_deref(), Some(HOST_ID));
     assert_eq!(status.pid, std::process::id());
 
-    shutdown.send_replace(true);
+    shutdown.cancel();
     tokio::time::timeout(Duration::from_secs(5), task).await.expect("run stops on shutdown").unwrap().unwrap();
     assert!(sovigilant::status::read(state.path()).is_none(), "status file removed on a clean stop");
     // seqs are consecutive from 1
     let seqs: Vec<u64> = gateway.received().iter().map(|(_, s)| *s).collect();
     assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>());
     server.stop().await;
+}
+
+#[tokio::test]
+async fn run_stops_on_shutdown_while_registration_waits_to_retry() {
+    let state = tempfile::tempdir().unwrap();
+    // a port nobody listens on: every Register fails at once
+    let address = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(sovigilant::agent::run(config(address, state.path()), shutdown.clone()));
+    // attempts at 0 and 0.75..1.25 s; the second wait lasts 1.5..2.5 s
+    tokio::time::sleep(Duration::from_millis(1600)).await;
+    let started = tokio::time::Instant::now();
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(5), task).await.expect("run stops on shutdown").unwrap().unwrap();
+    assert!(started.elapsed() < Duration::from_millis(400), "stopped after {:?}, not during the wait", started.elapsed());
+    assert_eq!(sovigilant::client::stored_host_id(state.path()), None);
 }
 
 #[tokio::test]

@@ -10,6 +10,7 @@ use std::time::Duration;
 use common::{eventually, Behaviour, Gateway, Server, HOST_ID, TOKEN};
 use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
 use sovigilant::config::Config;
+use vigil_runtime::CancellationToken;
 
 struct Pki {
     ca_pem: String,
@@ -50,10 +51,10 @@ async fn registers_and_streams_over_tls_with_the_configured_ca() {
     let response = sovigilant::client::register(&config).await.unwrap();
     assert_eq!(response.host_id, HOST_ID);
 
-    let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
-    let task = tokio::spawn(sovigilant::agent::run(config, shutdown_rx));
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(sovigilant::agent::run(config, shutdown.clone()));
     eventually("a snapshot over TLS", Duration::from_secs(10), || async { !gateway.received().is_empty() }).await;
-    shutdown.send_replace(true);
+    shutdown.cancel();
     tokio::time::timeout(Duration::from_secs(5), task).await.unwrap().unwrap().unwrap();
     server.stop().await;
 }

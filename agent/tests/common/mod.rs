@@ -23,6 +23,7 @@ use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
 use tonic::{Request, Response, Status, Streaming};
 use vigil_proto::vigil_service_server::{VigilService, VigilServiceServer};
 use vigil_proto::{agent_message, server_message, Ack, AgentMessage, RegisterRequest, RegisterResponse, ServerMessage};
+use vigil_runtime::CancellationToken;
 
 pub const TOKEN: &str = "test-token-123";
 pub const HOST_ID: &str = "host-test-1";
@@ -55,8 +56,8 @@ pub struct Gateway {
     pub record: Arc<Mutex<Record>>,
     pub behaviour: Arc<Behaviour>,
     connections: Arc<AtomicUsize>,
-    /// Set to true to fail every open stream (the gateway "dies").
-    kill: Arc<tokio::sync::watch::Sender<bool>>,
+    /// Cancelled to fail every open stream (the gateway "dies").
+    kill: CancellationToken,
 }
 
 impl Gateway {
@@ -65,7 +66,7 @@ impl Gateway {
             record: Arc::default(),
             behaviour: Arc::new(behaviour),
             connections: Arc::default(),
-            kill: Arc::new(tokio::sync::watch::channel(false).0),
+            kill: CancellationToken::new(),
         }
     }
 
@@ -75,7 +76,7 @@ impl Gateway {
             record: self.record.clone(),
             behaviour: Arc::new(behaviour),
             connections: self.connections.clone(),
-            kill: Arc::new(tokio::sync::watch::channel(false).0),
+            kill: CancellationToken::new(),
         }
     }
 
@@ -113,7 +114,7 @@ impl VigilService for Gateway {
         let mut inbound = request.into_inner();
         let record = self.record.clone();
         let behaviour = self.behaviour.clone();
-        let mut kill = self.kill.subscribe();
+        let kill = self.kill.clone();
         tokio::spawn(async move {
             let mut count = 0usize;
             loop {
@@ -122,7 +123,7 @@ impl VigilService for Gateway {
                         Ok(Some(message)) => Some(message),
                         _ => return,
                     },
-                    _ = kill.wait_for(|killed| *killed) => None,
+                    () = kill.cancelled() => None,
                 };
                 let Some(message) = message else {
                     let _ = tx.send(Err(Status::unavailable("gateway stopped"))).await;
@@ -175,7 +176,7 @@ impl VigilService for Gateway {
 /// A running test gateway; stops when dropped or on [`stop`](Self::stop).
 pub struct Server {
     pub address: SocketAddr,
-    kill: Arc<tokio::sync::watch::Sender<bool>>,
+    kill: CancellationToken,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -220,7 +221,7 @@ impl Server {
     /// Fails every open stream, stops accepting and waits for the server
     /// to finish.
     pub async fn stop(mut self) {
-        self.kill.send_replace(true);
+        self.kill.cancel();
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }

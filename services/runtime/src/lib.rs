@@ -26,11 +26,11 @@ pub mod files;
 pub mod nats;
 #[cfg(feature = "service")]
 pub mod service;
-#[cfg(feature = "service")]
+#[cfg(any(feature = "shutdown", feature = "service"))]
 pub mod shutdown;
 
 pub use backoff::Backoff;
 #[cfg(feature = "service")]
 pub use service::{Connections, Service};
-#[cfg(feature = "service")]
+#[cfg(any(feature = "shutdown", feature = "service"))]
 pub use shutdown::CancellationToken;

@@ -18,7 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const BIN_DIR = process.env.VIGIL_BIN_DIR ?? join(ROOT, 'target', 'debug');
+const BIN_DIR = process.env.VIGIL_BIN_DIR ?? join(process.env.CARGO_TARGET_DIR ?? join(ROOT, 'target'), 'debug');
 const MARIADB = process.env.VIGIL_TEST_MARIADB ?? 'mysql://root@127.0.0.1:3306';
 
 export function log(...args) {

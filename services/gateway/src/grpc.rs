@@ -137,7 +137,9 @@ impl VigilService for Agents {
         }
         let capacity = self.shared.config.settings.max_in_flight_per_agent.saturating_add(16);
         let (replies, receiver) = mpsc::channel(capacity);
-        let session = Session { shared: self.shared.clone(), identity, host_id, replies };
+        // read once per stream: `server_info` clones the server's whole INFO
+        let bus_limit = self.shared.nats.server_info().max_payload.saturating_sub(BUS_HEADER_ROOM);
+        let session = Session { shared: self.shared.clone(), identity, host_id, replies, bus_limit };
         tracing::info!(tenant_id = %session.identity.tenant_id, host_id = %session.host_id, "agent stream opened");
         tokio::spawn(session.run(request.into_inner()));
         Ok(Response::new(Box::pin(ReceiverStream::new(receiver))))
@@ -161,6 +163,8 @@ struct Session {
     identity: AgentIdentity,
     host_id: String,
     replies: mpsc::Sender<Result<ServerMessage, Status>>,
+    /// Largest JSON snapshot the bus takes (its `max_payload` less header room).
+    bus_limit: usize,
 }
 
 fn ack(ack: Ack) -> ServerMessage {
@@ -275,7 +279,7 @@ impl Session {
                 // passed max_message_bytes may still not fit one bus message,
                 // and a publish over max_payload would fail on every replay.
                 // Headers (Nats-Msg-Id) take a few dozen bytes more.
-                let bus_limit = (self.shared.nats.server_info().max_payload).saturating_sub(BUS_HEADER_ROOM);
+                let bus_limit = self.bus_limit;
                 if payload.len() > bus_limit {
                     let error = format!(
                         "snapshot {seq} is {} bytes as JSON, over the bus limit of {bus_limit} bytes (nats max_payload); send fewer mounts, interfaces, containers or custom metrics",

@@ -57,16 +57,19 @@ pub fn encode<T: Serialize>(reply: &Reply<T>) -> Bytes {
         .into()
 }
 
+/// `reply` cut into chunks of at most `limit` bytes (one chunk when it fits).
+pub fn chunks(mut reply: Bytes, limit: usize) -> impl Stream<Item = Result<Bytes, ServiceError>> + Send {
+    let mut chunks = Vec::with_capacity(reply.len() / limit.max(1) + 1);
+    while reply.len() > limit {
+        chunks.push(Ok(reply.split_to(limit)));
+    }
+    chunks.push(Ok(reply));
+    futures::stream::iter(chunks)
+}
+
 /// Answers `request` with `reply`, in chunks when it does not fit one.
 pub async fn respond(client: &async_nats::Client, request: &service::Request, reply: Bytes) {
-    let limit = chunk_limit(client);
-    let mut chunks = Vec::with_capacity(reply.len() / limit + 1);
-    let mut rest = reply;
-    while rest.len() > limit {
-        chunks.push(Ok(rest.split_to(limit)));
-    }
-    chunks.push(Ok(rest));
-    respond_stream(client, request, futures::stream::iter(chunks)).await;
+    respond_stream(client, request, chunks(reply, chunk_limit(client))).await;
 }
 
 /// Answers `request` with the chunks of `reply`, produced on demand: the

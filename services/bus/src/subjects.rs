@@ -74,7 +74,7 @@ impl<Req, Resp> Endpoint<Req, Resp> {
 
     /// Full subject a client sends its request to.
     pub fn subject(&self) -> String {
-        format!("{}.{}", self.group, self.name)
+        self.untyped().subject()
     }
 
     /// The endpoint without its types (for lists, logs and fakes).

@@ -9,7 +9,7 @@
 //! - a message that can never be stored is refused (dead-lettered by the
 //!   loop): undecodable payload, subject/payload mismatch, unknown host,
 //!   tenant mismatch, or data the database refuses;
-//! - errors are permanent ([`StoreError::Data`]: the database refuses these
+//! - errors are permanent (`StoreError::Data`: the database refuses these
 //!   rows, SQLSTATE classes 22 and 23 and a few MariaDB codes) or transient
 //!   (anything else: connection lost, lock timeout, deadlock...);
 //! - a snapshot is stored only for a registered host of its own tenant; a
@@ -70,27 +70,12 @@ impl BatchStore for SnapshotStore {
     }
 
     async fn store(&self, items: &[MetricsSnapshot]) -> Result<Committed<WentOnline>, StoreError> {
-        store(&self.shared, items).await.map_err(StoreError::from)
+        store(&self.shared, items).await.map_err(classify)
     }
 
     async fn after_commit(&self, went_online: WentOnline) {
         for (tenant_id, host_id, last_seen) in went_online {
             crate::events::publish(&self.shared.jetstream, &tenant_id, &host_id, HostEventKind::Online, Some(last_seen)).await;
-        }
-    }
-}
-
-/// The database's error, classified.
-enum DbError {
-    Data(sqlx::Error),
-    Unavailable(sqlx::Error),
-}
-
-impl From<DbError> for StoreError {
-    fn from(error: DbError) -> Self {
-        match error {
-            DbError::Data(error) => StoreError::Data(Box::new(error)),
-            DbError::Unavailable(error) => StoreError::Unavailable(Box::new(error)),
         }
     }
 }
@@ -113,13 +98,12 @@ fn is_data_error(error: &sqlx::Error) -> bool {
     db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>().is_some_and(|e| DATA_ERROR_NUMBERS.contains(&e.number()))
 }
 
-impl From<sqlx::Error> for DbError {
-    fn from(error: sqlx::Error) -> Self {
-        if is_data_error(&error) {
-            DbError::Data(error)
-        } else {
-            DbError::Unavailable(error)
-        }
+/// A database error as the batch loop wants it: refused data or unavailable.
+fn classify(error: sqlx::Error) -> StoreError {
+    if is_data_error(&error) {
+        StoreError::Data(Box::new(error))
+    } else {
+        StoreError::Unavailable(Box::new(error))
     }
 }
 
@@ -178,7 +162,7 @@ struct HostRow {
 }
 
 /// Stores `items` in one transaction; nothing is acked here.
-async fn store(shared: &Shared, items: &[MetricsSnapshot]) -> Result<Committed<WentOnline>, DbError> {
+async fn store(shared: &Shared, items: &[MetricsSnapshot]) -> Result<Committed<WentOnline>, sqlx::Error> {
     let tenants = shared.host_tenants.of(&shared.pool, items).await?;
 
     let mut stored = Committed { refused: BTreeMap::new(), after: Vec::new() };

@@ -63,30 +63,21 @@ impl<S: Send + Sync + 'static> EndpointTable<S> {
 
     /// Answers `endpoint` with `handler`, whose reply is sent whole (in
     /// chunks when it is larger than one bus message).
-    pub fn handle<Req, Resp, F, Fut>(mut self, endpoint: Endpoint<Req, Resp>, handler: F) -> Self
+    pub fn handle<Req, Resp, F, Fut>(self, endpoint: Endpoint<Req, Resp>, handler: F) -> Self
     where
         Req: DeserializeOwned + Send + 'static,
         Resp: Serialize + Send + 'static,
         F: Fn(Arc<S>, Req) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<Resp, ServiceError>> + Send + 'static,
     {
-        debug_assert_eq!(endpoint.group, self.group, "{endpoint:?} is not of group {}", self.group);
         let handler = Arc::new(handler);
-        self.handlers.push((
-            endpoint.name,
-            Arc::new(move |state, client, request| {
-                let handler = handler.clone();
-                async move {
-                    let result = match decode::<Req>(&request) {
-                        Ok(decoded) => handler(state, decoded).await,
-                        Err(error) => Err(error),
-                    };
-                    rpc::respond(&client, &request, rpc::encode(&Reply::from(result))).await;
-                }
-                .boxed()
-            }),
-        ));
-        self
+        self.stream(endpoint, move |state, client, request| {
+            let handler = handler.clone();
+            async move {
+                let reply = handler(state, request).await?;
+                Ok(rpc::chunks(rpc::encode(&Reply::Ok(reply)), rpc::chunk_limit(&client)))
+            }
+        })
     }
 
     /// Answers `endpoint` with a reply `handler` produces chunk by chunk (a

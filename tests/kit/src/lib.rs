@@ -64,60 +64,93 @@ pub struct NatsServer {
     /// The one user of the `VIGIL` account and its password.
     pub user: String,
     pub password: String,
-    /// Kept for its drop: the JetStream store and the config live here.
-    _store: tempfile::TempDir,
+    /// The JetStream store, the config and the server log live here (kept for its drop).
+    store: tempfile::TempDir,
     conf: std::path::PathBuf,
     process: Option<Child>,
 }
 
 impl NatsServer {
+    /// Starts a server on free ports. A port picked free can be taken by a
+    /// concurrent test before nats-server binds it; the server then exits,
+    /// and the start is retried on other ports (its log names the cause).
     pub async fn start() -> NatsServer {
-        let port = free_port();
         let store = tempfile::tempdir().expect("temp dir for jetstream");
         let password = format!("{}{}", random_suffix(), random_suffix());
         let conf = store.path().join("nats-server.conf");
-        let text = nats_conf::render(&nats_conf::ServerConf {
-            host: "127.0.0.1",
-            port,
-            store_dir: store.path(),
-            user: NATS_USER,
-            password: &password,
-        })
-        .expect("render nats/nats-server.conf");
-        std::fs::write(&conf, text).expect("write the nats-server config");
         let mut server = NatsServer {
-            port,
-            url: format!("nats://127.0.0.1:{port}"),
-            monitor_port: free_port(),
+            port: 0,
+            url: String::new(),
+            monitor_port: 0,
             user: NATS_USER.to_owned(),
             password,
-            _store: store,
+            store,
             conf,
             process: None,
         };
-        server.spawn().await;
-        server
+        let mut attempt = 1;
+        loop {
+            server.port = free_port();
+            server.monitor_port = free_port();
+            server.url = format!("nats://127.0.0.1:{}", server.port);
+            let text = nats_conf::render(&nats_conf::ServerConf {
+                host: "127.0.0.1",
+                port: server.port,
+                store_dir: server.store.path(),
+                user: NATS_USER,
+                password: &server.password,
+            })
+            .expect("render nats/nats-server.conf");
+            std::fs::write(&server.conf, text).expect("write the nats-server config");
+            match server.spawn().await {
+                Ok(()) => return server,
+                Err(SpawnError::Exited(log)) if attempt < 5 => {
+                    eprintln!("testkit: nats-server on {} exited at start (attempt {attempt}), retrying on other ports: {log}", server.url);
+                    attempt += 1;
+                }
+                Err(error) => panic!("{error}"),
+            }
+        }
     }
 
-    async fn spawn(&mut self) {
+    /// Runs nats-server on the configured ports until JetStream answers its
+    /// API, the process exits, or 10 s pass.
+    async fn spawn(&mut self) -> Result<(), SpawnError> {
+        let log_path = self.store.path().join("nats-server.log");
+        let log = std::fs::File::create(&log_path).expect("create the nats-server log");
         let process = Command::new("nats-server")
             .arg("-c")
             .arg(&self.conf)
             .args(["-m", &self.monitor_port.to_string()])
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(log)
             .spawn()
             .expect("start nats-server (is it on PATH?)");
         self.process = Some(process);
-        let server = &*self;
-        // ready once JetStream answers its API
-        eventually(&format!("nats-server on {} to answer JetStream", self.url), Duration::from_secs(10), || async {
-            match server.connect_as(&server.user, &server.password).await {
-                Ok(client) => client.request("$JS.API.INFO", "".into()).await.map(drop).map_err(|error| error.to_string()),
-                Err(error) => Err(error.to_string()),
+        let read_log = || std::fs::read_to_string(&log_path).unwrap_or_default().trim().to_owned();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let last = match self.connect_as(&self.user, &self.password).await {
+                Ok(client) => match client.request("$JS.API.INFO", "".into()).await {
+                    Ok(_) => return Ok(()),
+                    Err(error) => error.to_string(),
+                },
+                Err(error) => error.to_string(),
+            };
+            let process = self.process.as_mut().expect("spawned above");
+            if let Ok(Some(status)) = process.try_wait() {
+                self.process = None;
+                return Err(SpawnError::Exited(format!("{status}; log: {}", read_log())));
             }
-        })
-        .await;
+            if std::time::Instant::now() >= deadline {
+                return Err(SpawnError::NotReady(format!(
+                    "timed out after 10s waiting for nats-server on {} to answer JetStream; last observed: {last:?}; log: {}",
+                    self.url,
+                    read_log()
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// The server's process id while it runs.
@@ -176,7 +209,26 @@ impl NatsServer {
 
     pub async fn restart(&mut self) {
         self.stop();
-        self.spawn().await;
+        if let Err(error) = self.spawn().await {
+            panic!("{error}");
+        }
+    }
+}
+
+/// Why a test nats-server did not come up.
+#[derive(Debug)]
+enum SpawnError {
+    /// The process exited (a port taken between the pick and the bind).
+    Exited(String),
+    NotReady(String),
+}
+
+impl std::fmt::Display for SpawnError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SpawnError::Exited(detail) => write!(f, "nats-server exited at start: {detail}"),
+            SpawnError::NotReady(detail) => f.write_str(detail),
+        }
     }
 }
 

@@ -105,7 +105,10 @@ impl NatsServer {
             match server.spawn().await {
                 Ok(()) => return server,
                 Err(SpawnError::Exited(log)) if attempt < 5 => {
-                    eprintln!("testkit: nats-server on {} exited at start (attempt {attempt}), retrying on other ports: {log}", server.url);
+                    eprintln!(
+                        "testkit: nats-server on {} exited at start (attempt {attempt}), retrying on other ports: {log}",
+                        server.url
+                    );
                     attempt += 1;
                 }
                 Err(error) => panic!("{error}"),

@@ -1,0 +1,1 @@
+//! The condition language of alert rules (a subset of CEL).

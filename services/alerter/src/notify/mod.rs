@@ -1,0 +1,1 @@
+//! Notification channels: how an alert event is sent to each kind of receiver.

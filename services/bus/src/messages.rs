@@ -252,6 +252,123 @@ pub struct HostEvent {
 }
 
 // ---------------------------------------------------------------------------
+// alerts.<tenant>.<host>.<event> — schemas/alert-event.schema.json
+
+/// How bad an alert is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Info,
+    Warning,
+    Critical,
+}
+
+impl Severity {
+    pub const ALL: [Severity; 3] = [Severity::Info, Severity::Warning, Severity::Critical];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+impl std::str::FromStr for Severity {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Severity, String> {
+        Severity::ALL
+            .into_iter()
+            .find(|severity| severity.as_str() == text)
+            .ok_or_else(|| format!("severity {text:?} is not one of info, warning, critical"))
+    }
+}
+
+/// Where an alert is: the seed's `alerts.status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertStatus {
+    Firing,
+    Acknowledged,
+    Resolved,
+}
+
+impl AlertStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertStatus::Firing => "firing",
+            AlertStatus::Acknowledged => "acknowledged",
+            AlertStatus::Resolved => "resolved",
+        }
+    }
+}
+
+/// What happened to an alert: the last token of its subject.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertTransition {
+    Fired,
+    Acknowledged,
+    Resolved,
+}
+
+impl AlertTransition {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertTransition::Fired => "fired",
+            AlertTransition::Acknowledged => "acknowledged",
+            AlertTransition::Resolved => "resolved",
+        }
+    }
+}
+
+/// One alert: a rule firing for one instance (the host, or one of its
+/// mounts, containers or services). A row of `alerts`, as the REST API shows
+/// it and as `alerts.<tenant>.<host>.<event>` carries it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Alert {
+    pub id: String,
+    pub tenant_id: String,
+    pub host_id: String,
+    pub host_name: String,
+    pub rule_id: String,
+    pub rule_name: String,
+    pub severity: Severity,
+    pub status: AlertStatus,
+    /// Set when the instance is a mount (`host.disk.*` rules).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mount: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_name: Option<String>,
+    /// The rule's message, rendered when it fired.
+    pub message: String,
+    /// The condition's value when it fired, as text (`"92.5"`, `"exited"`).
+    pub value: Option<String>,
+    /// Stable id of the instance (rule × host × mount/container/service):
+    /// the same across its alerts, e.g. PagerDuty's `dedup_key`.
+    pub fingerprint: String,
+    /// A silence or maintenance window matched it: recorded, not notified.
+    pub silenced: bool,
+    pub fired_at: DateTime<Utc>,
+    pub acknowledged_at: Option<DateTime<Utc>>,
+    pub acknowledged_by: Option<String>,
+    pub resolved_at: Option<DateTime<Utc>>,
+}
+
+/// `alerts.<tenant>.<host>.<fired|acknowledged|resolved>` (stream `ALERTS`):
+/// an alert changed; `alert` is its state after the change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertEvent {
+    pub event: AlertTransition,
+    pub at: DateTime<Utc>,
+    pub alert: Alert,
+}
+
+// ---------------------------------------------------------------------------
 // Collector endpoints — schemas/collector-*.schema.json
 
 /// `vigil.collector.hosts.register`: the gateway registers an agent whose token

@@ -42,6 +42,23 @@ pub fn dead_letter(original_subject: &str) -> String {
     format!("deadletter.{original_subject}")
 }
 
+/// All alert events: `alerts.<tenant>.<host>.<event>`.
+pub const ALERTS_ALL: &str = "alerts.>";
+
+/// Subject of an alert event.
+pub fn alert_event(tenant_id: &str, host_id: &str, event: crate::messages::AlertTransition) -> String {
+    format!("alerts.{}.{}.{}", checked("tenant", tenant_id), checked("host", host_id), event.as_str())
+}
+
+/// `(tenant, host)` of an alert event subject, or `None` if it is not one.
+pub fn parse_alert_event(subject: &str) -> Option<(&str, &str)> {
+    let mut tokens = subject.split('.');
+    match (tokens.next(), tokens.next(), tokens.next(), tokens.next(), tokens.next()) {
+        (Some("alerts"), Some(tenant), Some(host), Some(_), None) => Some((tenant, host)),
+        _ => None,
+    }
+}
+
 /// Subject of a host lifecycle event.
 pub fn host_event(tenant_id: &str, host_id: &str, event: HostEventKind) -> String {
     format!("hosts.{}.{}.{}", checked("tenant", tenant_id), checked("host", host_id), event.as_str())

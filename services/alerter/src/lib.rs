@@ -6,3 +6,4 @@
 
 pub mod condition;
 pub mod notify;
+pub mod template;

@@ -1,0 +1,1 @@
+//! Alert messages: handlebars templates rendered with an alert instance.

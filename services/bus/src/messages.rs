@@ -598,6 +598,334 @@ pub struct CustomPoint {
 }
 
 // ---------------------------------------------------------------------------
+// Alerter endpoints — schemas/alerter-*.schema.json
+
+/// A tenant-wide request with nothing else to say (`rules.list`,
+/// `channels.list`, `silences.list`, `maintenance.list`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OfTenant {
+    pub tenant_id: String,
+}
+
+/// One item of a tenant, named by id (`rules.delete`, `silences.delete`,
+/// `maintenance.delete`, `channels.test`): `NotFound` when it is not the tenant's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TenantItem {
+    pub tenant_id: String,
+    pub id: String,
+}
+
+/// An alert rule as written by a user (REST body of POST/PUT
+/// `/api/alerts/rules`). `condition` is the condition language of
+/// `docs/alerting-conditions.md`; `message` a handlebars template.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleInput {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    pub condition: String,
+    /// How long the condition must hold before the alert fires
+    /// (`"5m"`, `"30s"`, `"0s"`).
+    #[serde(with = "crate::duration::serde_text")]
+    pub duration: std::time::Duration,
+    pub severity: Severity,
+    /// Channel ids; empty: every enabled channel of the tenant.
+    #[serde(default)]
+    pub channels: Vec<String>,
+    #[serde(default)]
+    pub message: String,
+    #[serde(default = "enabled_by_default")]
+    pub enabled: bool,
+    /// Hysteresis: a firing alert resolves only once this holds. A number
+    /// (the condition's threshold moved, for a condition that is one
+    /// comparison) or a condition.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clear: Option<ClearSpec>,
+    /// How often a firing, unacknowledged alert is notified again
+    /// (default 4 h; `"0s"`: never).
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::duration::serde_text_option")]
+    pub repeat_interval: Option<std::time::Duration>,
+}
+
+fn enabled_by_default() -> bool {
+    true
+}
+
+/// A rule's `clear`: a threshold or a condition.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ClearSpec {
+    Threshold(f64),
+    Condition(String),
+}
+
+/// A stored rule.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RuleRecord {
+    pub id: String,
+    pub tenant_id: String,
+    #[serde(flatten)]
+    pub rule: RuleInput,
+    /// `host_offline` for the built-in rule driven by host events, else absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub builtin: Option<String>,
+    /// What one instance of the rule is: `host`, `mount`, `container`, `service`.
+    pub scope: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// `rules.create`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CreateRule {
+    pub tenant_id: String,
+    pub rule: RuleInput,
+}
+
+/// `rules.update`: replaces the rule.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UpdateRule {
+    pub tenant_id: String,
+    pub id: String,
+    pub rule: RuleInput,
+}
+
+/// `rules.validate` and `rules.preview`: a condition (and optional clear and
+/// message) to check; `Unprocessable` names the field and column.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckRule {
+    pub tenant_id: String,
+    pub condition: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clear: Option<ClearSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// What `rules.validate` answers for a valid rule.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RuleCheck {
+    /// `host`, `mount`, `container` or `service`.
+    pub scope: String,
+}
+
+/// One instance the condition holds for now (`rules.preview`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PreviewMatch {
+    pub host_id: String,
+    pub host_name: String,
+    /// The mount, container or service; absent for a host-scoped rule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    pub value: Option<String>,
+    /// When the data it was evaluated on was collected.
+    pub timestamp: Option<DateTime<Utc>>,
+}
+
+/// `rules.preview`'s answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RulePreview {
+    pub scope: String,
+    /// Hosts whose latest data was evaluated.
+    pub hosts_evaluated: u32,
+    pub matches: Vec<PreviewMatch>,
+}
+
+/// `alerts.list`: the tenant's active alerts (firing or acknowledged),
+/// newest first, filtered by what is set.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ListAlerts {
+    pub tenant_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub severity: Option<Severity>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<AlertStatus>,
+}
+
+/// `alerts.history`: resolved alerts, newest first, `limit` (at most
+/// [`MAX_HISTORY_PAGE`]) per page; `before` is the previous page's
+/// `next_before`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AlertHistoryQuery {
+    pub tenant_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub severity: Option<Severity>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<u64>,
+    pub limit: u32,
+}
+
+/// Most entries of one history page.
+pub const MAX_HISTORY_PAGE: u32 = 500;
+
+/// A resolved alert (a row of `alerts_history`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertHistoryEntry {
+    /// Position in the history (for paging).
+    pub seq: u64,
+    #[serde(flatten)]
+    pub alert: Alert,
+    pub duration_seconds: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertHistoryPage {
+    pub items: Vec<AlertHistoryEntry>,
+    /// Pass as `before` for the next (older) page; absent on the last page.
+    pub next_before: Option<u64>,
+}
+
+/// `alerts.acknowledge`: stops the repeats; `Conflict` when it is already
+/// acknowledged.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AcknowledgeAlert {
+    pub tenant_id: String,
+    pub alert_id: String,
+    /// Who acknowledged it (the user's email).
+    pub by: String,
+}
+
+/// A notification channel as the REST API shows it: secrets masked
+/// (`"••••abcd"`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChannelRecord {
+    pub id: String,
+    pub name: String,
+    pub enabled: bool,
+    /// `email`, `slack`, `pagerduty`, `webhook`, `discord`, `teams`, `telegram`, `ntfy`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub config: serde_json::Value,
+}
+
+/// One channel of a `PUT /api/config/notifications` body: without `id` it
+/// is created; a masked secret sent back keeps the stored one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChannelInput {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    pub name: String,
+    #[serde(default = "enabled_by_default")]
+    pub enabled: bool,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub config: serde_json::Value,
+}
+
+/// `channels.put`: the tenant's channels become exactly these.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PutChannels {
+    pub tenant_id: String,
+    pub channels: Vec<ChannelInput>,
+}
+
+/// `channels.test`'s answer: what the receiver said to a test message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChannelTestResult {
+    pub delivered: bool,
+    pub status: Option<u16>,
+    pub error: Option<String>,
+}
+
+/// What a silence matches: every field set must match (none set: every
+/// alert of the tenant).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertMatcher {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub severity: Option<Severity>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mount: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_name: Option<String>,
+}
+
+/// A silence as written by a user.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SilenceInput {
+    #[serde(rename = "match", default)]
+    pub matcher: AlertMatcher,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    #[serde(default)]
+    pub comment: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SilenceRecord {
+    pub id: String,
+    #[serde(flatten)]
+    pub silence: SilenceInput,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// `silences.create` / `silences.update` (`id` set).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SaveSilence {
+    pub tenant_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    pub by: String,
+    pub silence: SilenceInput,
+}
+
+/// A recurring maintenance window: from each time `schedule` (a cron
+/// expression with seconds, `sec min hour day month weekday`, UTC) for
+/// `duration`, the host's alerts (every host's when `host_id` is absent) are
+/// not notified.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MaintenanceInput {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_id: Option<String>,
+    pub schedule: String,
+    #[serde(with = "crate::duration::serde_text")]
+    pub duration: std::time::Duration,
+    #[serde(default = "enabled_by_default")]
+    pub enabled: bool,
+    #[serde(default)]
+    pub comment: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MaintenanceRecord {
+    pub id: String,
+    #[serde(flatten)]
+    pub window: MaintenanceInput,
+    /// Whether a window is open now, and the next start.
+    pub active_now: bool,
+    pub next_start: Option<DateTime<Utc>>,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// `maintenance.create` / `maintenance.update` (`id` set).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SaveMaintenance {
+    pub tenant_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    pub by: String,
+    pub window: MaintenanceInput,
+}
+
+// ---------------------------------------------------------------------------
 // Request/reply plumbing
 
 /// Reply of every service endpoint: `{"ok": ...}` or `{"error": {...}}`.

@@ -13,6 +13,12 @@ pub const METRICS_STREAM: &str = "METRICS";
 pub const HOSTS_STREAM: &str = "HOSTS";
 /// Messages a service terminated because they can never be stored, with why.
 pub const DEAD_LETTER_STREAM: &str = "DEADLETTER";
+/// Alert events (`alerts.>`).
+pub const ALERTS_STREAM: &str = "ALERTS";
+/// Durable pull consumer of snapshots shared by every alerter instance.
+pub const ALERTER_CONSUMER: &str = "alerter";
+/// Durable pull consumer of host online/offline events shared by every alerter instance.
+pub const ALERTER_HOSTS_CONSUMER: &str = "alerter-hosts";
 /// Durable pull consumer shared by every collector instance.
 pub const COLLECTOR_CONSUMER: &str = "collector";
 /// Window inside which a re-published snapshot (same `Nats-Msg-Id`) is dropped.
@@ -59,6 +65,49 @@ pub fn dead_letter_stream() -> stream::Config {
     }
 }
 
+/// Alert events, kept 30 days; `Nats-Msg-Id` is the outbox id, so a
+/// re-published event is dropped.
+pub fn alerts_stream() -> stream::Config {
+    stream::Config {
+        name: ALERTS_STREAM.to_owned(),
+        subjects: vec![subjects::ALERTS_ALL.to_owned()],
+        storage: stream::StorageType::File,
+        retention: stream::RetentionPolicy::Limits,
+        max_age: Duration::from_secs(30 * 24 * 3600),
+        duplicate_window: DUPLICATE_WINDOW,
+        description: Some("vigil: alert events, alerts.<tenant>.<host>.<fired|acknowledged|resolved>".to_owned()),
+        ..Default::default()
+    }
+}
+
+/// The alerters' share of the snapshots: a consumer of its own, so the
+/// collector's pace never holds it back. New alerters start with new
+/// snapshots, not the stream's 7 days.
+pub fn alerter_consumer() -> consumer::pull::Config {
+    consumer::pull::Config {
+        durable_name: Some(ALERTER_CONSUMER.to_owned()),
+        description: Some("vigil alerter: evaluates alert rules on snapshots".to_owned()),
+        ack_policy: consumer::AckPolicy::Explicit,
+        ack_wait: Duration::from_secs(10),
+        max_ack_pending: 20_000,
+        deliver_policy: consumer::DeliverPolicy::New,
+        ..Default::default()
+    }
+}
+
+/// The alerters' host online/offline events.
+pub fn alerter_hosts_consumer() -> consumer::pull::Config {
+    consumer::pull::Config {
+        durable_name: Some(ALERTER_HOSTS_CONSUMER.to_owned()),
+        description: Some("vigil alerter: host online/offline events".to_owned()),
+        ack_policy: consumer::AckPolicy::Explicit,
+        ack_wait: Duration::from_secs(10),
+        deliver_policy: consumer::DeliverPolicy::New,
+        filter_subjects: vec!["hosts.*.*.online".to_owned(), "hosts.*.*.offline".to_owned()],
+        ..Default::default()
+    }
+}
+
 pub fn collector_consumer() -> consumer::pull::Config {
     consumer::pull::Config {
         durable_name: Some(COLLECTOR_CONSUMER.to_owned()),
@@ -81,7 +130,7 @@ pub struct StreamSetupError {
 
 /// Creates the streams if absent and brings their config up to date.
 pub async fn ensure_streams(jetstream: &jetstream::Context) -> Result<(), StreamSetupError> {
-    for config in [metrics_stream(), hosts_stream(), dead_letter_stream()] {
+    for config in [metrics_stream(), hosts_stream(), dead_letter_stream(), alerts_stream()] {
         let name = config.name.clone();
         let wrap = |source: Box<dyn std::error::Error + Send + Sync>| StreamSetupError { stream: name.clone(), source };
         match jetstream.get_stream(&config.name).await {

@@ -172,6 +172,45 @@ pub mod collector {
     }
 }
 
+/// The alerter's endpoints: it owns the alert tables (rules, alerts and their
+/// history, channels, silences, maintenance windows, the outbox).
+pub mod alerter {
+    use crate::messages::{
+        AcknowledgeAlert, Alert, AlertHistoryPage, AlertHistoryQuery, ChannelRecord, ChannelTestResult, CheckRule,
+        CreateRule, ListAlerts, MaintenanceRecord, OfTenant, PutChannels, RuleCheck, RulePreview, RuleRecord,
+        SaveMaintenance, SaveSilence, SilenceRecord, TenantItem, UpdateRule,
+    };
+
+    pub const SERVICE_NAME: &str = "alerter";
+    pub const GROUP: &str = "vigil.alerter";
+    /// Queue group shared by every alerter instance.
+    pub const QUEUE_GROUP: &str = "alerter";
+
+    endpoints! { GROUP;
+        /// A tenant seen for the first time gets the default rules first.
+        LIST_RULES: OfTenant => Vec<RuleRecord> = "rules.list";
+        CREATE_RULE: CreateRule => RuleRecord = "rules.create";
+        UPDATE_RULE: UpdateRule => RuleRecord = "rules.update";
+        DELETE_RULE: TenantItem => () = "rules.delete";
+        VALIDATE_RULE: CheckRule => RuleCheck = "rules.validate";
+        /// Evaluates the condition on each host's latest data (asked of the collector).
+        PREVIEW_RULE: CheckRule => RulePreview = "rules.preview";
+        LIST_ALERTS: ListAlerts => Vec<Alert> = "alerts.list";
+        ALERT_HISTORY: AlertHistoryQuery => AlertHistoryPage = "alerts.history";
+        ACKNOWLEDGE: AcknowledgeAlert => Alert = "alerts.acknowledge";
+        LIST_CHANNELS: OfTenant => Vec<ChannelRecord> = "channels.list";
+        PUT_CHANNELS: PutChannels => Vec<ChannelRecord> = "channels.put";
+        /// Sends a test message now (not through the outbox) and says what the receiver answered.
+        TEST_CHANNEL: TenantItem => ChannelTestResult = "channels.test";
+        LIST_SILENCES: OfTenant => Vec<SilenceRecord> = "silences.list";
+        SAVE_SILENCE: SaveSilence => SilenceRecord = "silences.save";
+        DELETE_SILENCE: TenantItem => () = "silences.delete";
+        LIST_MAINTENANCE: OfTenant => Vec<MaintenanceRecord> = "maintenance.list";
+        SAVE_MAINTENANCE: SaveMaintenance => MaintenanceRecord = "maintenance.save";
+        DELETE_MAINTENANCE: TenantItem => () = "maintenance.delete";
+    }
+}
+
 /// Name the gateway registers under with the `service` API (health checks).
 pub mod gateway {
     pub const SERVICE_NAME: &str = "gateway";

@@ -57,6 +57,35 @@ impl std::fmt::Display for StoreError {
     }
 }
 
+impl StoreError {
+    /// A database error as the batch loop wants it: refused data or unavailable.
+    pub fn from_sqlx(error: sqlx::Error) -> StoreError {
+        if is_data_error(&error) {
+            StoreError::Data(Box::new(error))
+        } else {
+            StoreError::Unavailable(Box::new(error))
+        }
+    }
+}
+
+/// MariaDB errors about the rows themselves whose SQLSTATE is the generic
+/// `HY000`: incorrect string value (1366), no partition for the value (1526),
+/// invalid JSON text (3140), CHECK constraint failed (4025), truncated wrong
+/// value (1292, also sent as 22007).
+const DATA_ERROR_NUMBERS: [u16; 5] = [1292, 1366, 1526, 3140, 4025];
+
+/// Whether the database refused the data itself (retrying the same rows
+/// fails again): SQLSTATE class 22 (data exception: out of range, too long,
+/// bad datetime) and 23 (integrity: `1048 Column cannot be null`, duplicate
+/// or foreign key), or one of [`DATA_ERROR_NUMBERS`].
+fn is_data_error(error: &sqlx::Error) -> bool {
+    let Some(db) = error.as_database_error() else { return false };
+    if db.code().is_some_and(|code| code.starts_with("22") || code.starts_with("23")) {
+        return true;
+    }
+    db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>().is_some_and(|e| DATA_ERROR_NUMBERS.contains(&e.number()))
+}
+
 /// A message that can never be stored, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal(pub String);

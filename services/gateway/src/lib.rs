@@ -26,6 +26,7 @@
 #![forbid(unsafe_code)]
 
 pub mod admin;
+mod alerts;
 mod auth;
 mod convert;
 mod downloads;

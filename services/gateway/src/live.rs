@@ -13,7 +13,12 @@
 //! the server sends `metrics` frames
 //! (`{"type","host_id","timestamp","data":{"cpu","memory","disk","containers","services_count"}}`,
 //! percentages; `disk` is the `/` mount, else the fullest one) and `host_status`
-//! frames (`{"type","host_id","status","timestamp"}`). Right after a subscribe
+//! frames (`{"type","host_id","status","timestamp"}`), and an `alert` frame on
+//! every transition of one of the tenant's alerts, whatever hosts the client
+//! subscribed to (`{"type":"alert","id","event","severity","host_id",
+//! "message","timestamp","alert":{...}}`, from one core subscription to
+//! [`subjects::ALERTS_ALL`]; a client that reconnects reads the active alerts
+//! over REST). Right after a subscribe
 //! the server sends each newly subscribed host's latest stored metrics once
 //! (asked to the collector).
 //!
@@ -198,6 +203,34 @@ pub(crate) fn status_frame(event: &HostEvent) -> Option<Frame> {
         HostEventKind::Registered => return None,
     };
     let frame = StatusFrameJson { kind: "host_status", host_id: &event.host_id, status, timestamp: rfc3339(event.at) };
+    to_text(&frame).map(Frame::Kept)
+}
+
+#[derive(Serialize)]
+struct AlertFrameJson<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    id: &'a str,
+    event: &'static str,
+    severity: &'static str,
+    host_id: &'a str,
+    message: &'a str,
+    timestamp: String,
+    alert: &'a messages::Alert,
+}
+
+/// The seed's `alert` frame of an alert event, with the whole alert.
+pub(crate) fn alert_frame(event: &messages::AlertEvent) -> Option<Frame> {
+    let frame = AlertFrameJson {
+        kind: "alert",
+        id: &event.alert.id,
+        event: event.event.as_str(),
+        severity: event.alert.severity.as_str(),
+        host_id: &event.alert.host_id,
+        message: &event.alert.message,
+        timestamp: rfc3339(event.at),
+        alert: &event.alert,
+    };
     to_text(&frame).map(Frame::Kept)
 }
 
@@ -450,6 +483,34 @@ impl Hub {
         }
     }
 
+    fn on_alert_event(&self, message: &async_nats::Message) {
+        let Some((tenant_id, host_id)) = subjects::parse_alert_event(message.subject.as_str()) else {
+            return;
+        };
+        if !self.watched(tenant_id) {
+            return;
+        }
+        let event: messages::AlertEvent = match serde_json::from_slice(&message.payload) {
+            Ok(event) => event,
+            Err(error) => {
+                tracing::warn!(subject = %message.subject, error = %error, "live: an alerts message is not an alert event; skipped");
+                return;
+            }
+        };
+        if event.alert.tenant_id != tenant_id || event.alert.host_id != host_id {
+            tracing::warn!(subject = %message.subject, "live: alert ids differ from its subject; skipped");
+            return;
+        }
+        if let Some(frame) = alert_frame(&event) {
+            let tenants = self.tenants.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+            if let Some(watched) = tenants.get(tenant_id) {
+                for client in &watched.clients {
+                    client.queue.push(frame.clone());
+                }
+            }
+        }
+    }
+
     fn on_host_event(&self, message: &async_nats::Message) {
         let event: HostEvent = match serde_json::from_slice(&message.payload) {
             Ok(event) => event,
@@ -466,7 +527,7 @@ impl Hub {
         }
     }
 
-    /// Subscribes to every host event, and from now on to the snapshots of
+    /// Subscribes to every host and alert event, and from now on to the snapshots of
     /// each tenant while one of its dashboards is connected, and feeds the
     /// clients until `stopping` flips. The host events subscription's error
     /// is returned here, at build.
@@ -477,6 +538,8 @@ impl Hub {
     ) -> Result<(), GatewayError> {
         let hosts = nats.subscribe(subjects::HOSTS_ALL).await.map_err(|source| GatewayError::Service(Box::new(source)))?;
         tokio::spawn(feed(self.clone(), hosts, stopping.clone(), Hub::on_host_event));
+        let alerts = nats.subscribe(subjects::ALERTS_ALL).await.map_err(|source| GatewayError::Service(Box::new(source)))?;
+        tokio::spawn(feed(self.clone(), alerts, stopping.clone(), Hub::on_alert_event));
         {
             let mut tenants = self.tenants.write().unwrap_or_else(|poisoned| poisoned.into_inner());
             if self.source.set((nats.clone(), stopping)).is_err() {

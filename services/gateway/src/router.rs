@@ -8,11 +8,11 @@
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{delete, get, patch, post};
+use axum::routing::{delete, get, patch, post, put};
 use axum::Router;
 use tower_http::trace::TraceLayer;
 
-use crate::{downloads, inventory, live, rest, users, web, Shared};
+use crate::{alerts, downloads, inventory, live, rest, users, web, Shared};
 
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
     let api = Router::new()
@@ -35,6 +35,19 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/tokens/{id}", delete(rest::revoke_token))
         .route("/users", get(users::list_users).post(users::create_user))
         .route("/users/{id}", patch(users::update_user).delete(users::delete_user))
+        .route("/alerts", get(alerts::list_alerts))
+        .route("/alerts/history", get(alerts::history))
+        .route("/alerts/{id}/acknowledge", post(alerts::acknowledge))
+        .route("/alerts/rules", get(alerts::list_rules).post(alerts::create_rule))
+        .route("/alerts/rules/validate", post(alerts::validate_rule))
+        .route("/alerts/rules/preview", post(alerts::preview_rule))
+        .route("/alerts/rules/{id}", put(alerts::update_rule).delete(alerts::delete_rule))
+        .route("/alerts/silences", get(alerts::list_silences).post(alerts::create_silence))
+        .route("/alerts/silences/{id}", put(alerts::update_silence).delete(alerts::delete_silence))
+        .route("/alerts/maintenance", get(alerts::list_maintenance).post(alerts::create_maintenance))
+        .route("/alerts/maintenance/{id}", put(alerts::update_maintenance).delete(alerts::delete_maintenance))
+        .route("/config/notifications", get(alerts::list_channels).put(alerts::put_channels))
+        .route("/config/notifications/{id}/test", post(alerts::test_channel))
         .fallback(rest::api_not_found)
         .layer(DefaultBodyLimit::max(rest::BODY_LIMIT));
     Router::new()

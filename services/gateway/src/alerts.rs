@@ -1,0 +1,297 @@
+//! REST routes of alerting, under `/api`, answered by the alerter's
+//! endpoints (it owns every alert table):
+//!
+//! - `GET /api/alerts?host_id=&severity=&status=`: active alerts;
+//! - `GET /api/alerts/history?host_id=&severity=&rule_id=&before=&limit=`:
+//!   resolved alerts, newest first, paged by `next_before`;
+//! - `POST /api/alerts/{id}/acknowledge`;
+//! - `GET/POST /api/alerts/rules`, `PUT/DELETE /api/alerts/rules/{id}`,
+//!   `POST /api/alerts/rules/validate`, `POST /api/alerts/rules/preview`;
+//! - `GET/POST /api/alerts/silences`, `PUT/DELETE /api/alerts/silences/{id}`;
+//! - `GET/POST /api/alerts/maintenance`, `PUT/DELETE /api/alerts/maintenance/{id}`;
+//! - `GET/PUT /api/config/notifications`, `POST /api/config/notifications/{id}/test`.
+//!
+//! Invariants (besides those of [`crate::rest`]): viewers read (and may
+//! validate or preview a condition), admins write (403 for a viewer); the
+//! caller's tenant scopes every request, so another tenant's rule, alert,
+//! channel or silence is a 404; path ids are checked before any request
+//! leaves (400 naming the value); a value that cannot be used is a 422 whose
+//! message starts with the field's name.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Deserialize;
+use vigil_bus::messages::{
+    self, AcknowledgeAlert, Alert, AlertHistoryPage, AlertHistoryQuery, AlertStatus, ChannelInput, ChannelRecord,
+    ChannelTestResult, CheckRule, ClearSpec, CreateRule, ListAlerts, MaintenanceInput, MaintenanceRecord, OfTenant,
+    PutChannels, RuleCheck, RuleInput, RulePreview, RuleRecord, SaveMaintenance, SaveSilence, Severity, SilenceInput,
+    SilenceRecord, TenantItem, UpdateRule,
+};
+use vigil_bus::subjects::alerter;
+
+use crate::error::ApiError;
+use crate::rest::{ApiJson, ApiQuery, Caller};
+use crate::Shared;
+
+type AppState = Arc<Shared>;
+
+/// An id from the path (`rule-…`, `alert-…`, `silence-…`): a 400 naming it
+/// when it cannot be one.
+fn id_from_path(kind: &'static str, id: &str) -> Result<(), ApiError> {
+    Ok(vigil_bus::ids::validate(kind, id)?)
+}
+
+fn item(caller: &Caller, id: String) -> TenantItem {
+    TenantItem { tenant_id: caller.tenant_id.clone(), id }
+}
+
+/// Who acknowledged or created something: the user's email (the id when
+/// the user is gone).
+async fn who(shared: &Shared, caller: &Caller) -> String {
+    sqlx::query_scalar::<_, String>("SELECT email FROM users WHERE id = ? AND tenant_id = ?")
+        .bind(&caller.user_id)
+        .bind(&caller.tenant_id)
+        .fetch_optional(&shared.pool)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| caller.user_id.clone())
+}
+
+// ---------------------------------------------------------------- alerts
+
+#[derive(Deserialize)]
+pub(crate) struct AlertsQuery {
+    host_id: Option<String>,
+    severity: Option<Severity>,
+    status: Option<AlertStatus>,
+}
+
+pub(crate) async fn list_alerts(
+    State(shared): State<AppState>,
+    caller: Caller,
+    ApiQuery(query): ApiQuery<AlertsQuery>,
+) -> Result<Json<Vec<Alert>>, ApiError> {
+    if let Some(host) = &query.host_id {
+        id_from_path("host", host)?;
+    }
+    let request = ListAlerts { tenant_id: caller.tenant_id, host_id: query.host_id, severity: query.severity, status: query.status };
+    Ok(Json(messages::request(&shared.nats, alerter::LIST_ALERTS, &request).await?))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct HistoryQuery {
+    host_id: Option<String>,
+    severity: Option<Severity>,
+    rule_id: Option<String>,
+    before: Option<u64>,
+    limit: Option<u32>,
+}
+
+pub(crate) async fn history(
+    State(shared): State<AppState>,
+    caller: Caller,
+    ApiQuery(query): ApiQuery<HistoryQuery>,
+) -> Result<Json<AlertHistoryPage>, ApiError> {
+    if let Some(host) = &query.host_id {
+        id_from_path("host", host)?;
+    }
+    if let Some(rule) = &query.rule_id {
+        id_from_path("rule", rule)?;
+    }
+    let request = AlertHistoryQuery {
+        tenant_id: caller.tenant_id,
+        host_id: query.host_id,
+        severity: query.severity,
+        rule_id: query.rule_id,
+        before: query.before,
+        limit: query.limit.unwrap_or(50),
+    };
+    Ok(Json(messages::request(&shared.nats, alerter::ALERT_HISTORY, &request).await?))
+}
+
+pub(crate) async fn acknowledge(
+    State(shared): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Alert>, ApiError> {
+    caller.require_admin()?;
+    id_from_path("alert", &id)?;
+    let request = AcknowledgeAlert { tenant_id: caller.tenant_id.clone(), alert_id: id, by: who(&shared, &caller).await };
+    Ok(Json(messages::request(&shared.nats, alerter::ACKNOWLEDGE, &request).await?))
+}
+
+// ---------------------------------------------------------------- rules
+
+pub(crate) async fn list_rules(State(shared): State<AppState>, caller: Caller) -> Result<Json<Vec<RuleRecord>>, ApiError> {
+    let request = OfTenant { tenant_id: caller.tenant_id };
+    Ok(Json(messages::request(&shared.nats, alerter::LIST_RULES, &request).await?))
+}
+
+pub(crate) async fn create_rule(
+    State(shared): State<AppState>,
+    caller: Caller,
+    ApiJson(rule): ApiJson<RuleInput>,
+) -> Result<(StatusCode, Json<RuleRecord>), ApiError> {
+    caller.require_admin()?;
+    let request = CreateRule { tenant_id: caller.tenant_id, rule };
+    Ok((StatusCode::CREATED, Json(messages::request(&shared.nats, alerter::CREATE_RULE, &request).await?)))
+}
+
+pub(crate) async fn update_rule(
+    State(shared): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(rule): ApiJson<RuleInput>,
+) -> Result<Json<RuleRecord>, ApiError> {
+    caller.require_admin()?;
+    id_from_path("rule", &id)?;
+    let request = UpdateRule { tenant_id: caller.tenant_id, id, rule };
+    Ok(Json(messages::request(&shared.nats, alerter::UPDATE_RULE, &request).await?))
+}
+
+pub(crate) async fn delete_rule(State(shared): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+    caller.require_admin()?;
+    id_from_path("rule", &id)?;
+    messages::request(&shared.nats, alerter::DELETE_RULE, &item(&caller, id)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CheckBody {
+    condition: String,
+    #[serde(default)]
+    clear: Option<ClearSpec>,
+    #[serde(default)]
+    message: Option<String>,
+}
+
+impl CheckBody {
+    fn request(self, caller: Caller) -> CheckRule {
+        CheckRule { tenant_id: caller.tenant_id, condition: self.condition, clear: self.clear, message: self.message }
+    }
+}
+
+pub(crate) async fn validate_rule(
+    State(shared): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<CheckBody>,
+) -> Result<Json<RuleCheck>, ApiError> {
+    Ok(Json(messages::request(&shared.nats, alerter::VALIDATE_RULE, &body.request(caller)).await?))
+}
+
+pub(crate) async fn preview_rule(
+    State(shared): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<CheckBody>,
+) -> Result<Json<RulePreview>, ApiError> {
+    Ok(Json(messages::request(&shared.nats, alerter::PREVIEW_RULE, &body.request(caller)).await?))
+}
+
+// ---------------------------------------------------------------- silences and maintenance
+
+pub(crate) async fn list_silences(State(shared): State<AppState>, caller: Caller) -> Result<Json<Vec<SilenceRecord>>, ApiError> {
+    let request = OfTenant { tenant_id: caller.tenant_id };
+    Ok(Json(messages::request(&shared.nats, alerter::LIST_SILENCES, &request).await?))
+}
+
+pub(crate) async fn create_silence(
+    State(shared): State<AppState>,
+    caller: Caller,
+    ApiJson(silence): ApiJson<SilenceInput>,
+) -> Result<(StatusCode, Json<SilenceRecord>), ApiError> {
+    caller.require_admin()?;
+    let request = SaveSilence { by: who(&shared, &caller).await, tenant_id: caller.tenant_id, id: None, silence };
+    Ok((StatusCode::CREATED, Json(messages::request(&shared.nats, alerter::SAVE_SILENCE, &request).await?)))
+}
+
+pub(crate) async fn update_silence(
+    State(shared): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(silence): ApiJson<SilenceInput>,
+) -> Result<Json<SilenceRecord>, ApiError> {
+    caller.require_admin()?;
+    id_from_path("silence", &id)?;
+    let request = SaveSilence { by: who(&shared, &caller).await, tenant_id: caller.tenant_id, id: Some(id), silence };
+    Ok(Json(messages::request(&shared.nats, alerter::SAVE_SILENCE, &request).await?))
+}
+
+pub(crate) async fn delete_silence(State(shared): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+    caller.require_admin()?;
+    id_from_path("silence", &id)?;
+    messages::request(&shared.nats, alerter::DELETE_SILENCE, &item(&caller, id)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub(crate) async fn list_maintenance(
+    State(shared): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Vec<MaintenanceRecord>>, ApiError> {
+    let request = OfTenant { tenant_id: caller.tenant_id };
+    Ok(Json(messages::request(&shared.nats, alerter::LIST_MAINTENANCE, &request).await?))
+}
+
+pub(crate) async fn create_maintenance(
+    State(shared): State<AppState>,
+    caller: Caller,
+    ApiJson(window): ApiJson<MaintenanceInput>,
+) -> Result<(StatusCode, Json<MaintenanceRecord>), ApiError> {
+    caller.require_admin()?;
+    let request = SaveMaintenance { by: who(&shared, &caller).await, tenant_id: caller.tenant_id, id: None, window };
+    Ok((StatusCode::CREATED, Json(messages::request(&shared.nats, alerter::SAVE_MAINTENANCE, &request).await?)))
+}
+
+pub(crate) async fn update_maintenance(
+    State(shared): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(window): ApiJson<MaintenanceInput>,
+) -> Result<Json<MaintenanceRecord>, ApiError> {
+    caller.require_admin()?;
+    id_from_path("maintenance", &id)?;
+    let request = SaveMaintenance { by: who(&shared, &caller).await, tenant_id: caller.tenant_id, id: Some(id), window };
+    Ok(Json(messages::request(&shared.nats, alerter::SAVE_MAINTENANCE, &request).await?))
+}
+
+pub(crate) async fn delete_maintenance(
+    State(shared): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    caller.require_admin()?;
+    id_from_path("maintenance", &id)?;
+    messages::request(&shared.nats, alerter::DELETE_MAINTENANCE, &item(&caller, id)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+// ---------------------------------------------------------------- channels
+
+pub(crate) async fn list_channels(State(shared): State<AppState>, caller: Caller) -> Result<Json<Vec<ChannelRecord>>, ApiError> {
+    let request = OfTenant { tenant_id: caller.tenant_id };
+    Ok(Json(messages::request(&shared.nats, alerter::LIST_CHANNELS, &request).await?))
+}
+
+pub(crate) async fn put_channels(
+    State(shared): State<AppState>,
+    caller: Caller,
+    ApiJson(channels): ApiJson<Vec<ChannelInput>>,
+) -> Result<Json<Vec<ChannelRecord>>, ApiError> {
+    caller.require_admin()?;
+    let request = PutChannels { tenant_id: caller.tenant_id, channels };
+    Ok(Json(messages::request(&shared.nats, alerter::PUT_CHANNELS, &request).await?))
+}
+
+pub(crate) async fn test_channel(
+    State(shared): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<ChannelTestResult>, ApiError> {
+    caller.require_admin()?;
+    id_from_path("channel", &id)?;
+    Ok(Json(messages::request(&shared.nats, alerter::TEST_CHANNEL, &item(&caller, id)).await?))
+}

@@ -18,6 +18,7 @@ pub mod fixtures;
 mod mariadb;
 pub mod poll;
 pub mod raw_grpc;
+pub mod receivers;
 pub mod schemas;
 
 pub use mariadb::PrivateMariaDb;

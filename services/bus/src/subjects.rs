@@ -176,9 +176,9 @@ pub mod collector {
 /// history, channels, silences, maintenance windows, the outbox).
 pub mod alerter {
     use crate::messages::{
-        AcknowledgeAlert, Alert, AlertHistoryPage, AlertHistoryQuery, ChannelRecord, ChannelTestResult, CheckRule,
-        CreateRule, ListAlerts, MaintenanceRecord, OfTenant, PutChannels, RuleCheck, RulePreview, RuleRecord,
-        SaveMaintenance, SaveSilence, SilenceRecord, TenantItem, UpdateRule,
+        AcknowledgeAlert, Alert, AlertHistoryPage, AlertHistoryQuery, ChannelRecord, ChannelTestResult, CheckRule, CreateRule,
+        ListAlerts, MaintenanceRecord, OfTenant, PutChannels, RuleCheck, RulePreview, RuleRecord, SaveMaintenance, SaveSilence,
+        SilenceRecord, TenantItem, UpdateRule,
     };
 
     pub const SERVICE_NAME: &str = "alerter";

@@ -26,9 +26,9 @@ use axum::Json;
 use serde::Deserialize;
 use vigil_bus::messages::{
     self, AcknowledgeAlert, Alert, AlertHistoryPage, AlertHistoryQuery, AlertStatus, ChannelInput, ChannelRecord,
-    ChannelTestResult, CheckRule, ClearSpec, CreateRule, ListAlerts, MaintenanceInput, MaintenanceRecord, OfTenant,
-    PutChannels, RuleCheck, RuleInput, RulePreview, RuleRecord, SaveMaintenance, SaveSilence, Severity, SilenceInput,
-    SilenceRecord, TenantItem, UpdateRule,
+    ChannelTestResult, CheckRule, ClearSpec, CreateRule, ListAlerts, MaintenanceInput, MaintenanceRecord, OfTenant, PutChannels,
+    RuleCheck, RuleInput, RulePreview, RuleRecord, SaveMaintenance, SaveSilence, Severity, SilenceInput, SilenceRecord,
+    TenantItem, UpdateRule,
 };
 use vigil_bus::subjects::alerter;
 
@@ -78,7 +78,8 @@ pub(crate) async fn list_alerts(
     if let Some(host) = &query.host_id {
         id_from_path("host", host)?;
     }
-    let request = ListAlerts { tenant_id: caller.tenant_id, host_id: query.host_id, severity: query.severity, status: query.status };
+    let request =
+        ListAlerts { tenant_id: caller.tenant_id, host_id: query.host_id, severity: query.severity, status: query.status };
     Ok(Json(messages::request(&shared.nats, alerter::LIST_ALERTS, &request).await?))
 }
 
@@ -153,7 +154,11 @@ pub(crate) async fn update_rule(
     Ok(Json(messages::request(&shared.nats, alerter::UPDATE_RULE, &request).await?))
 }
 
-pub(crate) async fn delete_rule(State(shared): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+pub(crate) async fn delete_rule(
+    State(shared): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
     caller.require_admin()?;
     id_from_path("rule", &id)?;
     messages::request(&shared.nats, alerter::DELETE_RULE, &item(&caller, id)).await?;
@@ -221,7 +226,11 @@ pub(crate) async fn update_silence(
     Ok(Json(messages::request(&shared.nats, alerter::SAVE_SILENCE, &request).await?))
 }
 
-pub(crate) async fn delete_silence(State(shared): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+pub(crate) async fn delete_silence(
+    State(shared): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
     caller.require_admin()?;
     id_from_path("silence", &id)?;
     messages::request(&shared.nats, alerter::DELETE_SILENCE, &item(&caller, id)).await?;

@@ -55,6 +55,8 @@ pub struct Config {
     pub gateway: vigil_gateway::GatewaySettings,
     /// Owned by the collector crate (its defaults and checks live there).
     pub collector: vigil_collector::CollectorConfig,
+    /// Owned by the alerter crate.
+    pub alerter: vigil_alerter::AlerterConfig,
     pub up: UpSection,
     pub log: LogSection,
 }
@@ -118,6 +120,7 @@ impl Default for Config {
             database: DatabaseSection::default(),
             gateway: vigil_gateway::GatewaySettings::default(),
             collector: vigil_collector::CollectorConfig::default(),
+            alerter: vigil_alerter::AlerterConfig::default(),
             up: UpSection::default(),
             log: LogSection::default(),
         }
@@ -163,7 +166,7 @@ pub const KEY_DOCS: &[(&str, &str)] = &[
     ("nats.user", "user of the VIGIL account the services connect to NATS as"),
     ("nats.password_file", "file holding that user's password; empty: data_dir/nats.password, generated if absent"),
     ("database.url", "MariaDB/MySQL url (mysql://user:password@host:port/database); the database is created if absent"),
-    ("database.max_connections", "size of each service's connection pool (gateway, collector)"),
+    ("database.max_connections", "size of each service's connection pool (gateway, collector, alerter)"),
     ("gateway.http_listen", "REST API, WebSocket and dashboard listen address"),
     ("gateway.grpc_listen", "agents' gRPC (TLS) listen address"),
     ("gateway.public_address", "host[:port] agents dial; empty: this machine's hostname and the gRPC port"),
@@ -193,6 +196,14 @@ pub const KEY_DOCS: &[(&str, &str)] = &[
     ("collector.partitions_ahead_days", "daily metrics partitions created ahead"),
     ("collector.retention_raw", "raw metrics older than this are dropped"),
     ("collector.retention_hourly", "hourly aggregates (metrics_host_hourly) older than this are deleted"),
+    ("alerter.batch_size", "snapshots evaluated per database transaction"),
+    ("alerter.batch_wait", "when no snapshot is waiting, how long before looking again"),
+    ("alerter.disappear_grace", "a firing container, service or mount missing from the snapshots this long is resolved"),
+    ("alerter.repeat_interval", "a firing, unacknowledged alert is notified again this often (rules may say otherwise; 0s: never)"),
+    ("alerter.sweep_interval", "how often held notifications (silence ended), repeats and offline durations are looked at"),
+    ("alerter.delivery_concurrency", "notifications one alerter sends at once"),
+    ("alerter.max_attempts", "attempts before a notification is given up (recorded as failed)"),
+    ("alerter.public_url", "dashboard address for links in notifications (https://vigil.example.com); empty: no links"),
     ("up.tenant", "vigil up: the first tenant"),
     ("up.admin_email", "vigil up: the first admin user (password printed once)"),
     ("up.agent", "vigil up: run a local sovigilant"),

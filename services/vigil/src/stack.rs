@@ -26,6 +26,7 @@ use std::sync::{Arc, Mutex};
 
 use sqlx::MySqlPool;
 use tokio::net::TcpListener;
+use vigil_alerter::Alerter;
 use vigil_collector::Collector;
 use vigil_gateway::{Gateway, GatewayConfig, TlsMaterial};
 use vigil_runtime::nats::NatsLogin;
@@ -43,17 +44,19 @@ use crate::tls::{self, ServerTls, TlsError};
 pub enum ServiceKind {
     Gateway,
     Collector,
+    Alerter,
 }
 
 impl ServiceKind {
-    pub const ALL: [ServiceKind; 2] = [ServiceKind::Gateway, ServiceKind::Collector];
+    pub const ALL: [ServiceKind; 3] = [ServiceKind::Gateway, ServiceKind::Collector, ServiceKind::Alerter];
     /// Services of the design that this build does not contain yet.
-    pub const NOT_BUILT: [&'static str; 3] = ["alerter", "actioner", "orchestrator"];
+    pub const NOT_BUILT: [&'static str; 2] = ["actioner", "orchestrator"];
 
     pub fn name(self) -> &'static str {
         match self {
             ServiceKind::Gateway => vigil_bus::subjects::gateway::SERVICE_NAME,
             ServiceKind::Collector => vigil_bus::subjects::collector::SERVICE_NAME,
+            ServiceKind::Alerter => vigil_bus::subjects::alerter::SERVICE_NAME,
         }
     }
 }
@@ -74,10 +77,10 @@ impl FromStr for ServiceKind {
         }
         if ServiceKind::NOT_BUILT.contains(&name) {
             return Err(format!(
-                "service {name:?} is not built yet (alerter, actioner and orchestrator are not built yet); known services: {known}"
+                "service {name:?} is not built yet (actioner and orchestrator are not built yet); known services: {known}"
             ));
         }
-        Err(format!("unknown service {name:?}; known services: {known} (alerter, actioner and orchestrator are not built yet)"))
+        Err(format!("unknown service {name:?}; known services: {known} (actioner and orchestrator are not built yet)"))
     }
 }
 
@@ -146,15 +149,16 @@ impl Drop for ServiceRuntime {
 }
 
 impl Stack {
-    /// Starts gateway and collector, as `vigil run gateway collector` does.
+    /// Starts every service, as `vigil run gateway collector alerter` does.
     pub async fn start(config: Config) -> Result<Stack, StackError> {
         Stack::start_services(config, &ServiceKind::ALL).await
     }
 
-    /// Starts `services` (any subset of gateway and collector).
+    /// Starts `services` (any subset of [`ServiceKind::ALL`]).
     pub async fn start_services(config: Config, services: &[ServiceKind]) -> Result<Stack, StackError> {
         let with_gateway = services.contains(&ServiceKind::Gateway);
         let with_collector = services.contains(&ServiceKind::Collector);
+        let with_alerter = services.contains(&ServiceKind::Alerter);
 
         let material = if with_gateway {
             let (tls_config, secret_path) = (config.clone(), config.jwt_secret_path());
@@ -187,6 +191,13 @@ impl Stack {
             ),
             false => None,
         };
+        let alerter = match with_alerter {
+            true => Some(
+                Supervised::<Alerter>::build(&config, config.alerter.clone(), vigil_alerter::INGEST_WORKERS, &mut runtimes)
+                    .await?,
+            ),
+            false => None,
+        };
         let gateway = match material {
             Some((tls, secret, downloads)) => {
                 let grpc_listener = bind("grpc_listen", config.gateway.grpc_listen).await?;
@@ -205,6 +216,9 @@ impl Stack {
         let (mut http_addr, mut grpc_addr, mut ca_path) = (None, None, None);
         if let Some(collector) = collector {
             supervisor.spawn(Arc::new(collector));
+        }
+        if let Some(alerter) = alerter {
+            supervisor.spawn(Arc::new(alerter));
         }
         if let Some(gateway) = gateway {
             grpc_addr = Some(gateway.addrs.0);

@@ -1,0 +1,106 @@
+//! The alerter's errors, under the policy of `vigil_bus::error`:
+//! [`AlerterError`] (building and running), [`FieldError`] (a value a user
+//! wrote that cannot be used: 422 naming the field), [`QueryError`]
+//! (answered as a [`ServiceError`] through [`ServiceError::from_error`]
+//! only).
+
+use vigil_bus::error::HasErrorCode;
+use vigil_bus::{ErrorCode, ServiceError};
+
+pub use crate::notify::FieldError;
+
+/// Names the log with the detail of an internal error.
+pub(crate) const SERVICE: &str = vigil_bus::subjects::alerter::SERVICE_NAME;
+
+/// A [`FieldError`] naming `field`.
+pub fn field_error(field: impl Into<String>, message: impl Into<String>) -> FieldError {
+    FieldError { field: field.into(), message: message.into() }
+}
+
+impl HasErrorCode for FieldError {
+    fn error_code(&self) -> ErrorCode {
+        ErrorCode::Unprocessable
+    }
+}
+
+impl From<FieldError> for ServiceError {
+    fn from(error: FieldError) -> Self {
+        ServiceError::from_error(&error, SERVICE)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AlerterError {
+    #[error("invalid alerter config: {0}")]
+    Config(String),
+    #[error(transparent)]
+    Streams(#[from] vigil_bus::streams::StreamSetupError),
+    #[error("cannot create the durable consumer {consumer:?} on stream {stream:?}: {source}; check that nats-server runs with jetstream enabled")]
+    Consumer { stream: String, consumer: String, source: Box<dyn std::error::Error + Send + Sync> },
+    #[error(transparent)]
+    Endpoints(#[from] vigil_runtime::endpoints::EndpointError),
+}
+
+impl HasErrorCode for AlerterError {
+    fn error_code(&self) -> ErrorCode {
+        match self {
+            AlerterError::Config(_) => ErrorCode::Unprocessable,
+            AlerterError::Streams(_) | AlerterError::Consumer { .. } | AlerterError::Endpoints(_) => ErrorCode::Unavailable,
+        }
+    }
+}
+
+/// Why an endpoint could not answer (besides the requester's mistakes).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum QueryError {
+    /// The cause is logged, never sent to the requester.
+    #[error("database error while {action}; retry later")]
+    Database {
+        action: &'static str,
+        #[source]
+        source: sqlx::Error,
+    },
+}
+
+impl HasErrorCode for QueryError {
+    fn error_code(&self) -> ErrorCode {
+        match self {
+            QueryError::Database { .. } => ErrorCode::Unavailable,
+        }
+    }
+}
+
+impl From<QueryError> for ServiceError {
+    fn from(error: QueryError) -> Self {
+        ServiceError::from_error(&error, SERVICE)
+    }
+}
+
+/// `.map_err(db("reading rules"))`: a database error while doing that.
+pub(crate) fn db(action: &'static str) -> impl FnOnce(sqlx::Error) -> ServiceError {
+    move |source| QueryError::Database { action, source }.into()
+}
+
+/// A `NotFound` naming what was looked for.
+pub(crate) fn not_found(what: &str, id: &str) -> ServiceError {
+    ServiceError::new(ErrorCode::NotFound, format!("no {what} {id:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn field_errors_are_unprocessable_and_name_the_field() {
+        let reply = ServiceError::from(field_error("condition", "column 3: expected a number"));
+        assert_eq!(reply.code, ErrorCode::Unprocessable);
+        assert_eq!(reply.message, "condition: column 3: expected a number");
+    }
+
+    #[test]
+    fn database_errors_are_unavailable_without_their_detail() {
+        let reply = db("reading rules")(sqlx::Error::PoolTimedOut);
+        assert_eq!(reply.code, ErrorCode::Unavailable);
+        assert!(!reply.message.contains("pool"), "{}", reply.message);
+    }
+}

@@ -1,0 +1,544 @@
+//! Alerting end to end (issue 10): simulated agents over the real gRPC+TLS
+//! path, `vigil run gateway collector alerter` processes, rules and
+//! channels set over REST, notifications received by real HTTP receivers.
+//!
+//! Snapshots carry their collection time and the alerter judges durations
+//! on it, so most tests send 10 s-spaced snapshots dated in the recent past
+//! as fast as they are acked, instead of waiting. Those tests delete the
+//! default rules first: the host-offline rule would see such a host as
+//! silent.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+use tokio_stream::StreamExt;
+use vigil_proto::server_message;
+use vigil_testkit::eventually;
+use vigil_testkit::receivers::{HttpReceiver, Recorded, ScriptedResponse};
+use vigil_tests::sandbox::{TenantFixture, VigilProcess};
+use vigil_tests::{sim, Stack};
+
+use crate::get;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+/// A JSON request with a bearer token: (status, body).
+async fn send(stack: &Stack, method: reqwest::Method, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {
+    let mut request = reqwest::Client::new().request(method, stack.http(path)).bearer_auth(token);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.expect("http request");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn post(stack: &Stack, path: &str, token: &str, body: Value) -> (u16, Value) {
+    send(stack, reqwest::Method::POST, path, token, Some(body)).await
+}
+
+async fn put(stack: &Stack, path: &str, token: &str, body: Value) -> (u16, Value) {
+    send(stack, reqwest::Method::PUT, path, token, Some(body)).await
+}
+
+async fn delete(stack: &Stack, path: &str, token: &str) -> u16 {
+    send(stack, reqwest::Method::DELETE, path, token, None).await.0
+}
+
+/// One tenant signed in, with a webhook channel pointing at `receiver`.
+struct Tenant {
+    fixture: TenantFixture,
+    jwt: String,
+    channel_id: String,
+}
+
+async fn tenant(stack: &Stack, name: &str, receiver: &HttpReceiver, keep_default_rules: bool) -> Tenant {
+    let fixture = stack.tenant(name).await.unwrap();
+    let jwt = stack.login(&fixture).await.unwrap();
+    let (status, channels) = put(
+        stack,
+        "/api/config/notifications",
+        &jwt,
+        json!([{"name": "hook", "type": "webhook", "config": {"url": receiver.url(), "secret": "s3cret"}}]),
+    )
+    .await;
+    assert_eq!(status, 200, "{channels}");
+    let channel_id = channels[0]["id"].as_str().unwrap().to_owned();
+    if !keep_default_rules {
+        let (status, rules) = get(stack, "/api/alerts/rules", &jwt).await;
+        assert_eq!(status, 200, "{rules}");
+        assert_eq!(rules.as_array().unwrap().len(), 5, "the seed's four rules and host offline: {rules}");
+        for rule in rules.as_array().unwrap() {
+            assert_eq!(delete(stack, &format!("/api/alerts/rules/{}", rule["id"].as_str().unwrap()), &jwt).await, 204);
+        }
+    }
+    Tenant { fixture, jwt, channel_id }
+}
+
+async fn rule(stack: &Stack, tenant: &Tenant, body: Value) -> String {
+    let (status, rule) = post(stack, "/api/alerts/rules", &tenant.jwt, body).await;
+    assert_eq!(status, 201, "{rule}");
+    rule["id"].as_str().unwrap().to_owned()
+}
+
+/// A simulated agent of one host.
+struct Agent {
+    host: String,
+    connection: sim::Connection,
+    seq: u64,
+}
+
+impl Agent {
+    async fn start(stack: &Stack, tenant: &Tenant, name: &str) -> Agent {
+        let channel = sim::channel(&stack.grpc_address(), &stack.ca_path()).await.unwrap();
+        let host = sim::register(channel.clone(), &tenant.fixture.token, &format!("m-{name}"), name).await.unwrap();
+        let connection = sim::connect(channel, &tenant.fixture.token, &host).await.unwrap();
+        Agent { host, connection, seq: 0 }
+    }
+
+    /// Sends one snapshot collected at `at` with CPU at `cpu` %; waits for its ack.
+    async fn send(&mut self, at: DateTime<Utc>, cpu: f64) {
+        self.seq += 1;
+        let mut metrics = sim::snapshot(self.seq, at, self.seq);
+        metrics.host.as_mut().unwrap().cpu.as_mut().unwrap().percent = cpu;
+        self.connection.sender.send(sim::metrics_message(&self.host, metrics)).await.unwrap();
+        let reply = tokio::time::timeout(Duration::from_secs(15), self.connection.replies.next())
+            .await
+            .expect("an ack within 15 s")
+            .expect("the stream is open")
+            .expect("not an error status");
+        match reply.payload {
+            Some(server_message::Payload::Ack(ack)) => assert!(ack.accepted, "{ack:?}"),
+            other => panic!("expected an ack, got {other:?}"),
+        }
+    }
+
+    /// Sends `values` as snapshots 10 s apart from `start`.
+    async fn series(&mut self, start: DateTime<Utc>, values: &[f64]) -> DateTime<Utc> {
+        let mut at = start;
+        for value in values {
+            self.send(at, *value).await;
+            at += chrono::Duration::seconds(10);
+        }
+        at
+    }
+}
+
+/// The webhook's event of a request: `vigil.event` (fired, repeat, ...).
+fn event(request: &Recorded) -> String {
+    let body = request.json();
+    body["vigil"]["event"].as_str().unwrap_or_default().to_owned()
+}
+
+fn events(requests: &[Recorded]) -> Vec<String> {
+    requests.iter().map(event).collect()
+}
+
+/// Waits for `n` requests, then `quiet` more to see that nothing else comes.
+async fn exactly(receiver: &HttpReceiver, n: usize, quiet: Duration) -> Vec<Recorded> {
+    receiver.wait_for(n, WAIT).await;
+    tokio::time::sleep(quiet).await;
+    let requests = receiver.requests();
+    assert_eq!(requests.len(), n, "expected exactly {n} notifications: {:?}", events(&requests));
+    requests
+}
+
+async fn start(stack: &Stack) -> VigilProcess {
+    stack.spawn(&["gateway", "collector", "alerter"]).await.unwrap()
+}
+
+fn past(seconds: i64) -> DateTime<Utc> {
+    Utc::now() - chrono::Duration::seconds(seconds)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn true_for_less_than_duration_never_fires_and_longer_fires_once_and_resolves_once() {
+    let stack = Stack::new().await.unwrap();
+    let _vigil = start(&stack).await;
+    let receiver = HttpReceiver::start(vec![]).await;
+    let acme = tenant(&stack, "acme", &receiver, false).await;
+    rule(
+        &stack,
+        &acme,
+        json!({"name": "cpu", "condition": "host.cpu.percent > 80", "duration": "30s", "severity": "warning",
+               "channels": [acme.channel_id], "message": "CPU at {{value}}% on {{host.name}}"}),
+    )
+    .await;
+    let mut agent = Agent::start(&stack, &acme, "web-1").await;
+    let mut bus_events = stack.nats.client().await.subscribe("alerts.>").await.unwrap();
+
+    // 20 s above the threshold, then below: pending, never firing
+    let at = agent.series(past(300), &[90.0, 91.0, 92.0, 50.0]).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(receiver.requests().is_empty(), "a condition true for 20 s of 30 fired: {:?}", events(&receiver.requests()));
+
+    // 40 s above: fires at the 30 s mark, once; then resolves once
+    let at = agent.series(at, &[95.0, 96.0, 97.0, 98.5, 99.0]).await;
+    let fired = receiver.wait_for(1, WAIT).await;
+    assert_eq!(event(&fired[0]), "fired");
+    let body = fired[0].json();
+    assert_eq!(body["status"], "firing");
+    assert_eq!(body["alerts"][0]["labels"]["host"], "web-1", "{body}");
+    assert_eq!(body["alerts"][0]["annotations"]["summary"], "CPU at 98.5% on web-1", "{body}");
+    let (status, active) = get(&stack, "/api/alerts", &acme.jwt).await;
+    assert_eq!(status, 200);
+    assert_eq!(active.as_array().unwrap().len(), 1, "{active}");
+    assert_eq!(active[0]["value"], "98.5");
+    assert_eq!(active[0]["status"], "firing");
+
+    agent.series(at, &[40.0, 41.0]).await;
+    let requests = exactly(&receiver, 2, Duration::from_secs(3)).await;
+    assert_eq!(events(&requests), ["fired", "resolved"]);
+    assert_eq!(requests[1].json()["status"], "resolved");
+    // the webhook is signed with the channel's secret
+    for request in &requests {
+        let signature = request.header("x-vigil-signature").expect("signed");
+        let timestamp = request.header("x-vigil-timestamp").expect("timestamped");
+        assert!(signature.starts_with("sha256="), "{signature}");
+        assert!(!timestamp.is_empty());
+    }
+
+    let (_, active) = get(&stack, "/api/alerts", &acme.jwt).await;
+    assert_eq!(active, json!([]));
+    // integrators see the same on the bus, as documented
+    for (expected, host) in [("fired", &agent.host), ("resolved", &agent.host)] {
+        let message = tokio::time::timeout(WAIT, bus_events.next()).await.expect("an alert event").unwrap();
+        assert_eq!(message.subject.as_str(), format!("alerts.acme.{host}.{expected}"));
+        let event: Value = serde_json::from_slice(&message.payload).unwrap();
+        vigil_testkit::schemas::assert_valid("alert-event.schema.json", None, &event);
+        assert_eq!(event["event"], expected);
+    }
+    let (status, history) = get(&stack, "/api/alerts/history", &acme.jwt).await;
+    assert_eq!(status, 200, "{history}");
+    let items = history["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{history}");
+    assert_eq!(items[0]["duration_seconds"], 20, "fired at the 30 s mark (t+70 s), resolved at t+90 s: {history}");
+    assert_eq!(items[0]["status"], "resolved");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flapping_around_the_threshold_with_a_clear_value_sends_nothing_extra() {
+    let stack = Stack::new().await.unwrap();
+    let _vigil = start(&stack).await;
+    let receiver = HttpReceiver::start(vec![]).await;
+    let acme = tenant(&stack, "acme", &receiver, false).await;
+    rule(
+        &stack,
+        &acme,
+        json!({"name": "cpu", "condition": "host.cpu.percent > 80", "clear": 70, "duration": "0s", "severity": "critical"}),
+    )
+    .await;
+    let mut agent = Agent::start(&stack, &acme, "web-1").await;
+    let at = agent.series(past(300), &[85.0, 79.0, 81.0, 78.0, 82.0, 75.0, 80.5, 71.0]).await;
+    let fired = exactly(&receiver, 1, Duration::from_secs(3)).await;
+    assert_eq!(events(&fired), ["fired"]);
+    agent.series(at, &[65.0]).await;
+    let requests = exactly(&receiver, 2, Duration::from_secs(3)).await;
+    assert_eq!(events(&requests), ["fired", "resolved"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alerter_killed_while_pending_and_while_firing_neither_loses_nor_doubles() {
+    let stack = Stack::new().await.unwrap();
+    let _services = stack.spawn(&["gateway", "collector"]).await.unwrap();
+    let mut alerter = stack.spawn(&["alerter"]).await.unwrap();
+    let receiver = HttpReceiver::start(vec![]).await;
+    let acme = tenant(&stack, "acme", &receiver, false).await;
+    rule(&stack, &acme, json!({"name": "cpu", "condition": "host.cpu.percent > 80", "duration": "30s", "severity": "warning"}))
+        .await;
+    let mut agent = Agent::start(&stack, &acme, "db-1").await;
+
+    // pending since t0, then SIGKILL
+    let at = agent.series(past(300), &[90.0, 90.0]).await;
+    let pending = "SELECT COUNT(*) FROM alert_instances WHERE state = 'pending'";
+    eventually("the pending instance stored", WAIT, || async { stack.db.count(pending).await == 1 }).await;
+    alerter.kill();
+    let mut alerter = stack.spawn(&["alerter"]).await.unwrap();
+    // t20, t30: the pending start (t0) survived, so it fires at t30
+    let at = agent.series(at, &[90.0, 90.0]).await;
+    let fired = receiver.wait_for(1, WAIT).await;
+    assert_eq!(events(&fired), ["fired"]);
+
+    // SIGKILL while firing: the next alerter notifies nothing again
+    alerter.kill();
+    let _alerter = stack.spawn(&["alerter"]).await.unwrap();
+    let at = agent.series(at, &[91.0, 92.0]).await;
+    exactly(&receiver, 1, Duration::from_secs(3)).await;
+    agent.series(at, &[10.0]).await;
+    let requests = exactly(&receiver, 2, Duration::from_secs(3)).await;
+    assert_eq!(events(&requests), ["fired", "resolved"]);
+    assert_eq!(stack.db.count("SELECT COUNT(*) FROM alerts_history").await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_answering_500_then_429_then_200_gets_exactly_one_delivered_notification() {
+    let stack = Stack::new().await.unwrap();
+    let _vigil = start(&stack).await;
+    let receiver =
+        HttpReceiver::start(vec![ScriptedResponse::status(500), ScriptedResponse::status(429).header("Retry-After", "1")]).await;
+    let acme = tenant(&stack, "acme", &receiver, false).await;
+    rule(&stack, &acme, json!({"name": "cpu", "condition": "host.cpu.percent > 80", "duration": "0s", "severity": "critical"}))
+        .await;
+    let mut agent = Agent::start(&stack, &acme, "web-1").await;
+    agent.series(past(60), &[95.0]).await;
+
+    let requests = exactly(&receiver, 3, Duration::from_secs(4)).await;
+    let keys: Vec<&str> = requests.iter().map(|r| r.header("idempotency-key").expect("an idempotency key")).collect();
+    assert!(keys.iter().all(|key| *key == keys[0]), "one notification, retried: {keys:?}");
+    let attempts: Vec<(u32, Option<u16>)> =
+        sqlx::query_as("SELECT attempt, status_code FROM notification_attempts WHERE channel_id IS NOT NULL ORDER BY attempt")
+            .fetch_all(&stack.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(attempts, [(1, Some(500)), (2, Some(429)), (3, Some(200))]);
+    let gap = requests[2].at.duration_since(requests[1].at);
+    assert!(gap >= Duration::from_millis(900), "Retry-After: 1 was honoured: {gap:?}");
+    let sent = stack.db.count("SELECT COUNT(*) FROM alert_outbox WHERE channel_id IS NOT NULL AND state = 'sent'").await;
+    assert_eq!(sent, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silence_and_a_maintenance_window_hold_notifications_back_until_they_end() {
+    let stack = Stack::new().await.unwrap();
+    let _vigil = start(&stack).await;
+    let receiver = HttpReceiver::start(vec![]).await;
+    let acme = tenant(&stack, "acme", &receiver, false).await;
+    rule(&stack, &acme, json!({"name": "cpu", "condition": "host.cpu.percent > 80", "duration": "0s", "severity": "warning"}))
+        .await;
+    let mut silenced = Agent::start(&stack, &acme, "silenced").await;
+    let mut maintained = Agent::start(&stack, &acme, "maintained").await;
+
+    let now = Utc::now();
+    let (status, silence) = post(
+        &stack,
+        "/api/alerts/silences",
+        &acme.jwt,
+        json!({"match": {"host_id": silenced.host}, "starts_at": now - chrono::Duration::seconds(5),
+               "ends_at": now + chrono::Duration::seconds(8), "comment": "deploy"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{silence}");
+    // a window opened 2 s ago (a start each day at this second) for 10 s
+    let opened = now - chrono::Duration::seconds(2);
+    let schedule = opened.format("%S %M %H * * *").to_string();
+    let (status, window) = post(
+        &stack,
+        "/api/alerts/maintenance",
+        &acme.jwt,
+        json!({"name": "patching", "host_id": maintained.host, "schedule": schedule, "duration": "10s"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{window}");
+    assert_eq!(window["active_now"], true, "{window}");
+
+    silenced.series(past(30), &[95.0]).await;
+    maintained.series(past(30), &[95.0]).await;
+    eventually("two firing alerts, shown silenced", WAIT, || async {
+        let (_, active) = get(&stack, "/api/alerts", &acme.jwt).await;
+        let alerts = active.as_array().cloned().unwrap_or_default();
+        alerts.len() == 2 && alerts.iter().all(|alert| alert["silenced"] == true)
+    })
+    .await;
+    assert!(receiver.requests().is_empty(), "silenced alerts were notified: {:?}", events(&receiver.requests()));
+
+    // both end while the alerts still fire: each is notified then, once
+    let requests = exactly(&receiver, 2, Duration::from_secs(3)).await;
+    assert_eq!(events(&requests), ["fired", "fired"]);
+    let waited =
+        requests.iter().map(|r| r.json()["alerts"][0]["labels"]["host"].as_str().unwrap().to_owned()).collect::<Vec<_>>();
+    assert!(waited.contains(&"silenced".to_owned()) && waited.contains(&"maintained".to_owned()), "{waited:?}");
+    assert!(Utc::now() >= now + chrono::Duration::seconds(8), "notified before the silence ended");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_offline_host_fires_host_offline_only_and_keeps_its_metric_alerts() {
+    let stack = Stack::new().await.unwrap();
+    let _vigil = start(&stack).await;
+    let receiver = HttpReceiver::start(vec![]).await;
+    let acme = tenant(&stack, "acme", &receiver, true).await;
+    let (_, rules) = get(&stack, "/api/alerts/rules", &acme.jwt).await;
+    let offline_rule =
+        rules.as_array().unwrap().iter().find(|r| r["builtin"] == "host_offline").expect("the built-in rule").clone();
+    assert_eq!(offline_rule["condition"], "host.status == 'offline'");
+    rule(
+        &stack,
+        &acme,
+        json!({"name": "cpu now", "condition": "host.cpu.percent > 80", "duration": "0s", "severity": "warning"}),
+    )
+    .await;
+    rule(&stack, &acme, json!({"name": "cpu later", "condition": "host.cpu.percent > 50", "duration": "1m", "severity": "info"}))
+        .await;
+    let mut agent = Agent::start(&stack, &acme, "edge-1").await;
+    for _ in 0..2 {
+        agent.send(Utc::now(), 90.0).await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let fired = receiver.wait_for(1, WAIT).await;
+    assert_eq!(events(&fired), ["fired"]);
+
+    // silent: the collector marks it offline after 5 s
+    let offline = receiver.wait_for(2, WAIT).await;
+    assert_eq!(events(&offline), ["fired", "fired"]);
+    assert_eq!(offline[1].json()["alerts"][0]["labels"]["alertname"], "Host offline", "{}", offline[1].text());
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (_, active) = get(&stack, "/api/alerts", &acme.jwt).await;
+    let names: Vec<&str> = active.as_array().unwrap().iter().map(|a| a["rule_name"].as_str().unwrap()).collect();
+    assert_eq!(names.len(), 2, "host offline and the cpu alert, nothing resolved, nothing else fired: {active}");
+    assert!(names.contains(&"Host offline") && names.contains(&"cpu now"), "{names:?}");
+    assert_eq!(receiver.requests().len(), 2);
+
+    // back: host offline resolves, the cpu alert keeps firing
+    agent.send(Utc::now(), 90.0).await;
+    let requests = exactly(&receiver, 3, Duration::from_secs(3)).await;
+    assert_eq!(event(&requests[2]), "resolved");
+    assert_eq!(requests[2].json()["alerts"][0]["labels"]["alertname"], "Host offline");
+    let (_, active) = get(&stack, "/api/alerts", &acme.jwt).await;
+    assert_eq!(active.as_array().unwrap().len(), 1, "{active}");
+    assert_eq!(active[0]["rule_name"], "cpu now");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledging_stops_the_repeats() {
+    let mut stack = Stack::new().await.unwrap();
+    stack.extra_env.insert("VIGIL_ALERTER_REPEAT_INTERVAL".into(), "2s".into());
+    let _vigil = start(&stack).await;
+    let receiver = HttpReceiver::start(vec![]).await;
+    let acme = tenant(&stack, "acme", &receiver, false).await;
+    rule(&stack, &acme, json!({"name": "cpu", "condition": "host.cpu.percent > 80", "duration": "0s", "severity": "warning"}))
+        .await;
+    let mut agent = Agent::start(&stack, &acme, "web-1").await;
+    agent.series(past(30), &[95.0]).await;
+    let requests = receiver.wait_for(3, WAIT).await;
+    assert_eq!(events(&requests)[..3], ["fired", "repeat", "repeat"]);
+
+    let (_, active) = get(&stack, "/api/alerts", &acme.jwt).await;
+    let id = active[0]["id"].as_str().unwrap();
+    let (status, acked) = post(&stack, &format!("/api/alerts/{id}/acknowledge"), &acme.jwt, json!({})).await;
+    assert_eq!(status, 200, "{acked}");
+    assert_eq!(acked["status"], "acknowledged");
+    assert_eq!(acked["acknowledged_by"], acme.fixture.email);
+    let (status, again) = post(&stack, &format!("/api/alerts/{id}/acknowledge"), &acme.jwt, json!({})).await;
+    assert_eq!(status, 409, "{again}");
+
+    // the webhook hears the acknowledgement; then nothing repeats
+    let after_ack = receiver.wait_for(requests.len() + 1, WAIT).await;
+    let before = after_ack.len();
+    assert_eq!(event(after_ack.last().unwrap()), "acknowledged", "{:?}", events(&after_ack));
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(receiver.requests().len(), before, "repeats after the ack: {:?}", events(&receiver.requests()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_tenants_rules_alerts_channels_and_silences_are_404() {
+    let stack = Stack::new().await.unwrap();
+    let _vigil = start(&stack).await;
+    let receiver = HttpReceiver::start(vec![]).await;
+    let acme = tenant(&stack, "acme", &receiver, false).await;
+    let globex = tenant(&stack, "globex", &receiver, false).await;
+    let rule_id = rule(
+        &stack,
+        &acme,
+        json!({"name": "cpu", "condition": "host.cpu.percent > 80", "duration": "0s", "severity": "warning"}),
+    )
+    .await;
+    let mut agent = Agent::start(&stack, &acme, "web-1").await;
+    agent.series(past(30), &[95.0]).await;
+    let alert_id = eventually("acme's alert", WAIT, || async {
+        let (_, active) = get(&stack, "/api/alerts", &acme.jwt).await;
+        active[0]["id"].as_str().map(str::to_owned)
+    })
+    .await;
+    let now = Utc::now();
+    let (_, silence) =
+        post(&stack, "/api/alerts/silences", &acme.jwt, json!({"starts_at": now, "ends_at": now + chrono::Duration::hours(1)}))
+            .await;
+    let silence_id = silence["id"].as_str().unwrap();
+
+    let rule_body = json!({"name": "x", "condition": "host.cpu.percent > 1", "duration": "0s", "severity": "info"});
+    assert_eq!(put(&stack, &format!("/api/alerts/rules/{rule_id}"), &globex.jwt, rule_body).await.0, 404);
+    assert_eq!(delete(&stack, &format!("/api/alerts/rules/{rule_id}"), &globex.jwt).await, 404);
+    assert_eq!(post(&stack, &format!("/api/alerts/{alert_id}/acknowledge"), &globex.jwt, json!({})).await.0, 404);
+    let channel = &acme.channel_id;
+    assert_eq!(post(&stack, &format!("/api/config/notifications/{channel}/test"), &globex.jwt, json!({})).await.0, 404);
+    assert_eq!(delete(&stack, &format!("/api/alerts/silences/{silence_id}"), &globex.jwt).await, 404);
+    let silence_body = json!({"starts_at": now, "ends_at": now + chrono::Duration::hours(2)});
+    assert_eq!(put(&stack, &format!("/api/alerts/silences/{silence_id}"), &globex.jwt, silence_body).await.0, 404);
+    // a channel of acme named in globex's PUT is not globex's
+    let (status, body) = put(
+        &stack,
+        "/api/config/notifications",
+        &globex.jwt,
+        json!([{"id": channel, "name": "stolen", "type": "webhook", "config": {"url": "http://127.0.0.1:9/"}}]),
+    )
+    .await;
+    assert_eq!(status, 422, "{body}");
+    for path in ["/api/alerts", "/api/alerts/rules", "/api/alerts/silences", "/api/alerts/history"] {
+        let (status, body) = get(&stack, path, &globex.jwt).await;
+        assert_eq!(status, 200, "{path}: {body}");
+        let text = body.to_string();
+        assert!(!text.contains(&rule_id) && !text.contains(&alert_id) && !text.contains(silence_id), "{path} leaks acme: {text}");
+    }
+    // and acme's own still answer
+    let (status, _) = post(&stack, &format!("/api/alerts/{alert_id}/acknowledge"), &acme.jwt, json!({})).await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_conditions_templates_and_channels_are_422_naming_the_field_and_position() {
+    let stack = Stack::new().await.unwrap();
+    let _vigil = start(&stack).await;
+    let receiver = HttpReceiver::start(vec![]).await;
+    let acme = tenant(&stack, "acme", &receiver, false).await;
+    let base = json!({"name": "cpu", "condition": "host.cpu.percent > 80", "duration": "0s", "severity": "warning"});
+    let with = |key: &str, value: Value| {
+        let mut body = base.clone();
+        body[key] = value;
+        body
+    };
+
+    let (status, body) = post(&stack, "/api/alerts/rules", &acme.jwt, with("condition", json!("host.cpu.percent >"))).await;
+    assert_eq!(status, 422, "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.starts_with("condition: column 19:"), "{message}");
+
+    let (status, body) = post(&stack, "/api/alerts/rules", &acme.jwt, with("condition", json!("host.cpu.percnt > 80"))).await;
+    assert_eq!(status, 422);
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.starts_with("condition: column 1:") && message.contains("host.cpu.percnt"), "{message}");
+
+    let (status, body) = post(&stack, "/api/alerts/rules", &acme.jwt, with("message", json!("CPU {{hots.name}}"))).await;
+    assert_eq!(status, 422);
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.starts_with("message: line 1, column 5:") && message.contains("hots.name"), "{message}");
+
+    let (status, body) = post(&stack, "/api/alerts/rules", &acme.jwt, with("channels", json!(["channel-nope"]))).await;
+    assert_eq!(status, 422);
+    assert!(body["error"]["message"].as_str().unwrap().starts_with("channels[0]:"), "{body}");
+
+    let (status, body) =
+        post(&stack, "/api/alerts/rules/validate", &acme.jwt, json!({"condition": "container.status != 'running' &&"})).await;
+    assert_eq!(status, 422, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().starts_with("condition: column 34:"), "{body}");
+    let (status, body) =
+        post(&stack, "/api/alerts/rules/validate", &acme.jwt, json!({"condition": "container.status != 'running'"})).await;
+    assert_eq!((status, body["scope"].as_str()), (200, Some("container")), "{body}");
+
+    let (status, body) = put(
+        &stack,
+        "/api/config/notifications",
+        &acme.jwt,
+        json!([{"name": "hook", "type": "webhook", "config": {"url": "not a url"}}]),
+    )
+    .await;
+    assert_eq!(status, 422, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().starts_with("channels[0].config.url"), "{body}");
+    let (status, body) =
+        put(&stack, "/api/config/notifications", &acme.jwt, json!([{"name": "x", "type": "carrier-pigeon", "config": {}}])).await;
+    assert_eq!(status, 422, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().starts_with("channels[0].type"), "{body}");
+    // nothing was stored by the refusals: the channel set up first is still there
+    let (_, channels) = get(&stack, "/api/config/notifications", &acme.jwt).await;
+    assert_eq!(channels.as_array().unwrap().len(), 1, "{channels}");
+    assert_eq!(channels[0]["config"]["secret"].as_str().map(|s| s.contains("s3cret")), Some(false), "a secret came back whole");
+}

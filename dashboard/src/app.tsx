@@ -3,6 +3,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { AppContext, type AppServices } from './context';
 import { Layout } from './components/Layout';
+import { lazy } from './components/Lazy';
 import { Containers } from './pages/Containers';
 import { Dashboard } from './pages/Dashboard';
 import { HostDetail } from './pages/HostDetail';
@@ -11,6 +12,9 @@ import { Login } from './pages/Login';
 import { ComingSoon, NotFound } from './pages/Placeholder';
 import { Settings } from './pages/Settings';
 import { navigate, useRoute, type Route } from './router';
+
+// the Alerts page (rules, editor, silences, maintenance) is its own chunk
+const Alerts = lazy(() => import('./pages/Alerts').then((m) => m.Alerts), 'the Alerts page');
 
 function titleOf(route: Route): string {
   switch (route.name) {
@@ -32,7 +36,7 @@ function Page({ route }: { route: Route }) {
     case 'hosts': return <Hosts />;
     case 'host': return <HostDetail key={route.id} id={route.id} />;
     case 'containers': return <Containers />;
-    case 'alerts': return <ComingSoon title="Alerts" what="alert rules, active alerts and their history." />;
+    case 'alerts': return <Alerts />;
     case 'actions': return <ComingSoon title="Actions" what="restarting services and containers from the dashboard." />;
     case 'settings': return <Settings />;
     case 'login': return null;

@@ -5,6 +5,7 @@ import { createContext } from 'preact';
 import { useContext } from 'preact/hooks';
 import type { ApiClient } from './api/client';
 import type { Session } from './api/session';
+import type { AlertsStore } from './live/alerts';
 import type { HostsStore } from './live/store';
 import type { LiveConnection, SocketState } from './live/socket';
 
@@ -18,6 +19,10 @@ export interface AppServices {
   subscribeSocketState: (fn: (s: SocketState) => void) => () => void;
   /** Refetches /api/hosts into the store. */
   reloadHosts: () => Promise<void>;
+  /** Active alerts (REST load + live `alert` frames). */
+  alerts: AlertsStore;
+  /** Refetches /api/alerts into the alerts store. */
+  reloadAlerts: () => Promise<void>;
 }
 
 export const AppContext = createContext<AppServices | null>(null);
@@ -26,4 +31,9 @@ export function useServices(): AppServices {
   const s = useContext(AppContext);
   if (!s) throw new Error('AppContext is missing: render inside <AppContext.Provider>');
   return s;
+}
+
+/** Whether the signed-in user may change things (admins); viewers only read. */
+export function useCanWrite(): boolean {
+  return useServices().session.current?.user.role === 'admin';
 }

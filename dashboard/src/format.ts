@@ -86,3 +86,24 @@ export function formatDateTime(value: string | null | undefined): string {
   if (t === null) return DASH;
   return new Date(t).toLocaleString();
 }
+
+/** A length of time, compact: "45 s", "10 min", "2 h 5 min", "3 d 4 h". */
+export function formatDuration(seconds: number | null | undefined): string {
+  if (missing(seconds) || seconds < 0) return DASH;
+  const s = Math.floor(seconds);
+  if (s < 60) return `${s} s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m} min`;
+  const h = Math.floor(m / 60);
+  if (h < 24) return m % 60 ? `${h} h ${m % 60} min` : `${h} h`;
+  const d = Math.floor(h / 24);
+  return h % 24 ? `${d} d ${h % 24} h` : `${d} d`;
+}
+
+/** How long something has been going on: "since 10 min", "since 2 h 5 min"; "since <1 min" at first. */
+export function formatSince(value: string | number | Date | null | undefined, now: number = Date.now()): string {
+  const t = toTime(value);
+  if (t === null) return DASH;
+  const seconds = Math.max(0, (now - t) / 1000);
+  return seconds < 60 ? 'since <1 min' : `since ${formatDuration(seconds)}`;
+}

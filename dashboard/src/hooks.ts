@@ -3,6 +3,7 @@
 // hosts are added/removed or the user changes the sort.
 
 import { useEffect, useMemo, useReducer, useRef, useState } from 'preact/hooks';
+import type { AlertsStore, HostAlerts } from './live/alerts';
 import type { HostsStore, HostView, SortKey, Summary } from './live/store';
 import { sortHostIds } from './live/store';
 
@@ -98,4 +99,31 @@ export function useAsync<T>(fn: () => Promise<T>, deps: unknown[]): AsyncState<T
     };
   }, [...deps, tick]);
   return { ...state, reload: reload as () => void };
+}
+
+/** Re-renders on every applied batch of alert changes (once per animation frame at most). */
+export function useAlerts(alerts: AlertsStore): AlertsStore {
+  const force = useForceUpdate();
+  useEffect(() => {
+    const unsubscribe = alerts.subscribe(force);
+    force();
+    return unsubscribe;
+  }, [alerts]);
+  return alerts;
+}
+
+/** The host's badge values; re-renders only when they change. */
+export function useHostAlerts(alerts: AlertsStore, hostId: string): HostAlerts | null {
+  const force = useForceUpdate();
+  const seen = alerts.host(hostId);
+  const ref = useRef(seen);
+  ref.current = seen;
+  useEffect(() => {
+    const unsubscribe = alerts.subscribeHost(hostId, () => {
+      if (alerts.host(hostId) !== ref.current) force();
+    });
+    if (alerts.host(hostId) !== ref.current) force();
+    return unsubscribe;
+  }, [alerts, hostId]);
+  return seen;
 }

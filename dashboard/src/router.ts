@@ -1,6 +1,7 @@
 // Minimal history-API router. Paths: /login, / (dashboard), /hosts,
-// /hosts/:id, /containers, /alerts, /actions, /settings. Alerts and Actions
-// are routed (to a "coming soon" page) so later issues only fill them in.
+// /hosts/:id, /containers, /alerts (its tab in `?tab=`), /actions,
+// /settings. Actions is routed (to a "coming soon" page) so a later issue
+// only fills it in.
 // The gateway must answer unknown non-/api paths with index.html.
 
 import { useEffect, useState } from 'preact/hooks';

@@ -1,12 +1,14 @@
-// Wires the long-lived services: session, REST client, live store and
+// Wires the long-lived services: session, REST client, live stores and
 // WebSocket. Signing in starts the socket (subscribed to all hosts) and
-// loads /api/hosts; signing out stops it and empties the store. A
-// reconnect, or a frame for an unknown host, refetches /api/hosts. The
-// WebSocket itself runs in a worker (live/channel.ts) when the browser has
-// workers, else on the page.
-import { ApiClient, orNullOn404 } from './api/client';
+// loads /api/hosts and /api/alerts; signing out stops it and empties the
+// stores. A reconnect refetches both; a frame for an unknown host refetches
+// /api/hosts; `alert` frames go to the alerts store. The WebSocket itself
+// runs in a worker (live/channel.ts) when the browser has workers, else on
+// the page.
+import { ApiClient, ApiError, orNullOn404 } from './api/client';
 import { Session } from './api/session';
 import type { AppServices } from './context';
+import { AlertsStore } from './live/alerts';
 import { FallbackConnection, WorkerSocket, type PagePort } from './live/channel';
 import { LiveSocket, socketUrl, type LiveConnection, type SocketState } from './live/socket';
 import { HostsStore } from './live/store';
@@ -37,6 +39,11 @@ export function createServices(): AppServices {
       void reloadHosts();
     }, 2000);
   });
+  const alerts = new AlertsStore();
+  // alert frames bypass the per-host coalescing: every one reaches the alerts store
+  store.subscribeAlerts((msg) => {
+    if (msg.type === 'alert') alerts.applyFrame(msg);
+  });
 
   let state: SocketState = 'idle';
   const stateListeners = new Set<(s: SocketState) => void>();
@@ -48,7 +55,10 @@ export function createServices(): AppServices {
     state = s;
     for (const fn of stateListeners) fn(s);
   };
-  const onReconnect = () => void reloadHosts();
+  const onReconnect = () => {
+    void reloadHosts();
+    void reloadAlerts();
+  };
   // The socket lives in a worker when the browser has them: the main thread
   // then gets one batch per 16 ms instead of every WebSocket message.
   const pageSocket = () =>
@@ -106,6 +116,17 @@ export function createServices(): AppServices {
     }
   }
 
+  async function reloadAlerts(): Promise<void> {
+    if (!session.current) return;
+    const since = alerts.beginLoad();
+    try {
+      alerts.setActive(await api.activeAlerts(), since);
+    } catch (e) {
+      // 404: this server has no alerting; a failed reload keeps what is on screen
+      alerts.loadFailed(e instanceof ApiError && e.status === 404, e instanceof Error ? e.message : String(e));
+    }
+  }
+
   let active = false;
   const sync = () => {
     if (session.current && !active) {
@@ -113,11 +134,13 @@ export function createServices(): AppServices {
       socket.subscribe();
       socket.start();
       void reloadHosts();
+      void reloadAlerts();
     } else if (!session.current && active) {
       active = false;
       socket.stop();
       store.setHosts([]);
       store.loaded = false;
+      alerts.clear();
     }
   };
   session.subscribe(sync);
@@ -134,5 +157,7 @@ export function createServices(): AppServices {
       return () => void stateListeners.delete(fn);
     },
     reloadHosts,
+    alerts,
+    reloadAlerts,
   };
 }

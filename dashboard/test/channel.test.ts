@@ -133,8 +133,8 @@ describe('FrameBatch', () => {
     const b = new FrameBatch();
     b.add({ type: 'metrics', host_id: 'h1', timestamp: '2026-11-24T12:00:05Z', data: { cpu: 5, memory: null, disk: null, containers: null, services_count: null } });
     b.add({ type: 'metrics', host_id: 'h1', timestamp: '2026-11-24T12:00:01Z', data: { cpu: 1, memory: null, disk: null, containers: null, services_count: null } });
-    b.add({ type: 'alert', id: 'a1', severity: 'warning', host_id: 'h1', message: 'one', timestamp: '2026-11-24T12:00:02Z' });
-    b.add({ type: 'alert', id: 'a2', severity: 'critical', host_id: 'h1', message: 'two', timestamp: '2026-11-24T12:00:03Z' });
+    b.add({ type: 'alert', id: 'a1', severity: 'warning', host_id: 'h1', message: 'one', timestamp: '2026-11-24T12:00:02Z', event: 'fired', alert: null });
+    b.add({ type: 'alert', id: 'a2', severity: 'critical', host_id: 'h1', message: 'two', timestamp: '2026-11-24T12:00:03Z', event: 'fired', alert: null });
     expect(b.size).toBe(3);
     const out = b.take();
     expect(out.map((f) => (f.type === 'alert' ? f.id : f.type))).toEqual(['a1', 'a2', 'metrics']);

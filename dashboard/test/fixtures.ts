@@ -1,4 +1,4 @@
-import type { HostDetail, HostRecord, MetricsPoint } from '../src/api/types';
+import type { Alert, AlertFrame, HostDetail, HostRecord, MetricsPoint } from '../src/api/types';
 
 export function hostRecord(id: string, over: Partial<HostRecord> = {}): HostRecord {
   return {
@@ -33,4 +33,31 @@ export function point(timestamp: string, cpu: number, mem: number, mounts = [{ p
 
 export function detail(id: string, over: Partial<HostRecord> = {}, latest: MetricsPoint | null = null): HostDetail {
   return { host: hostRecord(id, over), latest };
+}
+
+export function alert(id: string, over: Partial<Alert> = {}): Alert {
+  return {
+    id,
+    tenant_id: 't1',
+    host_id: 'in3',
+    host_name: 'IN3',
+    rule_id: 'r-cpu',
+    rule_name: 'CPU high',
+    severity: 'warning',
+    status: 'firing',
+    message: 'CPU > 80%',
+    value: '92.5',
+    fingerprint: `fp-${id}`,
+    silenced: false,
+    fired_at: '2026-11-24T12:00:00Z',
+    acknowledged_at: null,
+    acknowledged_by: null,
+    resolved_at: null,
+    ...over,
+  };
+}
+
+/** The WebSocket frame for an alert transition, as the gateway sends it. */
+export function alertFrame(event: AlertFrame['event'], a: Alert): AlertFrame {
+  return { type: 'alert', id: a.id, event, severity: a.severity, host_id: a.host_id, message: a.message, timestamp: a.fired_at, alert: a };
 }

@@ -7,6 +7,7 @@ import { ApiClient } from '../src/api/client';
 import { Session, type KeyValueStorage } from '../src/api/session';
 import { App } from '../src/app';
 import type { AppServices } from '../src/context';
+import { AlertsStore } from '../src/live/alerts';
 import { HostsStore } from '../src/live/store';
 import { uptimePercent } from '../src/pages/Dashboard';
 import { detail, point } from './fixtures';
@@ -27,8 +28,11 @@ function setup(handler: Handler, role = 'admin') {
   });
   const frames: (() => void)[] = [];
   const store = new HostsStore((cb) => frames.push(cb));
+  const alerts = new AlertsStore((cb) => frames.push(cb));
+  store.subscribeAlerts((m) => m.type === 'alert' && alerts.applyFrame(m));
   const s: AppServices = {
     api, session, store, socket: null, socketState: () => 'open', subscribeSocketState: () => () => {}, reloadHosts: async () => {},
+    alerts, reloadAlerts: async () => {},
   };
   return { s, store, runFrame: () => act(() => frames.splice(0).forEach((cb) => cb())) };
 }

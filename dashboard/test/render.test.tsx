@@ -11,6 +11,7 @@ import { DEFAULT_ROW_HEIGHT, HostList, HostRow, HostRowView, OVERSCAN, visibleRa
 import { Layout, OfflineBanner } from '../src/components/Layout';
 import { AppContext, type AppServices } from '../src/context';
 import type { SocketState } from '../src/live/socket';
+import { AlertsStore } from '../src/live/alerts';
 import { HostsStore } from '../src/live/store';
 import { detail } from './fixtures';
 
@@ -34,6 +35,8 @@ function services(over: Partial<AppServices> = {}, fetchImpl?: (u: string, i?: R
       return () => void listeners.delete(fn);
     },
     reloadHosts: async () => {},
+    alerts: new AlertsStore((cb) => frames.push(cb)),
+    reloadAlerts: async () => {},
     ...over,
   };
   const setSocketState = (next: SocketState) => {
@@ -190,16 +193,18 @@ describe('host list rendering', () => {
 });
 
 describe('shell', () => {
-  it('renders Alerts and Actions as disabled "coming soon" entries, not links', () => {
+  it('renders Actions as a disabled "coming soon" entry and Alerts as a link without the marker', () => {
     const { s, session } = services();
     session.setFromPair({ access_token: 'a', refresh_token: 'r', token_type: 'Bearer', expires_in: 900, user: { id: 'u', email: 'a@b.c', tenant_id: 't', role: 'admin' } });
     act(() => render(<AppContext.Provider value={s}><Layout route={{ name: 'dashboard' }}><p /></Layout></AppContext.Provider>, root));
-    for (const key of ['alerts', 'actions']) {
-      const el = root.querySelector(`[data-testid="nav-${key}"]`)!;
-      expect(el.tagName).toBe('SPAN');
-      expect(el.getAttribute('aria-disabled')).toBe('true');
-      expect(el.getAttribute('title')).toMatch(/^Coming soon/);
-    }
+    const actions = root.querySelector('[data-testid="nav-actions"]')!;
+    expect(actions.tagName).toBe('SPAN');
+    expect(actions.getAttribute('aria-disabled')).toBe('true');
+    expect(actions.getAttribute('title')).toMatch(/^Coming soon/);
+    const alerts = root.querySelector('[data-testid="nav-alerts"]')!;
+    expect(alerts.tagName).toBe('A');
+    expect(alerts.getAttribute('href')).toBe('/alerts');
+    expect(alerts.querySelector('.soon')).toBeNull();
     expect(root.querySelector('[data-testid="nav-hosts"]')!.tagName).toBe('A');
   });
 

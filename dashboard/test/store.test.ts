@@ -273,7 +273,7 @@ describe('HostsStore and raw socket text', () => {
     const { store, runFrame } = manualStore();
     const alerts = vi.fn();
     store.subscribeAlerts(alerts);
-    store.enqueueText(JSON.stringify({ type: 'alert', id: 'a1', severity: 'critical', host_id: 'h1', message: 'cpu', timestamp: '2026-11-24T12:00:00Z' }));
+    store.enqueueText(JSON.stringify({ type: 'alert', id: 'a1', severity: 'critical', host_id: 'h1', message: 'cpu', timestamp: '2026-11-24T12:00:00Z', event: 'fired', alert: null }));
     expect(alerts).not.toHaveBeenCalled();
     runFrame();
     expect(alerts).toHaveBeenCalledWith(expect.objectContaining({ type: 'alert', id: 'a1' }));
@@ -289,7 +289,7 @@ describe('HostsStore and worker batches', () => {
     store.enqueueAll([
       metrics('h1', '2026-11-24T12:00:05Z', 15),
       metrics('h2', '2026-11-24T12:00:05Z', 25),
-      { type: 'alert', id: 'a1', severity: 'warning', host_id: 'h2', message: 'disk', timestamp: '2026-11-24T12:00:05Z' },
+      { type: 'alert', id: 'a1', severity: 'warning', host_id: 'h2', message: 'disk', timestamp: '2026-11-24T12:00:05Z', event: 'fired', alert: null },
     ]);
     expect(frames).toHaveLength(1);
     expect(alerts).toHaveBeenCalledTimes(1);

@@ -4,13 +4,16 @@
 // refresh fails the session is cleared, which sends the app to /login.
 
 import {
-  normalizeContainers, normalizeHostDetail, normalizeHostList, normalizeHourly, normalizeMetricsRange, normalizeServices,
-  normalizeTokens, normalizeUser, normalizeUsers, parseErrorBody,
+  normalizeAlert, normalizeAlerts, normalizeChannels, normalizeChannelTest, normalizeContainers, normalizeHistoryPage,
+  normalizeHostDetail, normalizeHostList, normalizeHourly, normalizeMaintenance, normalizeMaintenanceList,
+  normalizeMetricsRange, normalizePreview, normalizeRule, normalizeRules, normalizeServices, normalizeSilence,
+  normalizeSilences, normalizeTokens, normalizeUser, normalizeUsers, parseErrorBody,
 } from './normalize';
 import { jwtExpiry, Session } from './session';
 import type {
-  AgentToken, ContainerInfo, CreatedToken, CreatedUser, HostDetail, HourlyAnswer, MetricsRangeAnswer, NewUser, ServiceInfo, TokenPair,
-  UserInfo,
+  ActiveAlertsFilter, AgentToken, Alert, AlertHistoryPage, AlertHistoryQuery, ChannelInput, ChannelRecord, ChannelTestResult,
+  ContainerInfo, CreatedToken, CreatedUser, HostDetail, HourlyAnswer, MaintenanceInput, MaintenanceRecord, MetricsRangeAnswer,
+  NewUser, RuleCheckBody, RuleInput, RulePreview, RuleRecord, ServiceInfo, SilenceInput, SilenceRecord, TokenPair, UserInfo,
 } from './types';
 
 export class ApiError extends Error {
@@ -207,6 +210,104 @@ export class ApiClient {
   async deleteUser(id: string): Promise<void> {
     await this.request('DELETE', `/api/users/${encodeURIComponent(id)}`);
   }
+
+  // ---- alerting ----
+
+  /** Active alerts (firing or acknowledged), newest first. */
+  async activeAlerts(filter: ActiveAlertsFilter = {}): Promise<Alert[]> {
+    return normalizeAlerts(await this.request('GET', `/api/alerts${query(filter)}`));
+  }
+
+  /** Resolved alerts, newest first; pass the page's `next_before` as `before` for the next (older) page. */
+  async alertHistory(q: AlertHistoryQuery = {}): Promise<AlertHistoryPage> {
+    return normalizeHistoryPage(await this.request('GET', `/api/alerts/history${query(q)}`));
+  }
+
+  /** The alert after acknowledging it; 409 (ApiError) when it already was. */
+  async acknowledgeAlert(id: string): Promise<Alert> {
+    return normalizeAlert(await this.request('POST', `/api/alerts/${encodeURIComponent(id)}/acknowledge`));
+  }
+
+  async rules(): Promise<RuleRecord[]> {
+    return normalizeRules(await this.request('GET', '/api/alerts/rules'));
+  }
+
+  async createRule(rule: RuleInput): Promise<RuleRecord> {
+    return normalizeRule(await this.request('POST', '/api/alerts/rules', rule));
+  }
+
+  async updateRule(id: string, rule: RuleInput): Promise<RuleRecord> {
+    return normalizeRule(await this.request('PUT', `/api/alerts/rules/${encodeURIComponent(id)}`, rule));
+  }
+
+  async deleteRule(id: string): Promise<void> {
+    await this.request('DELETE', `/api/alerts/rules/${encodeURIComponent(id)}`);
+  }
+
+  /** The condition's scope when valid; an ApiError 422 naming the field and column when not. */
+  async validateRule(body: RuleCheckBody): Promise<{ scope: string }> {
+    const raw = (await this.request('POST', '/api/alerts/rules/validate', body)) as { scope?: unknown } | null;
+    return { scope: typeof raw?.scope === 'string' ? raw.scope : '' };
+  }
+
+  async previewRule(body: RuleCheckBody): Promise<RulePreview> {
+    return normalizePreview(await this.request('POST', '/api/alerts/rules/preview', body));
+  }
+
+  async channels(): Promise<ChannelRecord[]> {
+    return normalizeChannels(await this.request('GET', '/api/config/notifications'));
+  }
+
+  /** Replaces the tenant's channels with `channels` (entries without id are created). */
+  async putChannels(channels: ChannelInput[]): Promise<ChannelRecord[]> {
+    return normalizeChannels(await this.request('PUT', '/api/config/notifications', channels));
+  }
+
+  async testChannel(id: string): Promise<ChannelTestResult> {
+    return normalizeChannelTest(await this.request('POST', `/api/config/notifications/${encodeURIComponent(id)}/test`));
+  }
+
+  async silences(): Promise<SilenceRecord[]> {
+    return normalizeSilences(await this.request('GET', '/api/alerts/silences'));
+  }
+
+  async createSilence(silence: SilenceInput): Promise<SilenceRecord> {
+    return normalizeSilence(await this.request('POST', '/api/alerts/silences', silence));
+  }
+
+  async updateSilence(id: string, silence: SilenceInput): Promise<SilenceRecord> {
+    return normalizeSilence(await this.request('PUT', `/api/alerts/silences/${encodeURIComponent(id)}`, silence));
+  }
+
+  async deleteSilence(id: string): Promise<void> {
+    await this.request('DELETE', `/api/alerts/silences/${encodeURIComponent(id)}`);
+  }
+
+  async maintenance(): Promise<MaintenanceRecord[]> {
+    return normalizeMaintenanceList(await this.request('GET', '/api/alerts/maintenance'));
+  }
+
+  async createMaintenance(window: MaintenanceInput): Promise<MaintenanceRecord> {
+    return normalizeMaintenance(await this.request('POST', '/api/alerts/maintenance', window));
+  }
+
+  async updateMaintenance(id: string, window: MaintenanceInput): Promise<MaintenanceRecord> {
+    return normalizeMaintenance(await this.request('PUT', `/api/alerts/maintenance/${encodeURIComponent(id)}`, window));
+  }
+
+  async deleteMaintenance(id: string): Promise<void> {
+    await this.request('DELETE', `/api/alerts/maintenance/${encodeURIComponent(id)}`);
+  }
+}
+
+/** `?a=1&b=x` of the set (non-empty) values, or "". */
+function query(params: object): string {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) {
+    if (v !== undefined && v !== null && v !== '') q.set(k, String(v));
+  }
+  const text = q.toString();
+  return text ? `?${text}` : '';
 }
 
 export async function orNullOn404<T>(fn: () => Promise<T>): Promise<T | null> {

@@ -5,8 +5,10 @@
 // type) is rejected (null or NormalizeError), never half-accepted.
 
 import type {
-  AgentToken, ContainerInfo, HostDetail, HostMetrics, HostRecord, HostStatus, LiveContainer,
-  HourlyAnswer, HourlyPoint, MetricsPoint, MetricsRangeAnswer, ServerMessage, ServiceInfo, UserInfo,
+  AgentToken, Alert, AlertHistoryEntry, AlertHistoryPage, AlertMatcher, AlertStatus, AlertTransition, ChannelRecord,
+  ChannelTestResult, ContainerInfo, HostDetail, HostMetrics, HostRecord, HostStatus, LiveContainer, HourlyAnswer,
+  HourlyPoint, MaintenanceRecord, MetricsPoint, MetricsRangeAnswer, PreviewMatch, RulePreview, RuleRecord, ServerMessage,
+  ServiceInfo, Severity, SilenceRecord, UserInfo,
 } from './types';
 
 export class NormalizeError extends Error {
@@ -231,11 +233,20 @@ export function parseServerMessage(text: string): ServerMessage | null {
     case 'host_status':
       if (raw.status !== 'online' && raw.status !== 'offline' && raw.status !== 'degraded') return null;
       return { type: 'host_status', host_id: raw.host_id, status: raw.status, timestamp };
-    case 'alert':
+    case 'alert': {
+      let alert: Alert | null = null;
+      try {
+        alert = isObj(raw.alert) ? normalizeAlert(raw.alert) : null;
+      } catch {
+        alert = null;
+      }
+      const id = str(raw.id) || alert?.id || '';
+      if (!id) return null;
       return {
-        type: 'alert', id: str(raw.id), severity: str(raw.severity), host_id: raw.host_id,
-        message: str(raw.message), timestamp,
+        type: 'alert', id, event: normalizeTransition(raw.event, alert?.status), severity: str(raw.severity) || alert?.severity || '',
+        host_id: raw.host_id, message: str(raw.message) || alert?.message || '', timestamp, alert,
       };
+    }
     default:
       return null;
   }
@@ -255,4 +266,186 @@ export function parseErrorBody(raw: unknown): { code: string; message: string } 
   const message = str(raw.error.message);
   if (!message) return null;
   return { code: str(raw.error.code) || 'error', message };
+}
+
+// ---- alerting ----
+
+/** Unknown severities become "warning" (shown, never hidden as "info"). */
+export function normalizeSeverity(v: unknown): Severity {
+  return v === 'info' || v === 'critical' ? v : 'warning';
+}
+
+function normalizeAlertStatus(v: unknown): AlertStatus {
+  return v === 'acknowledged' || v === 'resolved' ? v : 'firing';
+}
+
+/** A frame's `event`; when absent or unknown, what the alert's status says happened. */
+function normalizeTransition(v: unknown, status: AlertStatus | undefined): AlertTransition {
+  if (v === 'fired' || v === 'acknowledged' || v === 'resolved') return v;
+  return status === 'acknowledged' || status === 'resolved' ? status : 'fired';
+}
+
+/** One alert; throws when it has no id (never a half alert). */
+export function normalizeAlert(raw: unknown): Alert {
+  if (!isObj(raw) || typeof raw.id !== 'string' || raw.id === '') {
+    throw new NormalizeError(`an alert needs a string "id", got ${describe(raw)}`);
+  }
+  const out: Alert = {
+    id: raw.id,
+    tenant_id: str(raw.tenant_id),
+    host_id: str(raw.host_id),
+    host_name: str(raw.host_name) || str(raw.host_id),
+    rule_id: str(raw.rule_id),
+    rule_name: str(raw.rule_name),
+    severity: normalizeSeverity(raw.severity),
+    status: normalizeAlertStatus(raw.status),
+    message: str(raw.message),
+    value: raw.value === null || raw.value === undefined ? null : str(raw.value),
+    fingerprint: str(raw.fingerprint),
+    silenced: raw.silenced === true,
+    fired_at: str(raw.fired_at),
+    acknowledged_at: strOrNull(raw.acknowledged_at),
+    acknowledged_by: strOrNull(raw.acknowledged_by),
+    resolved_at: strOrNull(raw.resolved_at),
+  };
+  for (const key of ['mount', 'container_name', 'service_name'] as const) {
+    const v = strOrNull(raw[key]);
+    if (v !== null) out[key] = v;
+  }
+  return out;
+}
+
+function keepValid<T>(items: unknown[], fn: (raw: unknown) => T): T[] {
+  const out: T[] = [];
+  for (const item of items) {
+    try {
+      out.push(fn(item));
+    } catch {
+      // a malformed entry is skipped rather than hiding the others
+    }
+  }
+  return out;
+}
+
+/** `GET /api/alerts`: entries without an id are dropped. */
+export function normalizeAlerts(raw: unknown): Alert[] {
+  return keepValid(listOf(raw, 'alerts'), normalizeAlert);
+}
+
+export function normalizeHistoryPage(raw: unknown): AlertHistoryPage {
+  if (!isObj(raw)) throw new NormalizeError(`an alert history page must be an object, got ${describe(raw)}`);
+  const items = keepValid(listOf(raw, 'items'), (item): AlertHistoryEntry => {
+    const alert = normalizeAlert(item);
+    const o = item as Obj;
+    return { ...alert, seq: num(o.seq), duration_seconds: num(o.duration_seconds) };
+  });
+  return { items, next_before: numOrNull(raw.next_before) };
+}
+
+export function normalizeRule(raw: unknown): RuleRecord {
+  if (!isObj(raw) || typeof raw.id !== 'string' || raw.id === '') {
+    throw new NormalizeError(`a rule needs a string "id", got ${describe(raw)}`);
+  }
+  const rule: RuleRecord = {
+    id: raw.id,
+    tenant_id: str(raw.tenant_id),
+    name: str(raw.name),
+    description: str(raw.description),
+    condition: str(raw.condition),
+    duration: str(raw.duration) || '0s',
+    severity: normalizeSeverity(raw.severity),
+    channels: arr(raw.channels).filter((c): c is string => typeof c === 'string'),
+    message: str(raw.message),
+    enabled: raw.enabled !== false,
+    scope: str(raw.scope) || 'host',
+    created_at: str(raw.created_at),
+    updated_at: str(raw.updated_at),
+  };
+  if (typeof raw.clear === 'number' && Number.isFinite(raw.clear)) rule.clear = raw.clear;
+  else if (typeof raw.clear === 'string' && raw.clear !== '') rule.clear = raw.clear;
+  const repeat = strOrNull(raw.repeat_interval);
+  if (repeat !== null) rule.repeat_interval = repeat;
+  const builtin = strOrNull(raw.builtin);
+  if (builtin !== null) rule.builtin = builtin;
+  return rule;
+}
+
+export function normalizeRules(raw: unknown): RuleRecord[] {
+  return keepValid(listOf(raw, 'rules'), normalizeRule);
+}
+
+export function normalizePreview(raw: unknown): RulePreview {
+  if (!isObj(raw)) throw new NormalizeError(`a rule preview must be an object, got ${describe(raw)}`);
+  const matches = listOf(raw, 'matches').filter(isObj).map((m): PreviewMatch => {
+    const match: PreviewMatch = {
+      host_id: str(m.host_id), host_name: str(m.host_name) || str(m.host_id),
+      value: m.value === null || m.value === undefined ? null : str(m.value), timestamp: strOrNull(m.timestamp),
+    };
+    const label = strOrNull(m.label);
+    if (label !== null) match.label = label;
+    return match;
+  });
+  return { scope: str(raw.scope), hosts_evaluated: num(raw.hosts_evaluated), matches };
+}
+
+export function normalizeChannel(raw: unknown): ChannelRecord {
+  if (!isObj(raw) || typeof raw.id !== 'string' || raw.id === '') {
+    throw new NormalizeError(`a channel needs a string "id", got ${describe(raw)}`);
+  }
+  return {
+    id: raw.id, name: str(raw.name), enabled: raw.enabled !== false, type: str(raw.type),
+    config: isObj(raw.config) ? raw.config : {},
+  };
+}
+
+export function normalizeChannels(raw: unknown): ChannelRecord[] {
+  return keepValid(listOf(raw, 'channels'), normalizeChannel);
+}
+
+export function normalizeChannelTest(raw: unknown): ChannelTestResult {
+  const r = isObj(raw) ? raw : {};
+  return { delivered: r.delivered === true, status: numOrNull(r.status), error: strOrNull(r.error) };
+}
+
+function normalizeMatcher(raw: unknown): AlertMatcher {
+  const m = isObj(raw) ? raw : {};
+  const out: AlertMatcher = {};
+  for (const key of ['rule_id', 'host_id', 'mount', 'container_name', 'service_name'] as const) {
+    const v = strOrNull(m[key]);
+    if (v !== null) out[key] = v;
+  }
+  if (m.severity === 'info' || m.severity === 'warning' || m.severity === 'critical') out.severity = m.severity;
+  return out;
+}
+
+export function normalizeSilence(raw: unknown): SilenceRecord {
+  if (!isObj(raw) || typeof raw.id !== 'string' || raw.id === '') {
+    throw new NormalizeError(`a silence needs a string "id", got ${describe(raw)}`);
+  }
+  return {
+    id: raw.id, match: normalizeMatcher(raw.match), starts_at: str(raw.starts_at), ends_at: str(raw.ends_at),
+    comment: str(raw.comment), created_by: str(raw.created_by), created_at: str(raw.created_at),
+  };
+}
+
+export function normalizeSilences(raw: unknown): SilenceRecord[] {
+  return keepValid(listOf(raw, 'silences'), normalizeSilence);
+}
+
+export function normalizeMaintenance(raw: unknown): MaintenanceRecord {
+  if (!isObj(raw) || typeof raw.id !== 'string' || raw.id === '') {
+    throw new NormalizeError(`a maintenance window needs a string "id", got ${describe(raw)}`);
+  }
+  const out: MaintenanceRecord = {
+    id: raw.id, name: str(raw.name), schedule: str(raw.schedule), duration: str(raw.duration),
+    enabled: raw.enabled !== false, comment: str(raw.comment), active_now: raw.active_now === true,
+    next_start: strOrNull(raw.next_start), created_by: str(raw.created_by), created_at: str(raw.created_at),
+  };
+  const host = strOrNull(raw.host_id);
+  if (host !== null) out.host_id = host;
+  return out;
+}
+
+export function normalizeMaintenanceList(raw: unknown): MaintenanceRecord[] {
+  return keepValid(listOf(raw, 'maintenance'), normalizeMaintenance);
 }

@@ -117,6 +117,115 @@ export interface CreatedUser extends UserInfo { password: string | null }
 
 export interface NewUser { email: string; role: 'admin' | 'viewer'; password?: string }
 
+// ---- alerting (vigil-bus messages.rs: Alert, RuleInput, ChannelRecord, SilenceInput, MaintenanceInput) ----
+
+export type Severity = 'info' | 'warning' | 'critical';
+export type AlertStatus = 'firing' | 'acknowledged' | 'resolved';
+export type AlertTransition = 'fired' | 'acknowledged' | 'resolved';
+
+/** One alert: a rule firing for one instance (the host, or one of its mounts, containers or services). */
+export interface Alert {
+  id: string;
+  tenant_id: string;
+  host_id: string;
+  host_name: string;
+  rule_id: string;
+  rule_name: string;
+  severity: Severity;
+  status: AlertStatus;
+  mount?: string;
+  container_name?: string;
+  service_name?: string;
+  message: string;
+  value: string | null;
+  fingerprint: string;
+  /** A silence or maintenance window matched it: recorded, not notified. */
+  silenced: boolean;
+  fired_at: string;
+  acknowledged_at: string | null;
+  acknowledged_by: string | null;
+  resolved_at: string | null;
+}
+
+export interface ActiveAlertsFilter { host_id?: string; severity?: Severity; status?: 'firing' | 'acknowledged' }
+
+export interface AlertHistoryQuery { host_id?: string; severity?: Severity; rule_id?: string; before?: number; limit?: number }
+
+export interface AlertHistoryEntry extends Alert { seq: number; duration_seconds: number }
+
+export interface AlertHistoryPage { items: AlertHistoryEntry[]; next_before: number | null }
+
+export type RuleScope = 'host' | 'mount' | 'container' | 'service';
+
+/** A rule as written (POST/PUT `/api/alerts/rules`; the server rejects unknown fields). */
+export interface RuleInput {
+  name: string;
+  description: string;
+  condition: string;
+  /** "5m", "30s", "0s". */
+  duration: string;
+  severity: Severity;
+  /** Channel ids; empty: every enabled channel. */
+  channels: string[];
+  message: string;
+  enabled: boolean;
+  /** Hysteresis: a threshold or a condition. */
+  clear?: number | string;
+  /** "4h"; "0s": never repeat. */
+  repeat_interval?: string;
+}
+
+export interface RuleRecord extends RuleInput {
+  id: string;
+  tenant_id: string;
+  builtin?: string;
+  scope: RuleScope | string;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface RuleCheckBody { condition: string; clear?: number | string; message?: string }
+
+export interface PreviewMatch { host_id: string; host_name: string; label?: string; value: string | null; timestamp: string | null }
+
+export interface RulePreview { scope: string; hosts_evaluated: number; matches: PreviewMatch[] }
+
+export const CHANNEL_TYPES = ['email', 'slack', 'pagerduty', 'webhook', 'discord', 'teams', 'telegram', 'ntfy'] as const;
+export type ChannelType = (typeof CHANNEL_TYPES)[number];
+
+/** A notification channel as the server shows it: secrets masked (`••••abcd`). */
+export interface ChannelRecord { id: string; name: string; enabled: boolean; type: ChannelType | string; config: Record<string, unknown> }
+
+/** One entry of `PUT /api/config/notifications` (without id: new); a masked secret sent back keeps the stored one. */
+export interface ChannelInput { id?: string; name: string; enabled: boolean; type: string; config: Record<string, unknown> }
+
+export interface ChannelTestResult { delivered: boolean; status: number | null; error: string | null }
+
+/** What a silence matches: every field set must match (none: every alert of the tenant). */
+export interface AlertMatcher {
+  rule_id?: string;
+  host_id?: string;
+  severity?: Severity;
+  mount?: string;
+  container_name?: string;
+  service_name?: string;
+}
+
+export interface SilenceInput { match: AlertMatcher; starts_at: string; ends_at: string; comment: string }
+
+export interface SilenceRecord extends SilenceInput { id: string; created_by: string; created_at: string }
+
+/** A recurring window (cron with seconds, UTC) during which alerts are not notified. */
+export interface MaintenanceInput { name: string; host_id?: string; schedule: string; duration: string; enabled: boolean; comment: string }
+
+export interface MaintenanceRecord extends MaintenanceInput {
+  id: string;
+  active_now: boolean;
+  next_start: string | null;
+  created_by: string;
+  created_at: string;
+}
+
 // ---- WebSocket ----
 
 export interface LiveContainer { name: string; cpu: number; memory: number; status: string }
@@ -136,13 +245,16 @@ export interface MetricsFrame {
 
 export interface HostStatusFrame { type: 'host_status'; host_id: string; status: HostStatus; timestamp: string }
 
+/** `{"type":"alert"}`: an alert changed (`event`); `alert` is its state after the change (null from a server that does not send it). */
 export interface AlertFrame {
   type: 'alert';
   id: string;
+  event: AlertTransition;
   severity: string;
   host_id: string;
   message: string;
   timestamp: string;
+  alert: Alert | null;
 }
 
 export type ServerMessage = MetricsFrame | HostStatusFrame | AlertFrame;

@@ -8,6 +8,7 @@ import { DASH, timeAgo } from '../format';
 import { useHost, useNow } from '../hooks';
 import type { HostView } from '../live/store';
 import { onLinkClick } from '../router';
+import { AlertBadge } from './Alerts';
 import { Bar } from './Bar';
 import { memo } from './memo';
 import { StatusBadge } from './Status';
@@ -45,6 +46,7 @@ export function HostRowView({ id }: { id: string }) {
         </div>
         <div class="host-sub">
           <StatusBadge status={h.status} testid={`host-status-${id}`} />
+          <AlertBadge hostId={id} />
           {offline ? (
             <LastSeen at={h.last_seen} testid={`host-lastseen-${id}`} />
           ) : (

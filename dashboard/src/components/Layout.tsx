@@ -1,9 +1,10 @@
-// App shell: header (brand, nav, theme toggle, user menu), the live
-// connection banner and the page. Alerts and Actions are shown disabled
-// ("coming soon") until their issues land.
+// App shell: header (brand, nav — Alerts with the count of firing alerts —,
+// theme toggle, user menu), the live connection banner and the page.
+// Actions is shown disabled ("coming soon") until its issue lands.
 import type { ComponentChildren } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { useServices } from '../context';
+import { useAlerts } from '../hooks';
 import type { SocketState } from '../live/socket';
 import { navigate, onLinkClick, type Route } from '../router';
 import { effectiveTheme, toggleTheme } from '../theme';
@@ -14,10 +15,23 @@ export const NAV: NavItem[] = [
   { key: 'dashboard', label: 'Dashboard', href: '/', active: (r) => r.name === 'dashboard' },
   { key: 'hosts', label: 'Hosts', href: '/hosts', active: (r) => r.name === 'hosts' || r.name === 'host' },
   { key: 'containers', label: 'Containers', href: '/containers', active: (r) => r.name === 'containers' },
-  { key: 'alerts', label: 'Alerts', href: '/alerts', active: (r) => r.name === 'alerts', soon: 'Coming soon: alert rules and active alerts' },
+  { key: 'alerts', label: 'Alerts', href: '/alerts', active: (r) => r.name === 'alerts' },
   { key: 'actions', label: 'Actions', href: '/actions', active: (r) => r.name === 'actions', soon: 'Coming soon: remote actions on hosts and containers' },
   { key: 'settings', label: 'Settings', href: '/settings', active: (r) => r.name === 'settings' },
 ];
+
+/** Firing (unacknowledged) alerts next to "Alerts" in the nav; nothing when there are none. */
+function NavAlertCount() {
+  const { alerts } = useServices();
+  useAlerts(alerts);
+  const s = alerts.summary();
+  if (alerts.state !== 'ready' || s.firing === 0) return null;
+  return (
+    <span class={`nav-count sev-${s.worst ?? 'warning'}`} data-testid="nav-alerts-count" aria-label={`${s.firing} firing`}>
+      {s.firing}
+    </span>
+  );
+}
 
 function Nav({ route }: { route: Route }) {
   return (
@@ -46,6 +60,7 @@ function Nav({ route }: { route: Route }) {
             data-testid={`nav-${item.key}`}
           >
             {item.label}
+            {item.key === 'alerts' ? <NavAlertCount /> : null}
           </a>
         ),
       )}

@@ -1,18 +1,20 @@
-// One host: identity and status, CPU/memory history (1 h / 24 h / 7 d),
-// disks per mount, containers and services. Live frames update the status
-// and bars, and extend the 1 h chart.
+// One host: identity and status (with its alert badge), its active alerts,
+// CPU/memory history (1 h / 24 h / 7 d), disks per mount, containers and
+// services. Live frames update the status, alerts and bars, and extend the
+// 1 h chart.
 import type { ComponentChildren } from 'preact';
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import { ApiError } from '../api/client';
 import { summarizePoint } from '../api/normalize';
 import type { ContainerInfo, ServiceInfo } from '../api/types';
+import { AlertBadge, AlertList } from '../components/Alerts';
 import { Bar } from '../components/Bar';
 import { TimeChart } from '../components/Chart';
 import { StatusBadge } from '../components/Status';
 import { useServices } from '../context';
 import { appendLive, hourlySeries, RANGES, toSeries, type RangeKey, type Series } from '../chartData';
 import { DASH, formatBytes, formatBytesOf, formatPercent, formatUptime, timeAgo } from '../format';
-import { useAsync, useHost, useNow } from '../hooks';
+import { useAlerts, useAsync, useHost, useNow } from '../hooks';
 import { onLinkClick } from '../router';
 
 function Info({ label, value, testid }: { label: string; value: string; testid?: string }) {
@@ -93,6 +95,20 @@ function Section<T>({ title, state, render, unavailable }: {
   );
 }
 
+/** The host's active alerts, live; nothing when it has none. */
+function HostAlertsSection({ id }: { id: string }) {
+  const { alerts } = useServices();
+  useAlerts(alerts);
+  const mine = alerts.list().filter((a) => a.host_id === id);
+  if (!mine.length) return null;
+  return (
+    <section class="section" data-testid="host-alerts-section">
+      <h2>Active alerts <span class="muted">({mine.length})</span></h2>
+      <AlertList alerts={mine} showHost={false} testid="host-alerts-list" />
+    </section>
+  );
+}
+
 export function HostDetail({ id }: { id: string }) {
   const { api, store } = useServices();
   const live = useHost(store, id);
@@ -163,6 +179,7 @@ export function HostDetail({ id }: { id: string }) {
             <div class="info-label">Status</div>
             <div class="info-value">
               <StatusBadge status={host.status} testid="detail-status" />
+              {' '}<AlertBadge hostId={id} testid="detail-alerts" />
               {host.status === 'offline' ? <span class="muted"> last seen {timeAgo(host.last_seen, now)}</span> : null}
             </div>
           </div>
@@ -182,6 +199,8 @@ export function HostDetail({ id }: { id: string }) {
       ) : (
         <div class="empty">Loading host…</div>
       )}
+
+      <HostAlertsSection id={id} />
 
       <div class="section-head">
         <h2>Usage</h2>

@@ -1,9 +1,11 @@
 // Settings: agent tokens (list, create — shown once with the install
-// command — and revoke) and the tenant's users (admins: list, add — with a
+// command — and revoke), notification channels (pages/Channels.tsx, loaded
+// with the section) and the tenant's users (admins: list, add — with a
 // generated password shown once when none is given —, change a role,
 // delete; viewers see their own account).
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import type { AgentToken, CreatedUser, UserInfo } from '../api/types';
+import { lazy } from '../components/Lazy';
 import { useServices } from '../context';
 import { DASH, formatDateTime, timeAgo } from '../format';
 import { useAsync } from '../hooks';
@@ -399,11 +401,14 @@ function Users() {
   );
 }
 
+const Channels = lazy(() => import('./Channels').then((m) => m.Channels), 'notification channels');
+
 export function Settings() {
   return (
     <div>
       <h1>Settings</h1>
       <Tokens />
+      <Channels />
       <Users />
     </div>
   );

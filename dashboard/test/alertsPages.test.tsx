@@ -614,6 +614,14 @@ describe('notification channels (Settings)', () => {
     expect(q('channel-row-c1')).toBeNull();
   });
 
+  it('says "not available" when the server has no channels route yet', async () => {
+    history.replaceState(null, '', '/settings');
+    const env = setup((_m, u) => (u === '/api/tokens' || u === '/api/users' ? json(200, []) : undefined));
+    act(() => render(<App services={env.s} />, root));
+    await settle();
+    expect(text('channels')).toContain('Notification channels are not available on this server yet.');
+  });
+
   it('tests a channel and shows delivered, HTTP status or error', async () => {
     await openSettings();
     click('channel-test-c1');

@@ -13,7 +13,7 @@ import { onLinkClick } from '../router';
 import { MaintenanceTab } from './alerts/Maintenance';
 import { RulesTab } from './alerts/Rules';
 import { SilencesTab } from './alerts/Silences';
-import { errorText, HostSelect, SeveritySelect, valueOf } from './alerts/ui';
+import { HostSelect, LoadError, SeveritySelect, valueOf } from './alerts/ui';
 
 export const TABS = [
   { key: 'active', label: 'Active' },
@@ -86,7 +86,7 @@ function HistoryTab({ rules }: { rules: RuleRecord[] }) {
   const [next, setNext] = useState<number | null>(null);
   const [loading, setLoading] = useState(true);
   const [loaded, setLoaded] = useState(false);
-  const [error, setError] = useState<string | null>(null);
+  const [error, setError] = useState<Error | null>(null);
   // the filters' generation: an answer for older filters is dropped
   const gen = useRef(0);
 
@@ -103,7 +103,7 @@ function HistoryTab({ rules }: { rules: RuleRecord[] }) {
       setNext(page.next_before);
       setLoaded(true);
     } catch (e) {
-      if (g === gen.current) setError(errorText(e));
+      if (g === gen.current) setError(e instanceof Error ? e : new Error(String(e)));
     } finally {
       if (g === gen.current) setLoading(false);
     }
@@ -126,7 +126,7 @@ function HistoryTab({ rules }: { rules: RuleRecord[] }) {
           {rules.map((r) => <option key={r.id} value={r.id}>{r.name}</option>)}
         </select>
       </div>
-      {error ? <div class="form-error" role="alert" data-testid="history-error">{error}</div> : null}
+      {error ? <div data-testid="history-error"><LoadError error={error} what="Alert history" /></div> : null}
       {!loaded && loading ? (
         <div class="empty">Loading history…</div>
       ) : loaded && items.length === 0 ? (

@@ -12,7 +12,7 @@ import {
 import { CHANNEL_TYPES, type ChannelInput, type ChannelRecord, type ChannelTestResult } from '../api/types';
 import { useCanWrite, useServices } from '../context';
 import { useAsync } from '../hooks';
-import { errorText, Field, valueOf } from './alerts/ui';
+import { errorText, Field, LoadError, valueOf } from './alerts/ui';
 
 function FieldInput({ spec, form, set }: { spec: FieldSpec; form: ChannelForm; set: (key: string, v: string) => void }) {
   const value = form.values[spec.key] ?? '';
@@ -217,7 +217,7 @@ export function Channels() {
       {canWrite && editing ? <ChannelEditor key={editing.id ?? 'new'} initial={editing} onSave={save} onCancel={() => setEditing(null)} /> : null}
       {error ? <div class="form-error" role="alert" data-testid="channels-error">{error}</div> : null}
       {list.error && !items ? (
-        <div class="form-error">{list.error.message}</div>
+        <LoadError error={list.error} what="Notification channels" />
       ) : !channels ? (
         <div class="empty">Loading channels…</div>
       ) : channels.length === 0 ? (

@@ -9,7 +9,7 @@ import type { MaintenanceRecord } from '../../api/types';
 import { useCanWrite, useServices } from '../../context';
 import { DASH, formatDateTime } from '../../format';
 import { useAsync } from '../../hooks';
-import { errorText, Field, HostSelect, valueOf } from './ui';
+import { errorText, Field, HostSelect, LoadError, valueOf } from './ui';
 
 function MaintenanceEditor({ existing, onSaved, onCancel }: {
   /** null: a new window. */
@@ -125,7 +125,7 @@ export function MaintenanceTab() {
       ) : null}
       {error ? <div class="form-error" role="alert" data-testid="maintenance-error">{error}</div> : null}
       {list.error ? (
-        <div class="form-error">{list.error.message}</div>
+        <LoadError error={list.error} what="Maintenance windows" />
       ) : !list.data ? (
         <div class="empty">Loading maintenance windows…</div>
       ) : list.data.length === 0 ? (

@@ -7,7 +7,7 @@ import { SeverityTag } from '../../components/Alerts';
 import { useCanWrite, useServices } from '../../context';
 import { useAsync, type AsyncState } from '../../hooks';
 import { RuleEditor } from './RuleEditor';
-import { errorText } from './ui';
+import { errorText, LoadError } from './ui';
 
 export function RulesTab({ rules }: { rules: AsyncState<RuleRecord[]> }) {
   const { api } = useServices();
@@ -61,7 +61,7 @@ export function RulesTab({ rules }: { rules: AsyncState<RuleRecord[]> }) {
       ) : null}
       {error ? <div class="form-error" role="alert" data-testid="rules-error">{error}</div> : null}
       {rules.error ? (
-        <div class="form-error">{rules.error.message}</div>
+        <LoadError error={rules.error} what="Alert rules" />
       ) : !rules.data ? (
         <div class="empty">Loading rules…</div>
       ) : rules.data.length === 0 ? (

@@ -10,7 +10,7 @@ import type { RuleRecord, SilenceRecord } from '../../api/types';
 import { useCanWrite, useServices } from '../../context';
 import { formatDateTime, formatDuration } from '../../format';
 import { useAsync, useNow } from '../../hooks';
-import { errorText, Field, HostSelect, SeveritySelect, valueOf } from './ui';
+import { errorText, Field, HostSelect, LoadError, SeveritySelect, valueOf } from './ui';
 
 function SilenceEditor({ initial, rules, onSaved, onCancel }: {
   initial: SilenceForm;
@@ -176,7 +176,7 @@ export function SilencesTab({ rules, draft, onDraftUsed }: {
       ) : null}
       {error ? <div class="form-error" role="alert" data-testid="silences-error">{error}</div> : null}
       {list.error ? (
-        <div class="form-error">{list.error.message}</div>
+        <LoadError error={list.error} what="Silences" />
       ) : !list.data ? (
         <div class="empty">Loading silences…</div>
       ) : (

@@ -2,6 +2,7 @@
 // labelled fields, the caret under a server-reported column, host and
 // severity pickers.
 import type { ComponentChildren } from 'preact';
+import { ApiError } from '../../api/client';
 import { caretAt, type FieldError } from '../../alerting/conditionError';
 import type { Severity } from '../../api/types';
 import type { HostsStore } from '../../live/store';
@@ -84,4 +85,13 @@ export function SeveritySelect({ value, onChange, anyLabel, testid, label }: {
 
 export function errorText(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
+}
+
+/** A list that failed to load: "not available" when the server has no such route yet (404), else why. */
+export function LoadError({ error, what }: { error: Error; what: string }) {
+  return error instanceof ApiError && error.status === 404 ? (
+    <div class="empty" data-testid="not-available">{what} are not available on this server yet.</div>
+  ) : (
+    <div class="form-error" role="alert">{error.message}</div>
+  );
 }

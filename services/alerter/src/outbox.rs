@@ -22,8 +22,10 @@ use vigil_runtime::shutdown::{sleep_or_cancelled, CancellationToken};
 use crate::notify::{Notification, Retry, SendError};
 use crate::Shared;
 
-/// How long a claimed row is left to its claimer.
-pub const CLAIM_FOR: Duration = Duration::from_secs(60);
+/// How long a claimed row is left to its claimer: longer than the longest
+/// send (SMTP, 20 s) and its record. Rows of an alerter that died wait this
+/// long, and the rows after them for the same alert and channel too.
+pub const CLAIM_FOR: Duration = Duration::from_secs(30);
 /// Rows claimed at once.
 const CLAIM_BATCH: usize = 64;
 /// How often due rows are looked for when nothing woke the deliverer.

@@ -419,3 +419,257 @@ fn clone_host<'a>(host: &HostFacts<'a>) -> HostFacts<'a> {
         custom: host.custom,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use chrono::{DateTime, Utc};
+    use vigil_bus::messages::{AlertMatcher, ClearSpec, ContainerMetrics, RuleRecord, Severity, SilenceInput, SilenceRecord};
+    use vigil_testkit::fixtures::MetricsSnapshotBuilder;
+
+    use super::*;
+    use crate::silences::Silence;
+
+    const GRACE: Duration = Duration::from_secs(60);
+
+    fn rule(id: &str, condition: &str, duration: u64, clear: Option<ClearSpec>) -> Arc<Rule> {
+        let mut input = crate::rules::defaults().remove(0).0;
+        input.name = id.to_owned();
+        input.condition = condition.to_owned();
+        input.duration = Duration::from_secs(duration);
+        input.clear = clear;
+        input.message = "{{rule.name}} {{value}}".to_owned();
+        let record = RuleRecord {
+            id: id.to_owned(),
+            tenant_id: "acme".to_owned(),
+            rule: input,
+            builtin: None,
+            scope: String::new(),
+            created_at: Utc::now(),
+            updated_at: Utc::now(),
+        };
+        Arc::new(crate::rules::compile(record).expect("compiles"))
+    }
+
+    fn tenant(rules: Vec<Arc<Rule>>) -> TenantConfig {
+        TenantConfig {
+            tenant_id: "acme".to_owned(),
+            version: 1,
+            rules,
+            channels: Vec::new(),
+            silences: Vec::new(),
+            maintenance: Vec::new(),
+        }
+    }
+
+    fn host() -> HostState {
+        HostState {
+            host_id: "h1".into(),
+            tenant_id: "acme".into(),
+            evaluated_at: None,
+            online: true,
+            rx_bytes: None,
+            tx_bytes: None,
+        }
+    }
+
+    fn at(seconds: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000 + seconds, 0).unwrap()
+    }
+
+    fn snapshot(seconds: i64, cpu: f64, containers: &[(&str, &str)]) -> MetricsSnapshot {
+        let containers = containers
+            .iter()
+            .map(|(name, status)| ContainerMetrics { name: (*name).into(), status: (*status).into(), ..Default::default() })
+            .collect();
+        let mut snapshot = MetricsSnapshotBuilder::new("acme", "h1", seconds as u64, at(seconds)).containers(containers).build();
+        snapshot.host.cpu.percent = cpu;
+        snapshot
+    }
+
+    /// Runs snapshots through one context; the transitions, as text.
+    struct Run {
+        tenant: TenantConfig,
+        host: HostState,
+        instances: HashMap<String, Instance>,
+        log: Vec<String>,
+    }
+
+    impl Run {
+        fn new(rules: Vec<Arc<Rule>>) -> Run {
+            Run { tenant: tenant(rules), host: host(), instances: HashMap::new(), log: Vec::new() }
+        }
+
+        fn context(&self) -> Context<'_> {
+            Context {
+                tenant: &self.tenant,
+                host_name: "web-1",
+                disappear_grace: GRACE,
+                default_repeat: Duration::from_secs(3600),
+                now: Utc::now(),
+            }
+        }
+
+        fn apply(&mut self, changes: Changes) {
+            for transition in changes.transitions {
+                self.log.push(match transition {
+                    Transition::Fired(fired) => format!("fired {} {}", fired.alert.rule_id, fired.alert.message),
+                    Transition::Resolved { at, .. } => format!("resolved at {}", (at - super::tests::at(0)).num_seconds()),
+                });
+            }
+        }
+
+        fn send(&mut self, snapshot: &MetricsSnapshot) {
+            let mut changes = Changes::default();
+            let (mut host, mut instances) = (self.host.clone(), std::mem::take(&mut self.instances));
+            self.context().snapshot(&mut host, &mut instances, snapshot, &mut changes);
+            (self.host, self.instances) = (host, instances);
+            self.apply(changes);
+        }
+
+        fn status(&mut self, online: bool, seconds: i64) {
+            let mut changes = Changes::default();
+            let (mut host, mut instances) = (self.host.clone(), std::mem::take(&mut self.instances));
+            self.context().status(&mut host, online, &mut instances, at(seconds), &mut changes);
+            (self.host, self.instances) = (host, instances);
+            self.apply(changes);
+        }
+
+        fn states(&self) -> Vec<(String, &'static str)> {
+            let mut states: Vec<_> = self.instances.values().map(|i| (i.label.clone(), i.state.as_str())).collect();
+            states.sort();
+            states
+        }
+    }
+
+    #[test]
+    fn fires_once_after_its_duration_and_resolves_once() {
+        let mut run = Run::new(vec![rule("cpu", "host.cpu.percent > 80", 30, None)]);
+        for (t, cpu) in [(0, 90.0), (10, 90.0), (20, 90.0), (30, 50.0)] {
+            run.send(&snapshot(t, cpu, &[]));
+        }
+        assert!(run.log.is_empty(), "20 s of 30 fired: {:?}", run.log);
+        assert!(run.instances.is_empty(), "back to ok");
+        for (t, cpu) in [(40, 90.0), (50, 90.0), (60, 90.0), (70, 92.5), (80, 95.0), (90, 10.0)] {
+            run.send(&snapshot(t, cpu, &[]));
+        }
+        assert_eq!(run.log, ["fired cpu cpu 92.5", "resolved at 90"]);
+    }
+
+    #[test]
+    fn a_clear_threshold_keeps_it_firing_until_the_value_falls_below() {
+        let mut run = Run::new(vec![rule("cpu", "host.cpu.percent > 80", 0, Some(ClearSpec::Threshold(70.0)))]);
+        for (t, cpu) in [(0, 85.0), (10, 79.0), (20, 81.0), (30, 72.0), (40, 70.5)] {
+            run.send(&snapshot(t, cpu, &[]));
+        }
+        assert_eq!(run.log, ["fired cpu cpu 85"]);
+        run.send(&snapshot(50, 69.0, &[]));
+        assert_eq!(run.log, ["fired cpu cpu 85", "resolved at 50"]);
+    }
+
+    #[test]
+    fn an_unknown_value_keeps_the_state() {
+        let mut run = Run::new(vec![rule("queue", "custom.queue > 10", 0, None)]);
+        let mut deep = snapshot(0, 1.0, &[]);
+        deep.custom =
+            vec![vigil_bus::messages::CustomMetric { name: "queue".into(), kind: "gauge".into(), value: 50.0, error: None }];
+        run.send(&deep);
+        assert_eq!(run.log.len(), 1);
+        // the metric's command failed: neither resolved nor fired again
+        let mut failed = snapshot(10, 1.0, &[]);
+        failed.custom = vec![vigil_bus::messages::CustomMetric {
+            name: "queue".into(),
+            kind: "gauge".into(),
+            value: 0.0,
+            error: Some("timeout".into()),
+        }];
+        run.send(&failed);
+        run.send(&snapshot(20, 1.0, &[]));
+        assert_eq!(run.log.len(), 1, "{:?}", run.log);
+        assert_eq!(run.states(), [(String::new(), "firing")]);
+    }
+
+    #[test]
+    fn one_instance_per_container_and_a_vanished_one_resolves_after_the_grace() {
+        let mut run = Run::new(vec![rule("down", "container.status != 'running'", 0, None)]);
+        run.send(&snapshot(0, 1.0, &[("web", "exited"), ("db", "running"), ("cache", "exited")]));
+        assert_eq!(run.log.len(), 2);
+        assert_eq!(run.states(), [("cache".into(), "firing"), ("web".into(), "firing")]);
+        // cache is gone: it stays firing within the grace, then resolves
+        run.send(&snapshot(10, 1.0, &[("web", "exited"), ("db", "running")]));
+        run.send(&snapshot(60, 1.0, &[("web", "exited"), ("db", "running")]));
+        assert_eq!(run.log.len(), 2, "{:?}", run.log);
+        run.send(&snapshot(70, 1.0, &[("web", "exited"), ("db", "running")]));
+        assert_eq!(run.log[2], "resolved at 70");
+        assert_eq!(run.states(), [("web".into(), "firing")]);
+        // a container back within the grace is not resolved
+        run.send(&snapshot(80, 1.0, &[("db", "running")]));
+        run.send(&snapshot(90, 1.0, &[("web", "exited"), ("db", "running")]));
+        run.send(&snapshot(200, 1.0, &[("web", "exited"), ("db", "running")]));
+        assert_eq!(run.log.len(), 3, "{:?}", run.log);
+    }
+
+    #[test]
+    fn an_offline_host_fires_host_offline_only_and_restarts_pending_durations_on_return() {
+        let mut run = Run::new(vec![
+            rule("offline", "host.status == 'offline'", 0, None),
+            rule("cpu-now", "host.cpu.percent > 80", 0, None),
+            rule("cpu-later", "host.cpu.percent > 80", 60, None),
+        ]);
+        run.send(&snapshot(0, 90.0, &[]));
+        assert_eq!(run.log, ["fired cpu-now cpu-now 90"]);
+        run.status(false, 40);
+        assert_eq!(run.log[1], "fired offline offline offline", "{{value}} is the status: {:?}", run.log);
+        assert_eq!(run.instances.len(), 3, "cpu-now firing, cpu-later pending, offline firing");
+        // back at t=300: offline resolves; cpu-later's 60 s start again from here
+        run.send(&snapshot(300, 90.0, &[]));
+        assert_eq!(run.log[2], "resolved at 300");
+        assert_eq!(run.log.len(), 3, "{:?}", run.log);
+        run.send(&snapshot(350, 90.0, &[]));
+        assert_eq!(run.log.len(), 3);
+        run.send(&snapshot(360, 90.0, &[]));
+        assert_eq!(run.log[3], "fired cpu-later cpu-later 90");
+    }
+
+    #[test]
+    fn a_deleted_rule_resolves_its_alerts_at_the_next_snapshot() {
+        let mut run = Run::new(vec![rule("cpu", "host.cpu.percent > 80", 0, None)]);
+        run.send(&snapshot(0, 90.0, &[]));
+        run.tenant.rules.clear();
+        run.send(&snapshot(10, 90.0, &[]));
+        assert_eq!(run.log, ["fired cpu cpu 90", "resolved at 10"]);
+        assert!(run.instances.is_empty());
+    }
+
+    #[test]
+    fn an_alert_firing_under_a_silence_is_recorded_silenced_with_no_repeat() {
+        let mut run = Run::new(vec![rule("cpu", "host.cpu.percent > 80", 0, None)]);
+        let now = Utc::now();
+        run.tenant.silences.push(Silence {
+            record: SilenceRecord {
+                id: "s1".into(),
+                silence: SilenceInput {
+                    matcher: AlertMatcher { host_id: Some("h1".into()), ..Default::default() },
+                    starts_at: now - chrono::Duration::minutes(1),
+                    ends_at: now + chrono::Duration::minutes(1),
+                    comment: String::new(),
+                },
+                created_by: "a@b.c".into(),
+                created_at: now,
+            },
+        });
+        let mut changes = Changes::default();
+        let (mut host, mut instances) = (run.host.clone(), HashMap::new());
+        run.context().snapshot(&mut host, &mut instances, &snapshot(0, 90.0, &[]), &mut changes);
+        match &changes.transitions[..] {
+            [Transition::Fired(fired)] => {
+                assert!(fired.alert.silenced);
+                assert_eq!(fired.next_repeat_at, None);
+                assert_eq!(fired.alert.severity, Severity::Warning);
+                assert_eq!(fired.alert.fingerprint, fingerprint("acme", "cpu", "h1", ""));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -551,3 +551,57 @@ async fn bad_conditions_templates_and_channels_are_422_naming_the_field_and_posi
     assert_eq!(channels.as_array().unwrap().len(), 1, "{channels}");
     assert_eq!(channels[0]["config"]["secret"].as_str().map(|s| s.contains("s3cret")), Some(false), "a secret came back whole");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_alerters_side_by_side_one_killed_mid_stream_miss_nothing_and_double_nothing() {
+    let stack = Stack::new().await.unwrap();
+    let _services = stack.spawn(&["gateway", "collector"]).await.unwrap();
+    let mut first = stack.spawn(&["alerter"]).await.unwrap();
+    let second = stack.spawn(&["alerter"]).await.unwrap();
+    let receiver = HttpReceiver::start(vec![]).await;
+    let acme = tenant(&stack, "acme", &receiver, false).await;
+    rule(&stack, &acme, json!({"name": "cpu", "condition": "host.cpu.percent > 80", "duration": "0s", "severity": "warning"}))
+        .await;
+    const HOSTS: usize = 16;
+    let mut agents = Vec::new();
+    for index in 0..HOSTS {
+        agents.push(Agent::start(&stack, &acme, &format!("node-{index:02}")).await);
+    }
+    // every host crosses and comes back; the first alerter dies halfway
+    let start = past(300);
+    for step in 0..4 {
+        let cpu = if step == 1 || step == 2 { 90.0 } else { 50.0 };
+        for (index, agent) in agents.iter_mut().enumerate() {
+            if step == 2 && index == HOSTS / 2 {
+                first.kill();
+            }
+            agent.send(start + chrono::Duration::seconds(10 * step), cpu).await;
+        }
+    }
+    // the dead alerter's unacked snapshots come back after the consumer's
+    // ack wait (10 s), its claimed notifications after the claim (30 s)
+    receiver.wait_for(2 * HOSTS, Duration::from_secs(90)).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let requests = receiver.requests();
+    let mut per_host: std::collections::BTreeMap<(String, String), std::collections::BTreeSet<String>> = Default::default();
+    for request in &requests {
+        let body = request.json();
+        let host = body["alerts"][0]["labels"]["host"].as_str().unwrap().to_owned();
+        let key = request.header("idempotency-key").unwrap().to_owned();
+        per_host.entry((host, event(request))).or_default().insert(key);
+    }
+    for agent_index in 0..HOSTS {
+        let host = format!("node-{agent_index:02}");
+        for expected in ["firing", "resolved"] {
+            let keys = per_host.get(&(host.clone(), expected.to_owned()));
+            assert_eq!(keys.map(|k| k.len()), Some(1), "{host} {expected}: {keys:?}; second alerter log:\n{}", second.log_text());
+        }
+    }
+    assert_eq!(per_host.len(), 2 * HOSTS, "{per_host:?}");
+    // a send cut short by the kill is sent again with the same key (at least once); count those
+    let repeated = requests.len() - 2 * HOSTS;
+    assert!(repeated <= 2, "{repeated} notifications sent twice: more than the sends in flight at the kill");
+    assert_eq!(stack.db.count("SELECT COUNT(*) FROM alerts_history").await, HOSTS as i64);
+    assert_eq!(stack.db.count("SELECT COUNT(*) FROM alerts").await, 0);
+    assert_eq!(stack.db.count("SELECT COUNT(*) FROM alert_instances").await, 0);
+}

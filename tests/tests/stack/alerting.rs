@@ -605,3 +605,60 @@ async fn two_alerters_side_by_side_one_killed_mid_stream_miss_nothing_and_double
     assert_eq!(stack.db.count("SELECT COUNT(*) FROM alerts").await, 0);
     assert_eq!(stack.db.count("SELECT COUNT(*) FROM alert_instances").await, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preview_and_channel_tests_answer_from_the_live_stack_and_real_receivers() {
+    let stack = Stack::new().await.unwrap();
+    let _vigil = start(&stack).await;
+    let receiver = HttpReceiver::start(vec![]).await;
+    let smtp = vigil_testkit::receivers::SmtpReceiver::builder().auth("vigil", "smtp-pass").start().await;
+    let acme = tenant(&stack, "acme", &receiver, false).await;
+    let (_, channels) = get(&stack, "/api/config/notifications", &acme.jwt).await;
+    let mut all = channels.as_array().unwrap().clone();
+    all.push(json!({"name": "ops mail", "type": "email", "config": {
+        "host": smtp.host(), "port": smtp.port(), "tls": "none", "user": "vigil", "password": "smtp-pass",
+        "from": "vigil@example.com", "to": ["ops@example.com"]}}));
+    let (status, saved) = put(&stack, "/api/config/notifications", &acme.jwt, Value::Array(all)).await;
+    assert_eq!(status, 200, "{saved}");
+    assert_eq!(saved[1]["config"]["password"].as_str().map(|p| p.contains("smtp-pass")), Some(false), "{saved}");
+    assert_eq!(saved[0]["id"], acme.channel_id.as_str(), "the webhook kept its id and its secret (sent back masked)");
+    let mail_id = saved[1]["id"].as_str().unwrap();
+
+    let (status, result) =
+        post(&stack, &format!("/api/config/notifications/{}/test", acme.channel_id), &acme.jwt, json!({})).await;
+    assert_eq!((status, &result["delivered"], &result["status"]), (200, &json!(true), &json!(200)), "{result}");
+    let hooks = receiver.wait_for(1, WAIT).await;
+    assert_eq!(event(&hooks[0]), "test");
+    // the secret sent back masked by the PUT still signs
+    assert!(hooks[0].header("x-vigil-signature").is_some());
+    let (status, result) = post(&stack, &format!("/api/config/notifications/{mail_id}/test"), &acme.jwt, json!({})).await;
+    assert_eq!((status, &result["delivered"]), (200, &json!(true)), "{result}");
+    let mails = smtp.wait_for(1, WAIT).await;
+    assert_eq!(mails[0].to, ["ops@example.com"]);
+    assert_eq!(mails[0].auth_user.as_deref(), Some("vigil"));
+    assert!(mails[0].header("subject").unwrap().starts_with("[TEST]"), "{:?}", mails[0].header("subject"));
+    let attempts =
+        stack.db.count("SELECT COUNT(*) FROM notification_attempts WHERE status_code IS NOT NULL AND error IS NULL").await;
+    assert_eq!(attempts, 2, "each test send is recorded");
+
+    let mut agent = Agent::start(&stack, &acme, "web-1").await;
+    agent.send(Utc::now(), 91.0).await;
+    let preview = eventually("the host's latest data in a preview", WAIT, || async {
+        let (status, preview) =
+            post(&stack, "/api/alerts/rules/preview", &acme.jwt, json!({"condition": "host.cpu.percent > 80"})).await;
+        (status == 200 && preview["matches"].as_array().is_some_and(|m| !m.is_empty())).then_some(preview)
+    })
+    .await;
+    assert_eq!(preview["scope"], "host");
+    assert_eq!(preview["hosts_evaluated"], 1);
+    assert_eq!(preview["matches"][0]["host_name"], "web-1");
+    assert_eq!(preview["matches"][0]["value"], "91");
+    let (_, by_mount) =
+        post(&stack, "/api/alerts/rules/preview", &acme.jwt, json!({"condition": "host.disk.percent > 30"})).await;
+    assert_eq!(by_mount["scope"], "mount");
+    assert_eq!(by_mount["matches"][0]["label"], "/", "{by_mount}");
+    let (_, none) = post(&stack, "/api/alerts/rules/preview", &acme.jwt, json!({"condition": "host.cpu.percent > 95"})).await;
+    assert_eq!(none["matches"], json!([]));
+    let (status, _) = post(&stack, "/api/alerts/rules/preview", &acme.jwt, json!({"condition": "host.cpu >"})).await;
+    assert_eq!(status, 422);
+}

@@ -2,6 +2,7 @@
 //! nats-server, a fresh MariaDB database, real `sovigilant` processes or the
 //! simulated agent speaking the real gRPC+TLS protocol. One test binary.
 
+mod alerter_schemas;
 mod alerting;
 mod bad_input;
 mod bus_auth;

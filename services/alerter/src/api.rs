@@ -171,9 +171,10 @@ pub(crate) async fn history(shared: &Shared, request: AlertHistoryQuery) -> Resu
         query.push(" AND rule_id = ").push_bind(rule);
     }
     if let Some(before) = request.before {
-        query.push(" AND id < ").push_bind(before);
+        query.push(" AND alerts_history.id < ").push_bind(before);
     }
-    query.push(" ORDER BY id DESC LIMIT ").push_bind(limit + 1);
+    // `id` alone would be the `alert_id AS id` alias here
+    query.push(" ORDER BY alerts_history.id DESC LIMIT ").push_bind(limit + 1);
     let rows = query.build().fetch_all(&shared.pool).await.map_err(db("reading the alert history"))?;
     let mut items = rows
         .iter()

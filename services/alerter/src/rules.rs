@@ -106,6 +106,12 @@ pub fn validate(input: &RuleInput) -> Result<Checked, FieldError> {
     if input.description.len() > 2000 {
         return Err(field_error("description", "is longer than 2000 bytes"));
     }
+    if input.duration.subsec_nanos() != 0 {
+        return Err(field_error(
+            "duration",
+            format!("{} is not a whole number of seconds", vigil_bus::duration::format(input.duration)),
+        ));
+    }
     if input.duration > MAX_DURATION {
         return Err(field_error(
             "duration",

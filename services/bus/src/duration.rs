@@ -33,6 +33,9 @@ pub fn format(duration: Duration) -> String {
             return format!("{}{unit}", millis / size);
         }
     }
+    if millis == 0 {
+        return "0s".to_owned();
+    }
     format!("{millis}ms")
 }
 

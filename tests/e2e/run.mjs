@@ -4,7 +4,12 @@
 // listed; its CPU value changes live (no reload); host detail draws chart
 // points; the agent stops reporting (frozen with SIGSTOP, so `vigil up` does
 // not restart it) and the host turns offline on screen with its "last seen",
-// then back online once the agent resumes; log out; the scripts came gzipped.
+// then back online once the agent resumes; alerting (alerting.mjs: a webhook
+// channel to a local receiver, tested; a rule with a bad then a good
+// condition, previewed; the alert live on the dashboard and at the webhook;
+// Ack; resolved by editing the rule; history); log out; the scripts came
+// gzipped. Console errors fail the test (but 401/404, and the 422 that
+// answers a bad condition as it is typed).
 // Screenshots (desktop and 375 px, light and dark) go to tests/e2e/artifacts/.
 //
 // Run: node tests/e2e/run.mjs   (after `cargo build --workspace --bins` and
@@ -13,6 +18,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { checkAlerting } from './alerting.mjs';
 import { log, startStack } from './stack.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -44,13 +50,26 @@ async function main() {
     const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, colorScheme: 'light' });
     page = await context.newPage();
     const consoleErrors = [];
-    page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
     // 404s are expected only from the routes the dashboard probes ("not available yet").
     const unexpected404 = [];
-    page.on('response', (r) => {
-      const path = new URL(r.url()).pathname;
-      if (r.status() === 404 && !/^\/api\/(hosts\/[^/]+\/(containers|services)|containers)$/.test(path)) unexpected404.push(path);
-    });
+    let expected422 = 0;
+    /** Console errors and unexpected 404s of `p` (this page, and the alerting check's second tab) fail the test. */
+    const observe = (p) => {
+      p.on('console', (m) => {
+        if (m.type() !== 'error') return;
+        // the rule editor checks the condition as it is typed: a 422 there is the expected answer to a bad one
+        if (/status of 422/.test(m.text()) && /\/api\/alerts\/rules\/validate$/.test(m.location()?.url ?? '')) {
+          expected422 += 1;
+          return;
+        }
+        consoleErrors.push(`${m.text()} (${m.location()?.url ?? '?'})`);
+      });
+      p.on('response', (r) => {
+        const path = new URL(r.url()).pathname;
+        if (r.status() === 404 && !/^\/api\/(hosts\/[^/]+\/(containers|services)|containers)$/.test(path)) unexpected404.push(path);
+      });
+    };
+    observe(page);
     // The embedded dashboard is served gzipped to a browser (it accepts gzip).
     const scriptEncodings = new Map();
     page.on('response', async (r) => {
@@ -202,6 +221,13 @@ async function main() {
     );
     log(`agent resumed → host ${await statusOf()} again`);
 
+    // Alerting: a webhook channel, a rule that fires at once, the alert live
+    // on the dashboard and at the webhook, Ack, resolve, history (alerting.mjs).
+    const alertingStarted = Date.now();
+    await checkAlerting({ page, context, base: stack.base, hostId, check, shoot, observe });
+    log(`alerting checks took ${((Date.now() - alertingStarted) / 1000).toFixed(1)} s`);
+    await page.goto(stack.base + '/hosts');
+
     // Log out → login page; the app no longer shows hosts.
     await page.getByTestId('user-menu').click();
     await page.getByTestId('logout-button').click();
@@ -232,6 +258,7 @@ async function main() {
     check(unexpected404.length === 0, `no unexpected 404 (got: ${unexpected404.join(', ')})`);
     const unexpected = consoleErrors.filter((t) => !/status of (401|404)/.test(t));
     check(unexpected.length === 0, `no console errors (got: ${unexpected.join(' | ')})`);
+    log(`console: no unexpected error (${expected422} expected 422 from the condition check as typed)`);
     log('all checks passed');
   } catch (error) {
     if (page) await shoot(page, 'failure').catch(() => {});

@@ -12,6 +12,10 @@ pub struct AlerterConfig {
     /// When no snapshot is waiting, how long before looking again.
     #[serde(with = "vigil_bus::duration::serde_text")]
     pub batch_wait: Duration,
+    /// Snapshots collected longer ago than this are not evaluated (a backlog
+    /// replayed after an outage would notify about the past).
+    #[serde(with = "vigil_runtime::config::positive_duration")]
+    pub max_snapshot_age: Duration,
     /// A firing container, service or mount instance missing from the
     /// host's snapshots for this long is resolved.
     #[serde(with = "vigil_runtime::config::positive_duration")]
@@ -46,6 +50,7 @@ impl Default for AlerterConfig {
         Self {
             batch_size: 500,
             batch_wait: Duration::from_millis(50),
+            max_snapshot_age: Duration::from_secs(15 * 60),
             disappear_grace: Duration::from_secs(60),
             repeat_interval: Duration::from_secs(4 * 3600),
             sweep_interval: Duration::from_secs(1),

@@ -4,6 +4,9 @@
 //! than the host's last evaluated one is evaluated in collection order, and
 //! the changes with their outbox rows are written before the acks.
 //!
+//! A snapshot collected more than `max_snapshot_age` ago (a backlog replayed
+//! after an outage) is acked without evaluation: alerts are about now.
+//!
 //! A redelivered or late snapshot (not newer than the host's
 //! `evaluated_at`) changes nothing and is acked, so a snapshot delivered
 //! twice (an alerter killed before its acks, another taking over) never
@@ -63,7 +66,12 @@ async fn evaluate(shared: &Shared, items: &[MetricsSnapshot]) -> Result<Committe
     fn ids(snapshot: &MetricsSnapshot) -> (&str, &str) {
         (&snapshot.tenant_id, &snapshot.host_id)
     }
+    let oldest = Utc::now() - chrono::Duration::from_std(shared.config.max_snapshot_age).unwrap_or(chrono::Duration::minutes(15));
     under_host_locks(shared, items, order, ids, |context, host, instances, snapshot, changes| {
+        if snapshot.collected_at < oldest {
+            tracing::debug!(host = %snapshot.host_id, collected_at = %snapshot.collected_at, "snapshot older than max_snapshot_age; not evaluated");
+            return;
+        }
         if host.evaluated_at.is_none_or(|evaluated| snapshot.collected_at > evaluated) {
             context.snapshot(host, instances, snapshot, changes);
         }

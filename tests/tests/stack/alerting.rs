@@ -114,6 +114,26 @@ impl Agent {
         }
     }
 
+    /// Sends one snapshot collected at `at` with these containers (name, status).
+    async fn send_containers(&mut self, at: DateTime<Utc>, containers: &[(&str, &str)]) {
+        self.seq += 1;
+        let mut metrics = sim::snapshot(self.seq, at, self.seq);
+        metrics.containers = containers
+            .iter()
+            .map(|(name, status)| vigil_proto::ContainerMetrics {
+                name: (*name).to_owned(),
+                runtime: "podman".to_owned(),
+                status: (*status).to_owned(),
+                image: "localhost/app:1".to_owned(),
+                ..Default::default()
+            })
+            .collect();
+        self.connection.sender.send(sim::metrics_message(&self.host, metrics)).await.unwrap();
+        let reply =
+            tokio::time::timeout(Duration::from_secs(15), self.connection.replies.next()).await.unwrap().unwrap().unwrap();
+        assert!(matches!(reply.payload, Some(server_message::Payload::Ack(ref ack)) if ack.accepted), "{reply:?}");
+    }
+
     /// Sends `values` as snapshots 10 s apart from `start`.
     async fn series(&mut self, start: DateTime<Utc>, values: &[f64]) -> DateTime<Utc> {
         let mut at = start;
@@ -661,4 +681,48 @@ async fn preview_and_channel_tests_answer_from_the_live_stack_and_real_receivers
     assert_eq!(none["matches"], json!([]));
     let (status, _) = post(&stack, "/api/alerts/rules/preview", &acme.jwt, json!({"condition": "host.cpu >"})).await;
     assert_eq!(status, 422);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_alert_per_stopped_container_and_a_vanished_one_resolves_after_the_grace() {
+    let mut stack = Stack::new().await.unwrap();
+    stack.extra_env.insert("VIGIL_ALERTER_DISAPPEAR_GRACE".into(), "30s".into());
+    let _vigil = start(&stack).await;
+    let receiver = HttpReceiver::start(vec![]).await;
+    let acme = tenant(&stack, "acme", &receiver, false).await;
+    rule(
+        &stack,
+        &acme,
+        json!({"name": "down", "condition": "container.status != 'running'", "duration": "0s", "severity": "critical",
+               "message": "{{container.name}} is {{value}} on {{host.name}}"}),
+    )
+    .await;
+    let mut agent = Agent::start(&stack, &acme, "apps").await;
+    let t0 = past(300);
+    let at = |seconds: i64| t0 + chrono::Duration::seconds(seconds);
+    agent.send_containers(at(0), &[("web", "exited"), ("db", "running"), ("worker", "exited")]).await;
+    let fired = exactly(&receiver, 2, Duration::from_secs(2)).await;
+    let mut named: Vec<String> =
+        fired.iter().map(|r| r.json()["alerts"][0]["annotations"]["description"].as_str().unwrap().to_owned()).collect();
+    named.sort();
+    assert_eq!(named, ["web is exited on apps", "worker is exited on apps"]);
+    let (_, active) = get(&stack, "/api/alerts", &acme.jwt).await;
+    let mut containers: Vec<&str> = active.as_array().unwrap().iter().map(|a| a["container_name"].as_str().unwrap()).collect();
+    containers.sort();
+    assert_eq!(containers, ["web", "worker"]);
+
+    // worker is removed: still firing 20 s later, resolved past the 30 s grace
+    agent.send_containers(at(10), &[("web", "exited"), ("db", "running")]).await;
+    agent.send_containers(at(30), &[("web", "exited"), ("db", "running")]).await;
+    exactly(&receiver, 2, Duration::from_secs(2)).await;
+    agent.send_containers(at(40), &[("web", "exited"), ("db", "running")]).await;
+    let requests = exactly(&receiver, 3, Duration::from_secs(2)).await;
+    assert_eq!(event(&requests[2]), "resolved");
+    assert_eq!(requests[2].json()["alerts"][0]["labels"]["container"], "worker", "{}", requests[2].text());
+    // web runs again: resolved at once
+    agent.send_containers(at(50), &[("web", "running"), ("db", "running")]).await;
+    let requests = exactly(&receiver, 4, Duration::from_secs(2)).await;
+    assert_eq!(requests[3].json()["alerts"][0]["labels"]["container"], "web");
+    let (_, active) = get(&stack, "/api/alerts", &acme.jwt).await;
+    assert_eq!(active, json!([]));
 }

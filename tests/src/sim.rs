@@ -38,3 +38,55 @@ pub async fn register(channel: Channel, token: &str, machine_id: &str, name: &st
     authorize(&mut request, token);
     Ok(client.register(request).await?.into_inner().host_id)
 }
+
+/// One simulated host of a [`crate::Stack`]: registered, its `Connect` stream
+/// open; every send waits for its ack and expects it accepted.
+pub struct Agent {
+    pub host: String,
+    connection: Connection,
+    seq: u64,
+}
+
+impl Agent {
+    /// Registers `name` (machine id `m-<name>`) with the agent token `token`.
+    pub async fn start(stack: &crate::Stack, token: &str, name: &str) -> Result<Agent> {
+        let channel = channel(&stack.grpc_address(), &stack.ca_path()).await?;
+        let host = register(channel.clone(), token, &format!("m-{name}"), name).await?;
+        let connection = connect(channel, token, &host).await?;
+        Ok(Agent { host, connection, seq: 0 })
+    }
+
+    /// Sends the next plausible snapshot collected at `at`, changed by `edit`.
+    pub async fn send_with(&mut self, at: chrono::DateTime<chrono::Utc>, edit: impl FnOnce(&mut vigil_proto::Metrics)) {
+        use tokio_stream::StreamExt;
+        self.seq += 1;
+        let mut metrics = snapshot(self.seq, at, self.seq);
+        edit(&mut metrics);
+        self.connection.sender.send(metrics_message(&self.host, metrics)).await.expect("the stream is open");
+        let reply = tokio::time::timeout(std::time::Duration::from_secs(15), self.connection.replies.next())
+            .await
+            .expect("an ack within 15 s")
+            .expect("the stream is open")
+            .expect("not an error status");
+        match reply.payload {
+            Some(vigil_proto::server_message::Payload::Ack(ack)) => assert!(ack.accepted, "{ack:?}"),
+            other => panic!("expected an ack, got {other:?}"),
+        }
+    }
+
+    /// A snapshot with CPU at `cpu` %.
+    pub async fn send(&mut self, at: chrono::DateTime<chrono::Utc>, cpu: f64) {
+        self.send_with(at, |metrics| metrics.host.as_mut().expect("host").cpu.as_mut().expect("cpu").percent = cpu).await;
+    }
+
+    /// Snapshots with these CPU values, 10 s apart from `start`; returns the
+    /// time after the last one.
+    pub async fn series(&mut self, start: chrono::DateTime<chrono::Utc>, values: &[f64]) -> chrono::DateTime<chrono::Utc> {
+        let mut at = start;
+        for value in values {
+            self.send(at, *value).await;
+            at += chrono::Duration::seconds(10);
+        }
+        at
+    }
+}

@@ -51,7 +51,7 @@ pub(crate) async fn create_rule(shared: &Shared, request: CreateRule) -> Result<
     check_channels(&config, &request.rule.channels)?;
     let id = rules::new_id("rule");
     let mut tx = shared.pool.begin().await.map_err(db("creating a rule"))?;
-    rules::insert(&mut tx, &id, &request.tenant_id, &request.rule, None, Utc::now()).await.map_err(db("creating a rule"))?;
+    rules::save(&mut tx, &id, &request.tenant_id, &request.rule, None, Utc::now()).await.map_err(db("creating a rule"))?;
     tenants::bump(&mut tx, &request.tenant_id).await.map_err(db("creating a rule"))?;
     tx.commit().await.map_err(db("creating a rule"))?;
     find_rule(shared, &request.tenant_id, &id).await
@@ -71,7 +71,9 @@ pub(crate) async fn update_rule(shared: &Shared, request: UpdateRule) -> Result<
     if exists.is_none() {
         return Err(not_found("rule", &request.id));
     }
-    rules::update(&mut tx, &request.id, &request.tenant_id, &request.rule, Utc::now()).await.map_err(db("updating a rule"))?;
+    rules::save(&mut tx, &request.id, &request.tenant_id, &request.rule, None, Utc::now())
+        .await
+        .map_err(db("updating a rule"))?;
     tenants::bump(&mut tx, &request.tenant_id).await.map_err(db("updating a rule"))?;
     tx.commit().await.map_err(db("updating a rule"))?;
     find_rule(shared, &request.tenant_id, &request.id).await
@@ -134,22 +136,11 @@ pub(crate) async fn list_alerts(shared: &Shared, request: ListAlerts) -> Result<
         .map(|row| {
             let mut alert = store::read_alert(row)?;
             // shown silenced while a silence or window covers it now
-            alert.silenced = config.silenced(&key(&alert), now);
+            alert.silenced = config.silenced(&AlertKey::of(&alert), now);
             Ok(alert)
         })
         .collect::<Result<_, sqlx::Error>>()
         .map_err(db("reading alerts"))
-}
-
-fn key(alert: &Alert) -> AlertKey<'_> {
-    AlertKey {
-        rule_id: &alert.rule_id,
-        host_id: &alert.host_id,
-        severity: alert.severity,
-        mount: alert.mount.as_deref(),
-        container_name: alert.container_name.as_deref(),
-        service_name: alert.service_name.as_deref(),
-    }
 }
 
 pub(crate) async fn history(shared: &Shared, request: AlertHistoryQuery) -> Result<AlertHistoryPage, ServiceError> {
@@ -242,7 +233,7 @@ pub(crate) async fn acknowledge(shared: &Shared, request: AcknowledgeAlert) -> R
     if rows > 0 {
         shared.deliveries.notify_one();
     }
-    alert.silenced = config.silenced(&key(&alert), now);
+    alert.silenced = config.silenced(&AlertKey::of(&alert), now);
     Ok(alert)
 }
 
@@ -339,15 +330,16 @@ pub(crate) async fn save_silence(shared: &Shared, request: SaveSilence) -> Resul
     tenant(&request.tenant_id)?;
     silences::validate_silence(&request.silence)?;
     tenants::ensure(&shared.pool, &request.tenant_id).await.map_err(db("saving a silence"))?;
-    let create = request.id.is_none();
     let id = request.id.clone().unwrap_or_else(|| rules::new_id("silence"));
     let mut tx = shared.pool.begin().await.map_err(db("saving a silence"))?;
-    let saved = silences::save_silence(&mut tx, &request.tenant_id, &id, &request.by, &request.silence, Utc::now(), create)
-        .await
-        .map_err(db("saving a silence"))?;
-    if !saved {
+    if request.id.is_some()
+        && !silences::owned(&mut tx, "alert_silences", &id, &request.tenant_id).await.map_err(db("saving a silence"))?
+    {
         return Err(not_found("silence", &id));
     }
+    silences::save_silence(&mut tx, &request.tenant_id, &id, &request.by, &request.silence, Utc::now())
+        .await
+        .map_err(db("saving a silence"))?;
     tenants::bump(&mut tx, &request.tenant_id).await.map_err(db("saving a silence"))?;
     tx.commit().await.map_err(db("saving a silence"))?;
     let row = sqlx::query("SELECT created_by, created_at FROM alert_silences WHERE id = ?")
@@ -379,15 +371,18 @@ pub(crate) async fn save_maintenance(shared: &Shared, request: SaveMaintenance) 
     tenant(&request.tenant_id)?;
     silences::validate_maintenance(&request.window)?;
     tenants::ensure(&shared.pool, &request.tenant_id).await.map_err(db("saving a maintenance window"))?;
-    let create = request.id.is_none();
     let id = request.id.clone().unwrap_or_else(|| rules::new_id("maintenance"));
     let mut tx = shared.pool.begin().await.map_err(db("saving a maintenance window"))?;
-    let saved = silences::save_maintenance(&mut tx, &request.tenant_id, &id, &request.by, &request.window, Utc::now(), create)
-        .await
-        .map_err(db("saving a maintenance window"))?;
-    if !saved {
+    if request.id.is_some()
+        && !silences::owned(&mut tx, "alert_maintenance", &id, &request.tenant_id)
+            .await
+            .map_err(db("saving a maintenance window"))?
+    {
         return Err(not_found("maintenance window", &id));
     }
+    silences::save_maintenance(&mut tx, &request.tenant_id, &id, &request.by, &request.window, Utc::now())
+        .await
+        .map_err(db("saving a maintenance window"))?;
     tenants::bump(&mut tx, &request.tenant_id).await.map_err(db("saving a maintenance window"))?;
     tx.commit().await.map_err(db("saving a maintenance window"))?;
     let windows =

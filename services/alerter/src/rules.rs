@@ -197,8 +197,10 @@ pub fn new_id(prefix: &str) -> String {
     format!("{prefix}-{}", hex::encode(bytes))
 }
 
-/// Inserts a rule (its id given) in `tx`.
-pub async fn insert(
+/// Writes a rule (its id given) in `tx`: a new one, or over the tenant's
+/// rule of that id (the caller checked it is the tenant's; its tenant,
+/// `builtin` and `created_at` stay).
+pub async fn save(
     tx: &mut sqlx::Transaction<'_, MySql>,
     id: &str,
     tenant_id: &str,
@@ -210,7 +212,12 @@ pub async fn insert(
     sqlx::query(
         "INSERT INTO alert_rules (id, tenant_id, name, description, `condition`, clear_threshold, clear_condition, \
          duration_seconds, severity, channels, message_template, enabled, repeat_interval_seconds, builtin, created_at, updated_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+         ON DUPLICATE KEY UPDATE name = VALUES(name), description = VALUES(description), `condition` = VALUES(`condition`), \
+         clear_threshold = VALUES(clear_threshold), clear_condition = VALUES(clear_condition), \
+         duration_seconds = VALUES(duration_seconds), severity = VALUES(severity), channels = VALUES(channels), \
+         message_template = VALUES(message_template), enabled = VALUES(enabled), \
+         repeat_interval_seconds = VALUES(repeat_interval_seconds), updated_at = VALUES(updated_at)",
     )
     .bind(id)
     .bind(tenant_id)
@@ -231,39 +238,6 @@ pub async fn insert(
     .execute(&mut **tx)
     .await?;
     Ok(())
-}
-
-/// Replaces a rule's fields; false when it is not the tenant's.
-pub async fn update(
-    tx: &mut sqlx::Transaction<'_, MySql>,
-    id: &str,
-    tenant_id: &str,
-    input: &RuleInput,
-    now: DateTime<Utc>,
-) -> Result<bool, sqlx::Error> {
-    let (threshold, clear_condition) = clear_columns(input.clear.as_ref());
-    let done = sqlx::query(
-        "UPDATE alert_rules SET name = ?, description = ?, `condition` = ?, clear_threshold = ?, clear_condition = ?, \
-         duration_seconds = ?, severity = ?, channels = ?, message_template = ?, enabled = ?, repeat_interval_seconds = ?, \
-         updated_at = ? WHERE id = ? AND tenant_id = ?",
-    )
-    .bind(input.name.trim())
-    .bind(&input.description)
-    .bind(&input.condition)
-    .bind(threshold)
-    .bind(clear_condition)
-    .bind(input.duration.as_secs() as u32)
-    .bind(input.severity.as_str())
-    .bind(serde_json::to_string(&input.channels).unwrap_or_else(|_| "[]".into()))
-    .bind(&input.message)
-    .bind(input.enabled)
-    .bind(input.repeat_interval.map(|d| d.as_secs() as u32))
-    .bind(now)
-    .bind(id)
-    .bind(tenant_id)
-    .execute(&mut **tx)
-    .await?;
-    Ok(done.rows_affected() == 1)
 }
 
 fn clear_columns(clear: Option<&ClearSpec>) -> (Option<f64>, Option<&str>) {

@@ -26,6 +26,19 @@ pub struct AlertKey<'a> {
     pub service_name: Option<&'a str>,
 }
 
+impl<'a> AlertKey<'a> {
+    pub fn of(alert: &'a vigil_bus::messages::Alert) -> AlertKey<'a> {
+        AlertKey {
+            rule_id: &alert.rule_id,
+            host_id: &alert.host_id,
+            severity: alert.severity,
+            mount: alert.mount.as_deref(),
+            container_name: alert.container_name.as_deref(),
+            service_name: alert.service_name.as_deref(),
+        }
+    }
+}
+
 fn matches(matcher: &AlertMatcher, alert: &AlertKey<'_>) -> bool {
     let same = |want: &Option<String>, have: Option<&str>| want.as_deref().is_none_or(|want| Some(want) == have);
     same(&matcher.rule_id, Some(alert.rule_id))
@@ -222,12 +235,14 @@ pub async fn load_maintenance(executor: impl sqlx::MySqlExecutor<'_>, tenant_id:
 }
 
 /// Whether `table` has the tenant's row `id` (locked until the transaction ends).
-async fn owned(tx: &mut sqlx::Transaction<'_, MySql>, table: &str, id: &str, tenant_id: &str) -> Result<bool, sqlx::Error> {
+pub async fn owned(tx: &mut sqlx::Transaction<'_, MySql>, table: &str, id: &str, tenant_id: &str) -> Result<bool, sqlx::Error> {
     let sql = format!("SELECT id FROM {table} WHERE id = ? AND tenant_id = ? FOR UPDATE");
     let found: Option<String> = sqlx::query_scalar(&sql).bind(id).bind(tenant_id).fetch_optional(&mut **tx).await?;
     Ok(found.is_some())
 }
 
+/// Writes a silence: a new one, or over the tenant's silence of that id (the
+/// caller checked it with [`owned`]; its author and creation time stay).
 pub async fn save_silence(
     tx: &mut sqlx::Transaction<'_, MySql>,
     tenant_id: &str,
@@ -235,45 +250,26 @@ pub async fn save_silence(
     by: &str,
     input: &SilenceInput,
     now: DateTime<Utc>,
-    create: bool,
-) -> Result<bool, sqlx::Error> {
-    let matcher = serde_json::to_string(&input.matcher).unwrap_or_else(|_| "{}".into());
-    let done = if create {
-        sqlx::query(
-            "INSERT INTO alert_silences (id, tenant_id, matcher, starts_at, ends_at, comment, created_by, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(id)
-        .bind(tenant_id)
-        .bind(matcher)
-        .bind(input.starts_at)
-        .bind(input.ends_at)
-        .bind(&input.comment)
-        .bind(by)
-        .bind(now)
-        .execute(&mut **tx)
-        .await?
-    } else {
-        // an update that changes nothing affects no row: look for it first
-        if !owned(tx, "alert_silences", id, tenant_id).await? {
-            return Ok(false);
-        }
-        sqlx::query(
-            "UPDATE alert_silences SET matcher = ?, starts_at = ?, ends_at = ?, comment = ? WHERE id = ? AND tenant_id = ?",
-        )
-        .bind(matcher)
-        .bind(input.starts_at)
-        .bind(input.ends_at)
-        .bind(&input.comment)
-        .bind(id)
-        .bind(tenant_id)
-        .execute(&mut **tx)
-        .await?;
-        return Ok(true);
-    };
-    Ok(done.rows_affected() == 1)
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO alert_silences (id, tenant_id, matcher, starts_at, ends_at, comment, created_by, created_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE matcher = VALUES(matcher), starts_at = VALUES(starts_at), \
+         ends_at = VALUES(ends_at), comment = VALUES(comment)",
+    )
+    .bind(id)
+    .bind(tenant_id)
+    .bind(serde_json::to_string(&input.matcher).unwrap_or_else(|_| "{}".into()))
+    .bind(input.starts_at)
+    .bind(input.ends_at)
+    .bind(&input.comment)
+    .bind(by)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
+/// Writes a maintenance window, as [`save_silence`] does a silence.
 pub async fn save_maintenance(
     tx: &mut sqlx::Transaction<'_, MySql>,
     tenant_id: &str,
@@ -281,47 +277,25 @@ pub async fn save_maintenance(
     by: &str,
     input: &MaintenanceInput,
     now: DateTime<Utc>,
-    create: bool,
-) -> Result<bool, sqlx::Error> {
-    let done = if create {
-        sqlx::query(
-            "INSERT INTO alert_maintenance (id, tenant_id, name, host_id, schedule, duration_seconds, enabled, comment, created_by, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(id)
-        .bind(tenant_id)
-        .bind(input.name.trim())
-        .bind(&input.host_id)
-        .bind(input.schedule.trim())
-        .bind(input.duration.as_secs() as u32)
-        .bind(input.enabled)
-        .bind(&input.comment)
-        .bind(by)
-        .bind(now)
-        .execute(&mut **tx)
-        .await?
-    } else {
-        // an update that changes nothing affects no row: look for it first
-        if !owned(tx, "alert_maintenance", id, tenant_id).await? {
-            return Ok(false);
-        }
-        sqlx::query(
-            "UPDATE alert_maintenance SET name = ?, host_id = ?, schedule = ?, duration_seconds = ?, enabled = ?, comment = ? \
-             WHERE id = ? AND tenant_id = ?",
-        )
-        .bind(input.name.trim())
-        .bind(&input.host_id)
-        .bind(input.schedule.trim())
-        .bind(input.duration.as_secs() as u32)
-        .bind(input.enabled)
-        .bind(&input.comment)
-        .bind(id)
-        .bind(tenant_id)
-        .execute(&mut **tx)
-        .await?;
-        return Ok(true);
-    };
-    Ok(done.rows_affected() == 1)
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO alert_maintenance (id, tenant_id, name, host_id, schedule, duration_seconds, enabled, comment, created_by, created_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE name = VALUES(name), host_id = VALUES(host_id), \
+         schedule = VALUES(schedule), duration_seconds = VALUES(duration_seconds), enabled = VALUES(enabled), comment = VALUES(comment)",
+    )
+    .bind(id)
+    .bind(tenant_id)
+    .bind(input.name.trim())
+    .bind(&input.host_id)
+    .bind(input.schedule.trim())
+    .bind(input.duration.as_secs() as u32)
+    .bind(input.enabled)
+    .bind(&input.comment)
+    .bind(by)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -329,27 +329,12 @@ async fn resolve_alert(
     sqlx::query(
         "INSERT IGNORE INTO alerts_history (alert_id, tenant_id, host_id, host_name, mount, container_name, service_name, rule_id, \
          rule_name, severity, message, value, fingerprint, silenced, fired_at, acknowledged_at, acknowledged_by, resolved_at, duration_seconds) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         SELECT id, tenant_id, host_id, host_name, mount, container_name, service_name, rule_id, rule_name, severity, message, value, \
+         fingerprint, silenced, fired_at, acknowledged_at, acknowledged_by, ?, ? FROM alerts WHERE id = ?",
     )
-    .bind(&alert.id)
-    .bind(&alert.tenant_id)
-    .bind(&alert.host_id)
-    .bind(&alert.host_name)
-    .bind(&alert.mount)
-    .bind(&alert.container_name)
-    .bind(&alert.service_name)
-    .bind(&alert.rule_id)
-    .bind(&alert.rule_name)
-    .bind(alert.severity.as_str())
-    .bind(&alert.message)
-    .bind(&alert.value)
-    .bind(&alert.fingerprint)
-    .bind(alert.silenced)
-    .bind(alert.fired_at)
-    .bind(alert.acknowledged_at)
-    .bind(&alert.acknowledged_by)
     .bind(at)
     .bind((at - alert.fired_at).num_seconds().max(0) as u32)
+    .bind(&alert.id)
     .execute(&mut **tx)
     .await?;
     sqlx::query("DELETE FROM alerts WHERE id = ?").bind(&alert.id).execute(&mut **tx).await?;

@@ -90,14 +90,7 @@ async fn notify_due(shared: &Shared, alert_id: &str, tenant_id: &str) -> Result<
     let Some(Locked { alert, notified, notified_channels }) = store::lock_alert(&mut tx, alert_id, true).await? else {
         return Ok(0);
     };
-    let key = AlertKey {
-        rule_id: &alert.rule_id,
-        host_id: &alert.host_id,
-        severity: alert.severity,
-        mount: alert.mount.as_deref(),
-        container_name: alert.container_name.as_deref(),
-        service_name: alert.service_name.as_deref(),
-    };
+    let key = AlertKey::of(&alert);
     let rule = tenant.rule(&alert.rule_id);
     let repeat = rule.and_then(|rule| rule.record.rule.repeat_interval).unwrap_or(shared.config.repeat_interval);
     let next_repeat = (!repeat.is_zero()).then(|| now + chrono::Duration::from_std(repeat).unwrap_or(chrono::Duration::hours(4)));

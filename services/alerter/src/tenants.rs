@@ -129,7 +129,7 @@ async fn seed(pool: &MySqlPool, tenant_id: &str) -> Result<u64, sqlx::Error> {
         == 1;
     if inserted {
         for (input, builtin) in rules::defaults() {
-            rules::insert(&mut tx, &rules::new_id("rule"), tenant_id, &input, builtin, now).await?;
+            rules::save(&mut tx, &rules::new_id("rule"), tenant_id, &input, builtin, now).await?;
         }
         tracing::info!(tenant = %tenant_id, "new tenant: default alert rules created");
     }

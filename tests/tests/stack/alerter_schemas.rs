@@ -14,18 +14,17 @@ use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{json, Value};
-use tokio_stream::StreamExt;
 use vigil_bus::messages::{
     AcknowledgeAlert, AlertHistoryQuery, AlertMatcher, AlertStatus, ChannelInput, CheckRule, ClearSpec, CreateRule, ListAlerts,
     MaintenanceInput, OfTenant, PutChannels, Reply, RuleInput, SaveMaintenance, SaveSilence, Severity, SilenceInput, TenantItem,
     UpdateRule,
 };
 use vigil_bus::subjects::{alerter, Endpoint, EndpointName};
-use vigil_proto::server_message;
 use vigil_testkit::eventually;
 use vigil_testkit::receivers::HttpReceiver;
 use vigil_testkit::schemas::{assert_valid, checked_request, request_json};
-use vigil_tests::{sim, Stack};
+use vigil_tests::sim::Agent;
+use vigil_tests::Stack;
 
 const WAIT: Duration = Duration::from_secs(30);
 const TENANT: &str = "acme";
@@ -100,39 +99,6 @@ fn history(limit: u32, before: Option<u64>) -> AlertHistoryQuery {
 
 fn past(seconds: i64) -> DateTime<Utc> {
     Utc::now() - chrono::Duration::seconds(seconds)
-}
-
-/// A simulated agent of one host, over the real gRPC+TLS path.
-struct Agent {
-    host: String,
-    connection: sim::Connection,
-    seq: u64,
-}
-
-impl Agent {
-    async fn start(stack: &Stack, token: &str, name: &str) -> Agent {
-        let channel = sim::channel(&stack.grpc_address(), &stack.ca_path()).await.unwrap();
-        let host = sim::register(channel.clone(), token, &format!("m-{name}"), name).await.unwrap();
-        let connection = sim::connect(channel, token, &host).await.unwrap();
-        Agent { host, connection, seq: 0 }
-    }
-
-    /// Sends one snapshot collected at `at` with CPU at `cpu` %; waits for its ack.
-    async fn send(&mut self, at: DateTime<Utc>, cpu: f64) {
-        self.seq += 1;
-        let mut metrics = sim::snapshot(self.seq, at, self.seq);
-        metrics.host.as_mut().unwrap().cpu.as_mut().unwrap().percent = cpu;
-        self.connection.sender.send(sim::metrics_message(&self.host, metrics)).await.unwrap();
-        let reply = tokio::time::timeout(Duration::from_secs(15), self.connection.replies.next())
-            .await
-            .expect("an ack within 15 s")
-            .expect("the stream is open")
-            .expect("not an error status");
-        match reply.payload {
-            Some(server_message::Payload::Ack(ack)) => assert!(ack.accepted, "{ack:?}"),
-            other => panic!("expected an ack, got {other:?}"),
-        }
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -236,7 +202,7 @@ async fn every_alerter_endpoint_request_and_reply_match_the_schemas() {
     bus.error(alerter::UPDATE_RULE, &missing, "not_found").await;
 
     // ---------------------------------------------------------------- an alert
-    let mut agent = Agent::start(&stack, &acme.token, "schema-alerts").await;
+    let mut agent = Agent::start(&stack, &acme.token, "schema-alerts").await.unwrap();
     // snapshots 10 s apart, dated in the recent past (the alerter judges on collection times)
     let t0 = past(120);
     let at = |step: i64| t0 + chrono::Duration::seconds(10 * step);

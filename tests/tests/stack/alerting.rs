@@ -13,11 +13,11 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use tokio_stream::StreamExt;
-use vigil_proto::server_message;
 use vigil_testkit::eventually;
 use vigil_testkit::receivers::{HttpReceiver, Recorded, ScriptedResponse};
 use vigil_tests::sandbox::{TenantFixture, VigilProcess};
-use vigil_tests::{sim, Stack};
+use vigil_tests::sim::Agent;
+use vigil_tests::Stack;
 
 use crate::get;
 
@@ -82,67 +82,27 @@ async fn rule(stack: &Stack, tenant: &Tenant, body: Value) -> String {
     rule["id"].as_str().unwrap().to_owned()
 }
 
-/// A simulated agent of one host.
-struct Agent {
-    host: String,
-    connection: sim::Connection,
-    seq: u64,
+/// A simulated host of the tenant.
+async fn agent(stack: &Stack, tenant: &Tenant, name: &str) -> Agent {
+    Agent::start(stack, &tenant.fixture.token, name).await.unwrap()
 }
 
-impl Agent {
-    async fn start(stack: &Stack, tenant: &Tenant, name: &str) -> Agent {
-        let channel = sim::channel(&stack.grpc_address(), &stack.ca_path()).await.unwrap();
-        let host = sim::register(channel.clone(), &tenant.fixture.token, &format!("m-{name}"), name).await.unwrap();
-        let connection = sim::connect(channel, &tenant.fixture.token, &host).await.unwrap();
-        Agent { host, connection, seq: 0 }
-    }
-
-    /// Sends one snapshot collected at `at` with CPU at `cpu` %; waits for its ack.
-    async fn send(&mut self, at: DateTime<Utc>, cpu: f64) {
-        self.seq += 1;
-        let mut metrics = sim::snapshot(self.seq, at, self.seq);
-        metrics.host.as_mut().unwrap().cpu.as_mut().unwrap().percent = cpu;
-        self.connection.sender.send(sim::metrics_message(&self.host, metrics)).await.unwrap();
-        let reply = tokio::time::timeout(Duration::from_secs(15), self.connection.replies.next())
-            .await
-            .expect("an ack within 15 s")
-            .expect("the stream is open")
-            .expect("not an error status");
-        match reply.payload {
-            Some(server_message::Payload::Ack(ack)) => assert!(ack.accepted, "{ack:?}"),
-            other => panic!("expected an ack, got {other:?}"),
-        }
-    }
-
-    /// Sends one snapshot collected at `at` with these containers (name, status).
-    async fn send_containers(&mut self, at: DateTime<Utc>, containers: &[(&str, &str)]) {
-        self.seq += 1;
-        let mut metrics = sim::snapshot(self.seq, at, self.seq);
-        metrics.containers = containers
-            .iter()
-            .map(|(name, status)| vigil_proto::ContainerMetrics {
-                name: (*name).to_owned(),
-                runtime: "podman".to_owned(),
-                status: (*status).to_owned(),
-                image: "localhost/app:1".to_owned(),
-                ..Default::default()
-            })
-            .collect();
-        self.connection.sender.send(sim::metrics_message(&self.host, metrics)).await.unwrap();
-        let reply =
-            tokio::time::timeout(Duration::from_secs(15), self.connection.replies.next()).await.unwrap().unwrap().unwrap();
-        assert!(matches!(reply.payload, Some(server_message::Payload::Ack(ref ack)) if ack.accepted), "{reply:?}");
-    }
-
-    /// Sends `values` as snapshots 10 s apart from `start`.
-    async fn series(&mut self, start: DateTime<Utc>, values: &[f64]) -> DateTime<Utc> {
-        let mut at = start;
-        for value in values {
-            self.send(at, *value).await;
-            at += chrono::Duration::seconds(10);
-        }
-        at
-    }
+/// One snapshot collected at `at` with these containers (name, status).
+async fn send_containers(agent: &mut Agent, at: DateTime<Utc>, containers: &[(&str, &str)]) {
+    agent
+        .send_with(at, |metrics| {
+            metrics.containers = containers
+                .iter()
+                .map(|(name, status)| vigil_proto::ContainerMetrics {
+                    name: (*name).to_owned(),
+                    runtime: "podman".to_owned(),
+                    status: (*status).to_owned(),
+                    image: "localhost/app:1".to_owned(),
+                    ..Default::default()
+                })
+                .collect();
+        })
+        .await;
 }
 
 /// The webhook's event of a request: `vigil.event` (fired, repeat, ...).
@@ -185,7 +145,7 @@ async fn true_for_less_than_duration_never_fires_and_longer_fires_once_and_resol
                "channels": [acme.channel_id], "message": "CPU at {{value}}% on {{host.name}}"}),
     )
     .await;
-    let mut agent = Agent::start(&stack, &acme, "web-1").await;
+    let mut agent = agent(&stack, &acme, "web-1").await;
     let mut bus_events = stack.nats.client().await.subscribe("alerts.>").await.unwrap();
 
     // 20 s above the threshold, then below: pending, never firing
@@ -249,7 +209,7 @@ async fn flapping_around_the_threshold_with_a_clear_value_sends_nothing_extra() 
         json!({"name": "cpu", "condition": "host.cpu.percent > 80", "clear": 70, "duration": "0s", "severity": "critical"}),
     )
     .await;
-    let mut agent = Agent::start(&stack, &acme, "web-1").await;
+    let mut agent = agent(&stack, &acme, "web-1").await;
     let at = agent.series(past(300), &[85.0, 79.0, 81.0, 78.0, 82.0, 75.0, 80.5, 71.0]).await;
     let fired = exactly(&receiver, 1, Duration::from_secs(3)).await;
     assert_eq!(events(&fired), ["firing"]);
@@ -267,7 +227,7 @@ async fn an_alerter_killed_while_pending_and_while_firing_neither_loses_nor_doub
     let acme = tenant(&stack, "acme", &receiver, false).await;
     rule(&stack, &acme, json!({"name": "cpu", "condition": "host.cpu.percent > 80", "duration": "30s", "severity": "warning"}))
         .await;
-    let mut agent = Agent::start(&stack, &acme, "db-1").await;
+    let mut agent = agent(&stack, &acme, "db-1").await;
 
     // pending since t0, then SIGKILL
     let at = agent.series(past(300), &[90.0, 90.0]).await;
@@ -309,7 +269,7 @@ async fn a_receiver_answering_500_then_429_then_200_gets_exactly_one_delivered_n
     let acme = tenant(&stack, "acme", &receiver, false).await;
     rule(&stack, &acme, json!({"name": "cpu", "condition": "host.cpu.percent > 80", "duration": "0s", "severity": "critical"}))
         .await;
-    let mut agent = Agent::start(&stack, &acme, "web-1").await;
+    let mut agent = agent(&stack, &acme, "web-1").await;
     agent.series(past(60), &[95.0]).await;
 
     let requests = exactly(&receiver, 3, Duration::from_secs(4)).await;
@@ -335,8 +295,8 @@ async fn a_silence_and_a_maintenance_window_hold_notifications_back_until_they_e
     let acme = tenant(&stack, "acme", &receiver, false).await;
     rule(&stack, &acme, json!({"name": "cpu", "condition": "host.cpu.percent > 80", "duration": "0s", "severity": "warning"}))
         .await;
-    let mut silenced = Agent::start(&stack, &acme, "silenced").await;
-    let mut maintained = Agent::start(&stack, &acme, "maintained").await;
+    let mut silenced = agent(&stack, &acme, "silenced").await;
+    let mut maintained = agent(&stack, &acme, "maintained").await;
 
     let now = Utc::now();
     let (status, silence) = post(
@@ -398,7 +358,7 @@ async fn an_offline_host_fires_host_offline_only_and_keeps_its_metric_alerts() {
     .await;
     rule(&stack, &acme, json!({"name": "cpu later", "condition": "host.cpu.percent > 50", "duration": "1m", "severity": "info"}))
         .await;
-    let mut agent = Agent::start(&stack, &acme, "edge-1").await;
+    let mut agent = agent(&stack, &acme, "edge-1").await;
     for _ in 0..2 {
         agent.send(Utc::now(), 90.0).await;
         tokio::time::sleep(Duration::from_secs(1)).await;
@@ -436,7 +396,7 @@ async fn acknowledging_stops_the_repeats() {
     let acme = tenant(&stack, "acme", &receiver, false).await;
     rule(&stack, &acme, json!({"name": "cpu", "condition": "host.cpu.percent > 80", "duration": "0s", "severity": "warning"}))
         .await;
-    let mut agent = Agent::start(&stack, &acme, "web-1").await;
+    let mut agent = agent(&stack, &acme, "web-1").await;
     agent.series(past(30), &[95.0]).await;
     let requests = receiver.wait_for(3, WAIT).await;
     assert_eq!(events(&requests)[..3], ["firing", "repeat", "repeat"]);
@@ -471,7 +431,7 @@ async fn another_tenants_rules_alerts_channels_and_silences_are_404() {
         json!({"name": "cpu", "condition": "host.cpu.percent > 80", "duration": "0s", "severity": "warning"}),
     )
     .await;
-    let mut agent = Agent::start(&stack, &acme, "web-1").await;
+    let mut agent = agent(&stack, &acme, "web-1").await;
     agent.series(past(30), &[95.0]).await;
     let alert_id = eventually("acme's alert", WAIT, || async {
         let (_, active) = get(&stack, "/api/alerts", &acme.jwt).await;
@@ -585,7 +545,7 @@ async fn two_alerters_side_by_side_one_killed_mid_stream_miss_nothing_and_double
     const HOSTS: usize = 16;
     let mut agents = Vec::new();
     for index in 0..HOSTS {
-        agents.push(Agent::start(&stack, &acme, &format!("node-{index:02}")).await);
+        agents.push(agent(&stack, &acme, &format!("node-{index:02}")).await);
     }
     // every host crosses and comes back; the first alerter dies halfway
     let start = past(300);
@@ -661,7 +621,7 @@ async fn preview_and_channel_tests_answer_from_the_live_stack_and_real_receivers
         stack.db.count("SELECT COUNT(*) FROM notification_attempts WHERE status_code IS NOT NULL AND error IS NULL").await;
     assert_eq!(attempts, 2, "each test send is recorded");
 
-    let mut agent = Agent::start(&stack, &acme, "web-1").await;
+    let mut agent = agent(&stack, &acme, "web-1").await;
     agent.send(Utc::now(), 91.0).await;
     let preview = eventually("the host's latest data in a preview", WAIT, || async {
         let (status, preview) =
@@ -697,10 +657,10 @@ async fn one_alert_per_stopped_container_and_a_vanished_one_resolves_after_the_g
                "message": "{{container.name}} is {{value}} on {{host.name}}"}),
     )
     .await;
-    let mut agent = Agent::start(&stack, &acme, "apps").await;
+    let mut agent = agent(&stack, &acme, "apps").await;
     let t0 = past(300);
     let at = |seconds: i64| t0 + chrono::Duration::seconds(seconds);
-    agent.send_containers(at(0), &[("web", "exited"), ("db", "running"), ("worker", "exited")]).await;
+    send_containers(&mut agent, at(0), &[("web", "exited"), ("db", "running"), ("worker", "exited")]).await;
     let fired = exactly(&receiver, 2, Duration::from_secs(2)).await;
     let mut named: Vec<String> =
         fired.iter().map(|r| r.json()["alerts"][0]["annotations"]["description"].as_str().unwrap().to_owned()).collect();
@@ -712,15 +672,15 @@ async fn one_alert_per_stopped_container_and_a_vanished_one_resolves_after_the_g
     assert_eq!(containers, ["web", "worker"]);
 
     // worker is removed: still firing 20 s later, resolved past the 30 s grace
-    agent.send_containers(at(10), &[("web", "exited"), ("db", "running")]).await;
-    agent.send_containers(at(30), &[("web", "exited"), ("db", "running")]).await;
+    send_containers(&mut agent, at(10), &[("web", "exited"), ("db", "running")]).await;
+    send_containers(&mut agent, at(30), &[("web", "exited"), ("db", "running")]).await;
     exactly(&receiver, 2, Duration::from_secs(2)).await;
-    agent.send_containers(at(40), &[("web", "exited"), ("db", "running")]).await;
+    send_containers(&mut agent, at(40), &[("web", "exited"), ("db", "running")]).await;
     let requests = exactly(&receiver, 3, Duration::from_secs(2)).await;
     assert_eq!(event(&requests[2]), "resolved");
     assert_eq!(requests[2].json()["alerts"][0]["labels"]["container"], "worker", "{}", requests[2].text());
     // web runs again: resolved at once
-    agent.send_containers(at(50), &[("web", "running"), ("db", "running")]).await;
+    send_containers(&mut agent, at(50), &[("web", "running"), ("db", "running")]).await;
     let requests = exactly(&receiver, 4, Duration::from_secs(2)).await;
     assert_eq!(requests[3].json()["alerts"][0]["labels"]["container"], "web");
     let (_, active) = get(&stack, "/api/alerts", &acme.jwt).await;

@@ -119,15 +119,18 @@ async function main() {
       const el = document.querySelector(`[data-testid="host-cpu-${id}"]`);
       return el && /\d/.test(el.textContent ?? '');
     }, hostId, { timeout: 30_000 });
+    // a new frame always moves the row's data-at (the CPU text may stay, e.g.
+    // at 100% on a loaded machine)
     const before = (await cpu.textContent()).trim();
-    await page.waitForFunction(([id, text]) => {
-      const el = document.querySelector(`[data-testid="host-cpu-${id}"]`);
-      return el && el.textContent.trim() !== text;
-    }, [hostId, before], { timeout: 30_000 });
+    const beforeAt = await row.getAttribute('data-at');
+    await page.waitForFunction(([id, at]) => {
+      const el = document.querySelector(`[data-testid="host-row-${id}"]`);
+      return el && el.getAttribute('data-at') && el.getAttribute('data-at') !== at;
+    }, [hostId, beforeAt], { timeout: 30_000 });
     const after = (await cpu.textContent()).trim();
     check(await page.evaluate(() => window.__vigilNoReload === true), 'the page was not reloaded');
     check(framesReceived > 0, 'frames arrived over /ws');
-    log(`cpu changed live: ${before} → ${after} (${framesReceived} ws frames so far)`);
+    log(`a new frame on screen live: ${beforeAt} → ${await row.getAttribute('data-at')}, cpu ${before} → ${after} (${framesReceived} ws frames so far)`);
     // the WebSocket runs in the dashboard's socket worker, off the main thread
     const socketWorker = page.workers().find((w) => /\/assets\/worker-[^/]*\.js$/.test(w.url()));
     check(socketWorker !== undefined, `the socket worker runs (workers: ${page.workers().map((w) => w.url()).join(', ') || 'none'})`);
@@ -247,9 +250,13 @@ async function main() {
     const fallbackCpu = fallback.getByTestId(`host-cpu-${hostId}`);
     await fallback.waitForFunction((id) => /\d/.test(document.querySelector(`[data-testid="host-cpu-${id}"]`)?.textContent ?? ''), hostId, { timeout: 30_000 });
     const firstValue = (await fallbackCpu.textContent()).trim();
-    await fallback.waitForFunction(([id, text]) => document.querySelector(`[data-testid="host-cpu-${id}"]`)?.textContent.trim() !== text, [hostId, firstValue], { timeout: 30_000 });
+    const firstAt = await fallback.getByTestId(`host-row-${hostId}`).getAttribute('data-at');
+    await fallback.waitForFunction(([id, at]) => {
+      const value = document.querySelector(`[data-testid="host-row-${id}"]`)?.getAttribute('data-at');
+      return value && value !== at;
+    }, [hostId, firstAt], { timeout: 30_000 });
     check(fallback.workers().length === 0, 'no socket worker in the fallback page');
-    log(`socket worker blocked → socket on the page, cpu changed live: ${firstValue} → ${(await fallbackCpu.textContent()).trim()}`);
+    log(`socket worker blocked → socket on the page, a new frame on screen: ${firstAt} → ${await fallback.getByTestId(`host-row-${hostId}`).getAttribute('data-at')}, cpu ${firstValue} → ${(await fallbackCpu.textContent()).trim()}`);
     await bare.close();
 
     check(scriptEncodings.size > 0, 'the dashboard loaded its scripts from /assets/');

@@ -38,6 +38,7 @@ export function HostRowView({ id }: { id: string }) {
       onClick={onLinkClick}
       class={`host-row is-${h.status}`}
       data-testid={`host-row-${id}`}
+      data-at={h.live.timestamp ?? ''}
     >
       <div class="host-ident">
         <div class="host-title">

@@ -419,7 +419,7 @@ async fn acknowledging_stops_the_repeats() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn another_tenants_rules_alerts_channels_and_silences_are_404() {
+async fn another_tenants_rules_alerts_channels_and_silences_are_404_and_viewers_only_read() {
     let stack = Stack::new().await.unwrap();
     let _vigil = start(&stack).await;
     let receiver = HttpReceiver::start(vec![]).await;
@@ -468,6 +468,40 @@ async fn another_tenants_rules_alerts_channels_and_silences_are_404() {
         let text = body.to_string();
         assert!(!text.contains(&rule_id) && !text.contains(&alert_id) && !text.contains(silence_id), "{path} leaks acme: {text}");
     }
+    // a viewer of acme reads but writes nothing
+    vigil_gateway::admin::add_user(
+        &stack.db.pool,
+        "acme",
+        "viewer@acme.test",
+        "viewer-pw-0123456789",
+        vigil_gateway::admin::Role::Viewer,
+    )
+    .await
+    .unwrap();
+    let viewer = TenantFixture {
+        tenant: "acme".into(),
+        email: "viewer@acme.test".into(),
+        password: "viewer-pw-0123456789".into(),
+        token_id: acme.fixture.token_id.clone(),
+        token: acme.fixture.token.clone(),
+    };
+    let viewer_jwt = stack.login(&viewer).await.unwrap();
+    for path in
+        ["/api/alerts", "/api/alerts/rules", "/api/alerts/silences", "/api/alerts/maintenance", "/api/config/notifications"]
+    {
+        assert_eq!(get(&stack, path, &viewer_jwt).await.0, 200, "{path}");
+    }
+    let rule_body = json!({"name": "x", "condition": "host.cpu.percent > 1", "duration": "0s", "severity": "info"});
+    assert_eq!(post(&stack, "/api/alerts/rules", &viewer_jwt, rule_body.clone()).await.0, 403);
+    assert_eq!(put(&stack, &format!("/api/alerts/rules/{rule_id}"), &viewer_jwt, rule_body).await.0, 403);
+    assert_eq!(delete(&stack, &format!("/api/alerts/rules/{rule_id}"), &viewer_jwt).await, 403);
+    assert_eq!(post(&stack, &format!("/api/alerts/{alert_id}/acknowledge"), &viewer_jwt, json!({})).await.0, 403);
+    assert_eq!(put(&stack, "/api/config/notifications", &viewer_jwt, json!([])).await.0, 403);
+    assert_eq!(post(&stack, &format!("/api/config/notifications/{channel}/test"), &viewer_jwt, json!({})).await.0, 403);
+    assert_eq!(delete(&stack, &format!("/api/alerts/silences/{silence_id}"), &viewer_jwt).await, 403);
+    let (status, _) = post(&stack, "/api/alerts/rules/validate", &viewer_jwt, json!({"condition": "host.cpu.percent > 1"})).await;
+    assert_eq!(status, 200, "viewers may check a condition");
+
     // and acme's own still answer
     let (status, _) = post(&stack, &format!("/api/alerts/{alert_id}/acknowledge"), &acme.jwt, json!({})).await;
     assert_eq!(status, 200);

@@ -123,14 +123,21 @@ pub struct Context<'a> {
 }
 
 fn truncate(mut text: String, max: usize) -> String {
-    if text.len() > max {
-        let mut cut = max;
-        while !text.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        text.truncate(cut);
-    }
+    let cut = truncated(&text, max).len();
+    text.truncate(cut);
     text
+}
+
+/// The longest prefix of `text` of at most `max` bytes that ends on a character.
+fn truncated(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut cut = max;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    &text[..cut]
 }
 
 fn since(later: DateTime<Utc>, earlier: DateTime<Utc>) -> Duration {
@@ -167,16 +174,29 @@ impl Context<'_> {
             custom: &snapshot.custom,
         };
         let was_offline = !host.online;
+        // this host's instances (rule, label, fingerprint): usually none, so
+        // an item whose condition does not hold costs no allocation and no hash
+        let mine: Vec<(String, String, String)> = instances
+            .values()
+            .filter(|i| i.host_id == host.host_id)
+            .map(|i| (i.rule_id.clone(), i.label.clone(), i.fingerprint.clone()))
+            .collect();
         for rule in self.tenant.rules.iter().filter(|rule| rule.enabled()) {
+            let of_rule: Vec<&(String, String, String)> = mine.iter().filter(|(id, _, _)| id == rule.id()).collect();
             let mut seen = BTreeSet::new();
             for item in condition::items(rule.condition.scope(), &snapshot.host, &snapshot.containers, &snapshot.services) {
-                let label = truncate(item.label().unwrap_or("").to_owned(), MAX_LABEL);
+                let label = truncated(item.label().unwrap_or(""), MAX_LABEL);
                 let facts = Facts { host: clone_host(&facts_host), item };
-                let fingerprint = fingerprint(&host.tenant_id, rule.id(), &host.host_id, &label);
+                let holds = rule.condition.evaluate(&facts);
+                let fingerprint = match of_rule.iter().find(|(_, known, _)| known == label) {
+                    Some((_, _, fingerprint)) => fingerprint.clone(),
+                    None if holds == Some(true) => fingerprint(&host.tenant_id, rule.id(), &host.host_id, label),
+                    None => continue,
+                };
                 seen.insert(fingerprint.clone());
-                self.step(rule, host, instances, fingerprint, label, &facts, at, was_offline, changes);
+                self.step(rule, host, instances, fingerprint, label.to_owned(), holds, &facts, at, was_offline, changes);
             }
-            if rule.condition.scope() != Scope::Host {
+            if rule.condition.scope() != Scope::Host && !of_rule.is_empty() {
                 self.missing(rule, host, instances, &seen, at, changes);
             }
         }
@@ -215,7 +235,8 @@ impl Context<'_> {
                 continue;
             }
             let fingerprint = fingerprint(&host.tenant_id, rule.id(), &host.host_id, "");
-            self.step(rule, host, instances, fingerprint, String::new(), &facts, at, false, changes);
+            let holds = rule.condition.evaluate(&facts);
+            self.step(rule, host, instances, fingerprint, String::new(), holds, &facts, at, false, changes);
         }
     }
 
@@ -227,12 +248,12 @@ impl Context<'_> {
         instances: &mut HashMap<String, Instance>,
         fingerprint: String,
         label: String,
+        holds: Option<bool>,
         facts: &Facts<'_>,
         at: DateTime<Utc>,
         restart_pending: bool,
         changes: &mut Changes,
     ) {
-        let holds = rule.condition.evaluate(facts);
         let Some(instance) = instances.get_mut(&fingerprint) else {
             if holds == Some(true) {
                 let mut instance = Instance {
@@ -608,6 +629,19 @@ mod tests {
         run.send(&snapshot(90, 1.0, &[("web", "exited"), ("db", "running")]));
         run.send(&snapshot(200, 1.0, &[("web", "exited"), ("db", "running")]));
         assert_eq!(run.log.len(), 3, "{:?}", run.log);
+    }
+
+    #[test]
+    fn a_new_instance_beside_a_firing_one_of_the_same_rule_is_not_taken_for_missing() {
+        let mut run = Run::new(vec![rule("down", "container.status != 'running'", 20, None)]);
+        run.send(&snapshot(0, 1.0, &[("web", "exited"), ("db", "running")]));
+        run.send(&snapshot(20, 1.0, &[("web", "exited"), ("db", "running")]));
+        assert_eq!(run.log.len(), 1);
+        // db stops while web fires: db is pending, not missing
+        run.send(&snapshot(30, 1.0, &[("web", "exited"), ("db", "exited")]));
+        run.send(&snapshot(50, 1.0, &[("web", "exited"), ("db", "exited")]));
+        assert_eq!(run.states(), [("db".into(), "firing"), ("web".into(), "firing")]);
+        assert_eq!(run.log.len(), 2, "{:?}", run.log);
     }
 
     #[test]

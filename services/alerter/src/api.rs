@@ -54,6 +54,7 @@ pub(crate) async fn create_rule(shared: &Shared, request: CreateRule) -> Result<
     rules::save(&mut tx, &id, &request.tenant_id, &request.rule, None, Utc::now()).await.map_err(db("creating a rule"))?;
     tenants::bump(&mut tx, &request.tenant_id).await.map_err(db("creating a rule"))?;
     tx.commit().await.map_err(db("creating a rule"))?;
+    shared.tenants.forget(&request.tenant_id);
     find_rule(shared, &request.tenant_id, &id).await
 }
 
@@ -76,6 +77,7 @@ pub(crate) async fn update_rule(shared: &Shared, request: UpdateRule) -> Result<
         .map_err(db("updating a rule"))?;
     tenants::bump(&mut tx, &request.tenant_id).await.map_err(db("updating a rule"))?;
     tx.commit().await.map_err(db("updating a rule"))?;
+    shared.tenants.forget(&request.tenant_id);
     find_rule(shared, &request.tenant_id, &request.id).await
 }
 
@@ -105,6 +107,7 @@ async fn delete_item(shared: &Shared, table: &str, what: &str, request: &TenantI
     }
     tenants::bump(&mut tx, &request.tenant_id).await.map_err(db("deleting"))?;
     tx.commit().await.map_err(db("deleting"))?;
+    shared.tenants.forget(&request.tenant_id);
     Ok(())
 }
 
@@ -262,6 +265,7 @@ pub(crate) async fn put_channels(shared: &Shared, request: PutChannels) -> Resul
     channels::replace(&mut tx, &request.tenant_id, &prepared, Utc::now()).await.map_err(db("saving channels"))?;
     tenants::bump(&mut tx, &request.tenant_id).await.map_err(db("saving channels"))?;
     tx.commit().await.map_err(db("saving channels"))?;
+    shared.tenants.forget(&request.tenant_id);
     Ok(prepared.iter().map(channels::Channel::record).collect())
 }
 
@@ -342,6 +346,7 @@ pub(crate) async fn save_silence(shared: &Shared, request: SaveSilence) -> Resul
         .map_err(db("saving a silence"))?;
     tenants::bump(&mut tx, &request.tenant_id).await.map_err(db("saving a silence"))?;
     tx.commit().await.map_err(db("saving a silence"))?;
+    shared.tenants.forget(&request.tenant_id);
     let row = sqlx::query("SELECT created_by, created_at FROM alert_silences WHERE id = ?")
         .bind(&id)
         .fetch_one(&shared.pool)
@@ -385,6 +390,7 @@ pub(crate) async fn save_maintenance(shared: &Shared, request: SaveMaintenance) 
         .map_err(db("saving a maintenance window"))?;
     tenants::bump(&mut tx, &request.tenant_id).await.map_err(db("saving a maintenance window"))?;
     tx.commit().await.map_err(db("saving a maintenance window"))?;
+    shared.tenants.forget(&request.tenant_id);
     let windows =
         silences::load_maintenance(&shared.pool, &request.tenant_id).await.map_err(db("reading maintenance windows"))?;
     windows.iter().find(|w| w.id == id).map(|w| w.record(Utc::now())).ok_or_else(|| not_found("maintenance window", &id))

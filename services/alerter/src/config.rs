@@ -12,6 +12,10 @@ pub struct AlerterConfig {
     /// When no snapshot is waiting, how long before looking again.
     #[serde(with = "vigil_bus::duration::serde_text")]
     pub batch_wait: Duration,
+    /// After a batch smaller than `batch_size`, how long snapshots gather
+    /// before the next one: fewer transactions for this much latency.
+    #[serde(with = "vigil_bus::duration::serde_text")]
+    pub batch_linger: Duration,
     /// Snapshots collected longer ago than this are not evaluated (a backlog
     /// replayed after an outage would notify about the past).
     #[serde(with = "vigil_runtime::config::positive_duration")]
@@ -50,6 +54,7 @@ impl Default for AlerterConfig {
         Self {
             batch_size: 500,
             batch_wait: Duration::from_millis(50),
+            batch_linger: Duration::from_millis(100),
             max_snapshot_age: Duration::from_secs(15 * 60),
             disappear_grace: Duration::from_secs(60),
             repeat_interval: Duration::from_secs(4 * 3600),

@@ -100,9 +100,7 @@ pub(crate) async fn under_host_locks<T>(
 
     let now = Utc::now();
     let mut tx = shared.pool.begin().await?;
-    let mut states = store::lock_hosts(&mut tx, &hosts).await?;
-    let host_ids: Vec<&str> = hosts.iter().map(|(host, _)| *host).collect();
-    let mut instances = store::load_instances(&mut tx, &host_ids).await?;
+    let (mut states, mut instances) = store::lock_hosts(&mut tx, &hosts).await?;
     let mut changes = Changes::default();
     let mut refused = BTreeMap::new();
     for index in order {

@@ -154,6 +154,7 @@ impl Alerter {
             jetstream: shared.jetstream.clone(),
             batch_size: shared.config.batch_size,
             batch_wait: shared.config.batch_wait,
+            linger: shared.config.batch_linger,
         };
         let events = BatchLoop {
             service,
@@ -161,6 +162,7 @@ impl Alerter {
             jetstream: shared.jetstream.clone(),
             batch_size: 100,
             batch_wait: shared.config.batch_wait,
+            linger: std::time::Duration::ZERO,
         };
         let store = Arc::new(ingest::SnapshotStore { shared: shared.clone() });
         let event_store = Arc::new(events::HostEventStore { shared: shared.clone() });

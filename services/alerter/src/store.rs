@@ -18,9 +18,13 @@ use crate::tenants::TenantConfig;
 pub type Tx<'c> = Transaction<'c, MySql>;
 
 /// Locks the hosts' rows (creating those seen for the first time) in host
-/// id order, so two alerters never wait for each other in a cycle.
-pub async fn lock_hosts(tx: &mut Tx<'_>, hosts: &[(&str, &str)]) -> Result<HashMap<String, HostState>, sqlx::Error> {
-    let mut found = select_hosts(tx, hosts.iter().map(|(host, _)| *host)).await?;
+/// id order, so two alerters never wait for each other in a cycle, and
+/// reads their instances in the same query.
+pub async fn lock_hosts(
+    tx: &mut Tx<'_>,
+    hosts: &[(&str, &str)],
+) -> Result<(HashMap<String, HostState>, HashMap<String, Instance>), sqlx::Error> {
+    let (mut found, mut instances) = select_hosts(tx, hosts.iter().map(|(host, _)| *host)).await?;
     let new: Vec<&(&str, &str)> = hosts.iter().filter(|(host, _)| !found.contains_key(*host)).collect();
     if !new.is_empty() {
         let mut insert = sqlx::QueryBuilder::<MySql>::new("INSERT IGNORE INTO alert_hosts (host_id, tenant_id, online) ");
@@ -28,40 +32,65 @@ pub async fn lock_hosts(tx: &mut Tx<'_>, hosts: &[(&str, &str)]) -> Result<HashM
             row.push_bind(*host).push_bind(*tenant).push_bind(true);
         });
         insert.build().execute(&mut **tx).await?;
-        found.extend(select_hosts(tx, new.iter().map(|(host, _)| *host)).await?);
+        let (more_hosts, more_instances) = select_hosts(tx, new.iter().map(|(host, _)| *host)).await?;
+        found.extend(more_hosts);
+        instances.extend(more_instances);
     }
-    Ok(found)
+    Ok((found, instances))
 }
 
 async fn select_hosts<'a>(
     tx: &mut Tx<'_>,
     hosts: impl Iterator<Item = &'a str>,
-) -> Result<HashMap<String, HostState>, sqlx::Error> {
+) -> Result<(HashMap<String, HostState>, HashMap<String, Instance>), sqlx::Error> {
     let mut sorted: Vec<&str> = hosts.collect();
     sorted.sort_unstable();
     sorted.dedup();
     let mut query = sqlx::QueryBuilder::<MySql>::new(
-        "SELECT host_id, tenant_id, evaluated_at, online, rx_bytes, tx_bytes FROM alert_hosts WHERE host_id IN (",
+        "SELECT h.host_id, h.tenant_id, h.evaluated_at, h.online, h.rx_bytes, h.tx_bytes, \
+         i.fingerprint, i.tenant_id AS instance_tenant, i.rule_id, i.label, CAST(i.state AS CHAR) AS state, i.pending_since, \
+         i.missing_since, i.alert_id \
+         FROM alert_hosts h LEFT JOIN alert_instances i ON i.host_id = h.host_id WHERE h.host_id IN (",
     );
     let mut ids = query.separated(", ");
     for host in &sorted {
         ids.push_bind(*host);
     }
-    query.push(") ORDER BY host_id FOR UPDATE");
+    query.push(") ORDER BY h.host_id FOR UPDATE");
     let rows = query.build().fetch_all(&mut **tx).await?;
-    rows.iter()
-        .map(|row| {
-            Ok(HostState {
-                host_id: row.try_get("host_id")?,
-                tenant_id: row.try_get("tenant_id")?,
-                evaluated_at: row.try_get("evaluated_at")?,
-                online: row.try_get("online")?,
-                rx_bytes: row.try_get("rx_bytes")?,
-                tx_bytes: row.try_get("tx_bytes")?,
-            })
-        })
-        .map(|state: Result<HostState, sqlx::Error>| state.map(|s| (s.host_id.clone(), s)))
-        .collect()
+    let (mut hosts, mut instances) = (HashMap::new(), HashMap::new());
+    for row in &rows {
+        let host_id: String = row.try_get("host_id")?;
+        if !hosts.contains_key(&host_id) {
+            hosts.insert(
+                host_id.clone(),
+                HostState {
+                    host_id: host_id.clone(),
+                    tenant_id: row.try_get("tenant_id")?,
+                    evaluated_at: row.try_get("evaluated_at")?,
+                    online: row.try_get("online")?,
+                    rx_bytes: row.try_get("rx_bytes")?,
+                    tx_bytes: row.try_get("tx_bytes")?,
+                },
+            );
+        }
+        if let Some(fingerprint) = row.try_get::<Option<String>, _>("fingerprint")? {
+            let state: String = row.try_get("state")?;
+            let instance = Instance {
+                fingerprint: fingerprint.clone(),
+                tenant_id: row.try_get("instance_tenant")?,
+                rule_id: row.try_get("rule_id")?,
+                host_id,
+                label: row.try_get("label")?,
+                state: if state == "firing" { InstanceState::Firing } else { InstanceState::Pending },
+                pending_since: row.try_get("pending_since")?,
+                missing_since: row.try_get("missing_since")?,
+                alert_id: row.try_get("alert_id")?,
+            };
+            instances.insert(fingerprint, instance);
+        }
+    }
+    Ok((hosts, instances))
 }
 
 /// Locks one host's row if no one else holds it (the sweep's way: a host

@@ -1,11 +1,14 @@
 //! Each tenant's alerting configuration (rules compiled, channels,
 //! silences, maintenance windows), cached per alerter and reloaded when the
 //! tenant's `alert_tenants.config_version` moves: every write of any of them
-//! bumps it in its transaction, so every alerter sees the change at its next
-//! batch (one indexed read per batch for all the batch's tenants).
+//! bumps it in its transaction; each alerter reads the versions of a batch's
+//! tenants (one indexed query) when it last did more than [`RECHECK`] ago,
+//! so a change made through another alerter is seen within a second, and
+//! one made through this alerter at once ([`Tenants::forget`]).
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use sqlx::{MySql, MySqlPool, Row};
@@ -45,27 +48,46 @@ impl TenantConfig {
     }
 }
 
+/// How long a cached configuration is used before its version is read
+/// again: another alerter's change is seen within this (this alerter's own
+/// changes at once, see [`Tenants::forget`]).
+pub const RECHECK: Duration = Duration::from_secs(1);
+
 #[derive(Default)]
 pub struct Tenants {
-    cache: Mutex<HashMap<String, Arc<TenantConfig>>>,
+    /// Each tenant's configuration and when its version was last read.
+    cache: Mutex<HashMap<String, (Arc<TenantConfig>, Instant)>>,
 }
 
 impl Tenants {
     /// The configuration of each tenant of `tenant_ids`, seeding tenants seen
-    /// for the first time with the default rules.
+    /// for the first time with the default rules. Versions are read (one
+    /// query for all) only for tenants not checked within [`RECHECK`].
     pub async fn get_many(
         &self,
         pool: &MySqlPool,
         tenant_ids: &BTreeSet<&str>,
     ) -> Result<HashMap<String, Arc<TenantConfig>>, sqlx::Error> {
         let mut found = HashMap::with_capacity(tenant_ids.len());
-        if tenant_ids.is_empty() {
+        let mut stale = Vec::new();
+        {
+            let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+            for tenant_id in tenant_ids {
+                match cache.get(*tenant_id) {
+                    Some((config, checked)) if checked.elapsed() < RECHECK => {
+                        found.insert((*tenant_id).to_owned(), config.clone());
+                    }
+                    _ => stale.push(*tenant_id),
+                }
+            }
+        }
+        if stale.is_empty() {
             return Ok(found);
         }
         let mut query =
             sqlx::QueryBuilder::<MySql>::new("SELECT tenant_id, config_version FROM alert_tenants WHERE tenant_id IN (");
         let mut ids = query.separated(", ");
-        for id in tenant_ids {
+        for id in &stale {
             ids.push_bind(*id);
         }
         query.push(")");
@@ -76,23 +98,25 @@ impl Tenants {
             .into_iter()
             .map(|row| Ok((row.try_get::<String, _>("tenant_id")?, row.try_get::<u64, _>("config_version")?)))
             .collect::<Result<_, sqlx::Error>>()?;
-        for tenant_id in tenant_ids {
-            let version = match versions.get(*tenant_id) {
+        for tenant_id in stale {
+            let version = match versions.get(tenant_id) {
                 Some(version) => *version,
                 None => seed(pool, tenant_id).await?,
             };
-            let cached = self.cache.lock().unwrap_or_else(|p| p.into_inner()).get(*tenant_id).cloned();
+            let cached = self.cache.lock().unwrap_or_else(|p| p.into_inner()).get(tenant_id).map(|(config, _)| config.clone());
             let config = match cached {
                 Some(config) if config.version == version => config,
-                _ => {
-                    let config = Arc::new(load(pool, tenant_id, version).await?);
-                    self.cache.lock().unwrap_or_else(|p| p.into_inner()).insert((*tenant_id).to_owned(), config.clone());
-                    config
-                }
+                _ => Arc::new(load(pool, tenant_id, version).await?),
             };
-            found.insert((*tenant_id).to_owned(), config);
+            self.cache.lock().unwrap_or_else(|p| p.into_inner()).insert(tenant_id.to_owned(), (config.clone(), Instant::now()));
+            found.insert(tenant_id.to_owned(), config);
         }
         Ok(found)
+    }
+
+    /// Drops the cached configuration (after this alerter changed it).
+    pub fn forget(&self, tenant_id: &str) {
+        self.cache.lock().unwrap_or_else(|p| p.into_inner()).remove(tenant_id);
     }
 
     pub async fn get(&self, pool: &MySqlPool, tenant_id: &str) -> Result<Arc<TenantConfig>, sqlx::Error> {

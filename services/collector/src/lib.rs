@@ -205,6 +205,7 @@ impl Collector {
             jetstream: shared.jetstream.clone(),
             batch_size: shared.config.batch_size,
             batch_wait: shared.config.batch_wait,
+            linger: Duration::ZERO,
         };
         let store = Arc::new(ingest::SnapshotStore { shared: shared.clone() });
         futures::future::join_all((0..INGEST_WORKERS).map(|_| batches.clone().run(store.clone(), shutdown.clone()))).await;

@@ -131,6 +131,10 @@ pub struct BatchLoop {
     pub batch_size: usize,
     /// When nothing is waiting, how long before looking again.
     pub batch_wait: Duration,
+    /// After a batch smaller than `batch_size`, how long to let messages
+    /// gather before the next fetch: fewer, larger transactions for a
+    /// little latency (zero: fetch again at once).
+    pub linger: Duration,
 }
 
 impl BatchLoop {
@@ -157,10 +161,14 @@ impl BatchLoop {
                 }
                 continue;
             }
+            let full = messages.len() >= self.batch_size;
             match self.handle(store.as_ref(), messages, retry_after).await {
                 Ok(()) => {
                     backoff.reset();
                     retry_after = BACKOFF_START;
+                    if !full && !self.linger.is_zero() && sleep_or_cancelled(self.linger, &shutdown).await {
+                        break;
+                    }
                 }
                 Err(error) => {
                     let delay = backoff.next_delay();

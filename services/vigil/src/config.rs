@@ -198,6 +198,7 @@ pub const KEY_DOCS: &[(&str, &str)] = &[
     ("collector.retention_hourly", "hourly aggregates (metrics_host_hourly) older than this are deleted"),
     ("alerter.batch_size", "snapshots evaluated per database transaction"),
     ("alerter.batch_wait", "when no snapshot is waiting, how long before looking again"),
+    ("alerter.batch_linger", "after a batch smaller than batch_size, how long snapshots gather before the next (fewer transactions for this much latency)"),
     ("alerter.max_snapshot_age", "snapshots collected longer ago are not evaluated (a replayed backlog would notify about the past)"),
     ("alerter.disappear_grace", "a firing container, service or mount missing from the snapshots this long is resolved"),
     ("alerter.repeat_interval", "a firing, unacknowledged alert is notified again this often (rules may say otherwise; 0s: never)"),

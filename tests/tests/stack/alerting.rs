@@ -576,6 +576,8 @@ async fn two_alerters_side_by_side_one_killed_mid_stream_miss_nothing_and_double
     let acme = tenant(&stack, "acme", &receiver, false).await;
     rule(&stack, &acme, json!({"name": "cpu", "condition": "host.cpu.percent > 80", "duration": "0s", "severity": "warning"}))
         .await;
+    // the other alerter sees a configuration change within a second
+    tokio::time::sleep(Duration::from_millis(1100)).await;
     const HOSTS: usize = 16;
     let mut agents = Vec::new();
     for index in 0..HOSTS {

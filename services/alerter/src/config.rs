@@ -53,7 +53,7 @@ impl Default for AlerterConfig {
     fn default() -> Self {
         Self {
             batch_size: 500,
-            batch_wait: Duration::from_millis(50),
+            batch_wait: Duration::from_millis(100),
             batch_linger: Duration::from_millis(100),
             max_snapshot_age: Duration::from_secs(15 * 60),
             disappear_grace: Duration::from_secs(60),

@@ -52,6 +52,9 @@ pub use outbox::retry_delay;
 /// commits).
 pub const INGEST_WORKERS: usize = 2;
 
+/// When no host event is waiting, how long before looking again.
+const HOST_EVENTS_WAIT: std::time::Duration = std::time::Duration::from_millis(250);
+
 /// What every task of an alerter shares.
 pub(crate) struct Shared {
     pub config: AlerterConfig,
@@ -161,7 +164,8 @@ impl Alerter {
             consumer: host_events,
             jetstream: shared.jetstream.clone(),
             batch_size: 100,
-            batch_wait: shared.config.batch_wait,
+            // host events are rare: look less often when there is none
+            batch_wait: HOST_EVENTS_WAIT,
             linger: std::time::Duration::ZERO,
         };
         let store = Arc::new(ingest::SnapshotStore { shared: shared.clone() });

@@ -28,8 +28,9 @@ use crate::Shared;
 pub const CLAIM_FOR: Duration = Duration::from_secs(30);
 /// Rows claimed at once.
 const CLAIM_BATCH: usize = 64;
-/// How often due rows are looked for when nothing woke the deliverer.
-const IDLE_POLL: Duration = Duration::from_millis(500);
+/// How often due rows (retries, other alerters' lapsed claims) are looked
+/// for when nothing woke the deliverer.
+const IDLE_POLL: Duration = Duration::from_secs(1);
 /// Longest delay between attempts.
 const MAX_DELAY: Duration = Duration::from_secs(300);
 /// Longest `Retry-After` honoured.

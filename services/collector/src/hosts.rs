@@ -24,6 +24,11 @@ const HOST_COLUMNS: &str = "id, tenant_id, name, hostname, ip_address, os, arch,
 
 /// MariaDB "duplicate entry" (a concurrent registration won the race).
 const ER_DUP_ENTRY: u16 = 1062;
+/// A deadlock (InnoDB chose this transaction as the victim): two new
+/// machines' `SELECT ... FOR UPDATE` took gap locks their inserts then wait on.
+const ER_LOCK_DEADLOCK: u16 = 1213;
+/// Attempts of one registration.
+const REGISTER_ATTEMPTS: u32 = 5;
 
 /// A database error while `action`: `Unavailable`, the cause only logged.
 pub(crate) fn internal(action: &'static str, source: sqlx::Error) -> ServiceError {
@@ -125,8 +130,10 @@ pub(crate) async fn register(shared: &Shared, request: RegisterHost) -> Result<H
     bad_field("agent_version", &request.agent_version, 20)?;
     let machine_id = (!request.machine_id.trim().is_empty()).then(|| request.machine_id.trim());
 
-    // one retry: a concurrent registration of the same machine may win the insert
-    for attempt in 0..2 {
+    // a concurrent registration of the same machine may win the insert, and
+    // concurrent registrations of new machines may deadlock on the gap
+    // locks of their lookups: both are retried (with a short random pause)
+    for attempt in 1..=REGISTER_ATTEMPTS {
         match register_once(&shared.pool, &request, name, machine_id).await {
             Ok((record, created)) => {
                 if created {
@@ -138,9 +145,13 @@ pub(crate) async fn register(shared: &Shared, request: RegisterHost) -> Result<H
             }
             Err(RegisterError::Service(error)) => return Err(error),
             Err(RegisterError::Database(sqlx::Error::Database(db)))
-                if attempt == 0
-                    && db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>().is_some_and(|e| e.number() == ER_DUP_ENTRY) =>
+                if attempt < REGISTER_ATTEMPTS
+                    && db
+                        .try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
+                        .is_some_and(|e| e.number() == ER_DUP_ENTRY || e.number() == ER_LOCK_DEADLOCK) =>
             {
+                let pause = rand::random::<u64>() % (10 * u64::from(attempt));
+                tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
                 continue;
             }
             Err(RegisterError::Database(error)) => return Err(internal("registering a host", error)),

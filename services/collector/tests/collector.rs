@@ -254,6 +254,27 @@ async fn silent_host_goes_offline_and_next_snapshot_brings_it_online_with_events
     running.stop().await.unwrap();
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forty_new_machines_registering_at_once_all_get_a_host() {
+    let nats = NatsServer::start().await;
+    let db = TestDb::create().await;
+    let running = start_collector(test_config(), &nats, db.pool.clone()).await;
+    let client = nats.client().await;
+    let tenant = tenant();
+    let answers = futures::future::join_all((0..40).map(|i| {
+        let asked = register_request(&tenant, &format!("fleet-{i:02}"));
+        let client = client.clone();
+        async move { request::<_, HostRecord>(&client, collector::REGISTER_HOST, &asked).await }
+    }))
+    .await;
+    let failed: Vec<String> = answers.iter().filter_map(|answer| answer.as_ref().err().map(|e| e.message.clone())).collect();
+    assert!(failed.is_empty(), "{} of 40 refused: {failed:?}", failed.len());
+    let ids: std::collections::BTreeSet<String> = answers.into_iter().map(|answer| answer.unwrap().id).collect();
+    assert_eq!(ids.len(), 40);
+    assert_eq!(sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM hosts").fetch_one(&db.pool).await.unwrap(), 40);
+    running.stop().await.unwrap();
+}
+
 #[tokio::test]
 async fn registering_the_same_machine_twice_returns_the_same_id() {
     let nats = NatsServer::start().await;

@@ -24,7 +24,7 @@ pub async fn lock_hosts(
     tx: &mut Tx<'_>,
     hosts: &[(&str, &str)],
 ) -> Result<(HashMap<String, HostState>, HashMap<String, Instance>), sqlx::Error> {
-    let (mut found, mut instances) = select_hosts(tx, hosts.iter().map(|(host, _)| *host)).await?;
+    let (mut found, mut instances) = select_hosts(tx, hosts.iter().map(|(host, _)| *host), false).await?;
     let new: Vec<&(&str, &str)> = hosts.iter().filter(|(host, _)| !found.contains_key(*host)).collect();
     if !new.is_empty() {
         let mut insert = sqlx::QueryBuilder::<MySql>::new("INSERT IGNORE INTO alert_hosts (host_id, tenant_id, online) ");
@@ -32,16 +32,19 @@ pub async fn lock_hosts(
             row.push_bind(*host).push_bind(*tenant).push_bind(true);
         });
         insert.build().execute(&mut **tx).await?;
-        let (more_hosts, more_instances) = select_hosts(tx, new.iter().map(|(host, _)| *host)).await?;
+        let (more_hosts, more_instances) = select_hosts(tx, new.iter().map(|(host, _)| *host), false).await?;
         found.extend(more_hosts);
         instances.extend(more_instances);
     }
     Ok((found, instances))
 }
 
+/// The hosts' rows and instances, locked (`skip_locked`: those another
+/// transaction holds are left out).
 async fn select_hosts<'a>(
     tx: &mut Tx<'_>,
     hosts: impl Iterator<Item = &'a str>,
+    skip_locked: bool,
 ) -> Result<(HashMap<String, HostState>, HashMap<String, Instance>), sqlx::Error> {
     let mut sorted: Vec<&str> = hosts.collect();
     sorted.sort_unstable();
@@ -57,6 +60,9 @@ async fn select_hosts<'a>(
         ids.push_bind(*host);
     }
     query.push(") ORDER BY h.host_id FOR UPDATE");
+    if skip_locked {
+        query.push(" SKIP LOCKED");
+    }
     let rows = query.build().fetch_all(&mut **tx).await?;
     let (mut hosts, mut instances) = (HashMap::new(), HashMap::new());
     for row in &rows {
@@ -93,26 +99,14 @@ async fn select_hosts<'a>(
     Ok((hosts, instances))
 }
 
-/// Locks one host's row if no one else holds it (the sweep's way: a host
-/// busy in a batch is left for the next sweep).
-pub async fn try_lock_host(tx: &mut Tx<'_>, host_id: &str) -> Result<Option<HostState>, sqlx::Error> {
-    let row = sqlx::query(
-        "SELECT host_id, tenant_id, evaluated_at, online, rx_bytes, tx_bytes FROM alert_hosts WHERE host_id = ? FOR UPDATE SKIP LOCKED",
-    )
-    .bind(host_id)
-    .fetch_optional(&mut **tx)
-    .await?;
-    row.map(|row| {
-        Ok(HostState {
-            host_id: row.try_get("host_id")?,
-            tenant_id: row.try_get("tenant_id")?,
-            evaluated_at: row.try_get("evaluated_at")?,
-            online: row.try_get("online")?,
-            rx_bytes: row.try_get("rx_bytes")?,
-            tx_bytes: row.try_get("tx_bytes")?,
-        })
-    })
-    .transpose()
+/// Locks one host's row and reads its instances, if no one else holds it
+/// (the sweep's way: a host busy in a batch is left for the next sweep).
+pub async fn try_lock_host(
+    tx: &mut Tx<'_>,
+    host_id: &str,
+) -> Result<Option<(HostState, HashMap<String, Instance>)>, sqlx::Error> {
+    let (mut hosts, instances) = select_hosts(tx, std::iter::once(host_id), true).await?;
+    Ok(hosts.remove(host_id).map(|host| (host, instances)))
 }
 
 pub async fn save_hosts<'a>(tx: &mut Tx<'_>, hosts: impl IntoIterator<Item = &'a HostState>) -> Result<(), sqlx::Error> {
@@ -137,40 +131,6 @@ pub async fn save_hosts<'a>(tx: &mut Tx<'_>, hosts: impl IntoIterator<Item = &'a
     );
     query.build().execute(&mut **tx).await?;
     Ok(())
-}
-
-/// The instances of these hosts (read under their locks).
-pub async fn load_instances(tx: &mut Tx<'_>, host_ids: &[&str]) -> Result<HashMap<String, Instance>, sqlx::Error> {
-    if host_ids.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let mut query = sqlx::QueryBuilder::<MySql>::new(
-        "SELECT fingerprint, tenant_id, rule_id, host_id, label, CAST(state AS CHAR) AS state, pending_since, missing_since, alert_id \
-         FROM alert_instances WHERE host_id IN (",
-    );
-    let mut ids = query.separated(", ");
-    for host in host_ids {
-        ids.push_bind(*host);
-    }
-    query.push(")");
-    let rows = query.build().fetch_all(&mut **tx).await?;
-    let mut instances = HashMap::with_capacity(rows.len());
-    for row in rows {
-        let state: String = row.try_get("state")?;
-        let instance = Instance {
-            fingerprint: row.try_get("fingerprint")?,
-            tenant_id: row.try_get("tenant_id")?,
-            rule_id: row.try_get("rule_id")?,
-            host_id: row.try_get("host_id")?,
-            label: row.try_get("label")?,
-            state: if state == "firing" { InstanceState::Firing } else { InstanceState::Pending },
-            pending_since: row.try_get("pending_since")?,
-            missing_since: row.try_get("missing_since")?,
-            alert_id: row.try_get("alert_id")?,
-        };
-        instances.insert(instance.fingerprint.clone(), instance);
-    }
-    Ok(instances)
 }
 
 /// What applying changes queued: whether the deliverer has work.

@@ -143,11 +143,10 @@ async fn offline_durations(shared: &Shared, host_id: &str, tenant_id: &str) -> R
     let names = shared.host_names.names(&[(tenant_id, host_id)]).await;
     let now = Utc::now();
     let mut tx = shared.pool.begin().await?;
-    let Some(mut host) = store::try_lock_host(&mut tx, host_id).await? else { return Ok(0) };
+    let Some((mut host, mut instances)) = store::try_lock_host(&mut tx, host_id).await? else { return Ok(0) };
     if host.online {
         return Ok(0);
     }
-    let mut instances = store::load_instances(&mut tx, &[host_id]).await?;
     let mut changes = Changes::default();
     let context = Context {
         tenant: &tenants[tenant_id],

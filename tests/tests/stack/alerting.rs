@@ -722,3 +722,42 @@ async fn one_alert_per_stopped_container_and_a_vanished_one_resolves_after_the_g
     let (_, active) = get(&stack, "/api/alerts", &acme.jwt).await;
     assert_eq!(active, json!([]));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_offline_rule_with_a_duration_fires_once_it_has_passed() {
+    let stack = Stack::new().await.unwrap();
+    let _vigil = start(&stack).await;
+    let receiver = HttpReceiver::start(vec![]).await;
+    let acme = tenant(&stack, "acme", &receiver, true).await;
+    let (_, rules) = get(&stack, "/api/alerts/rules", &acme.jwt).await;
+    for rule in rules.as_array().unwrap() {
+        let id = rule["id"].as_str().unwrap();
+        if rule["builtin"] == "host_offline" {
+            let mut edited = rule.clone();
+            for key in ["id", "tenant_id", "builtin", "scope", "created_at", "updated_at"] {
+                edited.as_object_mut().unwrap().remove(key);
+            }
+            edited["duration"] = json!("6s");
+            let (status, body) = put(&stack, &format!("/api/alerts/rules/{id}"), &acme.jwt, edited).await;
+            assert_eq!(status, 200, "{body}");
+            assert_eq!(body["builtin"], "host_offline", "editing keeps it built-in");
+        } else {
+            assert_eq!(delete(&stack, &format!("/api/alerts/rules/{id}"), &acme.jwt).await, 204);
+        }
+    }
+    let mut agent = agent(&stack, &acme, "edge-1").await;
+    agent.send(Utc::now(), 10.0).await;
+    let last_sent = std::time::Instant::now();
+    // offline after ~5 s of silence (collector.offline_after in the tests), then 6 s pending
+    let fired = receiver.wait_for(1, WAIT).await;
+    let after = last_sent.elapsed();
+    assert_eq!(event(&fired[0]), "firing");
+    assert_eq!(fired[0].json()["alerts"][0]["labels"]["alertname"], "Host offline");
+    assert!(
+        after >= Duration::from_secs(11),
+        "fired {after:?} after the last snapshot: before offline (5 s) + its duration (6 s)"
+    );
+    agent.send(Utc::now(), 10.0).await;
+    let requests = exactly(&receiver, 2, Duration::from_secs(2)).await;
+    assert_eq!(event(&requests[1]), "resolved");
+}

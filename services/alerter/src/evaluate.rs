@@ -186,7 +186,7 @@ impl Context<'_> {
             let mut seen = BTreeSet::new();
             for item in condition::items(rule.condition.scope(), &snapshot.host, &snapshot.containers, &snapshot.services) {
                 let label = truncated(item.label().unwrap_or(""), MAX_LABEL);
-                let facts = Facts { host: clone_host(&facts_host), item };
+                let facts = Facts { host: facts_host, item };
                 let holds = rule.condition.evaluate(&facts);
                 let fingerprint = match of_rule.iter().find(|(_, known, _)| known == label) {
                     Some((_, _, fingerprint)) => fingerprint.clone(),
@@ -426,18 +426,6 @@ impl Context<'_> {
 fn resolve(instance: Instance, at: DateTime<Utc>, changes: &mut Changes) {
     if let Some(alert_id) = instance.alert_id {
         changes.transitions.push(Transition::Resolved { alert_id, at });
-    }
-}
-
-fn clone_host<'a>(host: &HostFacts<'a>) -> HostFacts<'a> {
-    HostFacts {
-        id: host.id,
-        name: host.name,
-        online: host.online,
-        metrics: host.metrics,
-        rx_rate: host.rx_rate,
-        tx_rate: host.tx_rate,
-        custom: host.custom,
     }
 }
 

@@ -112,13 +112,7 @@ pub(crate) async fn under_host_locks<T>(
             continue;
         }
         let Some(tenant) = tenants.get(tenant_id) else { continue };
-        let context = Context {
-            tenant,
-            host_name: names.get(host_id).map(String::as_str).unwrap_or(host_id),
-            disappear_grace: shared.config.disappear_grace,
-            default_repeat: shared.config.repeat_interval,
-            now,
-        };
+        let context = shared.context(tenant, &names, host_id, now);
         step(&context, host, &mut instances, item, &mut changes);
     }
     let queued = store::apply(&mut tx, &tenants, &instances, &changes, shared.config.dashboard_url(), now).await?;

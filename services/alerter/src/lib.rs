@@ -68,6 +68,26 @@ pub(crate) struct Shared {
     pub deliveries: tokio::sync::Notify,
 }
 
+impl Shared {
+    /// The context evaluating one host of `tenant` at `now`; the host's name
+    /// from `names`, else its id.
+    pub(crate) fn context<'a>(
+        &self,
+        tenant: &'a tenants::TenantConfig,
+        names: &'a std::collections::HashMap<String, String>,
+        host_id: &'a str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> evaluate::Context<'a> {
+        evaluate::Context {
+            tenant,
+            host_name: names.get(host_id).map(String::as_str).unwrap_or(host_id),
+            disappear_grace: self.config.disappear_grace,
+            default_repeat: self.config.repeat_interval,
+            now,
+        }
+    }
+}
+
 /// An alerter ready to run: streams, consumers and endpoints exist; nothing
 /// is consumed before [`Alerter::run_until_stopped`].
 pub struct Alerter {

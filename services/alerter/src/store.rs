@@ -375,9 +375,16 @@ pub async fn enqueue_channel(
         alert: alert.clone(),
         dashboard_url: dashboard_url.map(|base| format!("{}/alerts?alert={}", base.trim_end_matches('/'), alert.id)),
     };
-    let event_name = serde_json::to_value(event).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
-    insert_outbox(tx, &id, alert, Some(channel_id), &event_name, &serde_json::to_string(&notification).unwrap_or_default(), now)
-        .await
+    insert_outbox(
+        tx,
+        &id,
+        alert,
+        Some(channel_id),
+        event.as_str(),
+        &serde_json::to_string(&notification).unwrap_or_default(),
+        now,
+    )
+    .await
 }
 
 async fn insert_outbox(

@@ -17,7 +17,7 @@ use chrono::Utc;
 use sqlx::Row;
 use vigil_runtime::shutdown::{sleep_or_cancelled, CancellationToken};
 
-use crate::evaluate::{Changes, Context};
+use crate::evaluate::Changes;
 use crate::notify::NotificationEvent;
 use crate::silences::AlertKey;
 use crate::store::{self, Locked};
@@ -148,13 +148,7 @@ async fn offline_durations(shared: &Shared, host_id: &str, tenant_id: &str) -> R
         return Ok(0);
     }
     let mut changes = Changes::default();
-    let context = Context {
-        tenant: &tenants[tenant_id],
-        host_name: names.get(host_id).map(String::as_str).unwrap_or(host_id),
-        disappear_grace: shared.config.disappear_grace,
-        default_repeat: shared.config.repeat_interval,
-        now,
-    };
+    let context = shared.context(&tenants[tenant_id], &names, host_id, now);
     context.status(&mut host, false, &mut instances, now, &mut changes);
     let queued = store::apply(&mut tx, &tenants, &instances, &changes, shared.config.dashboard_url(), now).await?;
     tx.commit().await?;

@@ -448,12 +448,13 @@ impl Hub {
         self.tenants.read().unwrap_or_else(|poisoned| poisoned.into_inner()).contains_key(tenant_id)
     }
 
-    /// Pushes `frame` to every client of the tenant that wants the host.
-    fn dispatch(&self, tenant_id: &str, host_id: &str, frame: &Frame) {
+    /// Pushes `frame` to every client of the tenant that wants the host
+    /// (every client of the tenant when `host_id` is `None`).
+    fn dispatch(&self, tenant_id: &str, host_id: Option<&str>, frame: &Frame) {
         let tenants = self.tenants.read().unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some(watched) = tenants.get(tenant_id) {
             for client in &watched.clients {
-                if client.wants(host_id) {
+                if host_id.is_none_or(|host_id| client.wants(host_id)) {
                     client.queue.push(frame.clone());
                 }
             }
@@ -479,7 +480,7 @@ impl Hub {
             return;
         }
         if let Some(frame) = metrics_frame(&snapshot) {
-            self.dispatch(tenant_id, host_id, &frame);
+            self.dispatch(tenant_id, Some(host_id), &frame);
         }
     }
 
@@ -502,12 +503,7 @@ impl Hub {
             return;
         }
         if let Some(frame) = alert_frame(&event) {
-            let tenants = self.tenants.read().unwrap_or_else(|poisoned| poisoned.into_inner());
-            if let Some(watched) = tenants.get(tenant_id) {
-                for client in &watched.clients {
-                    client.queue.push(frame.clone());
-                }
-            }
+            self.dispatch(tenant_id, None, &frame);
         }
     }
 
@@ -523,7 +519,7 @@ impl Hub {
             return;
         }
         if let Some(frame) = status_frame(&event) {
-            self.dispatch(&event.tenant_id, &event.host_id, &frame);
+            self.dispatch(&event.tenant_id, Some(&event.host_id), &frame);
         }
     }
 
@@ -921,8 +917,8 @@ mod tests {
         acme_all.client.interest.lock().unwrap().subscribe(None);
         acme_one.client.interest.lock().unwrap().subscribe(Some(vec!["h2".into()]));
         globex.client.interest.lock().unwrap().subscribe(None);
-        hub.dispatch("acme", "h1", &metrics("acme-h1"));
-        hub.dispatch("acme", "h2", &metrics("acme-h2"));
+        hub.dispatch("acme", Some("h1"), &metrics("acme-h1"));
+        hub.dispatch("acme", Some("h2"), &metrics("acme-h2"));
         assert_eq!(texts(&acme_all.client.queue), ["acme-h1", "acme-h2"]);
         assert_eq!(texts(&acme_one.client.queue), ["acme-h2"]);
         assert!(texts(&globex.client.queue).is_empty());

@@ -127,3 +127,27 @@ export function useHostAlerts(alerts: AlertsStore, hostId: string): HostAlerts |
   }, [alerts, hostId]);
   return seen;
 }
+
+/** Actions on the rows of a list (toggle, expire, delete): `busy` is the row
+ * in hand, `error` why the last one failed; the list reloads after each. */
+export function useRowActions(reload: () => void): {
+  busy: string | null;
+  error: string | null;
+  act: (id: string, what: () => Promise<unknown>) => Promise<void>;
+} {
+  const [busy, setBusy] = useState<string | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const act = async (id: string, what: () => Promise<unknown>) => {
+    setBusy(id);
+    setError(null);
+    try {
+      await what();
+      reload();
+    } catch (e) {
+      setError(e instanceof Error ? e.message : String(e));
+    } finally {
+      setBusy(null);
+    }
+  };
+  return { busy, error, act };
+}

@@ -8,7 +8,7 @@ import type { AgentToken, CreatedUser, UserInfo } from '../api/types';
 import { lazy } from '../components/Lazy';
 import { useServices } from '../context';
 import { DASH, formatDateTime, timeAgo } from '../format';
-import { useAsync } from '../hooks';
+import { useAsync, useRowActions } from '../hooks';
 import { installCommand, TokenFlow, type TokenFlowState } from '../tokenFlow';
 
 export function tokenState(t: AgentToken, now = Date.now()): 'active' | 'revoked' | 'expired' {
@@ -286,21 +286,8 @@ function UsersAdmin({ me }: { me: string }) {
   const { api } = useServices();
   const list = useAsync(() => api.users(), []);
   const [created, setCreated] = useState<CreatedUser | null>(null);
-  const [busy, setBusy] = useState<string | null>(null);
-  const [error, setError] = useState<string | null>(null);
 
-  const act = async (id: string, what: () => Promise<unknown>) => {
-    setBusy(id);
-    setError(null);
-    try {
-      await what();
-      list.reload();
-    } catch (e) {
-      setError(e instanceof Error ? e.message : String(e));
-    } finally {
-      setBusy(null);
-    }
-  };
+  const { busy, error, act } = useRowActions(list.reload);
   const remove = (u: UserInfo) => {
     if (!confirm(`Delete user ${u.email}? They are signed out when their access token expires and cannot sign in again.`)) return;
     void act(u.id, () => api.deleteUser(u.id));

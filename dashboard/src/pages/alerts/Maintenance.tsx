@@ -8,7 +8,7 @@ import { maintenanceInput, maintenanceInputOf, maintenanceToForm, newMaintenance
 import type { MaintenanceRecord } from '../../api/types';
 import { useCanWrite, useServices } from '../../context';
 import { DASH, formatDateTime } from '../../format';
-import { useAsync } from '../../hooks';
+import { useAsync, useRowActions } from '../../hooks';
 import { errorText, Field, HostSelect, LoadError, valueOf } from './ui';
 
 function MaintenanceEditor({ existing, onSaved, onCancel }: {
@@ -81,21 +81,8 @@ export function MaintenanceTab() {
   const canWrite = useCanWrite();
   const list = useAsync(() => api.maintenance(), []);
   const [editing, setEditing] = useState<null | 'new' | string>(null);
-  const [busy, setBusy] = useState<string | null>(null);
-  const [error, setError] = useState<string | null>(null);
 
-  const act = async (id: string, what: () => Promise<unknown>) => {
-    setBusy(id);
-    setError(null);
-    try {
-      await what();
-      list.reload();
-    } catch (e) {
-      setError(errorText(e));
-    } finally {
-      setBusy(null);
-    }
-  };
+  const { busy, error, act } = useRowActions(list.reload);
   const toggle = (m: MaintenanceRecord, enabled: boolean) => void act(m.id, () => api.updateMaintenance(m.id, { ...maintenanceInputOf(m), enabled }));
   const remove = (m: MaintenanceRecord) => {
     if (!confirm(`Delete maintenance window "${m.name}"?`)) return;

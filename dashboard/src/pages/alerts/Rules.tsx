@@ -5,31 +5,18 @@ import { ruleInputOf } from '../../alerting/ruleForm';
 import type { RuleRecord } from '../../api/types';
 import { SeverityTag } from '../../components/Alerts';
 import { useCanWrite, useServices } from '../../context';
-import { useAsync, type AsyncState } from '../../hooks';
+import { useAsync, type AsyncState, useRowActions } from '../../hooks';
 import { RuleEditor } from './RuleEditor';
-import { errorText, LoadError } from './ui';
+import { LoadError } from './ui';
 
 export function RulesTab({ rules }: { rules: AsyncState<RuleRecord[]> }) {
   const { api } = useServices();
   const canWrite = useCanWrite();
   // what the editor shows: nothing, a new rule, or a rule by id
   const [editing, setEditing] = useState<null | 'new' | string>(null);
-  const [busy, setBusy] = useState<string | null>(null);
-  const [error, setError] = useState<string | null>(null);
   const channels = useAsync(() => (canWrite ? api.channels() : Promise.resolve([])), [canWrite]);
 
-  const act = async (id: string, what: () => Promise<unknown>) => {
-    setBusy(id);
-    setError(null);
-    try {
-      await what();
-      rules.reload();
-    } catch (e) {
-      setError(errorText(e));
-    } finally {
-      setBusy(null);
-    }
-  };
+  const { busy, error, act } = useRowActions(rules.reload);
   const toggle = (r: RuleRecord, enabled: boolean) => void act(r.id, () => api.updateRule(r.id, { ...ruleInputOf(r), enabled }));
   const remove = (r: RuleRecord) => {
     if (!confirm(`Delete rule "${r.name}"? Its active alerts resolve and it stops notifying.`)) return;

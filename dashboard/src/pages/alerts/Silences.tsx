@@ -9,7 +9,7 @@ import {
 import type { RuleRecord, SilenceRecord } from '../../api/types';
 import { useCanWrite, useServices } from '../../context';
 import { formatDateTime, formatDuration } from '../../format';
-import { useAsync, useNow } from '../../hooks';
+import { useAsync, useNow, useRowActions } from '../../hooks';
 import { errorText, Field, HostSelect, LoadError, SeveritySelect, valueOf } from './ui';
 
 function SilenceEditor({ initial, rules, onSaved, onCancel }: {
@@ -118,8 +118,6 @@ export function SilencesTab({ rules, draft, onDraftUsed }: {
   const list = useAsync(() => api.silences(), []);
   const [editing, setEditing] = useState<SilenceForm | null>(null);
   const [showExpired, setShowExpired] = useState(false);
-  const [busy, setBusy] = useState<string | null>(null);
-  const [error, setError] = useState<string | null>(null);
 
   useEffect(() => {
     if (draft) {
@@ -128,18 +126,7 @@ export function SilencesTab({ rules, draft, onDraftUsed }: {
     }
   }, [draft]);
 
-  const act = async (id: string, what: () => Promise<unknown>) => {
-    setBusy(id);
-    setError(null);
-    try {
-      await what();
-      list.reload();
-    } catch (e) {
-      setError(errorText(e));
-    } finally {
-      setBusy(null);
-    }
-  };
+  const { busy, error, act } = useRowActions(list.reload);
   const expire = (s: SilenceRecord) => void act(s.id, () => api.updateSilence(s.id, { ...silenceInputOf(s), ends_at: new Date().toISOString() }));
   const remove = (s: SilenceRecord) => {
     if (!confirm('Delete this silence? The alerts it matches are notified again.')) return;

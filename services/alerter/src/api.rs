@@ -302,19 +302,9 @@ pub(crate) async fn test_channel(shared: &Shared, request: TenantItem) -> Result
         Ok(delivered) => (delivered.status, None),
         Err(error) => (error.status, Some(error.message.clone())),
     };
-    let recorded = sqlx::query(
-        "INSERT INTO notification_attempts (outbox_id, tenant_id, channel_id, attempt, at, status_code, error, duration_ms) \
-         VALUES (?, ?, ?, 1, ?, ?, ?, ?)",
-    )
-    .bind(&id)
-    .bind(&request.tenant_id)
-    .bind(&channel.id)
-    .bind(now)
-    .bind(status)
-    .bind(&error)
-    .bind(started.elapsed().as_millis().min(u128::from(u32::MAX)) as u32)
-    .execute(&shared.pool)
-    .await;
+    let attempt =
+        crate::outbox::Attempt { outbox_id: &id, tenant_id: &request.tenant_id, channel_id: Some(&channel.id), attempt: 1 };
+    let recorded = attempt.record(&shared.pool, now, status, error.as_deref(), started.elapsed()).await;
     if let Err(db_error) = recorded {
         tracing::warn!(error = %db_error, "cannot record a test notification attempt");
     }

@@ -226,20 +226,8 @@ async fn record(shared: &Shared, row: &OutboxRow, outcome: Outcome, took: Durati
         }
     }
     let mut tx = shared.pool.begin().await?;
-    sqlx::query(
-        "INSERT INTO notification_attempts (outbox_id, tenant_id, channel_id, attempt, at, status_code, error, duration_ms) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(&row.id)
-    .bind(&row.tenant_id)
-    .bind(&row.channel_id)
-    .bind(attempt)
-    .bind(now)
-    .bind(outcome.status)
-    .bind(error)
-    .bind(took.as_millis().min(u128::from(u32::MAX)) as u32)
-    .execute(&mut *tx)
-    .await?;
+    let attempted = Attempt { outbox_id: &row.id, tenant_id: &row.tenant_id, channel_id: row.channel_id.as_deref(), attempt };
+    attempted.record(&mut *tx, now, outcome.status, error, took).await?;
     sqlx::query(
         "UPDATE alert_outbox SET state = ?, attempts = ?, next_attempt_at = ?, claim = NULL, claimed_until = NULL, \
          sent_at = IF(? = 'sent', ?, sent_at), last_error = ? WHERE seq = ?",
@@ -259,6 +247,41 @@ async fn record(shared: &Shared, row: &OutboxRow, outcome: Outcome, took: Durati
         shared.deliveries.notify_one();
     }
     Ok(())
+}
+
+/// One delivery attempt, as `notification_attempts` keeps it.
+pub(crate) struct Attempt<'a> {
+    pub outbox_id: &'a str,
+    pub tenant_id: &'a str,
+    pub channel_id: Option<&'a str>,
+    pub attempt: u32,
+}
+
+impl Attempt<'_> {
+    pub(crate) async fn record(
+        &self,
+        executor: impl sqlx::MySqlExecutor<'_>,
+        at: DateTime<Utc>,
+        status: Option<u16>,
+        error: Option<&str>,
+        took: Duration,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO notification_attempts (outbox_id, tenant_id, channel_id, attempt, at, status_code, error, duration_ms) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(self.outbox_id)
+        .bind(self.tenant_id)
+        .bind(self.channel_id)
+        .bind(self.attempt)
+        .bind(at)
+        .bind(status)
+        .bind(error)
+        .bind(took.as_millis().min(u128::from(u32::MAX)) as u32)
+        .execute(executor)
+        .await?;
+        Ok(())
+    }
 }
 
 /// Deletes sent and failed rows older than `keep` and their attempts.

@@ -484,6 +484,8 @@ impl Sender {
                         success: false,
                         output: String::new(),
                         error: format!("sovigilant {} does not execute remote actions", crate::sysinfo::agent_version()),
+                        status: "denied".into(),
+                        ..ActionResult::default()
                     })),
                 };
                 tx.send(result).await.map_err(|_| ClientError::OutgoingClosed)?;

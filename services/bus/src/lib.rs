@@ -6,6 +6,7 @@
 //! [`ids::validate`] accepted it, so no `.`, `*` or `>` from outside ever
 //! changes a subject's meaning.
 
+pub mod actions;
 pub mod duration;
 pub mod error;
 pub mod ids;

@@ -369,6 +369,334 @@ pub struct AlertEvent {
 }
 
 // ---------------------------------------------------------------------------
+// actions.<tenant>.<host>.<stage> — schemas/action-*.schema.json
+
+/// What a remote action does. Each one stands for one canonical command line
+/// on the agent (`systemctl restart nginx.service`, `podman restart web`,
+/// `exec <command>`: see `docs/actions.md`), which the agent's own
+/// `actions.allowed` / `actions.denied` globs are matched against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionType {
+    RestartService,
+    StartService,
+    StopService,
+    StatusService,
+    RestartContainer,
+    StartContainer,
+    StopContainer,
+    Exec,
+}
+
+impl ActionType {
+    pub const ALL: [ActionType; 8] = [
+        ActionType::RestartService,
+        ActionType::StartService,
+        ActionType::StopService,
+        ActionType::StatusService,
+        ActionType::RestartContainer,
+        ActionType::StartContainer,
+        ActionType::StopContainer,
+        ActionType::Exec,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActionType::RestartService => "restart_service",
+            ActionType::StartService => "start_service",
+            ActionType::StopService => "stop_service",
+            ActionType::StatusService => "status_service",
+            ActionType::RestartContainer => "restart_container",
+            ActionType::StartContainer => "start_container",
+            ActionType::StopContainer => "stop_container",
+            ActionType::Exec => "exec",
+        }
+    }
+
+    /// The one parameter naming what the action acts on: `service`,
+    /// `container` or `command`.
+    pub fn target_param(self) -> &'static str {
+        match self {
+            ActionType::RestartService | ActionType::StartService | ActionType::StopService | ActionType::StatusService => {
+                "service"
+            }
+            ActionType::RestartContainer | ActionType::StartContainer | ActionType::StopContainer => "container",
+            ActionType::Exec => "command",
+        }
+    }
+
+    /// The verb of a service or container action (`restart`, `start`,
+    /// `stop`, `status`); `exec` for exec.
+    pub fn verb(self) -> &'static str {
+        match self {
+            ActionType::RestartService | ActionType::RestartContainer => "restart",
+            ActionType::StartService | ActionType::StartContainer => "start",
+            ActionType::StopService | ActionType::StopContainer => "stop",
+            ActionType::StatusService => "status",
+            ActionType::Exec => "exec",
+        }
+    }
+}
+
+impl std::str::FromStr for ActionType {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<ActionType, String> {
+        ActionType::ALL.into_iter().find(|kind| kind.as_str() == text).ok_or_else(|| {
+            format!(
+                "action type {text:?} is not one of {}",
+                ActionType::ALL.iter().map(|kind| kind.as_str()).collect::<Vec<_>>().join(", ")
+            )
+        })
+    }
+}
+
+/// Where an action is: a row of `actions_log`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionStatus {
+    /// Recorded and signed, not yet started by the agent.
+    Pending,
+    /// The agent allowed it and started it.
+    Running,
+    /// It ran and exited 0.
+    Success,
+    /// It ran and failed (exit code, timeout, engine error), or the agent
+    /// could not start it.
+    Failed,
+    /// Its TTL passed before the agent started it; it never ran.
+    Expired,
+    /// The agent refused it (not enabled, not allowed, denied, bad signature).
+    Denied,
+}
+
+impl ActionStatus {
+    pub const ALL: [ActionStatus; 6] = [
+        ActionStatus::Pending,
+        ActionStatus::Running,
+        ActionStatus::Success,
+        ActionStatus::Failed,
+        ActionStatus::Expired,
+        ActionStatus::Denied,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActionStatus::Pending => "pending",
+            ActionStatus::Running => "running",
+            ActionStatus::Success => "success",
+            ActionStatus::Failed => "failed",
+            ActionStatus::Expired => "expired",
+            ActionStatus::Denied => "denied",
+        }
+    }
+
+    /// Nothing changes it any more.
+    pub fn is_final(self) -> bool {
+        !matches!(self, ActionStatus::Pending | ActionStatus::Running)
+    }
+}
+
+impl std::str::FromStr for ActionStatus {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<ActionStatus, String> {
+        ActionStatus::ALL
+            .into_iter()
+            .find(|status| status.as_str() == text)
+            .ok_or_else(|| format!("action status {text:?} is not one of pending, running, success, failed, expired, denied"))
+    }
+}
+
+/// The stage in an action subject `actions.<tenant>.<host>.<stage>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionStage {
+    /// [`ActionOrder`], published by the actioner: any gateway holding the
+    /// host's agent stream hands it over.
+    Requested,
+    /// [`ActionDispatched`], published by the gateway that handed it over.
+    Dispatched,
+    /// [`ActionOutcome`], the agent's report as the gateway received it.
+    Result,
+    /// [`ActionRecord`], published by the actioner after each change it stored.
+    Status,
+}
+
+impl ActionStage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActionStage::Requested => "requested",
+            ActionStage::Dispatched => "dispatched",
+            ActionStage::Result => "result",
+            ActionStage::Status => "status",
+        }
+    }
+}
+
+/// An action as the agent receives it: signed by the actioner with the
+/// server's action key (ed25519 over [`crate::actions::signed_message`]),
+/// valid until `expires_at`. `actions.<tenant>.<host>.requested`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ActionOrder {
+    pub id: String,
+    pub tenant_id: String,
+    pub host_id: String,
+    #[serde(rename = "type")]
+    pub action_type: ActionType,
+    /// `service`, `container` (and `engine`: docker, podman or incus, when
+    /// known) or `command`.
+    pub params: std::collections::BTreeMap<String, String>,
+    /// Who asked: a user's email, or `scenario:<id>`.
+    pub requested_by: String,
+    pub requested_at: DateTime<Utc>,
+    /// The agent refuses to start it after this instant.
+    pub expires_at: DateTime<Utc>,
+    /// The agent kills it (its whole process group) after this many seconds.
+    pub timeout_seconds: u32,
+    /// Ed25519 signature of [`crate::actions::signed_message`], standard base64.
+    pub signature: String,
+}
+
+/// `actions.<tenant>.<host>.dispatched`: a gateway wrote the order to the
+/// agent's stream.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ActionDispatched {
+    pub action_id: String,
+    pub tenant_id: String,
+    pub host_id: String,
+    pub at: DateTime<Utc>,
+}
+
+/// `actions.<tenant>.<host>.result`: what the agent reported (`running` when
+/// it started, then once its final status), as the gateway received it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ActionOutcome {
+    pub action_id: String,
+    pub tenant_id: String,
+    pub host_id: String,
+    /// `running`, `success`, `failed`, `denied` or `expired`.
+    pub status: ActionStatus,
+    /// The canonical command line the agent matched its rules against.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+    /// The `allowed` or `denied` entry that decided (none: refused by default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    /// stdout and stderr as they came, at most 64 KiB.
+    #[serde(default)]
+    pub output: String,
+    /// The output went past the cap; the rest was read and dropped.
+    #[serde(default)]
+    pub truncated: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
+    /// When the gateway received it.
+    pub received_at: DateTime<Utc>,
+}
+
+/// One action as stored in `actions_log` (REST `GET /api/actions/{id}`,
+/// `actions.<tenant>.<host>.status`, the dashboard's `action` frame).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ActionRecord {
+    pub id: String,
+    pub tenant_id: String,
+    pub host_id: String,
+    #[serde(rename = "type")]
+    pub action_type: ActionType,
+    pub params: std::collections::BTreeMap<String, String>,
+    pub status: ActionStatus,
+    /// The user who asked (their id), when a user did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    /// Who asked: a user's email, or `scenario:<id>`.
+    pub requested_by: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    /// Absent in lists (`actions.list`); present in `actions.get` and status events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<String>,
+    #[serde(default)]
+    pub truncated: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub timeout_seconds: u32,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dispatched_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completed_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
+}
+
+// ---------------------------------------------------------------------------
+// Actioner endpoints — schemas/actioner-*.schema.json
+
+/// `actions.request`: record, sign and publish an action. The REST body of
+/// `POST /api/hosts/{id}/action` is `{type, params}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RequestAction {
+    pub tenant_id: String,
+    pub host_id: String,
+    #[serde(rename = "type")]
+    pub action_type: ActionType,
+    #[serde(default)]
+    pub params: std::collections::BTreeMap<String, String>,
+    /// The asking user's id (none for a scenario).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    /// A user's email, or `scenario:<id>`.
+    pub requested_by: String,
+    /// How long the order may wait for an offline agent (default `actioner.ttl`, 5 min).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl_seconds: Option<u32>,
+    /// Kill after (default `actioner.timeout`, 60 s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_seconds: Option<u32>,
+}
+
+/// `actions.list`: newest first, without output.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ListActions {
+    pub tenant_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<ActionStatus>,
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub action_type: Option<ActionType>,
+    /// Only actions created before this one (paging: the last id of the previous page).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<String>,
+    /// At most this many (default 100, at most 1,000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+}
+
+/// `actions.pending`: the orders a gateway hands to an agent that just
+/// connected (pending or running, oldest first; the agent answers an order
+/// it already ran from its own record).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PendingActions {
+    pub tenant_id: String,
+    pub host_id: String,
+}
+
+// ---------------------------------------------------------------------------
 // Collector endpoints — schemas/collector-*.schema.json
 
 /// `vigil.collector.hosts.register`: the gateway registers an agent whose token

@@ -15,6 +15,10 @@ pub const HOSTS_STREAM: &str = "HOSTS";
 pub const DEAD_LETTER_STREAM: &str = "DEADLETTER";
 /// Alert events (`alerts.>`).
 pub const ALERTS_STREAM: &str = "ALERTS";
+/// Action orders, dispatches, results and statuses (`actions.>`).
+pub const ACTIONS_STREAM: &str = "ACTIONS";
+/// Durable pull consumer of dispatches and results shared by every actioner instance.
+pub const ACTIONER_CONSUMER: &str = "actioner";
 /// Durable pull consumer of snapshots shared by every alerter instance.
 pub const ALERTER_CONSUMER: &str = "alerter";
 /// Durable pull consumer of host online/offline events shared by every alerter instance.
@@ -80,6 +84,35 @@ pub fn alerts_stream() -> stream::Config {
     }
 }
 
+/// Every action message, kept 30 days; `Nats-Msg-Id` makes a re-published
+/// order, dispatch or result a no-op within the duplicate window.
+pub fn actions_stream() -> stream::Config {
+    stream::Config {
+        name: ACTIONS_STREAM.to_owned(),
+        subjects: vec![subjects::ACTIONS_ALL.to_owned()],
+        storage: stream::StorageType::File,
+        retention: stream::RetentionPolicy::Limits,
+        max_age: Duration::from_secs(30 * 24 * 3600),
+        duplicate_window: DUPLICATE_WINDOW,
+        description: Some("vigil: actions, actions.<tenant>.<host>.<requested|dispatched|result|status>".to_owned()),
+        ..Default::default()
+    }
+}
+
+/// The actioners' dispatches and results: every one is stored in
+/// `actions_log` before it is acked.
+pub fn actioner_consumer() -> consumer::pull::Config {
+    consumer::pull::Config {
+        durable_name: Some(ACTIONER_CONSUMER.to_owned()),
+        description: Some("vigil actioner: stores action dispatches and results".to_owned()),
+        ack_policy: consumer::AckPolicy::Explicit,
+        ack_wait: Duration::from_secs(10),
+        deliver_policy: consumer::DeliverPolicy::New,
+        filter_subjects: subjects::ACTIONS_PROGRESS.iter().map(|s| (*s).to_owned()).collect(),
+        ..Default::default()
+    }
+}
+
 /// The alerters' share of the snapshots: a consumer of its own, so the
 /// collector's pace never holds it back. New alerters start with new
 /// snapshots, not the stream's 7 days.
@@ -130,7 +163,7 @@ pub struct StreamSetupError {
 
 /// Creates the streams if absent and brings their config up to date.
 pub async fn ensure_streams(jetstream: &jetstream::Context) -> Result<(), StreamSetupError> {
-    for config in [metrics_stream(), hosts_stream(), dead_letter_stream(), alerts_stream()] {
+    for config in [metrics_stream(), hosts_stream(), dead_letter_stream(), alerts_stream(), actions_stream()] {
         let name = config.name.clone();
         let wrap = |source: Box<dyn std::error::Error + Send + Sync>| StreamSetupError { stream: name.clone(), source };
         match jetstream.get_stream(&config.name).await {

@@ -59,6 +59,32 @@ pub fn parse_alert_event(subject: &str) -> Option<(&str, &str)> {
     }
 }
 
+/// All action messages: `actions.<tenant>.<host>.<stage>`.
+pub const ACTIONS_ALL: &str = "actions.>";
+/// Every order, for the gateways (each hands over those of the agents it holds).
+pub const ACTIONS_REQUESTED: &str = "actions.*.*.requested";
+/// What the actioner stores: dispatches and the agents' results.
+pub const ACTIONS_PROGRESS: [&str; 2] = ["actions.*.*.dispatched", "actions.*.*.result"];
+
+/// Subject of an action message.
+pub fn action(tenant_id: &str, host_id: &str, stage: crate::messages::ActionStage) -> String {
+    format!("actions.{}.{}.{}", checked("tenant", tenant_id), checked("host", host_id), stage.as_str())
+}
+
+/// Every action status of one tenant (what its dashboards are sent).
+pub fn action_status_of_tenant(tenant_id: &str) -> String {
+    format!("actions.{}.*.status", checked("tenant", tenant_id))
+}
+
+/// `(tenant, host, stage)` of an action subject, or `None` if it is not one.
+pub fn parse_action(subject: &str) -> Option<(&str, &str, &str)> {
+    let mut tokens = subject.split('.');
+    match (tokens.next(), tokens.next(), tokens.next(), tokens.next(), tokens.next()) {
+        (Some("actions"), Some(tenant), Some(host), Some(stage), None) => Some((tenant, host, stage)),
+        _ => None,
+    }
+}
+
 /// Subject of a host lifecycle event.
 pub fn host_event(tenant_id: &str, host_id: &str, event: HostEventKind) -> String {
     format!("hosts.{}.{}.{}", checked("tenant", tenant_id), checked("host", host_id), event.as_str())
@@ -211,6 +237,26 @@ pub mod alerter {
     }
 }
 
+/// The actioner's endpoints: it owns `actions_log` and signs every order.
+pub mod actioner {
+    use crate::messages::{ActionOrder, ActionRecord, ListActions, PendingActions, RequestAction, TenantItem};
+
+    pub const SERVICE_NAME: &str = "actioner";
+    pub const GROUP: &str = "vigil.actioner";
+    /// Queue group shared by every actioner instance.
+    pub const QUEUE_GROUP: &str = "actioner";
+
+    endpoints! { GROUP;
+        /// Records the action (`pending`), signs it and publishes the order.
+        REQUEST: RequestAction => ActionRecord = "actions.request";
+        LIST: ListActions => Vec<ActionRecord> = "actions.list";
+        /// One action with its output.
+        GET: TenantItem => ActionRecord = "actions.get";
+        /// What a gateway hands to an agent that just connected.
+        PENDING: PendingActions => Vec<ActionOrder> = "actions.pending";
+    }
+}
+
 /// Name the gateway registers under with the `service` API (health checks).
 pub mod gateway {
     pub const SERVICE_NAME: &str = "gateway";
@@ -228,6 +274,15 @@ mod tests {
         assert_eq!(parse_metrics("metrics.acme"), None);
         assert_eq!(parse_metrics("metrics.a.b.c"), None);
         assert_eq!(parse_metrics("hosts.a.b"), None);
+    }
+
+    #[test]
+    fn action_subjects_round_trip() {
+        let subject = action("acme", "h1", crate::messages::ActionStage::Result);
+        assert_eq!(subject, "actions.acme.h1.result");
+        assert_eq!(parse_action(&subject), Some(("acme", "h1", "result")));
+        assert_eq!(parse_action("actions.acme.h1"), None);
+        assert_eq!(action_status_of_tenant("acme"), "actions.acme.*.status");
     }
 
     #[test]

@@ -12,7 +12,8 @@
 //!   table of typed handlers;
 //! - [`batch::BatchLoop`]: the ack-after-commit loop over a durable
 //!   JetStream consumer, with dead letters and batch splitting;
-//! - [`config`]: the checks every service's config section shares.
+//! - [`config`]: the checks every service's config section shares;
+//! - [`signing`]: the Ed25519 keys the server signs releases and actions with.
 
 pub mod backoff;
 #[cfg(feature = "service")]
@@ -28,6 +29,8 @@ pub mod nats;
 pub mod service;
 #[cfg(any(feature = "shutdown", feature = "service"))]
 pub mod shutdown;
+#[cfg(feature = "signing")]
+pub mod signing;
 
 pub use backoff::Backoff;
 #[cfg(feature = "service")]

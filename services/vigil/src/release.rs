@@ -20,30 +20,26 @@ use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use base64::Engine;
-use ring::signature::{Ed25519KeyPair, KeyPair};
 use vigil_bus::release::{self, Manifest};
+use vigil_runtime::signing::{KeyError, SigningKey};
 
 /// The release key's file in `data_dir`.
 pub const KEY_FILE: &str = "release.key";
 /// The published builds' directory in `data_dir`.
 pub const DOWNLOADS_DIR: &str = "downloads";
-const PEM_LABEL: &str = "PRIVATE KEY";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReleaseError {
     #[error("{path}: {action}: {source}")]
     Io { path: String, action: &'static str, source: std::io::Error },
-    #[error("{path}: not a usable Ed25519 release key ({reason}); restore it from a backup (agents pinned its public key), or remove it to generate a new one and pin the new key on every agent")]
-    BadKey { path: String, reason: String },
+    #[error(transparent)]
+    Key(#[from] KeyError),
     #[error("--{which} {value:?} cannot be used; give lowercase letters, digits or '_' (e.g. linux, x86_64, aarch64)")]
     BadPlatform { which: &'static str, value: String },
     #[error("--version {0:?} cannot be used; give a version starting with a digit, e.g. 1.3.0")]
     BadVersion(String),
     #[error("{path}: {message}")]
     BadManifest { path: String, message: String },
-    #[error("cannot generate the release key: {0}")]
-    Generate(String),
     #[error("{binary} --version: {message}")]
     LocalVersion { binary: String, message: String },
     #[error("release task failed: {0}")]
@@ -60,74 +56,14 @@ pub fn downloads_dir(data_dir: &Path) -> PathBuf {
     data_dir.join(DOWNLOADS_DIR)
 }
 
-/// The server's release key.
-pub struct ReleaseKey {
-    pair: Ed25519KeyPair,
-}
-
-impl std::fmt::Debug for ReleaseKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ReleaseKey").field("public", &self.public_key_base64()).finish()
-    }
-}
+/// The server's release key (`data_dir/release.key`).
+pub struct ReleaseKey;
 
 impl ReleaseKey {
     /// Reads `data_dir/release.key`, generating it first when absent.
-    pub fn ensure(data_dir: &Path) -> Result<ReleaseKey, ReleaseError> {
-        let path = data_dir.join(KEY_FILE);
-        if !path.exists() {
-            std::fs::DirBuilder::new().recursive(true).mode(0o700).create(data_dir).map_err(io(data_dir, "cannot create"))?;
-            let rng = ring::rand::SystemRandom::new();
-            let document = Ed25519KeyPair::generate_pkcs8(&rng).map_err(|e| ReleaseError::Generate(e.to_string()))?;
-            let pem = pem_encode(document.as_ref());
-            match vigil_runtime::files::create_new(&path, pem.as_bytes(), 0o600) {
-                Ok(()) => tracing::info!(path = %path.display(), "generated the release key"),
-                // another start created it first: use theirs
-                Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {}
-                Err(error) => return Err(io(&path, "cannot create")(error)),
-            }
-        }
-        Self::load(&path)
+    pub fn ensure(data_dir: &Path) -> Result<SigningKey, ReleaseError> {
+        Ok(SigningKey::ensure(&data_dir.join(KEY_FILE), "release key")?)
     }
-
-    /// Reads a PKCS#8 PEM Ed25519 key.
-    pub fn load(path: &Path) -> Result<ReleaseKey, ReleaseError> {
-        let text = std::fs::read_to_string(path).map_err(io(path, "cannot read"))?;
-        let bad = |reason: String| ReleaseError::BadKey { path: path.display().to_string(), reason };
-        let der = pem_decode(&text).map_err(bad)?;
-        let pair = Ed25519KeyPair::from_pkcs8_maybe_unchecked(&der).map_err(|e| bad(e.to_string()))?;
-        Ok(ReleaseKey { pair })
-    }
-
-    /// The public key, standard base64 of its 32 bytes (`/downloads/release.pub`).
-    pub fn public_key_base64(&self) -> String {
-        base64::engine::general_purpose::STANDARD.encode(self.pair.public_key().as_ref())
-    }
-
-    /// Signs `message`; the signature in standard base64.
-    pub fn sign(&self, message: &[u8]) -> String {
-        base64::engine::general_purpose::STANDARD.encode(self.pair.sign(message).as_ref())
-    }
-}
-
-fn pem_encode(der: &[u8]) -> String {
-    let body = base64::engine::general_purpose::STANDARD.encode(der);
-    let mut pem = format!("-----BEGIN {PEM_LABEL}-----\n");
-    for line in body.as_bytes().chunks(64) {
-        pem.push_str(std::str::from_utf8(line).unwrap_or_default());
-        pem.push('\n');
-    }
-    pem.push_str(&format!("-----END {PEM_LABEL}-----\n"));
-    pem
-}
-
-fn pem_decode(text: &str) -> Result<Vec<u8>, String> {
-    let begin = format!("-----BEGIN {PEM_LABEL}-----");
-    let end = format!("-----END {PEM_LABEL}-----");
-    let start = text.find(&begin).ok_or_else(|| format!("no {begin} line"))? + begin.len();
-    let stop = text[start..].find(&end).ok_or_else(|| format!("no {end} line"))? + start;
-    let body: String = text[start..stop].chars().filter(|c| !c.is_whitespace()).collect();
-    base64::engine::general_purpose::STANDARD.decode(body).map_err(|e| format!("bad base64: {e}"))
 }
 
 /// What to publish.
@@ -142,7 +78,7 @@ pub struct Publish<'a> {
 
 /// Copies `what.binary` into `dir` as `sovigilant-<os>-<arch>` with its
 /// signed manifest; returns the manifest.
-pub fn publish(dir: &Path, key: &ReleaseKey, what: &Publish<'_>) -> Result<Manifest, ReleaseError> {
+pub fn publish(dir: &Path, key: &SigningKey, what: &Publish<'_>) -> Result<Manifest, ReleaseError> {
     if !release::valid_platform_part(what.os) {
         return Err(ReleaseError::BadPlatform { which: "os", value: what.os.to_owned() });
     }
@@ -240,6 +176,7 @@ pub async fn publish_local(data_dir: &Path, binary: &Path) -> Result<Option<Mani
 mod tests {
     use std::os::unix::fs::PermissionsExt;
 
+    use base64::Engine;
     use ring::signature::{UnparsedPublicKey, ED25519};
 
     use super::*;

@@ -174,6 +174,8 @@ pub async fn register_request(config: &Config) -> RegisterRequest {
         agent_version: crate::sysinfo::agent_version(),
         ip_address,
         requested_id: config.agent.id.clone().unwrap_or_default(),
+        // filled in by the actions module (issue 11)
+        actions: None,
     }
 }
 

@@ -34,6 +34,7 @@ pub async fn register(channel: Channel, token: &str, machine_id: &str, name: &st
         agent_version: "sim".to_owned(),
         ip_address: "127.0.0.1".to_owned(),
         requested_id: String::new(),
+        ..Default::default()
     });
     authorize(&mut request, token);
     Ok(client.register(request).await?.into_inner().host_id)

@@ -534,6 +534,22 @@ impl ActionStage {
     }
 }
 
+/// A host agent's `actions` config as it registered it, so the dashboard can
+/// tell before a click what the agent would refuse (the agent decides).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActionPolicy {
+    pub enabled: bool,
+    #[serde(default)]
+    pub allowed: Vec<String>,
+    #[serde(default)]
+    pub denied: Vec<String>,
+    /// `systemd`, `openrc` or `none`: what service actions run.
+    pub service_manager: String,
+    /// Container engines the agent acts through, in the order it tries them.
+    #[serde(default)]
+    pub engines: Vec<String>,
+}
+
 /// An action as the agent receives it: signed by the actioner with the
 /// server's action key (ed25519 over [`crate::actions::signed_message`]),
 /// valid until `expires_at`. `actions.<tenant>.<host>.requested`.
@@ -714,6 +730,10 @@ pub struct RegisterHost {
     pub arch: String,
     pub agent_version: String,
     pub ip_address: String,
+    /// What the agent allows (its `actions` config); absent from agents
+    /// older than remote actions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actions: Option<ActionPolicy>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -738,6 +758,10 @@ pub struct HostRecord {
     pub status: HostStatus,
     pub last_seen: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
+    /// What the host's agent allows, as it last registered (none: an agent
+    /// older than remote actions, which refuses them all).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actions: Option<ActionPolicy>,
 }
 
 /// `vigil.collector.hosts.list`.

@@ -14,13 +14,14 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use rand::Rng;
 use sqlx::{MySqlPool, Row};
-use vigil_bus::messages::{GetHost, HostEventKind, HostRecord, HostStatus, ListHosts, RegisterHost};
+use vigil_bus::messages::{ActionPolicy, GetHost, HostEventKind, HostRecord, HostStatus, ListHosts, RegisterHost};
 use vigil_bus::{ErrorCode, ServiceError};
 
 use crate::error::{QueryError, SERVICE};
 use crate::Shared;
 
-const HOST_COLUMNS: &str = "id, tenant_id, name, hostname, ip_address, os, arch, agent_version, status, last_seen, created_at";
+const HOST_COLUMNS: &str =
+    "id, tenant_id, name, hostname, ip_address, os, arch, agent_version, status, last_seen, created_at, action_policy";
 
 /// MariaDB "duplicate entry" (a concurrent registration won the race).
 const ER_DUP_ENTRY: u16 = 1062;
@@ -69,6 +70,8 @@ fn record(row: &sqlx::mysql::MySqlRow) -> Result<HostRecord, sqlx::Error> {
         status: status_of(&row.try_get::<String, _>("status")?),
         last_seen: row.try_get("last_seen")?,
         created_at: row.try_get("created_at")?,
+        // a policy that no longer reads (older shape) shows as unknown
+        actions: row.try_get::<Option<sqlx::types::Json<ActionPolicy>>, _>("action_policy").ok().flatten().map(|policy| policy.0),
     })
 }
 
@@ -218,7 +221,7 @@ async fn register_once(
             }
             sqlx::query(
                 "UPDATE hosts SET name = ?, hostname = ?, machine_id = COALESCE(?, machine_id), ip_address = ?, os = ?, \
-                 arch = ?, agent_version = ? WHERE id = ?",
+                 arch = ?, agent_version = ?, action_policy = ? WHERE id = ?",
             )
             .bind(name)
             .bind(&request.hostname)
@@ -227,6 +230,7 @@ async fn register_once(
             .bind(&request.os)
             .bind(&request.arch)
             .bind(&request.agent_version)
+            .bind(request.actions.as_ref().map(sqlx::types::Json))
             .bind(&id)
             .execute(&mut *tx)
             .await?;
@@ -245,8 +249,8 @@ async fn register_once(
             }
             let id = request.requested_id.clone().unwrap_or_else(new_host_id);
             sqlx::query(
-                "INSERT INTO hosts (id, tenant_id, name, hostname, machine_id, ip_address, os, arch, agent_version, status, created_at) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'offline', ?)",
+                "INSERT INTO hosts (id, tenant_id, name, hostname, machine_id, ip_address, os, arch, agent_version, \
+                 action_policy, status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'offline', ?)",
             )
             .bind(&id)
             .bind(&request.tenant_id)
@@ -257,6 +261,7 @@ async fn register_once(
             .bind(&request.os)
             .bind(&request.arch)
             .bind(&request.agent_version)
+            .bind(request.actions.as_ref().map(sqlx::types::Json))
             .bind(Utc::now())
             .execute(&mut *tx)
             .await?;

@@ -11,8 +11,8 @@
 
 use chrono::{DateTime, SubsecRound, Utc};
 use vigil_bus::messages::{
-    ContainerMetrics, CpuMetrics, CustomMetric, DiskMetrics, HostMetrics, InterfaceMetrics, LoadMetrics, MemoryMetrics,
-    MetricsSnapshot, MountMetrics, NetworkMetrics, ServiceMetrics,
+    ActionPolicy, ContainerMetrics, CpuMetrics, CustomMetric, DiskMetrics, HostMetrics, InterfaceMetrics, LoadMetrics,
+    MemoryMetrics, MetricsSnapshot, MountMetrics, NetworkMetrics, ServiceMetrics,
 };
 use vigil_proto as proto;
 
@@ -212,6 +212,42 @@ fn check_finite(snapshot: &MetricsSnapshot) -> Result<(), ConvertError> {
         check(&|| format!("custom[{i}] ({}).value", c.name), c.value)?;
     }
     Ok(())
+}
+
+/// Most `allowed` or `denied` entries a registration may carry.
+pub const MAX_POLICY_ENTRIES: usize = 256;
+/// Longest `allowed` or `denied` entry.
+pub const MAX_POLICY_ENTRY_LEN: usize = 512;
+
+/// The agent's action policy from its `RegisterRequest`, bounded: it is
+/// shown to users, so an agent cannot make it arbitrarily large or odd.
+/// `None` from an agent older than remote actions.
+pub fn action_policy(policy: Option<proto::ActionPolicy>) -> Result<Option<ActionPolicy>, String> {
+    let Some(policy) = policy else { return Ok(None) };
+    for (field, entries) in [("actions.allowed", &policy.allowed), ("actions.denied", &policy.denied)] {
+        if entries.len() > MAX_POLICY_ENTRIES {
+            return Err(format!("{field} has {} entries; at most {MAX_POLICY_ENTRIES}", entries.len()));
+        }
+        if let Some(entry) = entries.iter().find(|e| e.len() > MAX_POLICY_ENTRY_LEN || e.chars().any(char::is_control)) {
+            let shown: String = entry.chars().take(40).collect();
+            return Err(format!(
+                "{field} entry {shown:?}... is longer than {MAX_POLICY_ENTRY_LEN} bytes or holds a control character"
+            ));
+        }
+    }
+    if !["systemd", "openrc", "none"].contains(&policy.service_manager.as_str()) {
+        return Err(format!("actions.service_manager {:?} is not one of systemd, openrc, none", policy.service_manager));
+    }
+    if let Some(engine) = policy.engines.iter().find(|e| !vigil_bus::actions::ENGINES.contains(&e.as_str())) {
+        return Err(format!("actions.engines: {engine:?} is not one of docker, podman, incus"));
+    }
+    Ok(Some(ActionPolicy {
+        enabled: policy.enabled,
+        allowed: policy.allowed,
+        denied: policy.denied,
+        service_manager: policy.service_manager,
+        engines: policy.engines,
+    }))
 }
 
 #[cfg(test)]

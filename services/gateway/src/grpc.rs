@@ -107,7 +107,9 @@ impl VigilService for Agents {
         if body.machine_id.trim().is_empty() {
             return Err(Status::invalid_argument("machine_id is empty; send the content of /etc/machine-id"));
         }
+        let actions = convert::action_policy(body.actions).map_err(Status::invalid_argument)?;
         let register = RegisterHost {
+            actions,
             tenant_id: identity.tenant_id.clone(),
             requested_id,
             name: body.name,

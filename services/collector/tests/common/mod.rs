@@ -56,6 +56,7 @@ pub fn register_request(tenant_id: &str, machine_id: &str) -> RegisterHost {
         arch: "x86_64".to_owned(),
         agent_version: "0.1.0".to_owned(),
         ip_address: "10.0.0.7".to_owned(),
+        actions: None,
     }
 }
 

@@ -107,6 +107,7 @@ impl FakeCollector {
                 status: HostStatus::Offline,
                 last_seen: None,
                 created_at: Utc::now(),
+                actions: request.actions,
             };
             if let Some(existing) = state.hosts.get(&id) {
                 if existing.tenant_id != record.tenant_id {
@@ -163,6 +164,7 @@ impl FakeCollector {
             status: HostStatus::Online,
             last_seen: Some(Utc::now()),
             created_at: Utc::now(),
+            actions: None,
         };
         self.state.lock().unwrap().hosts.insert(host_id.to_owned(), record);
     }
@@ -303,6 +305,7 @@ pub async fn register(channel: Channel, token: &str, machine_id: &str) -> Result
         agent_version: "test".to_owned(),
         ip_address: "127.0.0.1".to_owned(),
         requested_id: String::new(),
+        ..Default::default()
     });
     authorize(&mut request, token);
     Ok(VigilServiceClient::new(channel).register(request).await?.into_inner())

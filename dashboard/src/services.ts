@@ -41,7 +41,7 @@ export function createServices(): AppServices {
   });
   const alerts = new AlertsStore();
   // alert frames bypass the per-host coalescing: every one reaches the alerts store
-  store.subscribeAlerts((msg) => {
+  store.subscribeEvents((msg) => {
     if (msg.type === 'alert') alerts.applyFrame(msg);
   });
 

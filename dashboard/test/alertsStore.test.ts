@@ -170,7 +170,7 @@ describe('alert frames on the live path', () => {
     const hosts = new HostsStore((cb) => hostFrames.push(cb), () => {}, 1);
     hosts.setHosts([detail('in3'), detail('in4')]);
     const alerts = new AlertsStore(() => {});
-    hosts.subscribeAlerts((m) => m.type === 'alert' && alerts.applyFrame(m));
+    hosts.subscribeEvents((m) => m.type === 'alert' && alerts.applyFrame(m));
     const batch = new FrameBatch();
     for (let i = 0; i < 300; i += 1) {
       batch.add({ type: 'metrics', host_id: i % 2 ? 'in3' : 'in4', timestamp: `2026-11-24T12:00:${String(i % 60).padStart(2, '0')}Z`, data: { cpu: i, memory: null, disk: null, containers: null, services_count: null } });
@@ -186,7 +186,7 @@ describe('alert frames on the live path', () => {
     // same through raw socket text parsed within the per-frame budget
     const raw = new HostsStore((cb) => hostFrames.push(cb), () => {}, 1, 0);
     const alerts2 = new AlertsStore(() => {});
-    raw.subscribeAlerts((m) => m.type === 'alert' && alerts2.applyFrame(m));
+    raw.subscribeEvents((m) => m.type === 'alert' && alerts2.applyFrame(m));
     for (let i = 0; i < 100; i += 1) raw.enqueueText(JSON.stringify(alertFrame('fired', alert(`r${i}`))));
     for (let n = 0; n < 200 && raw.rawQueued() > 0; n += 1) hostFrames.splice(0).forEach((cb) => cb());
     expect(alerts2.summary().total).toBe(100);

@@ -29,7 +29,7 @@ function setup(handler: Handler, role = 'admin') {
   const frames: (() => void)[] = [];
   const store = new HostsStore((cb) => frames.push(cb));
   const alerts = new AlertsStore((cb) => frames.push(cb));
-  store.subscribeAlerts((m) => m.type === 'alert' && alerts.applyFrame(m));
+  store.subscribeEvents((m) => m.type === 'alert' && alerts.applyFrame(m));
   const s: AppServices = {
     api, session, store, socket: null, socketState: () => 'open', subscribeSocketState: () => () => {}, reloadHosts: async () => {},
     alerts, reloadAlerts: async () => {},

@@ -272,7 +272,7 @@ describe('HostsStore and raw socket text', () => {
   it('passes alert text to alert listeners', () => {
     const { store, runFrame } = manualStore();
     const alerts = vi.fn();
-    store.subscribeAlerts(alerts);
+    store.subscribeEvents(alerts);
     store.enqueueText(JSON.stringify({ type: 'alert', id: 'a1', severity: 'critical', host_id: 'h1', message: 'cpu', timestamp: '2026-11-24T12:00:00Z', event: 'fired', alert: null }));
     expect(alerts).not.toHaveBeenCalled();
     runFrame();
@@ -285,7 +285,7 @@ describe('HostsStore and worker batches', () => {
     const { store, frames, runFrame } = manualStore();
     store.setHosts([detail('h1'), detail('h2')]);
     const alerts = vi.fn();
-    store.subscribeAlerts(alerts);
+    store.subscribeEvents(alerts);
     store.enqueueAll([
       metrics('h1', '2026-11-24T12:00:05Z', 15),
       metrics('h2', '2026-11-24T12:00:05Z', 25),

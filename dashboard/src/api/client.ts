@@ -4,16 +4,16 @@
 // refresh fails the session is cleared, which sends the app to /login.
 
 import {
-  normalizeAlert, normalizeAlerts, normalizeChannels, normalizeChannelTest, normalizeContainers, normalizeHistoryPage,
+  normalizeAction, normalizeActions, normalizeAlert, normalizeAlerts, normalizeChannels, normalizeChannelTest, normalizeContainers, normalizeHistoryPage,
   normalizeHostDetail, normalizeHostList, normalizeHourly, normalizeMaintenance, normalizeMaintenanceList,
   normalizeMetricsRange, normalizePreview, normalizeRule, normalizeRules, normalizeServices, normalizeSilence,
   normalizeSilences, normalizeTokens, normalizeUser, normalizeUsers, parseErrorBody,
 } from './normalize';
 import { jwtExpiry, Session } from './session';
 import type {
-  ActiveAlertsFilter, AgentToken, Alert, AlertHistoryPage, AlertHistoryQuery, ChannelInput, ChannelRecord, ChannelTestResult,
+  ActionParams, ActionRecord, ActionsQuery, ActionType, ActiveAlertsFilter, AgentToken, Alert, AlertHistoryPage, AlertHistoryQuery, ChannelInput, ChannelRecord, ChannelTestResult,
   ContainerInfo, CreatedToken, CreatedUser, HostDetail, HourlyAnswer, MaintenanceInput, MaintenanceRecord, MetricsRangeAnswer,
-  NewUser, RuleCheckBody, RuleInput, RulePreview, RuleRecord, ServiceInfo, SilenceInput, SilenceRecord, TokenPair, UserInfo,
+  KnownRole, NewUser, RuleCheckBody, RuleInput, RulePreview, RuleRecord, ServiceInfo, SilenceInput, SilenceRecord, TokenPair, UserInfo,
 } from './types';
 
 export class ApiError extends Error {
@@ -203,12 +203,34 @@ export class ApiClient {
     return { ...created, password: typeof password === 'string' ? password : null };
   }
 
-  async setUserRole(id: string, role: 'admin' | 'viewer'): Promise<UserInfo> {
+  async setUserRole(id: string, role: KnownRole): Promise<UserInfo> {
     return normalizeUser(await this.request('PATCH', `/api/users/${encodeURIComponent(id)}`, { role }));
   }
 
   async deleteUser(id: string): Promise<void> {
     await this.request('DELETE', `/api/users/${encodeURIComponent(id)}`);
+  }
+
+  // ---- remote actions ----
+
+  /** Asks the host's agent to run an action: 202 with the record (pending); 403 viewers, 422 bad params. */
+  async requestAction(hostId: string, type: ActionType, params: ActionParams): Promise<ActionRecord> {
+    return normalizeAction(await this.request('POST', `/api/hosts/${encodeURIComponent(hostId)}/action`, { type, params }));
+  }
+
+  /** A container action by container id (`<host_id>:<name>`); the server picks the engine from the container's runtime. */
+  async containerAction(containerId: string, action: 'restart' | 'start' | 'stop'): Promise<ActionRecord> {
+    return normalizeAction(await this.request('POST', `/api/containers/${encodeURIComponent(containerId)}/action`, { action }));
+  }
+
+  /** Newest first, without output; `before`: the last id of the previous page. */
+  async actions(q: ActionsQuery = {}): Promise<ActionRecord[]> {
+    return normalizeActions(await this.request('GET', `/api/actions${query(q)}`));
+  }
+
+  /** One action with its output. */
+  async action(id: string): Promise<ActionRecord> {
+    return normalizeAction(await this.request('GET', `/api/actions/${encodeURIComponent(id)}`));
   }
 
   // ---- alerting ----

@@ -4,11 +4,12 @@
 // value that cannot be what it claims (a host without id, a frame without
 // type) is rejected (null or NormalizeError), never half-accepted.
 
+import { ACTION_STATUSES } from './types';
 import type {
-  AgentToken, Alert, AlertHistoryEntry, AlertHistoryPage, AlertMatcher, AlertStatus, AlertTransition, ChannelRecord,
-  ChannelTestResult, ContainerInfo, HostDetail, HostMetrics, HostRecord, HostStatus, LiveContainer, HourlyAnswer,
-  HourlyPoint, MaintenanceRecord, MetricsPoint, MetricsRangeAnswer, PreviewMatch, RulePreview, RuleRecord, ServerMessage,
-  ServiceInfo, Severity, SilenceRecord, UserInfo,
+  ActionPolicy, ActionRecord, ActionStatus, AgentToken, Alert, AlertHistoryEntry, AlertHistoryPage, AlertMatcher, AlertStatus,
+  AlertTransition, ChannelRecord, ChannelTestResult, ContainerInfo, HostDetail, HostMetrics, HostRecord, HostStatus,
+  LiveContainer, HourlyAnswer, HourlyPoint, MaintenanceRecord, MetricsPoint, MetricsRangeAnswer, PreviewMatch, RulePreview,
+  RuleRecord, ServerMessage, ServiceInfo, Severity, SilenceRecord, UserInfo,
 } from './types';
 
 export class NormalizeError extends Error {
@@ -70,6 +71,24 @@ export function normalizeHostRecord(raw: unknown): HostRecord {
     status: normalizeStatus(raw.status),
     last_seen: strOrNull(raw.last_seen),
     created_at: str(raw.created_at),
+    actions: normalizePolicy(raw.actions),
+  };
+}
+
+function strings(v: unknown): string[] {
+  return arr(v).filter((x): x is string => typeof x === 'string');
+}
+
+/** A host's `actions`; null when absent (an agent older than remote actions). */
+export function normalizePolicy(raw: unknown): ActionPolicy | null {
+  if (!isObj(raw)) return null;
+  const manager = raw.service_manager;
+  return {
+    enabled: raw.enabled === true,
+    allowed: strings(raw.allowed),
+    denied: strings(raw.denied),
+    service_manager: manager === 'systemd' || manager === 'openrc' ? manager : 'none',
+    engines: strings(raw.engines),
   };
 }
 
@@ -233,6 +252,18 @@ export function parseServerMessage(text: string): ServerMessage | null {
     case 'host_status':
       if (raw.status !== 'online' && raw.status !== 'offline' && raw.status !== 'degraded') return null;
       return { type: 'host_status', host_id: raw.host_id, status: raw.status, timestamp };
+    case 'action': {
+      let action: ActionRecord | null = null;
+      try {
+        action = isObj(raw.action) ? normalizeAction(raw.action) : null;
+      } catch {
+        action = null;
+      }
+      const id = str(raw.id) || action?.id || '';
+      const status = actionStatusOf(raw.status) ?? action?.status;
+      if (!id || !status) return null;
+      return { type: 'action', id, status, host_id: raw.host_id, timestamp, action: action && { ...action, id, status } };
+    }
     case 'alert': {
       let alert: Alert | null = null;
       try {
@@ -260,8 +291,9 @@ export function summarizePoint(point: MetricsPoint): { cpu: number; memory: numb
   return { cpu: point.host.cpu.percent, memory: point.host.memory.percent, disk, uptime: point.host.uptime };
 }
 
-/** Server error body `{"error":{"code","message"}}` → its parts, or null. */
+/** Server error body `{"error":{"code","message"}}` (or `{"error":"message"}`) → its parts, or null. */
 export function parseErrorBody(raw: unknown): { code: string; message: string } | null {
+  if (isObj(raw) && typeof raw.error === 'string' && raw.error) return { code: 'error', message: raw.error };
   if (!isObj(raw) || !isObj(raw.error)) return null;
   const message = str(raw.error.message);
   if (!message) return null;
@@ -448,4 +480,47 @@ export function normalizeMaintenance(raw: unknown): MaintenanceRecord {
 
 export function normalizeMaintenanceList(raw: unknown): MaintenanceRecord[] {
   return keepValid(listOf(raw, 'maintenance'), normalizeMaintenance);
+}
+
+// ---- remote actions ----
+
+function actionStatusOf(v: unknown): ActionStatus | null {
+  return (ACTION_STATUSES as readonly unknown[]).includes(v) ? (v as ActionStatus) : null;
+}
+
+/** One action record; throws when it has no id. Unknown statuses read as pending (never shown as done). */
+export function normalizeAction(raw: unknown): ActionRecord {
+  if (!isObj(raw) || typeof raw.id !== 'string' || raw.id === '') {
+    throw new NormalizeError(`an action needs a string "id", got ${describe(raw)}`);
+  }
+  const params: Record<string, string> = {};
+  if (isObj(raw.params)) for (const [k, v] of Object.entries(raw.params)) if (typeof v === 'string') params[k] = v;
+  return {
+    id: raw.id,
+    tenant_id: str(raw.tenant_id),
+    host_id: str(raw.host_id),
+    type: str(raw.type),
+    params,
+    status: actionStatusOf(raw.status) ?? 'pending',
+    user_id: strOrNull(raw.user_id),
+    requested_by: str(raw.requested_by),
+    command: strOrNull(raw.command),
+    rule: strOrNull(raw.rule),
+    exit_code: numOrNull(raw.exit_code),
+    output: typeof raw.output === 'string' ? raw.output : null,
+    truncated: raw.truncated === true,
+    error: strOrNull(raw.error),
+    timeout_seconds: num(raw.timeout_seconds),
+    created_at: str(raw.created_at),
+    expires_at: str(raw.expires_at),
+    dispatched_at: strOrNull(raw.dispatched_at),
+    started_at: strOrNull(raw.started_at),
+    completed_at: strOrNull(raw.completed_at),
+    duration_ms: numOrNull(raw.duration_ms),
+  };
+}
+
+/** `GET /api/actions`: entries without an id are dropped. */
+export function normalizeActions(raw: unknown): ActionRecord[] {
+  return keepValid(listOf(raw, 'actions'), normalizeAction);
 }

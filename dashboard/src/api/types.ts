@@ -16,6 +16,8 @@ export interface HostRecord {
   status: HostStatus;
   last_seen: string | null;
   created_at: string;
+  /** The host agent's action policy as it registered it; absent: an agent older than remote actions (refuses them all). */
+  actions?: ActionPolicy | null;
 }
 
 export interface CpuMetrics { percent: number; cores: number; model: string; per_core: number[] }
@@ -86,7 +88,11 @@ export interface ServiceInfo {
   uptime: number;
 }
 
-export type Role = 'admin' | 'viewer' | string;
+/** admin: everything; operator: runs actions, administers nothing; viewer: reads. */
+export type Role = 'admin' | 'operator' | 'viewer' | string;
+
+export const ROLES = ['viewer', 'operator', 'admin'] as const;
+export type KnownRole = (typeof ROLES)[number];
 
 export interface User { id: string; email: string; tenant_id: string; role: Role }
 
@@ -115,7 +121,7 @@ export interface UserInfo { id: string; email: string; role: Role; created_at: s
 /** `POST /api/users`: the user, and the password only when the server generated it (shown once). */
 export interface CreatedUser extends UserInfo { password: string | null }
 
-export interface NewUser { email: string; role: 'admin' | 'viewer'; password?: string }
+export interface NewUser { email: string; role: KnownRole; password?: string }
 
 // ---- alerting (vigil-bus messages.rs: Alert, RuleInput, ChannelRecord, SilenceInput, MaintenanceInput) ----
 
@@ -226,6 +232,62 @@ export interface MaintenanceRecord extends MaintenanceInput {
   created_at: string;
 }
 
+// ---- remote actions (vigil-bus messages.rs: ActionPolicy, ActionRecord) ----
+
+export const ACTION_TYPES = [
+  'restart_service', 'start_service', 'stop_service', 'status_service',
+  'restart_container', 'start_container', 'stop_container', 'exec',
+] as const;
+export type ActionType = (typeof ACTION_TYPES)[number];
+
+export const ACTION_STATUSES = ['pending', 'running', 'success', 'failed', 'expired', 'denied'] as const;
+export type ActionStatus = (typeof ACTION_STATUSES)[number];
+
+/** A host agent's `actions` config: the agent decides; the dashboard only predicts (src/actions/policy.ts). */
+export interface ActionPolicy {
+  enabled: boolean;
+  allowed: string[];
+  denied: string[];
+  service_manager: 'systemd' | 'openrc' | 'none';
+  /** Container engines the agent acts through, in the order it tries them. */
+  engines: string[];
+}
+
+/** `service`, `container` (and `engine`) or `command`. */
+export type ActionParams = Record<string, string>;
+
+/** One action as the server records it (`GET /api/actions/{id}`; lists carry no output: null). */
+export interface ActionRecord {
+  id: string;
+  tenant_id: string;
+  host_id: string;
+  /** An ActionType; kept as sent when a newer server has more. */
+  type: string;
+  params: ActionParams;
+  status: ActionStatus;
+  user_id: string | null;
+  /** A user's email, or `scenario:<id>`. */
+  requested_by: string;
+  /** The canonical command line the agent matched, and the entry that decided (null: refused by default). */
+  command: string | null;
+  rule: string | null;
+  exit_code: number | null;
+  /** null: not in this answer (lists). */
+  output: string | null;
+  /** The output went past 64 KiB; the rest was dropped. */
+  truncated: boolean;
+  error: string | null;
+  timeout_seconds: number;
+  created_at: string;
+  expires_at: string;
+  dispatched_at: string | null;
+  started_at: string | null;
+  completed_at: string | null;
+  duration_ms: number | null;
+}
+
+export interface ActionsQuery { host_id?: string; status?: ActionStatus; type?: ActionType; before?: string; limit?: number }
+
 // ---- WebSocket ----
 
 export interface LiveContainer { name: string; cpu: number; memory: number; status: string }
@@ -257,7 +319,17 @@ export interface AlertFrame {
   alert: Alert | null;
 }
 
-export type ServerMessage = MetricsFrame | HostStatusFrame | AlertFrame;
+/** `{"type":"action"}`: an action's status changed; `action` is its record after the change, with output (null from a server that does not send it). */
+export interface ActionFrame {
+  type: 'action';
+  id: string;
+  status: ActionStatus;
+  host_id: string;
+  timestamp: string;
+  action: ActionRecord | null;
+}
+
+export type ServerMessage = MetricsFrame | HostStatusFrame | AlertFrame | ActionFrame;
 
 export type ClientMessage =
   | { type: 'subscribe'; hosts?: string[] }

@@ -3,9 +3,17 @@
 // shows). Used twice with the same rule: by the socket worker, to send the
 // page one batch per interval however many messages arrived, and by the
 // hosts store, to apply at most one update per host per animation frame.
-// Alerts are not coalesced: each one is kept, in arrival order.
+// Alert and action frames ("events") are not coalesced: each one is kept,
+// in arrival order.
 
-import type { AlertFrame, HostStatusFrame, MetricsFrame, ServerMessage } from '../api/types';
+import type { ActionFrame, AlertFrame, HostStatusFrame, MetricsFrame, ServerMessage } from '../api/types';
+
+export type EventFrame = AlertFrame | ActionFrame;
+
+/** Frames that are never coalesced nor dropped: every alert and action change. */
+export function isEvent(msg: ServerMessage): msg is EventFrame {
+  return msg.type === 'alert' || msg.type === 'action';
+}
 
 export interface Pending {
   metrics?: MetricsFrame;
@@ -28,29 +36,29 @@ export function coalesce(pending: Map<string, Pending>, msg: MetricsFrame | Host
   pending.set(msg.host_id, p);
 }
 
-/** Frames queued since the last `take`, coalesced per host; alerts in order. */
+/** Frames queued since the last `take`, coalesced per host; events (alerts, actions) in order. */
 export class FrameBatch {
   private pending = new Map<string, Pending>();
-  private alerts: AlertFrame[] = [];
+  private events: EventFrame[] = [];
 
   add(msg: ServerMessage): void {
-    if (msg.type === 'alert') this.alerts.push(msg);
+    if (isEvent(msg)) this.events.push(msg);
     else coalesce(this.pending, msg);
   }
 
   get size(): number {
-    return this.pending.size + this.alerts.length;
+    return this.pending.size + this.events.length;
   }
 
-  /** Everything queued (alerts first, then per host its metrics and status frame); empties the batch. */
+  /** Everything queued (events first, then per host its metrics and status frame); empties the batch. */
   take(): ServerMessage[] {
-    const out: ServerMessage[] = this.alerts;
+    const out: ServerMessage[] = this.events;
     for (const p of this.pending.values()) {
       if (p.metrics) out.push(p.metrics);
       if (p.status) out.push(p.status);
     }
     this.pending = new Map();
-    this.alerts = [];
+    this.events = [];
     return out;
   }
 }

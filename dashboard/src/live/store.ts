@@ -21,7 +21,7 @@
 //   animation frame runs).
 
 import { parseServerMessage, summarizePoint } from '../api/normalize';
-import { coalesce, timeOf, type Pending } from './frames';
+import { coalesce, isEvent, timeOf, type EventFrame, type Pending } from './frames';
 import type {
   HostDetail, HostRecord, HostStatus, HostStatusFrame, LiveContainer, MetricsFrame, ServerMessage,
 } from '../api/types';
@@ -92,7 +92,7 @@ export class HostsStore {
   private hostListeners = new Map<string, Set<() => void>>();
   private listListeners = new Set<() => void>();
   private changeListeners = new Set<(changed: ReadonlySet<string>) => void>();
-  private alertListeners = new Set<(msg: ServerMessage) => void>();
+  private eventListeners = new Set<(msg: EventFrame) => void>();
   private summaryCache: Summary | null = null;
   /** Number of flushes applied (for tests and diagnostics). */
   flushes = 0;
@@ -246,8 +246,8 @@ export class HostsStore {
   }
 
   private queue(msg: ServerMessage): void {
-    if (msg.type === 'alert') {
-      for (const fn of this.alertListeners) fn(msg);
+    if (isEvent(msg)) {
+      for (const fn of this.eventListeners) fn(msg);
       return;
     }
     coalesce(this.pending, msg);
@@ -327,9 +327,10 @@ export class HostsStore {
     return () => this.changeListeners.delete(fn);
   }
 
-  subscribeAlerts(fn: (msg: ServerMessage) => void): () => void {
-    this.alertListeners.add(fn);
-    return () => this.alertListeners.delete(fn);
+  /** Hears every `alert` and `action` frame as it is queued (never coalesced). */
+  subscribeEvents(fn: (msg: EventFrame) => void): () => void {
+    this.eventListeners.add(fn);
+    return () => this.eventListeners.delete(fn);
   }
 
   private notify(changed: ReadonlySet<string>, listChanged: boolean): void {

@@ -192,10 +192,7 @@ pub fn defaults() -> Vec<(RuleInput, Option<&'static str>)> {
 }
 
 /// A new id with a prefix: `rule-3f9a0c1d2e4b5a69`.
-pub fn new_id(prefix: &str) -> String {
-    let bytes: [u8; 8] = rand::random();
-    format!("{prefix}-{}", hex::encode(bytes))
-}
+pub use vigil_runtime::new_id;
 
 /// Writes a rule (its id given) in `tx`: a new one, or over the tenant's
 /// rule of that id (the caller checked it is the tenant's; its tenant,

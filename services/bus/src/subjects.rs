@@ -63,17 +63,14 @@ pub fn parse_alert_event(subject: &str) -> Option<(&str, &str)> {
 pub const ACTIONS_ALL: &str = "actions.>";
 /// Every order, for the gateways (each hands over those of the agents it holds).
 pub const ACTIONS_REQUESTED: &str = "actions.*.*.requested";
+/// Every action status, for the dashboards.
+pub const ACTIONS_STATUS: &str = "actions.*.*.status";
 /// What the actioner stores: dispatches and the agents' results.
 pub const ACTIONS_PROGRESS: [&str; 2] = ["actions.*.*.dispatched", "actions.*.*.result"];
 
 /// Subject of an action message.
 pub fn action(tenant_id: &str, host_id: &str, stage: crate::messages::ActionStage) -> String {
     format!("actions.{}.{}.{}", checked("tenant", tenant_id), checked("host", host_id), stage.as_str())
-}
-
-/// Every action status of one tenant (what its dashboards are sent).
-pub fn action_status_of_tenant(tenant_id: &str) -> String {
-    format!("actions.{}.*.status", checked("tenant", tenant_id))
 }
 
 /// `(tenant, host, stage)` of an action subject, or `None` if it is not one.
@@ -282,7 +279,6 @@ mod tests {
         assert_eq!(subject, "actions.acme.h1.result");
         assert_eq!(parse_action(&subject), Some(("acme", "h1", "result")));
         assert_eq!(parse_action("actions.acme.h1"), None);
-        assert_eq!(action_status_of_tenant("acme"), "actions.acme.*.status");
     }
 
     #[test]

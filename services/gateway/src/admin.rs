@@ -39,6 +39,8 @@ pub struct CreatedToken {
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     Admin,
+    /// Runs remote actions; reads like a viewer; administers nothing.
+    Operator,
     Viewer,
 }
 
@@ -46,6 +48,7 @@ impl Role {
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Admin => "admin",
+            Role::Operator => "operator",
             Role::Viewer => "viewer",
         }
     }
@@ -53,6 +56,7 @@ impl Role {
     pub fn parse(value: &str) -> Option<Role> {
         match value {
             "admin" => Some(Role::Admin),
+            "operator" => Some(Role::Operator),
             "viewer" => Some(Role::Viewer),
             _ => None,
         }

@@ -48,19 +48,6 @@ fn item(caller: &Caller, id: String) -> TenantItem {
     TenantItem { tenant_id: caller.tenant_id.clone(), id }
 }
 
-/// Who acknowledged or created something: the user's email (the id when
-/// the user is gone).
-async fn who(shared: &Shared, caller: &Caller) -> String {
-    sqlx::query_scalar::<_, String>("SELECT email FROM users WHERE id = ? AND tenant_id = ?")
-        .bind(&caller.user_id)
-        .bind(&caller.tenant_id)
-        .fetch_optional(&shared.pool)
-        .await
-        .ok()
-        .flatten()
-        .unwrap_or_else(|| caller.user_id.clone())
-}
-
 // ---------------------------------------------------------------- alerts
 
 #[derive(Deserialize)]
@@ -121,7 +108,7 @@ pub(crate) async fn acknowledge(
 ) -> Result<Json<Alert>, ApiError> {
     caller.require_admin()?;
     id_from_path("alert", &id)?;
-    let request = AcknowledgeAlert { tenant_id: caller.tenant_id.clone(), alert_id: id, by: who(&shared, &caller).await };
+    let request = AcknowledgeAlert { tenant_id: caller.tenant_id.clone(), alert_id: id, by: caller.email(&shared).await };
     Ok(Json(messages::request(&shared.nats, alerter::ACKNOWLEDGE, &request).await?))
 }
 
@@ -210,7 +197,7 @@ pub(crate) async fn create_silence(
     ApiJson(silence): ApiJson<SilenceInput>,
 ) -> Result<(StatusCode, Json<SilenceRecord>), ApiError> {
     caller.require_admin()?;
-    let request = SaveSilence { by: who(&shared, &caller).await, tenant_id: caller.tenant_id, id: None, silence };
+    let request = SaveSilence { by: caller.email(&shared).await, tenant_id: caller.tenant_id, id: None, silence };
     Ok((StatusCode::CREATED, Json(messages::request(&shared.nats, alerter::SAVE_SILENCE, &request).await?)))
 }
 
@@ -222,7 +209,7 @@ pub(crate) async fn update_silence(
 ) -> Result<Json<SilenceRecord>, ApiError> {
     caller.require_admin()?;
     id_from_path("silence", &id)?;
-    let request = SaveSilence { by: who(&shared, &caller).await, tenant_id: caller.tenant_id, id: Some(id), silence };
+    let request = SaveSilence { by: caller.email(&shared).await, tenant_id: caller.tenant_id, id: Some(id), silence };
     Ok(Json(messages::request(&shared.nats, alerter::SAVE_SILENCE, &request).await?))
 }
 
@@ -251,7 +238,7 @@ pub(crate) async fn create_maintenance(
     ApiJson(window): ApiJson<MaintenanceInput>,
 ) -> Result<(StatusCode, Json<MaintenanceRecord>), ApiError> {
     caller.require_admin()?;
-    let request = SaveMaintenance { by: who(&shared, &caller).await, tenant_id: caller.tenant_id, id: None, window };
+    let request = SaveMaintenance { by: caller.email(&shared).await, tenant_id: caller.tenant_id, id: None, window };
     Ok((StatusCode::CREATED, Json(messages::request(&shared.nats, alerter::SAVE_MAINTENANCE, &request).await?)))
 }
 
@@ -263,7 +250,7 @@ pub(crate) async fn update_maintenance(
 ) -> Result<Json<MaintenanceRecord>, ApiError> {
     caller.require_admin()?;
     id_from_path("maintenance", &id)?;
-    let request = SaveMaintenance { by: who(&shared, &caller).await, tenant_id: caller.tenant_id, id: Some(id), window };
+    let request = SaveMaintenance { by: caller.email(&shared).await, tenant_id: caller.tenant_id, id: Some(id), window };
     Ok(Json(messages::request(&shared.nats, alerter::SAVE_MAINTENANCE, &request).await?))
 }
 

@@ -34,6 +34,7 @@ struct Downloads {
     dir: Option<PathBuf>,
     ca_pem: Option<String>,
     release_public_key: Option<String>,
+    actions_public_key: Option<String>,
 }
 
 type AppState = Arc<Downloads>;
@@ -44,6 +45,7 @@ pub(crate) fn router(config: &GatewayConfig) -> Router {
         dir: config.downloads_dir.clone(),
         ca_pem: config.ca_pem.clone(),
         release_public_key: config.release_public_key.clone(),
+        actions_public_key: config.actions_public_key.clone(),
     });
     Router::new()
         .route("/install.sh", get(install_script))
@@ -80,6 +82,12 @@ async fn download(State(state): State<AppState>, Path(name): Path<String>) -> Re
     match name.as_str() {
         release::PUBLIC_KEY_FILE => {
             return match &state.release_public_key {
+                Some(key) => file("text/plain; charset=utf-8", format!("{key}\n")),
+                None => not_found(&name),
+            }
+        }
+        vigil_bus::actions::PUBLIC_KEY_FILE => {
+            return match &state.actions_public_key {
                 Some(key) => file("text/plain; charset=utf-8", format!("{key}\n")),
                 None => not_found(&name),
             }

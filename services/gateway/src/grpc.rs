@@ -50,7 +50,7 @@ use vigil_proto::{agent_message, server_message, Ack, AgentMessage, RegisterRequ
 
 use crate::auth::{self, AgentIdentity};
 use crate::error::status;
-use crate::{convert, Shared};
+use crate::{convert, dispatch, Shared};
 
 /// Bytes of a bus message's `max_payload` kept for its headers.
 const BUS_HEADER_ROOM: usize = 1024;
@@ -187,6 +187,8 @@ impl Session {
         let mut inbound_open = true;
         let mut recheck = tokio::time::interval_at(tokio::time::Instant::now() + TOKEN_RECHECK, TOKEN_RECHECK);
         let (tenant_id, host_id) = (self.identity.tenant_id.clone(), self.host_id.clone());
+        let session = self.shared.agents.register(&tenant_id, &host_id, self.replies.clone());
+        tokio::spawn(dispatch::pending(self.shared.clone(), tenant_id.clone(), host_id.clone(), self.replies.clone()));
         let end = loop {
             if !inbound_open && pending.is_empty() {
                 break None;
@@ -232,6 +234,7 @@ impl Session {
                 }
             }
         };
+        self.shared.agents.unregister(&tenant_id, &host_id, session);
         match end {
             Some(status) => {
                 tracing::info!(%tenant_id, %host_id, code = ?status.code(), reason = %status.message(), "agent stream ended by the gateway");
@@ -327,8 +330,8 @@ impl Session {
                 Ok(None)
             }
             Some(agent_message::Payload::ActionResult(result)) => {
-                // Remote actions are not wired yet; results are only logged.
-                tracing::debug!(%tenant_id, %host_id, action_id = %result.action_id, success = result.success, "action result ignored");
+                tracing::debug!(%tenant_id, %host_id, action_id = %result.action_id, status = %result.status, "action report");
+                dispatch::report(self.shared.clone(), tenant_id, host_id, result);
                 Ok(None)
             }
             None => {

@@ -25,10 +25,12 @@
 //! creates or updates the JetStream streams.
 #![forbid(unsafe_code)]
 
+mod actions;
 pub mod admin;
 mod alerts;
 mod auth;
 mod convert;
+mod dispatch;
 mod downloads;
 mod error;
 mod grpc;
@@ -155,6 +157,9 @@ pub struct GatewayConfig {
     pub ca_pem: Option<String>,
     /// Release public key (Ed25519, base64), served at `/downloads/release.pub`.
     pub release_public_key: Option<String>,
+    /// Action public key (Ed25519, base64), served at `/downloads/actions.pub`
+    /// (agents pin it at `sovigilant init` and verify every order with it).
+    pub actions_public_key: Option<String>,
 }
 
 impl GatewayConfig {
@@ -176,6 +181,7 @@ impl GatewayConfig {
             downloads_dir: None,
             ca_pem: None,
             release_public_key: None,
+            actions_public_key: None,
         }
     }
 }
@@ -194,6 +200,7 @@ impl std::fmt::Debug for GatewayConfig {
             .field("max_snapshot_age", &self.max_snapshot_age)
             .field("downloads_dir", &self.downloads_dir)
             .field("release_public_key", &self.release_public_key)
+            .field("actions_public_key", &self.actions_public_key)
             .finish()
     }
 }
@@ -208,6 +215,8 @@ pub(crate) struct Shared {
     pub stopping: CancellationToken,
     /// Dashboard WebSocket clients, fed from NATS ([`live`]).
     pub live: Arc<live::Hub>,
+    /// The agent streams this gateway holds, for their actions ([`dispatch`]).
+    pub agents: dispatch::Agents,
 }
 
 /// A built gateway: listeners bound, streams ensured, service registered.
@@ -265,7 +274,8 @@ impl Gateway {
         let stopping = CancellationToken::new();
         let live = live::Hub::new();
         live.start(&nats, stopping.clone()).await?;
-        let shared = Arc::new(Shared { config, nats, jetstream, pool, stopping, live });
+        let shared = Arc::new(Shared { config, nats, jetstream, pool, stopping, live, agents: Default::default() });
+        dispatch::start(shared.clone(), shared.stopping.clone()).await.map_err(|e| GatewayError::Service(Box::new(e)))?;
         tracing::info!(grpc = %grpc_addr, http = %http_addr, "gateway built");
         Ok(Gateway { shared, tls, grpc_listener, http_listener, grpc_addr, http_addr, service })
     }

@@ -18,7 +18,10 @@
 //! subscribed to (`{"type":"alert","id","event","severity","host_id",
 //! "message","timestamp","alert":{...}}`, from one core subscription to
 //! [`subjects::ALERTS_ALL`]; a client that reconnects reads the active alerts
-//! over REST). Right after a subscribe
+//! over REST), and an `action` frame at every status change of one of the
+//! tenant's actions (`{"type":"action","id","status","host_id","timestamp",
+//! "action":{...}}`, from one core subscription to `actions.*.*.status`).
+//! Right after a subscribe
 //! the server sends each newly subscribed host's latest stored metrics once
 //! (asked to the collector).
 //!
@@ -230,6 +233,32 @@ pub(crate) fn alert_frame(event: &messages::AlertEvent) -> Option<Frame> {
         message: &event.alert.message,
         timestamp: rfc3339(event.at),
         alert: &event.alert,
+    };
+    to_text(&frame).map(Frame::Kept)
+}
+
+#[derive(Serialize)]
+struct ActionFrameJson<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    id: &'a str,
+    status: &'static str,
+    host_id: &'a str,
+    timestamp: String,
+    action: &'a messages::ActionRecord,
+}
+
+/// The `action` frame of an action's status, with the whole record (its
+/// output included).
+pub(crate) fn action_frame(record: &messages::ActionRecord) -> Option<Frame> {
+    let at = record.completed_at.or(record.started_at).or(record.dispatched_at).unwrap_or(record.created_at);
+    let frame = ActionFrameJson {
+        kind: "action",
+        id: &record.id,
+        status: record.status.as_str(),
+        host_id: &record.host_id,
+        timestamp: rfc3339(at),
+        action: record,
     };
     to_text(&frame).map(Frame::Kept)
 }
@@ -507,6 +536,29 @@ impl Hub {
         }
     }
 
+    fn on_action_status(&self, message: &async_nats::Message) {
+        let Some((tenant_id, host_id, _)) = subjects::parse_action(message.subject.as_str()) else {
+            return;
+        };
+        if !self.watched(tenant_id) {
+            return;
+        }
+        let record: messages::ActionRecord = match serde_json::from_slice(&message.payload) {
+            Ok(record) => record,
+            Err(error) => {
+                tracing::warn!(subject = %message.subject, error = %error, "live: an action status is not an action record; skipped");
+                return;
+            }
+        };
+        if record.tenant_id != tenant_id || record.host_id != host_id {
+            tracing::warn!(subject = %message.subject, "live: action ids differ from its subject; skipped");
+            return;
+        }
+        if let Some(frame) = action_frame(&record) {
+            self.dispatch(tenant_id, None, &frame);
+        }
+    }
+
     fn on_host_event(&self, message: &async_nats::Message) {
         let event: HostEvent = match serde_json::from_slice(&message.payload) {
             Ok(event) => event,
@@ -536,6 +588,8 @@ impl Hub {
         tokio::spawn(feed(self.clone(), hosts, stopping.clone(), Hub::on_host_event));
         let alerts = nats.subscribe(subjects::ALERTS_ALL).await.map_err(|source| GatewayError::Service(Box::new(source)))?;
         tokio::spawn(feed(self.clone(), alerts, stopping.clone(), Hub::on_alert_event));
+        let actions = nats.subscribe(subjects::ACTIONS_STATUS).await.map_err(|source| GatewayError::Service(Box::new(source)))?;
+        tokio::spawn(feed(self.clone(), actions, stopping.clone(), Hub::on_action_status));
         {
             let mut tenants = self.tenants.write().unwrap_or_else(|poisoned| poisoned.into_inner());
             if self.source.set((nats.clone(), stopping)).is_err() {

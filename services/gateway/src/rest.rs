@@ -111,7 +111,33 @@ impl Caller {
     pub(crate) fn require_admin(&self) -> Result<(), ApiError> {
         match self.role {
             Role::Admin => Ok(()),
-            Role::Viewer => Err(ApiError::new(ErrorCode::Forbidden, "this needs the admin role; ask an admin of your tenant")),
+            Role::Operator | Role::Viewer => {
+                Err(ApiError::new(ErrorCode::Forbidden, "this needs the admin role; ask an admin of your tenant"))
+            }
+        }
+    }
+
+    /// Who did something (acknowledged, created, asked for an action): the
+    /// user's email (the id when the user is gone).
+    pub(crate) async fn email(&self, shared: &Shared) -> String {
+        sqlx::query_scalar::<_, String>("SELECT email FROM users WHERE id = ? AND tenant_id = ?")
+            .bind(&self.user_id)
+            .bind(&self.tenant_id)
+            .fetch_optional(&shared.pool)
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| self.user_id.clone())
+    }
+
+    /// Remote actions: operators and admins.
+    pub(crate) fn require_operator(&self) -> Result<(), ApiError> {
+        match self.role {
+            Role::Admin | Role::Operator => Ok(()),
+            Role::Viewer => Err(ApiError::new(
+                ErrorCode::Forbidden,
+                "running actions needs the operator or admin role; ask an admin of your tenant",
+            )),
         }
     }
 }

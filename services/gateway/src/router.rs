@@ -12,7 +12,7 @@ use axum::routing::{delete, get, patch, post, put};
 use axum::Router;
 use tower_http::trace::TraceLayer;
 
-use crate::{alerts, downloads, inventory, live, rest, users, web, Shared};
+use crate::{actions, alerts, downloads, inventory, live, rest, users, web, Shared};
 
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
     let api = Router::new()
@@ -31,6 +31,10 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/containers", get(inventory::list_containers))
         .route("/containers/{id}", get(inventory::get_container))
         .route("/containers/{id}/metrics", get(inventory::container_metrics))
+        .route("/hosts/{id}/action", post(actions::host_action))
+        .route("/containers/{id}/action", post(actions::container_action))
+        .route("/actions", get(actions::list_actions))
+        .route("/actions/{id}", get(actions::get_action))
         .route("/tokens", get(rest::list_tokens).post(rest::create_token))
         .route("/tokens/{id}", delete(rest::revoke_token))
         .route("/users", get(users::list_users).post(users::create_user))

@@ -34,7 +34,10 @@ type AppState = Arc<Shared>;
 
 fn parse_role(value: &str) -> Result<Role, ApiError> {
     Role::parse(value.trim()).ok_or_else(|| {
-        ApiError::new(ErrorCode::Unprocessable, format!("role: {value:?} is not a role; use \"admin\" or \"viewer\""))
+        ApiError::new(
+            ErrorCode::Unprocessable,
+            format!("role: {value:?} is not a role; use \"admin\", \"operator\" or \"viewer\""),
+        )
     })
 }
 

@@ -33,6 +33,15 @@ pub mod shutdown;
 pub mod signing;
 
 pub use backoff::Backoff;
+
+/// A new random id with a prefix: `act-3f9a0c1d2e4b5a69` (16 hex digits,
+/// so it is also a valid subject token and fits `VARCHAR(50)`).
+#[cfg(feature = "service")]
+pub fn new_id(prefix: &str) -> String {
+    let bytes: [u8; 8] = rand::random();
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{prefix}-{hex}")
+}
 #[cfg(feature = "service")]
 pub use service::{Connections, Service};
 #[cfg(any(feature = "shutdown", feature = "service"))]

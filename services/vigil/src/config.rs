@@ -57,6 +57,8 @@ pub struct Config {
     pub collector: vigil_collector::CollectorConfig,
     /// Owned by the alerter crate.
     pub alerter: vigil_alerter::AlerterConfig,
+    /// Owned by the actioner crate.
+    pub actioner: vigil_actioner::ActionerConfig,
     pub up: UpSection,
     pub log: LogSection,
 }
@@ -121,6 +123,7 @@ impl Default for Config {
             gateway: vigil_gateway::GatewaySettings::default(),
             collector: vigil_collector::CollectorConfig::default(),
             alerter: vigil_alerter::AlerterConfig::default(),
+            actioner: vigil_actioner::ActionerConfig::default(),
             up: UpSection::default(),
             log: LogSection::default(),
         }
@@ -166,7 +169,7 @@ pub const KEY_DOCS: &[(&str, &str)] = &[
     ("nats.user", "user of the VIGIL account the services connect to NATS as"),
     ("nats.password_file", "file holding that user's password; empty: data_dir/nats.password, generated if absent"),
     ("database.url", "MariaDB/MySQL url (mysql://user:password@host:port/database); the database is created if absent"),
-    ("database.max_connections", "size of each service's connection pool (gateway, collector, alerter)"),
+    ("database.max_connections", "size of each service's connection pool (gateway, collector, alerter, actioner)"),
     ("gateway.http_listen", "REST API, WebSocket and dashboard listen address"),
     ("gateway.grpc_listen", "agents' gRPC (TLS) listen address"),
     ("gateway.public_address", "host[:port] agents dial; empty: this machine's hostname and the gRPC port"),
@@ -206,6 +209,14 @@ pub const KEY_DOCS: &[(&str, &str)] = &[
     ("alerter.delivery_concurrency", "notifications one alerter sends at once"),
     ("alerter.max_attempts", "attempts before a notification is given up (recorded as failed)"),
     ("alerter.public_url", "dashboard address for links in notifications (https://vigil.example.com); empty: no links"),
+    ("actioner.ttl", "how long an action waits for an offline agent before it is expired (never run late)"),
+    ("actioner.max_ttl", "longest TTL a request may ask for"),
+    ("actioner.timeout", "the agent kills an action's process group after this long (requests may say)"),
+    ("actioner.max_timeout", "longest timeout a request may ask for"),
+    ("actioner.signing_key_file", "Ed25519 key every action is signed with; empty: data_dir/actions.key, generated if absent (agents pin /downloads/actions.pub)"),
+    ("actioner.batch_wait", "when no dispatch or result is waiting, how long before looking again"),
+    ("actioner.sweep_interval", "how often actions past their TTL are marked expired"),
+    ("actioner.expiry_grace", "how long past its expiry a pending action is left before it is marked expired"),
     ("up.tenant", "vigil up: the first tenant"),
     ("up.admin_email", "vigil up: the first admin user (password printed once)"),
     ("up.agent", "vigil up: run a local sovigilant"),
@@ -331,6 +342,23 @@ impl Config {
             self.data_dir.join("jwt.secret")
         } else {
             PathBuf::from(&self.gateway.jwt_secret_file)
+        }
+    }
+
+    /// The actioner's section with its key file resolved.
+    pub fn actioner_config(&self) -> vigil_actioner::ActionerConfig {
+        vigil_actioner::ActionerConfig {
+            signing_key_file: self.actions_key_path().display().to_string(),
+            ..self.actioner.clone()
+        }
+    }
+
+    /// The action key file: `actioner.signing_key_file` or `data_dir/actions.key`.
+    pub fn actions_key_path(&self) -> PathBuf {
+        if self.actioner.signing_key_file.is_empty() {
+            self.data_dir.join("actions.key")
+        } else {
+            PathBuf::from(&self.actioner.signing_key_file)
         }
     }
 

@@ -26,10 +26,12 @@ use std::sync::{Arc, Mutex};
 
 use sqlx::MySqlPool;
 use tokio::net::TcpListener;
+use vigil_actioner::Actioner;
 use vigil_alerter::Alerter;
 use vigil_collector::Collector;
 use vigil_gateway::{Gateway, GatewayConfig, TlsMaterial};
 use vigil_runtime::nats::NatsLogin;
+use vigil_runtime::signing::SigningKey;
 use vigil_runtime::Connections;
 
 use crate::config::Config;
@@ -45,18 +47,20 @@ pub enum ServiceKind {
     Gateway,
     Collector,
     Alerter,
+    Actioner,
 }
 
 impl ServiceKind {
-    pub const ALL: [ServiceKind; 3] = [ServiceKind::Gateway, ServiceKind::Collector, ServiceKind::Alerter];
+    pub const ALL: [ServiceKind; 4] = [ServiceKind::Gateway, ServiceKind::Collector, ServiceKind::Alerter, ServiceKind::Actioner];
     /// Services of the design that this build does not contain yet.
-    pub const NOT_BUILT: [&'static str; 2] = ["actioner", "orchestrator"];
+    pub const NOT_BUILT: [&'static str; 1] = ["orchestrator"];
 
     pub fn name(self) -> &'static str {
         match self {
             ServiceKind::Gateway => vigil_bus::subjects::gateway::SERVICE_NAME,
             ServiceKind::Collector => vigil_bus::subjects::collector::SERVICE_NAME,
             ServiceKind::Alerter => vigil_bus::subjects::alerter::SERVICE_NAME,
+            ServiceKind::Actioner => vigil_bus::subjects::actioner::SERVICE_NAME,
         }
     }
 }
@@ -77,10 +81,10 @@ impl FromStr for ServiceKind {
         }
         if ServiceKind::NOT_BUILT.contains(&name) {
             return Err(format!(
-                "service {name:?} is not built yet (actioner and orchestrator are not built yet); known services: {known}"
+                "service {name:?} is not built yet (the orchestrator is not built yet); known services: {known}"
             ));
         }
-        Err(format!("unknown service {name:?}; known services: {known} (actioner and orchestrator are not built yet)"))
+        Err(format!("unknown service {name:?}; known services: {known} (the orchestrator is not built yet)"))
     }
 }
 
@@ -159,6 +163,7 @@ impl Stack {
         let with_gateway = services.contains(&ServiceKind::Gateway);
         let with_collector = services.contains(&ServiceKind::Collector);
         let with_alerter = services.contains(&ServiceKind::Alerter);
+        let with_actioner = services.contains(&ServiceKind::Actioner);
 
         let material = if with_gateway {
             let (tls_config, secret_path) = (config.clone(), config.jwt_secret_path());
@@ -198,6 +203,10 @@ impl Stack {
             ),
             false => None,
         };
+        let actioner = match with_actioner {
+            true => Some(Supervised::<Actioner>::build(&config, config.actioner_config(), 1, &mut runtimes).await?),
+            false => None,
+        };
         let gateway = match material {
             Some((tls, secret, downloads)) => {
                 let grpc_listener = bind("grpc_listen", config.gateway.grpc_listen).await?;
@@ -219,6 +228,9 @@ impl Stack {
         }
         if let Some(alerter) = alerter {
             supervisor.spawn(Arc::new(alerter));
+        }
+        if let Some(actioner) = actioner {
+            supervisor.spawn(Arc::new(actioner));
         }
         if let Some(gateway) = gateway {
             grpc_addr = Some(gateway.addrs.0);
@@ -373,6 +385,7 @@ struct Downloads {
     dir: PathBuf,
     ca_pem: Option<String>,
     release_public_key: Option<String>,
+    actions_public_key: Option<String>,
 }
 
 impl Downloads {
@@ -385,6 +398,13 @@ impl Downloads {
                 None
             }
         };
+        let actions_public_key = match SigningKey::ensure(&config.actions_key_path(), "action key") {
+            Ok(key) => Some(key.public_key_base64()),
+            Err(error) => {
+                tracing::error!(error = %error, "no action key; /downloads/actions.pub is not served and agents cannot pin it");
+                None
+            }
+        };
         let ca_pem = match std::fs::read_to_string(&tls.ca_path) {
             Ok(pem) => Some(pem),
             Err(error) => {
@@ -392,7 +412,7 @@ impl Downloads {
                 None
             }
         };
-        Downloads { dir: release::downloads_dir(&config.data_dir), ca_pem, release_public_key }
+        Downloads { dir: release::downloads_dir(&config.data_dir), ca_pem, release_public_key, actions_public_key }
     }
 }
 
@@ -409,6 +429,7 @@ impl GatewayParts {
             downloads_dir: Some(self.downloads.dir.clone()),
             ca_pem: self.downloads.ca_pem.clone(),
             release_public_key: self.downloads.release_public_key.clone(),
+            actions_public_key: self.downloads.actions_public_key.clone(),
         }
     }
 }

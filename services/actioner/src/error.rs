@@ -1,0 +1,72 @@
+//! The actioner's errors, under the policy of `vigil_bus::error`:
+//! [`ActionerError`] (building and running) and database errors answered as
+//! `Unavailable` without their detail.
+
+use vigil_bus::error::HasErrorCode;
+use vigil_bus::{ErrorCode, ServiceError};
+
+/// Names the log with the detail of an internal error.
+pub(crate) const SERVICE: &str = vigil_bus::subjects::actioner::SERVICE_NAME;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ActionerError {
+    #[error("invalid actioner config: {0}")]
+    Config(String),
+    #[error(transparent)]
+    Key(#[from] vigil_runtime::signing::KeyError),
+    #[error(transparent)]
+    Streams(#[from] vigil_bus::streams::StreamSetupError),
+    #[error("cannot create the durable consumer {consumer:?} on stream {stream:?}: {source}; check that nats-server runs with jetstream enabled")]
+    Consumer { stream: String, consumer: String, source: Box<dyn std::error::Error + Send + Sync> },
+    #[error(transparent)]
+    Endpoints(#[from] vigil_runtime::endpoints::EndpointError),
+    #[error("actioner task failed: {0}")]
+    Join(#[from] tokio::task::JoinError),
+}
+
+impl HasErrorCode for ActionerError {
+    fn error_code(&self) -> ErrorCode {
+        match self {
+            ActionerError::Config(_) | ActionerError::Key(_) => ErrorCode::Unprocessable,
+            ActionerError::Streams(_) | ActionerError::Consumer { .. } | ActionerError::Endpoints(_) | ActionerError::Join(_) => {
+                ErrorCode::Unavailable
+            }
+        }
+    }
+}
+
+/// Why an endpoint could not answer (besides the requester's mistakes).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum QueryError {
+    /// The cause is logged, never sent to the requester.
+    #[error("database error while {action}; retry later")]
+    Database {
+        action: &'static str,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("the bus did not take the order: {0}; retry later")]
+    Publish(String),
+}
+
+impl HasErrorCode for QueryError {
+    fn error_code(&self) -> ErrorCode {
+        ErrorCode::Unavailable
+    }
+}
+
+impl From<QueryError> for ServiceError {
+    fn from(error: QueryError) -> Self {
+        ServiceError::from_error(&error, SERVICE)
+    }
+}
+
+/// `.map_err(db("reading actions"))`: a database error while doing that.
+pub(crate) fn db(action: &'static str) -> impl FnOnce(sqlx::Error) -> ServiceError {
+    move |source| QueryError::Database { action, source }.into()
+}
+
+/// A 422 naming the field.
+pub(crate) fn unprocessable(message: impl Into<String>) -> ServiceError {
+    ServiceError::new(ErrorCode::Unprocessable, message)
+}

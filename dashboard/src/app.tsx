@@ -9,12 +9,15 @@ import { Dashboard } from './pages/Dashboard';
 import { HostDetail } from './pages/HostDetail';
 import { Hosts } from './pages/Hosts';
 import { Login } from './pages/Login';
-import { ComingSoon, NotFound } from './pages/Placeholder';
+import { NotFound } from './pages/Placeholder';
 import { Settings } from './pages/Settings';
 import { navigate, useRoute, type Route } from './router';
 
 // the Alerts page (rules, editor, silences, maintenance) is its own chunk
 const Alerts = lazy(() => import('./pages/Alerts').then((m) => m.Alerts), 'the Alerts page');
+// so is the Actions page (the log and an action's detail)
+const Actions = lazy(() => import('./pages/Actions').then((m) => m.Actions), 'the Actions page');
+const ActionDetail = lazy(() => import('./pages/Actions').then((m) => m.ActionDetail), 'the action');
 
 function titleOf(route: Route): string {
   switch (route.name) {
@@ -25,6 +28,7 @@ function titleOf(route: Route): string {
     case 'containers': return 'Containers';
     case 'alerts': return 'Alerts';
     case 'actions': return 'Actions';
+    case 'action': return 'Action';
     case 'settings': return 'Settings';
     case 'not_found': return 'Not found';
   }
@@ -37,7 +41,8 @@ function Page({ route }: { route: Route }) {
     case 'host': return <HostDetail key={route.id} id={route.id} />;
     case 'containers': return <Containers />;
     case 'alerts': return <Alerts />;
-    case 'actions': return <ComingSoon title="Actions" what="restarting services and containers from the dashboard." />;
+    case 'actions': return <Actions />;
+    case 'action': return <ActionDetail key={route.id} id={route.id} />;
     case 'settings': return <Settings />;
     case 'login': return null;
     case 'not_found': return <NotFound path={route.path} />;

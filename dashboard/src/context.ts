@@ -3,6 +3,7 @@
 
 import { createContext } from 'preact';
 import { useContext } from 'preact/hooks';
+import type { ActionsStore } from './actions/store';
 import type { ApiClient } from './api/client';
 import type { Session } from './api/session';
 import type { AlertsStore } from './live/alerts';
@@ -23,6 +24,8 @@ export interface AppServices {
   alerts: AlertsStore;
   /** Refetches /api/alerts into the alerts store. */
   reloadAlerts: () => Promise<void>;
+  /** Remote actions (REST answers + live `action` frames). */
+  actions: ActionsStore;
 }
 
 export const AppContext = createContext<AppServices | null>(null);
@@ -36,4 +39,10 @@ export function useServices(): AppServices {
 /** Whether the signed-in user may change things (admins); viewers only read. */
 export function useCanWrite(): boolean {
   return useServices().session.current?.user.role === 'admin';
+}
+
+/** Whether the signed-in user may run remote actions (operators and admins; the server answers viewers 403). */
+export function useCanAct(): boolean {
+  const role = useServices().session.current?.user.role;
+  return role === 'admin' || role === 'operator';
 }

@@ -107,3 +107,11 @@ export function formatSince(value: string | number | Date | null | undefined, no
   const seconds = Math.max(0, (now - t) / 1000);
   return seconds < 60 ? 'since <1 min' : `since ${formatDuration(seconds)}`;
 }
+
+/** A duration in milliseconds: "850 ms", "2.4 s", then as `formatDuration`. */
+export function formatMs(ms: number | null | undefined): string {
+  if (missing(ms) || ms < 0) return DASH;
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  if (ms < 60_000) return `${(ms / 1000).toFixed(1).replace(/\.0$/, '')} s`;
+  return formatDuration(ms / 1000);
+}

@@ -3,6 +3,8 @@
 // hosts are added/removed or the user changes the sort.
 
 import { useEffect, useMemo, useReducer, useRef, useState } from 'preact/hooks';
+import type { ActionsStore } from './actions/store';
+import type { ActionRecord } from './api/types';
 import type { AlertsStore, HostAlerts } from './live/alerts';
 import type { HostsStore, HostView, SortKey, Summary } from './live/store';
 import { sortHostIds } from './live/store';
@@ -110,6 +112,35 @@ export function useAlerts(alerts: AlertsStore): AlertsStore {
     return unsubscribe;
   }, [alerts]);
   return alerts;
+}
+
+/** Re-renders on every applied batch of action changes (once per animation frame at most). */
+export function useActions(actions: ActionsStore): ActionsStore {
+  const force = useForceUpdate();
+  useEffect(() => {
+    const unsubscribe = actions.subscribe(force);
+    force();
+    return unsubscribe;
+  }, [actions]);
+  return actions;
+}
+
+/** One action as the store holds it; re-renders only when it changes. */
+export function useAction(actions: ActionsStore, id: string | null): ActionRecord | undefined {
+  const force = useForceUpdate();
+  const seen = id ? actions.get(id) : undefined;
+  const ref = useRef(seen);
+  ref.current = seen;
+  useEffect(() => {
+    if (!id) return;
+    const check = () => {
+      if (actions.get(id) !== ref.current) force();
+    };
+    const unsubscribe = actions.subscribe(check);
+    check();
+    return unsubscribe;
+  }, [actions, id]);
+  return seen;
 }
 
 /** The host's badge values; re-renders only when they change. */

@@ -1,7 +1,6 @@
 // Minimal history-API router. Paths: /login, / (dashboard), /hosts,
-// /hosts/:id, /containers, /alerts (its tab in `?tab=`), /actions,
-// /settings. Actions is routed (to a "coming soon" page) so a later issue
-// only fills it in.
+// /hosts/:id, /containers, /alerts (its tab in `?tab=`), /actions (its
+// filters in `?host=&status=&type=`), /actions/:id, /settings.
 // The gateway must answer unknown non-/api paths with index.html.
 
 import { useEffect, useState } from 'preact/hooks';
@@ -14,6 +13,7 @@ export type Route =
   | { name: 'containers' }
   | { name: 'alerts' }
   | { name: 'actions' }
+  | { name: 'action'; id: string }
   | { name: 'settings' }
   | { name: 'not_found'; path: string };
 
@@ -28,10 +28,10 @@ export function matchRoute(pathname: string): Route {
     case '/actions': return { name: 'actions' };
     case '/settings': return { name: 'settings' };
   }
-  const m = /^\/hosts\/([^/]+)$/.exec(path);
+  const m = /^\/(hosts|actions)\/([^/]+)$/.exec(path);
   if (m) {
     try {
-      return { name: 'host', id: decodeURIComponent(m[1]!) };
+      return { name: m[1] === 'hosts' ? 'host' : 'action', id: decodeURIComponent(m[2]!) };
     } catch {
       return { name: 'not_found', path };
     }

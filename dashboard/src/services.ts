@@ -2,9 +2,11 @@
 // WebSocket. Signing in starts the socket (subscribed to all hosts) and
 // loads /api/hosts and /api/alerts; signing out stops it and empties the
 // stores. A reconnect refetches both; a frame for an unknown host refetches
-// /api/hosts; `alert` frames go to the alerts store. The WebSocket itself
+// /api/hosts; `alert` frames go to the alerts store, `action` frames to the
+// actions store (a reconnect tells it frames may have been missed). The WebSocket itself
 // runs in a worker (live/channel.ts) when the browser has workers, else on
 // the page.
+import { ActionsStore } from './actions/store';
 import { ApiClient, ApiError, orNullOn404 } from './api/client';
 import { Session } from './api/session';
 import type { AppServices } from './context';
@@ -40,9 +42,11 @@ export function createServices(): AppServices {
     }, 2000);
   });
   const alerts = new AlertsStore();
-  // alert frames bypass the per-host coalescing: every one reaches the alerts store
+  const actions = new ActionsStore();
+  // alert and action frames bypass the per-host coalescing: every one reaches its store
   store.subscribeEvents((msg) => {
     if (msg.type === 'alert') alerts.applyFrame(msg);
+    else actions.applyFrame(msg);
   });
 
   let state: SocketState = 'idle';
@@ -58,6 +62,7 @@ export function createServices(): AppServices {
   const onReconnect = () => {
     void reloadHosts();
     void reloadAlerts();
+    actions.resync();
   };
   // The socket lives in a worker when the browser has them: the main thread
   // then gets one batch per 16 ms instead of every WebSocket message.
@@ -141,6 +146,7 @@ export function createServices(): AppServices {
       store.setHosts([]);
       store.loaded = false;
       alerts.clear();
+      actions.clear();
     }
   };
   session.subscribe(sync);
@@ -159,5 +165,6 @@ export function createServices(): AppServices {
     reloadHosts,
     alerts,
     reloadAlerts,
+    actions,
   };
 }

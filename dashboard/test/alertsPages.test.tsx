@@ -10,6 +10,7 @@ import { Session, type KeyValueStorage } from '../src/api/session';
 import type { Alert } from '../src/api/types';
 import { App } from '../src/app';
 import type { AppServices } from '../src/context';
+import { ActionsStore } from '../src/actions/store';
 import { AlertsStore } from '../src/live/alerts';
 import { HostsStore } from '../src/live/store';
 import { toLocalInput } from '../src/alerting/silence';
@@ -47,6 +48,7 @@ function setup(handler: Handler, role = 'admin') {
   const s: AppServices = {
     api, session, store, socket: null, socketState: () => 'open', subscribeSocketState: () => () => {}, reloadHosts: async () => {},
     alerts,
+    actions: new ActionsStore((cb) => frames.push(cb)),
     reloadAlerts: async () => {
       reloads.push(Date.now());
       alerts.setActive(await api.activeAlerts(), alerts.beginLoad());

@@ -7,6 +7,7 @@ import { ApiClient } from '../src/api/client';
 import { Session, type KeyValueStorage } from '../src/api/session';
 import { App } from '../src/app';
 import type { AppServices } from '../src/context';
+import { ActionsStore } from '../src/actions/store';
 import { AlertsStore } from '../src/live/alerts';
 import { HostsStore } from '../src/live/store';
 import { uptimePercent } from '../src/pages/Dashboard';
@@ -32,7 +33,7 @@ function setup(handler: Handler, role = 'admin') {
   store.subscribeEvents((m) => m.type === 'alert' && alerts.applyFrame(m));
   const s: AppServices = {
     api, session, store, socket: null, socketState: () => 'open', subscribeSocketState: () => () => {}, reloadHosts: async () => {},
-    alerts, reloadAlerts: async () => {},
+    alerts, reloadAlerts: async () => {}, actions: new ActionsStore((cb) => frames.push(cb)),
   };
   return { s, store, runFrame: () => act(() => frames.splice(0).forEach((cb) => cb())) };
 }

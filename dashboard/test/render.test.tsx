@@ -11,6 +11,7 @@ import { DEFAULT_ROW_HEIGHT, HostList, HostRow, HostRowView, OVERSCAN, visibleRa
 import { Layout, OfflineBanner } from '../src/components/Layout';
 import { AppContext, type AppServices } from '../src/context';
 import type { SocketState } from '../src/live/socket';
+import { ActionsStore } from '../src/actions/store';
 import { AlertsStore } from '../src/live/alerts';
 import { HostsStore } from '../src/live/store';
 import { detail } from './fixtures';
@@ -37,6 +38,7 @@ function services(over: Partial<AppServices> = {}, fetchImpl?: (u: string, i?: R
     reloadHosts: async () => {},
     alerts: new AlertsStore((cb) => frames.push(cb)),
     reloadAlerts: async () => {},
+    actions: new ActionsStore((cb) => frames.push(cb)),
     ...over,
   };
   const setSocketState = (next: SocketState) => {
@@ -193,14 +195,16 @@ describe('host list rendering', () => {
 });
 
 describe('shell', () => {
-  it('renders Actions as a disabled "coming soon" entry and Alerts as a link without the marker', () => {
+  it('renders every nav entry as a link, Actions included (no "coming soon" marker)', () => {
     const { s, session } = services();
     session.setFromPair({ access_token: 'a', refresh_token: 'r', token_type: 'Bearer', expires_in: 900, user: { id: 'u', email: 'a@b.c', tenant_id: 't', role: 'admin' } });
-    act(() => render(<AppContext.Provider value={s}><Layout route={{ name: 'dashboard' }}><p /></Layout></AppContext.Provider>, root));
+    act(() => render(<AppContext.Provider value={s}><Layout route={{ name: 'action', id: 'x' }}><p /></Layout></AppContext.Provider>, root));
     const actions = root.querySelector('[data-testid="nav-actions"]')!;
-    expect(actions.tagName).toBe('SPAN');
-    expect(actions.getAttribute('aria-disabled')).toBe('true');
-    expect(actions.getAttribute('title')).toMatch(/^Coming soon/);
+    expect(actions.tagName).toBe('A');
+    expect(actions.getAttribute('href')).toBe('/actions');
+    expect(actions.getAttribute('aria-current')).toBe('page');
+    expect(actions.getAttribute('aria-disabled')).toBeNull();
+    expect(root.querySelector('.soon')).toBeNull();
     const alerts = root.querySelector('[data-testid="nav-alerts"]')!;
     expect(alerts.tagName).toBe('A');
     expect(alerts.getAttribute('href')).toBe('/alerts');

@@ -1,6 +1,5 @@
 // App shell: header (brand, nav — Alerts with the count of firing alerts —,
 // theme toggle, user menu), the live connection banner and the page.
-// Actions is shown disabled ("coming soon") until its issue lands.
 import type { ComponentChildren } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { useServices } from '../context';
@@ -9,14 +8,14 @@ import type { SocketState } from '../live/socket';
 import { navigate, onLinkClick, type Route } from '../router';
 import { effectiveTheme, toggleTheme } from '../theme';
 
-interface NavItem { key: string; label: string; href: string; active: (r: Route) => boolean; soon?: string }
+interface NavItem { key: string; label: string; href: string; active: (r: Route) => boolean }
 
 export const NAV: NavItem[] = [
   { key: 'dashboard', label: 'Dashboard', href: '/', active: (r) => r.name === 'dashboard' },
   { key: 'hosts', label: 'Hosts', href: '/hosts', active: (r) => r.name === 'hosts' || r.name === 'host' },
   { key: 'containers', label: 'Containers', href: '/containers', active: (r) => r.name === 'containers' },
   { key: 'alerts', label: 'Alerts', href: '/alerts', active: (r) => r.name === 'alerts' },
-  { key: 'actions', label: 'Actions', href: '/actions', active: (r) => r.name === 'actions', soon: 'Coming soon: remote actions on hosts and containers' },
+  { key: 'actions', label: 'Actions', href: '/actions', active: (r) => r.name === 'actions' || r.name === 'action' },
   { key: 'settings', label: 'Settings', href: '/settings', active: (r) => r.name === 'settings' },
 ];
 
@@ -36,34 +35,19 @@ function NavAlertCount() {
 function Nav({ route }: { route: Route }) {
   return (
     <nav class="nav" aria-label="Main">
-      {NAV.map((item) =>
-        item.soon ? (
-          <span
-            key={item.key}
-            class="nav-item is-disabled"
-            aria-disabled="true"
-            title={item.soon}
-            data-tooltip={item.soon}
-            tabIndex={0}
-            data-testid={`nav-${item.key}`}
-          >
-            {item.label}
-            <small class="soon">soon</small>
-          </span>
-        ) : (
-          <a
-            key={item.key}
-            href={item.href}
-            onClick={onLinkClick}
-            class={`nav-item${item.active(route) ? ' is-active' : ''}`}
-            aria-current={item.active(route) ? 'page' : undefined}
-            data-testid={`nav-${item.key}`}
-          >
-            {item.label}
-            {item.key === 'alerts' ? <NavAlertCount /> : null}
-          </a>
-        ),
-      )}
+      {NAV.map((item) => (
+        <a
+          key={item.key}
+          href={item.href}
+          onClick={onLinkClick}
+          class={`nav-item${item.active(route) ? ' is-active' : ''}`}
+          aria-current={item.active(route) ? 'page' : undefined}
+          data-testid={`nav-${item.key}`}
+        >
+          {item.label}
+          {item.key === 'alerts' ? <NavAlertCount /> : null}
+        </a>
+      ))}
     </nav>
   );
 }

@@ -1,17 +1,23 @@
 // One host: identity and status (with its alert badge), its active alerts,
 // CPU/memory history (1 h / 24 h / 7 d), disks per mount, containers and
-// services. Live frames update the status, alerts and bars, and extend the
-// 1 h chart.
+// services, and its recent remote actions. Live frames update the status,
+// alerts, actions and bars, and extend the 1 h chart. Operators and admins
+// get action buttons on container and service rows and the header's
+// `Actions ▾` menu (components/Actions.tsx, a chunk loaded with the page:
+// the controls appear once it is in).
 import type { ComponentChildren } from 'preact';
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import { ApiError } from '../api/client';
 import { summarizePoint } from '../api/normalize';
-import type { ContainerInfo, ServiceInfo } from '../api/types';
+import type { ContainerInfo, HostRecord, ServiceInfo } from '../api/types';
+import type * as ActionsUi from '../components/Actions';
+import type { ActionTarget, Known } from '../components/Actions';
+import { lazyModule } from '../components/Lazy';
 import { AlertBadge, AlertList } from '../components/Alerts';
 import { Bar } from '../components/Bar';
 import { TimeChart } from '../components/Chart';
 import { StatusBadge } from '../components/Status';
-import { useServices } from '../context';
+import { useCanAct, useServices } from '../context';
 import { appendLive, hourlySeries, RANGES, toSeries, type RangeKey, type Series } from '../chartData';
 import { DASH, formatBytes, formatBytesOf, formatPercent, formatUptime, timeAgo } from '../format';
 import { useAlerts, useAsync, useHost, useNow } from '../hooks';
@@ -26,12 +32,20 @@ function Info({ label, value, testid }: { label: string; value: string; testid?:
   );
 }
 
-function ContainersTable({ rows }: { rows: ContainerInfo[] }) {
+const useActionsUi = lazyModule(() => import('../components/Actions'));
+
+/** Row actions: their components, the host and what opens the dialog; absent for viewers. */
+interface RowActs { ui: typeof ActionsUi; host: HostRecord; onOpen: (t: ActionTarget) => void }
+
+function ContainersTable({ rows, acts }: { rows: ContainerInfo[]; acts: RowActs | null }) {
   return (
     <div class="table-wrap">
       <table class="table" data-testid="containers-table">
         <thead>
-          <tr><th>Name</th><th>Status</th><th>Image</th><th class="num">CPU</th><th class="num">Memory</th><th class="num">Procs</th></tr>
+          <tr>
+            <th>Name</th><th>Status</th><th>Image</th><th class="num">CPU</th><th class="num">Memory</th><th class="num">Procs</th>
+            {acts ? <th><span class="sr-only">Actions</span></th> : null}
+          </tr>
         </thead>
         <tbody>
           {rows.map((c) => (
@@ -42,6 +56,9 @@ function ContainersTable({ rows }: { rows: ContainerInfo[] }) {
               <td class="num">{formatPercent(c.cpu_percent)}</td>
               <td class="num">{c.memory_limit ? formatBytesOf(c.memory_used, c.memory_limit) : formatBytes(c.memory_used)}</td>
               <td class="num">{c.processes}</td>
+              {acts ? (
+                <td><acts.ui.ContainerButtons host={acts.host} name={c.name} runtime={c.runtime} status={c.status} onOpen={acts.onOpen} /></td>
+              ) : null}
             </tr>
           ))}
         </tbody>
@@ -50,12 +67,15 @@ function ContainersTable({ rows }: { rows: ContainerInfo[] }) {
   );
 }
 
-function ServicesTable({ rows }: { rows: ServiceInfo[] }) {
+function ServicesTable({ rows, acts }: { rows: ServiceInfo[]; acts: RowActs | null }) {
   return (
     <div class="table-wrap">
       <table class="table" data-testid="services-table">
         <thead>
-          <tr><th>Name</th><th>Status</th><th class="num">PID</th><th class="num">CPU</th><th class="num">Memory</th><th>Ports</th><th>Uptime</th></tr>
+          <tr>
+            <th>Name</th><th>Status</th><th class="num">PID</th><th class="num">CPU</th><th class="num">Memory</th><th>Ports</th><th>Uptime</th>
+            {acts ? <th><span class="sr-only">Actions</span></th> : null}
+          </tr>
         </thead>
         <tbody>
           {rows.map((s) => (
@@ -67,6 +87,7 @@ function ServicesTable({ rows }: { rows: ServiceInfo[] }) {
               <td class="num">{formatBytes(s.memory)}</td>
               <td class="mono">{s.ports.length ? s.ports.join(', ') : DASH}</td>
               <td>{s.uptime ? formatUptime(s.uptime) : DASH}</td>
+              {acts ? <td><acts.ui.ServiceButtons host={acts.host} name={s.name} status={s.status} onOpen={acts.onOpen} /></td> : null}
             </tr>
           ))}
         </tbody>
@@ -140,6 +161,9 @@ export function HostDetail({ id }: { id: string }) {
 
   const containers = useAsync(() => api.hostContainers(id), [id]);
   const services = useAsync(() => api.hostServices(id), [id]);
+  const canAct = useCanAct();
+  const ui = useActionsUi();
+  const [dialog, setDialog] = useState<ActionTarget | null>(null);
 
   const emptyChart = RANGES[range].hourly
     ? 'No hourly data yet: each hour is summarized a minute after it ends'
@@ -164,6 +188,11 @@ export function HostDetail({ id }: { id: string }) {
   const mem = live?.live.memory ?? summary?.memory ?? null;
   const uptime = summary ? summary.uptime + Math.max(0, (now - Date.parse(latest!.timestamp)) / 1000) : null;
   const online = host?.status !== 'offline';
+  const acts: RowActs | null = canAct && host && ui ? { ui, host, onOpen: setDialog } : null;
+  const known: Known = {
+    services: (services.data ?? []).map((x) => x.name),
+    containers: (containers.data ?? []).map((c) => ({ name: c.name, runtime: c.runtime })),
+  };
 
   return (
     <div data-testid="host-detail">
@@ -171,7 +200,9 @@ export function HostDetail({ id }: { id: string }) {
         <a href="/hosts" onClick={onLinkClick} class="back">← Hosts</a>
         <span class="muted">/</span>
         <h1>{host?.name ?? id}{host?.hostname && host.hostname !== host.name ? <span class="muted"> ({host.hostname})</span> : null}</h1>
+        {acts ? <acts.ui.HostActionsMenu onOpen={setDialog} /> : null}
       </div>
+      {acts && dialog ? <acts.ui.ActionDialog host={acts.host} target={dialog} known={known} onClose={() => setDialog(null)} /> : null}
 
       {host ? (
         <div class="card info-grid">
@@ -201,6 +232,7 @@ export function HostDetail({ id }: { id: string }) {
       )}
 
       <HostAlertsSection id={id} />
+      {ui ? <ui.HostRecentActions hostId={id} /> : null}
 
       <div class="section-head">
         <h2>Usage</h2>
@@ -254,13 +286,13 @@ export function HostDetail({ id }: { id: string }) {
       <Section
         title="Containers"
         state={containers}
-        render={(rows) => <ContainersTable rows={rows} />}
+        render={(rows) => <ContainersTable rows={rows} acts={acts} />}
         unavailable="Container details are not available from this server yet."
       />
       <Section
         title="Services"
         state={services}
-        render={(rows) => <ServicesTable rows={rows} />}
+        render={(rows) => <ServicesTable rows={rows} acts={acts} />}
         unavailable="Service details are not available from this server yet."
       />
     </div>

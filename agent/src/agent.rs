@@ -3,8 +3,10 @@
 //!   ([`crate::collect::Collectors`]: host, containers, services, custom
 //!   metrics, each bounded in time) and pushes it to the queue (never waits on
 //!   the gateway);
-//! - the sender: registers if there is no host id yet, then drains the queue
-//!   over `Connect` and reconnects as needed ([`crate::client::Sender`]);
+//! - the sender: registers if there is no host id yet (else refreshes the
+//!   registration in the background), then drains the queue over `Connect`
+//!   and reconnects as needed ([`crate::client::Sender`]), handing remote
+//!   actions to the actions worker ([`crate::actions`]);
 //! - the status writer: rewrites `state_dir/status.json` every few seconds.
 //!
 //! On shutdown (the [`CancellationToken`] given to [`run`] is cancelled; each
@@ -102,6 +104,14 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Agen
             if registered.interval_seconds > 0 {
                 interval_tx.send_replace(Duration::from_secs(u64::from(registered.interval_seconds)));
             }
+            let (tenant_tx, tenant_rx) = watch::channel(registered.tenant_id.clone());
+            if !registered.registered_now {
+                let (config, host_id, shutdown) = (config.clone(), registered.host_id.clone(), shutdown.clone());
+                // (the receiver keeps the last tenant once this sender is gone)
+                tokio::spawn(async move { crate::client::refresh_registration(&config, &host_id, &tenant_tx, &shutdown).await });
+            }
+            let identity = crate::actions::Identity { host_id: registered.host_id.clone(), tenant: tenant_rx };
+            let actions = crate::actions::start(&config, identity, shutdown.child_token());
             let sender = Sender {
                 server: config.server.clone(),
                 host_id: registered.host_id,
@@ -110,6 +120,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Agen
                 status,
                 interval: interval_tx,
                 heartbeat: crate::client::HEARTBEAT_PERIOD,
+                actions: Some(actions),
             };
             sender.run(shutdown).await;
         })

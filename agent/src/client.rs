@@ -15,14 +15,17 @@
 //!   the stream at every replay;
 //! - at most [`MAX_IN_FLIGHT`] snapshots are sent and not yet acknowledged;
 //! - on any stream error or end it reconnects with exponential backoff
-//!   (1 s doubling to 30 s, with jitter).
+//!   (1 s doubling to 30 s, with jitter);
+//! - an `Action` is handed to the actions worker ([`crate::actions`]) and
+//!   never waited on; the worker's reports go out on whichever connection is
+//!   current when they are ready.
 
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{watch, Notify};
+use tokio::sync::{mpsc, watch, Notify};
 use tokio::time::Instant;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::metadata::{Ascii, MetadataValue};
@@ -67,8 +70,10 @@ pub enum ClientError {
     Metadata { what: &'static str, value: String },
     #[error("the gateway returned host id {value:?}: {source}")]
     BadHostId { value: String, source: vigil_bus::IdError },
-    #[error("cannot store the host id in {path}: {source}")]
-    StoreHostId { path: String, source: std::io::Error },
+    #[error("the gateway returned tenant id {value:?}: {source}")]
+    BadTenantId { value: String, source: vigil_bus::IdError },
+    #[error("cannot store {path}: {source}")]
+    StoreId { path: String, source: std::io::Error },
     #[error("the outgoing stream closed")]
     OutgoingClosed,
 }
@@ -174,13 +179,22 @@ pub async fn register_request(config: &Config) -> RegisterRequest {
         agent_version: crate::sysinfo::agent_version(),
         ip_address,
         requested_id: config.agent.id.clone().unwrap_or_default(),
-        // filled in by the actions module (issue 11)
-        actions: None,
+        actions: Some(crate::actions::registered_policy(config)),
     }
 }
 
-/// Calls `Register` once and stores the host id in `state_dir/host_id`.
+/// Calls `Register` once and stores the host id in `state_dir/host_id` and
+/// the tenant id in `state_dir/tenant_id`.
 pub async fn register(config: &Config) -> Result<RegisterResponse, ClientError> {
+    let response = register_call(config).await?;
+    store_id(&config.state_dir, HOST_ID_FILE, &response.host_id).await?;
+    store_id(&config.state_dir, TENANT_ID_FILE, &response.tenant_id).await?;
+    tracing::info!(host_id = %response.host_id, tenant_id = %response.tenant_id, "registered with the gateway");
+    Ok(response)
+}
+
+/// Calls `Register` once and checks the ids it returns; stores nothing.
+async fn register_call(config: &Config) -> Result<RegisterResponse, ClientError> {
     let channel = connect_channel(&config.server).await?;
     let mut client = new_client(channel, &config.server.token)?;
     let request = register_request(config).await;
@@ -191,13 +205,22 @@ pub async fn register(config: &Config) -> Result<RegisterResponse, ClientError> 
         .into_inner();
     vigil_bus::ids::validate("host", &response.host_id)
         .map_err(|source| ClientError::BadHostId { value: response.host_id.clone(), source })?;
-    store_host_id(&config.state_dir, &response.host_id).await?;
-    tracing::info!(host_id = %response.host_id, tenant_id = %response.tenant_id, "registered with the gateway");
+    vigil_bus::ids::validate("tenant", &response.tenant_id)
+        .map_err(|source| ClientError::BadTenantId { value: response.tenant_id.clone(), source })?;
     Ok(response)
 }
 
 /// File under `state_dir` holding the host id.
 pub const HOST_ID_FILE: &str = "host_id";
+/// File under `state_dir` holding the tenant id (checked against orders).
+pub const TENANT_ID_FILE: &str = "tenant_id";
+
+/// The tenant id stored by an earlier `Register`, if any (and valid).
+pub fn stored_tenant_id(state_dir: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(state_dir.join(TENANT_ID_FILE)).ok()?;
+    let id = text.trim();
+    vigil_bus::ids::validate("tenant", id).is_ok().then(|| id.to_owned())
+}
 
 /// The host id stored by an earlier `Register`, if any (and valid).
 pub fn stored_host_id(state_dir: &Path) -> Option<String> {
@@ -213,27 +236,28 @@ pub fn stored_host_id(state_dir: &Path) -> Option<String> {
     }
 }
 
-async fn store_host_id(state_dir: &Path, host_id: &str) -> Result<(), ClientError> {
+async fn store_id(state_dir: &Path, file: &str, id: &str) -> Result<(), ClientError> {
     let state_dir = state_dir.to_owned();
-    let host_id = host_id.to_owned();
-    let path = state_dir.join(HOST_ID_FILE);
+    let id = id.to_owned();
+    let path = state_dir.join(file);
     let display = path.display().to_string();
     tokio::task::spawn_blocking(move || {
         std::fs::create_dir_all(&state_dir)?;
-        crate::queue::write_atomic(&path, format!("{host_id}\n").as_bytes()).map_err(|error| match error {
+        crate::queue::write_atomic(&path, format!("{id}\n").as_bytes()).map_err(|error| match error {
             crate::queue::QueueError::Io { source, .. } => source,
         })
     })
     .await
-    .map_err(|join| ClientError::StoreHostId { path: display.clone(), source: std::io::Error::other(join.to_string()) })?
-    .map_err(|source| ClientError::StoreHostId { path: display, source })
+    .map_err(|join| ClientError::StoreId { path: display.clone(), source: std::io::Error::other(join.to_string()) })?
+    .map_err(|source| ClientError::StoreId { path: display, source })
 }
 
 /// Registers (with backoff) until a host id is stored, unless one already
 /// is. `None` when `shutdown` was cancelled first.
 pub async fn ensure_host_id(config: &Config, shutdown: &CancellationToken) -> Option<RegisteredHost> {
     if let Some(host_id) = stored_host_id(&config.state_dir) {
-        return Some(RegisteredHost { host_id, interval_seconds: 0 });
+        let tenant_id = stored_tenant_id(&config.state_dir);
+        return Some(RegisteredHost { host_id, tenant_id, interval_seconds: 0, registered_now: false });
     }
     let mut backoff = Backoff::new(BACKOFF_MIN, BACKOFF_MAX).with_jitter();
     loop {
@@ -242,7 +266,12 @@ pub async fn ensure_host_id(config: &Config, shutdown: &CancellationToken) -> Op
         }
         match register(config).await {
             Ok(response) => {
-                return Some(RegisteredHost { host_id: response.host_id, interval_seconds: response.interval_seconds })
+                return Some(RegisteredHost {
+                    host_id: response.host_id,
+                    tenant_id: Some(response.tenant_id),
+                    interval_seconds: response.interval_seconds,
+                    registered_now: true,
+                })
             }
             Err(error) => {
                 let delay = backoff.next_delay();
@@ -259,8 +288,70 @@ pub async fn ensure_host_id(config: &Config, shutdown: &CancellationToken) -> Op
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RegisteredHost {
     pub host_id: String,
+    /// The tenant the gateway answered (stored from an earlier registration
+    /// when the host id was; `None` when an older agent stored none).
+    pub tenant_id: Option<String>,
     /// Interval the server asked for (0: keep the configured one).
     pub interval_seconds: u32,
+    /// Registered by this call (else the stored id was used).
+    pub registered_now: bool,
+}
+
+/// With a stored host id the agent still registers once per start, in the
+/// background: the gateway learns its current action policy and the agent
+/// its tenant (`tenant`, stored in `state_dir/tenant_id`). Retried with
+/// backoff while the gateway is unreachable; given up on a refusal. A
+/// different host id in the answer is reported and not taken.
+pub async fn refresh_registration(
+    config: &Config,
+    host_id: &str,
+    tenant: &watch::Sender<Option<String>>,
+    shutdown: &CancellationToken,
+) {
+    let mut backoff = Backoff::new(BACKOFF_MIN, BACKOFF_MAX).with_jitter();
+    loop {
+        match register_call(config).await {
+            Ok(response) if response.host_id != host_id => {
+                tracing::error!(
+                    stored = %host_id,
+                    answered = %response.host_id,
+                    "the gateway registers this machine under another host id; this agent keeps {host_id} \
+                     (remove {} and restart it to take the new one)",
+                    config.state_dir.join(HOST_ID_FILE).display()
+                );
+                return;
+            }
+            Ok(response) => {
+                if let Err(error) = store_id(&config.state_dir, TENANT_ID_FILE, &response.tenant_id).await {
+                    tracing::warn!(error = %error, "cannot store the tenant id");
+                }
+                tracing::info!(host_id = %host_id, tenant_id = %response.tenant_id, "registration refreshed");
+                tenant.send_replace(Some(response.tenant_id));
+                return;
+            }
+            Err(ClientError::Rpc { status, .. })
+                if !matches!(
+                    status.code(),
+                    tonic::Code::Unavailable
+                        | tonic::Code::DeadlineExceeded
+                        | tonic::Code::Unknown
+                        | tonic::Code::Internal
+                        | tonic::Code::ResourceExhausted
+                        | tonic::Code::Aborted
+                ) =>
+            {
+                tracing::error!(error = %describe_status(&status), "the gateway refused to refresh the registration");
+                return;
+            }
+            Err(error) => {
+                let delay = backoff.next_delay();
+                tracing::warn!(error = %error, retry_in_ms = delay.as_millis() as u64, "cannot refresh the registration");
+                if sleep_or_cancelled(delay, shutdown).await {
+                    return;
+                }
+            }
+        }
+    }
 }
 
 /// Encoded size of the `AgentMessage` carrying `metrics` from `host_id`:
@@ -269,6 +360,12 @@ pub fn message_len(host_id: &str, metrics: &Metrics) -> usize {
     use prost::encoding::{encoded_len_varint, key_len};
     let agent_id = if host_id.is_empty() { 0 } else { key_len(1) + encoded_len_varint(host_id.len() as u64) + host_id.len() };
     agent_id + prost::encoding::message::encoded_len(2, metrics)
+}
+
+/// The actions worker as one session sees it.
+struct Actions<'a> {
+    orders: Option<&'a mpsc::UnboundedSender<vigil_proto::Action>>,
+    results: &'a mut Option<mpsc::UnboundedReceiver<ActionResult>>,
 }
 
 /// How a `Connect` session ended without an error.
@@ -289,19 +386,38 @@ pub struct Sender {
     pub interval: watch::Sender<Duration>,
     /// Idle time after which a heartbeat is sent ([`HEARTBEAT_PERIOD`]).
     pub heartbeat: Duration,
+    /// The actions worker ([`crate::actions::start`]); `None`: every action
+    /// is refused.
+    pub actions: Option<crate::actions::Link>,
+}
+
+/// The next report of the actions worker; never ready without one.
+async fn next_result(results: &mut Option<mpsc::UnboundedReceiver<ActionResult>>) -> ActionResult {
+    if let Some(receiver) = results {
+        if let Some(result) = receiver.recv().await {
+            return result;
+        }
+        *results = None;
+    }
+    std::future::pending().await
 }
 
 impl Sender {
     /// Runs until `shutdown` is cancelled.
-    pub async fn run(self, shutdown: CancellationToken) {
+    pub async fn run(mut self, shutdown: CancellationToken) {
         let mut backoff = Backoff::new(BACKOFF_MIN, BACKOFF_MAX).with_jitter();
+        let (orders, mut results) = match self.actions.take() {
+            Some(link) => (Some(link.orders), Some(link.results)),
+            None => (None, None),
+        };
         loop {
             if shutdown.is_cancelled() {
                 return;
             }
             let mut acked = 0u64;
             let started = Instant::now();
-            let outcome = self.session(&shutdown, &mut acked).await;
+            let actions = Actions { orders: orders.as_ref(), results: &mut results };
+            let outcome = self.session(&shutdown, &mut acked, actions).await;
             self.status.set_connected(false);
             match outcome {
                 Ok(SessionEnd::Shutdown) => return,
@@ -319,7 +435,12 @@ impl Sender {
         }
     }
 
-    async fn session(&self, shutdown: &CancellationToken, acked: &mut u64) -> Result<SessionEnd, ClientError> {
+    async fn session(
+        &self,
+        shutdown: &CancellationToken,
+        acked: &mut u64,
+        actions: Actions<'_>,
+    ) -> Result<SessionEnd, ClientError> {
         let channel = connect_channel(&self.server).await?;
         let mut client = new_client(channel, &self.server.token)?;
         let (tx, rx) = tokio::sync::mpsc::channel::<AgentMessage>(MAX_IN_FLIGHT + 16);
@@ -360,13 +481,20 @@ impl Sender {
                 () = shutdown.cancelled() => return Ok(SessionEnd::Shutdown),
                 message = inbound.message() => match message {
                     Ok(Some(message)) => {
-                        if self.handle(message, &tx, &mut in_flight).await? {
+                        if self.handle(message, &tx, &mut in_flight, actions.orders).await? {
                             *acked += 1;
                         }
                     }
                     Ok(None) => return Ok(SessionEnd::StreamEnded),
                     Err(status) => return Err(ClientError::Rpc { call: "Connect", status }),
                 },
+                result = next_result(actions.results) => {
+                    tracing::debug!(action_id = %result.action_id, status = %result.status, "action report sent");
+                    let message =
+                        AgentMessage { agent_id: self.host_id.clone(), payload: Some(agent_message::Payload::ActionResult(result)) };
+                    tx.send(message).await.map_err(|_| ClientError::OutgoingClosed)?;
+                    last_sent = Instant::now();
+                }
                 _ = self.wake.notified(), if in_flight.len() < MAX_IN_FLIGHT => {}
                 _ = tokio::time::sleep_until(last_sent + self.heartbeat) => {
                     let queued = self.queue_len().await as u64;
@@ -443,6 +571,7 @@ impl Sender {
         message: ServerMessage,
         tx: &tokio::sync::mpsc::Sender<AgentMessage>,
         in_flight: &mut BTreeSet<u64>,
+        orders: Option<&mpsc::UnboundedSender<vigil_proto::Action>>,
     ) -> Result<bool, ClientError> {
         match message.payload {
             Some(server_message::Payload::Ack(ack)) => {
@@ -478,14 +607,20 @@ impl Sender {
                 Ok(false)
             }
             Some(server_message::Payload::Action(action)) => {
-                tracing::warn!(action_id = %action.id, action_type = %action.r#type, "remote actions are not supported by this agent version; refused");
+                // handed over, never waited on
+                let sent = match orders {
+                    Some(orders) => orders.send(action),
+                    None => Err(mpsc::error::SendError(action)),
+                };
+                let Err(mpsc::error::SendError(action)) = sent else { return Ok(false) };
+                tracing::warn!(action_id = %action.id, action_type = %action.r#type, "no actions worker runs in this sender; refused");
                 let result = AgentMessage {
                     agent_id: self.host_id.clone(),
                     payload: Some(agent_message::Payload::ActionResult(ActionResult {
                         action_id: action.id,
                         success: false,
                         output: String::new(),
-                        error: format!("sovigilant {} does not execute remote actions", crate::sysinfo::agent_version()),
+                        error: "this agent runs no actions worker".into(),
                         status: "denied".into(),
                         ..ActionResult::default()
                     })),

@@ -7,7 +7,9 @@
 //! downloads builds; default `http://<server host>:8080`) and
 //! `collection.host.max_mounts` / `max_interfaces` (entries listed one by
 //! one before the rest is summed into `(other)`, so a snapshot stays small;
-//! see `docs/agent-snapshot-size.md`).
+//! see `docs/agent-snapshot-size.md`), and in `actions` (remote actions,
+//! `docs/actions.md`) `timeout`, `service_manager` and `max_concurrent`
+//! besides the seed's `enabled`, `allowed` and `denied`.
 //!
 //! The file's shape is typed once, as the serde model [`ConfigFile`]: what
 //! is read, what `sovigilant init` writes ([`init_file`]) and what `vigil up`
@@ -295,12 +297,51 @@ pub struct LoggingConfig {
     pub max_files: u32,
 }
 
+/// `actions`: remote actions (docs/actions.md).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ActionsConfig {
+    /// `actions.enabled` (default false): every action is refused when off.
     pub enabled: bool,
+    /// Globs matched against the canonical command line; one must match.
     pub allowed: Vec<String>,
+    /// Globs that refuse what they match, before `allowed` is looked at.
     pub denied: Vec<String>,
+    /// `actions.timeout` (default [`DEFAULT_ACTION_TIMEOUT`]): used when an
+    /// order says 0; at most [`MAX_ACTION_TIMEOUT`].
+    pub timeout: Duration,
+    /// `actions.service_manager`; `None` for `auto` (detected when used).
+    pub service_manager: Option<crate::actions::ServiceManager>,
+    /// `actions.max_concurrent` (default [`DEFAULT_MAX_CONCURRENT_ACTIONS`]):
+    /// actions running at once; the others wait their turn.
+    pub max_concurrent: usize,
 }
+
+impl Default for ActionsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            allowed: Vec::new(),
+            denied: Vec::new(),
+            timeout: DEFAULT_ACTION_TIMEOUT,
+            service_manager: None,
+            max_concurrent: DEFAULT_MAX_CONCURRENT_ACTIONS,
+        }
+    }
+}
+
+/// Default `actions.timeout`.
+pub const DEFAULT_ACTION_TIMEOUT: Duration = Duration::from_secs(60);
+/// Longest `actions.timeout`, and cap of an order's `timeout_seconds`.
+pub const MAX_ACTION_TIMEOUT: Duration = Duration::from_secs(3600);
+/// Default `actions.max_concurrent`.
+pub const DEFAULT_MAX_CONCURRENT_ACTIONS: usize = 4;
+/// Largest `actions.max_concurrent`.
+pub const MAX_CONCURRENT_ACTIONS: usize = 64;
+/// Most `actions.allowed` (or `denied`) entries; the gateway refuses a
+/// registration with more.
+pub const MAX_ACTION_RULES: usize = 256;
+/// Longest `actions.allowed` / `denied` entry, in bytes (the gateway's bound).
+pub const MAX_ACTION_RULE_LEN: usize = 512;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct BufferConfig {
@@ -502,6 +543,15 @@ pub struct ActionsSection {
     pub allowed: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub denied: Vec<String>,
+    /// A duration such as `60s`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<String>,
+    /// `auto`, `systemd`, `openrc` or `none`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_manager: Option<String>,
+    /// A number, or a string of digits (kept as written).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_concurrent: Option<serde_yaml::Value>,
 }
 
 /// `buffer`.
@@ -835,10 +885,59 @@ impl Config {
             max_files: raw.logging.max_files.unwrap_or(5),
         };
 
+        // actions
+        for (key, entries) in [("actions.allowed", &raw.actions.allowed), ("actions.denied", &raw.actions.denied)] {
+            if entries.len() > MAX_ACTION_RULES {
+                return Err(check.invalid(key, format!("has {} entries; at most {MAX_ACTION_RULES}", entries.len())));
+            }
+            for (index, entry) in entries.iter().enumerate() {
+                let key = format!("{key}[{index}]");
+                if entry.trim().is_empty() {
+                    return Err(check.invalid(key, "is empty; write a command line glob such as \"systemctl restart *\""));
+                }
+                if entry.len() > MAX_ACTION_RULE_LEN {
+                    return Err(check.invalid(key, format!("is longer than {MAX_ACTION_RULE_LEN} bytes")));
+                }
+                if let Some(bad) = entry.chars().find(|c| c.is_control()) {
+                    return Err(check.invalid(key, format!("{entry:?} contains the control character {bad:?}; write one line")));
+                }
+            }
+        }
+        let action_timeout = match raw.actions.timeout.as_deref() {
+            None => DEFAULT_ACTION_TIMEOUT,
+            Some(text) => {
+                let timeout = check.duration("actions.timeout", text)?;
+                if timeout > MAX_ACTION_TIMEOUT {
+                    return Err(check.invalid(
+                        "actions.timeout",
+                        format!("{text:?} is longer than the {}s maximum", MAX_ACTION_TIMEOUT.as_secs()),
+                    ));
+                }
+                timeout
+            }
+        };
+        let service_manager = match raw.actions.service_manager.as_deref().map(str::trim) {
+            None | Some("auto") => None,
+            Some(name) => Some(crate::actions::ServiceManager::from_name(name).ok_or_else(|| {
+                check.invalid(
+                    "actions.service_manager",
+                    format!("unknown service manager {name:?}, expected one of auto, systemd, openrc, none"),
+                )
+            })?),
+        };
+        let max_concurrent = check.count(
+            "actions.max_concurrent",
+            raw.actions.max_concurrent.as_ref(),
+            DEFAULT_MAX_CONCURRENT_ACTIONS,
+            MAX_CONCURRENT_ACTIONS,
+        )?;
         let actions = ActionsConfig {
             enabled: raw.actions.enabled.unwrap_or(false),
             allowed: raw.actions.allowed,
             denied: raw.actions.denied,
+            timeout: action_timeout,
+            service_manager,
+            max_concurrent,
         };
 
         let state_dir = match raw.state_dir.as_deref().map(str::trim) {

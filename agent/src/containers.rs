@@ -47,6 +47,22 @@ impl Engine {
             Self::Incus => "incus",
         }
     }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        [Self::Docker, Self::Podman, Self::Incus].into_iter().find(|engine| engine.name() == name)
+    }
+}
+
+/// The engines of `endpoints`, each once, in order (what remote actions
+/// act through).
+pub fn engines(endpoints: &[Endpoint]) -> Vec<Engine> {
+    let mut engines = Vec::new();
+    for endpoint in endpoints {
+        if !engines.contains(&endpoint.engine) {
+            engines.push(endpoint.engine);
+        }
+    }
+    engines
 }
 
 /// One socket to ask.

@@ -86,7 +86,7 @@ pub async fn run_shell(command: &str, timeout: Duration) -> CommandOutcome {
 
 /// Sends SIGKILL to the process group `pgid` (the command and what it forked).
 #[allow(unsafe_code)]
-fn kill_group(pgid: u32) {
+pub(crate) fn kill_group(pgid: u32) {
     let Ok(pgid) = libc::pid_t::try_from(pgid) else { return };
     if pgid <= 1 {
         return;

@@ -1,7 +1,8 @@
 //! A minimal HTTP/1.1 client, enough for the Docker, Podman and Incus REST
-//! APIs over their unix sockets ([`get`]) and for the gateway's `/downloads/`
-//! over plain TCP ([`get_url`], `http://` only: what it downloads is verified
-//! by signature, see `update`): one `GET` per connection (`Connection:
+//! APIs over their unix sockets ([`get`], and [`request`] for the container
+//! actions' `POST` and `PUT`) and for the gateway's `/downloads/` over plain
+//! TCP ([`get_url`], `http://` only: what it downloads is verified by
+//! signature, see `update`): one request per connection (`Connection:
 //! close`), body delimited by `Content-Length`, `Transfer-Encoding: chunked`,
 //! or the end of the connection.
 //!
@@ -24,14 +25,14 @@ const MAX_HEADERS: usize = 64 * 1024;
 pub enum HttpError {
     #[error("cannot connect to {endpoint}: {source}")]
     Connect { endpoint: String, source: std::io::Error },
-    #[error("{endpoint}: GET {path}: {source}")]
-    Io { endpoint: String, path: String, source: std::io::Error },
-    #[error("{endpoint}: GET {path}: no answer within {}s", .timeout.as_secs_f64())]
-    Timeout { endpoint: String, path: String, timeout: Duration },
-    #[error("{endpoint}: GET {path}: malformed HTTP response: {reason}")]
-    Malformed { endpoint: String, path: String, reason: String },
-    #[error("{endpoint}: GET {path}: HTTP {status}: {body}")]
-    Status { endpoint: String, path: String, status: u16, body: String },
+    #[error("{endpoint}: {method} {path}: {source}")]
+    Io { endpoint: String, method: &'static str, path: String, source: std::io::Error },
+    #[error("{endpoint}: {method} {path}: no answer within {}s", .timeout.as_secs_f64())]
+    Timeout { endpoint: String, method: &'static str, path: String, timeout: Duration },
+    #[error("{endpoint}: {method} {path}: malformed HTTP response: {reason}")]
+    Malformed { endpoint: String, method: &'static str, path: String, reason: String },
+    #[error("{endpoint}: {method} {path}: HTTP {status}: {body}")]
+    Status { endpoint: String, method: &'static str, path: String, status: u16, body: String },
 }
 
 /// An `http://host[:port][/path]` URL.
@@ -117,12 +118,30 @@ pub struct Response {
 /// within `timeout`. Any status other than 2xx is an [`HttpError::Status`].
 pub async fn get(socket: &Path, path: &str, timeout: Duration) -> Result<Response, HttpError> {
     let endpoint = socket.display().to_string();
+    let response = request(socket, "GET", path, None, timeout).await?;
+    success(response, &endpoint, "GET", path)
+}
+
+/// `method path` on the unix socket `socket`, with `body` as JSON when
+/// given; the whole exchange must finish within `timeout`. Every HTTP status
+/// is returned as it is (the engines' 304 and 404 mean something).
+pub async fn request(
+    socket: &Path,
+    method: &'static str,
+    path: &str,
+    body: Option<&[u8]>,
+    timeout: Duration,
+) -> Result<Response, HttpError> {
+    let endpoint = socket.display().to_string();
     let exchange = async {
         let stream =
             UnixStream::connect(socket).await.map_err(|source| HttpError::Connect { endpoint: endpoint.clone(), source })?;
-        exchange(stream, &endpoint, "localhost", path, "application/json").await
+        exchange(stream, &endpoint, Request { method, host: "localhost", path, accept: "application/json", body }).await
     };
-    finish(tokio::time::timeout(timeout, exchange).await, &endpoint, path, timeout)
+    match tokio::time::timeout(timeout, exchange).await {
+        Ok(result) => result,
+        Err(_) => Err(HttpError::Timeout { endpoint, method, path: path.to_owned(), timeout }),
+    }
 }
 
 /// `GET url` over TCP (plain HTTP); the whole exchange must finish within
@@ -133,43 +152,66 @@ pub async fn get_url(url: &Url, timeout: Duration) -> Result<Response, HttpError
         let stream = TcpStream::connect((url.host.as_str(), url.port))
             .await
             .map_err(|source| HttpError::Connect { endpoint: endpoint.clone(), source })?;
-        exchange(stream, &endpoint, &url.authority(), &url.path, "*/*").await
+        let request = Request { method: "GET", host: &url.authority(), path: &url.path, accept: "*/*", body: None };
+        exchange(stream, &endpoint, request).await
     };
-    finish(tokio::time::timeout(timeout, exchange).await, &endpoint, &url.path, timeout)
+    match tokio::time::timeout(timeout, exchange).await {
+        Ok(result) => success(result?, &endpoint, "GET", &url.path),
+        Err(_) => Err(HttpError::Timeout { endpoint, method: "GET", path: url.path.clone(), timeout }),
+    }
 }
 
-fn finish(
-    result: Result<Result<Response, HttpError>, tokio::time::error::Elapsed>,
-    endpoint: &str,
-    path: &str,
-    timeout: Duration,
-) -> Result<Response, HttpError> {
-    match result {
-        Ok(Ok(response)) if (200..300).contains(&response.status) => Ok(response),
-        Ok(Ok(response)) => Err(HttpError::Status {
-            endpoint: endpoint.to_owned(),
-            path: path.to_owned(),
-            status: response.status,
-            body: String::from_utf8_lossy(&response.body[..response.body.len().min(300)]).trim().to_owned(),
-        }),
-        Ok(Err(error)) => Err(error),
-        Err(_) => Err(HttpError::Timeout { endpoint: endpoint.to_owned(), path: path.to_owned(), timeout }),
+/// `response` when its status is 2xx, else an [`HttpError::Status`].
+fn success(response: Response, endpoint: &str, method: &'static str, path: &str) -> Result<Response, HttpError> {
+    if (200..300).contains(&response.status) {
+        return Ok(response);
     }
+    Err(HttpError::Status {
+        endpoint: endpoint.to_owned(),
+        method,
+        path: path.to_owned(),
+        status: response.status,
+        body: response.text_preview(),
+    })
+}
+
+impl Response {
+    /// The start of the body, as text (for messages).
+    pub fn text_preview(&self) -> String {
+        String::from_utf8_lossy(&self.body[..self.body.len().min(300)]).trim().to_owned()
+    }
+}
+
+/// One request's line and headers.
+struct Request<'a> {
+    method: &'static str,
+    host: &'a str,
+    path: &'a str,
+    accept: &'a str,
+    /// Sent as `application/json`.
+    body: Option<&'a [u8]>,
 }
 
 async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
     mut stream: S,
     endpoint: &str,
-    host: &str,
-    path: &str,
-    accept: &str,
+    request: Request<'_>,
 ) -> Result<Response, HttpError> {
-    let io = |source| HttpError::Io { endpoint: endpoint.to_owned(), path: path.to_owned(), source };
-    let request = format!(
-        "GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: sovigilant/{}\r\nAccept: {accept}\r\nConnection: close\r\n\r\n",
+    let Request { method, host, path, accept, body } = request;
+    let io = |source| HttpError::Io { endpoint: endpoint.to_owned(), method, path: path.to_owned(), source };
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: sovigilant/{}\r\nAccept: {accept}\r\nConnection: close\r\n",
         env!("CARGO_PKG_VERSION")
     );
-    stream.write_all(request.as_bytes()).await.map_err(io)?;
+    match body {
+        Some(body) => head.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n\r\n", body.len())),
+        // POST without a body still says so (Docker's API wants a length)
+        None if method != "GET" => head.push_str("Content-Length: 0\r\n\r\n"),
+        None => head.push_str("\r\n"),
+    }
+    let mut request = head.into_bytes();
+    request.extend_from_slice(body.unwrap_or_default());
+    stream.write_all(&request).await.map_err(io)?;
     let mut raw = Vec::with_capacity(16 * 1024);
     let mut buffer = vec![0u8; 16 * 1024];
     loop {
@@ -179,7 +221,7 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
         }
         raw.extend_from_slice(&buffer[..read]);
         if raw.len() > MAX_BODY + MAX_HEADERS {
-            return Err(malformed(endpoint, path, format!("response larger than {MAX_BODY} bytes")));
+            return Err(malformed(endpoint, method, path, format!("response larger than {MAX_BODY} bytes")));
         }
         // Stop as soon as the body is complete (some servers keep the
         // connection open despite `Connection: close`).
@@ -190,14 +232,15 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
     match parse(&raw, true) {
         Ok(Some(response)) => Ok(response),
         Ok(None) => {
-            Err(malformed(endpoint, path, format!("connection closed after {} bytes, before the end of the response", raw.len())))
+            let reason = format!("connection closed after {} bytes, before the end of the response", raw.len());
+            Err(malformed(endpoint, method, path, reason))
         }
-        Err(reason) => Err(malformed(endpoint, path, reason)),
+        Err(reason) => Err(malformed(endpoint, method, path, reason)),
     }
 }
 
-fn malformed(endpoint: &str, path: &str, reason: String) -> HttpError {
-    HttpError::Malformed { endpoint: endpoint.to_owned(), path: path.to_owned(), reason }
+fn malformed(endpoint: &str, method: &'static str, path: &str, reason: String) -> HttpError {
+    HttpError::Malformed { endpoint: endpoint.to_owned(), method, path: path.to_owned(), reason }
 }
 
 /// Parses `raw`: `Ok(None)` when more bytes are needed; `eof` says the

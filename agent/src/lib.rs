@@ -8,9 +8,11 @@
 //! (on-disk queue), [`client`] (Register, Connect, reconnects), [`agent`]
 //! (the `run` daemon tying them together), [`status`] (status file),
 //! [`logging`], [`sysinfo`] (facts sent at registration), [`update`]
-//! (verified self-update from the gateway's `/downloads/`).
+//! (verified self-update from the gateway's `/downloads/`), [`actions`]
+//! (remote actions: signed orders, the agent's policy, at most once).
 #![deny(unsafe_code)]
 
+pub mod actions;
 pub mod agent;
 pub mod client;
 pub mod collect;

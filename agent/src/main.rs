@@ -266,6 +266,7 @@ async fn init(path: &Path, options: InitOptions, force: bool) -> ExitCode {
     }
     println!("Wrote {}", path.display());
     pin_release_key(&config).await;
+    pin_action_key(&config).await;
     match sovigilant::client::register(&config).await {
         Ok(response) => {
             println!("Registered: host id {}", response.host_id);
@@ -291,6 +292,35 @@ async fn pin_release_key(config: &Config) {
             eprintln!("sovigilant: cannot pin the release key: {error}");
             eprintln!(
                 "`sovigilant update` refuses to install builds until {} holds the server's key (`vigil release key`)",
+                path.display()
+            );
+        }
+    }
+}
+
+/// Pins the server's action key, which remote actions must be signed with
+/// (trust on first use, as the release key). A server that does not serve
+/// it (404: remote actions not set up there) or any failure is reported, not
+/// fatal: until the key is pinned every action is refused.
+async fn pin_action_key(config: &Config) {
+    use sovigilant::http::HttpError;
+    use sovigilant::update::{self, Pinned, UpdateError};
+    let file = sovigilant::actions::PINNED_KEY_FILE;
+    let path = sovigilant::actions::pinned_key_path(&config.state_dir);
+    match update::pin_served_key(&config.server.http_url, &config.state_dir, file, "action key").await {
+        Ok(Pinned::New { key }) => println!("Pinned the action key {key} in {}", path.display()),
+        Ok(Pinned::Same { .. }) => println!("The action key pinned in {} is the server's", path.display()),
+        Err(UpdateError::Http(HttpError::Status { status: 404, .. })) => {
+            println!(
+                "The server does not serve /downloads/{file} (remote actions are not set up on it); \
+                 remote actions will be refused until {} holds its action key",
+                path.display()
+            );
+        }
+        Err(error) => {
+            eprintln!("sovigilant: cannot pin the action key: {error}");
+            eprintln!(
+                "remote actions will be refused until {} holds the server's action key (GET /downloads/{file})",
                 path.display()
             );
         }

@@ -1,6 +1,7 @@
 //! `sovigilant update`: installs the agent build the gateway publishes for
 //! this os/arch (`/downloads/sovigilant-<os>-<arch>` and its `.json`
-//! manifest), and the release key pinning done by `sovigilant init`.
+//! manifest), and the key pinning done by `sovigilant init` (the release key,
+//! and with the same [`pin_served_key`] the action key of remote actions).
 //!
 //! Invariants:
 //! - nothing is installed unless the manifest's Ed25519 signature verifies
@@ -24,6 +25,7 @@ use std::time::Duration;
 use base64::Engine;
 use ring::signature::{UnparsedPublicKey, ED25519};
 use vigil_bus::release::{self, Manifest};
+use vigil_runtime::signing::decode_public_key as decode_key;
 
 use crate::http::{self, HttpError, Url};
 use crate::services::InitSystem;
@@ -63,8 +65,8 @@ pub enum UpdateError {
     Io { path: PathBuf, action: &'static str, source: std::io::Error },
     #[error("the new build {path} does not start: {reason}; nothing was replaced")]
     DoesNotStart { path: PathBuf, reason: String },
-    #[error("the server's release key {served} differs from the key pinned in {path} ({pinned}); keeping the pinned key")]
-    KeyChanged { path: PathBuf, pinned: String, served: String },
+    #[error("the server's {what} {served} differs from the key pinned in {path} ({pinned}); keeping the pinned key")]
+    KeyChanged { what: &'static str, path: PathBuf, pinned: String, served: String },
 }
 
 fn io(path: &Path, action: &'static str) -> impl FnOnce(std::io::Error) -> UpdateError {
@@ -85,15 +87,6 @@ pub fn base_url(http_url: &str) -> Result<Url, UpdateError> {
 /// `state_dir/release.pub`.
 pub fn pinned_key_path(state_dir: &Path) -> PathBuf {
     state_dir.join(PINNED_KEY_FILE)
-}
-
-/// Decodes a base64 Ed25519 public key.
-fn decode_key(text: &str) -> Result<Vec<u8>, String> {
-    let key = base64::engine::general_purpose::STANDARD.decode(text.trim()).map_err(|e| format!("not base64: {e}"))?;
-    if key.len() != 32 {
-        return Err(format!("{} bytes, an Ed25519 public key is 32", key.len()));
-    }
-    Ok(key)
 }
 
 /// The pinned release key (32 bytes).
@@ -119,14 +112,22 @@ pub enum Pinned {
 /// Fetches `/downloads/release.pub` and pins it in `state_dir` unless a key
 /// is pinned already (a different one is [`UpdateError::KeyChanged`]).
 pub async fn pin_server_key(http_url: &str, state_dir: &Path) -> Result<Pinned, UpdateError> {
-    let url = base_url(http_url)?.join(&format!("/downloads/{}", release::PUBLIC_KEY_FILE));
+    pin_served_key(http_url, state_dir, release::PUBLIC_KEY_FILE, "release key").await
+}
+
+/// Fetches the public key `/downloads/<file>` (`what` names it in errors) and
+/// pins it in `state_dir/<file>` unless a key is pinned there already (trust
+/// on first use: a different one is [`UpdateError::KeyChanged`], never
+/// written). The release key and the action key are pinned this way.
+pub async fn pin_served_key(http_url: &str, state_dir: &Path, file: &str, what: &'static str) -> Result<Pinned, UpdateError> {
+    let url = base_url(http_url)?.join(&format!("/downloads/{file}"));
     let response = http::get_url(&url, SMALL_FETCH_TIMEOUT).await?;
     let served = String::from_utf8_lossy(&response.body).trim().to_owned();
     decode_key(&served).map_err(|reason| UpdateError::BadManifest { url: url.to_string(), reason })?;
-    let path = pinned_key_path(state_dir);
+    let path = state_dir.join(file);
     match std::fs::read_to_string(&path) {
         Ok(pinned) if pinned.trim() == served => return Ok(Pinned::Same { key: served }),
-        Ok(pinned) => return Err(UpdateError::KeyChanged { path, pinned: pinned.trim().to_owned(), served }),
+        Ok(pinned) => return Err(UpdateError::KeyChanged { what, path, pinned: pinned.trim().to_owned(), served }),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
         Err(error) => return Err(io(&path, "cannot read")(error)),
     }

@@ -59,6 +59,7 @@ fn start_sender_with_heartbeat(config: &Config, queue: SharedQueue, heartbeat: D
         status: status.clone(),
         interval: watch::channel(config.collection.interval).0,
         heartbeat,
+        actions: None,
     };
     let task = tokio::spawn(sender.run(shutdown.clone()));
     Running { queue, wake, status, shutdown, task }

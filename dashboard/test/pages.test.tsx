@@ -319,6 +319,30 @@ describe('Settings page: users (admin)', () => {
   });
 });
 
+describe('Settings page: the operator role', () => {
+  it('offers viewer, operator and admin, adds an operator and makes a viewer one', async () => {
+    history.replaceState(null, '', '/settings');
+    const { handler, calls } = usersApi();
+    const { s } = setup(handler);
+    act(() => render(<App services={s} />, root));
+    await flush();
+    const options = [...root.querySelector<HTMLSelectElement>('[data-testid="user-role"]')!.options].map((o) => o.value);
+    expect(options).toEqual(['viewer', 'operator', 'admin']);
+    fill('user-email', 'oncall@example.com');
+    fill('user-role', 'operator');
+    await submitUserForm();
+    expect(calls.find((c) => c.method === 'POST')!.body).toEqual({ email: 'oncall@example.com', role: 'operator' });
+    expect(text('user-created')).toContain('oncall@example.com added (operator)');
+
+    fill('user-role-u2', 'operator');
+    await flush();
+    await flush();
+    expect(calls.find((c) => c.method === 'PATCH')).toEqual({ method: 'PATCH', url: '/api/users/u2', body: { role: 'operator' } });
+    expect(root.querySelector<HTMLSelectElement>('[data-testid="user-role-u2"]')!.value).toBe('operator');
+    expect(root.querySelector<HTMLSelectElement>('[data-testid="user-role-u3"]')!.value).toBe('operator');
+  });
+});
+
 describe('Host detail page', () => {
   it('shows identity, bars, disks, the CPU chart container, services, and containers as not available on 404', async () => {
     history.replaceState(null, '', '/hosts/in3');

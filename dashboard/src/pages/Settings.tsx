@@ -1,10 +1,10 @@
 // Settings: agent tokens (list, create — shown once with the install
 // command — and revoke), notification channels (pages/Channels.tsx, loaded
 // with the section) and the tenant's users (admins: list, add — with a
-// generated password shown once when none is given —, change a role,
-// delete; viewers see their own account).
+// generated password shown once when none is given —, change a role among
+// viewer, operator and admin, delete; others see their own account).
 import { useEffect, useMemo, useState } from 'preact/hooks';
-import type { AgentToken, CreatedUser, UserInfo } from '../api/types';
+import { ROLES, type AgentToken, type CreatedUser, type KnownRole, type UserInfo } from '../api/types';
 import { lazy } from '../components/Lazy';
 import { useServices } from '../context';
 import { DASH, formatDateTime, timeAgo } from '../format';
@@ -177,6 +177,22 @@ function Tokens() {
   );
 }
 
+/** A role select's value as a role (anything unknown: viewer, the least). */
+export function roleOf(value: string): KnownRole {
+  return (ROLES as readonly string[]).includes(value) ? (value as KnownRole) : 'viewer';
+}
+
+/** The role choices: what each may do in its title. */
+function RoleOptions() {
+  return (
+    <>
+      <option value="viewer" title="reads everything, changes nothing">viewer</option>
+      <option value="operator" title="also runs remote actions on hosts (restart, start, stop, exec)">operator</option>
+      <option value="admin" title="also manages tokens, users, rules and channels">admin</option>
+    </>
+  );
+}
+
 /** Why the add-user form cannot be sent as is, or null (the server checks again). */
 export function validateNewUser(email: string, password: string): string | null {
   const e = email.trim();
@@ -218,7 +234,7 @@ function CreatedUserPanel({ user, onDone }: { user: CreatedUser; onDone: () => v
 function AddUserForm({ onCreated }: { onCreated: (u: CreatedUser) => void }) {
   const { api } = useServices();
   const [email, setEmail] = useState('');
-  const [role, setRole] = useState<'admin' | 'viewer'>('viewer');
+  const [role, setRole] = useState<KnownRole>('viewer');
   const [password, setPassword] = useState('');
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
@@ -257,12 +273,11 @@ function AddUserForm({ onCreated }: { onCreated: (u: CreatedUser) => void }) {
       <select
         class="input select"
         value={role}
-        onChange={(e) => setRole((e.currentTarget as HTMLSelectElement).value === 'admin' ? 'admin' : 'viewer')}
+        onChange={(e) => setRole(roleOf((e.currentTarget as HTMLSelectElement).value))}
         aria-label="New user's role"
         data-testid="user-role"
       >
-        <option value="viewer">viewer</option>
-        <option value="admin">admin</option>
+        <RoleOptions />
       </select>
       <input
         class="input"
@@ -292,7 +307,7 @@ function UsersAdmin({ me }: { me: string }) {
     if (!confirm(`Delete user ${u.email}? They are signed out when their access token expires and cannot sign in again.`)) return;
     void act(u.id, () => api.deleteUser(u.id));
   };
-  const changeRole = (u: UserInfo, role: 'admin' | 'viewer') => {
+  const changeRole = (u: UserInfo, role: KnownRole) => {
     if (role !== u.role) void act(u.id, () => api.setUserRole(u.id, role));
   };
 
@@ -325,12 +340,11 @@ function UsersAdmin({ me }: { me: string }) {
                           class="input select select-small"
                           value={u.role}
                           disabled={busy === u.id}
-                          onChange={(e) => changeRole(u, (e.currentTarget as HTMLSelectElement).value === 'admin' ? 'admin' : 'viewer')}
+                          onChange={(e) => changeRole(u, roleOf((e.currentTarget as HTMLSelectElement).value))}
                           aria-label={`Role of ${u.email}`}
                           data-testid={`user-role-${u.id}`}
                         >
-                          <option value="viewer">viewer</option>
-                          <option value="admin">admin</option>
+                          <RoleOptions />
                         </select>
                       )}
                     </td>
@@ -368,7 +382,10 @@ function Users() {
       <h2>Users</h2>
       {isAdmin && user ? (
         <>
-          <p class="muted">People who can sign in to this tenant. Admins manage tokens and users; viewers only look.</p>
+          <p class="muted">
+            People who can sign in to this tenant. Viewers only look; operators also run remote actions on hosts (restart,
+            start, stop, exec); admins also manage tokens, users, rules and channels.
+          </p>
           <UsersAdmin me={user.id} />
         </>
       ) : (

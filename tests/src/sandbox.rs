@@ -194,6 +194,7 @@ impl Stack {
     }
 }
 
+#[derive(Clone)]
 pub struct TenantFixture {
     pub tenant: String,
     pub email: String,

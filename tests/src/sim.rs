@@ -44,6 +44,7 @@ pub async fn register(channel: Channel, token: &str, machine_id: &str, name: &st
 /// open; every send waits for its ack and expects it accepted.
 pub struct Agent {
     pub host: String,
+    token: String,
     connection: Connection,
     seq: u64,
 }
@@ -54,7 +55,37 @@ impl Agent {
         let channel = channel(&stack.grpc_address(), &stack.ca_path()).await?;
         let host = register(channel.clone(), token, &format!("m-{name}"), name).await?;
         let connection = connect(channel, token, &host).await?;
-        Ok(Agent { host, connection, seq: 0 })
+        Ok(Agent { host, token: token.to_owned(), connection, seq: 0 })
+    }
+
+    /// Opens a new `Connect` stream (the old one is dropped), e.g. after a
+    /// gateway restart.
+    pub async fn reconnect(&mut self, stack: &crate::Stack) -> Result<()> {
+        let channel = channel(&stack.grpc_address(), &stack.ca_path()).await?;
+        self.connection = connect(channel, &self.token, &self.host).await?;
+        Ok(())
+    }
+
+    /// The next action order the gateway hands over within `timeout` (acks
+    /// are skipped); `None` when none came or the stream ended.
+    pub async fn next_action(&mut self, timeout: std::time::Duration) -> Option<vigil_proto::Action> {
+        use tokio_stream::StreamExt;
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let reply = tokio::time::timeout_at(deadline, self.connection.replies.next()).await.ok()??.ok()?;
+            if let Some(vigil_proto::server_message::Payload::Action(action)) = reply.payload {
+                return Some(action);
+            }
+        }
+    }
+
+    /// Sends an action report.
+    pub async fn report(&mut self, result: vigil_proto::ActionResult) {
+        let message = vigil_proto::AgentMessage {
+            agent_id: self.host.clone(),
+            payload: Some(vigil_proto::agent_message::Payload::ActionResult(result)),
+        };
+        self.connection.sender.send(message).await.expect("the stream is open");
     }
 
     /// Sends the next plausible snapshot collected at `at`, changed by `edit`.

@@ -19,24 +19,9 @@ use vigil_tests::sandbox::{TenantFixture, VigilProcess};
 use vigil_tests::sim::Agent;
 use vigil_tests::Stack;
 
-use crate::get;
+use crate::{get, post, send};
 
 const WAIT: Duration = Duration::from_secs(30);
-
-/// A JSON request with a bearer token: (status, body).
-async fn send(stack: &Stack, method: reqwest::Method, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {
-    let mut request = reqwest::Client::new().request(method, stack.http(path)).bearer_auth(token);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.expect("http request");
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
-
-async fn post(stack: &Stack, path: &str, token: &str, body: Value) -> (u16, Value) {
-    send(stack, reqwest::Method::POST, path, token, Some(body)).await
-}
 
 async fn put(stack: &Stack, path: &str, token: &str, body: Value) -> (u16, Value) {
     send(stack, reqwest::Method::PUT, path, token, Some(body)).await

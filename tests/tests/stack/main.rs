@@ -2,6 +2,7 @@
 //! nats-server, a fresh MariaDB database, real `sovigilant` processes or the
 //! simulated agent speaking the real gRPC+TLS protocol. One test binary.
 
+mod actions;
 mod alerter_schemas;
 mod alerting;
 mod bad_input;
@@ -27,6 +28,21 @@ pub async fn get(stack: &Stack, path: &str, token: &str) -> (u16, Value) {
     let response = reqwest::Client::new().get(stack.http(path)).bearer_auth(token).send().await.expect("http get");
     let status = response.status().as_u16();
     (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// A JSON request with a bearer token: (status, body).
+pub async fn send(stack: &Stack, method: reqwest::Method, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {
+    let mut request = reqwest::Client::new().request(method, stack.http(path)).bearer_auth(token);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.expect("http request");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+pub async fn post(stack: &Stack, path: &str, token: &str, body: Value) -> (u16, Value) {
+    send(stack, reqwest::Method::POST, path, token, Some(body)).await
 }
 
 /// Waits until the tenant's REST host list shows a host, returns its id.

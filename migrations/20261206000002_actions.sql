@@ -37,6 +37,9 @@ CREATE TABLE actions_log (
     started_at DATETIME(3) NULL,
     completed_at DATETIME(3) NULL,
     duration_ms BIGINT UNSIGNED NULL,
+    -- a requester's key (a scenario step): the same key twice is one action
+    idempotency_key VARCHAR(120) NULL,
+    UNIQUE KEY uq_idempotency (tenant_id, idempotency_key),
     INDEX idx_tenant_created (tenant_id, created_at, id),
     INDEX idx_host_status (host_id, status),
     INDEX idx_status_expires (status, expires_at)

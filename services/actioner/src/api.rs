@@ -44,6 +44,15 @@ pub(crate) async fn request(shared: &Shared, request: RequestAction) -> Result<A
     if request.requested_by.is_empty() || request.requested_by.len() > 255 {
         return Err(unprocessable("requested_by is empty or longer than 255 characters"));
     }
+    if let Some(key) = &request.idempotency_key {
+        if key.is_empty() || key.len() > 120 {
+            return Err(unprocessable("idempotency_key is empty or longer than 120 characters"));
+        }
+        // asked before: the first request's action, never a second one
+        if let Some(record) = store::by_key(&shared.pool, &request.tenant_id, key).await.map_err(db("reading an action"))? {
+            return Ok(record);
+        }
+    }
     let config = &shared.config;
     let ttl = seconds("ttl_seconds", request.ttl_seconds, config.ttl, config.max_ttl)?;
     let timeout = seconds("timeout_seconds", request.timeout_seconds, config.timeout, config.max_timeout)?;
@@ -68,7 +77,17 @@ pub(crate) async fn request(shared: &Shared, request: RequestAction) -> Result<A
     order.requested_at = store::millis(order.requested_at);
     order.expires_at = store::millis(order.expires_at);
     order.signature = shared.key.sign(&vigil_bus::actions::signed_message(&order));
-    store::insert(&shared.pool, &order, request.user_id.as_deref()).await.map_err(db("recording an action"))?;
+    let key = request.idempotency_key.as_deref();
+    let inserted =
+        store::insert(&shared.pool, &order, request.user_id.as_deref(), key).await.map_err(db("recording an action"))?;
+    if !inserted {
+        // a concurrent request with the same key won
+        let key = key.unwrap_or_default();
+        return store::by_key(&shared.pool, &order.tenant_id, key)
+            .await
+            .map_err(db("reading an action"))?
+            .ok_or_else(|| ServiceError::new(ErrorCode::Internal, "the action recorded under this key is gone"));
+    }
     if let Err(error) = publish_order(shared, &order).await {
         tracing::error!(tenant_id = %order.tenant_id, host_id = %order.host_id, action_id = %order.id, error = %error, "cannot publish an order; marked failed");
         store::publish_failed(&shared.pool, &order, &error).await.map_err(db("recording a failed publish"))?;

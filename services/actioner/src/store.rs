@@ -92,11 +92,21 @@ fn order(row: &MySqlRow) -> Result<ActionOrder, sqlx::Error> {
     })
 }
 
-/// Writes a new pending action with its signed order.
-pub async fn insert(pool: &sqlx::MySqlPool, order: &ActionOrder, user_id: Option<&str>) -> Result<(), sqlx::Error> {
-    sqlx::query(
+/// MariaDB "duplicate entry": an idempotency key used before.
+const ER_DUP_ENTRY: u16 = 1062;
+
+/// Writes a new pending action with its signed order; `false` when an
+/// action with the same idempotency key exists (nothing written).
+pub async fn insert(
+    pool: &sqlx::MySqlPool,
+    order: &ActionOrder,
+    user_id: Option<&str>,
+    idempotency_key: Option<&str>,
+) -> Result<bool, sqlx::Error> {
+    let inserted = sqlx::query(
         "INSERT INTO actions_log (id, tenant_id, host_id, user_id, requested_by, action_type, params, status, \
-         timeout_seconds, signature, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?)",
+         timeout_seconds, signature, created_at, expires_at, idempotency_key) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?)",
     )
     .bind(&order.id)
     .bind(&order.tenant_id)
@@ -109,9 +119,29 @@ pub async fn insert(pool: &sqlx::MySqlPool, order: &ActionOrder, user_id: Option
     .bind(&order.signature)
     .bind(order.requested_at)
     .bind(order.expires_at)
+    .bind(idempotency_key)
     .execute(pool)
-    .await?;
-    Ok(())
+    .await;
+    match inserted {
+        Ok(_) => Ok(true),
+        Err(sqlx::Error::Database(db))
+            if idempotency_key.is_some()
+                && db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>().is_some_and(|e| e.number() == ER_DUP_ENTRY) =>
+        {
+            Ok(false)
+        }
+        Err(error) => Err(error),
+    }
+}
+
+/// The tenant's action recorded with `key`, with its output.
+pub async fn by_key(pool: &sqlx::MySqlPool, tenant_id: &str, key: &str) -> Result<Option<ActionRecord>, sqlx::Error> {
+    let row = sqlx::query(&format!("SELECT {COLUMNS}, output FROM actions_log WHERE tenant_id = ? AND idempotency_key = ?"))
+        .bind(tenant_id)
+        .bind(key)
+        .fetch_optional(pool)
+        .await?;
+    row.as_ref().map(|row| record(row, true)).transpose()
 }
 
 /// One action of the tenant, with its output.

@@ -683,6 +683,10 @@ pub struct RequestAction {
     /// Kill after (default `actioner.timeout`, 60 s).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_seconds: Option<u32>,
+    /// The same key twice (in one tenant) records one action: the second
+    /// request answers the first's record (a scenario step never runs twice).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
 }
 
 /// `actions.list`: newest first, without output.
@@ -1275,6 +1279,279 @@ pub struct SaveMaintenance {
     pub id: Option<String>,
     pub by: String,
     pub window: MaintenanceInput,
+}
+
+// ---------------------------------------------------------------------------
+// Orchestrator endpoints — schemas/orchestrator-*.schema.json
+//
+// A scenario (seed §4.5) is written as YAML or JSON ([`ScenarioSpec`]); the
+// orchestrator keeps the text as written and the parsed spec.
+
+/// What starts a scenario: exactly one of `alert` (a rule id: each firing
+/// of it), `cron` (a schedule, 5 or 6 fields, UTC) or `manual: true`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TriggerSpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alert: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cron: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub manual: bool,
+    /// Alert: only these hosts' firings (empty: every host). Cron and
+    /// manual: the hosts a run acts on (empty: steps name their `host_id`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<String>,
+}
+
+fn default_cooldown() -> std::time::Duration {
+    std::time::Duration::from_secs(10 * 60)
+}
+fn default_window() -> std::time::Duration {
+    std::time::Duration::from_secs(3600)
+}
+fn default_max_attempts() -> u32 {
+    3
+}
+fn default_host_concurrency() -> u32 {
+    1
+}
+fn default_fleet_concurrency() -> u32 {
+    5
+}
+
+/// What keeps a scenario from acting too often or too widely.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GuardSpec {
+    /// After a run on a host, the scenario skips that host this long (skipped runs are recorded).
+    #[serde(default = "default_cooldown", with = "crate::duration::serde_text")]
+    pub cooldown: std::time::Duration,
+    /// At most this many runs per host within `window`; then it stops and notifies.
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: u32,
+    #[serde(default = "default_window", with = "crate::duration::serde_text")]
+    pub window: std::time::Duration,
+    /// Runs of this scenario at once on one host.
+    #[serde(default = "default_host_concurrency")]
+    pub host_concurrency: u32,
+    /// Runs of this scenario at once across the tenant.
+    #[serde(default = "default_fleet_concurrency")]
+    pub fleet_concurrency: u32,
+    /// A firing that is silenced (silence or maintenance) starts no run.
+    #[serde(default = "enabled_by_default")]
+    pub skip_silenced: bool,
+}
+
+impl Default for GuardSpec {
+    fn default() -> Self {
+        GuardSpec {
+            cooldown: default_cooldown(),
+            max_attempts: default_max_attempts(),
+            window: default_window(),
+            host_concurrency: default_host_concurrency(),
+            fleet_concurrency: default_fleet_concurrency(),
+            skip_silenced: true,
+        }
+    }
+}
+
+/// One step. `service: action` with `action:` an [`ActionType`] (params:
+/// `host_id` and the action's params); `service: alert` with `action:
+/// notify` (params: `message`, optional `channel`: a channel id, name or
+/// type) or `action: verify` (params: `within`, e.g. `5m`: the triggering
+/// alert must resolve by then, else `on_fail` runs). Params are handlebars
+/// templates over `alert.*`, `host.*`, `scenario.*`, `run.*`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepSpec {
+    pub id: String,
+    pub service: String,
+    pub action: String,
+    #[serde(default)]
+    pub params: std::collections::BTreeMap<String, String>,
+    /// How long to wait for an action's result (default: its timeout + 30 s).
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::duration::serde_text_option")]
+    pub timeout: Option<std::time::Duration>,
+    /// Steps run when this one fails (a verify not met, an action not successful).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub on_fail: Vec<StepSpec>,
+}
+
+/// A scenario as written (YAML or JSON body of `POST /api/scenarios`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioSpec {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    #[serde(default = "enabled_by_default")]
+    pub enabled: bool,
+    pub trigger: TriggerSpec,
+    #[serde(default)]
+    pub guards: GuardSpec,
+    pub steps: Vec<StepSpec>,
+}
+
+/// A stored scenario.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScenarioRecord {
+    pub id: String,
+    pub tenant_id: String,
+    /// The text as written (YAML or JSON).
+    pub source: String,
+    pub spec: ScenarioSpec,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub updated_by: String,
+}
+
+/// `scenarios.save`: create (`id` absent) or replace a scenario from its text.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SaveScenario {
+    pub tenant_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// YAML or JSON text of a [`ScenarioSpec`].
+    pub source: String,
+    pub by: String,
+}
+
+/// `scenarios.run`: a manual run (or, with `dry_run`, what a run would do:
+/// the steps with their params rendered, nothing requested).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunScenario {
+    pub tenant_id: String,
+    pub id: String,
+    /// The host the run acts on (else the trigger's `hosts`, else the steps' `host_id`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_id: Option<String>,
+    #[serde(default)]
+    pub dry_run: bool,
+    pub by: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    Running,
+    Success,
+    Failed,
+    /// A guard kept it from starting (cooldown, attempts, concurrency, silenced, kill switch); `reason` says which.
+    Skipped,
+    /// Too many attempts: stopped, and notified.
+    Stopped,
+    /// A dry run: nothing was done.
+    DryRun,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepStatus {
+    Pending,
+    Running,
+    Success,
+    Failed,
+    Skipped,
+}
+
+/// One step of a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunStep {
+    /// Where in the scenario: `2`, `2.on_fail.1`.
+    pub path: String,
+    pub step_id: String,
+    /// `action`, `notify` or `verify`.
+    pub kind: String,
+    pub status: StepStatus,
+    /// The params as rendered for this run.
+    pub params: std::collections::BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// One run of a scenario, with its steps.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScenarioRun {
+    pub id: String,
+    pub tenant_id: String,
+    pub scenario_id: String,
+    pub scenario_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_id: Option<String>,
+    /// `alert`, `cron` or `manual`.
+    pub trigger: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alert_id: Option<String>,
+    pub status: RunStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub started_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub steps: Vec<RunStep>,
+}
+
+/// `runs.list`: newest first (the steps included).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ListRuns {
+    pub tenant_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scenario_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+}
+
+/// The tenant's kill switch: with `enabled: false` no scenario starts a
+/// run (triggers are recorded as skipped) and running ones stop before
+/// their next step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScenarioSettings {
+    pub tenant_id: String,
+    pub enabled: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_by: Option<String>,
+}
+
+/// `settings.put`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PutScenarioSettings {
+    pub tenant_id: String,
+    pub enabled: bool,
+    pub by: String,
+}
+
+/// `vigil.alerter.channels.notify`: a message through the tenant's
+/// channels, by the outbox (at least once, de-duplicated by `key`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NotifyChannels {
+    pub tenant_id: String,
+    /// A channel id, name or type; none: every enabled channel.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_id: Option<String>,
+    pub message: String,
+    /// The same key twice notifies once (e.g. `<run id>:<step path>`).
+    pub key: String,
+}
+
+/// What `channels.notify` queued.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NotifyReceipt {
+    /// Ids of the channels the message was queued for.
+    pub channels: Vec<String>,
 }
 
 // ---------------------------------------------------------------------------

@@ -200,8 +200,8 @@ pub mod collector {
 pub mod alerter {
     use crate::messages::{
         AcknowledgeAlert, Alert, AlertHistoryPage, AlertHistoryQuery, ChannelRecord, ChannelTestResult, CheckRule, CreateRule,
-        ListAlerts, MaintenanceRecord, OfTenant, PutChannels, RuleCheck, RulePreview, RuleRecord, SaveMaintenance, SaveSilence,
-        SilenceRecord, TenantItem, UpdateRule,
+        ListAlerts, MaintenanceRecord, NotifyChannels, NotifyReceipt, OfTenant, PutChannels, RuleCheck, RulePreview, RuleRecord,
+        SaveMaintenance, SaveSilence, SilenceRecord, TenantItem, UpdateRule,
     };
 
     pub const SERVICE_NAME: &str = "alerter";
@@ -231,6 +231,8 @@ pub mod alerter {
         LIST_MAINTENANCE: OfTenant => Vec<MaintenanceRecord> = "maintenance.list";
         SAVE_MAINTENANCE: SaveMaintenance => MaintenanceRecord = "maintenance.save";
         DELETE_MAINTENANCE: TenantItem => () = "maintenance.delete";
+        /// A message through the tenant's channels, by the outbox (scenarios' notify steps).
+        NOTIFY: NotifyChannels => NotifyReceipt = "channels.notify";
     }
 }
 
@@ -251,6 +253,33 @@ pub mod actioner {
         GET: TenantItem => ActionRecord = "actions.get";
         /// What a gateway hands to an agent that just connected.
         PENDING: PendingActions => Vec<ActionOrder> = "actions.pending";
+    }
+}
+
+/// The orchestrator's endpoints: it owns the scenario tables.
+pub mod orchestrator {
+    use crate::messages::{
+        ListRuns, OfTenant, PutScenarioSettings, RunScenario, SaveScenario, ScenarioRecord, ScenarioRun, ScenarioSettings,
+        TenantItem,
+    };
+
+    pub const SERVICE_NAME: &str = "orchestrator";
+    pub const GROUP: &str = "vigil.orchestrator";
+    /// Queue group shared by every orchestrator instance.
+    pub const QUEUE_GROUP: &str = "orchestrator";
+
+    endpoints! { GROUP;
+        LIST: OfTenant => Vec<ScenarioRecord> = "scenarios.list";
+        GET: TenantItem => ScenarioRecord = "scenarios.get";
+        /// Parses and checks the text (422 naming the field), then stores it.
+        SAVE: SaveScenario => ScenarioRecord = "scenarios.save";
+        DELETE: TenantItem => () = "scenarios.delete";
+        /// A manual run (started; its steps go on after the reply), or a dry run.
+        RUN: RunScenario => ScenarioRun = "scenarios.run";
+        LIST_RUNS: ListRuns => Vec<ScenarioRun> = "runs.list";
+        GET_RUN: TenantItem => ScenarioRun = "runs.get";
+        GET_SETTINGS: OfTenant => ScenarioSettings = "settings.get";
+        PUT_SETTINGS: PutScenarioSettings => ScenarioSettings = "settings.put";
     }
 }
 

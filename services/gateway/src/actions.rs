@@ -73,6 +73,7 @@ pub(crate) async fn host_action(
         requested_by: caller.email(&shared).await,
         ttl_seconds: body.ttl_seconds,
         timeout_seconds: body.timeout_seconds,
+        idempotency_key: None,
     };
     request(&shared, &caller, action).await
 }
@@ -120,6 +121,7 @@ pub(crate) async fn container_action(
         requested_by: caller.email(&shared).await,
         ttl_seconds: None,
         timeout_seconds: None,
+        idempotency_key: None,
     };
     request(&shared, &caller, action).await
 }

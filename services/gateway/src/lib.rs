@@ -38,6 +38,7 @@ mod inventory;
 mod live;
 mod rest;
 mod router;
+mod scenarios;
 mod users;
 mod web;
 

@@ -12,7 +12,7 @@ use axum::routing::{delete, get, patch, post, put};
 use axum::Router;
 use tower_http::trace::TraceLayer;
 
-use crate::{actions, alerts, downloads, inventory, live, rest, users, web, Shared};
+use crate::{actions, alerts, downloads, inventory, live, rest, scenarios, users, web, Shared};
 
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
     let api = Router::new()
@@ -35,6 +35,12 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/containers/{id}/action", post(actions::container_action))
         .route("/actions", get(actions::list_actions))
         .route("/actions/{id}", get(actions::get_action))
+        .route("/scenarios", get(scenarios::list_scenarios).post(scenarios::create_scenario))
+        .route("/scenarios/runs", get(scenarios::list_runs))
+        .route("/scenarios/runs/{id}", get(scenarios::get_run))
+        .route("/scenarios/{id}", get(scenarios::get_scenario).put(scenarios::update_scenario).delete(scenarios::delete_scenario))
+        .route("/scenarios/{id}/run", post(scenarios::run_scenario))
+        .route("/config/scenarios", get(scenarios::get_settings).put(scenarios::put_settings))
         .route("/tokens", get(rest::list_tokens).post(rest::create_token))
         .route("/tokens/{id}", delete(rest::revoke_token))
         .route("/users", get(users::list_users).post(users::create_user))

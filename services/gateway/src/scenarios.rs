@@ -1,0 +1,190 @@
+//! REST routes of scenarios, under `/api`, answered by the orchestrator's
+//! endpoints (it owns the scenario tables):
+//!
+//! - `GET /api/scenarios`, `GET /api/scenarios/{id}`;
+//! - `POST /api/scenarios`, `PUT /api/scenarios/{id}`: the body is the
+//!   scenario as YAML or JSON text (any content type), checked by the
+//!   orchestrator (422 naming the field);
+//! - `DELETE /api/scenarios/{id}`;
+//! - `POST /api/scenarios/{id}/run?dry_run=true` `{host_id?}`: a manual run
+//!   (202, the run as started) or a dry run (200, the steps rendered);
+//! - `GET /api/scenarios/runs?scenario_id=&before=&limit=`, `GET /api/scenarios/runs/{id}`;
+//! - `GET/PUT /api/config/scenarios` `{enabled}`: the tenant's kill switch.
+//!
+//! Invariants (besides those of [`crate::rest`]): viewers read; admins
+//! write scenarios; operators and admins run them and flip the kill switch
+//! (stopping automation must not wait for an admin); the caller's tenant
+//! scopes every request.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Deserialize;
+use vigil_bus::messages::{
+    self, ListRuns, OfTenant, PutScenarioSettings, RunScenario, RunStatus, SaveScenario, ScenarioRecord, ScenarioRun,
+    ScenarioSettings, TenantItem,
+};
+use vigil_bus::subjects::orchestrator;
+
+use crate::error::ApiError;
+use crate::rest::{host_id_from_path, ApiJson, ApiQuery, Caller};
+use crate::Shared;
+
+type AppState = Arc<Shared>;
+
+fn id_from_path(kind: &'static str, id: &str) -> Result<(), ApiError> {
+    Ok(vigil_bus::ids::validate(kind, id)?)
+}
+
+pub(crate) async fn list_scenarios(
+    State(shared): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Vec<ScenarioRecord>>, ApiError> {
+    let request = OfTenant { tenant_id: caller.tenant_id };
+    Ok(Json(messages::request(&shared.nats, orchestrator::LIST, &request).await?))
+}
+
+pub(crate) async fn get_scenario(
+    State(shared): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<ScenarioRecord>, ApiError> {
+    id_from_path("scenario", &id)?;
+    let request = TenantItem { tenant_id: caller.tenant_id, id };
+    Ok(Json(messages::request(&shared.nats, orchestrator::GET, &request).await?))
+}
+
+async fn save(shared: &Shared, caller: &Caller, id: Option<String>, source: String) -> Result<ScenarioRecord, ApiError> {
+    caller.require_admin()?;
+    if source.trim().is_empty() {
+        return Err(ApiError::new(vigil_bus::ErrorCode::Unprocessable, "the body is empty; send the scenario as YAML or JSON"));
+    }
+    let request = SaveScenario { tenant_id: caller.tenant_id.clone(), id, source, by: caller.email(shared).await };
+    Ok(messages::request(&shared.nats, orchestrator::SAVE, &request).await?)
+}
+
+pub(crate) async fn create_scenario(
+    State(shared): State<AppState>,
+    caller: Caller,
+    source: String,
+) -> Result<(StatusCode, Json<ScenarioRecord>), ApiError> {
+    Ok((StatusCode::CREATED, Json(save(&shared, &caller, None, source).await?)))
+}
+
+pub(crate) async fn update_scenario(
+    State(shared): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    source: String,
+) -> Result<Json<ScenarioRecord>, ApiError> {
+    id_from_path("scenario", &id)?;
+    Ok(Json(save(&shared, &caller, Some(id), source).await?))
+}
+
+pub(crate) async fn delete_scenario(
+    State(shared): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    caller.require_admin()?;
+    id_from_path("scenario", &id)?;
+    let request = TenantItem { tenant_id: caller.tenant_id, id };
+    messages::request(&shared.nats, orchestrator::DELETE, &request).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+pub(crate) struct RunQuery {
+    #[serde(default)]
+    dry_run: bool,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RunBody {
+    host_id: Option<String>,
+}
+
+pub(crate) async fn run_scenario(
+    State(shared): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiQuery(query): ApiQuery<RunQuery>,
+    body: axum::body::Bytes,
+) -> Result<(StatusCode, Json<ScenarioRun>), ApiError> {
+    caller.require_operator()?;
+    id_from_path("scenario", &id)?;
+    // the body is optional: none means the trigger's hosts
+    let body: RunBody = if body.iter().all(u8::is_ascii_whitespace) {
+        RunBody::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::bad_request(format!("bad JSON body: {e}; send {{\"host_id\": \"...\"}} or nothing")))?
+    };
+    let host_id = body.host_id;
+    if let Some(host) = &host_id {
+        host_id_from_path(host)?;
+    }
+    let request =
+        RunScenario { tenant_id: caller.tenant_id.clone(), id, host_id, dry_run: query.dry_run, by: caller.email(&shared).await };
+    let run: ScenarioRun = messages::request(&shared.nats, orchestrator::RUN, &request).await?;
+    let status = if run.status == RunStatus::DryRun { StatusCode::OK } else { StatusCode::ACCEPTED };
+    Ok((status, Json(run)))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct RunsQuery {
+    scenario_id: Option<String>,
+    before: Option<String>,
+    limit: Option<u32>,
+}
+
+pub(crate) async fn list_runs(
+    State(shared): State<AppState>,
+    caller: Caller,
+    ApiQuery(query): ApiQuery<RunsQuery>,
+) -> Result<Json<Vec<ScenarioRun>>, ApiError> {
+    if let Some(id) = &query.scenario_id {
+        id_from_path("scenario", id)?;
+    }
+    if let Some(id) = &query.before {
+        id_from_path("run", id)?;
+    }
+    let request =
+        ListRuns { tenant_id: caller.tenant_id, scenario_id: query.scenario_id, before: query.before, limit: query.limit };
+    Ok(Json(messages::request(&shared.nats, orchestrator::LIST_RUNS, &request).await?))
+}
+
+pub(crate) async fn get_run(
+    State(shared): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<ScenarioRun>, ApiError> {
+    id_from_path("run", &id)?;
+    let request = TenantItem { tenant_id: caller.tenant_id, id };
+    Ok(Json(messages::request(&shared.nats, orchestrator::GET_RUN, &request).await?))
+}
+
+pub(crate) async fn get_settings(State(shared): State<AppState>, caller: Caller) -> Result<Json<ScenarioSettings>, ApiError> {
+    let request = OfTenant { tenant_id: caller.tenant_id };
+    Ok(Json(messages::request(&shared.nats, orchestrator::GET_SETTINGS, &request).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SettingsBody {
+    enabled: bool,
+}
+
+pub(crate) async fn put_settings(
+    State(shared): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<SettingsBody>,
+) -> Result<Json<ScenarioSettings>, ApiError> {
+    caller.require_operator()?;
+    let request =
+        PutScenarioSettings { tenant_id: caller.tenant_id.clone(), enabled: body.enabled, by: caller.email(&shared).await };
+    Ok(Json(messages::request(&shared.nats, orchestrator::PUT_SETTINGS, &request).await?))
+}

@@ -19,7 +19,7 @@ import { useAction, useActions, useAsync, useNow } from '../hooks';
 import { onLinkClick } from '../router';
 
 const STATUS_ICON: Record<ActionStatus, string> = {
-  pending: '…', running: '▶\uFE0E', success: '✓', failed: '✖\uFE0E', expired: '⌛\uFE0E', denied: '⛔\uFE0E',
+  pending: '…', running: '▶\uFE0E', success: '✓', failed: '✖\uFE0E', expired: '◌', denied: '⊘',
 };
 
 export function ActionStatusBadge({ status, testid }: { status: ActionStatus; testid?: string }) {

@@ -44,7 +44,7 @@ function ContainersTable({ rows, acts }: { rows: ContainerInfo[]; acts: RowActs 
         <thead>
           <tr>
             <th>Name</th><th>Status</th><th>Image</th><th class="num">CPU</th><th class="num">Memory</th><th class="num">Procs</th>
-            {acts ? <th><span class="sr-only">Actions</span></th> : null}
+            {acts ? <th aria-label="Actions" /> : null}
           </tr>
         </thead>
         <tbody>
@@ -74,7 +74,7 @@ function ServicesTable({ rows, acts }: { rows: ServiceInfo[]; acts: RowActs | nu
         <thead>
           <tr>
             <th>Name</th><th>Status</th><th class="num">PID</th><th class="num">CPU</th><th class="num">Memory</th><th>Ports</th><th>Uptime</th>
-            {acts ? <th><span class="sr-only">Actions</span></th> : null}
+            {acts ? <th aria-label="Actions" /> : null}
           </tr>
         </thead>
         <tbody>

@@ -2,6 +2,7 @@
 //! nats-server, a fresh MariaDB database, real `sovigilant` processes or the
 //! simulated agent speaking the real gRPC+TLS protocol. One test binary.
 
+mod action_schemas;
 mod actions;
 mod alerter_schemas;
 mod alerting;

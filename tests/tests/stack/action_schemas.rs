@@ -1,0 +1,1 @@
+//! Every action message and actioner endpoint against its schema (being written).

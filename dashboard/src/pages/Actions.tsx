@@ -11,7 +11,7 @@ import { actionLabel, targetOf } from '../actions/policy';
 import { compareActions, isFinal } from '../actions/store';
 import { ApiError } from '../api/client';
 import { ACTION_STATUSES, ACTION_TYPES, type ActionRecord, type ActionStatus, type ActionType } from '../api/types';
-import { ActionStatusBadge } from '../components/Actions';
+import { ActionStatusBadge } from '../components/ActionControls';
 import { useServices } from '../context';
 import { DASH, formatDateTime, formatMs, timeAgo } from '../format';
 import { useActions, useAsync, useNow, useSortedIds } from '../hooks';

@@ -3,15 +3,15 @@
 // services, and its recent remote actions. Live frames update the status,
 // alerts, actions and bars, and extend the 1 h chart. Operators and admins
 // get action buttons on container and service rows and the header's
-// `Actions ▾` menu (components/Actions.tsx, a chunk loaded with the page:
+// `Actions ▾` menu (components/ActionControls.tsx, a chunk loaded with the page:
 // the controls appear once it is in).
 import type { ComponentChildren } from 'preact';
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import { ApiError } from '../api/client';
 import { summarizePoint } from '../api/normalize';
 import type { ContainerInfo, HostRecord, ServiceInfo } from '../api/types';
-import type * as ActionsUi from '../components/Actions';
-import type { ActionTarget, Known } from '../components/Actions';
+import type * as ActionsUi from '../components/ActionControls';
+import type { ActionTarget, Known } from '../components/ActionControls';
 import { lazyModule } from '../components/Lazy';
 import { AlertBadge, AlertList } from '../components/Alerts';
 import { Bar } from '../components/Bar';
@@ -32,7 +32,7 @@ function Info({ label, value, testid }: { label: string; value: string; testid?:
   );
 }
 
-const useActionsUi = lazyModule(() => import('../components/Actions'));
+const useActionsUi = lazyModule(() => import('../components/ActionControls'));
 
 /** Row actions: their components, the host and what opens the dialog; absent for viewers. */
 interface RowActs { ui: typeof ActionsUi; host: HostRecord; onOpen: (t: ActionTarget) => void }

@@ -422,6 +422,43 @@ mod tests {
         assert!(check_starts(&dir.path().join("garbage"), "1.3.0").await.is_err());
     }
 
+    /// Answers each connection with the next of `answers` (status, body).
+    async fn serve(answers: Vec<(u16, String)>) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            for (status, body) in answers {
+                let (mut socket, _) = listener.accept().await.unwrap();
+                let mut request = vec![0u8; 2048];
+                let _ = socket.read(&mut request).await.unwrap();
+                let answer = format!("HTTP/1.1 {status} X\r\nContent-Length: {}\r\n\r\n{body}", body.len());
+                socket.write_all(answer.as_bytes()).await.unwrap();
+            }
+        });
+        url
+    }
+
+    #[tokio::test]
+    async fn the_action_key_is_pinned_once_and_a_missing_one_is_a_404() {
+        use base64::Engine as _;
+        let dir = tempfile::tempdir().unwrap();
+        let encode = |key: &Ed25519KeyPair| base64::engine::general_purpose::STANDARD.encode(key.public_key().as_ref());
+        let (first, second) = (encode(&key()), encode(&key()));
+        let url =
+            serve(vec![(200, format!("{first}\n")), (200, first.clone()), (200, second.clone()), (404, "nope".into())]).await;
+        let pin = || pin_served_key(&url, dir.path(), "actions.pub", "action key");
+        assert_eq!(pin().await.unwrap(), Pinned::New { key: first.clone() });
+        assert_eq!(std::fs::read_to_string(dir.path().join("actions.pub")).unwrap(), format!("{first}\n"));
+        assert_eq!(pin().await.unwrap(), Pinned::Same { key: first.clone() });
+        let changed = pin().await.unwrap_err();
+        assert!(matches!(&changed, UpdateError::KeyChanged { what: "action key", .. }), "{changed}");
+        assert!(changed.to_string().starts_with("the server's action key"), "{changed}");
+        assert_eq!(std::fs::read_to_string(dir.path().join("actions.pub")).unwrap(), format!("{first}\n"), "kept");
+        let missing = pin().await.unwrap_err();
+        assert!(matches!(missing, UpdateError::Http(HttpError::Status { status: 404, .. })), "{missing}");
+    }
+
     #[test]
     fn swap_keeps_the_old_build_and_rollback_restores_it() {
         let dir = tempfile::tempdir().unwrap();

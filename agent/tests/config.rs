@@ -263,3 +263,47 @@ fn init_output_parses_into_the_config_of_its_model() {
     assert_eq!(config.server.token, "tok-123");
     assert!(config.collection.services.discover);
 }
+
+#[test]
+fn actions_keys_default_and_are_read() {
+    let config = parse("server:\n  address: gw:9090\n  token: t\n").unwrap();
+    let actions = &config.actions;
+    assert!(!actions.enabled, "remote actions are opt-in");
+    assert_eq!(actions.timeout, Duration::from_secs(60));
+    assert_eq!(actions.service_manager, None, "auto");
+    assert_eq!(actions.max_concurrent, 4);
+    assert_eq!(*actions, sovigilant::config::ActionsConfig::default());
+
+    let config = parse(&format!("{SEED_EXAMPLE}  timeout: 2m\n  service_manager: openrc\n  max_concurrent: 2\n")).unwrap();
+    let actions = &config.actions;
+    assert_eq!(actions.allowed[0], "systemctl restart *");
+    assert_eq!(actions.timeout, Duration::from_secs(120));
+    assert_eq!(actions.service_manager, Some(sovigilant::actions::ServiceManager::OpenRc));
+    assert_eq!(actions.max_concurrent, 2);
+    let none = parse(&format!("{SEED_EXAMPLE}  service_manager: none\n")).unwrap();
+    assert_eq!(none.actions.service_manager, Some(sovigilant::actions::ServiceManager::None));
+}
+
+#[test]
+fn bad_actions_values_are_rejected_naming_key_and_value() {
+    for (line, needles) in [
+        ("  timeout: 2h\n", &["actions.timeout", "\"2h\"", "3600s maximum"][..]),
+        ("  timeout: soon\n", &["actions.timeout", "soon"]),
+        ("  service_manager: upstart\n", &["actions.service_manager", "\"upstart\"", "auto, systemd, openrc, none"]),
+        ("  max_concurrent: 0\n", &["actions.max_concurrent", "0 is out of range"]),
+        ("  max_concurrent: many\n", &["actions.max_concurrent", "\"many\""]),
+    ] {
+        let error = parse(&format!("{SEED_EXAMPLE}{line}")).unwrap_err();
+        assert!(error.starts_with(FILE), "{error}");
+        for needle in needles {
+            assert!(error.contains(needle), "{needle:?} not in {error}");
+        }
+    }
+    let error = parse(&seed_with("    - \"docker restart *\"\n", "    - \"  \"\n")).unwrap_err();
+    assert!(error.contains("actions.allowed[2]: is empty"), "{error}");
+    let error = parse(&seed_with("    - \"reboot*\"\n", "    - \"reboot\\nnow\"\n")).unwrap_err();
+    assert!(error.contains("actions.denied[2]") && error.contains("control character"), "{error}");
+    let many: String = (0..257).map(|i| format!("    - \"systemctl restart unit{i}\"\n")).collect();
+    let error = parse(&seed_with("    - \"systemctl restart *\"\n", &many)).unwrap_err();
+    assert!(error.contains("actions.allowed: has 260 entries; at most 256"), "{error}");
+}

@@ -7,7 +7,8 @@
 //!   then `GET /1.0/operations/{id}/wait?timeout=N` until the operation ends;
 //!   "already running" / "already stopped" is a success saying so.
 //!
-//! The whole exchange is bounded by the action's timeout.
+//! The whole exchange is bounded by the action's timeout (each request's own
+//! bound is a little longer, so the action's is the one reported).
 
 use std::path::Path;
 use std::time::Duration;
@@ -21,6 +22,8 @@ use crate::http;
 
 /// Seconds Incus gives an instance to stop cleanly (stop, restart).
 pub const INCUS_STATE_TIMEOUT: u32 = 30;
+/// How much longer than what is left of the action a request may take.
+const SLACK: Duration = Duration::from_secs(1);
 
 /// `verb` (`start`, `stop`, `restart`) the container `name` through
 /// `endpoint`, within `timeout`.
@@ -65,7 +68,7 @@ fn past(verb: &str) -> &'static str {
 
 async fn docker(socket: &Path, verb: &'static str, name: &str, timeout: Duration) -> Result<String, String> {
     let path = format!("/containers/{name}/{verb}");
-    let response = http::request(socket, "POST", &path, None, timeout).await.map_err(|error| error.to_string())?;
+    let response = http::request(socket, "POST", &path, None, timeout + SLACK).await.map_err(|error| error.to_string())?;
     match response.status {
         200..=299 => Ok(format!("{name} {}", past(verb))),
         304 => Ok(format!("{name} was already {}", past(verb))),
@@ -78,7 +81,7 @@ async fn incus(socket: &Path, verb: &'static str, name: &str, deadline: Instant)
     let path = format!("/1.0/instances/{name}/state");
     let body = serde_json::json!({ "action": verb, "timeout": INCUS_STATE_TIMEOUT });
     let remaining = || deadline.saturating_duration_since(Instant::now());
-    let response = http::request(socket, "PUT", &path, Some(body.to_string().as_bytes()), remaining())
+    let response = http::request(socket, "PUT", &path, Some(body.to_string().as_bytes()), remaining() + SLACK)
         .await
         .map_err(|error| error.to_string())?;
     if response.status == 404 {

@@ -40,8 +40,9 @@ pub struct Finished {
 }
 
 impl Finished {
+    /// Exited 0 (a command), or done (an engine API call): no error.
     pub fn success(&self) -> bool {
-        self.exit_code == Some(0) && self.error.is_none()
+        self.error.is_none()
     }
 }
 

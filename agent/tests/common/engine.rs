@@ -1,7 +1,8 @@
 //! A tiny HTTP/1.1 server on a unix socket standing in for the Docker,
 //! Podman and Incus engines: it serves the recorded responses of
-//! `tests/fixtures/` by request path (query included), and can answer
-//! garbage or never answer.
+//! `tests/fixtures/` by `METHOD path` or by path (query included), with
+//! any status, and can answer garbage or never answer. It records each
+//! request's method, path and body.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -16,16 +17,23 @@ pub enum Reply {
     Json(String),
     /// 200 with Transfer-Encoding: chunked (in 100-byte chunks).
     Chunked(String),
+    /// This status with this body (Content-Length; none for 204 and 304).
+    Status(u16, String),
     /// Accept the request and never answer.
     Hang,
     /// Bytes that are not HTTP, then close.
     Garbage,
 }
 
+/// A request as received: (method, path, body).
+pub type Request = (String, String, Vec<u8>);
+
 pub struct Engine {
     pub socket: PathBuf,
     routes: Arc<Mutex<HashMap<String, Reply>>>,
     pub requests: Arc<Mutex<Vec<String>>>,
+    /// (method, path, body) of every request.
+    pub full: Arc<Mutex<Vec<Request>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -38,27 +46,46 @@ impl Engine {
         let listener = UnixListener::bind(&socket).unwrap();
         let routes: Arc<Mutex<HashMap<String, Reply>>> = Arc::default();
         let requests: Arc<Mutex<Vec<String>>> = Arc::default();
-        let (routes_task, requests_task) = (routes.clone(), requests.clone());
+        let full: Arc<Mutex<Vec<Request>>> = Arc::default();
+        let (routes_task, requests_task, full_task) = (routes.clone(), requests.clone(), full.clone());
         let task = tokio::spawn(async move {
             loop {
                 let Ok((mut stream, _)) = listener.accept().await else { return };
                 let routes = routes_task.clone();
                 let requests = requests_task.clone();
+                let full = full_task.clone();
                 tokio::spawn(async move {
-                    let mut head = Vec::new();
+                    let mut raw = Vec::new();
                     let mut buffer = [0u8; 1024];
-                    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    let head_end = loop {
+                        if let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+                            break end + 4;
+                        }
                         match stream.read(&mut buffer).await {
                             Ok(0) | Err(_) => return,
-                            Ok(n) => head.extend_from_slice(&buffer[..n]),
+                            Ok(n) => raw.extend_from_slice(&buffer[..n]),
+                        }
+                    };
+                    let head = String::from_utf8_lossy(&raw[..head_end]).into_owned();
+                    let length: usize = head
+                        .lines()
+                        .find_map(|line| line.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_owned()))
+                        .and_then(|value| value.parse().ok())
+                        .unwrap_or(0);
+                    while raw.len() < head_end + length {
+                        match stream.read(&mut buffer).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => raw.extend_from_slice(&buffer[..n]),
                         }
                     }
-                    let head = String::from_utf8_lossy(&head).into_owned();
+                    let body = raw[head_end..head_end + length].to_vec();
+                    let method = head.split_whitespace().next().unwrap_or_default().to_owned();
                     let path = head.split_whitespace().nth(1).unwrap_or_default().to_owned();
                     requests.lock().unwrap().push(path.clone());
+                    full.lock().unwrap().push((method.clone(), path.clone(), body));
                     let reply = {
                         let routes = routes.lock().unwrap();
-                        routes.get(&path).or_else(|| routes.get("*")).cloned()
+                        routes.get(&format!("{method} {path}")).or_else(|| routes.get(&path)).or_else(|| routes.get("*")).cloned()
                     };
                     let response = match reply {
                         Some(Reply::Json(body)) => format!(
@@ -76,6 +103,11 @@ impl Engine {
                             out.extend_from_slice(b"0\r\n\r\n");
                             out
                         }
+                        Some(Reply::Status(status, body)) => {
+                            let length =
+                                if status == 204 || status == 304 { String::new() } else { format!("Content-Length: {}\r\n", body.len()) };
+                            format!("HTTP/1.1 {status} Whatever\r\nContent-Type: application/json\r\n{length}\r\n{body}").into_bytes()
+                        }
                         Some(Reply::Hang) => {
                             std::future::pending::<()>().await;
                             return;
@@ -91,7 +123,7 @@ impl Engine {
                 });
             }
         });
-        Engine { socket, routes, requests, task }
+        Engine { socket, routes, requests, full, task }
     }
 
     pub fn set(&self, path: &str, reply: Reply) {
@@ -104,6 +136,11 @@ impl Engine {
 
     pub fn requests(&self) -> Vec<String> {
         self.requests.lock().unwrap().clone()
+    }
+
+    /// (method, path, body) of every request so far.
+    pub fn full_requests(&self) -> Vec<Request> {
+        self.full.lock().unwrap().clone()
     }
 }
 

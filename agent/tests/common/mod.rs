@@ -1,8 +1,11 @@
 //! A real gRPC peer for the agent's tests: a tonic server implementing the
 //! generated `VigilService` trait on 127.0.0.1 (plaintext), recording what it
-//! receives, with switches to break a stream, refuse a snapshot or hold acks.
+//! receives, with switches to break a stream, refuse a snapshot or hold acks,
+//! and a way to hand the agent an `Action` ([`Gateway::send_action`]) and
+//! read its `ActionResult`s ([`Gateway::action_results`]).
 #![allow(dead_code)]
 
+pub mod actions;
 pub mod engine;
 
 /// The kit's polling helper (`vigil_testkit::eventually`), compiled from its
@@ -22,11 +25,15 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
 use tonic::{Request, Response, Status, Streaming};
 use vigil_proto::vigil_service_server::{VigilService, VigilServiceServer};
-use vigil_proto::{agent_message, server_message, Ack, AgentMessage, RegisterRequest, RegisterResponse, ServerMessage};
+use vigil_proto::{
+    agent_message, server_message, Ack, Action, ActionResult, AgentMessage, RegisterRequest, RegisterResponse, ServerMessage,
+};
 use vigil_runtime::CancellationToken;
 
 pub const TOKEN: &str = "test-token-123";
 pub const HOST_ID: &str = "host-test-1";
+/// The tenant every registration is answered with.
+pub const TENANT_ID: &str = "tenant-test";
 
 #[derive(Debug, Default)]
 pub struct Behaviour {
@@ -49,7 +56,12 @@ pub struct Record {
     pub registers: Vec<RegisterRequest>,
     pub heartbeats: usize,
     pub snapshots: Vec<vigil_proto::Metrics>,
+    /// (connection number from 1, report)
+    pub action_results: Vec<(usize, ActionResult)>,
 }
+
+/// One stream's way to the agent.
+type Outbound = mpsc::Sender<Result<ServerMessage, Status>>;
 
 #[derive(Clone)]
 pub struct Gateway {
@@ -58,6 +70,8 @@ pub struct Gateway {
     connections: Arc<AtomicUsize>,
     /// Cancelled to fail every open stream (the gateway "dies").
     kill: CancellationToken,
+    /// The newest stream's way to the agent.
+    outbound: Arc<Mutex<Option<Outbound>>>,
 }
 
 impl Gateway {
@@ -67,6 +81,7 @@ impl Gateway {
             behaviour: Arc::new(behaviour),
             connections: Arc::default(),
             kill: CancellationToken::new(),
+            outbound: Arc::default(),
         }
     }
 
@@ -77,7 +92,38 @@ impl Gateway {
             behaviour: Arc::new(behaviour),
             connections: self.connections.clone(),
             kill: CancellationToken::new(),
+            outbound: Arc::default(),
         }
+    }
+
+    /// Hands `action` to the agent on the newest stream; `false` when no
+    /// stream is open.
+    pub async fn send_action(&self, action: Action) -> bool {
+        let outbound = self.outbound.lock().unwrap().clone();
+        match outbound {
+            Some(tx) => tx.send(Ok(ServerMessage { payload: Some(server_message::Payload::Action(action)) })).await.is_ok(),
+            None => false,
+        }
+    }
+
+    /// The reports received for `action_id`, in order.
+    pub fn action_results(&self, action_id: &str) -> Vec<ActionResult> {
+        let record = self.record.lock().unwrap();
+        record.action_results.iter().filter(|(_, r)| r.action_id == action_id).map(|(_, r)| r.clone()).collect()
+    }
+
+    /// Waits for the final report (not `running`) of `action_id`: the reports
+    /// received until then.
+    pub async fn final_results(&self, action_id: &str, timeout: Duration) -> Vec<ActionResult> {
+        eventually(&format!("a final report of action {action_id}"), timeout, || async {
+            let results = self.action_results(action_id);
+            if results.last().is_some_and(|r| r.status != "running") {
+                Ok(results)
+            } else {
+                Err(results)
+            }
+        })
+        .await
     }
 
     pub fn received(&self) -> Vec<(usize, u64)> {
@@ -111,6 +157,7 @@ impl VigilService for Gateway {
         }
         let connection = self.connections.fetch_add(1, Ordering::SeqCst) + 1;
         let (tx, rx) = mpsc::channel(1024);
+        *self.outbound.lock().unwrap() = Some(tx.clone());
         let mut inbound = request.into_inner();
         let record = self.record.clone();
         let behaviour = self.behaviour.clone();
@@ -155,7 +202,10 @@ impl VigilService for Gateway {
                         }
                     }
                     Some(agent_message::Payload::Heartbeat(_)) => record.lock().unwrap().heartbeats += 1,
-                    _ => {}
+                    Some(agent_message::Payload::ActionResult(result)) => {
+                        record.lock().unwrap().action_results.push((connection, result))
+                    }
+                    None => {}
                 }
             }
         });
@@ -169,7 +219,7 @@ impl VigilService for Gateway {
         let body = request.into_inner();
         let host_id = if body.requested_id.is_empty() { HOST_ID.to_owned() } else { body.requested_id.clone() };
         self.record.lock().unwrap().registers.push(body);
-        Ok(Response::new(RegisterResponse { host_id, tenant_id: "tenant-test".into(), interval_seconds: 0 }))
+        Ok(Response::new(RegisterResponse { host_id, tenant_id: TENANT_ID.into(), interval_seconds: 0 }))
     }
 }
 

@@ -117,11 +117,41 @@ build_dashboard() {
 }
 
 # Real programs the agent's tests use: nginx and redis-server for service
-# discovery, podman for its Docker-compatible API.
+# discovery, podman (with runc) for its Docker-compatible API and the
+# container actions, busybox-static for the test image.
 ensure_test_packages() {
   local missing=()
   command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
   command -v redis-server >/dev/null || missing+=(redis-server)
   command -v podman >/dev/null || missing+=(podman)
+  command -v runc >/dev/null || [ -x /usr/sbin/runc ] || missing+=(runc)
+  dpkg -s busybox-static >/dev/null 2>&1 || missing+=(busybox-static)
   if [ ${#missing[@]} -gt 0 ]; then apt_install "${missing[@]}"; fi
+  ensure_podman_config
+  ensure_test_image
+}
+
+# crun refuses this machine's cgroups: podman runs containers with runc, and
+# with ulimits it may set. Written only when there is no containers.conf.
+ensure_podman_config() {
+  local conf=/etc/containers/containers.conf
+  [ -e "$conf" ] && return 0
+  log "writing $conf (runtime runc)"
+  mkdir -p /etc/containers
+  printf '[containers]\ndefault_ulimits = ["nofile=1024:1024", "nproc=1000:1000"]\n[engine]\nruntime = "runc"\n' >"$conf"
+}
+
+# The image the agent's Podman tests run (agent/tests/podman_actions.rs):
+# Debian's static busybox alone, imported once per machine (no registry).
+VIGIL_TEST_IMAGE=localhost/vigil-test-busybox:latest
+ensure_test_image() {
+  podman image exists "$VIGIL_TEST_IMAGE" 2>/dev/null && return 0
+  log "importing the test image $VIGIL_TEST_IMAGE (busybox-static)"
+  local rootfs
+  rootfs=$(mktemp -d)
+  mkdir -p "$rootfs/bin"
+  cp /bin/busybox "$rootfs/bin/busybox"
+  tar -C "$rootfs" -cf "$rootfs.tar" .
+  podman import "$rootfs.tar" "$VIGIL_TEST_IMAGE" >/dev/null
+  rm -rf "$rootfs" "$rootfs.tar"
 }

@@ -43,7 +43,7 @@ fn ensure_image(dir: &Path) {
     let tarball = dir.join("rootfs.tar");
     let tarred = std::process::Command::new("tar").arg("-C").arg(&rootfs).arg("-cf").arg(&tarball).arg(".").status().unwrap();
     assert!(tarred.success());
-    podman(&["import", tarball.to_str().unwrap(), IMAGE]);
+    podman(&["import", "--quiet", tarball.to_str().unwrap(), IMAGE]);
 }
 
 fn state(name: &str) -> (bool, String) {

@@ -152,6 +152,6 @@ ensure_test_image() {
   mkdir -p "$rootfs/bin"
   cp /bin/busybox "$rootfs/bin/busybox"
   tar -C "$rootfs" -cf "$rootfs.tar" .
-  podman import "$rootfs.tar" "$VIGIL_TEST_IMAGE" >/dev/null
+  podman import --quiet "$rootfs.tar" "$VIGIL_TEST_IMAGE" >/dev/null
   rm -rf "$rootfs" "$rootfs.tar"
 }

@@ -290,8 +290,8 @@ describe('host page actions', () => {
     expect(sshd.getAttribute('title')).toBe('The agent would refuse: denied by the actions.denied entry "systemctl restart sshd.service"');
     const stop = q('action-button-stop-nginx')!;
     expect(stop.getAttribute('aria-disabled')).toBe('true');
-    expect(stop.getAttribute('title')).toBe('The agent would refuse: no actions.allowed entry matches systemctl stop nginx.service');
-    expect(q('action-button-restart-db')!.getAttribute('title')).toBe('The agent would refuse: no actions.allowed entry matches podman restart db');
+    expect(stop.getAttribute('title')).toBe('The agent would refuse: no actions.allowed entry matches "systemctl stop nginx.service"');
+    expect(q('action-button-restart-db')!.getAttribute('title')).toBe('The agent would refuse: no actions.allowed entry matches "podman restart db"');
 
     await click('action-button-restart-sshd');
     expect(q('action-verdict')!.getAttribute('data-allowed')).toBe('false');
@@ -350,9 +350,9 @@ describe('host page actions', () => {
     expect(q<HTMLButtonElement>('action-confirm')!.disabled).toBe(true);
     fill('action-input', 'df -h; reboot');
     expect(text('action-command')).toBe('exec df -h; reboot');
-    expect(text('action-verdict')).toContain('no actions.allowed entry matches exec df -h; reboot');
+    expect(text('action-verdict')).toContain('no actions.allowed entry `exec <program> ...` allows "exec df -h; reboot"');
     expect(q<HTMLButtonElement>('action-confirm')!.disabled).toBe(true);
-    expect(q('action-confirm')!.getAttribute('title')).toBe('no actions.allowed entry matches exec df -h; reboot');
+    expect(q('action-confirm')!.getAttribute('title')).toBe('no actions.allowed entry `exec <program> ...` allows "exec df -h; reboot" (exec is refused by default)');
     fill('action-input', 'df -h');
     expect(q('action-verdict')!.getAttribute('data-allowed')).toBe('true');
     await click('action-confirm');

@@ -23,6 +23,8 @@ pub const ACTIONER_CONSUMER: &str = "actioner";
 pub const ALERTER_CONSUMER: &str = "alerter";
 /// Durable pull consumer of host online/offline events shared by every alerter instance.
 pub const ALERTER_HOSTS_CONSUMER: &str = "alerter-hosts";
+/// Durable pull consumer of fired alerts shared by every orchestrator instance.
+pub const ORCHESTRATOR_CONSUMER: &str = "orchestrator";
 /// Durable pull consumer shared by every collector instance.
 pub const COLLECTOR_CONSUMER: &str = "collector";
 /// Window inside which a re-published snapshot (same `Nats-Msg-Id`) is dropped.
@@ -137,6 +139,21 @@ pub fn alerter_hosts_consumer() -> consumer::pull::Config {
         ack_wait: Duration::from_secs(10),
         deliver_policy: consumer::DeliverPolicy::New,
         filter_subjects: vec!["hosts.*.*.online".to_owned(), "hosts.*.*.offline".to_owned()],
+        ..Default::default()
+    }
+}
+
+/// The orchestrators' alert triggers: every fired alert, each starting the
+/// runs of the scenarios it triggers before it is acked. New orchestrators
+/// start with new alerts (a scenario never acts on an old firing).
+pub fn orchestrator_consumer() -> consumer::pull::Config {
+    consumer::pull::Config {
+        durable_name: Some(ORCHESTRATOR_CONSUMER.to_owned()),
+        description: Some("vigil orchestrator: starts the scenarios fired alerts trigger".to_owned()),
+        ack_policy: consumer::AckPolicy::Explicit,
+        ack_wait: Duration::from_secs(30),
+        deliver_policy: consumer::DeliverPolicy::New,
+        filter_subject: subjects::ALERTS_FIRED.to_owned(),
         ..Default::default()
     }
 }

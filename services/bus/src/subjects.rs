@@ -45,6 +45,9 @@ pub fn dead_letter(original_subject: &str) -> String {
 /// All alert events: `alerts.<tenant>.<host>.<event>`.
 pub const ALERTS_ALL: &str = "alerts.>";
 
+/// Every alert that fired (the orchestrator's alert triggers).
+pub const ALERTS_FIRED: &str = "alerts.*.*.fired";
+
 /// Subject of an alert event.
 pub fn alert_event(tenant_id: &str, host_id: &str, event: crate::messages::AlertTransition) -> String {
     format!("alerts.{}.{}.{}", checked("tenant", tenant_id), checked("host", host_id), event.as_str())

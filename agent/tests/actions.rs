@@ -185,6 +185,36 @@ async fn a_report_made_while_disconnected_goes_out_on_the_next_connection() {
     agent.stop().await;
 }
 
+#[tokio::test]
+async fn stopping_the_agent_kills_the_groups_of_running_actions() {
+    let signer = Signer::new();
+    let tmp = tempfile::tempdir().unwrap();
+    let forks = script(tmp.path(), "forks.sh", "(sleep 300; echo never) & echo $! > $1; sleep 300");
+    let mut agent = RunningAgent::start(&format!("enabled: true\nallowed:\n  - \"exec {} *\"\n", forks.display())).await;
+    signer.pin(&agent.state);
+    let pid_file = tmp.path().join("grandchild");
+    let order = signer.order("stop-1", "exec", &[("command", &format!("{} {}", forks.display(), pid_file.display()))]);
+    assert!(agent.gateway.send_action(order).await);
+    let grandchild: u32 = eventually("the grandchild's pid", Duration::from_secs(10), || async {
+        std::fs::read_to_string(&pid_file).ok().and_then(|text| text.trim().parse().ok())
+    })
+    .await;
+    agent.stop().await;
+    eventually(&format!("the grandchild {grandchild} to be killed"), Duration::from_secs(5), || async {
+        match std::fs::read_to_string(format!("/proc/{grandchild}/stat")) {
+            Err(_) => true,
+            Ok(stat) => stat.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+        }
+    })
+    .await;
+    // its record says so at the next start
+    agent.spawn().await;
+    let again = signer.order("stop-1", "exec", &[("command", &format!("{} {}", forks.display(), pid_file.display()))]);
+    let result = only(&agent.act(again).await).clone();
+    assert_eq!((result.status.as_str(), result.error.as_str()), ("failed", "the agent restarted while it ran"));
+    agent.stop().await;
+}
+
 /// A fake `name` on the agent's PATH appending its argv to `dir/argv`.
 fn recording(dir: &Path, name: &str) -> std::path::PathBuf {
     script(dir, name, &format!("echo \"$*\" >> {}/argv\necho {name} done", dir.display()));

@@ -6,7 +6,8 @@
 //! - the child and everything it forks share its process group; at the
 //!   timeout the whole group gets SIGKILL, and when the child exits what is
 //!   left of its group gets SIGKILL too (something meant to outlive the action
-//!   must leave the group: `setsid`, `systemd-run`);
+//!   must leave the group: `setsid`, `systemd-run`); so does the group of a
+//!   run dropped before its end (the agent stopping);
 //! - the output is read as it comes, both streams into one buffer of at
 //!   most [`OUTPUT_CAP`] bytes; past it the pipe is still drained (so the
 //!   child never blocks on a full pipe) and the rest dropped, `truncated` set;
@@ -84,6 +85,24 @@ impl Capture {
     }
 }
 
+/// A command's process group, killed when dropped (a run that does not
+/// finish: the agent stops).
+struct Group(Option<u32>);
+
+impl Group {
+    fn kill(&self) {
+        if let Some(pid) = self.0 {
+            crate::custom::kill_group(pid);
+        }
+    }
+}
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
 async fn drain(mut pipe: tokio::net::unix::pipe::Receiver, capture: &mut Capture) {
     let mut buffer = vec![0u8; 16 * 1024];
     loop {
@@ -131,6 +150,7 @@ pub async fn run(argv: &[String], timeout: Duration) -> Finished {
         Err(error) => return not_started(error),
     };
     let pid = child.id();
+    let mut group = Group(pid);
 
     let mut capture = Capture::default();
     let (status, timed_out) = {
@@ -147,9 +167,7 @@ pub async fn run(argv: &[String], timeout: Duration) -> Finished {
         })
         .await;
         // the child is gone, or is killed now: so is what is left of its group
-        if let Some(pid) = pid {
-            crate::custom::kill_group(pid);
-        }
+        group.kill();
         let (status, timed_out) = match waited {
             Ok(status) => (status, false),
             Err(_) => (child.wait().await, true),
@@ -159,6 +177,7 @@ pub async fn run(argv: &[String], timeout: Duration) -> Finished {
         }
         (status, timed_out)
     };
+    group.0 = None;
     let (output, truncated) = capture.into_text();
     let duration = started.elapsed();
     let (exit_code, error) = if timed_out {

@@ -169,28 +169,41 @@ impl Stack {
 
     /// A real `sovigilant run` process against this stack's gateway.
     pub fn agent(&self, fixture: &TenantFixture, interval: &str) -> Result<AgentProcess> {
+        self.agent_with(fixture, interval, "", None)
+    }
+
+    /// A real `sovigilant run` process with `extra_yaml` appended to its
+    /// config (e.g. an `actions:` section) and, when given, `action_key`
+    /// (base64, as `/downloads/actions.pub` serves it) pinned in its state
+    /// dir, as `sovigilant init` pins it.
+    pub fn agent_with(
+        &self,
+        fixture: &TenantFixture,
+        interval: &str,
+        extra_yaml: &str,
+        action_key: Option<&str>,
+    ) -> Result<AgentProcess> {
         let dir = TempDir::new()?;
         let config = dir.path().join("config.yaml");
+        let state = dir.path().join("state");
         std::fs::write(
             &config,
             format!(
-                "agent:\n  id: auto\n  name: \"{{{{hostname}}}}\"\nserver:\n  address: {}\n  token: \"{}\"\n  tls:\n    enabled: true\n    ca_cert: {}\ncollection:\n  interval: {interval}\n  host:\n    enabled: true\nstate_dir: {}\n",
+                "agent:\n  id: auto\n  name: \"{{{{hostname}}}}\"\nserver:\n  address: {}\n  token: \"{}\"\n  tls:\n    enabled: true\n    ca_cert: {}\ncollection:\n  interval: {interval}\n  host:\n    enabled: true\nstate_dir: {}\n{extra_yaml}",
                 self.grpc_address(),
                 fixture.token,
                 self.ca_path().display(),
-                dir.path().join("state").display()
+                state.display()
             ),
         )?;
+        if let Some(key) = action_key {
+            std::fs::create_dir_all(&state)?;
+            std::fs::write(state.join(vigil_bus::actions::PUBLIC_KEY_FILE), format!("{}\n", key.trim()))?;
+        }
         let log = dir.path().join("agent.log");
-        let child = Command::new(bin("sovigilant"))
-            .args(["--config"])
-            .arg(&config)
-            .arg("run")
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log)?)
-            .spawn()?;
-        Ok(AgentProcess { child: Some(child), dir, config, log })
+        let mut agent = AgentProcess { child: None, dir, config, log };
+        agent.start()?;
+        Ok(agent)
     }
 }
 
@@ -264,6 +277,22 @@ impl AgentProcess {
             kill(&mut child, libc::SIGTERM);
             let _ = child.wait();
         }
+    }
+
+    /// Starts `sovigilant run` with this agent's config and state (again,
+    /// after [`AgentProcess::stop`]); its log is appended to.
+    pub fn start(&mut self) -> Result<()> {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log)?;
+        let child = Command::new(bin("sovigilant"))
+            .args(["--config"])
+            .arg(&self.config)
+            .arg("run")
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()?;
+        self.child = Some(child);
+        Ok(())
     }
 
     pub fn config_path(&self) -> &Path {

@@ -4,6 +4,7 @@
 
 mod action_schemas;
 mod actions;
+mod actions_real;
 mod alerter_schemas;
 mod alerting;
 mod bad_input;

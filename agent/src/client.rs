@@ -322,11 +322,11 @@ pub async fn refresh_registration(
                 return;
             }
             Ok(response) => {
+                tracing::info!(host_id = %host_id, tenant_id = %response.tenant_id, "registration refreshed");
+                tenant.send_replace(Some(response.tenant_id.clone()));
                 if let Err(error) = store_id(&config.state_dir, TENANT_ID_FILE, &response.tenant_id).await {
                     tracing::warn!(error = %error, "cannot store the tenant id");
                 }
-                tracing::info!(host_id = %host_id, tenant_id = %response.tenant_id, "registration refreshed");
-                tenant.send_replace(Some(response.tenant_id));
                 return;
             }
             Err(ClientError::Rpc { status, .. })

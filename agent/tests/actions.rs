@@ -148,7 +148,16 @@ async fn an_action_id_runs_at_most_once_repeated_while_running_and_after_a_resta
         r#"{"action_id":"once-3","status":"running","command":"exec x","rule":"exec x *","started_at":"2026-12-06T10:00:00.000Z"}"#,
     )
     .unwrap();
+    // as an agent older than remote actions left it: a host id, no tenant id
+    std::fs::remove_file(agent.state.join("tenant_id")).unwrap();
     agent.spawn().await;
+    // with a stored host id it registers again (its policy, its tenant)
+    eventually("the registration refreshed at start", Duration::from_secs(10), || async {
+        agent.state.join("tenant_id").exists() && agent.gateway.record.lock().unwrap().registers.len() == 2
+    })
+    .await;
+    assert!(agent.gateway.record.lock().unwrap().registers[1].actions.as_ref().is_some_and(|p| p.enabled));
+    assert_eq!(std::fs::read_to_string(agent.state.join("host_id")).unwrap().trim(), common::HOST_ID);
     let replayed = agent.act(once.clone()).await;
     assert_eq!(replayed, [first[1].clone()]);
     assert_eq!(marker("a"), "run\n", "never run again");

@@ -10,8 +10,8 @@ use chrono::Utc;
 use sqlx::{MySql, Row};
 use vigil_bus::messages::{
     AcknowledgeAlert, Alert, AlertHistoryEntry, AlertHistoryPage, AlertHistoryQuery, AlertStatus, AlertTransition, ChannelRecord,
-    ChannelTestResult, CheckRule, CreateRule, ListAlerts, MaintenanceRecord, OfTenant, PutChannels, RuleCheck, RuleRecord,
-    SaveMaintenance, SaveSilence, SilenceRecord, TenantItem, UpdateRule, MAX_HISTORY_PAGE,
+    ChannelTestResult, CheckRule, CreateRule, ListAlerts, MaintenanceRecord, NotifyChannels, NotifyReceipt, OfTenant,
+    PutChannels, RuleCheck, RuleRecord, SaveMaintenance, SaveSilence, SilenceRecord, TenantItem, UpdateRule, MAX_HISTORY_PAGE,
 };
 use vigil_bus::{ErrorCode, ServiceError};
 
@@ -309,6 +309,100 @@ pub(crate) async fn test_channel(shared: &Shared, request: TenantItem) -> Result
         tracing::warn!(error = %db_error, "cannot record a test notification attempt");
     }
     Ok(ChannelTestResult { delivered: result.is_ok(), status, error })
+}
+
+/// Longest message `channels.notify` takes, in bytes.
+pub const MAX_MESSAGE_BYTES: usize = 4000;
+/// Longest de-duplication key `channels.notify` takes, in bytes.
+pub const MAX_KEY_BYTES: usize = 200;
+
+/// `prefix-` and 24 hex digits of SHA-256 over `parts` (NUL-separated): an
+/// id that is the same whenever the parts are.
+fn derived_id(prefix: &str, parts: &[&str]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hash = Sha256::new();
+    for part in parts {
+        hash.update(part.as_bytes());
+        hash.update([0]);
+    }
+    format!("{prefix}-{}", &hex::encode(hash.finalize())[..24])
+}
+
+/// The channels `wanted` names among the tenant's: the one with that id,
+/// else those with that name, else those of that type; none named: every
+/// enabled channel. `NotFound` naming it when nothing matches, 422 when
+/// only disabled channels do.
+fn channels_named<'a>(
+    config: &'a tenants::TenantConfig,
+    wanted: Option<&str>,
+) -> Result<Vec<&'a channels::Channel>, ServiceError> {
+    let Some(wanted) = wanted else {
+        return Ok(config.channels.iter().filter(|channel| channel.enabled).collect());
+    };
+    let by_id: Vec<&channels::Channel> = config.channels.iter().filter(|c| c.id == wanted).collect();
+    let by_name: Vec<&channels::Channel> = config.channels.iter().filter(|c| c.name == wanted).collect();
+    let by_kind: Vec<&channels::Channel> = config.channels.iter().filter(|c| c.config.kind() == wanted).collect();
+    let matching = [by_id, by_name, by_kind].into_iter().find(|found| !found.is_empty()).unwrap_or_default();
+    if matching.is_empty() {
+        return Err(ServiceError::new(
+            ErrorCode::NotFound,
+            format!("no channel {wanted:?} (give a channel id, name or type: email, slack, webhook, ...)"),
+        ));
+    }
+    let enabled: Vec<&channels::Channel> = matching.into_iter().filter(|c| c.enabled).collect();
+    if enabled.is_empty() {
+        return Err(crate::error::field_error("channel", format!("{wanted:?} names only disabled channels")).into());
+    }
+    Ok(enabled)
+}
+
+/// Queues a plain message to the tenant's channels through the outbox (sent
+/// at least once, retried and recorded like alert notifications). Each
+/// row's id is derived from the tenant, `key` and the channel, so the same
+/// key asked again queues nothing new; the receipt names the channels.
+pub(crate) async fn notify(shared: &Shared, request: NotifyChannels) -> Result<NotifyReceipt, ServiceError> {
+    let config = config(shared, &request.tenant_id).await?;
+    if request.message.trim().is_empty() || request.message.len() > MAX_MESSAGE_BYTES {
+        return Err(crate::error::field_error("message", format!("must be 1 to {MAX_MESSAGE_BYTES} bytes of text")).into());
+    }
+    if request.key.is_empty() || request.key.len() > MAX_KEY_BYTES {
+        return Err(crate::error::field_error("key", format!("must be 1 to {MAX_KEY_BYTES} bytes")).into());
+    }
+    if let Some(host) = &request.host_id {
+        vigil_bus::validate("host", host).map_err(|error| ServiceError::new(ErrorCode::BadRequest, error.to_string()))?;
+    }
+    let targets = channels_named(&config, request.channel.as_deref())?;
+    let host = match &request.host_id {
+        Some(host) => {
+            let names = shared.host_names.names(&[(request.tenant_id.as_str(), host.as_str())]).await;
+            Some((host.clone(), names.get(host).cloned().unwrap_or_else(|| host.clone())))
+        }
+        None => None,
+    };
+    let now = Utc::now();
+    let message_id = derived_id("msg", &[&request.tenant_id, &request.key]);
+    let notification = Notification::message(
+        &message_id,
+        &request.tenant_id,
+        host.as_ref().map(|(id, name)| (id.as_str(), name.as_str())),
+        request.message.trim_end(),
+        now,
+    );
+    let mut queued = 0;
+    let mut tx = shared.pool.begin().await.map_err(db("queueing a message"))?;
+    for channel in &targets {
+        let id = derived_id("ntf", &[&request.tenant_id, &request.key, &channel.id]);
+        let notification = Notification { id: id.clone(), ..notification.clone() };
+        if store::enqueue_message(&mut tx, &id, &notification, &channel.id, now).await.map_err(db("queueing a message"))? {
+            queued += 1;
+        }
+    }
+    tx.commit().await.map_err(db("queueing a message"))?;
+    if queued > 0 {
+        shared.deliveries.notify_one();
+    }
+    tracing::info!(tenant_id = %request.tenant_id, key = %request.key, channels = targets.len(), queued, "message queued");
+    Ok(NotifyReceipt { channels: targets.iter().map(|channel| channel.id.clone()).collect() })
 }
 
 // ---------------------------------------------------------------- silences and maintenance

@@ -23,6 +23,7 @@ pub(crate) fn table() -> EndpointTable<Shared> {
         .handle(alerter::LIST_CHANNELS, |s: Arc<Shared>, r| async move { api::list_channels(&s, r).await })
         .handle(alerter::PUT_CHANNELS, |s: Arc<Shared>, r| async move { api::put_channels(&s, r).await })
         .handle(alerter::TEST_CHANNEL, |s: Arc<Shared>, r| async move { api::test_channel(&s, r).await })
+        .handle(alerter::NOTIFY, |s: Arc<Shared>, r| async move { api::notify(&s, r).await })
         .handle(alerter::LIST_SILENCES, |s: Arc<Shared>, r| async move { api::list_silences(&s, r).await })
         .handle(alerter::SAVE_SILENCE, |s: Arc<Shared>, r| async move { api::save_silence(&s, r).await })
         .handle(alerter::DELETE_SILENCE, |s: Arc<Shared>, r| async move { api::delete_silence(&s, r).await })

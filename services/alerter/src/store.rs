@@ -387,6 +387,33 @@ pub async fn enqueue_channel(
     .await
 }
 
+/// Queues a plain message (`channels.notify`) to one channel under the
+/// outbox id `id`, derived from the requester's key: `false` when that row
+/// exists already (the same key asked again queues nothing new).
+pub async fn enqueue_message(
+    tx: &mut Tx<'_>,
+    id: &str,
+    notification: &Notification,
+    channel_id: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "INSERT INTO alert_outbox (id, tenant_id, alert_id, channel_id, event, payload, state, attempts, next_attempt_at, created_at) \
+         VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?) ON DUPLICATE KEY UPDATE id = id",
+    )
+    .bind(id)
+    .bind(&notification.alert.tenant_id)
+    .bind(&notification.alert.id)
+    .bind(channel_id)
+    .bind(notification.event.as_str())
+    .bind(serde_json::to_string(notification).unwrap_or_default())
+    .bind(now)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
 async fn insert_outbox(
     tx: &mut Tx<'_>,
     id: &str,

@@ -564,3 +564,34 @@ async fn an_invalid_config_is_never_sent() {
     assert_eq!(error.retry, Retry::Never);
     assert_eq!(error.message, "webhook: invalid config: config.url: must be an http or https URL, not ftp");
 }
+
+#[tokio::test]
+async fn a_plain_message_is_titled_vigil_scenario_with_its_host_and_no_rule() {
+    let at = Utc.with_ymd_and_hms(2024, 5, 1, 12, 0, 0).unwrap();
+    let with_host = Notification::message("ntf_msg", "acme", Some(("h_web1", "web-1")), "PHP-FPM restarted on web-1", at);
+    let without_host = Notification::message("ntf_bare", "acme", None, "nightly cleanup done", at);
+
+    let receiver = HttpReceiver::start(vec![]).await;
+    let slack = ChannelConfig::Slack(SlackConfig { url: receiver.url(), channel: None, username: None });
+    Sender::new().send(&slack, &with_host).await.expect("delivered");
+    Sender::new().send(&slack, &without_host).await.expect("delivered");
+    let requests = receiver.wait_for(2, WAIT).await;
+    let body = requests[0].json();
+    assert_eq!(body["text"], "Vigil scenario on web-1", "{body}");
+    assert_eq!(body["attachments"][0]["text"], "PHP-FPM restarted on web-1");
+    let fields = body["attachments"][0]["fields"].as_array().unwrap();
+    assert_eq!(fields[0], json!({"title": "Host", "value": "web-1", "short": true}), "{body}");
+    assert!(!fields.iter().any(|f| f["title"] == "Severity"), "a message has no severity: {body}");
+    assert_eq!(requests[1].json()["text"], "Vigil scenario", "no host: the title alone");
+
+    let smtp = SmtpReceiver::start().await;
+    let email = ChannelConfig::Email(email_channel(&smtp, EmailTls::None));
+    Sender::new().send(&email, &with_host).await.expect("delivered");
+    let mail = &smtp.wait_for(1, WAIT).await[0];
+    assert_eq!(mail.header("subject").as_deref(), Some("Vigil scenario on web-1"));
+    assert_eq!(mail.header("message-id").as_deref(), Some("<notification.ntf_msg@example.com>"));
+    let body = mail.body();
+    assert!(body.starts_with("PHP-FPM restarted on web-1"), "{body}");
+    assert!(body.contains("Host: web-1") && body.contains("Sent: 2024-05-01 12:00:00 UTC"), "{body}");
+    assert!(!body.contains("Rule:"), "{body}");
+}

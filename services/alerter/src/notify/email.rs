@@ -129,7 +129,7 @@ pub(super) fn message(config: &EmailConfig, notification: &Notification) -> Resu
     }
     builder = match notification.event {
         NotificationEvent::Firing => builder.message_id(Some(thread)),
-        NotificationEvent::Test => builder.message_id(Some(own_id)),
+        NotificationEvent::Test | NotificationEvent::Message => builder.message_id(Some(own_id)),
         NotificationEvent::Repeat | NotificationEvent::Acknowledged | NotificationEvent::Resolved => {
             builder.message_id(Some(own_id)).in_reply_to(thread.clone()).references(thread)
         }

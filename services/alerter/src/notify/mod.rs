@@ -177,6 +177,9 @@ pub enum NotificationEvent {
     Resolved,
     /// A user asked for a test message; `alert` is a made-up one.
     Test,
+    /// A plain message, not about an alert (a scenario's notify step,
+    /// `channels.notify`): `alert` carries it (see [`Notification::message`]).
+    Message,
 }
 
 impl NotificationEvent {
@@ -187,6 +190,7 @@ impl NotificationEvent {
             NotificationEvent::Acknowledged => "acknowledged",
             NotificationEvent::Resolved => "resolved",
             NotificationEvent::Test => "test",
+            NotificationEvent::Message => "message",
         }
     }
 }
@@ -200,6 +204,48 @@ pub struct Notification {
     pub alert: vigil_bus::messages::Alert,
     /// A link to the alert, when the server knows its public URL.
     pub dashboard_url: Option<String>,
+}
+
+/// The title of a plain message: every channel shows it where an alert's
+/// headline goes (`Vigil scenario on web-1` when the message names a host).
+pub const MESSAGE_TITLE: &str = "Vigil scenario";
+
+impl Notification {
+    /// A plain message (`channels.notify`) as the channels render it: a
+    /// made-up alert whose rule name is [`MESSAGE_TITLE`], whose message is
+    /// `message`, on `host` (`(id, name)`) when given, severity info; `id`
+    /// stands for the alert, its fingerprint and the notification.
+    pub fn message(
+        id: &str,
+        tenant_id: &str,
+        host: Option<(&str, &str)>,
+        message: &str,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Notification {
+        let (host_id, host_name) = host.unwrap_or(("", ""));
+        let alert = vigil_bus::messages::Alert {
+            id: id.to_owned(),
+            tenant_id: tenant_id.to_owned(),
+            host_id: host_id.to_owned(),
+            host_name: host_name.to_owned(),
+            rule_id: String::new(),
+            rule_name: MESSAGE_TITLE.to_owned(),
+            severity: vigil_bus::messages::Severity::Info,
+            status: vigil_bus::messages::AlertStatus::Firing,
+            mount: None,
+            container_name: None,
+            service_name: None,
+            message: message.to_owned(),
+            value: None,
+            fingerprint: id.to_owned(),
+            silenced: false,
+            fired_at: at,
+            acknowledged_at: None,
+            acknowledged_by: None,
+            resolved_at: None,
+        };
+        Notification { id: id.to_owned(), event: NotificationEvent::Message, alert, dashboard_url: None }
+    }
 }
 
 /// Sends notifications. Cheap to clone: one HTTP client (10 s timeout,

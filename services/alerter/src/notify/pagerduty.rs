@@ -39,7 +39,7 @@ impl PagerDutyConfig {
 /// `trigger`, `acknowledge` or `resolve`.
 pub(super) fn event_action(event: NotificationEvent) -> &'static str {
     match event {
-        NotificationEvent::Firing | NotificationEvent::Repeat | NotificationEvent::Test => "trigger",
+        NotificationEvent::Firing | NotificationEvent::Repeat | NotificationEvent::Test | NotificationEvent::Message => "trigger",
         NotificationEvent::Acknowledged => "acknowledge",
         NotificationEvent::Resolved => "resolve",
     }
@@ -49,6 +49,7 @@ pub(super) fn event_action(event: NotificationEvent) -> &'static str {
 pub(super) fn dedup_key(notification: &Notification) -> String {
     match notification.event {
         NotificationEvent::Test => format!("vigil-test-{}", notification.id),
+        NotificationEvent::Message => format!("vigil-message-{}", notification.id),
         _ => notification.alert.fingerprint.clone(),
     }
 }

@@ -16,7 +16,9 @@ pub(super) enum Phase {
 
 pub(super) fn phase(event: NotificationEvent) -> Phase {
     match event {
-        NotificationEvent::Firing | NotificationEvent::Repeat | NotificationEvent::Test => Phase::Firing,
+        NotificationEvent::Firing | NotificationEvent::Repeat | NotificationEvent::Test | NotificationEvent::Message => {
+            Phase::Firing
+        }
         NotificationEvent::Acknowledged => Phase::Acknowledged,
         NotificationEvent::Resolved => Phase::Resolved,
     }
@@ -41,8 +43,12 @@ pub(super) fn instance(alert: &Alert) -> String {
     }
 }
 
-/// `High CPU on web-1`, `Disk almost full on web-1 (mount /data)`.
+/// `High CPU on web-1`, `Disk almost full on web-1 (mount /data)`; a plain
+/// message without a host: its title alone (`Vigil scenario`).
 pub(super) fn headline(alert: &Alert) -> String {
+    if alert.host_name.is_empty() {
+        return alert.rule_name.clone();
+    }
     match instance_part(alert) {
         Some((what, name)) => format!("{} on {} ({what} {name})", alert.rule_name, alert.host_name),
         None => format!("{} on {}", alert.rule_name, alert.host_name),
@@ -58,11 +64,16 @@ pub(super) fn tag(notification: &Notification) -> String {
         NotificationEvent::Acknowledged => "ACKNOWLEDGED".to_owned(),
         NotificationEvent::Resolved => "RESOLVED".to_owned(),
         NotificationEvent::Test => "TEST".to_owned(),
+        NotificationEvent::Message => "MESSAGE".to_owned(),
     }
 }
 
-/// `[FIRING critical] High CPU on web-1`: the subject, the first line.
+/// `[FIRING critical] High CPU on web-1`: the subject, the first line; a
+/// plain message's is its headline (`Vigil scenario on web-1`).
 pub(super) fn title(notification: &Notification) -> String {
+    if notification.event == NotificationEvent::Message {
+        return headline(&notification.alert);
+    }
     format!("[{}] {}", tag(notification), headline(&notification.alert))
 }
 
@@ -82,8 +93,17 @@ pub(super) fn event_time(notification: &Notification) -> DateTime<Utc> {
 }
 
 /// The facts every message lists, in this order; absent ones are left out.
+/// A plain message lists its host (when it names one) and when it was sent.
 pub(super) fn facts(notification: &Notification) -> Vec<(&'static str, String)> {
     let alert = &notification.alert;
+    if notification.event == NotificationEvent::Message {
+        let mut facts = Vec::new();
+        if !alert.host_name.is_empty() {
+            facts.push(("Host", alert.host_name.clone()));
+        }
+        facts.push(("Sent", time(alert.fired_at)));
+        return facts;
+    }
     let mut facts = vec![("Severity", alert.severity.as_str().to_owned()), ("Host", alert.host_name.clone())];
     if let Some((what, name)) = instance_part(alert) {
         let label = match what {
@@ -125,7 +145,9 @@ pub(super) fn plain_body(notification: &Notification) -> String {
     for (name, value) in facts(notification) {
         body.push_str(&format!("{name}: {value}\n"));
     }
-    body.push_str(&format!("Rule: {}\n", notification.alert.rule_name));
+    if notification.event != NotificationEvent::Message {
+        body.push_str(&format!("Rule: {}\n", notification.alert.rule_name));
+    }
     if let Some(url) = &notification.dashboard_url {
         body.push_str(&format!("\nOpen in Vigil: {url}\n"));
     }

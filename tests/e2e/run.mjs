@@ -7,7 +7,8 @@
 // then back online once the agent resumes; alerting (alerting.mjs: a webhook
 // channel to a local receiver, tested; a rule with a bad then a good
 // condition, previewed; the alert live on the dashboard and at the webhook;
-// Ack; resolved by editing the rule; history); log out; the scripts came
+// Ack; resolved by editing the rule; history); remote actions (actions.mjs:
+// a refused prediction, an exec run by the real agent live, the log); log out; the scripts came
 // gzipped. Console errors fail the test (but 401/404, and the 422 that
 // answers a bad condition as it is typed).
 // Screenshots (desktop and 375 px, light and dark) go to tests/e2e/artifacts/.
@@ -18,6 +19,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { checkActions } from './actions.mjs';
 import { checkAlerting } from './alerting.mjs';
 import { log, startStack } from './stack.mjs';
 
@@ -229,6 +231,9 @@ async function main() {
     const alertingStarted = Date.now();
     await checkAlerting({ page, context, base: stack.base, hostId, check, shoot, observe });
     log(`alerting checks took ${((Date.now() - alertingStarted) / 1000).toFixed(1)} s`);
+
+    // Remote actions: a refused prediction, an allowed exec run by the real agent, the log and detail (actions.mjs).
+    await checkActions({ page, base: stack.base, hostId, check, shoot });
     await page.goto(stack.base + '/hosts');
 
     // Log out → login page; the app no longer shows hosts.

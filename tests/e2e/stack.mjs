@@ -6,7 +6,8 @@
 // and `agentPid()` finds the local agent so a test can stop it. The local
 // agent's interval is lowered to 1 s: `vigil up` writes
 // data_dir/agent/config.yaml on its first start and keeps an existing file,
-// so the stack is started once, stopped, the interval edited, started again.
+// so the stack is started once, stopped, the interval edited (and remote
+// actions enabled for `exec echo *`), started again.
 //
 // Everything it starts is stopped (and the database dropped) by `stop()`.
 import { spawn, execFileSync } from 'node:child_process';
@@ -178,7 +179,9 @@ export async function startStack({ agentInterval = '1s' } = {}) {
     await stopChild(stack.vigil);
     const text = readFileSync(agentConfig, 'utf8');
     if (!/interval: 10s/.test(text)) throw new Error(`unexpected agent config:\n${text}`);
-    writeFileSync(agentConfig, text.replace(/interval: 10s/, `interval: ${agentInterval}`));
+    // and remote actions: `exec echo *` only (vigil up pins the action key)
+    const actions = 'actions:\n  enabled: true\n  service_manager: none\n  allowed:\n    - "exec echo *"\n';
+    writeFileSync(agentConfig, text.replace(/interval: 10s/, `interval: ${agentInterval}`) + actions);
     // Second start: same database and data dir, the agent now reports every second.
     up = vigilUp(env, join(dir, 'vigil-2.log'));
     stack.vigil = up.child;

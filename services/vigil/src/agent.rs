@@ -5,6 +5,9 @@
 //!   the agent token) is written once with a fresh token and reused on later
 //!   starts; only `server.address` and `server.tls.ca_cert` are brought up to
 //!   date, so the agent keeps its token and every other key an operator edited;
+//! - the server's action key is pinned in the agent's `state_dir` (as
+//!   `sovigilant init` pins it) when no key is pinned there; a pinned key is
+//!   never replaced;
 //! - the child runs as a supervised [`Service`]: when it exits it is started
 //!   again with the supervisor's backoff; at shutdown it gets SIGTERM, then is
 //!   killed if it still runs 5 s later; it never outlives `vigil`
@@ -120,9 +123,14 @@ pub async fn ensure_config(
         action: "cannot check",
         source,
     })?;
+    let key_path = config.actions_key_path();
     if exists {
         let file = path.clone();
-        tokio::task::spawn_blocking(move || update_config(&file, &address, &ca_cert)).await??;
+        tokio::task::spawn_blocking(move || {
+            update_config(&file, &address, &ca_cert)?;
+            pin_action_key(&file, &key_path)
+        })
+        .await??;
         return Ok(path);
     }
     let token = vigil_gateway::admin::create_agent_token(pool, &config.up.tenant, Some("local agent (vigil up)")).await?;
@@ -136,7 +144,8 @@ pub async fn ensure_config(
             action: "cannot create the directory",
             source,
         })?;
-        write_private(&file, &text)
+        write_private(&file, &text)?;
+        pin_action_key(&file, &key_path)
     })
     .await??;
     tracing::info!(path = %path.display(), token_id = %token.id, "wrote the local agent's configuration");
@@ -170,6 +179,42 @@ fn update_config(path: &Path, address: &str, ca_cert: &str) -> Result<(), AgentE
         write_private(path, &format!("{}{body}", leading_comments(&text)))?;
         tracing::info!(path = %shown, address, "updated the local agent's server address");
     }
+    Ok(())
+}
+
+/// Pins the server's action key (its public half, from `key_path`) in the
+/// `state_dir` of the agent config at `config_path`, unless a key is pinned
+/// there already. A key that cannot be read is logged: the agent then
+/// refuses every action, saying no key is pinned.
+fn pin_action_key(config_path: &Path, key_path: &Path) -> Result<(), AgentError> {
+    let shown = config_path.display().to_string();
+    let text = std::fs::read_to_string(config_path).map_err(|source| AgentError::Io {
+        path: shown.clone(),
+        action: "cannot read",
+        source,
+    })?;
+    let file = ConfigFile::parse(config_path, &text)
+        .map_err(|error| AgentError::BadConfig { path: shown, message: error.to_string() })?;
+    let Some(state_dir) = file.state_dir else { return Ok(()) };
+    let pinned = Path::new(&state_dir).join(vigil_bus::actions::PUBLIC_KEY_FILE);
+    if pinned.exists() {
+        return Ok(());
+    }
+    let key = match vigil_runtime::signing::SigningKey::ensure(key_path, "action key") {
+        Ok(key) => key,
+        Err(error) => {
+            tracing::error!(error = %error, "cannot pin the action key for the local agent; it will refuse every action");
+            return Ok(());
+        }
+    };
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&state_dir).map_err(|source| AgentError::Io {
+        path: state_dir.clone(),
+        action: "cannot create the directory",
+        source,
+    })?;
+    vigil_runtime::files::replace(&pinned, format!("{}\n", key.public_key_base64()).as_bytes(), 0o644)
+        .map_err(|source| AgentError::Io { path: pinned.display().to_string(), action: "cannot write", source })?;
+    tracing::info!(path = %pinned.display(), "pinned the action key for the local agent");
     Ok(())
 }
 
@@ -275,6 +320,23 @@ mod tests {
         assert_eq!(local_address("0.0.0.0:9090".parse().unwrap()), "127.0.0.1:9090".parse().unwrap());
         assert_eq!(local_address("[::]:9090".parse().unwrap()), "127.0.0.1:9090".parse().unwrap());
         assert_eq!(local_address("10.1.2.3:9090".parse().unwrap()), "10.1.2.3:9090".parse().unwrap());
+    }
+
+    #[test]
+    fn the_action_key_is_pinned_in_the_local_agents_state_dir_once_and_never_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state");
+        let config = dir.path().join("config.yaml");
+        let file = local_config_file("127.0.0.1:9090", "vgl_x", "/ca.pem", &state.display().to_string());
+        std::fs::write(&config, file.to_yaml().unwrap()).unwrap();
+        let key_path = dir.path().join("actions.key");
+        pin_action_key(&config, &key_path).unwrap();
+        let key = vigil_runtime::signing::SigningKey::load(&key_path, "action key").unwrap();
+        let pinned = state.join("actions.pub");
+        assert_eq!(std::fs::read_to_string(&pinned).unwrap().trim(), key.public_key_base64());
+        std::fs::write(&pinned, "an operator's key\n").unwrap();
+        pin_action_key(&config, &key_path).unwrap();
+        assert_eq!(std::fs::read_to_string(&pinned).unwrap(), "an operator's key\n");
     }
 
     #[test]

@@ -59,6 +59,8 @@ pub struct Config {
     pub alerter: vigil_alerter::AlerterConfig,
     /// Owned by the actioner crate.
     pub actioner: vigil_actioner::ActionerConfig,
+    /// Owned by the orchestrator crate.
+    pub orchestrator: vigil_orchestrator::OrchestratorConfig,
     pub up: UpSection,
     pub log: LogSection,
 }
@@ -124,6 +126,7 @@ impl Default for Config {
             collector: vigil_collector::CollectorConfig::default(),
             alerter: vigil_alerter::AlerterConfig::default(),
             actioner: vigil_actioner::ActionerConfig::default(),
+            orchestrator: vigil_orchestrator::OrchestratorConfig::default(),
             up: UpSection::default(),
             log: LogSection::default(),
         }
@@ -169,7 +172,7 @@ pub const KEY_DOCS: &[(&str, &str)] = &[
     ("nats.user", "user of the VIGIL account the services connect to NATS as"),
     ("nats.password_file", "file holding that user's password; empty: data_dir/nats.password, generated if absent"),
     ("database.url", "MariaDB/MySQL url (mysql://user:password@host:port/database); the database is created if absent"),
-    ("database.max_connections", "size of each service's connection pool (gateway, collector, alerter, actioner)"),
+    ("database.max_connections", "size of each service's connection pool (gateway, collector, alerter, actioner, orchestrator)"),
     ("gateway.http_listen", "REST API, WebSocket and dashboard listen address"),
     ("gateway.grpc_listen", "agents' gRPC (TLS) listen address"),
     ("gateway.public_address", "host[:port] agents dial; empty: this machine's hostname and the gRPC port"),
@@ -217,6 +220,12 @@ pub const KEY_DOCS: &[(&str, &str)] = &[
     ("actioner.batch_wait", "when no dispatch or result is waiting, how long before looking again"),
     ("actioner.sweep_interval", "how often actions past their TTL are marked expired"),
     ("actioner.expiry_grace", "how long past its expiry a pending action is left before it is marked expired"),
+    ("orchestrator.batch_wait", "when no fired alert is waiting, how long before looking again"),
+    ("orchestrator.tick_interval", "how often cron schedules are looked at and runs whose orchestrator died are looked for"),
+    ("orchestrator.max_run_steps", "most steps one scenario holds, on_fail steps included"),
+    ("orchestrator.run_lease", "a run left without news this long by its orchestrator is resumed by another (renewed every third of it)"),
+    ("orchestrator.max_concurrent_runs", "runs one orchestrator drives at once"),
+    ("orchestrator.poll_interval", "how often a step waiting for an action's result or an alert's resolution looks again"),
     ("up.tenant", "vigil up: the first tenant"),
     ("up.admin_email", "vigil up: the first admin user (password printed once)"),
     ("up.agent", "vigil up: run a local sovigilant"),

@@ -30,6 +30,7 @@ use vigil_actioner::Actioner;
 use vigil_alerter::Alerter;
 use vigil_collector::Collector;
 use vigil_gateway::{Gateway, GatewayConfig, TlsMaterial};
+use vigil_orchestrator::Orchestrator;
 use vigil_runtime::nats::NatsLogin;
 use vigil_runtime::signing::SigningKey;
 use vigil_runtime::Connections;
@@ -48,12 +49,12 @@ pub enum ServiceKind {
     Collector,
     Alerter,
     Actioner,
+    Orchestrator,
 }
 
 impl ServiceKind {
-    pub const ALL: [ServiceKind; 4] = [ServiceKind::Gateway, ServiceKind::Collector, ServiceKind::Alerter, ServiceKind::Actioner];
-    /// Services of the design that this build does not contain yet.
-    pub const NOT_BUILT: [&'static str; 1] = ["orchestrator"];
+    pub const ALL: [ServiceKind; 5] =
+        [ServiceKind::Gateway, ServiceKind::Collector, ServiceKind::Alerter, ServiceKind::Actioner, ServiceKind::Orchestrator];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -61,6 +62,7 @@ impl ServiceKind {
             ServiceKind::Collector => vigil_bus::subjects::collector::SERVICE_NAME,
             ServiceKind::Alerter => vigil_bus::subjects::alerter::SERVICE_NAME,
             ServiceKind::Actioner => vigil_bus::subjects::actioner::SERVICE_NAME,
+            ServiceKind::Orchestrator => vigil_bus::subjects::orchestrator::SERVICE_NAME,
         }
     }
 }
@@ -79,12 +81,7 @@ impl FromStr for ServiceKind {
         if let Some(kind) = ServiceKind::ALL.into_iter().find(|kind| kind.name() == name) {
             return Ok(kind);
         }
-        if ServiceKind::NOT_BUILT.contains(&name) {
-            return Err(format!(
-                "service {name:?} is not built yet (the orchestrator is not built yet); known services: {known}"
-            ));
-        }
-        Err(format!("unknown service {name:?}; known services: {known} (the orchestrator is not built yet)"))
+        Err(format!("unknown service {name:?}; known services: {known}"))
     }
 }
 
@@ -164,6 +161,7 @@ impl Stack {
         let with_collector = services.contains(&ServiceKind::Collector);
         let with_alerter = services.contains(&ServiceKind::Alerter);
         let with_actioner = services.contains(&ServiceKind::Actioner);
+        let with_orchestrator = services.contains(&ServiceKind::Orchestrator);
 
         let material = if with_gateway {
             let (tls_config, secret_path) = (config.clone(), config.jwt_secret_path());
@@ -207,6 +205,10 @@ impl Stack {
             true => Some(Supervised::<Actioner>::build(&config, config.actioner_config(), 1, &mut runtimes).await?),
             false => None,
         };
+        let orchestrator = match with_orchestrator {
+            true => Some(Supervised::<Orchestrator>::build(&config, config.orchestrator.clone(), 1, &mut runtimes).await?),
+            false => None,
+        };
         let gateway = match material {
             Some((tls, secret, downloads)) => {
                 let grpc_listener = bind("grpc_listen", config.gateway.grpc_listen).await?;
@@ -231,6 +233,9 @@ impl Stack {
         }
         if let Some(actioner) = actioner {
             supervisor.spawn(Arc::new(actioner));
+        }
+        if let Some(orchestrator) = orchestrator {
+            supervisor.spawn(Arc::new(orchestrator));
         }
         if let Some(gateway) = gateway {
             grpc_addr = Some(gateway.addrs.0);

@@ -1,0 +1,118 @@
+//! The orchestrator's errors, under the policy of `vigil_bus::error`:
+//! [`OrchestratorError`] (building and running), [`FieldError`] (a scenario
+//! field that cannot be used: 422 whose message starts with its path), and
+//! database errors answered as `Unavailable` without their detail.
+
+use vigil_bus::error::HasErrorCode;
+use vigil_bus::{ErrorCode, ServiceError};
+
+/// Names the log with the detail of an internal error.
+pub(crate) const SERVICE: &str = vigil_bus::subjects::orchestrator::SERVICE_NAME;
+
+#[derive(Debug, thiserror::Error)]
+pub enum OrchestratorError {
+    #[error("invalid orchestrator config: {0}")]
+    Config(String),
+    #[error(transparent)]
+    Streams(#[from] vigil_bus::streams::StreamSetupError),
+    #[error("cannot create the durable consumer {consumer:?} on stream {stream:?}: {source}; check that nats-server runs with jetstream enabled")]
+    Consumer { stream: String, consumer: String, source: Box<dyn std::error::Error + Send + Sync> },
+    #[error(transparent)]
+    Endpoints(#[from] vigil_runtime::endpoints::EndpointError),
+}
+
+impl HasErrorCode for OrchestratorError {
+    fn error_code(&self) -> ErrorCode {
+        match self {
+            OrchestratorError::Config(_) => ErrorCode::Unprocessable,
+            OrchestratorError::Streams(_) | OrchestratorError::Consumer { .. } | OrchestratorError::Endpoints(_) => {
+                ErrorCode::Unavailable
+            }
+        }
+    }
+}
+
+/// A scenario field that cannot be used: its path as written
+/// (`steps[1].params.service`, `trigger`) and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> FieldError {
+        FieldError { field: field.into(), message: message.into() }
+    }
+}
+
+impl HasErrorCode for FieldError {
+    fn error_code(&self) -> ErrorCode {
+        ErrorCode::Unprocessable
+    }
+}
+
+impl From<FieldError> for ServiceError {
+    fn from(error: FieldError) -> Self {
+        ServiceError::from_error(&error, SERVICE)
+    }
+}
+
+/// Why an endpoint could not answer (besides the requester's mistakes).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum QueryError {
+    /// The cause is logged, never sent to the requester.
+    #[error("database error while {action}; retry later")]
+    Database {
+        action: &'static str,
+        #[source]
+        source: sqlx::Error,
+    },
+}
+
+impl HasErrorCode for QueryError {
+    fn error_code(&self) -> ErrorCode {
+        ErrorCode::Unavailable
+    }
+}
+
+impl From<QueryError> for ServiceError {
+    fn from(error: QueryError) -> Self {
+        ServiceError::from_error(&error, SERVICE)
+    }
+}
+
+/// `.map_err(db("reading scenarios"))`: a database error while doing that.
+pub(crate) fn db(action: &'static str) -> impl FnOnce(sqlx::Error) -> ServiceError {
+    move |source| QueryError::Database { action, source }.into()
+}
+
+/// A `NotFound` naming what was looked for.
+pub(crate) fn not_found(what: &str, id: &str) -> ServiceError {
+    ServiceError::new(ErrorCode::NotFound, format!("no {what} {id:?}"))
+}
+
+/// A malformed id in a request.
+pub(crate) fn bad_id(kind: &'static str, value: &str) -> Result<(), ServiceError> {
+    vigil_bus::ids::validate(kind, value).map_err(|e| ServiceError::new(ErrorCode::BadRequest, e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn field_errors_are_unprocessable_and_start_with_the_field() {
+        let reply = ServiceError::from(FieldError::new("steps[1].params.service", "is required for restart_service"));
+        assert_eq!(reply.code, ErrorCode::Unprocessable);
+        assert_eq!(reply.message, "steps[1].params.service: is required for restart_service");
+    }
+
+    #[test]
+    fn database_errors_are_unavailable_without_their_detail() {
+        let reply = db("reading scenarios")(sqlx::Error::PoolTimedOut);
+        assert_eq!(reply.code, ErrorCode::Unavailable);
+        assert!(!reply.message.contains("pool"), "{}", reply.message);
+    }
+}

@@ -15,6 +15,7 @@ mod hardening;
 mod ingest_path;
 mod inventory;
 mod live;
+mod scenarios;
 mod tenancy;
 mod update;
 mod vigil_up;

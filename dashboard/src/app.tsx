@@ -18,6 +18,10 @@ const Alerts = lazy(() => import('./pages/Alerts').then((m) => m.Alerts), 'the A
 // so is the Actions page (the log and an action's detail)
 const Actions = lazy(() => import('./pages/Actions').then((m) => m.Actions), 'the Actions page');
 const ActionDetail = lazy(() => import('./pages/Actions').then((m) => m.ActionDetail), 'the action');
+// and the Scenarios page (the list with the kill switch, the editor with its runs, a run)
+const Scenarios = lazy(() => import('./pages/Scenarios').then((m) => m.Scenarios), 'the Scenarios page');
+const ScenarioPage = lazy(() => import('./pages/Scenarios').then((m) => m.ScenarioPage), 'the scenario');
+const RunDetail = lazy(() => import('./pages/Scenarios').then((m) => m.RunDetail), 'the run');
 
 function titleOf(route: Route): string {
   switch (route.name) {
@@ -29,6 +33,9 @@ function titleOf(route: Route): string {
     case 'alerts': return 'Alerts';
     case 'actions': return 'Actions';
     case 'action': return 'Action';
+    case 'scenarios': return 'Scenarios';
+    case 'scenario': return route.id === null ? 'New scenario' : 'Scenario';
+    case 'scenario_run': return 'Scenario run';
     case 'settings': return 'Settings';
     case 'not_found': return 'Not found';
   }
@@ -43,6 +50,9 @@ function Page({ route }: { route: Route }) {
     case 'alerts': return <Alerts />;
     case 'actions': return <Actions />;
     case 'action': return <ActionDetail key={route.id} id={route.id} />;
+    case 'scenarios': return <Scenarios />;
+    case 'scenario': return <ScenarioPage key={route.id ?? 'new'} id={route.id} />;
+    case 'scenario_run': return <RunDetail key={route.id} id={route.id} />;
     case 'settings': return <Settings />;
     case 'login': return null;
     case 'not_found': return <NotFound path={route.path} />;

@@ -1,6 +1,7 @@
 // Minimal history-API router. Paths: /login, / (dashboard), /hosts,
 // /hosts/:id, /containers, /alerts (its tab in `?tab=`), /actions (its
-// filters in `?host=&status=&type=`), /actions/:id, /settings.
+// filters in `?host=&status=&type=`), /actions/:id, /scenarios,
+// /scenarios/new, /scenarios/:id, /scenarios/runs/:id, /settings.
 // The gateway must answer unknown non-/api paths with index.html.
 
 import { useEffect, useState } from 'preact/hooks';
@@ -14,8 +15,15 @@ export type Route =
   | { name: 'alerts' }
   | { name: 'actions' }
   | { name: 'action'; id: string }
+  | { name: 'scenarios' }
+  /** id null: a new scenario. */
+  | { name: 'scenario'; id: string | null }
+  | { name: 'scenario_run'; id: string }
   | { name: 'settings' }
   | { name: 'not_found'; path: string };
+
+/** `/<prefix>/<id>` routes. */
+const ITEM_ROUTES = { hosts: 'host', actions: 'action', scenarios: 'scenario', 'scenarios/runs': 'scenario_run' } as const;
 
 export function matchRoute(pathname: string): Route {
   const path = pathname.replace(/\/+$/, '') || '/';
@@ -26,12 +34,16 @@ export function matchRoute(pathname: string): Route {
     case '/containers': return { name: 'containers' };
     case '/alerts': return { name: 'alerts' };
     case '/actions': return { name: 'actions' };
+    case '/scenarios':
+    case '/scenarios/runs': return { name: 'scenarios' };
+    case '/scenarios/new': return { name: 'scenario', id: null };
     case '/settings': return { name: 'settings' };
   }
-  const m = /^\/(hosts|actions)\/([^/]+)$/.exec(path);
+  const m = /^\/(hosts|actions|scenarios|scenarios\/runs)\/([^/]+)$/.exec(path);
   if (m) {
+    const name = ITEM_ROUTES[m[1] as keyof typeof ITEM_ROUTES];
     try {
-      return { name: m[1] === 'hosts' ? 'host' : 'action', id: decodeURIComponent(m[2]!) };
+      return { name, id: decodeURIComponent(m[2]!) };
     } catch {
       return { name: 'not_found', path };
     }

@@ -28,6 +28,11 @@ export class ApiError extends Error {
 
 type FetchLike = (input: string, init?: RequestInit) => Promise<Response>;
 
+/** A request body sent as-is (not as JSON), e.g. a scenario's YAML text. */
+export class RawBody {
+  constructor(public text: string, public type = 'text/plain; charset=utf-8') {}
+}
+
 async function readError(res: Response): Promise<ApiError> {
   let body: unknown = null;
   try {
@@ -51,20 +56,20 @@ export class ApiClient {
 
   private async send(method: string, path: string, body: unknown, token: string | null): Promise<Response> {
     const headers: Record<string, string> = { accept: 'application/json' };
-    if (body !== undefined) headers['content-type'] = 'application/json';
+    if (body !== undefined) headers['content-type'] = body instanceof RawBody ? body.type : 'application/json';
     if (token) headers.authorization = `Bearer ${token}`;
     try {
       return await this.fetchImpl(this.base + path, {
         method,
         headers,
-        body: body === undefined ? undefined : JSON.stringify(body),
+        body: body === undefined ? undefined : body instanceof RawBody ? body.text : JSON.stringify(body),
       });
     } catch (e) {
       throw new ApiError(0, 'network', `cannot reach the server (${e instanceof Error ? e.message : String(e)})`);
     }
   }
 
-  /** Authenticated request; JSON body of the answer, or null for 204. */
+  /** Authenticated request (`body`: JSON, or a RawBody sent as-is); JSON body of the answer, or null for 204. */
   async request(method: string, path: string, body?: unknown): Promise<unknown> {
     const token = this.session.current?.accessToken ?? null;
     if (!token) throw new ApiError(401, 'unauthorized', 'you are signed out; sign in again');

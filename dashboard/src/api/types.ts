@@ -288,6 +288,93 @@ export interface ActionRecord {
 
 export interface ActionsQuery { host_id?: string; status?: ActionStatus; type?: ActionType; before?: string; limit?: number }
 
+// ---- scenarios (vigil-bus messages.rs: ScenarioRecord, ScenarioRun, ScenarioSettings) ----
+
+/** Exactly one of `alert` (a rule id), `cron` (5 or 6 fields, UTC) or `manual`. */
+export interface ScenarioTrigger { alert: string | null; cron: string | null; manual: boolean; hosts: string[] }
+
+export interface ScenarioGuards {
+  /** Durations as written by the server: "10m", "1h". */
+  cooldown: string;
+  max_attempts: number;
+  window: string;
+  host_concurrency: number;
+  fleet_concurrency: number;
+  skip_silenced: boolean;
+}
+
+export interface ScenarioStepSpec {
+  id: string;
+  /** `action` or `alert`. */
+  service: string;
+  action: string;
+  params: Record<string, string>;
+  timeout: string | null;
+  on_fail: ScenarioStepSpec[];
+}
+
+export interface ScenarioSpec {
+  name: string;
+  description: string;
+  enabled: boolean;
+  trigger: ScenarioTrigger;
+  guards: ScenarioGuards;
+  steps: ScenarioStepSpec[];
+}
+
+export interface ScenarioRecord {
+  id: string;
+  tenant_id: string;
+  /** The text as written (YAML or JSON). */
+  source: string;
+  spec: ScenarioSpec;
+  created_at: string;
+  updated_at: string;
+  updated_by: string;
+}
+
+export const RUN_STATUSES = ['running', 'success', 'failed', 'skipped', 'stopped', 'dry_run'] as const;
+export type RunStatus = (typeof RUN_STATUSES)[number];
+
+export const STEP_STATUSES = ['pending', 'running', 'success', 'failed', 'skipped'] as const;
+export type StepStatus = (typeof STEP_STATUSES)[number];
+
+export interface RunStep {
+  /** Where in the scenario: `2`, `2.on_fail.0` (0-based). */
+  path: string;
+  step_id: string;
+  /** `action`, `notify` or `verify`. */
+  kind: string;
+  status: StepStatus;
+  /** The params as rendered for this run. */
+  params: Record<string, string>;
+  action_id: string | null;
+  detail: string | null;
+  started_at: string | null;
+  finished_at: string | null;
+}
+
+export interface ScenarioRun {
+  id: string;
+  tenant_id: string;
+  scenario_id: string;
+  scenario_name: string;
+  host_id: string | null;
+  /** `alert`, `cron` or `manual`. */
+  trigger: string;
+  alert_id: string | null;
+  status: RunStatus;
+  reason: string | null;
+  started_at: string;
+  finished_at: string | null;
+  steps: RunStep[];
+}
+
+export interface RunsQuery { scenario_id?: string; before?: string; limit?: number }
+
+/** The tenant's kill switch: `enabled: false` and no scenario starts a run. */
+export interface ScenarioSettings { tenant_id: string; enabled: boolean; updated_at: string | null; updated_by: string | null }
+
 // ---- WebSocket ----
 
 export interface LiveContainer { name: string; cpu: number; memory: number; status: string }

@@ -16,6 +16,7 @@ export const NAV: NavItem[] = [
   { key: 'containers', label: 'Containers', href: '/containers', active: (r) => r.name === 'containers' },
   { key: 'alerts', label: 'Alerts', href: '/alerts', active: (r) => r.name === 'alerts' },
   { key: 'actions', label: 'Actions', href: '/actions', active: (r) => r.name === 'actions' || r.name === 'action' },
+  { key: 'scenarios', label: 'Scenarios', href: '/scenarios', active: (r) => r.name === 'scenarios' || r.name === 'scenario' || r.name === 'scenario_run' },
   { key: 'settings', label: 'Settings', href: '/settings', active: (r) => r.name === 'settings' },
 ];
 

@@ -207,3 +207,38 @@ async fn each_cron_instant_is_claimed_once_across_two_orchestrators() {
     let distinct: BTreeSet<&String> = keys.iter().collect();
     assert_eq!(distinct.len(), keys.len(), "no run notified twice: {keys:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_max_attempts_runs_are_stopped_and_the_first_stop_of_the_window_notifies_once() {
+    let two = two_orchestrators().await;
+    let scenario = two
+        .save("name: retry\ntrigger: {alert: cpu}\nguards: {cooldown: 0s, max_attempts: 2, window: 1h}\nsteps:\n  - {id: tell, service: alert, action: notify, params: {message: \"{{alert.id}}\"}}\n")
+        .await;
+    let jetstream = jetstream::new(two.client.clone());
+    let subject = vigil_bus::subjects::alert_event(TENANT, HOST, AlertTransition::Fired);
+    for n in 1..=4 {
+        let payload = serde_json::to_vec(&fired(&format!("alert-{n}"))).unwrap();
+        jetstream.publish(subject.clone(), payload.into()).await.unwrap().await.unwrap();
+        eventually(&format!("run {n} finished"), WAIT, || async {
+            let runs = two.runs(&scenario.id).await;
+            (runs.len() == n && runs.iter().all(|run| run.finished_at.is_some())).then_some(())
+        })
+        .await;
+    }
+    let mut runs = two.runs(&scenario.id).await;
+    runs.reverse();
+    let statuses: Vec<RunStatus> = runs.iter().map(|run| run.status).collect();
+    assert_eq!(statuses, [RunStatus::Success, RunStatus::Success, RunStatus::Stopped, RunStatus::Stopped]);
+    assert_eq!(runs[2].reason.as_deref(), Some("2 runs started on this host within 1h (max_attempts 2): stopped"));
+    // the first stop carries the notice, the second stops quietly
+    assert_eq!(runs[2].steps.len(), 1, "{:?}", runs[2]);
+    assert_eq!((runs[2].steps[0].step_id.as_str(), runs[2].steps[0].kind.as_str()), ("stopped", "notify"));
+    assert!(runs[2].steps[0].params["message"].starts_with("Scenario \"retry\" was stopped on web-1: 2 runs started"));
+    assert!(runs[3].steps.is_empty());
+    let notified = two.notified.lock().unwrap().clone();
+    assert_eq!(
+        notified,
+        [format!("{}:0", runs[0].id), format!("{}:0", runs[1].id), format!("{}:stopped", runs[2].id)],
+        "each run's step, then one notice"
+    );
+}

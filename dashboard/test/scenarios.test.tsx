@@ -371,7 +371,7 @@ describe('Scenario editor', () => {
     expect(q('scenario-error')!.getAttribute('data-field')).toBe('steps[0].params.service');
     const caret = q('scenario-error-caret')!;
     expect(caret.getAttribute('data-line')).toBe('14');
-    expect(caret.textContent).toContain('14 │       service: php fpm');
+    expect(caret.textContent).toContain('14 |       service: php fpm');
     expect(text('scenario-error-goto')).toBe('Go to line 14');
     await click('scenario-error-goto');
     const area = q<HTMLTextAreaElement>('scenario-source')!;
@@ -384,7 +384,7 @@ describe('Scenario editor', () => {
     await click('scenario-save');
     expect(q('scenario-error-caret')!.getAttribute('data-line')).toBe('12');
     expect(q('scenario-error-caret')!.getAttribute('data-column')).toBe('14');
-    expect(q('scenario-error-caret')!.textContent).toContain('12 │     timeout: soon\n' + ' '.repeat(5 + 13) + '^');
+    expect(q('scenario-error-caret')!.textContent).toContain('12 |     timeout: soon\n' + ' '.repeat(5 + 13) + '^');
   });
 
   it('deletes after confirming', async () => {
@@ -448,9 +448,9 @@ describe('Scenario editor', () => {
     expect(confirm).not.toHaveBeenCalled();
     expect(q('scenario-run-result')!.getAttribute('data-status')).toBe('dry_run');
     expect(text('run-reason')).toBe('dry run: nothing requested; a run now would start');
-    expect(text('run-step-params-0')).toContain('service');
-    expect(text('run-step-params-0')).toContain('php-fpm');
-    expect(text('run-step-params-1')).toContain('PHP-FPM restarted automatically on IN3');
+    expect(text('step-params-0')).toContain('service');
+    expect(text('step-params-0')).toContain('php-fpm');
+    expect(text('step-params-1')).toContain('PHP-FPM restarted automatically on IN3');
     await waitFor('run-row-run-dry');
 
     fill('scenario-run-host', '');
@@ -458,7 +458,7 @@ describe('Scenario editor', () => {
     expect(confirm).toHaveBeenCalledTimes(1);
     expect(posts()[1]).toEqual({ method: 'POST', url: '/api/scenarios/sc-mem/run', text: undefined, type: undefined });
     expect(q('scenario-run-result')!.getAttribute('data-status')).toBe('running');
-    expect(q('run-step-action-0')!.getAttribute('href')).toBe('/actions/act-9');
+    expect(q('step-action-0')!.getAttribute('href')).toBe('/actions/act-9');
     await waitFor('scenario-run-result', () => q('scenario-run-result')?.getAttribute('data-status') === 'success');
     expect(q('run-step-1')!.getAttribute('data-status')).toBe('success');
     await waitFor('run-row-run-live', () => q('run-row-run-live')?.getAttribute('data-status') === 'success');
@@ -511,13 +511,13 @@ describe('Run detail', () => {
       },
     }), 'viewer', 'run-detail');
     expect(q('run-detail')!.getAttribute('data-status')).toBe('running');
-    const order = () => [...root.querySelectorAll('[data-testid^="run-step-"][data-status]')].map((e) => [e.getAttribute('data-testid')!.slice(9), e.getAttribute('data-status'), e.getAttribute('data-depth')]);
+    const order = () => [...root.querySelectorAll('[data-testid^="run-step-"]')].map((e) => [e.getAttribute('data-testid')!.slice(9), e.getAttribute('data-status'), e.getAttribute('data-depth')]);
     expect(order()).toEqual([
       ['0', 'failed', '0'], ['0.on_fail.0', 'running', '1'], ['0.on_fail.0.on_fail.0', 'pending', '2'], ['1', 'pending', '0'],
     ]);
-    expect(text('run-step-detail-0')).toBe('exit 1: unit not found');
-    expect(q('run-step-action-0')!.getAttribute('href')).toBe('/actions/act-1');
-    expect(q('run-step-action-1')).toBeNull();
+    expect(text('step-detail-0')).toBe('exit 1: unit not found');
+    expect(q('step-action-0')!.getAttribute('href')).toBe('/actions/act-1');
+    expect(q('step-action-1')).toBeNull();
     expect(text('run-trigger')).toBe('alert');
     expect(text('run-host')).toBe('IN3');
     expect(text('run-alert')).toBe('al-1');

@@ -7,6 +7,7 @@
 // (scenarios/Run.tsx). Everyone reads; admins write scenarios; operators
 // and admins run them.
 import { useState } from 'preact/hooks';
+import { ApiError } from '../api/client';
 import type { ScenarioSettings } from '../api/types';
 import { useCanAct, useCanWrite, useServices } from '../context';
 import { formatDateTime, timeAgo } from '../format';
@@ -36,8 +37,11 @@ export function KillSwitch() {
   const s = saved ?? loaded.data;
 
   if (!s) {
-    return loaded.error ? (
-      <div class="kill-switch-error" data-testid="scenarios-kill-switch-error"><LoadError error={loaded.error} what="The scenarios kill switch and scenarios" /></div>
+    // a server without scenarios (404) is said once, by the list
+    return loaded.error && !(loaded.error instanceof ApiError && loaded.error.notFound) ? (
+      <div class="form-error kill-switch-error" role="alert" data-testid="scenarios-kill-switch-error">
+        The kill switch could not be read: {loaded.error.message}
+      </div>
     ) : null;
   }
   const on = s.enabled;

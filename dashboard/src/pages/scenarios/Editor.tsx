@@ -47,7 +47,7 @@ function saveErrorOf(e: unknown, source: string): SaveError {
 function SourceError({ e, onGoto }: { e: SaveError; onGoto: (p: Place) => void }) {
   const { place } = e;
   const caret = place ? caretAt(e.source, place.line, place.column) : null;
-  const gutter = place ? `${place.line} │ ` : '';
+  const gutter = place ? `${place.line} | ` : '';
   return (
     <div class="caret-error scenario-error" role="alert">
       {place && caret ? (
@@ -184,7 +184,7 @@ export function ScenarioPage({ id }: { id: string | null }) {
       <div class="crumbs">
         {back}
         <span class="muted">/</span>
-        <h1>{name}</h1>
+        <h1 class="wrap">{name}</h1>
         {current ? (
           <span class={`pill${current.spec.enabled ? ' pill-active' : ''}`} data-testid="scenario-enabled">{current.spec.enabled ? 'enabled' : 'disabled'}</span>
         ) : null}
@@ -192,7 +192,7 @@ export function ScenarioPage({ id }: { id: string | null }) {
       {current ? <Summary record={current} rules={rules.data} /> : null}
       <form class="card editor" onSubmit={save} noValidate data-testid="scenario-editor" data-dirty={String(dirty)}>
         <div class="section-head editor-head">
-          <h2>{current ? 'Definition' : 'New scenario'}</h2>
+          <h2>Definition</h2>
           {canWrite ? (
             <select
               class="input select select-small"
@@ -226,6 +226,13 @@ export function ScenarioPage({ id }: { id: string | null }) {
             moveCursor();
           }}
           onKeyUp={moveCursor}
+          onKeyDown={(e) => {
+            // Ctrl/⌘+S saves, as in an editor
+            if ((e.ctrlKey || e.metaKey) && e.key.toLowerCase() === 's') {
+              e.preventDefault();
+              if (canWrite && (!current || dirty)) void save(e);
+            }
+          }}
           onClick={moveCursor}
           data-testid="scenario-source"
         />

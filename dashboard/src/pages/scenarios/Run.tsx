@@ -32,7 +32,7 @@ export function RunDetail({ id }: { id: string }) {
       <div class="crumbs">
         {back}
         <span class="muted">/</span>
-        <a href={`/scenarios/${encodeURIComponent(run.scenario_id)}`} onClick={onLinkClick} data-testid="run-scenario-link">
+        <a href={`/scenarios/${encodeURIComponent(run.scenario_id)}`} onClick={onLinkClick} class="wrap" data-testid="run-scenario-link">
           {run.scenario_name || run.scenario_id}
         </a>
         <span class="muted">/</span>

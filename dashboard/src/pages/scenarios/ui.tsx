@@ -85,11 +85,11 @@ function Step({ step: s }: { step: RunStep }) {
         <span class="muted mono run-step-path" title="where in the scenario">{writtenPath(s.path)}</span>
         {s.started_at ? <span class="muted">{elapsed(s.started_at, s.finished_at ?? (s.status === 'running' ? new Date().toISOString() : null))}</span> : null}
         {s.action_id ? (
-          <a href={`/actions/${encodeURIComponent(s.action_id)}`} onClick={onLinkClick} data-testid={`run-step-action-${s.path}`}>Action</a>
+          <a href={`/actions/${encodeURIComponent(s.action_id)}`} onClick={onLinkClick} data-testid={`step-action-${s.path}`}>Action</a>
         ) : null}
       </div>
       {params.length ? (
-        <dl class="kv params" data-testid={`run-step-params-${s.path}`}>
+        <dl class="kv params" data-testid={`step-params-${s.path}`}>
           {params.map(([k, v]) => (
             <Fragment key={k}>
               <dt class="mono">{k}</dt>
@@ -98,7 +98,7 @@ function Step({ step: s }: { step: RunStep }) {
           ))}
         </dl>
       ) : null}
-      {s.detail ? <div class={`item-sub${s.status === 'failed' ? ' err-text' : ' muted'}`} data-testid={`run-step-detail-${s.path}`}>{s.detail}</div> : null}
+      {s.detail ? <div class={`item-sub${s.status === 'failed' ? ' err-text' : ' muted'}`} data-testid={`step-detail-${s.path}`}>{s.detail}</div> : null}
     </li>
   );
 }

@@ -10,7 +10,7 @@ pub struct OrchestratorConfig {
     #[serde(with = "vigil_runtime::config::positive_duration")]
     pub batch_wait: Duration,
     /// How often cron schedules are looked at, and runs whose orchestrator
-    /// died are looked for.
+    /// died are looked for (at most a third of `run_lease`).
     #[serde(with = "vigil_runtime::config::positive_duration")]
     pub tick_interval: Duration,
     /// Most steps one scenario holds, its `on_fail` steps included.

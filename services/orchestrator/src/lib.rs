@@ -93,6 +93,13 @@ impl Orchestrator {
                 vigil_bus::duration::format(config.run_lease)
             )));
         }
+        if config.tick_interval > config.run_lease / 3 {
+            return Err(OrchestratorError::Config(format!(
+                "tick_interval {} is longer than a third of run_lease {}: leases would lapse before they are renewed",
+                vigil_bus::duration::format(config.tick_interval),
+                vigil_bus::duration::format(config.run_lease)
+            )));
+        }
         let jetstream = jetstream::new(nats.clone());
         vigil_bus::streams::ensure_streams(&jetstream).await?;
         let consumer_error = |source: Box<dyn std::error::Error + Send + Sync>| OrchestratorError::Consumer {

@@ -221,7 +221,7 @@ pub const KEY_DOCS: &[(&str, &str)] = &[
     ("actioner.sweep_interval", "how often actions past their TTL are marked expired"),
     ("actioner.expiry_grace", "how long past its expiry a pending action is left before it is marked expired"),
     ("orchestrator.batch_wait", "when no fired alert is waiting, how long before looking again"),
-    ("orchestrator.tick_interval", "how often cron schedules are looked at and runs whose orchestrator died are looked for"),
+    ("orchestrator.tick_interval", "how often cron schedules are looked at and runs whose orchestrator died are looked for (at most a third of run_lease)"),
     ("orchestrator.max_run_steps", "most steps one scenario holds, on_fail steps included"),
     ("orchestrator.run_lease", "a run left without news this long by its orchestrator is resumed by another (renewed every third of it)"),
     ("orchestrator.max_concurrent_runs", "runs one orchestrator drives at once"),

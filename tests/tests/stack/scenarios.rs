@@ -395,7 +395,7 @@ steps:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_orchestrator_killed_while_waiting_for_an_action_is_resumed_without_requesting_it_twice() {
     let mut stack = Stack::new().await.unwrap();
-    stack.extra_env.insert("VIGIL_ORCHESTRATOR_RUN_LEASE".into(), "2s".into());
+    stack.extra_env.insert("VIGIL_ORCHESTRATOR_RUN_LEASE".into(), "3s".into());
     let _rest = stack.spawn(&["gateway", "collector", "alerter", "actioner"]).await.unwrap();
     let mut orchestrator = stack.spawn(&["orchestrator"]).await.unwrap();
     let receiver = HttpReceiver::start(vec![]).await;

@@ -103,7 +103,8 @@ pub fn parse(source: &str) -> Result<ScenarioSpec, FieldError> {
     let deserializer = serde_yaml::Deserializer::from_str(source);
     serde_path_to_error::deserialize::<_, ScenarioSpec>(deserializer).map_err(|error| {
         let path = error.path().to_string();
-        let field = if path.is_empty() || path == "." { "source".to_owned() } else { path };
+        // `?`: serde_path_to_error could not tell where (a YAML syntax error)
+        let field = if path.is_empty() || path == "." || path == "?" { "source".to_owned() } else { path };
         // serde_yaml names the path (or its parent) itself too: once is enough
         let message = error.into_inner().to_string();
         let message = match message.split_once(": ") {
@@ -455,6 +456,8 @@ steps:
         assert!(refused("name: [").starts_with("name: invalid type: sequence"), "{}", refused("name: ["));
         let syntax = refused("name: 'unterminated\ntrigger: {manual: true}\n");
         assert!(syntax.starts_with("name: found unexpected end of stream at line 3"), "{syntax}");
+        let syntax = refused("name: x\n  trigger: {manual: true}\nsteps: a: b\n");
+        assert!(syntax.starts_with("source: mapping values are not allowed"), "{syntax}");
         let unknown = refused(&seed_with("name: auto", "colour: red\nname: auto"));
         assert!(unknown.starts_with("colour: unknown field `colour`"), "{unknown}");
         let step_field = refused(&seed_with("    service: action\n", "    service: action\n    retries: 3\n"));

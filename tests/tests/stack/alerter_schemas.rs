@@ -4,7 +4,10 @@
 //! request and the raw reply are validated against the endpoint's schema
 //! file, then the reply is parsed back into the endpoint's typed reply.
 //! Error replies (bad_request, not_found, conflict, unprocessable) are
-//! validated too.
+//! validated too, also for requests that break the request schema (the
+//! alerter refuses them with the error the schema's description names).
+//! `channels.notify` is checked at a real webhook receiver too: a message
+//! per key, whichever way the channel is named.
 
 use std::collections::BTreeSet;
 use std::sync::Mutex;
@@ -16,13 +19,13 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use vigil_bus::messages::{
     AcknowledgeAlert, AlertHistoryQuery, AlertMatcher, AlertStatus, ChannelInput, CheckRule, ClearSpec, CreateRule, ListAlerts,
-    MaintenanceInput, OfTenant, PutChannels, Reply, RuleInput, SaveMaintenance, SaveSilence, Severity, SilenceInput, TenantItem,
-    UpdateRule,
+    MaintenanceInput, NotifyChannels, OfTenant, PutChannels, Reply, RuleInput, SaveMaintenance, SaveSilence, Severity,
+    SilenceInput, TenantItem, UpdateRule,
 };
 use vigil_bus::subjects::{alerter, Endpoint, EndpointName};
 use vigil_testkit::eventually;
-use vigil_testkit::receivers::HttpReceiver;
-use vigil_testkit::schemas::{assert_valid, checked_request, request_json};
+use vigil_testkit::receivers::{HttpReceiver, Recorded};
+use vigil_testkit::schemas::{assert_valid, checked_request, request_json, schema};
 use vigil_tests::sim::Agent;
 use vigil_tests::Stack;
 
@@ -33,6 +36,19 @@ const BY: &str = "ops@acme.test";
 /// The schema file of an alerter endpoint: `alerter-<name, dots as dashes>.schema.json`.
 fn schema_file(endpoint: EndpointName) -> String {
     format!("alerter-{}.schema.json", endpoint.name.replace('.', "-"))
+}
+
+/// `true` when `instance` breaks `properties.request` of the schema `file`.
+fn breaks_request_schema(file: &str, instance: &Value) -> bool {
+    let root = schema(file);
+    let mut request = root["properties"]["request"].clone();
+    request["$defs"] = root["$defs"].clone();
+    !jsonschema::validator_for(&request).unwrap_or_else(|e| panic!("{file} is not a valid schema: {e}")).is_valid(instance)
+}
+
+/// The plain messages (`channels.notify`) the receiver got, in order.
+fn messages(receiver: &HttpReceiver) -> Vec<Recorded> {
+    receiver.requests().into_iter().filter(|r| r.json()["vigil"]["event"] == "message").collect()
 }
 
 /// The alerter's endpoints over NATS, each request and reply checked
@@ -78,6 +94,18 @@ impl Bus {
         assert!(matches!(typed, Reply::Error(_)), "{} answered ok: {raw}", endpoint.subject());
         assert_eq!(raw["error"]["code"], code, "{}: {raw}", endpoint.subject());
         raw
+    }
+
+    /// Sends `request`, which breaks the endpoint's request schema; its
+    /// reply is the error `code`, valid against the reply schema. Returns
+    /// the error's message.
+    async fn refused(&self, endpoint: EndpointName, request: &Value, code: &str) -> String {
+        let file = schema_file(endpoint);
+        assert!(breaks_request_schema(&file, request), "{file} accepts {request}");
+        let reply = request_json(&self.nats, &endpoint.subject(), request).await;
+        assert_valid(&file, Some("reply"), &reply);
+        assert_eq!(reply["error"]["code"], code, "{}: {request} -> {reply}", endpoint.subject());
+        reply["error"]["message"].as_str().expect("an error message").to_owned()
     }
 }
 
@@ -290,6 +318,57 @@ async fn every_alerter_endpoint_request_and_reply_match_the_schemas() {
     assert_eq!(bus.ok(alerter::ALERT_HISTORY, &by_rule).await.items.len(), 2);
     assert_eq!(bus.ok(alerter::LIST_ALERTS, &active).await, vec![]);
 
+    // ---------------------------------------------------------------- channels.notify
+    let notify = |channel: Option<&str>, key: &str| NotifyChannels {
+        tenant_id: TENANT.into(),
+        channel: channel.map(str::to_owned),
+        host_id: Some(agent.host.clone()),
+        message: format!("message {key}"),
+        key: key.into(),
+    };
+    // the channel by its id, its name, its type; none named: every enabled one
+    for (channel, key) in
+        [(Some(channel_id.as_str()), "by-id"), (Some("hook"), "by-name"), (Some("webhook"), "by-type"), (None, "every")]
+    {
+        let receipt = bus.ok(alerter::NOTIFY, &notify(channel, key)).await;
+        assert_eq!(receipt.channels, [channel_id.as_str()], "{channel:?}");
+    }
+    // the same key twice: the same receipt, nothing new queued
+    let again = NotifyChannels { message: "not sent".into(), ..notify(Some("hook"), "by-name") };
+    assert_eq!(bus.ok(alerter::NOTIFY, &again).await.channels, [channel_id.as_str()]);
+    // without a host
+    let hostless = NotifyChannels { host_id: None, ..notify(None, "hostless") };
+    assert_eq!(bus.ok(alerter::NOTIFY, &hostless).await.channels, [channel_id.as_str()]);
+    eventually("5 messages at the webhook", WAIT, || async { (messages(&receiver).len() >= 5).then_some(()) }).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let sent = messages(&receiver).into_iter().map(|r| r.json()).collect::<Vec<_>>();
+    let texts: BTreeSet<&str> = sent.iter().map(|body| body["vigil"]["message"].as_str().unwrap_or_default()).collect();
+    assert_eq!(
+        texts,
+        BTreeSet::from(["message by-id", "message by-name", "message by-type", "message every", "message hostless"]),
+        "one message per key: {sent:?}"
+    );
+    assert_eq!(sent.len(), 5, "the same key twice sent once: {sent:?}");
+    let on_host = sent.iter().find(|body| body["vigil"]["message"] == "message by-id").unwrap();
+    assert_eq!(on_host["commonAnnotations"]["summary"], "Vigil scenario on schema-alerts", "{on_host}");
+    let error = bus.error(alerter::NOTIFY, &notify(Some("pager"), "nowhere"), "not_found").await;
+    assert!(error["error"]["message"].as_str().unwrap().contains("\"pager\""), "{error}");
+    let other_tenant = NotifyChannels { tenant_id: "globex".into(), ..notify(Some(channel_id.as_str()), "other-tenant") };
+    bus.error(alerter::NOTIFY, &other_tenant, "not_found").await;
+    // requests the schema refuses: the alerter refuses them too
+    let body = |edit: &dyn Fn(&mut Value)| {
+        let mut body = serde_json::to_value(notify(Some("hook"), "refused")).unwrap();
+        edit(&mut body);
+        body
+    };
+    let message = bus.refused(alerter::NOTIFY.untyped(), &body(&|b| b["message"] = json!("  ")), "unprocessable").await;
+    assert!(message.starts_with("message"), "{message}");
+    let message = bus.refused(alerter::NOTIFY.untyped(), &body(&|b| b["key"] = json!("")), "unprocessable").await;
+    assert!(message.starts_with("key"), "{message}");
+    bus.refused(alerter::NOTIFY.untyped(), &body(&|b| b["host_id"] = json!("web.1")), "bad_request").await;
+    bus.refused(alerter::NOTIFY.untyped(), &body(&|b| b["tenant_id"] = json!("no.such.tenant")), "bad_request").await;
+    assert_eq!(messages(&receiver).len(), 5, "refused requests send nothing");
+
     // ---------------------------------------------------------------- silences
     let now = DateTime::from_timestamp(Utc::now().timestamp(), 0).unwrap();
     let silence = SilenceInput {
@@ -353,12 +432,8 @@ async fn every_alerter_endpoint_request_and_reply_match_the_schemas() {
 
     // a tenant id that is not one: the request breaks the schema, the reply is a bad_request that keeps it
     for endpoint in alerter::ALL {
-        let reply = request_json(&bus.nats, &endpoint.subject(), &json!({"tenant_id": "no.such.tenant"})).await;
-        assert_valid(&schema_file(*endpoint), Some("reply"), &reply);
-        assert!(reply.get("error").is_some(), "{}: {reply}", endpoint.subject());
+        bus.refused(*endpoint, &json!({"tenant_id": "no.such.tenant"}), "bad_request").await;
     }
-    let reply = request_json(&bus.nats, &alerter::LIST_RULES.subject(), &json!({"tenant_id": "no.such.tenant"})).await;
-    assert_eq!(reply["error"]["code"], "bad_request", "{reply}");
 
     let called = bus.called.lock().unwrap().clone();
     let all: BTreeSet<&str> = alerter::ALL.iter().map(|endpoint| endpoint.name).collect();

@@ -15,22 +15,19 @@
 //!   `collector-hosts-*.schema.json`.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Mutex;
 use std::time::Duration;
 
 use chrono::Utc;
 use futures::StreamExt;
-use serde::de::DeserializeOwned;
-use serde::Serialize;
 use serde_json::{json, Value};
 use vigil_bus::messages::{
     ActionDispatched, ActionOrder, ActionOutcome, ActionPolicy, ActionRecord, ActionStatus, ActionType, GetHost, HostRecord,
     ListActions, ListHosts, PendingActions, RegisterHost, Reply, RequestAction, TenantItem,
 };
-use vigil_bus::subjects::{self, actioner, collector, Endpoint, EndpointName};
+use vigil_bus::subjects::{self, actioner, collector};
 use vigil_proto::{vigil_service_client::VigilServiceClient, RegisterRequest};
 use vigil_testkit::eventually;
-use vigil_testkit::schemas::{assert_valid, checked_request, request_json, schema};
+use vigil_testkit::schemas::{assert_valid, checked_request, EndpointBus};
 use vigil_tests::sim::{self, Agent};
 use vigil_tests::Stack;
 
@@ -38,11 +35,6 @@ const WAIT: Duration = Duration::from_secs(30);
 const TENANT: &str = "acme";
 const BY: &str = "ops@acme.test";
 const USER: &str = "user-0123456789abcdef";
-
-/// The schema file of an actioner endpoint: `actioner-<name, dots as dashes>.schema.json`.
-fn schema_file(endpoint: EndpointName) -> String {
-    format!("actioner-{}.schema.json", endpoint.name.replace('.', "-"))
-}
 
 /// The schema file of the messages of an action subject's stage.
 fn stage_schema(stage: &str) -> &'static str {
@@ -52,72 +44,6 @@ fn stage_schema(stage: &str) -> &'static str {
         "result" => "action-outcome.schema.json",
         "status" => "action-record.schema.json",
         other => panic!("actions.<tenant>.<host>.{other} is not an action stage"),
-    }
-}
-
-/// `true` when `instance` breaks `properties.request` of the schema `file`.
-fn breaks_request_schema(file: &str, instance: &Value) -> bool {
-    let root = schema(file);
-    let mut request = root["properties"]["request"].clone();
-    request["$defs"] = root["$defs"].clone();
-    !jsonschema::validator_for(&request).unwrap_or_else(|e| panic!("{file} is not a valid schema: {e}")).is_valid(instance)
-}
-
-/// The actioner's endpoints over NATS, each request and reply checked
-/// against its schema; remembers which endpoints were called.
-struct Bus {
-    nats: async_nats::Client,
-    called: Mutex<BTreeSet<&'static str>>,
-}
-
-impl Bus {
-    /// Sends `request` (validated), validates the raw reply and parses it
-    /// into the endpoint's typed reply; returns both.
-    async fn call<Req: Serialize, Resp: DeserializeOwned>(
-        &self,
-        endpoint: Endpoint<Req, Resp>,
-        request: &Req,
-    ) -> (Value, Reply<Resp>) {
-        let name = endpoint.untyped();
-        let body = serde_json::to_value(request).expect("encode the request");
-        let raw = checked_request(&self.nats, &endpoint.subject(), &schema_file(name), body).await;
-        self.called.lock().unwrap().insert(name.name);
-        let typed = serde_json::from_value(raw.clone())
-            .unwrap_or_else(|e| panic!("the reply of {} does not parse as its Rust type: {e}: {raw}", name.subject()));
-        (raw, typed)
-    }
-
-    /// The `ok` value of the endpoint's reply; panics on an error reply.
-    async fn ok<Req: Serialize, Resp: DeserializeOwned>(&self, endpoint: Endpoint<Req, Resp>, request: &Req) -> Resp {
-        match self.call(endpoint, request).await {
-            (_, Reply::Ok(value)) => value,
-            (raw, Reply::Error(_)) => panic!("{} answered an error: {raw}", endpoint.subject()),
-        }
-    }
-
-    /// The error reply (`{"error": {...}}`, raw) with `code`; panics on an `ok` reply.
-    async fn error<Req: Serialize, Resp: DeserializeOwned>(
-        &self,
-        endpoint: Endpoint<Req, Resp>,
-        request: &Req,
-        code: &str,
-    ) -> Value {
-        let (raw, typed) = self.call(endpoint, request).await;
-        assert!(matches!(typed, Reply::Error(_)), "{} answered ok: {raw}", endpoint.subject());
-        assert_eq!(raw["error"]["code"], code, "{}: {raw}", endpoint.subject());
-        raw
-    }
-
-    /// Sends `request`, which breaks the endpoint's request schema; its
-    /// reply is the error `code`, valid against the reply schema. Returns
-    /// the error's message.
-    async fn refused(&self, endpoint: EndpointName, request: &Value, code: &str) -> String {
-        let file = schema_file(endpoint);
-        assert!(breaks_request_schema(&file, request), "{file} accepts {request}");
-        let reply = request_json(&self.nats, &endpoint.subject(), request).await;
-        assert_valid(&file, Some("reply"), &reply);
-        assert_eq!(reply["error"]["code"], code, "{}: {request} -> {reply}", endpoint.subject());
-        reply["error"]["message"].as_str().expect("an error message").to_owned()
     }
 }
 
@@ -177,7 +103,7 @@ async fn register_with_policy(stack: &Stack, token: &str, name: &str, policy: vi
 }
 
 /// Waits until `actions.get` shows action `id` in `status`; returns the record.
-async fn wait_status(bus: &Bus, id: &str, status: ActionStatus) -> ActionRecord {
+async fn wait_status(bus: &EndpointBus, id: &str, status: ActionStatus) -> ActionRecord {
     eventually(&format!("action {id} {}", status.as_str()), WAIT, || async {
         let record = bus.ok(actioner::GET, &item(id)).await;
         (record.status == status).then_some(record)
@@ -255,7 +181,7 @@ async fn every_action_message_and_actioner_endpoint_match_the_schemas() {
     let nats = stack.nats.client().await;
     // before anything is asked: every action message the stack publishes
     let mut published_messages = nats.subscribe(subjects::ACTIONS_ALL).await.unwrap();
-    let bus = Bus { nats: nats.clone(), called: Mutex::new(BTreeSet::new()) };
+    let bus = EndpointBus::new(nats.clone(), "actioner");
 
     // ---------------------------------------------------------------- hosts with an action policy
     let mut agent = Agent::start(&stack, &acme.token, "web-1").await.unwrap();
@@ -554,7 +480,5 @@ async fn every_action_message_and_actioner_endpoint_match_the_schemas() {
     assert_eq!(lapsed.orders[0], waiting[0]);
     assert_eq!(lapsed.record_statuses(), [ActionStatus::Pending, ActionStatus::Expired]);
 
-    let called = bus.called.lock().unwrap().clone();
-    let all: BTreeSet<&str> = actioner::ALL.iter().map(|endpoint| endpoint.name).collect();
-    assert_eq!(called, all, "every actioner endpoint was called with a valid request");
+    bus.assert_all_called(actioner::ALL);
 }

@@ -10,22 +10,19 @@
 //! per key, whichever way the channel is named.
 
 use std::collections::BTreeSet;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use serde::de::DeserializeOwned;
-use serde::Serialize;
 use serde_json::{json, Value};
 use vigil_bus::messages::{
     AcknowledgeAlert, AlertHistoryQuery, AlertMatcher, AlertStatus, ChannelInput, CheckRule, ClearSpec, CreateRule, ListAlerts,
-    MaintenanceInput, NotifyChannels, OfTenant, PutChannels, Reply, RuleInput, SaveMaintenance, SaveSilence, Severity,
-    SilenceInput, TenantItem, UpdateRule,
+    MaintenanceInput, NotifyChannels, OfTenant, PutChannels, RuleInput, SaveMaintenance, SaveSilence, Severity, SilenceInput,
+    TenantItem, UpdateRule,
 };
-use vigil_bus::subjects::{alerter, Endpoint, EndpointName};
+use vigil_bus::subjects::alerter;
 use vigil_testkit::eventually;
 use vigil_testkit::receivers::{HttpReceiver, Recorded};
-use vigil_testkit::schemas::{assert_valid, checked_request, request_json, schema};
+use vigil_testkit::schemas::EndpointBus;
 use vigil_tests::sim::Agent;
 use vigil_tests::Stack;
 
@@ -33,80 +30,9 @@ const WAIT: Duration = Duration::from_secs(30);
 const TENANT: &str = "acme";
 const BY: &str = "ops@acme.test";
 
-/// The schema file of an alerter endpoint: `alerter-<name, dots as dashes>.schema.json`.
-fn schema_file(endpoint: EndpointName) -> String {
-    format!("alerter-{}.schema.json", endpoint.name.replace('.', "-"))
-}
-
-/// `true` when `instance` breaks `properties.request` of the schema `file`.
-fn breaks_request_schema(file: &str, instance: &Value) -> bool {
-    let root = schema(file);
-    let mut request = root["properties"]["request"].clone();
-    request["$defs"] = root["$defs"].clone();
-    !jsonschema::validator_for(&request).unwrap_or_else(|e| panic!("{file} is not a valid schema: {e}")).is_valid(instance)
-}
-
 /// The plain messages (`channels.notify`) the receiver got, in order.
 fn messages(receiver: &HttpReceiver) -> Vec<Recorded> {
     receiver.requests().into_iter().filter(|r| r.json()["vigil"]["event"] == "message").collect()
-}
-
-/// The alerter's endpoints over NATS, each request and reply checked
-/// against its schema; remembers which endpoints were called.
-struct Bus {
-    nats: async_nats::Client,
-    called: Mutex<BTreeSet<&'static str>>,
-}
-
-impl Bus {
-    /// Sends `request` (validated), validates the raw reply and parses it
-    /// into the endpoint's typed reply; returns both.
-    async fn call<Req: Serialize, Resp: DeserializeOwned>(
-        &self,
-        endpoint: Endpoint<Req, Resp>,
-        request: &Req,
-    ) -> (Value, Reply<Resp>) {
-        let name = endpoint.untyped();
-        let body = serde_json::to_value(request).expect("encode the request");
-        let raw = checked_request(&self.nats, &endpoint.subject(), &schema_file(name), body).await;
-        self.called.lock().unwrap().insert(name.name);
-        let typed = serde_json::from_value(raw.clone())
-            .unwrap_or_else(|e| panic!("the reply of {} does not parse as its Rust type: {e}: {raw}", name.subject()));
-        (raw, typed)
-    }
-
-    /// The `ok` value of the endpoint's reply; panics on an error reply.
-    async fn ok<Req: Serialize, Resp: DeserializeOwned>(&self, endpoint: Endpoint<Req, Resp>, request: &Req) -> Resp {
-        match self.call(endpoint, request).await {
-            (_, Reply::Ok(value)) => value,
-            (raw, Reply::Error(_)) => panic!("{} answered an error: {raw}", endpoint.subject()),
-        }
-    }
-
-    /// The error reply (`{"error": {...}}`, raw) with `code`; panics on an `ok` reply.
-    async fn error<Req: Serialize, Resp: DeserializeOwned>(
-        &self,
-        endpoint: Endpoint<Req, Resp>,
-        request: &Req,
-        code: &str,
-    ) -> Value {
-        let (raw, typed) = self.call(endpoint, request).await;
-        assert!(matches!(typed, Reply::Error(_)), "{} answered ok: {raw}", endpoint.subject());
-        assert_eq!(raw["error"]["code"], code, "{}: {raw}", endpoint.subject());
-        raw
-    }
-
-    /// Sends `request`, which breaks the endpoint's request schema; its
-    /// reply is the error `code`, valid against the reply schema. Returns
-    /// the error's message.
-    async fn refused(&self, endpoint: EndpointName, request: &Value, code: &str) -> String {
-        let file = schema_file(endpoint);
-        assert!(breaks_request_schema(&file, request), "{file} accepts {request}");
-        let reply = request_json(&self.nats, &endpoint.subject(), request).await;
-        assert_valid(&file, Some("reply"), &reply);
-        assert_eq!(reply["error"]["code"], code, "{}: {request} -> {reply}", endpoint.subject());
-        reply["error"]["message"].as_str().expect("an error message").to_owned()
-    }
 }
 
 fn tenant() -> OfTenant {
@@ -135,7 +61,7 @@ async fn every_alerter_endpoint_request_and_reply_match_the_schemas() {
     let _vigil = stack.spawn(&["gateway", "collector", "alerter"]).await.unwrap();
     let acme = stack.tenant(TENANT).await.unwrap();
     let receiver = HttpReceiver::start(vec![]).await;
-    let bus = Bus { nats: stack.nats.client().await, called: Mutex::new(BTreeSet::new()) };
+    let bus = EndpointBus::new(stack.nats.client().await, "alerter");
 
     // ---------------------------------------------------------------- rules: the defaults
     let defaults = bus.ok(alerter::LIST_RULES, &tenant()).await;
@@ -435,7 +361,5 @@ async fn every_alerter_endpoint_request_and_reply_match_the_schemas() {
         bus.refused(*endpoint, &json!({"tenant_id": "no.such.tenant"}), "bad_request").await;
     }
 
-    let called = bus.called.lock().unwrap().clone();
-    let all: BTreeSet<&str> = alerter::ALL.iter().map(|endpoint| endpoint.name).collect();
-    assert_eq!(called, all, "every alerter endpoint was called with a valid request");
+    bus.assert_all_called(alerter::ALL);
 }

@@ -15,6 +15,7 @@ mod hardening;
 mod ingest_path;
 mod inventory;
 mod live;
+mod orchestrator_schemas;
 mod scenarios;
 mod tenancy;
 mod update;

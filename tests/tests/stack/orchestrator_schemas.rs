@@ -20,8 +20,7 @@
 //!   schema as written, and texts the orchestrator refuses for their shape
 //!   (an unknown key, two triggers) break it.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Mutex;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -32,10 +31,10 @@ use vigil_bus::messages::{
     ChannelInput, CreateRule, GuardSpec, ListRuns, OfTenant, PutChannels, PutScenarioSettings, Reply, RuleInput, RunScenario,
     RunStatus, SaveScenario, ScenarioRecord, ScenarioRun, Severity, StepStatus, TenantItem,
 };
-use vigil_bus::subjects::{alerter, orchestrator, Endpoint, EndpointName};
+use vigil_bus::subjects::{alerter, orchestrator, Endpoint};
 use vigil_testkit::eventually;
 use vigil_testkit::receivers::{HttpReceiver, Recorded};
-use vigil_testkit::schemas::{assert_valid, checked_request, request_json, schema};
+use vigil_testkit::schemas::{schema, EndpointBus};
 use vigil_tests::sim::Agent;
 use vigil_tests::Stack;
 
@@ -43,23 +42,10 @@ const WAIT: Duration = Duration::from_secs(30);
 const TENANT: &str = "acme";
 const BY: &str = "ops@acme.test";
 
-/// The schema file of an orchestrator endpoint: `orchestrator-<name, dots as dashes>.schema.json`.
-fn schema_file(endpoint: EndpointName) -> String {
-    format!("orchestrator-{}.schema.json", endpoint.name.replace('.', "-"))
-}
-
-/// `true` when `instance` breaks `properties.request` of the schema `file`.
-fn breaks_request_schema(file: &str, instance: &Value) -> bool {
-    let root = schema(file);
-    let mut request = root["properties"]["request"].clone();
-    request["$defs"] = root["$defs"].clone();
-    !jsonschema::validator_for(&request).unwrap_or_else(|e| panic!("{file} is not a valid schema: {e}")).is_valid(instance)
-}
-
 /// What `$defs/ScenarioSpec` of the save schema finds wrong with `spec` (a
 /// scenario as written, in JSON).
 fn spec_errors(spec: &Value) -> Vec<String> {
-    let file = schema_file(orchestrator::SAVE.untyped());
+    let file = format!("orchestrator-{}.schema.json", orchestrator::SAVE.name.replace('.', "-"));
     let root = schema(&file);
     let def = json!({"$ref": "#/$defs/ScenarioSpec", "$defs": root["$defs"]});
     let validator = jsonschema::validator_for(&def).unwrap_or_else(|e| panic!("{file}: ScenarioSpec is not a valid schema: {e}"));
@@ -69,35 +55,18 @@ fn spec_errors(spec: &Value) -> Vec<String> {
 /// The orchestrator's endpoints over NATS, each request and reply checked
 /// against its schema; remembers which endpoints were called.
 struct Bus {
-    nats: async_nats::Client,
-    called: Mutex<BTreeSet<&'static str>>,
+    inner: EndpointBus,
+}
+
+impl std::ops::Deref for Bus {
+    type Target = EndpointBus;
+
+    fn deref(&self) -> &EndpointBus {
+        &self.inner
+    }
 }
 
 impl Bus {
-    /// Sends `request` (validated), validates the raw reply and parses it
-    /// into the endpoint's typed reply; returns both.
-    async fn call<Req: Serialize, Resp: DeserializeOwned>(
-        &self,
-        endpoint: Endpoint<Req, Resp>,
-        request: &Req,
-    ) -> (Value, Reply<Resp>) {
-        let name = endpoint.untyped();
-        let body = serde_json::to_value(request).expect("encode the request");
-        let raw = checked_request(&self.nats, &endpoint.subject(), &schema_file(name), body).await;
-        self.called.lock().unwrap().insert(name.name);
-        let typed = serde_json::from_value(raw.clone())
-            .unwrap_or_else(|e| panic!("the reply of {} does not parse as its Rust type: {e}: {raw}", name.subject()));
-        (raw, typed)
-    }
-
-    /// The `ok` value of the endpoint's reply; panics on an error reply.
-    async fn ok<Req: Serialize, Resp: DeserializeOwned>(&self, endpoint: Endpoint<Req, Resp>, request: &Req) -> Resp {
-        match self.call(endpoint, request).await {
-            (_, Reply::Ok(value)) => value,
-            (raw, Reply::Error(_)) => panic!("{} answered an error: {raw}", endpoint.subject()),
-        }
-    }
-
     /// The error reply's message; panics on an `ok` reply or another code.
     async fn error<Req: Serialize, Resp: DeserializeOwned>(
         &self,
@@ -105,22 +74,8 @@ impl Bus {
         request: &Req,
         code: &str,
     ) -> String {
-        let (raw, typed) = self.call(endpoint, request).await;
-        assert!(matches!(typed, Reply::Error(_)), "{} answered ok: {raw}", endpoint.subject());
-        assert_eq!(raw["error"]["code"], code, "{}: {raw}", endpoint.subject());
+        let raw = self.inner.error(endpoint, request, code).await;
         raw["error"]["message"].as_str().expect("an error message").to_owned()
-    }
-
-    /// Sends `request`, which breaks the endpoint's request schema; its
-    /// reply is the error `code`, valid against the reply schema. Returns
-    /// the error's message.
-    async fn refused(&self, endpoint: EndpointName, request: &Value, code: &str) -> String {
-        let file = schema_file(endpoint);
-        assert!(breaks_request_schema(&file, request), "{file} accepts {request}");
-        let reply = request_json(&self.nats, &endpoint.subject(), request).await;
-        assert_valid(&file, Some("reply"), &reply);
-        assert_eq!(reply["error"]["code"], code, "{}: {request} -> {reply}", endpoint.subject());
-        reply["error"]["message"].as_str().expect("an error message").to_owned()
     }
 
     async fn save(&self, id: Option<&str>, source: &str) -> (Value, Reply<ScenarioRecord>) {
@@ -264,7 +219,7 @@ async fn every_orchestrator_endpoint_request_and_reply_match_the_schemas() {
     let acme = stack.tenant(TENANT).await.unwrap();
     let receiver = HttpReceiver::start(vec![]).await;
     let nats = stack.nats.client().await;
-    let bus = Bus { nats: nats.clone(), called: Mutex::new(BTreeSet::new()) };
+    let bus = Bus { inner: EndpointBus::new(nats.clone(), "orchestrator") };
 
     // ---------------------------------------------------------------- the tenant's alerting: a webhook, one rule
     let hook = ChannelInput {
@@ -601,9 +556,7 @@ async fn every_orchestrator_endpoint_request_and_reply_match_the_schemas() {
     }
     assert_eq!(messages(&receiver).len(), 3, "nothing else was sent");
 
-    let called = bus.called.lock().unwrap().clone();
-    let all: BTreeSet<&str> = orchestrator::ALL.iter().map(|endpoint| endpoint.name).collect();
-    assert_eq!(called, all, "every orchestrator endpoint was called with a valid request");
+    bus.assert_all_called(orchestrator::ALL);
 }
 
 /// `base` with the top-level keys of `with` set.

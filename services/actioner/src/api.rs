@@ -11,12 +11,8 @@ use vigil_bus::messages::{
 use vigil_bus::subjects::{self, collector};
 use vigil_bus::{ErrorCode, ServiceError};
 
-use crate::error::{db, unprocessable, QueryError, SERVICE};
+use crate::error::{bad_id, db, unprocessable, QueryError};
 use crate::{events, store, Shared};
-
-fn bad_id(kind: &'static str, value: &str) -> Result<(), ServiceError> {
-    vigil_bus::ids::validate(kind, value).map_err(|e| ServiceError::from_error(&e, SERVICE))
-}
 
 /// A new action id: `act-` and 16 hex digits.
 fn new_id() -> String {

@@ -35,16 +35,9 @@ impl HasErrorCode for ActionerError {
     }
 }
 
-/// Why an endpoint could not answer (besides the requester's mistakes).
+/// Why an order could not be published (the bus's cause, as text).
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum QueryError {
-    /// The cause is logged, never sent to the requester.
-    #[error("database error while {action}; retry later")]
-    Database {
-        action: &'static str,
-        #[source]
-        source: sqlx::Error,
-    },
     #[error("the bus did not take the order: {0}; retry later")]
     Publish(String),
 }
@@ -61,9 +54,11 @@ impl From<QueryError> for ServiceError {
     }
 }
 
+pub(crate) use vigil_runtime::errors::bad_id;
+
 /// `.map_err(db("reading actions"))`: a database error while doing that.
 pub(crate) fn db(action: &'static str) -> impl FnOnce(sqlx::Error) -> ServiceError {
-    move |source| QueryError::Database { action, source }.into()
+    vigil_runtime::errors::db(SERVICE, action)
 }
 
 /// A 422 naming the field.

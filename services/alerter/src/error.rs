@@ -1,6 +1,6 @@
 //! The alerter's errors, under the policy of `vigil_bus::error`:
 //! [`AlerterError`] (building and running), [`FieldError`] (a value a user
-//! wrote that cannot be used: 422 naming the field), [`QueryError`]
+//! wrote that cannot be used: 422 naming the field), database errors
 //! (answered as a [`ServiceError`] through [`ServiceError::from_error`]
 //! only).
 
@@ -50,40 +50,11 @@ impl HasErrorCode for AlerterError {
     }
 }
 
-/// Why an endpoint could not answer (besides the requester's mistakes).
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum QueryError {
-    /// The cause is logged, never sent to the requester.
-    #[error("database error while {action}; retry later")]
-    Database {
-        action: &'static str,
-        #[source]
-        source: sqlx::Error,
-    },
-}
-
-impl HasErrorCode for QueryError {
-    fn error_code(&self) -> ErrorCode {
-        match self {
-            QueryError::Database { .. } => ErrorCode::Unavailable,
-        }
-    }
-}
-
-impl From<QueryError> for ServiceError {
-    fn from(error: QueryError) -> Self {
-        ServiceError::from_error(&error, SERVICE)
-    }
-}
+pub(crate) use vigil_runtime::errors::not_found;
 
 /// `.map_err(db("reading rules"))`: a database error while doing that.
 pub(crate) fn db(action: &'static str) -> impl FnOnce(sqlx::Error) -> ServiceError {
-    move |source| QueryError::Database { action, source }.into()
-}
-
-/// A `NotFound` naming what was looked for.
-pub(crate) fn not_found(what: &str, id: &str) -> ServiceError {
-    ServiceError::new(ErrorCode::NotFound, format!("no {what} {id:?}"))
+    vigil_runtime::errors::db(SERVICE, action)
 }
 
 #[cfg(test)]

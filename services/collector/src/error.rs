@@ -51,13 +51,6 @@ impl HasErrorCode for PartitionError {
 /// are answered as they are found).
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum QueryError {
-    /// The cause is logged, never sent to the requester.
-    #[error("database error while {action}; retry later")]
-    Database {
-        action: &'static str,
-        #[source]
-        source: sqlx::Error,
-    },
     #[error("cannot encode {what}")]
     Encode {
         what: &'static str,
@@ -69,7 +62,6 @@ pub(crate) enum QueryError {
 impl HasErrorCode for QueryError {
     fn error_code(&self) -> ErrorCode {
         match self {
-            QueryError::Database { .. } => ErrorCode::Unavailable,
             QueryError::Encode { .. } => ErrorCode::Internal,
         }
     }
@@ -87,8 +79,6 @@ mod tests {
 
     #[test]
     fn database_errors_are_unavailable_without_their_detail() {
-        let reply = ServiceError::from(QueryError::Database { action: "reading a host", source: sqlx::Error::PoolTimedOut });
-        assert_eq!(reply, ServiceError::new(ErrorCode::Unavailable, "database error while reading a host; retry later"));
         let source = serde_json::from_str::<u32>("x").unwrap_err();
         let reply = ServiceError::from(QueryError::Encode { what: "a metrics point", source });
         assert_eq!(reply, ServiceError::new(ErrorCode::Internal, "internal error; see the collector log"));

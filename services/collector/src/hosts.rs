@@ -17,7 +17,7 @@ use sqlx::{MySqlPool, Row};
 use vigil_bus::messages::{ActionPolicy, GetHost, HostEventKind, HostRecord, HostStatus, ListHosts, RegisterHost};
 use vigil_bus::{ErrorCode, ServiceError};
 
-use crate::error::{QueryError, SERVICE};
+use crate::error::SERVICE;
 use crate::Shared;
 
 const HOST_COLUMNS: &str =
@@ -33,12 +33,10 @@ const REGISTER_ATTEMPTS: u32 = 5;
 
 /// A database error while `action`: `Unavailable`, the cause only logged.
 pub(crate) fn internal(action: &'static str, source: sqlx::Error) -> ServiceError {
-    QueryError::Database { action, source }.into()
+    vigil_runtime::errors::db(SERVICE, action)(source)
 }
 
-pub(crate) fn bad_id(kind: &'static str, value: &str) -> Result<(), ServiceError> {
-    vigil_bus::ids::validate(kind, value).map_err(|e| ServiceError::from_error(&e, SERVICE))
-}
+pub(crate) use vigil_runtime::errors::bad_id;
 
 fn bad_field(field: &str, value: &str, max_chars: usize) -> Result<(), ServiceError> {
     if value.chars().count() > max_chars {

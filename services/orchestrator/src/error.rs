@@ -59,43 +59,11 @@ impl From<FieldError> for ServiceError {
     }
 }
 
-/// Why an endpoint could not answer (besides the requester's mistakes).
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum QueryError {
-    /// The cause is logged, never sent to the requester.
-    #[error("database error while {action}; retry later")]
-    Database {
-        action: &'static str,
-        #[source]
-        source: sqlx::Error,
-    },
-}
-
-impl HasErrorCode for QueryError {
-    fn error_code(&self) -> ErrorCode {
-        ErrorCode::Unavailable
-    }
-}
-
-impl From<QueryError> for ServiceError {
-    fn from(error: QueryError) -> Self {
-        ServiceError::from_error(&error, SERVICE)
-    }
-}
+pub(crate) use vigil_runtime::errors::{bad_id, not_found};
 
 /// `.map_err(db("reading scenarios"))`: a database error while doing that.
 pub(crate) fn db(action: &'static str) -> impl FnOnce(sqlx::Error) -> ServiceError {
-    move |source| QueryError::Database { action, source }.into()
-}
-
-/// A `NotFound` naming what was looked for.
-pub(crate) fn not_found(what: &str, id: &str) -> ServiceError {
-    ServiceError::new(ErrorCode::NotFound, format!("no {what} {id:?}"))
-}
-
-/// A malformed id in a request.
-pub(crate) fn bad_id(kind: &'static str, value: &str) -> Result<(), ServiceError> {
-    vigil_bus::ids::validate(kind, value).map_err(|e| ServiceError::new(ErrorCode::BadRequest, e.to_string()))
+    vigil_runtime::errors::db(SERVICE, action)
 }
 
 #[cfg(test)]

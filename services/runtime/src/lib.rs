@@ -13,6 +13,8 @@
 //! - [`batch::BatchLoop`]: the ack-after-commit loop over a durable
 //!   JetStream consumer, with dead letters and batch splitting;
 //! - [`config`]: the checks every service's config section shares;
+//! - [`errors`]: what endpoints answer when the database fails, an item is
+//!   missing or an id is malformed;
 //! - [`signing`]: the Ed25519 keys the server signs releases and actions with.
 
 pub mod backoff;
@@ -22,6 +24,8 @@ pub mod batch;
 pub mod config;
 #[cfg(feature = "service")]
 pub mod endpoints;
+#[cfg(feature = "service")]
+pub mod errors;
 pub mod files;
 #[cfg(feature = "service")]
 pub mod nats;

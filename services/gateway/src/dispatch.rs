@@ -250,10 +250,10 @@ mod tests {
         let mut big = result("success");
         big.output = "é".repeat(MAX_OUTPUT_BYTES);
         big.started_at = "2026-12-06T10:00:00.000Z".into();
-        let outcome = outcome("acme", "h1", big, now).unwrap();
-        assert_eq!((outcome.tenant_id.as_str(), outcome.host_id.as_str()), ("acme", "h1"));
-        assert!(outcome.output.len() <= MAX_OUTPUT_BYTES && outcome.truncated);
-        assert_eq!(outcome.started_at.unwrap().to_rfc3339(), "2026-12-06T10:00:00+00:00");
+        let reported = outcome("acme", "h1", big, now).unwrap();
+        assert_eq!((reported.tenant_id.as_str(), reported.host_id.as_str()), ("acme", "h1"));
+        assert!(reported.output.len() <= MAX_OUTPUT_BYTES && reported.truncated);
+        assert_eq!(reported.started_at.unwrap().to_rfc3339(), "2026-12-06T10:00:00+00:00");
         assert_eq!(outcome("acme", "h1", result("pending"), now).unwrap_err(), "status: pending is not an agent's report");
         assert!(outcome("acme", "h1", result("done"), now).unwrap_err().starts_with("status: action status \"done\""));
         let mut bad = result("failed");

@@ -581,7 +581,23 @@ async fn two_alerters_side_by_side_one_killed_mid_stream_miss_nothing_and_double
     }
     // the dead alerter's unacked snapshots come back after the consumer's
     // ack wait (10 s), its claimed notifications after the claim (30 s)
-    receiver.wait_for(2 * HOSTS, Duration::from_secs(90)).await;
+    // (120 s: both delays, with room for a machine busy with the rest of the suite)
+    let arrived = tokio::time::timeout(Duration::from_secs(120), async {
+        while receiver.requests().len() < 2 * HOSTS {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await;
+    if arrived.is_err() {
+        let log = second.log_text();
+        let tail: Vec<&str> = log.lines().rev().take(60).collect();
+        panic!(
+            "got {} of {} notifications in 120 s; the second alerter's log ends:\n{}",
+            receiver.requests().len(),
+            2 * HOSTS,
+            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+        );
+    }
     tokio::time::sleep(Duration::from_secs(3)).await;
     let requests = receiver.requests();
     let mut per_host: std::collections::BTreeMap<(String, String), std::collections::BTreeSet<String>> = Default::default();

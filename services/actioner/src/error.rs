@@ -15,11 +15,7 @@ pub enum ActionerError {
     #[error(transparent)]
     Key(#[from] vigil_runtime::signing::KeyError),
     #[error(transparent)]
-    Streams(#[from] vigil_bus::streams::StreamSetupError),
-    #[error("cannot create the durable consumer {consumer:?} on stream {stream:?}: {source}; check that nats-server runs with jetstream enabled")]
-    Consumer { stream: String, consumer: String, source: Box<dyn std::error::Error + Send + Sync> },
-    #[error(transparent)]
-    Endpoints(#[from] vigil_runtime::endpoints::EndpointError),
+    Setup(#[from] vigil_runtime::setup::SetupError),
     #[error("actioner task failed: {0}")]
     Join(#[from] tokio::task::JoinError),
 }
@@ -28,9 +24,8 @@ impl HasErrorCode for ActionerError {
     fn error_code(&self) -> ErrorCode {
         match self {
             ActionerError::Config(_) | ActionerError::Key(_) => ErrorCode::Unprocessable,
-            ActionerError::Streams(_) | ActionerError::Consumer { .. } | ActionerError::Endpoints(_) | ActionerError::Join(_) => {
-                ErrorCode::Unavailable
-            }
+            ActionerError::Setup(error) => error.error_code(),
+            ActionerError::Join(_) => ErrorCode::Unavailable,
         }
     }
 }

@@ -78,17 +78,13 @@ impl Actioner {
         let path = std::path::PathBuf::from(&config.signing_key_file);
         let key = tokio::task::spawn_blocking(move || SigningKey::ensure(&path, "action key")).await??;
         let jetstream = jetstream::new(nats.clone());
-        vigil_bus::streams::ensure_streams(&jetstream).await?;
-        let consumer_error = |source: Box<dyn std::error::Error + Send + Sync>| ActionerError::Consumer {
-            stream: vigil_bus::streams::ACTIONS_STREAM.to_owned(),
-            consumer: vigil_bus::streams::ACTIONER_CONSUMER.to_owned(),
-            source,
-        };
-        let stream = jetstream.get_stream(vigil_bus::streams::ACTIONS_STREAM).await.map_err(|e| consumer_error(Box::new(e)))?;
-        let progress = stream
-            .get_or_create_consumer(vigil_bus::streams::ACTIONER_CONSUMER, vigil_bus::streams::actioner_consumer())
-            .await
-            .map_err(|e| consumer_error(Box::new(e)))?;
+        vigil_runtime::setup::ensure_streams(&jetstream).await?;
+        let progress = vigil_runtime::setup::durable_consumer(
+            &jetstream,
+            vigil_bus::streams::ACTIONS_STREAM,
+            vigil_bus::streams::actioner_consumer(),
+        )
+        .await?;
         tracing::info!(public_key = %key.public_key_base64(), "action key loaded");
         let shared = Arc::new(Shared { config, nats: nats.clone(), jetstream, pool, key });
         let serving = endpoints::table()

@@ -34,18 +34,14 @@ pub enum AlerterError {
     #[error("invalid alerter config: {0}")]
     Config(String),
     #[error(transparent)]
-    Streams(#[from] vigil_bus::streams::StreamSetupError),
-    #[error("cannot create the durable consumer {consumer:?} on stream {stream:?}: {source}; check that nats-server runs with jetstream enabled")]
-    Consumer { stream: String, consumer: String, source: Box<dyn std::error::Error + Send + Sync> },
-    #[error(transparent)]
-    Endpoints(#[from] vigil_runtime::endpoints::EndpointError),
+    Setup(#[from] vigil_runtime::setup::SetupError),
 }
 
 impl HasErrorCode for AlerterError {
     fn error_code(&self) -> ErrorCode {
         match self {
             AlerterError::Config(_) => ErrorCode::Unprocessable,
-            AlerterError::Streams(_) | AlerterError::Consumer { .. } | AlerterError::Endpoints(_) => ErrorCode::Unavailable,
+            AlerterError::Setup(error) => error.error_code(),
         }
     }
 }

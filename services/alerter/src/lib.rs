@@ -121,18 +121,16 @@ impl Alerter {
             }
         }
         let jetstream = jetstream::new(nats.clone());
-        vigil_bus::streams::ensure_streams(&jetstream).await?;
-        let snapshots = consumer(
+        vigil_runtime::setup::ensure_streams(&jetstream).await?;
+        let snapshots = vigil_runtime::setup::durable_consumer(
             &jetstream,
             vigil_bus::streams::METRICS_STREAM,
-            vigil_bus::streams::ALERTER_CONSUMER,
             vigil_bus::streams::alerter_consumer(),
         )
         .await?;
-        let host_events = consumer(
+        let host_events = vigil_runtime::setup::durable_consumer(
             &jetstream,
             vigil_bus::streams::HOSTS_STREAM,
-            vigil_bus::streams::ALERTER_HOSTS_CONSUMER,
             vigil_bus::streams::alerter_hosts_consumer(),
         )
         .await?;
@@ -207,19 +205,4 @@ impl Alerter {
         tracing::info!("alerter stopped");
         Ok(())
     }
-}
-
-async fn consumer(
-    jetstream: &jetstream::Context,
-    stream: &str,
-    name: &str,
-    config: jetstream::consumer::pull::Config,
-) -> Result<jetstream::consumer::PullConsumer, AlerterError> {
-    let error = |source: Box<dyn std::error::Error + Send + Sync>| AlerterError::Consumer {
-        stream: stream.to_owned(),
-        consumer: name.to_owned(),
-        source,
-    };
-    let stream = jetstream.get_stream(stream).await.map_err(|e| error(Box::new(e)))?;
-    stream.get_or_create_consumer(name, config).await.map_err(|e| error(Box::new(e)))
 }

@@ -15,7 +15,7 @@ impl HasErrorCode for CollectorError {
     fn error_code(&self) -> ErrorCode {
         match self {
             CollectorError::Config(_) => ErrorCode::Unprocessable,
-            CollectorError::Streams(_) | CollectorError::Consumer { .. } | CollectorError::Endpoints(_) => ErrorCode::Unavailable,
+            CollectorError::Setup(error) => error.error_code(),
             CollectorError::Partition { source, .. } => source.error_code(),
         }
     }

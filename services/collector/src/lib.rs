@@ -30,7 +30,7 @@ use std::time::Duration;
 use async_nats::jetstream;
 use sqlx::MySqlPool;
 use vigil_runtime::batch::BatchLoop;
-use vigil_runtime::endpoints::{EndpointError, Serving};
+use vigil_runtime::endpoints::Serving;
 use vigil_runtime::{CancellationToken, Connections};
 
 pub use downsample::{downsample, DownsampleReport};
@@ -93,11 +93,7 @@ pub enum CollectorError {
     #[error("invalid collector config: {0}")]
     Config(String),
     #[error(transparent)]
-    Streams(#[from] vigil_bus::streams::StreamSetupError),
-    #[error("cannot create the durable consumer {consumer:?} on stream {stream:?}: {source}; check that nats-server runs with jetstream enabled")]
-    Consumer { stream: String, consumer: String, source: Box<dyn std::error::Error + Send + Sync> },
-    #[error(transparent)]
-    Endpoints(#[from] EndpointError),
+    Setup(#[from] vigil_runtime::setup::SetupError),
     #[error("partition maintenance of table {table} failed: {source}")]
     Partition {
         table: String,
@@ -151,17 +147,13 @@ impl Collector {
             return Err(CollectorError::Config("sweep_interval is 0; set it to a positive duration (default 5s)".into()));
         }
         let jetstream = jetstream::new(nats.clone());
-        vigil_bus::streams::ensure_streams(&jetstream).await?;
-        let consumer_error = |source: Box<dyn std::error::Error + Send + Sync>| CollectorError::Consumer {
-            stream: vigil_bus::streams::METRICS_STREAM.to_owned(),
-            consumer: vigil_bus::streams::COLLECTOR_CONSUMER.to_owned(),
-            source,
-        };
-        let stream = jetstream.get_stream(vigil_bus::streams::METRICS_STREAM).await.map_err(|e| consumer_error(Box::new(e)))?;
-        let consumer: jetstream::consumer::PullConsumer = stream
-            .get_or_create_consumer(vigil_bus::streams::COLLECTOR_CONSUMER, vigil_bus::streams::collector_consumer())
-            .await
-            .map_err(|e| consumer_error(Box::new(e)))?;
+        vigil_runtime::setup::ensure_streams(&jetstream).await?;
+        let consumer = vigil_runtime::setup::durable_consumer(
+            &jetstream,
+            vigil_bus::streams::METRICS_STREAM,
+            vigil_bus::streams::collector_consumer(),
+        )
+        .await?;
 
         let report = partitions::ensure_partitions(&pool, config.partitions_ahead_days, config.retention_raw).await?;
         tracing::info!(created = report.created.len(), dropped = report.dropped.len(), "metrics partitions checked");

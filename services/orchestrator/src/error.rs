@@ -14,20 +14,14 @@ pub enum OrchestratorError {
     #[error("invalid orchestrator config: {0}")]
     Config(String),
     #[error(transparent)]
-    Streams(#[from] vigil_bus::streams::StreamSetupError),
-    #[error("cannot create the durable consumer {consumer:?} on stream {stream:?}: {source}; check that nats-server runs with jetstream enabled")]
-    Consumer { stream: String, consumer: String, source: Box<dyn std::error::Error + Send + Sync> },
-    #[error(transparent)]
-    Endpoints(#[from] vigil_runtime::endpoints::EndpointError),
+    Setup(#[from] vigil_runtime::setup::SetupError),
 }
 
 impl HasErrorCode for OrchestratorError {
     fn error_code(&self) -> ErrorCode {
         match self {
             OrchestratorError::Config(_) => ErrorCode::Unprocessable,
-            OrchestratorError::Streams(_) | OrchestratorError::Consumer { .. } | OrchestratorError::Endpoints(_) => {
-                ErrorCode::Unavailable
-            }
+            OrchestratorError::Setup(error) => error.error_code(),
         }
     }
 }

@@ -101,17 +101,13 @@ impl Orchestrator {
             )));
         }
         let jetstream = jetstream::new(nats.clone());
-        vigil_bus::streams::ensure_streams(&jetstream).await?;
-        let consumer_error = |source: Box<dyn std::error::Error + Send + Sync>| OrchestratorError::Consumer {
-            stream: vigil_bus::streams::ALERTS_STREAM.to_owned(),
-            consumer: vigil_bus::streams::ORCHESTRATOR_CONSUMER.to_owned(),
-            source,
-        };
-        let stream = jetstream.get_stream(vigil_bus::streams::ALERTS_STREAM).await.map_err(|e| consumer_error(Box::new(e)))?;
-        let alerts = stream
-            .get_or_create_consumer(vigil_bus::streams::ORCHESTRATOR_CONSUMER, vigil_bus::streams::orchestrator_consumer())
-            .await
-            .map_err(|e| consumer_error(Box::new(e)))?;
+        vigil_runtime::setup::ensure_streams(&jetstream).await?;
+        let alerts = vigil_runtime::setup::durable_consumer(
+            &jetstream,
+            vigil_bus::streams::ALERTS_STREAM,
+            vigil_bus::streams::orchestrator_consumer(),
+        )
+        .await?;
         let shared = Arc::new(Shared {
             config,
             nats: nats.clone(),

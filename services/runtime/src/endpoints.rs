@@ -124,7 +124,7 @@ impl<S: Send + Sync + 'static> EndpointTable<S> {
         description: &str,
         queue_group: &str,
         state: Arc<S>,
-    ) -> Result<Serving<S>, EndpointError> {
+    ) -> Result<Serving<S>, crate::setup::SetupError> {
         let error = |endpoint: &str, message: String| EndpointError {
             service: service_name.to_owned(),
             endpoint: endpoint.to_owned(),

@@ -12,6 +12,8 @@
 //!   table of typed handlers;
 //! - [`batch::BatchLoop`]: the ack-after-commit loop over a durable
 //!   JetStream consumer, with dead letters and batch splitting;
+//! - [`setup`]: the streams, durable consumers and endpoints a service
+//!   sets up at build, with one error for them;
 //! - [`config`]: the checks every service's config section shares;
 //! - [`errors`]: what endpoints answer when the database fails, an item is
 //!   missing or an id is malformed;
@@ -31,6 +33,8 @@ pub mod files;
 pub mod nats;
 #[cfg(feature = "service")]
 pub mod service;
+#[cfg(feature = "service")]
+pub mod setup;
 #[cfg(any(feature = "shutdown", feature = "service"))]
 pub mod shutdown;
 #[cfg(feature = "signing")]

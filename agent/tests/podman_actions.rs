@@ -12,39 +12,10 @@
 mod common;
 
 use std::path::Path;
-use std::process::Stdio;
-use std::time::Duration;
 
 use common::actions::Worker;
-use common::eventually;
+use common::podman::{ensure_image, podman, Service, IMAGE};
 use sovigilant::config::Config;
-
-/// The image scripts/lib/infra.sh builds once per machine.
-const IMAGE: &str = "localhost/vigil-test-busybox:latest";
-const HINT: &str = "apt-get install -y podman runc busybox-static, and write /etc/containers/containers.conf with \
-                    runtime = \"runc\" (scripts/lib/infra.sh ensure_test_packages does both)";
-
-fn podman(args: &[&str]) -> String {
-    let output = std::process::Command::new("podman").args(args).output().unwrap();
-    assert!(output.status.success(), "podman {args:?}: {}", String::from_utf8_lossy(&output.stderr));
-    String::from_utf8_lossy(&output.stdout).trim().to_owned()
-}
-
-/// Imports the busybox image when this machine has none yet.
-fn ensure_image(dir: &Path) {
-    let exists = std::process::Command::new("podman").args(["image", "exists", IMAGE]).status().unwrap();
-    if exists.success() {
-        return;
-    }
-    assert!(Path::new("/bin/busybox").exists(), "/bin/busybox is missing: {HINT}");
-    let rootfs = dir.join("rootfs");
-    std::fs::create_dir_all(rootfs.join("bin")).unwrap();
-    std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).unwrap();
-    let tarball = dir.join("rootfs.tar");
-    let tarred = std::process::Command::new("tar").arg("-C").arg(&rootfs).arg("-cf").arg(&tarball).arg(".").status().unwrap();
-    assert!(tarred.success());
-    podman(&["import", "--quiet", tarball.to_str().unwrap(), IMAGE]);
-}
 
 fn state(name: &str) -> (bool, String) {
     let text = podman(&["inspect", "-f", "{{.State.Running}} {{.State.StartedAt}}", name]);
@@ -54,19 +25,10 @@ fn state(name: &str) -> (bool, String) {
 
 #[tokio::test]
 async fn a_running_podman_container_is_stopped_started_and_restarted_through_the_api() {
-    let installed = std::process::Command::new("podman").arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status();
-    assert!(installed.is_ok_and(|s| s.success()), "podman is not installed: {HINT}");
     let dir = tempfile::tempdir().unwrap();
+    let service = Service::start(dir.path()).await;
     ensure_image(dir.path());
-    let socket = dir.path().join("podman.sock");
-    let mut service = tokio::process::Command::new("podman")
-        .args(["system", "service", "--time=0", &format!("unix://{}", socket.display())])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    eventually("the podman service to create its socket", Duration::from_secs(20), || async { socket.exists() }).await;
+    let socket = service.socket.clone();
 
     let name = format!("vigil-act-{}-{}", std::process::id(), chrono::Utc::now().timestamp_micros());
     // busybox sleep as pid 1 ignores SIGTERM: stopped with SIGKILL at once
@@ -119,5 +81,5 @@ async fn a_running_podman_container_is_stopped_started_and_restarted_through_the
 
     let missing = worker.act("pod-missing", "restart_container", &[("container", "vigil-no-such-container")]).await;
     assert_eq!((missing.status.as_str(), missing.error.as_str()), ("failed", "no such container: vigil-no-such-container"));
-    let _ = service.kill().await;
+    drop(service);
 }

@@ -7,6 +7,7 @@
 
 pub mod actions;
 pub mod engine;
+pub mod podman;
 
 /// The kit's polling helper (`vigil_testkit::eventually`), compiled from its
 /// one source: the agent's tests do not depend on `vigil-testkit`, which

@@ -520,15 +520,7 @@ fn read_new_process(
             Some(c) if c.start == fields.start && c.comm.as_bytes() == stat_comm.as_slice() => (c.comm, c.cmdline, c.argv0),
             _ => {
                 path.push("cmdline");
-                let cmdline = read_into(path, buf)
-                    .map(|()| {
-                        buf.split(|b| *b == 0)
-                            .filter(|a| !a.is_empty())
-                            .map(|a| String::from_utf8_lossy(a))
-                            .collect::<Vec<_>>()
-                            .join(" ")
-                    })
-                    .unwrap_or_default();
+                let cmdline = read_into(path, buf).map(|()| decode_cmdline(buf)).unwrap_or_default();
                 path.pop();
                 let argv0 = argv0_name(&cmdline).to_owned();
                 (String::from_utf8_lossy(&stat_comm).into_owned(), cmdline, argv0)
@@ -581,15 +573,7 @@ pub fn scan_cached(proc_root: &Path, cache: &mut ProcCache) -> Result<ProcTable,
                             let comm = String::from_utf8_lossy(comm).into_owned();
                             path.push(&name);
                             path.push("cmdline");
-                            c.cmdline = read_into(&path, &mut buf)
-                                .map(|()| {
-                                    buf.split(|b| *b == 0)
-                                        .filter(|a| !a.is_empty())
-                                        .map(|a| String::from_utf8_lossy(a))
-                                        .collect::<Vec<_>>()
-                                        .join(" ")
-                                })
-                                .unwrap_or_default();
+                            c.cmdline = read_into(&path, &mut buf).map(|()| decode_cmdline(&buf)).unwrap_or_default();
                             path.pop();
                             path.pop();
                             c.argv0 = argv0_name(&c.cmdline).to_owned();
@@ -694,6 +678,13 @@ pub fn scan_cached(proc_root: &Path, cache: &mut ProcCache) -> Result<ProcTable,
         .and_then(|text| text.split_whitespace().next().and_then(|f| f.parse().ok()))
         .ok_or_else(|| format!("cannot read the uptime from {}", uptime.display()))?;
     Ok(table)
+}
+
+/// A `/proc/<pid>/cmdline` (NUL-separated arguments) as one line, the
+/// arguments joined by spaces (empty ones dropped, bytes that are not UTF-8
+/// replaced).
+fn decode_cmdline(raw: &[u8]) -> String {
+    raw.split(|b| *b == 0).filter(|a| !a.is_empty()).map(String::from_utf8_lossy).collect::<Vec<_>>().join(" ")
 }
 
 /// The file name of a command line's first word (`/usr/sbin/nginx -g x` →

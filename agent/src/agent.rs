@@ -65,8 +65,12 @@ pub async fn open_queue(state_dir: &Path, max_snapshots: usize) -> Result<Shared
     Ok(Arc::new(Mutex::new(queue)))
 }
 
-/// Runs the agent until `shutdown` is cancelled.
+/// Runs the agent until `shutdown` is cancelled, or until its sender ends
+/// on its own (a panic): then everything stops and the error is returned, so
+/// the service manager restarts the agent instead of it collecting into a
+/// queue nobody drains.
 pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), AgentError> {
+    let shutdown = shutdown.child_token();
     let queue = open_queue(&config.state_dir, config.buffer.max_snapshots).await?;
     let previous = status::read(&config.state_dir);
     let status =
@@ -126,8 +130,12 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Agen
         })
     };
 
-    let collected = collector.await;
     let sent = sender.await;
+    if !shutdown.is_cancelled() {
+        tracing::error!(error = ?sent.as_ref().err(), "the sender stopped on its own; stopping the agent");
+        shutdown.cancel();
+    }
+    let collected = collector.await;
     let written = status_writer.await;
     let _ = std::fs::remove_file(status::status_path(&config.state_dir));
     collected?;
@@ -148,16 +156,21 @@ async fn collect_loop(
     let mut collectors = Collectors::new(&config.collection, &shutdown);
     let mut interval = *interval_rx.borrow_and_update();
     let mut next = Instant::now() + FIRST_SAMPLE_GAP;
+    // false once the interval's sender is gone (a closed watch is always
+    // "changed": selecting on it then would spin)
+    let mut interval_open = true;
     loop {
         tokio::select! {
             _ = tokio::time::sleep_until(next) => {}
-            changed = interval_rx.changed() => {
+            changed = interval_rx.changed(), if interval_open => {
                 if changed.is_ok() {
                     let new_interval = *interval_rx.borrow_and_update();
                     if new_interval != interval {
                         next = next.checked_sub(interval).unwrap_or(next) + new_interval;
                         interval = new_interval;
                     }
+                } else {
+                    interval_open = false;
                 }
                 continue;
             }

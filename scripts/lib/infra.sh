@@ -111,7 +111,15 @@ ensure_chromium() {
 # registry here lacks the lock's optional foreign-platform rollup builds, which
 # `npm ci` refuses); run before
 # cargo builds the gateway, which embeds it.
+# Builds dashboard/dist unless it is newer than every source file of the
+# dashboard: an unchanged dist/ keeps the gateway (which embeds it) from
+# being rebuilt and relinked, so a second `scripts/up` starts in seconds.
 build_dashboard() {
+  local built=dashboard/dist/index.html
+  if [ -f "$built" ] && [ -d dashboard/node_modules ] && [ -z "$(find dashboard \( -path dashboard/node_modules -o -path dashboard/dist \) -prune -o -type f -newer "$built" -print -quit)" ]; then
+    log "dashboard/dist is up to date"
+    return 0
+  fi
   log "building the dashboard (npm install && npm run build)"
   (cd dashboard && npm install --no-audit --no-fund --loglevel=error && npm run build --silent)
 }

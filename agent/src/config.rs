@@ -219,15 +219,17 @@ impl Default for CollectionConfig {
                 max_mounts: DEFAULT_MAX_MOUNTS,
                 max_interfaces: DEFAULT_MAX_INTERFACES,
             },
+            // containers and services are collected unless the file says
+            // otherwise, as the seed's config shows them
             containers: ContainersConfig {
-                enabled: false,
+                enabled: true,
                 runtime: Runtime::Auto,
                 metrics: ContainerMetric::ALL.into_iter().collect(),
                 docker_socket: None,
                 podman_socket: None,
                 incus_socket: None,
             },
-            services: ServicesConfig { enabled: false, discover: false, watch: Vec::new(), custom: Vec::new() },
+            services: ServicesConfig { enabled: true, discover: true, watch: Vec::new(), custom: Vec::new() },
             custom_metrics: Vec::new(),
         }
     }
@@ -832,7 +834,7 @@ impl Config {
                 max_interfaces,
             },
             containers: ContainersConfig {
-                enabled: collection.containers.enabled.unwrap_or(false),
+                enabled: collection.containers.enabled.unwrap_or(true),
                 runtime,
                 metrics: container_metrics,
                 docker_socket: socket_path(collection.containers.docker_socket),
@@ -840,8 +842,8 @@ impl Config {
                 incus_socket: socket_path(collection.containers.incus_socket),
             },
             services: ServicesConfig {
-                enabled: collection.services.enabled.unwrap_or(false),
-                discover: collection.services.discover.unwrap_or(false),
+                enabled: collection.services.enabled.unwrap_or(true),
+                discover: collection.services.discover.unwrap_or(true),
                 watch: collection.services.watch,
                 custom: custom_services,
             },
@@ -1102,6 +1104,12 @@ mod tests {
         assert_eq!(config.agent.id, None);
         assert_eq!((config.collection.host.max_mounts, config.collection.host.max_interfaces), (32, 32));
         assert_eq!(CollectionConfig::default().host, config.collection.host);
+        // containers and services on, as the seed's config shows them
+        assert!(
+            config.collection.containers.enabled && config.collection.services.enabled && config.collection.services.discover
+        );
+        assert_eq!(CollectionConfig::default().containers, config.collection.containers);
+        assert_eq!(CollectionConfig::default().services, config.collection.services);
     }
 
     #[test]

@@ -84,18 +84,23 @@ async fn init_with_ca_cert_writes_it_into_tls() {
 }
 
 #[tokio::test]
-async fn collect_once_reports_mounts_and_interfaces() {
+async fn collect_once_reports_mounts_and_interfaces_and_by_default_containers_and_services() {
     let dir = tempfile::tempdir().unwrap();
     let output = sovigilant(&dir.path().join("absent.yaml"), &["collect", "--once"]).await;
     assert!(output.status.success(), "{}", text(&output.stderr));
     let stdout = text(&output.stdout);
     let (host, _) = sovigilant::host::HostCollector::system().collect_with_errors();
     let expected = format!(
-        "Collecting host metrics... OK ({} mounts, {} interfaces)\n",
+        "Collecting host metrics... OK ({} mounts, {} interfaces)",
         host.disk.unwrap().mounts.len(),
         host.network.unwrap().interfaces.len()
     );
-    assert_eq!(stdout, expected);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{stdout}");
+    assert_eq!(lines[0], expected);
+    // without a config, containers and services are collected (the seed's defaults)
+    assert!(lines[1].starts_with("Collecting container metrics... OK ("), "{stdout}");
+    assert!(lines[2].starts_with("Collecting service metrics... OK ("), "{stdout}");
 }
 
 #[tokio::test]

@@ -22,7 +22,7 @@ use tokio::process::Command;
 use tokio::time::Instant;
 
 /// Most bytes of output kept.
-pub const OUTPUT_CAP: usize = 64 * 1024;
+pub const OUTPUT_CAP: usize = vigil_bus::actions::MAX_OUTPUT_BYTES;
 /// How long the pipe is still read once the child is gone.
 pub const DRAIN_GRACE: Duration = Duration::from_secs(2);
 
@@ -74,11 +74,8 @@ impl Capture {
             text.pop();
         }
         if text.len() > OUTPUT_CAP {
-            let mut end = OUTPUT_CAP;
-            while !text.is_char_boundary(end) {
-                end -= 1;
-            }
-            text.truncate(end);
+            let kept = vigil_bus::text::truncate(&text, OUTPUT_CAP).len();
+            text.truncate(kept);
             truncated = true;
         }
         (text, truncated)

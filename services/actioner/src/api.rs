@@ -91,10 +91,7 @@ pub(crate) async fn request(shared: &Shared, request: RequestAction) -> Result<A
         return Err(QueryError::Publish(error).into());
     }
     tracing::info!(tenant_id = %order.tenant_id, host_id = %order.host_id, action_id = %order.id, action_type = order.action_type.as_str(), requested_by = %order.requested_by, "action requested");
-    let record = store::get(&shared.pool, &order.tenant_id, &order.id)
-        .await
-        .map_err(db("reading an action"))?
-        .ok_or_else(|| ServiceError::new(ErrorCode::Internal, "the action just recorded is gone"))?;
+    let record = store::pending_record(&order, request.user_id);
     events::publish_record(shared, &record).await;
     Ok(record)
 }

@@ -13,10 +13,10 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use sqlx::mysql::MySqlRow;
 use sqlx::{MySql, Row};
+use vigil_bus::actions::MAX_OUTPUT_BYTES;
 use vigil_bus::messages::{ActionOrder, ActionOutcome, ActionRecord, ActionStatus, ListActions};
+use vigil_bus::text::truncate as cut;
 
-/// Largest output kept (the agent's cap; a longer one is cut here too).
-pub const MAX_OUTPUT_BYTES: usize = 64 * 1024;
 /// Longest error, command or rule text kept.
 const MAX_TEXT_BYTES: usize = 8 * 1024;
 
@@ -27,18 +27,6 @@ const COLUMNS: &str = "id, tenant_id, host_id, user_id, requested_by, action_typ
 /// `at` to the millisecond, as `DATETIME(3)` keeps it.
 pub fn millis(at: DateTime<Utc>) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(at.timestamp_millis()).unwrap_or(at)
-}
-
-/// `text` cut to at most `max` bytes, on a character boundary.
-pub fn cut(text: &str, max: usize) -> &str {
-    if text.len() <= max {
-        return text;
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    &text[..end]
 }
 
 fn decode_error(column: &str, error: impl std::fmt::Display) -> sqlx::Error {
@@ -94,6 +82,33 @@ fn order(row: &MySqlRow) -> Result<ActionOrder, sqlx::Error> {
 
 /// MariaDB "duplicate entry": an idempotency key used before.
 const ER_DUP_ENTRY: u16 = 1062;
+
+/// The record of `order` as [`insert`] writes it (pending, nothing reported yet).
+pub fn pending_record(order: &ActionOrder, user_id: Option<String>) -> ActionRecord {
+    ActionRecord {
+        id: order.id.clone(),
+        tenant_id: order.tenant_id.clone(),
+        host_id: order.host_id.clone(),
+        action_type: order.action_type,
+        params: order.params.clone(),
+        status: ActionStatus::Pending,
+        user_id,
+        requested_by: order.requested_by.clone(),
+        command: None,
+        rule: None,
+        exit_code: None,
+        output: Some(String::new()),
+        truncated: false,
+        error: None,
+        timeout_seconds: order.timeout_seconds,
+        created_at: order.requested_at,
+        expires_at: order.expires_at,
+        dispatched_at: None,
+        started_at: None,
+        completed_at: None,
+        duration_ms: None,
+    }
+}
 
 /// Writes a new pending action with its signed order; `false` when an
 /// action with the same idempotency key exists (nothing written).

@@ -123,21 +123,9 @@ pub struct Context<'a> {
 }
 
 fn truncate(mut text: String, max: usize) -> String {
-    let cut = truncated(&text, max).len();
+    let cut = vigil_bus::text::truncate(&text, max).len();
     text.truncate(cut);
     text
-}
-
-/// The longest prefix of `text` of at most `max` bytes that ends on a character.
-fn truncated(text: &str, max: usize) -> &str {
-    if text.len() <= max {
-        return text;
-    }
-    let mut cut = max;
-    while !text.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    &text[..cut]
 }
 
 fn since(later: DateTime<Utc>, earlier: DateTime<Utc>) -> Duration {
@@ -185,7 +173,7 @@ impl Context<'_> {
             let of_rule: Vec<&(String, String, String)> = mine.iter().filter(|(id, _, _)| id == rule.id()).collect();
             let mut seen = BTreeSet::new();
             for item in condition::items(rule.condition.scope(), &snapshot.host, &snapshot.containers, &snapshot.services) {
-                let label = truncated(item.label().unwrap_or(""), MAX_LABEL);
+                let label = vigil_bus::text::truncate(item.label().unwrap_or(""), MAX_LABEL);
                 let facts = Facts { host: facts_host, item };
                 let holds = rule.condition.evaluate(&facts);
                 let fingerprint = match of_rule.iter().find(|(_, known, _)| known == label) {

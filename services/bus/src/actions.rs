@@ -26,6 +26,9 @@ pub const PUBLIC_KEY_FILE: &str = "actions.pub";
 pub const MAX_NAME_LEN: usize = 128;
 /// Longest exec command line accepted.
 pub const MAX_COMMAND_LEN: usize = 4096;
+/// Most bytes of an action's output the agent reports and the server keeps
+/// (the rest is drained and dropped; the report says it was truncated).
+pub const MAX_OUTPUT_BYTES: usize = 64 * 1024;
 /// Container engines an action may name in its `engine` param.
 pub const ENGINES: [&str; 3] = ["docker", "podman", "incus"];
 

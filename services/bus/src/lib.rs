@@ -17,6 +17,7 @@ pub mod rpc;
 #[cfg(feature = "nats")]
 pub mod streams;
 pub mod subjects;
+pub mod text;
 
 pub use error::{ErrorCode, HasErrorCode, ServiceError};
 pub use ids::{validate, ContainerId, ContainerIdError, ContainerNameError, IdError};

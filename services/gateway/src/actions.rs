@@ -29,7 +29,7 @@ use vigil_bus::subjects::{actioner, collector};
 use vigil_bus::{ContainerId, ErrorCode};
 
 use crate::error::ApiError;
-use crate::rest::{host_id_from_path, ApiJson, ApiQuery, Caller};
+use crate::rest::{host_id_from_path, id_from_path, ApiJson, ApiQuery, Caller};
 use crate::Shared;
 
 type AppState = Arc<Shared>;
@@ -145,7 +145,7 @@ pub(crate) async fn list_actions(
         host_id_from_path(host)?;
     }
     if let Some(before) = &query.before {
-        vigil_bus::ids::validate("action", before)?;
+        id_from_path("action", before)?;
     }
     let request = ListActions {
         tenant_id: caller.tenant_id,
@@ -163,7 +163,7 @@ pub(crate) async fn get_action(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<ActionRecord>, ApiError> {
-    vigil_bus::ids::validate("action", &id)?;
+    id_from_path("action", &id)?;
     let request = TenantItem { tenant_id: caller.tenant_id, id };
     Ok(Json(messages::request(&shared.nats, actioner::GET, &request).await?))
 }

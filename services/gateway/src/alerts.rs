@@ -33,16 +33,10 @@ use vigil_bus::messages::{
 use vigil_bus::subjects::alerter;
 
 use crate::error::ApiError;
-use crate::rest::{ApiJson, ApiQuery, Caller};
+use crate::rest::{id_from_path, ApiJson, ApiQuery, Caller};
 use crate::Shared;
 
 type AppState = Arc<Shared>;
-
-/// An id from the path (`rule-…`, `alert-…`, `silence-…`): a 400 naming it
-/// when it cannot be one.
-fn id_from_path(kind: &'static str, id: &str) -> Result<(), ApiError> {
-    Ok(vigil_bus::ids::validate(kind, id)?)
-}
 
 fn item(caller: &Caller, id: String) -> TenantItem {
     TenantItem { tenant_id: caller.tenant_id.clone(), id }

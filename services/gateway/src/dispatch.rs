@@ -25,6 +25,7 @@ use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use tokio::sync::mpsc;
 use tonic::Status;
+use vigil_bus::actions::MAX_OUTPUT_BYTES;
 use vigil_bus::messages::{ActionDispatched, ActionOrder, ActionOutcome, ActionStage, ActionStatus, PendingActions};
 use vigil_bus::subjects::{self, actioner};
 use vigil_proto::{server_message, ServerMessage};
@@ -32,8 +33,6 @@ use vigil_runtime::CancellationToken;
 
 use crate::Shared;
 
-/// Largest output published (the agent's cap).
-pub const MAX_OUTPUT_BYTES: usize = 64 * 1024;
 /// Longest other text of a report published.
 const MAX_TEXT_BYTES: usize = 8 * 1024;
 
@@ -168,15 +167,9 @@ pub(crate) async fn pending(shared: Arc<Shared>, tenant_id: String, host_id: Str
     }
 }
 
-fn cut(text: String, max: usize) -> String {
-    if text.len() <= max {
-        return text;
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    text[..end].to_owned()
+fn cut(mut text: String, max: usize) -> String {
+    text.truncate(vigil_bus::text::truncate(&text, max).len());
+    text
 }
 
 fn optional(text: String) -> Option<String> {

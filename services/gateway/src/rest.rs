@@ -167,7 +167,13 @@ impl FromRequestParts<AppState> for Caller {
 }
 
 pub(crate) fn host_id_from_path(id: &str) -> Result<(), ApiError> {
-    Ok(vigil_bus::ids::validate("host", id)?)
+    id_from_path("host", id)
+}
+
+/// An id from the path or query (`rule-…`, `act-…`, `scenario-…`): a 400
+/// naming it when it cannot be one.
+pub(crate) fn id_from_path(kind: &'static str, id: &str) -> Result<(), ApiError> {
+    Ok(vigil_bus::ids::validate(kind, id)?)
 }
 
 // ---------------------------------------------------------------------------

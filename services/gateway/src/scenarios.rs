@@ -29,14 +29,10 @@ use vigil_bus::messages::{
 use vigil_bus::subjects::orchestrator;
 
 use crate::error::ApiError;
-use crate::rest::{host_id_from_path, ApiJson, ApiQuery, Caller};
+use crate::rest::{host_id_from_path, id_from_path, ApiJson, ApiQuery, Caller};
 use crate::Shared;
 
 type AppState = Arc<Shared>;
-
-fn id_from_path(kind: &'static str, id: &str) -> Result<(), ApiError> {
-    Ok(vigil_bus::ids::validate(kind, id)?)
-}
 
 pub(crate) async fn list_scenarios(
     State(shared): State<AppState>,

@@ -22,14 +22,7 @@ const MAX_TEXT_BYTES: usize = 4000;
 
 /// `text` cut to at most [`MAX_TEXT_BYTES`], on a character boundary.
 pub fn cut(text: &str) -> &str {
-    if text.len() <= MAX_TEXT_BYTES {
-        return text;
-    }
-    let mut end = MAX_TEXT_BYTES;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    &text[..end]
+    vigil_bus::text::truncate(text, MAX_TEXT_BYTES)
 }
 
 /// `at` to the millisecond, as `DATETIME(3)` keeps it.

@@ -1027,6 +1027,8 @@ pub struct InitOptions {
     pub tls: bool,
     /// `server.http_url` (default: `http://<server host>:8080`).
     pub http_url: Option<String>,
+    /// `collection.interval` as written (default: `10s`).
+    pub interval: Option<String>,
 }
 
 /// The file `sovigilant init` writes: the seed §7.2 shape, plus
@@ -1041,7 +1043,7 @@ pub fn init_file(options: &InitOptions) -> ConfigFile {
             http_url: options.http_url.clone(),
         }),
         collection: CollectionSection {
-            interval: Some("10s".to_owned()),
+            interval: Some(options.interval.clone().unwrap_or_else(|| "10s".to_owned())),
             host: HostSection { enabled: Some(true), ..HostSection::default() },
             containers: ContainersSection {
                 enabled: Some(true),
@@ -1122,6 +1124,7 @@ mod tests {
             state_dir: Some("/tmp/state".into()),
             tls: true,
             http_url: Some("http://gw.example.com:8081/".into()),
+            interval: Some("2s".into()),
         });
         let config = parse(&text).unwrap();
         assert_eq!(config.agent.name, "web \"01\": main");
@@ -1129,6 +1132,7 @@ mod tests {
         assert_eq!(config.state_dir, PathBuf::from("/tmp/state"));
         assert!(config.collection.containers.enabled);
         assert_eq!(config.server.http_url, "http://gw.example.com:8081");
+        assert_eq!(config.collection.interval, Duration::from_secs(2));
     }
 
     #[test]
@@ -1141,6 +1145,7 @@ mod tests {
             state_dir: None,
             tls: true,
             http_url: None,
+            interval: None,
         };
         let expected = "# sovigilant configuration, written by `sovigilant init`
 agent:

@@ -50,6 +50,9 @@ enum Command {
         /// The gateway's HTTP address for downloads and updates (server.http_url; default http://SERVER-HOST:8080).
         #[arg(long)]
         http_url: Option<String>,
+        /// Collection interval (collection.interval; default 10s).
+        #[arg(long)]
+        interval: Option<String>,
         /// Overwrite an existing config file.
         #[arg(long)]
         force: bool,
@@ -129,9 +132,9 @@ fn main() -> ExitCode {
 
 async fn dispatch(cli: Cli) -> ExitCode {
     match cli.command {
-        Command::Init { server, token, ca_cert, name, state_dir, plaintext, http_url, force } => {
+        Command::Init { server, token, ca_cert, name, state_dir, plaintext, http_url, interval, force } => {
             sovigilant::logging::init_cli();
-            let options = InitOptions { server, token, ca_cert, name, state_dir, tls: !plaintext, http_url };
+            let options = InitOptions { server, token, ca_cert, name, state_dir, tls: !plaintext, http_url, interval };
             init(&cli.config, options, force).await
         }
         Command::Run => {

@@ -84,6 +84,22 @@ async fn init_with_ca_cert_writes_it_into_tls() {
 }
 
 #[tokio::test]
+async fn init_interval_is_written_and_a_bad_one_is_refused_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.yaml");
+    let output = sovigilant(&config, &["init", "--server", "127.0.0.1:1", "--token", TOKEN, "--interval", "2s"]).await;
+    assert_eq!(output.status.code(), Some(1), "registration fails (nothing listens), the config is written");
+    assert_eq!(sovigilant::config::Config::load(&config).unwrap().collection.interval, Duration::from_secs(2));
+
+    let refused = dir.path().join("refused.yaml");
+    let output = sovigilant(&refused, &["init", "--server", "127.0.0.1:1", "--token", TOKEN, "--interval", "often"]).await;
+    assert_eq!(output.status.code(), Some(64));
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("collection.interval") && stderr.contains("often"), "{stderr}");
+    assert!(!refused.exists(), "nothing is written for a bad interval");
+}
+
+#[tokio::test]
 async fn collect_once_reports_mounts_and_interfaces_and_by_default_containers_and_services() {
     let dir = tempfile::tempdir().unwrap();
     let output = sovigilant(&dir.path().join("absent.yaml"), &["collect", "--once"]).await;

@@ -256,6 +256,7 @@ fn init_output_parses_into_the_config_of_its_model() {
         state_dir: None,
         tls: true,
         http_url: None,
+        interval: None,
     };
     let config = parse(&render_init(&options)).unwrap();
     assert_eq!(config, Config::from_file(Path::new(FILE), init_file(&options)).unwrap());

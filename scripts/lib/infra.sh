@@ -163,3 +163,19 @@ ensure_test_image() {
   podman import --quiet "$rootfs.tar" "$VIGIL_TEST_IMAGE" >/dev/null
   rm -rf "$rootfs" "$rootfs.tar"
 }
+
+# schemathesis (PyPI), pinned: tests/api/run.sh fuzzes the REST API from
+# /api/openapi.json with it. Installed once per machine into a venv of its
+# own; prints the venv's bin directory.
+SCHEMATHESIS_VERSION=4.32.5
+ensure_schemathesis() {
+  local venv="${XDG_CACHE_HOME:-$HOME/.cache}/vigil/schemathesis-venv"
+  if [ "$("$venv/bin/schemathesis" --version 2>/dev/null | grep -o '[0-9][0-9.]*' | head -1)" != "$SCHEMATHESIS_VERSION" ]; then
+    python3 -m venv --help >/dev/null 2>&1 && python3 -c 'import ensurepip' 2>/dev/null || apt_install python3-venv
+    log "installing schemathesis $SCHEMATHESIS_VERSION into $venv"
+    rm -rf "$venv"
+    python3 -m venv "$venv" >&2
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION" >&2
+  fi
+  echo "$venv/bin"
+}

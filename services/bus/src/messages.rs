@@ -51,6 +51,7 @@ impl MetricsSnapshot {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HostMetrics {
     /// Seconds since boot.
     pub uptime: u64,
@@ -62,6 +63,7 @@ pub struct HostMetrics {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CpuMetrics {
     pub percent: f64,
     pub cores: u32,
@@ -73,6 +75,7 @@ pub struct CpuMetrics {
 
 /// Bytes.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MemoryMetrics {
     pub total: u64,
     pub used: u64,
@@ -83,6 +86,7 @@ pub struct MemoryMetrics {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DiskMetrics {
     pub mounts: Vec<MountMetrics>,
 }
@@ -97,6 +101,7 @@ impl DiskMetrics {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MountMetrics {
     pub path: String,
     pub total: u64,
@@ -106,6 +111,7 @@ pub struct MountMetrics {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NetworkMetrics {
     pub interfaces: Vec<InterfaceMetrics>,
 }
@@ -120,6 +126,7 @@ impl NetworkMetrics {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct InterfaceMetrics {
     pub name: String,
     pub rx_bytes: u64,
@@ -131,6 +138,7 @@ pub struct InterfaceMetrics {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LoadMetrics {
     pub load_1m: f64,
     pub load_5m: f64,
@@ -138,6 +146,7 @@ pub struct LoadMetrics {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ContainerMetrics {
     pub name: String,
     pub runtime: String,
@@ -157,6 +166,7 @@ pub struct ContainerMetrics {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ServiceMetrics {
     pub name: String,
     pub status: String,
@@ -256,6 +266,7 @@ pub struct HostEvent {
 
 /// How bad an alert is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
     Info,
@@ -288,6 +299,7 @@ impl std::str::FromStr for Severity {
 
 /// Where an alert is: the seed's `alerts.status`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum AlertStatus {
     Firing,
@@ -328,6 +340,7 @@ impl AlertTransition {
 /// mounts, containers or services). A row of `alerts`, as the REST API shows
 /// it and as `alerts.<tenant>.<host>.<event>` carries it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Alert {
     pub id: String,
     pub tenant_id: String,
@@ -376,6 +389,7 @@ pub struct AlertEvent {
 /// `exec <command>`: see `docs/actions.md`), which the agent's own
 /// `actions.allowed` / `actions.denied` globs are matched against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ActionType {
     RestartService,
@@ -453,6 +467,7 @@ impl std::str::FromStr for ActionType {
 
 /// Where an action is: a row of `actions_log`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ActionStatus {
     /// Recorded and signed, not yet started by the agent.
@@ -537,6 +552,7 @@ impl ActionStage {
 /// A host agent's `actions` config as it registered it, so the dashboard can
 /// tell before a click what the agent would refuse (the agent decides).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ActionPolicy {
     pub enabled: bool,
     #[serde(default)]
@@ -620,6 +636,7 @@ pub struct ActionOutcome {
 /// One action as stored in `actions_log` (REST `GET /api/actions/{id}`,
 /// `actions.<tenant>.<host>.status`, the dashboard's `action` frame).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ActionRecord {
     pub id: String,
     pub tenant_id: String,
@@ -741,6 +758,7 @@ pub struct RegisterHost {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum HostStatus {
     Online,
@@ -750,6 +768,7 @@ pub enum HostStatus {
 
 /// A row of `hosts`, as the REST API shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HostRecord {
     pub id: String,
     pub tenant_id: String,
@@ -824,6 +843,7 @@ pub const MAX_HOURLY_POINTS: u32 = 366 * 24;
 
 /// One hour of one host's snapshots, aggregated.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HourlyPoint {
     /// Start of the hour (UTC).
     pub hour: DateTime<Utc>,
@@ -849,6 +869,7 @@ pub type MetricsLatest = GetHost;
 
 /// One stored host snapshot. `host.cpu.model` is not kept per point.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MetricsPoint {
     pub timestamp: DateTime<Utc>,
     pub host: HostMetrics,
@@ -885,6 +906,7 @@ pub struct GetContainer {
 /// A container as the REST API shows it: its metrics in one snapshot plus
 /// where and when. `id` is [`crate::ContainerId`]'s `<host_id>:<name>`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ContainerRecord {
     pub id: String,
     pub host_id: String,
@@ -911,6 +933,7 @@ pub struct ContainerRange {
 
 /// One stored container row.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ContainerPoint {
     pub timestamp: DateTime<Utc>,
     #[serde(flatten)]
@@ -919,6 +942,7 @@ pub struct ContainerPoint {
 
 /// A service of a host's latest snapshot.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ServiceRecord {
     pub host_id: String,
     pub timestamp: DateTime<Utc>,
@@ -943,6 +967,7 @@ pub struct CustomRange {
 /// One stored custom metric value. `error` is set (and `value` meaningless)
 /// when the agent's command failed or timed out.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CustomPoint {
     pub name: String,
     /// `gauge` or `counter`.
@@ -975,6 +1000,7 @@ pub struct TenantItem {
 /// `/api/alerts/rules`). `condition` is the condition language of
 /// `docs/alerting-conditions.md`; `message` a handlebars template.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RuleInput {
     pub name: String,
@@ -983,6 +1009,7 @@ pub struct RuleInput {
     pub condition: String,
     /// How long the condition must hold before the alert fires
     /// (`"5m"`, `"30s"`, `"0s"`).
+    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "5m"))]
     #[serde(with = "crate::duration::serde_text")]
     pub duration: std::time::Duration,
     pub severity: Severity,
@@ -1000,6 +1027,7 @@ pub struct RuleInput {
     pub clear: Option<ClearSpec>,
     /// How often a firing, unacknowledged alert is notified again
     /// (default 4 h; `"0s"`: never).
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, example = "5m"))]
     #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::duration::serde_text_option")]
     pub repeat_interval: Option<std::time::Duration>,
 }
@@ -1010,6 +1038,7 @@ fn enabled_by_default() -> bool {
 
 /// A rule's `clear`: a threshold or a condition.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(untagged)]
 pub enum ClearSpec {
     Threshold(f64),
@@ -1018,6 +1047,7 @@ pub enum ClearSpec {
 
 /// A stored rule.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RuleRecord {
     pub id: String,
     pub tenant_id: String,
@@ -1061,6 +1091,7 @@ pub struct CheckRule {
 
 /// What `rules.validate` answers for a valid rule.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RuleCheck {
     /// `host`, `mount`, `container` or `service`.
     pub scope: String,
@@ -1068,6 +1099,7 @@ pub struct RuleCheck {
 
 /// One instance the condition holds for now (`rules.preview`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PreviewMatch {
     pub host_id: String,
     pub host_name: String,
@@ -1081,6 +1113,7 @@ pub struct PreviewMatch {
 
 /// `rules.preview`'s answer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RulePreview {
     pub scope: String,
     /// Hosts whose latest data was evaluated.
@@ -1123,6 +1156,7 @@ pub const MAX_HISTORY_PAGE: u32 = 500;
 
 /// A resolved alert (a row of `alerts_history`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AlertHistoryEntry {
     /// Position in the history (for paging).
     pub seq: u64,
@@ -1132,6 +1166,7 @@ pub struct AlertHistoryEntry {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AlertHistoryPage {
     pub items: Vec<AlertHistoryEntry>,
     /// Pass as `before` for the next (older) page; absent on the last page.
@@ -1151,6 +1186,7 @@ pub struct AcknowledgeAlert {
 /// A notification channel as the REST API shows it: secrets masked
 /// (`"••••abcd"`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ChannelRecord {
     pub id: String,
     pub name: String,
@@ -1164,6 +1200,7 @@ pub struct ChannelRecord {
 /// One channel of a `PUT /api/config/notifications` body: without `id` it
 /// is created; a masked secret sent back keeps the stored one.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ChannelInput {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
@@ -1184,6 +1221,7 @@ pub struct PutChannels {
 
 /// `channels.test`'s answer: what the receiver said to a test message.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ChannelTestResult {
     pub delivered: bool,
     pub status: Option<u16>,
@@ -1193,6 +1231,7 @@ pub struct ChannelTestResult {
 /// What a silence matches: every field set must match (none set: every
 /// alert of the tenant).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct AlertMatcher {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -1211,6 +1250,7 @@ pub struct AlertMatcher {
 
 /// A silence as written by a user.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SilenceInput {
     #[serde(rename = "match", default)]
@@ -1222,6 +1262,7 @@ pub struct SilenceInput {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SilenceRecord {
     pub id: String,
     #[serde(flatten)]
@@ -1245,12 +1286,14 @@ pub struct SaveSilence {
 /// `duration`, the host's alerts (every host's when `host_id` is absent) are
 /// not notified.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct MaintenanceInput {
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host_id: Option<String>,
     pub schedule: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "5m"))]
     #[serde(with = "crate::duration::serde_text")]
     pub duration: std::time::Duration,
     #[serde(default = "enabled_by_default")]
@@ -1260,6 +1303,7 @@ pub struct MaintenanceInput {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MaintenanceRecord {
     pub id: String,
     #[serde(flatten)]
@@ -1290,6 +1334,7 @@ pub struct SaveMaintenance {
 /// What starts a scenario: exactly one of `alert` (a rule id: each firing
 /// of it), `cron` (a schedule, 5 or 6 fields, UTC) or `manual: true`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct TriggerSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -1322,14 +1367,17 @@ fn default_fleet_concurrency() -> u32 {
 
 /// What keeps a scenario from acting too often or too widely.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct GuardSpec {
     /// After a run on a host, the scenario skips that host this long (skipped runs are recorded).
+    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "5m"))]
     #[serde(default = "default_cooldown", with = "crate::duration::serde_text")]
     pub cooldown: std::time::Duration,
     /// At most this many runs per host within `window`; then it stops and notifies.
     #[serde(default = "default_max_attempts")]
     pub max_attempts: u32,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "5m"))]
     #[serde(default = "default_window", with = "crate::duration::serde_text")]
     pub window: std::time::Duration,
     /// Runs of this scenario at once on one host.
@@ -1363,6 +1411,7 @@ impl Default for GuardSpec {
 /// alert must resolve by then, else `on_fail` runs). Params are handlebars
 /// templates over `alert.*`, `host.*`, `scenario.*`, `run.*`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct StepSpec {
     pub id: String,
@@ -1371,15 +1420,18 @@ pub struct StepSpec {
     #[serde(default)]
     pub params: std::collections::BTreeMap<String, String>,
     /// How long to wait for an action's result (default: its timeout + 30 s).
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, example = "5m"))]
     #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::duration::serde_text_option")]
     pub timeout: Option<std::time::Duration>,
     /// Steps run when this one fails (a verify not met, an action not successful).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(feature = "openapi", schema(no_recursion))]
     pub on_fail: Vec<StepSpec>,
 }
 
 /// A scenario as written (YAML or JSON body of `POST /api/scenarios`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ScenarioSpec {
     pub name: String,
@@ -1395,6 +1447,7 @@ pub struct ScenarioSpec {
 
 /// A stored scenario.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ScenarioRecord {
     pub id: String,
     pub tenant_id: String,
@@ -1432,6 +1485,7 @@ pub struct RunScenario {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {
     Running,
@@ -1446,6 +1500,7 @@ pub enum RunStatus {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum StepStatus {
     Pending,
@@ -1457,6 +1512,7 @@ pub enum StepStatus {
 
 /// One step of a run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RunStep {
     /// Where in the scenario: `2`, `2.on_fail.1`.
     pub path: String,
@@ -1478,6 +1534,7 @@ pub struct RunStep {
 
 /// One run of a scenario, with its steps.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ScenarioRun {
     pub id: String,
     pub tenant_id: String,
@@ -1515,6 +1572,7 @@ pub struct ListRuns {
 /// run (triggers are recorded as skipped) and running ones stop before
 /// their next step.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ScenarioSettings {
     pub tenant_id: String,
     pub enabled: bool,

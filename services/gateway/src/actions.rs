@@ -35,10 +35,11 @@ use crate::Shared;
 type AppState = Arc<Shared>;
 
 /// Body of `POST /api/hosts/{id}/action`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct HostAction {
     #[serde(rename = "type")]
+    #[schema(value_type = ActionType)]
     action_type: String,
     #[serde(default)]
     params: BTreeMap<String, String>,
@@ -56,6 +57,17 @@ async fn request(shared: &Shared, caller: &Caller, request: RequestAction) -> Re
     Ok((StatusCode::ACCEPTED, Json(record)))
 }
 
+#[utoipa::path(
+    post,
+    path = "/hosts/{id}/action",
+    tag = "actions",
+    params(("id" = String, Path, description = "host id", pattern = "^[A-Za-z0-9_-]{1,50}$")),
+    request_body = HostAction,
+    responses(
+        (status = 202, description = "the action, recorded and signed: pending", body = ActionRecord),
+        (status = 403, description = "the caller is a viewer", body = crate::openapi::ErrorBody),
+    ),
+)]
 pub(crate) async fn host_action(
     State(shared): State<AppState>,
     caller: Caller,
@@ -79,12 +91,26 @@ pub(crate) async fn host_action(
 }
 
 /// Body of `POST /api/containers/{id}/action`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ContainerAction {
+    #[schema(pattern = "^(restart|start|stop)$")]
     action: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/containers/{id}/action",
+    tag = "actions",
+    params(
+        ("id" = String, Path, description = "container id: <host_id>:<container name>", pattern = "^[A-Za-z0-9_-]{1,50}:[A-Za-z0-9_.-]{1,100}$"),
+    ),
+    request_body = ContainerAction,
+    responses(
+        (status = 202, description = "the action, recorded and signed: pending", body = ActionRecord),
+        (status = 403, description = "the caller is a viewer", body = crate::openapi::ErrorBody),
+    ),
+)]
 pub(crate) async fn container_action(
     State(shared): State<AppState>,
     caller: Caller,
@@ -126,16 +152,31 @@ pub(crate) async fn container_action(
     request(&shared, &caller, action).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct ActionsQuery {
+    /// Only this host's actions.
+    #[param(pattern = "^[A-Za-z0-9_-]{1,50}$")]
     host_id: Option<String>,
+    #[param(inline)]
     status: Option<ActionStatus>,
     #[serde(rename = "type")]
+    #[param(inline)]
     action_type: Option<ActionType>,
+    /// Only actions created before this one (the last id of the previous page).
+    #[param(pattern = "^[A-Za-z0-9_-]{1,50}$")]
     before: Option<String>,
+    /// At most this many (default 100, at most 1,000).
     limit: Option<u32>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/actions",
+    tag = "actions",
+    params(ActionsQuery),
+    responses((status = 200, description = "actions, newest first, without their output", body = Vec<ActionRecord>)),
+)]
 pub(crate) async fn list_actions(
     State(shared): State<AppState>,
     caller: Caller,
@@ -158,6 +199,13 @@ pub(crate) async fn list_actions(
     Ok(Json(messages::request(&shared.nats, actioner::LIST, &request).await?))
 }
 
+#[utoipa::path(
+    get,
+    path = "/actions/{id}",
+    tag = "actions",
+    params(("id" = String, Path, description = "action id", pattern = "^[A-Za-z0-9_-]{1,50}$")),
+    responses((status = 200, description = "the action with its output", body = ActionRecord)),
+)]
 pub(crate) async fn get_action(
     State(shared): State<AppState>,
     caller: Caller,

@@ -28,14 +28,14 @@ use vigil_bus::ErrorCode;
 pub const AGENT_TOKEN_PREFIX: &str = "vgl_";
 
 /// A new agent token: `token` is shown once and never stored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct CreatedToken {
     pub id: String,
     pub token: String,
 }
 
 /// A user's role in their tenant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     Admin,
@@ -203,7 +203,7 @@ pub async fn revoke_agent_token(pool: &MySqlPool, tenant_id: &str, token_id: &st
 }
 
 /// What the token list shows: never the hash.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct AgentTokenInfo {
     pub id: String,
     pub name: Option<String>,
@@ -329,7 +329,7 @@ pub async fn user_exists(pool: &MySqlPool, email: &str) -> Result<bool, AdminErr
 }
 
 /// What the users list shows: never the password hash.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct UserInfo {
     pub id: String,
     pub email: String,

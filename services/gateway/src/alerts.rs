@@ -44,13 +44,25 @@ fn item(caller: &Caller, id: String) -> TenantItem {
 
 // ---------------------------------------------------------------- alerts
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct AlertsQuery {
+    /// Only this host's alerts.
+    #[param(pattern = "^[A-Za-z0-9_-]{1,50}$")]
     host_id: Option<String>,
+    #[param(inline)]
     severity: Option<Severity>,
+    #[param(inline)]
     status: Option<AlertStatus>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/alerts",
+    tag = "alerts",
+    params(AlertsQuery),
+    responses((status = 200, description = "active alerts (firing or acknowledged), newest first", body = Vec<Alert>)),
+)]
 pub(crate) async fn list_alerts(
     State(shared): State<AppState>,
     caller: Caller,
@@ -64,15 +76,31 @@ pub(crate) async fn list_alerts(
     Ok(Json(messages::request(&shared.nats, alerter::LIST_ALERTS, &request).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct HistoryQuery {
+    /// Only this host's alerts.
+    #[param(pattern = "^[A-Za-z0-9_-]{1,50}$")]
     host_id: Option<String>,
+    #[param(inline)]
     severity: Option<Severity>,
+    /// Only this rule's alerts.
+    #[param(pattern = "^[A-Za-z0-9_-]{1,50}$")]
     rule_id: Option<String>,
+    /// The previous page's `next_before`.
     before: Option<u64>,
+    /// Entries per page (default 50, at most 500).
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<u32>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/alerts/history",
+    tag = "alerts",
+    params(HistoryQuery),
+    responses((status = 200, description = "resolved alerts, newest first, one page", body = AlertHistoryPage)),
+)]
 pub(crate) async fn history(
     State(shared): State<AppState>,
     caller: Caller,
@@ -95,6 +123,17 @@ pub(crate) async fn history(
     Ok(Json(messages::request(&shared.nats, alerter::ALERT_HISTORY, &request).await?))
 }
 
+#[utoipa::path(
+    post,
+    path = "/alerts/{id}/acknowledge",
+    tag = "alerts",
+    params(("id" = String, Path, description = "alert id", pattern = "^[A-Za-z0-9_-]{1,50}$")),
+    responses(
+        (status = 200, description = "the alert, acknowledged", body = Alert),
+        (status = 403, description = "the caller is not an admin", body = crate::openapi::ErrorBody),
+        (status = 409, description = "the alert is already acknowledged or resolved", body = crate::openapi::ErrorBody),
+    ),
+)]
 pub(crate) async fn acknowledge(
     State(shared): State<AppState>,
     caller: Caller,
@@ -108,11 +147,27 @@ pub(crate) async fn acknowledge(
 
 // ---------------------------------------------------------------- rules
 
+#[utoipa::path(
+    get,
+    path = "/alerts/rules",
+    tag = "alert rules",
+    responses((status = 200, description = "the tenant's rules", body = Vec<RuleRecord>)),
+)]
 pub(crate) async fn list_rules(State(shared): State<AppState>, caller: Caller) -> Result<Json<Vec<RuleRecord>>, ApiError> {
     let request = OfTenant { tenant_id: caller.tenant_id };
     Ok(Json(messages::request(&shared.nats, alerter::LIST_RULES, &request).await?))
 }
 
+#[utoipa::path(
+    post,
+    path = "/alerts/rules",
+    tag = "alert rules",
+    request_body = RuleInput,
+    responses(
+        (status = 201, description = "the rule", body = RuleRecord),
+        (status = 403, description = "the caller is not an admin", body = crate::openapi::ErrorBody),
+    ),
+)]
 pub(crate) async fn create_rule(
     State(shared): State<AppState>,
     caller: Caller,
@@ -123,6 +178,17 @@ pub(crate) async fn create_rule(
     Ok((StatusCode::CREATED, Json(messages::request(&shared.nats, alerter::CREATE_RULE, &request).await?)))
 }
 
+#[utoipa::path(
+    put,
+    path = "/alerts/rules/{id}",
+    tag = "alert rules",
+    params(("id" = String, Path, description = "rule id", pattern = "^[A-Za-z0-9_-]{1,50}$")),
+    request_body = RuleInput,
+    responses(
+        (status = 200, description = "the rule, replaced", body = RuleRecord),
+        (status = 403, description = "the caller is not an admin", body = crate::openapi::ErrorBody),
+    ),
+)]
 pub(crate) async fn update_rule(
     State(shared): State<AppState>,
     caller: Caller,
@@ -135,6 +201,16 @@ pub(crate) async fn update_rule(
     Ok(Json(messages::request(&shared.nats, alerter::UPDATE_RULE, &request).await?))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/alerts/rules/{id}",
+    tag = "alert rules",
+    params(("id" = String, Path, description = "rule id", pattern = "^[A-Za-z0-9_-]{1,50}$")),
+    responses(
+        (status = 204, description = "deleted; its firing alerts resolve"),
+        (status = 403, description = "the caller is not an admin", body = crate::openapi::ErrorBody),
+    ),
+)]
 pub(crate) async fn delete_rule(
     State(shared): State<AppState>,
     caller: Caller,
@@ -146,7 +222,7 @@ pub(crate) async fn delete_rule(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CheckBody {
     condition: String,
@@ -162,6 +238,13 @@ impl CheckBody {
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/alerts/rules/validate",
+    tag = "alert rules",
+    request_body = CheckBody,
+    responses((status = 200, description = "the condition compiles; what one instance of it is", body = RuleCheck)),
+)]
 pub(crate) async fn validate_rule(
     State(shared): State<AppState>,
     caller: Caller,
@@ -170,6 +253,13 @@ pub(crate) async fn validate_rule(
     Ok(Json(messages::request(&shared.nats, alerter::VALIDATE_RULE, &body.request(caller)).await?))
 }
 
+#[utoipa::path(
+    post,
+    path = "/alerts/rules/preview",
+    tag = "alert rules",
+    request_body = CheckBody,
+    responses((status = 200, description = "what the condition holds for now, on each host's latest data", body = RulePreview)),
+)]
 pub(crate) async fn preview_rule(
     State(shared): State<AppState>,
     caller: Caller,
@@ -180,11 +270,27 @@ pub(crate) async fn preview_rule(
 
 // ---------------------------------------------------------------- silences and maintenance
 
+#[utoipa::path(
+    get,
+    path = "/alerts/silences",
+    tag = "silences",
+    responses((status = 200, description = "the tenant's silences", body = Vec<SilenceRecord>)),
+)]
 pub(crate) async fn list_silences(State(shared): State<AppState>, caller: Caller) -> Result<Json<Vec<SilenceRecord>>, ApiError> {
     let request = OfTenant { tenant_id: caller.tenant_id };
     Ok(Json(messages::request(&shared.nats, alerter::LIST_SILENCES, &request).await?))
 }
 
+#[utoipa::path(
+    post,
+    path = "/alerts/silences",
+    tag = "silences",
+    request_body = SilenceInput,
+    responses(
+        (status = 201, description = "the silence", body = SilenceRecord),
+        (status = 403, description = "the caller is not an admin", body = crate::openapi::ErrorBody),
+    ),
+)]
 pub(crate) async fn create_silence(
     State(shared): State<AppState>,
     caller: Caller,
@@ -195,6 +301,17 @@ pub(crate) async fn create_silence(
     Ok((StatusCode::CREATED, Json(messages::request(&shared.nats, alerter::SAVE_SILENCE, &request).await?)))
 }
 
+#[utoipa::path(
+    put,
+    path = "/alerts/silences/{id}",
+    tag = "silences",
+    params(("id" = String, Path, description = "silence id", pattern = "^[A-Za-z0-9_-]{1,50}$")),
+    request_body = SilenceInput,
+    responses(
+        (status = 200, description = "the silence, replaced", body = SilenceRecord),
+        (status = 403, description = "the caller is not an admin", body = crate::openapi::ErrorBody),
+    ),
+)]
 pub(crate) async fn update_silence(
     State(shared): State<AppState>,
     caller: Caller,
@@ -207,6 +324,16 @@ pub(crate) async fn update_silence(
     Ok(Json(messages::request(&shared.nats, alerter::SAVE_SILENCE, &request).await?))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/alerts/silences/{id}",
+    tag = "silences",
+    params(("id" = String, Path, description = "silence id", pattern = "^[A-Za-z0-9_-]{1,50}$")),
+    responses(
+        (status = 204, description = "deleted"),
+        (status = 403, description = "the caller is not an admin", body = crate::openapi::ErrorBody),
+    ),
+)]
 pub(crate) async fn delete_silence(
     State(shared): State<AppState>,
     caller: Caller,
@@ -218,6 +345,12 @@ pub(crate) async fn delete_silence(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    get,
+    path = "/alerts/maintenance",
+    tag = "maintenance windows",
+    responses((status = 200, description = "the tenant's maintenance windows", body = Vec<MaintenanceRecord>)),
+)]
 pub(crate) async fn list_maintenance(
     State(shared): State<AppState>,
     caller: Caller,
@@ -226,6 +359,16 @@ pub(crate) async fn list_maintenance(
     Ok(Json(messages::request(&shared.nats, alerter::LIST_MAINTENANCE, &request).await?))
 }
 
+#[utoipa::path(
+    post,
+    path = "/alerts/maintenance",
+    tag = "maintenance windows",
+    request_body = MaintenanceInput,
+    responses(
+        (status = 201, description = "the window", body = MaintenanceRecord),
+        (status = 403, description = "the caller is not an admin", body = crate::openapi::ErrorBody),
+    ),
+)]
 pub(crate) async fn create_maintenance(
     State(shared): State<AppState>,
     caller: Caller,
@@ -236,6 +379,17 @@ pub(crate) async fn create_maintenance(
     Ok((StatusCode::CREATED, Json(messages::request(&shared.nats, alerter::SAVE_MAINTENANCE, &request).await?)))
 }
 
+#[utoipa::path(
+    put,
+    path = "/alerts/maintenance/{id}",
+    tag = "maintenance windows",
+    params(("id" = String, Path, description = "maintenance window id", pattern = "^[A-Za-z0-9_-]{1,50}$")),
+    request_body = MaintenanceInput,
+    responses(
+        (status = 200, description = "the window, replaced", body = MaintenanceRecord),
+        (status = 403, description = "the caller is not an admin", body = crate::openapi::ErrorBody),
+    ),
+)]
 pub(crate) async fn update_maintenance(
     State(shared): State<AppState>,
     caller: Caller,
@@ -248,6 +402,16 @@ pub(crate) async fn update_maintenance(
     Ok(Json(messages::request(&shared.nats, alerter::SAVE_MAINTENANCE, &request).await?))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/alerts/maintenance/{id}",
+    tag = "maintenance windows",
+    params(("id" = String, Path, description = "maintenance window id", pattern = "^[A-Za-z0-9_-]{1,50}$")),
+    responses(
+        (status = 204, description = "deleted"),
+        (status = 403, description = "the caller is not an admin", body = crate::openapi::ErrorBody),
+    ),
+)]
 pub(crate) async fn delete_maintenance(
     State(shared): State<AppState>,
     caller: Caller,
@@ -261,11 +425,27 @@ pub(crate) async fn delete_maintenance(
 
 // ---------------------------------------------------------------- channels
 
+#[utoipa::path(
+    get,
+    path = "/config/notifications",
+    tag = "notification channels",
+    responses((status = 200, description = "the tenant's channels, secrets masked", body = Vec<ChannelRecord>)),
+)]
 pub(crate) async fn list_channels(State(shared): State<AppState>, caller: Caller) -> Result<Json<Vec<ChannelRecord>>, ApiError> {
     let request = OfTenant { tenant_id: caller.tenant_id };
     Ok(Json(messages::request(&shared.nats, alerter::LIST_CHANNELS, &request).await?))
 }
 
+#[utoipa::path(
+    put,
+    path = "/config/notifications",
+    tag = "notification channels",
+    request_body = Vec<ChannelInput>,
+    responses(
+        (status = 200, description = "the tenant's channels, now exactly these", body = Vec<ChannelRecord>),
+        (status = 403, description = "the caller is not an admin", body = crate::openapi::ErrorBody),
+    ),
+)]
 pub(crate) async fn put_channels(
     State(shared): State<AppState>,
     caller: Caller,
@@ -276,6 +456,16 @@ pub(crate) async fn put_channels(
     Ok(Json(messages::request(&shared.nats, alerter::PUT_CHANNELS, &request).await?))
 }
 
+#[utoipa::path(
+    post,
+    path = "/config/notifications/{id}/test",
+    tag = "notification channels",
+    params(("id" = String, Path, description = "channel id", pattern = "^[A-Za-z0-9_-]{1,50}$")),
+    responses(
+        (status = 200, description = "what the receiver said to a test message", body = ChannelTestResult),
+        (status = 403, description = "the caller is not an admin", body = crate::openapi::ErrorBody),
+    ),
+)]
 pub(crate) async fn test_channel(
     State(shared): State<AppState>,
     caller: Caller,

@@ -139,7 +139,7 @@ pub(crate) fn check_access_token(secret: &[u8], token: &str) -> Result<Claims, T
 // Users and refresh tokens
 
 /// A user row, without the password hash.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub(crate) struct User {
     pub id: String,
     pub email: String,

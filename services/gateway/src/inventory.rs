@@ -38,6 +38,13 @@ fn container_id_from_path(id: &str) -> Result<ContainerId, ApiError> {
     Ok(ContainerId::parse(id)?)
 }
 
+#[utoipa::path(
+    get,
+    path = "/hosts/{id}/containers",
+    tag = "inventory",
+    params(("id" = String, Path, description = "host id", pattern = "^[A-Za-z0-9_-]{1,50}$")),
+    responses((status = 200, description = "the containers of the host's latest snapshot", body = Vec<ContainerRecord>)),
+)]
 pub(crate) async fn host_containers(
     State(shared): State<AppState>,
     caller: Caller,
@@ -48,6 +55,13 @@ pub(crate) async fn host_containers(
     Ok(Json(messages::request(&shared.nats, collector::HOST_CONTAINERS, &request).await?))
 }
 
+#[utoipa::path(
+    get,
+    path = "/hosts/{id}/services",
+    tag = "inventory",
+    params(("id" = String, Path, description = "host id", pattern = "^[A-Za-z0-9_-]{1,50}$")),
+    responses((status = 200, description = "the services of the host's latest snapshot", body = Vec<ServiceRecord>)),
+)]
 pub(crate) async fn host_services(
     State(shared): State<AppState>,
     caller: Caller,
@@ -58,6 +72,12 @@ pub(crate) async fn host_services(
     Ok(Json(messages::request(&shared.nats, collector::HOST_SERVICES, &request).await?))
 }
 
+#[utoipa::path(
+    get,
+    path = "/containers",
+    tag = "inventory",
+    responses((status = 200, description = "the containers of every host of the tenant", body = Vec<ContainerRecord>)),
+)]
 pub(crate) async fn list_containers(
     State(shared): State<AppState>,
     caller: Caller,
@@ -66,6 +86,15 @@ pub(crate) async fn list_containers(
     Ok(Json(messages::request(&shared.nats, collector::LIST_CONTAINERS, &request).await?))
 }
 
+#[utoipa::path(
+    get,
+    path = "/containers/{id}",
+    tag = "inventory",
+    params(
+        ("id" = String, Path, description = "container id: <host_id>:<container name>", pattern = "^[A-Za-z0-9_-]{1,50}:[A-Za-z0-9_.-]{1,100}$"),
+    ),
+    responses((status = 200, description = "the container in its host's latest snapshot", body = ContainerRecord)),
+)]
 pub(crate) async fn get_container(
     State(shared): State<AppState>,
     caller: Caller,
@@ -77,7 +106,7 @@ pub(crate) async fn get_container(
     Ok(Json(messages::request(&shared.nats, collector::GET_CONTAINER, &request).await?))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct ContainerMetricsAnswer {
     id: String,
     host_id: String,
@@ -87,6 +116,16 @@ pub(crate) struct ContainerMetricsAnswer {
     points: Vec<ContainerPoint>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/containers/{id}/metrics",
+    tag = "inventory",
+    params(
+        ("id" = String, Path, description = "container id: <host_id>:<container name>", pattern = "^[A-Za-z0-9_-]{1,50}:[A-Za-z0-9_.-]{1,100}$"),
+        MetricsQuery,
+    ),
+    responses((status = 200, description = "the container's points in the window, oldest first", body = ContainerMetricsAnswer)),
+)]
 pub(crate) async fn container_metrics(
     State(shared): State<AppState>,
     caller: Caller,
@@ -122,6 +161,17 @@ pub(crate) struct CustomQuery {
     name: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/hosts/{id}/custom",
+    tag = "inventory",
+    params(
+        ("id" = String, Path, description = "host id", pattern = "^[A-Za-z0-9_-]{1,50}$"),
+        MetricsQuery,
+        ("name" = Option<String>, Query, description = "only this custom metric's points"),
+    ),
+    responses((status = 200, description = "custom metric points in the window, oldest first", body = Vec<CustomPoint>)),
+)]
 pub(crate) async fn host_custom(
     State(shared): State<AppState>,
     caller: Caller,
@@ -134,6 +184,13 @@ pub(crate) async fn host_custom(
     Ok(Json(messages::request(&shared.nats, collector::CUSTOM_RANGE, &range).await?))
 }
 
+#[utoipa::path(
+    get,
+    path = "/hosts/{id}/custom/latest",
+    tag = "inventory",
+    params(("id" = String, Path, description = "host id", pattern = "^[A-Za-z0-9_-]{1,50}$")),
+    responses((status = 200, description = "the newest point of each custom metric", body = Vec<CustomPoint>)),
+)]
 pub(crate) async fn host_custom_latest(
     State(shared): State<AppState>,
     caller: Caller,

@@ -36,6 +36,7 @@ mod error;
 mod grpc;
 mod inventory;
 mod live;
+mod openapi;
 mod rest;
 mod router;
 mod scenarios;

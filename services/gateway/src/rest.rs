@@ -179,16 +179,17 @@ pub(crate) fn id_from_path(kind: &'static str, id: &str) -> Result<(), ApiError>
 // ---------------------------------------------------------------------------
 // Auth
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub(crate) struct LoginRequest {
     email: String,
     password: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct TokenPair {
     access_token: String,
     refresh_token: String,
+    /// Always `Bearer`.
     token_type: &'static str,
     /// Seconds until the access token expires.
     expires_in: u64,
@@ -202,6 +203,17 @@ fn token_pair(shared: &Shared, user: User, refresh_token: String) -> Result<Toke
     Ok(TokenPair { access_token, refresh_token, token_type: "Bearer", expires_in: ttl.as_secs(), user })
 }
 
+#[utoipa::path(
+    post,
+    path = "/auth/login",
+    tag = "auth",
+    security(()),
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "an access token and a refresh token", body = TokenPair),
+        (status = 401, description = "wrong email or password", body = crate::openapi::ErrorBody),
+    ),
+)]
 pub(crate) async fn login(
     State(shared): State<AppState>,
     ApiJson(body): ApiJson<LoginRequest>,
@@ -223,11 +235,22 @@ pub(crate) async fn login(
     Ok(Json(token_pair(&shared, user, refresh_token)?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub(crate) struct RefreshRequest {
     refresh_token: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/auth/refresh",
+    tag = "auth",
+    security(()),
+    request_body = RefreshRequest,
+    responses(
+        (status = 200, description = "a new token pair; the refresh token sent is spent", body = TokenPair),
+        (status = 401, description = "refresh token unknown, expired or already used", body = crate::openapi::ErrorBody),
+    ),
+)]
 pub(crate) async fn refresh(
     State(shared): State<AppState>,
     ApiJson(body): ApiJson<RefreshRequest>,
@@ -241,6 +264,13 @@ pub(crate) async fn refresh(
     Ok(Json(token_pair(&shared, user, refresh_token)?))
 }
 
+#[utoipa::path(
+    post,
+    path = "/auth/logout",
+    tag = "auth",
+    request_body = RefreshRequest,
+    responses((status = 204, description = "the refresh token is revoked (or was not the caller's)")),
+)]
 pub(crate) async fn logout(
     State(shared): State<AppState>,
     caller: Caller,
@@ -256,6 +286,16 @@ pub(crate) async fn logout(
 // ---------------------------------------------------------------------------
 // Health
 
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "health",
+    security(()),
+    responses(
+        (status = 200, description = "NATS and the database answer", body = Health),
+        (status = 503, description = "NATS or the database does not answer", body = Health),
+    ),
+)]
 pub(crate) async fn health(State(shared): State<AppState>) -> Response {
     let nats_ok = matches!(shared.nats.connection_state(), async_nats::connection::State::Connected)
         && tokio::time::timeout(HEALTH_TIMEOUT, shared.nats.flush()).await.map(|r| r.is_ok()).unwrap_or(false);
@@ -266,30 +306,50 @@ pub(crate) async fn health(State(shared): State<AppState>) -> Response {
     let word = |ok: bool| if ok { "ok" } else { "down" };
     let all_ok = nats_ok && database_ok;
     let status = if all_ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    let body = serde_json::json!({
-        "status": if all_ok { "ok" } else { "unavailable" },
-        "nats": word(nats_ok),
-        "database": word(database_ok),
-    });
+    let body = Health { status: if all_ok { "ok" } else { "unavailable" }, nats: word(nats_ok), database: word(database_ok) };
     (status, Json(body)).into_response()
+}
+
+/// `GET /api/health`: `ok` when NATS and the database both answer.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct Health {
+    #[schema(value_type = String, pattern = "^(ok|unavailable)$")]
+    status: &'static str,
+    #[schema(value_type = String, pattern = "^(ok|down)$")]
+    nats: &'static str,
+    #[schema(value_type = String, pattern = "^(ok|down)$")]
+    database: &'static str,
 }
 
 // ---------------------------------------------------------------------------
 // Hosts and metrics (answered by the collector)
 
+#[utoipa::path(
+    get,
+    path = "/hosts",
+    tag = "hosts",
+    responses((status = 200, description = "the tenant's hosts", body = Vec<HostRecord>)),
+)]
 pub(crate) async fn list_hosts(State(shared): State<AppState>, caller: Caller) -> Result<Json<Vec<HostRecord>>, ApiError> {
     let hosts: Vec<HostRecord> =
         messages::request(&shared.nats, collector::LIST_HOSTS, &ListHosts { tenant_id: caller.tenant_id }).await?;
     Ok(Json(hosts))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct HostWithLatest {
     #[serde(flatten)]
     host: HostRecord,
     latest: Option<MetricsPoint>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/hosts/{id}",
+    tag = "hosts",
+    params(("id" = String, Path, description = "host id", pattern = "^[A-Za-z0-9_-]{1,50}$")),
+    responses((status = 200, description = "the host and its latest snapshot", body = HostWithLatest)),
+)]
 pub(crate) async fn get_host(
     State(shared): State<AppState>,
     caller: Caller,
@@ -305,12 +365,20 @@ pub(crate) async fn get_host(
     Ok(Json(HostWithLatest { host: host?, latest: latest? }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct MetricsQuery {
+    /// Start of the window: RFC 3339 or unix seconds (default: an hour before `to`).
+    #[param(example = "2026-01-31T12:00:00Z")]
     from: Option<String>,
+    /// End of the window: RFC 3339 or unix seconds (default: now).
+    #[param(example = "1769860800")]
     to: Option<String>,
+    /// Most points answered (default 1000).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 10000)]
     limit: Option<String>,
-    /// seconds per bucket: one point per bucket (its highest cpu)
+    /// Seconds per bucket: one point per bucket (its highest cpu).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 86400)]
     step: Option<String>,
 }
 
@@ -323,8 +391,20 @@ struct MetricsHead<'a> {
     to: DateTime<Utc>,
 }
 
+/// What `GET /api/hosts/{id}/metrics` answers (written as a stream: the
+/// head, then the collector's points as they arrive); for the description.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // never built: the answer is streamed
+pub(crate) struct HostMetricsAnswer {
+    host_id: String,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    /// Oldest first.
+    points: Vec<MetricsPoint>,
+}
+
 /// RFC 3339 or unix seconds.
-fn parse_time(name: &str, value: &str) -> Result<DateTime<Utc>, ApiError> {
+pub(crate) fn parse_time(name: &str, value: &str) -> Result<DateTime<Utc>, ApiError> {
     let value = value.trim();
     if let Ok(seconds) = value.parse::<i64>() {
         return DateTime::from_timestamp(seconds, 0)
@@ -338,14 +418,14 @@ fn parse_time(name: &str, value: &str) -> Result<DateTime<Utc>, ApiError> {
 /// The times a stored point can have: the database binds times as
 /// `TIMESTAMP` (1970-01-01 .. 2038-01-19 03:14:07 UTC), and the gateway
 /// refuses snapshots outside its skew window, so nothing is stored outside.
-fn storable_times() -> (DateTime<Utc>, DateTime<Utc>) {
+pub(crate) fn storable_times() -> (DateTime<Utc>, DateTime<Utc>) {
     (DateTime::UNIX_EPOCH, DateTime::from_timestamp(i32::MAX as i64, 0).unwrap_or(DateTime::<Utc>::MAX_UTC))
 }
 
 /// `from` and `to` query values: `to` defaults to now, `from` to `span` before `to`.
 /// Both are clamped to [`storable_times`]: `from=0000-01-01T00:00:00Z` reads
 /// from the first stored point instead of silently matching nothing.
-fn time_window(
+pub(crate) fn time_window(
     from: Option<&str>,
     to: Option<&str>,
     span: Duration,
@@ -373,6 +453,13 @@ pub(crate) fn metrics_window(query: &MetricsQuery, now: DateTime<Utc>) -> Result
     Ok((from, to, limit))
 }
 
+#[utoipa::path(
+    get,
+    path = "/hosts/{id}/metrics",
+    tag = "hosts",
+    params(("id" = String, Path, description = "host id", pattern = "^[A-Za-z0-9_-]{1,50}$"), MetricsQuery),
+    responses((status = 200, description = "the host's snapshots in the window, oldest first", body = HostMetricsAnswer)),
+)]
 pub(crate) async fn host_metrics(
     State(shared): State<AppState>,
     caller: Caller,
@@ -419,7 +506,7 @@ pub(crate) async fn host_metrics(
     Ok(([(axum::http::header::CONTENT_TYPE, "application/json")], axum::body::Body::from_stream(body)).into_response())
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct HourlyAnswer {
     host_id: String,
     from: DateTime<Utc>,
@@ -431,6 +518,13 @@ pub(crate) struct HourlyAnswer {
 pub const DEFAULT_HOURLY_SPAN: Duration = Duration::from_secs(30 * 86_400);
 
 /// Hourly aggregates of the host (complete hours; kept `collector.retention_hourly`).
+#[utoipa::path(
+    get,
+    path = "/hosts/{id}/metrics/hourly",
+    tag = "hosts",
+    params(("id" = String, Path, description = "host id", pattern = "^[A-Za-z0-9_-]{1,50}$"), HourlyQuery),
+    responses((status = 200, description = "the host's hourly aggregates in the window, oldest first", body = HourlyAnswer)),
+)]
 pub(crate) async fn host_metrics_hourly(
     State(shared): State<AppState>,
     caller: Caller,
@@ -444,15 +538,29 @@ pub(crate) async fn host_metrics_hourly(
     Ok(Json(HourlyAnswer { host_id: id, from, to, points }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct HourlyQuery {
+    /// Start of the window: RFC 3339 or unix seconds (default: 30 days before `to`).
+    #[param(example = "2026-01-01T00:00:00Z")]
     from: Option<String>,
+    /// End of the window: RFC 3339 or unix seconds (default: now).
+    #[param(example = "1769860800")]
     to: Option<String>,
 }
 
 // ---------------------------------------------------------------------------
 // Agent tokens (admin only)
 
+#[utoipa::path(
+    get,
+    path = "/tokens",
+    tag = "agent tokens",
+    responses(
+        (status = 200, description = "the tenant's agent tokens, newest first", body = Vec<admin::AgentTokenInfo>),
+        (status = 403, description = "the caller is not an admin", body = crate::openapi::ErrorBody),
+    ),
+)]
 pub(crate) async fn list_tokens(
     State(shared): State<AppState>,
     caller: Caller,
@@ -461,12 +569,22 @@ pub(crate) async fn list_tokens(
     Ok(Json(admin::list_agent_tokens(&shared.pool, &caller.tenant_id).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub(crate) struct CreateTokenRequest {
     #[serde(default)]
     name: Option<String>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/tokens",
+    tag = "agent tokens",
+    request_body = CreateTokenRequest,
+    responses(
+        (status = 201, description = "the new token, shown this once", body = admin::CreatedToken),
+        (status = 403, description = "the caller is not an admin", body = crate::openapi::ErrorBody),
+    ),
+)]
 pub(crate) async fn create_token(
     State(shared): State<AppState>,
     caller: Caller,
@@ -479,6 +597,16 @@ pub(crate) async fn create_token(
     Ok((StatusCode::CREATED, Json(created)))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/tokens/{id}",
+    tag = "agent tokens",
+    params(("id" = String, Path, description = "token id")),
+    responses(
+        (status = 204, description = "revoked"),
+        (status = 403, description = "the caller is not an admin", body = crate::openapi::ErrorBody),
+    ),
+)]
 pub(crate) async fn revoke_token(
     State(shared): State<AppState>,
     caller: Caller,

@@ -34,6 +34,12 @@ use crate::Shared;
 
 type AppState = Arc<Shared>;
 
+#[utoipa::path(
+    get,
+    path = "/scenarios",
+    tag = "scenarios",
+    responses((status = 200, description = "the tenant's scenarios", body = Vec<ScenarioRecord>)),
+)]
 pub(crate) async fn list_scenarios(
     State(shared): State<AppState>,
     caller: Caller,
@@ -42,6 +48,13 @@ pub(crate) async fn list_scenarios(
     Ok(Json(messages::request(&shared.nats, orchestrator::LIST, &request).await?))
 }
 
+#[utoipa::path(
+    get,
+    path = "/scenarios/{id}",
+    tag = "scenarios",
+    params(("id" = String, Path, description = "scenario id", pattern = "^[A-Za-z0-9_-]{1,50}$")),
+    responses((status = 200, description = "the scenario", body = ScenarioRecord)),
+)]
 pub(crate) async fn get_scenario(
     State(shared): State<AppState>,
     caller: Caller,
@@ -61,6 +74,16 @@ async fn save(shared: &Shared, caller: &Caller, id: Option<String>, source: Stri
     Ok(messages::request(&shared.nats, orchestrator::SAVE, &request).await?)
 }
 
+#[utoipa::path(
+    post,
+    path = "/scenarios",
+    tag = "scenarios",
+    request_body(description = "the scenario as YAML or JSON text (any content type)", content((vigil_bus::messages::ScenarioSpec = "application/json"), (String = "application/yaml"))),
+    responses(
+        (status = 201, description = "the scenario", body = ScenarioRecord),
+        (status = 403, description = "the caller is not an admin", body = crate::openapi::ErrorBody),
+    ),
+)]
 pub(crate) async fn create_scenario(
     State(shared): State<AppState>,
     caller: Caller,
@@ -69,6 +92,17 @@ pub(crate) async fn create_scenario(
     Ok((StatusCode::CREATED, Json(save(&shared, &caller, None, source).await?)))
 }
 
+#[utoipa::path(
+    put,
+    path = "/scenarios/{id}",
+    tag = "scenarios",
+    params(("id" = String, Path, description = "scenario id", pattern = "^[A-Za-z0-9_-]{1,50}$")),
+    request_body(description = "the scenario as YAML or JSON text (any content type)", content((vigil_bus::messages::ScenarioSpec = "application/json"), (String = "application/yaml"))),
+    responses(
+        (status = 200, description = "the scenario, replaced", body = ScenarioRecord),
+        (status = 403, description = "the caller is not an admin", body = crate::openapi::ErrorBody),
+    ),
+)]
 pub(crate) async fn update_scenario(
     State(shared): State<AppState>,
     caller: Caller,
@@ -79,6 +113,16 @@ pub(crate) async fn update_scenario(
     Ok(Json(save(&shared, &caller, Some(id), source).await?))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/scenarios/{id}",
+    tag = "scenarios",
+    params(("id" = String, Path, description = "scenario id", pattern = "^[A-Za-z0-9_-]{1,50}$")),
+    responses(
+        (status = 204, description = "deleted; its runs are kept"),
+        (status = 403, description = "the caller is not an admin", body = crate::openapi::ErrorBody),
+    ),
+)]
 pub(crate) async fn delete_scenario(
     State(shared): State<AppState>,
     caller: Caller,
@@ -91,18 +135,35 @@ pub(crate) async fn delete_scenario(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct RunQuery {
+    /// Render the steps without doing anything (200 instead of 202).
     #[serde(default)]
     dry_run: bool,
 }
 
-#[derive(Deserialize, Default)]
+/// Body of `POST /api/scenarios/{id}/run`, optional.
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RunBody {
+    /// The host the run acts on (else the trigger's hosts, else the steps' `host_id`).
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,50}$")]
     host_id: Option<String>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/scenarios/{id}/run",
+    tag = "scenarios",
+    params(("id" = String, Path, description = "scenario id", pattern = "^[A-Za-z0-9_-]{1,50}$"), RunQuery),
+    request_body(content = Option<RunBody>, description = "optional"),
+    responses(
+        (status = 202, description = "the run, started", body = ScenarioRun),
+        (status = 200, description = "a dry run: the steps rendered, nothing done", body = ScenarioRun),
+        (status = 403, description = "the caller is a viewer", body = crate::openapi::ErrorBody),
+    ),
+)]
 pub(crate) async fn run_scenario(
     State(shared): State<AppState>,
     caller: Caller,
@@ -130,13 +191,25 @@ pub(crate) async fn run_scenario(
     Ok((status, Json(run)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct RunsQuery {
+    /// Only this scenario's runs.
+    #[param(pattern = "^[A-Za-z0-9_-]{1,50}$")]
     scenario_id: Option<String>,
+    /// Only runs older than this one (the last id of the previous page).
+    #[param(pattern = "^[A-Za-z0-9_-]{1,50}$")]
     before: Option<String>,
     limit: Option<u32>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/scenarios/runs",
+    tag = "scenarios",
+    params(RunsQuery),
+    responses((status = 200, description = "runs with their steps, newest first", body = Vec<ScenarioRun>)),
+)]
 pub(crate) async fn list_runs(
     State(shared): State<AppState>,
     caller: Caller,
@@ -153,6 +226,13 @@ pub(crate) async fn list_runs(
     Ok(Json(messages::request(&shared.nats, orchestrator::LIST_RUNS, &request).await?))
 }
 
+#[utoipa::path(
+    get,
+    path = "/scenarios/runs/{id}",
+    tag = "scenarios",
+    params(("id" = String, Path, description = "run id", pattern = "^[A-Za-z0-9_-]{1,50}$")),
+    responses((status = 200, description = "the run with its steps", body = ScenarioRun)),
+)]
 pub(crate) async fn get_run(
     State(shared): State<AppState>,
     caller: Caller,
@@ -163,17 +243,33 @@ pub(crate) async fn get_run(
     Ok(Json(messages::request(&shared.nats, orchestrator::GET_RUN, &request).await?))
 }
 
+#[utoipa::path(
+    get,
+    path = "/config/scenarios",
+    tag = "scenarios",
+    responses((status = 200, description = "the tenant's kill switch", body = ScenarioSettings)),
+)]
 pub(crate) async fn get_settings(State(shared): State<AppState>, caller: Caller) -> Result<Json<ScenarioSettings>, ApiError> {
     let request = OfTenant { tenant_id: caller.tenant_id };
     Ok(Json(messages::request(&shared.nats, orchestrator::GET_SETTINGS, &request).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct SettingsBody {
     enabled: bool,
 }
 
+#[utoipa::path(
+    put,
+    path = "/config/scenarios",
+    tag = "scenarios",
+    request_body = SettingsBody,
+    responses(
+        (status = 200, description = "the kill switch, set", body = ScenarioSettings),
+        (status = 403, description = "the caller is a viewer", body = crate::openapi::ErrorBody),
+    ),
+)]
 pub(crate) async fn put_settings(
     State(shared): State<AppState>,
     caller: Caller,

@@ -41,21 +41,33 @@ fn parse_role(value: &str) -> Result<Role, ApiError> {
     })
 }
 
+#[utoipa::path(
+    get,
+    path = "/users",
+    tag = "users",
+    responses(
+        (status = 200, description = "the tenant's users, oldest first", body = Vec<UserInfo>),
+        (status = 403, description = "the caller is not an admin", body = crate::openapi::ErrorBody),
+    ),
+)]
 pub(crate) async fn list_users(State(shared): State<AppState>, caller: Caller) -> Result<Json<Vec<UserInfo>>, ApiError> {
     caller.require_admin()?;
     Ok(Json(admin::list_users(&shared.pool, &caller.tenant_id).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub(crate) struct CreateUserRequest {
     email: String,
+    /// None: one is generated and answered this once.
     #[serde(default)]
     password: Option<String>,
+    /// Default `viewer`.
     #[serde(default)]
+    #[schema(value_type = Option<Role>)]
     role: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct CreatedUser {
     #[serde(flatten)]
     user: UserInfo,
@@ -64,6 +76,17 @@ pub(crate) struct CreatedUser {
     password: Option<String>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/users",
+    tag = "users",
+    request_body = CreateUserRequest,
+    responses(
+        (status = 201, description = "the user (with the generated password, when none was sent)", body = CreatedUser),
+        (status = 403, description = "the caller is not an admin", body = crate::openapi::ErrorBody),
+        (status = 409, description = "the email is already used", body = crate::openapi::ErrorBody),
+    ),
+)]
 pub(crate) async fn create_user(
     State(shared): State<AppState>,
     caller: Caller,
@@ -89,11 +112,24 @@ pub(crate) async fn create_user(
     Ok((StatusCode::CREATED, Json(CreatedUser { user, password: generated.then_some(password) })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub(crate) struct UpdateUserRequest {
+    #[schema(value_type = Role)]
     role: String,
 }
 
+#[utoipa::path(
+    patch,
+    path = "/users/{id}",
+    tag = "users",
+    params(("id" = String, Path, description = "user id")),
+    request_body = UpdateUserRequest,
+    responses(
+        (status = 200, description = "the user with its new role", body = UserInfo),
+        (status = 403, description = "the caller is not an admin", body = crate::openapi::ErrorBody),
+        (status = 409, description = "the caller's own role", body = crate::openapi::ErrorBody),
+    ),
+)]
 pub(crate) async fn update_user(
     State(shared): State<AppState>,
     caller: Caller,
@@ -110,6 +146,17 @@ pub(crate) async fn update_user(
     Ok(Json(user))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/users/{id}",
+    tag = "users",
+    params(("id" = String, Path, description = "user id")),
+    responses(
+        (status = 204, description = "deleted; their refresh tokens are revoked"),
+        (status = 403, description = "the caller is not an admin", body = crate::openapi::ErrorBody),
+        (status = 409, description = "the caller's own account", body = crate::openapi::ErrorBody),
+    ),
+)]
 pub(crate) async fn delete_user(
     State(shared): State<AppState>,
     caller: Caller,

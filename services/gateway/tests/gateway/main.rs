@@ -3,5 +3,6 @@
 
 mod common;
 mod grpc;
+mod openapi;
 mod rest;
 mod users;

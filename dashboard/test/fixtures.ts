@@ -9,6 +9,7 @@ export function hostRecord(id: string, over: Partial<HostRecord> = {}): HostReco
     ip_address: '192.168.1.10',
     os: 'Debian 13',
     arch: 'amd64',
+    cpu_model: 'AMD EPYC 7763 64-Core Processor',
     agent_version: '1.3.0',
     status: 'online',
     last_seen: '2026-11-24T12:00:00Z',

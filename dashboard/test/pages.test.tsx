@@ -368,6 +368,7 @@ describe('Host detail page', () => {
     expect(text('detail-uptime')).toBe('45 days');
     expect(text('detail-agent')).toBe('v1.3.0');
     expect(text('detail-os')).toBe('Debian 13');
+    expect(text('detail-cpu-model')).toBe('AMD EPYC 7763 64-Core Processor');
     expect(text('detail-cpu')).toBe('45%');
     expect(root.querySelector('[data-testid="chart-cpu"]')!.getAttribute('data-points')).toBe('1');
     expect(root.querySelector('[data-testid="disk-/data"]')!.textContent).toContain('150 GB / 500 GB');

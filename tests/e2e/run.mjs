@@ -15,7 +15,7 @@
 //
 // Run: node tests/e2e/run.mjs   (after `cargo build --workspace --bins` and
 // `npm run build` in dashboard/; scripts/test does both)
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
@@ -151,6 +151,11 @@ async function main() {
     }, null, { timeout: 30_000 });
     const points = Number(await page.getByTestId('chart-cpu').getAttribute('data-points'));
     log(`host detail chart: ${points} points`);
+    // the machine's CPU model, as /proc/cpuinfo names it, reaches the page
+    const cpuModel = (await page.getByTestId('detail-cpu-model').textContent({ timeout: 15_000 })).trim();
+    const cpuinfoModel = /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1]?.trim();
+    check(cpuModel !== '' && (!cpuinfoModel || cpuModel === cpuinfoModel), `host page CPU model ${JSON.stringify(cpuModel)}, /proc/cpuinfo ${JSON.stringify(cpuinfoModel)}`);
+    log(`host detail CPU model: ${cpuModel}`);
     // 7 days: asked in server-side buckets (step), still drawn
     const [weekAnswer] = await Promise.all([
       page.waitForResponse((r) => r.url().includes('/metrics?') && r.url().includes('step='), { timeout: 15_000 }),

@@ -67,6 +67,7 @@ export function normalizeHostRecord(raw: unknown): HostRecord {
     ip_address: str(raw.ip_address),
     os: str(raw.os),
     arch: str(raw.arch),
+    cpu_model: str(raw.cpu_model),
     agent_version: str(raw.agent_version),
     status: normalizeStatus(raw.status),
     last_seen: strOrNull(raw.last_seen),

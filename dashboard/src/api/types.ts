@@ -12,6 +12,8 @@ export interface HostRecord {
   ip_address: string;
   os: string;
   arch: string;
+  /** The CPU model its agent last reported ("" until one did). */
+  cpu_model: string;
   agent_version: string;
   status: HostStatus;
   last_seen: string | null;

@@ -225,6 +225,7 @@ export function HostDetail({ id }: { id: string }) {
               value={`${latest.host.load.load_1m.toFixed(2)} ${latest.host.load.load_5m.toFixed(2)} ${latest.host.load.load_15m.toFixed(2)}`}
             />
           ) : null}
+          {host.cpu_model ? <Info label="CPU" value={host.cpu_model} testid="detail-cpu-model" /> : null}
           {latest && latest.host.cpu.cores ? <Info label="Cores" value={`${latest.host.cpu.cores}`} /> : null}
         </div>
       ) : (

@@ -777,6 +777,9 @@ pub struct HostRecord {
     pub ip_address: String,
     pub os: String,
     pub arch: String,
+    /// The CPU model its agent last reported ("" until one did).
+    #[serde(default)]
+    pub cpu_model: String,
     pub agent_version: String,
     pub status: HostStatus,
     pub last_seen: Option<DateTime<Utc>>,

@@ -21,7 +21,7 @@ use crate::error::SERVICE;
 use crate::Shared;
 
 const HOST_COLUMNS: &str =
-    "id, tenant_id, name, hostname, ip_address, os, arch, agent_version, status, last_seen, created_at, action_policy";
+    "id, tenant_id, name, hostname, ip_address, os, arch, cpu_model, agent_version, status, last_seen, created_at, action_policy";
 
 /// MariaDB "duplicate entry" (a concurrent registration won the race).
 const ER_DUP_ENTRY: u16 = 1062;
@@ -64,6 +64,7 @@ fn record(row: &sqlx::mysql::MySqlRow) -> Result<HostRecord, sqlx::Error> {
         ip_address: text("ip_address")?,
         os: text("os")?,
         arch: text("arch")?,
+        cpu_model: text("cpu_model")?,
         agent_version: text("agent_version")?,
         status: status_of(&row.try_get::<String, _>("status")?),
         last_seen: row.try_get("last_seen")?,

@@ -132,6 +132,7 @@ struct HostRow {
     tenant_id: String,
     status: String,
     last_seen: Option<DateTime<Utc>>,
+    cpu_model: Option<String>,
 }
 
 /// Stores `items` in one transaction; nothing is acked here.
@@ -239,7 +240,7 @@ async fn lock_hosts(
     accepted: &[&MetricsSnapshot],
 ) -> Result<BTreeMap<String, HostRow>, sqlx::Error> {
     let ids: BTreeSet<&str> = accepted.iter().map(|snapshot| snapshot.host_id.as_str()).collect();
-    let mut query = QueryBuilder::<MySql>::new("SELECT id, tenant_id, status, last_seen FROM hosts WHERE id IN (");
+    let mut query = QueryBuilder::<MySql>::new("SELECT id, tenant_id, status, last_seen, cpu_model FROM hosts WHERE id IN (");
     let mut list = query.separated(", ");
     for id in &ids {
         list.push_bind(*id);
@@ -254,6 +255,7 @@ async fn lock_hosts(
                 tenant_id: row.try_get("tenant_id")?,
                 status: row.try_get("status")?,
                 last_seen: row.try_get("last_seen")?,
+                cpu_model: row.try_get("cpu_model")?,
             },
         );
     }
@@ -294,6 +296,35 @@ async fn insert_host_rows(tx: &mut Transaction<'_, MySql>, chunk: &[&MetricsSnap
     Ok(())
 }
 
+/// Keeps each host's CPU model as its newest snapshot of the batch reports
+/// it (an empty model, an agent that could not read it, changes nothing).
+/// A model changes only with the machine, so this writes nearly never.
+async fn update_cpu_models(
+    tx: &mut Transaction<'_, MySql>,
+    hosts: &BTreeMap<String, HostRow>,
+    accepted: &[&MetricsSnapshot],
+) -> Result<(), sqlx::Error> {
+    let mut newest: BTreeMap<&str, &MetricsSnapshot> = BTreeMap::new();
+    for snapshot in accepted {
+        let entry = newest.entry(&snapshot.host_id).or_insert(snapshot);
+        if snapshot.collected_at > entry.collected_at {
+            *entry = snapshot;
+        }
+    }
+    for (host_id, snapshot) in newest {
+        let model = vigil_bus::text::truncate(snapshot.host.cpu.model.trim(), CPU_MODEL_BYTES);
+        let Some(row) = hosts.get(host_id) else { continue };
+        if model.is_empty() || row.cpu_model.as_deref() == Some(model) {
+            continue;
+        }
+        sqlx::query("UPDATE hosts SET cpu_model = ? WHERE id = ?").bind(model).bind(host_id).execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// `hosts.cpu_model` is a VARCHAR(255): 255 bytes always fit.
+const CPU_MODEL_BYTES: usize = 255;
+
 /// Moves `last_seen` forward and turns fresh offline hosts online, in one
 /// statement. Returns the hosts that went offline → online.
 async fn update_hosts(
@@ -310,6 +341,7 @@ async fn update_hosts(
         let seen = millis(snapshot.collected_at.min(now));
         newest.entry(&snapshot.host_id).and_modify(|t| *t = (*t).max(seen)).or_insert(seen);
     }
+    update_cpu_models(tx, hosts, accepted).await?;
     let mut changes = Vec::new();
     let mut went_online = Vec::new();
     for (host_id, seen) in newest {

@@ -77,6 +77,14 @@ async fn real_agent_snapshot_reaches_rest_with_its_values() {
     assert_eq!(status, 200, "{detail}");
     assert_eq!(detail["status"], "online");
     assert_eq!(detail["agent_version"], env!("CARGO_PKG_VERSION"));
+    // …and this machine's CPU model, as /proc/cpuinfo names it.
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap();
+    let model = cpuinfo.lines().find_map(|l| l.strip_prefix("model name")).map(|rest| rest.trim_start_matches([' ', '\t', ':']).trim());
+    assert!(!snapshot.host.cpu.model.is_empty(), "the agent sent no cpu model");
+    if let Some(model) = model {
+        assert_eq!(snapshot.host.cpu.model, model);
+    }
+    assert_eq!(detail["cpu_model"], snapshot.host.cpu.model.as_str(), "{detail}");
 }
 
 pub fn urlencode(text: &str) -> String {

@@ -982,6 +982,55 @@ pub struct CustomPoint {
 }
 
 // ---------------------------------------------------------------------------
+// vigil.collector.hosts.latest — schemas/collector-hosts-latest.schema.json
+
+/// `vigil.collector.hosts.latest`: one page of the tenant's hosts, by id,
+/// each with its latest stored data (what `/api/metrics/prometheus`
+/// serves). Hosts come after `after` (a host id; none: from the first), at
+/// most `limit` (0 or over [`MAX_LATEST_HOSTS`]: that cap); a page shorter
+/// than the limit is the last. Only hosts whose `last_seen` is at or after
+/// `fresh_since` get their `latest` read (the others are stale for the
+/// caller: their data is never read).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LatestPage {
+    pub tenant_id: String,
+    #[serde(default)]
+    pub after: Option<String>,
+    #[serde(default)]
+    pub limit: u32,
+    pub fresh_since: DateTime<Utc>,
+}
+
+/// Most hosts one `hosts.latest` page carries.
+pub const MAX_LATEST_HOSTS: u32 = 1000;
+
+/// A host and its latest stored data (see [`LatestPage`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HostLatest {
+    pub id: String,
+    pub name: String,
+    pub status: HostStatus,
+    pub last_seen: Option<DateTime<Utc>>,
+    /// None: the host is not fresh, or has no stored snapshot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latest: Option<LatestData>,
+}
+
+/// The newest stored snapshot of a host (host metrics, its containers and
+/// services), and the newest value of each custom metric since `fresh_since`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LatestData {
+    pub timestamp: DateTime<Utc>,
+    pub host: HostMetrics,
+    #[serde(default)]
+    pub containers: Vec<ContainerMetrics>,
+    #[serde(default)]
+    pub services: Vec<ServiceMetrics>,
+    #[serde(default)]
+    pub custom: Vec<CustomPoint>,
+}
+
+// ---------------------------------------------------------------------------
 // Alerter endpoints — schemas/alerter-*.schema.json
 
 /// A tenant-wide request with nothing else to say (`rules.list`,
@@ -1613,6 +1662,208 @@ pub struct NotifyChannels {
 pub struct NotifyReceipt {
     /// Ids of the channels the message was queued for.
     pub channels: Vec<String>,
+}
+
+// ---------------------------------------------------------------------------
+// History, overview and tenant settings — schemas/collector-metrics-daily,
+// -overview, -history, gateway-tenants-retention, tenant-settings schemas
+
+/// `vigil.collector.metrics.daily`: the host's daily aggregates with
+/// `from <= day <= to` (`day` is midnight UTC), oldest first, at most
+/// [`MAX_DAILY_POINTS`]. Only complete days are folded (from the hourly rows).
+pub type DailyRange = HourlyRange;
+
+/// Most days one `metrics.daily` answer carries (ten years).
+pub const MAX_DAILY_POINTS: u32 = 3660;
+
+/// One day of one host, folded from its hourly aggregates (averages
+/// weighted by the snapshots each hour held).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DailyPoint {
+    /// Midnight UTC starting the day.
+    pub day: DateTime<Utc>,
+    /// Snapshots the day held.
+    pub samples: u32,
+    pub cpu_avg: f64,
+    pub cpu_max: f64,
+    /// Bytes.
+    pub memory_avg: u64,
+    pub memory_max: u64,
+    /// The largest memory total seen in the day (bytes).
+    pub memory_total: u64,
+    /// Average used bytes over every mount.
+    pub disk_avg: u64,
+    /// Bytes received and sent in the day (all interfaces).
+    pub network_rx_total: u64,
+    pub network_tx_total: u64,
+}
+
+/// Counts of one kind of thing of a tenant, from each host's latest snapshot.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RunningCount {
+    pub running: u64,
+    pub total: u64,
+}
+
+/// The tenant's hosts by status.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct HostCounts {
+    pub total: u64,
+    pub online: u64,
+    pub offline: u64,
+    pub degraded: u64,
+}
+
+/// Average and maximum of a percentage over the online hosts' latest
+/// snapshots; `None` when no online host reported it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PercentStat {
+    pub avg: Option<f64>,
+    pub max: Option<f64>,
+}
+
+/// `vigil.collector.metrics.overview` (request [`OfTenant`]): the tenant's
+/// fleet now. Containers and services come from each host's latest
+/// snapshot; CPU, memory and disk (percent of total, every mount summed)
+/// from the online hosts' latest snapshots.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct FleetOverview {
+    pub at: DateTime<Utc>,
+    pub hosts: HostCounts,
+    pub containers: RunningCount,
+    /// `running` counts the services whose status is active or running.
+    pub services: RunningCount,
+    pub cpu: PercentStat,
+    pub memory: PercentStat,
+    pub disk: PercentStat,
+}
+
+/// Which stored data a history reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum HistorySource {
+    /// `metrics_host`, kept `collector.retention_raw`.
+    Raw,
+    /// `metrics_host_hourly`: steps of whole hours.
+    Hourly,
+    /// `metrics_host_daily`: steps of whole days.
+    Daily,
+}
+
+impl HistorySource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HistorySource::Raw => "raw",
+            HistorySource::Hourly => "hourly",
+            HistorySource::Daily => "daily",
+        }
+    }
+}
+
+impl std::str::FromStr for HistorySource {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text {
+            "raw" => Ok(HistorySource::Raw),
+            "hourly" => Ok(HistorySource::Hourly),
+            "daily" => Ok(HistorySource::Daily),
+            other => Err(format!("{other:?} is not a source; write raw, hourly or daily")),
+        }
+    }
+}
+
+/// `vigil.collector.metrics.history`: fleet aggregates of the tenant's hosts
+/// (only `host_ids` when given; each must be the tenant's, else `NotFound`)
+/// with `from <= t < to`, one point per `step`-second bucket aligned on the
+/// unix epoch. `step` 0 picks one (about [`HISTORY_TARGET_POINTS`] points);
+/// no `source` picks it from the step and the retentions. At most
+/// [`MAX_HISTORY_POINTS`] buckets, at most [`MAX_HISTORY_HOSTS`] hosts named;
+/// otherwise `Unprocessable` naming the field.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FleetHistoryQuery {
+    pub tenant_id: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub host_ids: Vec<String>,
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    #[serde(default)]
+    pub step: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<HistorySource>,
+}
+
+/// Most buckets one `metrics.history` answer carries.
+pub const MAX_HISTORY_POINTS: u64 = 2000;
+/// Buckets a picked step aims at.
+pub const HISTORY_TARGET_POINTS: u64 = 500;
+/// Most hosts one history request names.
+pub const MAX_HISTORY_HOSTS: usize = 200;
+
+/// One bucket of a fleet history: percentages over the snapshots the
+/// hosts sent in it (averages weighted by snapshots). Buckets without data
+/// are left out.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct FleetPoint {
+    /// Start of the bucket.
+    pub at: DateTime<Utc>,
+    /// Hosts with data in the bucket.
+    pub hosts: u32,
+    pub cpu_avg: Option<f64>,
+    pub cpu_max: Option<f64>,
+    pub memory_avg: Option<f64>,
+    pub memory_max: Option<f64>,
+    pub disk_avg: Option<f64>,
+    pub disk_max: Option<f64>,
+}
+
+/// `metrics.history`'s answer: what was read, and the points.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct FleetHistory {
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    /// Seconds per bucket.
+    pub step: u32,
+    pub source: HistorySource,
+    pub points: Vec<FleetPoint>,
+}
+
+/// A tenant's own retentions (seconds; `None`: the server's). Each is at
+/// most the server's (`collector.retention_*`): the collector deletes a
+/// tenant's rows past the shorter of the two.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TenantRetention {
+    pub tenant_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw_seconds: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hourly_seconds: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub daily_seconds: Option<u64>,
+}
+
+/// `vigil.gateway.tenants.retention`: the tenants with a retention of their
+/// own (the gateway owns `tenants`; the collector asks before its deletes).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListTenantRetentions {}
+
+/// `tenants.<tenant>.settings` (core NATS, not stored): a tenant's settings
+/// changed. Every gateway pushes `agent_interval_seconds` (`None`: back to
+/// each agent's own interval) to the tenant's agents it holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TenantSettingsChanged {
+    pub tenant_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_interval_seconds: Option<u32>,
+    pub retention: TenantRetention,
 }
 
 // ---------------------------------------------------------------------------

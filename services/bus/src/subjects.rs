@@ -167,9 +167,10 @@ macro_rules! endpoints {
 pub mod collector {
     use crate::messages::{
         ContainerPoint, ContainerRange, ContainerRecord, CustomLatest, CustomPoint, CustomRange, GetContainer, GetHost,
-        HostContainers, HostRecord, HostServices, HourlyPoint, HourlyRange, ListContainers, ListHosts, MetricsLatest,
-        MetricsPoint, MetricsRange, RegisterHost, ServiceRecord,
+        HostContainers, HostLatest, HostRecord, HostServices, HourlyPoint, HourlyRange, LatestPage, ListContainers, ListHosts,
+        MetricsLatest, MetricsPoint, MetricsRange, RegisterHost, ServiceRecord,
     };
+    use crate::messages::{DailyPoint, DailyRange, FleetHistory, FleetHistoryQuery, FleetOverview, OfTenant};
 
     pub const SERVICE_NAME: &str = "collector";
     pub const GROUP: &str = "vigil.collector";
@@ -184,6 +185,11 @@ pub mod collector {
         METRICS_RANGE: MetricsRange => Vec<MetricsPoint> = "metrics.range";
         METRICS_LATEST: MetricsLatest => Option<MetricsPoint> = "metrics.latest";
         METRICS_HOURLY: HourlyRange => Vec<HourlyPoint> = "metrics.hourly";
+        METRICS_DAILY: DailyRange => Vec<DailyPoint> = "metrics.daily";
+        /// The tenant's fleet now (hosts, containers, services, usage of online hosts).
+        METRICS_OVERVIEW: OfTenant => FleetOverview = "metrics.overview";
+        /// Fleet aggregates over a window, per step, from raw, hourly or daily rows.
+        METRICS_HISTORY: FleetHistoryQuery => FleetHistory = "metrics.history";
         /// The host's latest snapshot.
         HOST_CONTAINERS: HostContainers => Vec<ContainerRecord> = "containers.host";
         /// Every host's latest snapshot.
@@ -195,6 +201,8 @@ pub mod collector {
         CUSTOM_RANGE: CustomRange => Vec<CustomPoint> = "custom.range";
         /// The newest point of each name.
         CUSTOM_LATEST: CustomLatest => Vec<CustomPoint> = "custom.latest";
+        /// A page of the tenant's hosts with their latest data (Prometheus exposition).
+        HOSTS_LATEST: LatestPage => Vec<HostLatest> = "hosts.latest";
     }
 }
 
@@ -286,9 +294,37 @@ pub mod orchestrator {
     }
 }
 
-/// Name the gateway registers under with the `service` API (health checks).
+/// Name the gateway registers under with the `service` API (health checks),
+/// and its endpoints: it owns `tenants`.
 pub mod gateway {
+    use crate::messages::{ListTenantRetentions, TenantRetention};
+
     pub const SERVICE_NAME: &str = "gateway";
+    pub const GROUP: &str = "vigil.gateway";
+    /// Queue group shared by every gateway instance.
+    pub const QUEUE_GROUP: &str = "gateway";
+
+    endpoints! { GROUP;
+        /// The tenants with a retention of their own (the collector's deletes).
+        TENANT_RETENTIONS: ListTenantRetentions => Vec<TenantRetention> = "tenants.retention";
+    }
+}
+
+/// Every tenant settings change (core NATS): `tenants.<tenant>.settings`.
+pub const TENANT_SETTINGS_ALL: &str = "tenants.*.settings";
+
+/// Subject of a tenant settings change.
+pub fn tenant_settings(tenant_id: &str) -> String {
+    format!("tenants.{}.settings", checked("tenant", tenant_id))
+}
+
+/// The tenant of a settings change subject, or `None` if it is not one.
+pub fn parse_tenant_settings(subject: &str) -> Option<&str> {
+    let mut tokens = subject.split('.');
+    match (tokens.next(), tokens.next(), tokens.next(), tokens.next()) {
+        (Some("tenants"), Some(tenant), Some("settings"), None) => Some(tenant),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -311,6 +347,13 @@ mod tests {
         assert_eq!(subject, "actions.acme.h1.result");
         assert_eq!(parse_action(&subject), Some(("acme", "h1", "result")));
         assert_eq!(parse_action("actions.acme.h1"), None);
+    }
+
+    #[test]
+    fn tenant_settings_subject_round_trips() {
+        assert_eq!(tenant_settings("acme"), "tenants.acme.settings");
+        assert_eq!(parse_tenant_settings("tenants.acme.settings"), Some("acme"));
+        assert_eq!(parse_tenant_settings("tenants.acme.other"), None);
     }
 
     #[test]

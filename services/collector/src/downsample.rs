@@ -1,7 +1,10 @@
-//! Downsampling (seed: `collect.downsample`, hourly): folds each complete
-//! hour of `metrics_host` into one `metrics_host_hourly` row per host, keeps
-//! hourly rows for `retention_hourly` (default 90 days, against 7 days for
-//! raw snapshots), and answers `metrics.hourly`.
+//! Downsampling (seed: `collect.downsample` and `collect.retention`):
+//! folds each complete hour of `metrics_host` into one `metrics_host_hourly`
+//! row per host and each complete UTC day of those into one
+//! `metrics_host_daily` row, deletes rows past their retention (the
+//! server's `retention_hourly` and `retention_daily`, and each tenant's own
+//! when shorter, raw rows included), and answers `metrics.hourly` and
+//! `metrics.daily`. Runs on `collector.downsample.schedule` (cron, UTC).
 //!
 //! Invariants:
 //! - an hour is aggregated once it is over: each run covers the complete hours
@@ -9,17 +12,26 @@
 //!   retention on an empty table) up to the current hour, so a run that was
 //!   missed is caught up and snapshots arriving up to [`LOOKBACK`] late (an
 //!   agent replaying its queue) are folded in;
+//! - a day likewise, from the hourly rows: the days from [`DAILY_LOOKBACK`]
+//!   before the newest folded day (or from the hourly retention) up to
+//!   today, so the last two complete days are redone at every run and an
+//!   hour refolded late reaches its day;
 //! - a run is idempotent (`INSERT … SELECT … ON DUPLICATE KEY UPDATE` with
-//!   the hour's whole aggregate), so collectors running it side by side, or a
-//!   run repeated after a crash, write the same rows;
-//! - work is cut into one statement per hour, so no transaction holds a day
-//!   of raw rows.
+//!   the period's whole aggregate), so collectors running it side by side, or
+//!   a run repeated after a crash, write the same rows;
+//! - work is cut into one statement per hour or day, so no transaction holds a
+//!   day of raw rows; deletes go 10,000 rows a statement;
+//! - a tenant's retention comes from the gateway (`vigil.gateway.tenants.retention`,
+//!   it owns `tenants`), never from its table; without an answer only the
+//!   server's retentions apply (rows are kept longer, never deleted early).
 
 use std::time::Duration;
 
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use sqlx::{MySqlPool, Row};
-use vigil_bus::messages::{HourlyPoint, HourlyRange, MAX_HOURLY_POINTS};
+use vigil_bus::messages::{
+    DailyPoint, DailyRange, HourlyPoint, HourlyRange, ListTenantRetentions, TenantRetention, MAX_DAILY_POINTS, MAX_HOURLY_POINTS,
+};
 use vigil_bus::ServiceError;
 
 use crate::hosts::internal;
@@ -28,8 +40,27 @@ use crate::metrics::ensure_host;
 
 /// Hours re-aggregated behind the newest aggregated one (late snapshots).
 const LOOKBACK: TimeDelta = TimeDelta::hours(3);
-/// Hourly rows deleted per statement when enforcing the retention.
+/// Days re-folded behind the newest folded one (hours refolded late).
+const DAILY_LOOKBACK: TimeDelta = TimeDelta::days(1);
+/// Rows deleted per statement when enforcing a retention.
 const DELETE_CHUNK: u32 = 10_000;
+/// Tables of raw rows, deleted per tenant past its raw retention (the
+/// server's is kept by dropping partitions).
+const RAW_TABLES: [&str; 4] = ["metrics_host", "metrics_container", "metrics_service", "metrics_custom"];
+
+/// The server's retentions (`collector.retention_*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    pub raw: Duration,
+    pub hourly: Duration,
+    pub daily: Duration,
+}
+
+impl Retention {
+    pub fn of(config: &crate::CollectorConfig) -> Retention {
+        Retention { raw: config.retention_raw, hourly: config.retention_hourly, daily: config.retention_daily }
+    }
+}
 
 /// What one run did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -38,26 +69,150 @@ pub struct DownsampleReport {
     pub hours: u32,
     /// Hourly rows written or rewritten.
     pub rows: u64,
+    /// Days folded (each one statement).
+    pub days: u32,
+    /// Daily rows written or rewritten.
+    pub daily_rows: u64,
     /// Hourly rows older than the retention, deleted.
     pub expired: u64,
+    /// Daily rows older than the retention, deleted.
+    pub expired_daily: u64,
+    /// Rows of tenants with a shorter retention of their own, deleted.
+    pub expired_tenants: u64,
 }
 
 fn hour_floor(at: DateTime<Utc>) -> DateTime<Utc> {
     at.duration_trunc(TimeDelta::hours(1)).unwrap_or(at)
 }
 
-/// Aggregates the complete hours not yet aggregated (see the module's
-/// invariants) as of `now`, then deletes hourly rows older than `retention_hourly`.
+fn day_floor(at: DateTime<Utc>) -> DateTime<Utc> {
+    at.duration_trunc(TimeDelta::days(1)).unwrap_or(at)
+}
+
+fn before(now: DateTime<Utc>, span: Duration) -> DateTime<Utc> {
+    let cut = now.checked_sub_signed(TimeDelta::from_std(span).unwrap_or(TimeDelta::MAX)).unwrap_or(DateTime::UNIX_EPOCH);
+    cut.max(DateTime::UNIX_EPOCH)
+}
+
+/// As of `now`: with `fold`, aggregates the complete hours and days not yet
+/// aggregated (see the module's invariants); then deletes hourly and daily
+/// rows past the server's retentions, and each tenant's rows past its own
+/// shorter ones (`tenants`).
 pub async fn downsample(
     pool: &MySqlPool,
     now: DateTime<Utc>,
-    retention_raw: Duration,
-    retention_hourly: Duration,
+    retention: &Retention,
+    tenants: &[TenantRetention],
+    fold: bool,
 ) -> Result<DownsampleReport, sqlx::Error> {
     let mut report = DownsampleReport::default();
+    if fold {
+        fold_hours(pool, now, retention, &mut report).await?;
+        fold_days(pool, now, retention, &mut report).await?;
+    }
+    report.expired = delete_before(pool, "metrics_host_hourly", "hour", None, before(now, retention.hourly)).await?;
+    report.expired_daily = delete_before(pool, "metrics_host_daily", "day", None, before(now, retention.daily)).await?;
+    for tenant in tenants {
+        let shorter = |own: Option<u64>, server: Duration| own.map(Duration::from_secs).filter(|own| *own < server);
+        let id = Some(tenant.tenant_id.as_str());
+        if let Some(raw) = shorter(tenant.raw_seconds, retention.raw) {
+            for table in RAW_TABLES {
+                report.expired_tenants += delete_before(pool, table, "timestamp", id, before(now, raw)).await?;
+            }
+        }
+        if let Some(hourly) = shorter(tenant.hourly_seconds, retention.hourly) {
+            report.expired_tenants += delete_before(pool, "metrics_host_hourly", "hour", id, before(now, hourly)).await?;
+        }
+        if let Some(daily) = shorter(tenant.daily_seconds, retention.daily) {
+            report.expired_tenants += delete_before(pool, "metrics_host_daily", "day", id, before(now, daily)).await?;
+        }
+    }
+    Ok(report)
+}
+
+/// Deletes the rows of `table` with `column < cutoff` (only the tenant's
+/// hosts' when `tenant_id` is set), [`DELETE_CHUNK`] rows a statement.
+async fn delete_before(
+    pool: &MySqlPool,
+    table: &str,
+    column: &str,
+    tenant_id: Option<&str>,
+    cutoff: DateTime<Utc>,
+) -> Result<u64, sqlx::Error> {
+    let sql = match tenant_id {
+        None => format!("DELETE FROM {table} WHERE {column} < ? LIMIT ?"),
+        Some(_) => {
+            format!("DELETE FROM {table} WHERE host_id IN (SELECT id FROM hosts WHERE tenant_id = ?) AND {column} < ? LIMIT ?")
+        }
+    };
+    let mut total = 0;
+    loop {
+        let mut query = sqlx::query(&sql);
+        if let Some(tenant_id) = tenant_id {
+            query = query.bind(tenant_id);
+        }
+        let deleted = query.bind(cutoff.naive_utc()).bind(DELETE_CHUNK).execute(pool).await?.rows_affected();
+        total += deleted;
+        if deleted < u64::from(DELETE_CHUNK) {
+            return Ok(total);
+        }
+    }
+}
+
+/// The complete days from [`DAILY_LOOKBACK`] before the newest folded one
+/// (or the hourly retention) up to today, each from its hourly rows.
+async fn fold_days(
+    pool: &MySqlPool,
+    now: DateTime<Utc>,
+    retention: &Retention,
+    report: &mut DownsampleReport,
+) -> Result<(), sqlx::Error> {
+    let today = day_floor(now);
+    let newest: Option<DateTime<Utc>> = sqlx::query_scalar("SELECT MAX(day) FROM metrics_host_daily").fetch_one(pool).await?;
+    let hourly_start = day_floor(before(now, retention.hourly));
+    let mut day = match newest {
+        Some(newest) => (newest - DAILY_LOOKBACK).max(hourly_start),
+        None => hourly_start,
+    };
+    while day < today {
+        let next = day + TimeDelta::days(1);
+        // averages weighted by the snapshots of each hour
+        let done = sqlx::query(
+            "INSERT INTO metrics_host_daily \
+               (host_id, day, cpu_avg, cpu_max, memory_avg, memory_max, memory_total, disk_avg, disk_max, disk_total, \
+                network_rx_total, network_tx_total, samples) \
+             SELECT host_id, ?, SUM(cpu_avg * samples) / SUM(samples), MAX(cpu_max), \
+                SUM(memory_avg * samples) / SUM(samples), MAX(memory_max), MAX(memory_total), \
+                SUM(disk_avg * samples) / SUM(samples), MAX(disk_max), MAX(disk_total), \
+                SUM(network_rx_total), SUM(network_tx_total), SUM(samples) \
+             FROM metrics_host_hourly WHERE hour >= ? AND hour < ? AND samples > 0 GROUP BY host_id \
+             ON DUPLICATE KEY UPDATE cpu_avg = VALUES(cpu_avg), cpu_max = VALUES(cpu_max), \
+                memory_avg = VALUES(memory_avg), memory_max = VALUES(memory_max), memory_total = VALUES(memory_total), \
+                disk_avg = VALUES(disk_avg), disk_max = VALUES(disk_max), disk_total = VALUES(disk_total), \
+                network_rx_total = VALUES(network_rx_total), network_tx_total = VALUES(network_tx_total), \
+                samples = VALUES(samples)",
+        )
+        .bind(day.naive_utc())
+        .bind(day.naive_utc())
+        .bind(next.naive_utc())
+        .execute(pool)
+        .await?;
+        report.days += 1;
+        report.daily_rows += done.rows_affected();
+        day = next;
+    }
+    Ok(())
+}
+
+async fn fold_hours(
+    pool: &MySqlPool,
+    now: DateTime<Utc>,
+    retention: &Retention,
+    report: &mut DownsampleReport,
+) -> Result<(), sqlx::Error> {
     let end = hour_floor(now);
     let newest: Option<DateTime<Utc>> = sqlx::query_scalar("SELECT MAX(hour) FROM metrics_host_hourly").fetch_one(pool).await?;
-    let raw_start = hour_floor(now - TimeDelta::from_std(retention_raw).unwrap_or(TimeDelta::days(7)));
+    let raw_start = hour_floor(before(now, retention.raw));
     let mut hour = match newest {
         Some(newest) => (newest - LOOKBACK).max(raw_start),
         None => raw_start,
@@ -66,14 +221,16 @@ pub async fn downsample(
         let next = hour + TimeDelta::hours(1);
         let done = sqlx::query(
             "INSERT INTO metrics_host_hourly \
-               (host_id, hour, cpu_avg, cpu_max, memory_avg, memory_max, memory_total, disk_avg, \
+               (host_id, hour, cpu_avg, cpu_max, memory_avg, memory_max, memory_total, disk_avg, disk_max, disk_total, \
                 network_rx_total, network_tx_total, samples) \
              SELECT host_id, ?, AVG(cpu_percent), MAX(cpu_percent), AVG(memory_used), MAX(memory_used), MAX(memory_total), \
-                AVG(disk_used), MAX(network_rx) - MIN(network_rx), MAX(network_tx) - MIN(network_tx), COUNT(*) \
+                AVG(disk_used), MAX(disk_used), MAX(disk_total), \
+                MAX(network_rx) - MIN(network_rx), MAX(network_tx) - MIN(network_tx), COUNT(*) \
              FROM metrics_host WHERE timestamp >= ? AND timestamp < ? GROUP BY host_id \
              ON DUPLICATE KEY UPDATE cpu_avg = VALUES(cpu_avg), cpu_max = VALUES(cpu_max), \
                 memory_avg = VALUES(memory_avg), memory_max = VALUES(memory_max), memory_total = VALUES(memory_total), \
-                disk_avg = VALUES(disk_avg), network_rx_total = VALUES(network_rx_total), \
+                disk_avg = VALUES(disk_avg), disk_max = VALUES(disk_max), disk_total = VALUES(disk_total), \
+                network_rx_total = VALUES(network_rx_total), \
                 network_tx_total = VALUES(network_tx_total), samples = VALUES(samples)",
         )
         .bind(hour.naive_utc())
@@ -86,20 +243,7 @@ pub async fn downsample(
         report.rows += done.rows_affected();
         hour = next;
     }
-    let cutoff = now - TimeDelta::from_std(retention_hourly).unwrap_or(TimeDelta::days(90));
-    loop {
-        let deleted = sqlx::query("DELETE FROM metrics_host_hourly WHERE hour < ? LIMIT ?")
-            .bind(cutoff.naive_utc())
-            .bind(DELETE_CHUNK)
-            .execute(pool)
-            .await?
-            .rows_affected();
-        report.expired += deleted;
-        if deleted < u64::from(DELETE_CHUNK) {
-            break;
-        }
-    }
-    Ok(report)
+    Ok(())
 }
 
 /// `metrics.hourly`: the tenant's host's hourly rows with `from <= hour <= to`.
@@ -137,36 +281,92 @@ pub(crate) async fn hourly(pool: &MySqlPool, request: HourlyRange) -> Result<Vec
     })
 }
 
-/// How long after the hour's end a run starts (late snapshots of the hour's
-/// last seconds are in by then).
-const AFTER_HOUR: Duration = Duration::from_secs(60);
-
-/// Time until the next run: [`AFTER_HOUR`] past the next hour's start.
-fn until_next_run(now: DateTime<Utc>) -> Duration {
-    let next = hour_floor(now) + TimeDelta::hours(1) + TimeDelta::from_std(AFTER_HOUR).unwrap_or_default();
-    (next - now).to_std().unwrap_or(AFTER_HOUR)
+/// `metrics.daily`: the tenant's host's daily rows with `from <= day <= to`.
+pub(crate) async fn daily(pool: &MySqlPool, request: DailyRange) -> Result<Vec<DailyPoint>, ServiceError> {
+    ensure_host(pool, &request.tenant_id, &request.host_id).await?;
+    check_order(request.from, request.to)?;
+    let rows = sqlx::query(
+        "SELECT day, samples, CAST(cpu_avg AS DOUBLE) AS cpu_avg, CAST(cpu_max AS DOUBLE) AS cpu_max, \
+            CAST(memory_avg AS UNSIGNED) AS memory_avg, CAST(memory_max AS UNSIGNED) AS memory_max, \
+            CAST(IFNULL(memory_total, 0) AS UNSIGNED) AS memory_total, CAST(disk_avg AS UNSIGNED) AS disk_avg, \
+            CAST(network_rx_total AS UNSIGNED) AS network_rx_total, CAST(network_tx_total AS UNSIGNED) AS network_tx_total \
+         FROM metrics_host_daily WHERE host_id = ? AND day >= ? AND day <= ? ORDER BY day ASC LIMIT ?",
+    )
+    .bind(&request.host_id)
+    .bind(day_floor(request.from).naive_utc())
+    .bind(request.to.naive_utc())
+    .bind(MAX_DAILY_POINTS)
+    .fetch_all(pool)
+    .await
+    .map_err(|e| internal("reading daily metrics", e))?;
+    decode(&rows, "decoding daily metrics", |row| {
+        let num = |column: &str| -> Result<u64, sqlx::Error> { Ok(row.try_get::<Option<u64>, _>(column)?.unwrap_or(0)) };
+        Ok(DailyPoint {
+            day: row.try_get::<chrono::NaiveDateTime, _>("day")?.and_utc(),
+            samples: row.try_get("samples")?,
+            cpu_avg: row.try_get::<Option<f64>, _>("cpu_avg")?.unwrap_or(0.0),
+            cpu_max: row.try_get::<Option<f64>, _>("cpu_max")?.unwrap_or(0.0),
+            memory_avg: num("memory_avg")?,
+            memory_max: num("memory_max")?,
+            memory_total: num("memory_total")?,
+            disk_avg: num("disk_avg")?,
+            network_rx_total: num("network_rx_total")?,
+            network_tx_total: num("network_tx_total")?,
+        })
+    })
 }
 
-/// One run of [`downsample`] with the service's retentions, logged.
-pub(crate) async fn run_once(pool: &sqlx::MySqlPool, config: &crate::CollectorConfig) {
-    match downsample(pool, Utc::now(), config.retention_raw, config.retention_hourly).await {
-        Ok(report) => {
-            tracing::info!(hours = report.hours, rows = report.rows, expired = report.expired, "hourly metrics downsampled")
+/// The tenants' own retentions, asked of the gateway (it owns `tenants`);
+/// empty, with a warning, when no gateway answers.
+async fn tenant_retentions(nats: &async_nats::Client) -> Vec<TenantRetention> {
+    match vigil_bus::messages::request(nats, vigil_bus::subjects::gateway::TENANT_RETENTIONS, &ListTenantRetentions {}).await {
+        Ok(tenants) => tenants,
+        Err(error) => {
+            tracing::warn!(error = %error, "cannot read the tenants' retentions from a gateway; only the server's retentions apply this run");
+            Vec::new()
         }
-        Err(error) => tracing::error!(error = %error, "downsampling to metrics_host_hourly failed; retrying next hour"),
     }
 }
 
-/// Runs [`downsample`] a minute past every hour, until stop. The catch-up of
-/// what was missed while no collector ran is done by `Collector::build`,
-/// before the collector serves anything.
+/// One run of [`downsample`] with the service's retentions and the
+/// tenants' (asked of a gateway), logged.
+pub(crate) async fn run_once(pool: &sqlx::MySqlPool, nats: &async_nats::Client, config: &crate::CollectorConfig) {
+    let tenants = tenant_retentions(nats).await;
+    match downsample(pool, Utc::now(), &Retention::of(config), &tenants, config.downsample.enabled).await {
+        Ok(report) => tracing::info!(
+            hours = report.hours,
+            rows = report.rows,
+            days = report.days,
+            daily_rows = report.daily_rows,
+            expired = report.expired,
+            expired_daily = report.expired_daily,
+            expired_tenants = report.expired_tenants,
+            "metrics downsampled"
+        ),
+        Err(error) => tracing::error!(error = %error, "downsampling or retention failed; retrying at the next scheduled run"),
+    }
+}
+
+/// The next instant of `schedule` after `now` (`None`: it never comes).
+fn next_run(schedule: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    vigil_runtime::config::cron_schedule(schedule).ok()?.after(&now).next()
+}
+
+/// Runs [`downsample`] at each instant of `collector.downsample.schedule`,
+/// until stop. The catch-up of what was missed while no collector ran is
+/// done by `Collector::build`, before the collector serves anything.
 pub(crate) async fn downsample_loop(shared: std::sync::Arc<crate::Shared>, stop: vigil_runtime::CancellationToken) {
     loop {
+        let now = Utc::now();
+        let Some(next) = next_run(&shared.config.downsample.schedule, now) else {
+            tracing::warn!(schedule = %shared.config.downsample.schedule, "the downsample schedule never comes again; no more runs");
+            return;
+        };
         tokio::select! {
-            _ = tokio::time::sleep(until_next_run(Utc::now())) => {}
+            _ = tokio::time::sleep((next - now).to_std().unwrap_or_default()) => {}
             _ = stop.cancelled() => return,
         }
-        run_once(&shared.pool, &shared.config).await;
+        run_once(&shared.pool, &shared.nats, &shared.config).await;
     }
 }
 
@@ -174,11 +374,22 @@ pub(crate) async fn downsample_loop(shared: std::sync::Arc<crate::Shared>, stop:
 mod tests {
     use super::*;
 
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
     #[test]
-    fn runs_a_minute_past_the_next_hour() {
-        let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
-        assert_eq!(until_next_run(at("2026-12-02T10:20:00Z")), Duration::from_secs(41 * 60));
-        assert_eq!(until_next_run(at("2026-12-02T10:00:30Z")), Duration::from_secs(3600 + 30));
+    fn the_default_schedule_runs_a_minute_past_each_hour() {
+        let schedule = crate::DownsampleConfig::default().schedule;
+        assert_eq!(next_run(&schedule, at("2026-12-02T10:20:00Z")), Some(at("2026-12-02T11:01:00Z")));
+        assert_eq!(next_run(&schedule, at("2026-12-02T10:00:30Z")), Some(at("2026-12-02T10:01:00Z")));
+        assert_eq!(next_run("30 2 * * *", at("2026-12-02T10:00:00Z")), Some(at("2026-12-03T02:30:00Z")));
         assert_eq!(hour_floor(at("2026-12-02T10:59:59.999Z")), at("2026-12-02T10:00:00Z"));
+        assert_eq!(day_floor(at("2026-12-02T23:59:59.999Z")), at("2026-12-02T00:00:00Z"));
+    }
+
+    #[test]
+    fn a_retention_longer_than_time_itself_cuts_nothing() {
+        assert_eq!(before(at("2026-12-02T10:00:00Z"), Duration::MAX), DateTime::UNIX_EPOCH);
     }
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use vigil_bus::subjects::collector;
 use vigil_runtime::endpoints::EndpointTable;
 
-use crate::{downsample, hosts, inventory, metrics, Shared};
+use crate::{downsample, history, hosts, inventory, latest, metrics, Shared};
 
 /// Every endpoint the collector answers, with its handler.
 pub(crate) fn table() -> EndpointTable<Shared> {
@@ -21,6 +21,11 @@ pub(crate) fn table() -> EndpointTable<Shared> {
         })
         .handle(collector::METRICS_LATEST, |s: Arc<Shared>, r| async move { metrics::latest(&s.pool, r).await })
         .handle(collector::METRICS_HOURLY, |s: Arc<Shared>, r| async move { downsample::hourly(&s.pool, r).await })
+        .handle(collector::METRICS_DAILY, |s: Arc<Shared>, r| async move { downsample::daily(&s.pool, r).await })
+        .handle(collector::METRICS_OVERVIEW, |s: Arc<Shared>, r| async move { history::overview(&s.pool, r).await })
+        .handle(collector::METRICS_HISTORY, |s: Arc<Shared>, r| async move {
+            history::history(&s.pool, &downsample::Retention::of(&s.config), r).await
+        })
         .handle(collector::HOST_CONTAINERS, |s: Arc<Shared>, r| async move { inventory::host_containers(&s.pool, r).await })
         .handle(collector::LIST_CONTAINERS, |s: Arc<Shared>, r| async move { inventory::list_containers(&s.pool, r).await })
         .handle(collector::GET_CONTAINER, |s: Arc<Shared>, r| async move { inventory::get_container(&s.pool, r).await })
@@ -28,4 +33,5 @@ pub(crate) fn table() -> EndpointTable<Shared> {
         .handle(collector::HOST_SERVICES, |s: Arc<Shared>, r| async move { inventory::host_services(&s.pool, r).await })
         .handle(collector::CUSTOM_RANGE, |s: Arc<Shared>, r| async move { inventory::custom_range(&s.pool, r).await })
         .handle(collector::CUSTOM_LATEST, |s: Arc<Shared>, r| async move { inventory::custom_latest(&s.pool, r).await })
+        .handle(collector::HOSTS_LATEST, |s: Arc<Shared>, r| async move { latest::page(&s.pool, r).await })
 }

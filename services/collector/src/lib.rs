@@ -18,9 +18,11 @@ mod downsample;
 mod endpoints;
 mod error;
 mod events;
+mod history;
 mod hosts;
 mod ingest;
 mod inventory;
+mod latest;
 mod metrics;
 mod partitions;
 
@@ -33,7 +35,7 @@ use vigil_runtime::batch::BatchLoop;
 use vigil_runtime::endpoints::Serving;
 use vigil_runtime::{CancellationToken, Connections};
 
-pub use downsample::{downsample, DownsampleReport};
+pub use downsample::{downsample, DownsampleReport, Retention};
 pub use error::PartitionError;
 pub use partitions::{ensure_partitions, PartitionReport, PARTITIONED_TABLES};
 
@@ -69,6 +71,32 @@ pub struct CollectorConfig {
     /// Hourly aggregates (`metrics_host_hourly`) older than this are deleted.
     #[serde(with = "vigil_runtime::config::positive_duration")]
     pub retention_hourly: Duration,
+    /// Daily aggregates (`metrics_host_daily`) older than this are deleted.
+    #[serde(with = "vigil_runtime::config::positive_duration")]
+    pub retention_daily: Duration,
+    /// When raw rows are folded into hourly and daily ones (seed:
+    /// `collect.downsample`).
+    pub downsample: DownsampleConfig,
+}
+
+/// `collector.downsample`: folding into `metrics_host_hourly` and
+/// `metrics_host_daily`, and the retention deletes, on a cron schedule.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DownsampleConfig {
+    /// `false`: nothing is folded (the retention deletes still run).
+    pub enabled: bool,
+    /// Cron, UTC, 5 fields (`min hour day month weekday`) or 6 (seconds first).
+    #[serde(deserialize_with = "vigil_runtime::config::cron_text")]
+    pub schedule: String,
+}
+
+impl Default for DownsampleConfig {
+    fn default() -> Self {
+        // the seed's hourly "0 * * * *", a minute later: the last snapshots
+        // of the hour that ended are in by then
+        DownsampleConfig { enabled: true, schedule: "1 * * * *".to_owned() }
+    }
 }
 
 impl Default for CollectorConfig {
@@ -81,6 +109,8 @@ impl Default for CollectorConfig {
             partitions_ahead_days: 3,
             retention_raw: Duration::from_secs(7 * 24 * 3600),
             retention_hourly: Duration::from_secs(90 * 24 * 3600),
+            retention_daily: Duration::from_secs(730 * 24 * 3600),
+            downsample: DownsampleConfig::default(),
         }
     }
 }
@@ -146,6 +176,9 @@ impl Collector {
         if config.sweep_interval.is_zero() {
             return Err(CollectorError::Config("sweep_interval is 0; set it to a positive duration (default 5s)".into()));
         }
+        if let Err(error) = vigil_runtime::config::cron_schedule(&config.downsample.schedule) {
+            return Err(CollectorError::Config(format!("downsample.schedule: {error}")));
+        }
         let jetstream = jetstream::new(nats.clone());
         vigil_runtime::setup::ensure_streams(&jetstream).await?;
         let consumer = vigil_runtime::setup::durable_consumer(
@@ -158,7 +191,7 @@ impl Collector {
         let report = partitions::ensure_partitions(&pool, config.partitions_ahead_days, config.retention_raw).await?;
         tracing::info!(created = report.created.len(), dropped = report.dropped.len(), "metrics partitions checked");
         // catch up the hours no collector folded while none ran, before serving
-        downsample::run_once(&pool, &config).await;
+        downsample::run_once(&pool, &nats, &config).await;
 
         let shared = Arc::new(Shared { config, nats: nats.clone(), jetstream, pool, host_tenants: Default::default() });
         let serving = endpoints::table()

@@ -11,7 +11,7 @@ use sqlx::Row;
 use vigil_bus::messages::*;
 use vigil_bus::subjects::collector;
 use vigil_bus::ErrorCode;
-use vigil_collector::{downsample, ensure_partitions, CollectorConfig, PARTITIONED_TABLES};
+use vigil_collector::{downsample, ensure_partitions, CollectorConfig, Retention, PARTITIONED_TABLES};
 use vigil_testkit::bus::{collector_consumer_info, publish, publish_raw};
 use vigil_testkit::fixtures::metrics_snapshot;
 use vigil_testkit::{eventually, PrivateMariaDb};
@@ -633,7 +633,8 @@ async fn downsampling_folds_complete_hours_into_hourly_rows_idempotently_and_exp
         .unwrap();
 
     let day = Duration::from_secs(86_400);
-    let report = downsample(&db.pool, now, 7 * day, 90 * day).await.unwrap();
+    let retention = Retention { raw: 7 * day, hourly: 90 * day, daily: 730 * day };
+    let report = downsample(&db.pool, now, &retention, &[], true).await.unwrap();
     assert_eq!(report.expired, 1);
     let ask = HourlyRange { tenant_id: tenant.clone(), host_id: host.id.clone(), from: now - TimeDelta::days(1), to: now };
     let hours: Vec<HourlyPoint> = request(&client, collector::METRICS_HOURLY, &ask).await.unwrap();
@@ -649,7 +650,7 @@ async fn downsampling_folds_complete_hours_into_hourly_rows_idempotently_and_exp
     // a snapshot of hour b arriving late is folded in by the next run; the rest is unchanged
     publish(&client, &send(b, 50, 70.0, 6_000, 9_800, 6)).await;
     eventually("the late point stored", WAIT, || async { count_rows(&db.pool, "metrics_host", &host.id).await == 6 }).await;
-    let again = downsample(&db.pool, now, 7 * day, 90 * day).await.unwrap();
+    let again = downsample(&db.pool, now, &retention, &[], true).await.unwrap();
     assert_eq!(again.expired, 0);
     let after: Vec<HourlyPoint> = request(&client, collector::METRICS_HOURLY, &ask).await.unwrap();
     assert_eq!(after[0], hours[0], "a rerun rewrites the same aggregate");
@@ -658,6 +659,128 @@ async fn downsampling_folds_complete_hours_into_hourly_rows_idempotently_and_exp
     // another tenant's request for this host: not found, as for the raw range
     let stranger = HourlyRange { tenant_id: "t-stranger".into(), ..ask.clone() };
     let error = request::<_, Vec<HourlyPoint>>(&client, collector::METRICS_HOURLY, &stranger).await.unwrap_err();
+    assert_eq!(error.code, ErrorCode::NotFound);
+    running.stop().await.unwrap();
+}
+
+/// An hourly row as the hourly fold writes it.
+#[allow(clippy::too_many_arguments)]
+async fn hourly_row(
+    pool: &sqlx::MySqlPool,
+    host_id: &str,
+    hour: chrono::DateTime<Utc>,
+    cpu_avg: f64,
+    cpu_max: f64,
+    memory: u64,
+    rx: u64,
+    samples: u32,
+) {
+    sqlx::query(
+        "INSERT INTO metrics_host_hourly (host_id, hour, cpu_avg, cpu_max, memory_avg, memory_max, memory_total, disk_avg, \
+            disk_max, disk_total, network_rx_total, network_tx_total, samples) VALUES (?, ?, ?, ?, ?, ?, 8000, 500, 600, 1000, ?, 0, ?) \
+         ON DUPLICATE KEY UPDATE cpu_avg = VALUES(cpu_avg), samples = VALUES(samples)",
+    )
+    .bind(host_id)
+    .bind(hour.naive_utc())
+    .bind(cpu_avg)
+    .bind(cpu_max)
+    .bind(memory)
+    .bind(memory)
+    .bind(rx)
+    .bind(samples)
+    .execute(pool)
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn daily_rows_fold_hourly_ones_weighted_redo_the_last_days_and_expire_per_server_and_per_tenant() {
+    let OneHost { nats: _nats, db, running, client, tenant, host } = OneHost::start("m1").await;
+    let other = register(&client, &format!("t-{}", random_suffix()), "m2").await;
+    let now = Utc::now();
+    let today = now.duration_trunc(TimeDelta::days(1)).unwrap();
+    let (d1, d2) = (today - TimeDelta::days(3), today - TimeDelta::days(1));
+    hourly_row(&db.pool, &host.id, d1 + TimeDelta::hours(1), 10.0, 20.0, 1_000, 100, 3).await;
+    hourly_row(&db.pool, &host.id, d1 + TimeDelta::hours(2), 30.0, 50.0, 5_000, 50, 1).await;
+    hourly_row(&db.pool, &host.id, d2 + TimeDelta::hours(5), 40.0, 45.0, 2_000, 10, 2).await;
+    hourly_row(&db.pool, &other.id, d1 + TimeDelta::hours(1), 70.0, 80.0, 2_000, 10, 1).await;
+    // today is not complete: not folded
+    hourly_row(&db.pool, &host.id, today, 99.0, 99.0, 2_000, 10, 1).await;
+
+    let day = Duration::from_secs(86_400);
+    let retention = Retention { raw: 7 * day, hourly: 90 * day, daily: 730 * day };
+    let report = downsample(&db.pool, now, &retention, &[], true).await.unwrap();
+    assert!(report.days >= 3, "{report:?}");
+    let ask = DailyRange { tenant_id: tenant.clone(), host_id: host.id.clone(), from: today - TimeDelta::days(10), to: now };
+    let days: Vec<DailyPoint> = request(&client, collector::METRICS_DAILY, &ask).await.unwrap();
+    assert_eq!(days.len(), 2, "two complete days with hours: {days:?}");
+    assert_eq!((days[0].day, days[0].samples), (d1, 4));
+    // weighted by snapshots: (10 x 3 + 30 x 1) / 4
+    assert!((days[0].cpu_avg - 15.0).abs() < 0.01 && (days[0].cpu_max - 50.0).abs() < 0.01, "{:?}", days[0]);
+    assert_eq!((days[0].memory_avg, days[0].memory_max, days[0].memory_total), (2_000, 5_000, 8_000));
+    assert_eq!(days[0].network_rx_total, 150);
+    assert_eq!((days[1].day, days[1].samples, days[1].cpu_avg), (d2, 2, 40.0));
+
+    // a rerun writes the same rows
+    downsample(&db.pool, now, &retention, &[], true).await.unwrap();
+    let again: Vec<DailyPoint> = request(&client, collector::METRICS_DAILY, &ask).await.unwrap();
+    assert_eq!(again, days, "idempotent");
+
+    // late data: yesterday's hour refolded (more snapshots) reaches its day
+    // at the next run; a day before the lookback is left as it was
+    hourly_row(&db.pool, &host.id, d2 + TimeDelta::hours(5), 20.0, 45.0, 2_000, 10, 4).await;
+    hourly_row(&db.pool, &host.id, d1 + TimeDelta::hours(2), 90.0, 50.0, 5_000, 50, 1).await;
+    downsample(&db.pool, now, &retention, &[], true).await.unwrap();
+    let late: Vec<DailyPoint> = request(&client, collector::METRICS_DAILY, &ask).await.unwrap();
+    assert_eq!((late[1].samples, late[1].cpu_avg), (4, 20.0), "{late:?}");
+    assert_eq!(late[0], days[0], "three days ago is past the lookback");
+
+    // folding off: nothing new is folded, retention still applies
+    let folded_off = downsample(&db.pool, now, &retention, &[], false).await.unwrap();
+    assert_eq!((folded_off.hours, folded_off.days), (0, 0));
+
+    // the server's daily retention
+    sqlx::query("INSERT INTO metrics_host_daily (host_id, day, cpu_avg, samples) VALUES (?, ?, 1, 1)")
+        .bind(&host.id)
+        .bind((today - TimeDelta::days(800)).naive_utc())
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    let expired = downsample(&db.pool, now, &retention, &[], false).await.unwrap();
+    assert_eq!(expired.expired_daily, 1);
+
+    // a tenant's own retentions: its raw rows older than a day and daily rows
+    // older than two days go; the other tenant's stay
+    publish(&client, &metrics_snapshot(&tenant, &host.id, 1, now - TimeDelta::days(2))).await;
+    publish(&client, &metrics_snapshot(&other.tenant_id, &other.id, 1, now - TimeDelta::days(2))).await;
+    eventually("two raw rows", WAIT, || async {
+        count_rows(&db.pool, "metrics_host", &host.id).await + count_rows(&db.pool, "metrics_host", &other.id).await == 2
+    })
+    .await;
+    let own = TenantRetention {
+        tenant_id: tenant.clone(),
+        raw_seconds: Some(86_400),
+        hourly_seconds: None,
+        daily_seconds: Some(2 * 86_400),
+    };
+    // a tenant asking for more than the server keeps changes nothing
+    let greedy = TenantRetention {
+        tenant_id: other.tenant_id.clone(),
+        raw_seconds: Some(365 * 86_400),
+        hourly_seconds: None,
+        daily_seconds: None,
+    };
+    let report = downsample(&db.pool, now, &retention, &[own, greedy], false).await.unwrap();
+    assert!(report.expired_tenants >= 2, "the raw rows and day d1: {report:?}");
+    assert_eq!(count_rows(&db.pool, "metrics_host", &host.id).await, 0);
+    assert_eq!(count_rows(&db.pool, "metrics_host", &other.id).await, 1);
+    let kept: Vec<DailyPoint> = request(&client, collector::METRICS_DAILY, &ask).await.unwrap();
+    assert_eq!(kept.iter().map(|d| d.day).collect::<Vec<_>>(), vec![d2]);
+    assert_eq!(count_rows(&db.pool, "metrics_host_daily", &other.id).await, 1, "the other tenant's day stays");
+
+    // another tenant asking for this host's days: not found
+    let stranger = DailyRange { tenant_id: other.tenant_id.clone(), ..ask.clone() };
+    let error = request::<_, Vec<DailyPoint>>(&client, collector::METRICS_DAILY, &stranger).await.unwrap_err();
     assert_eq!(error.code, ErrorCode::NotFound);
     running.stop().await.unwrap();
 }

@@ -52,6 +52,7 @@ impl Agents {
         let session = self.next.fetch_add(1, Ordering::Relaxed);
         let mut streams = self.streams.lock().unwrap_or_else(|e| e.into_inner());
         streams.insert((tenant_id.to_owned(), host_id.to_owned()), (session, outbound));
+        crate::telemetry::metrics().agents_connected.set(streams.len() as i64);
         session
     }
 
@@ -61,6 +62,17 @@ impl Agents {
         if streams.get(&key).is_some_and(|(held, _)| *held == session) {
             streams.remove(&key);
         }
+        crate::telemetry::metrics().agents_connected.set(streams.len() as i64);
+    }
+
+    /// The streams held for the tenant's hosts, with their host ids.
+    pub(crate) fn of_tenant(&self, tenant_id: &str) -> Vec<(String, Outbound)> {
+        let streams = self.streams.lock().unwrap_or_else(|e| e.into_inner());
+        streams
+            .iter()
+            .filter(|((tenant, _), _)| tenant == tenant_id)
+            .map(|((_, host), (_, outbound))| (host.clone(), outbound.clone()))
+            .collect()
     }
 
     fn outbound(&self, tenant_id: &str, host_id: &str) -> Option<Outbound> {

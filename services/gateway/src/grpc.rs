@@ -123,7 +123,9 @@ impl VigilService for Agents {
         let host: HostRecord =
             messages::request(&self.shared.nats, collector::REGISTER_HOST, &register).await.map_err(|e| status(&e))?;
         tracing::info!(tenant_id = %host.tenant_id, host_id = %host.id, token_id = %identity.token_id, "agent registered");
-        Ok(Response::new(RegisterResponse { host_id: host.id, tenant_id: host.tenant_id, interval_seconds: 0 }))
+        // the tenant's collection interval (0: the agent keeps its own)
+        let interval_seconds = crate::tenant::agent_interval(&self.shared.pool, &host.tenant_id).await;
+        Ok(Response::new(RegisterResponse { host_id: host.id, tenant_id: host.tenant_id, interval_seconds }))
     }
 
     async fn connect(&self, request: Request<Streaming<AgentMessage>>) -> Result<Response<Self::ConnectStream>, Status> {
@@ -175,6 +177,7 @@ fn ack(ack: Ack) -> ServerMessage {
 
 /// The pending ack of a snapshot refused for good.
 fn refused(seq: u64, error: String) -> Pending {
+    crate::telemetry::metrics().snapshots_refused.inc();
     futures::future::ready(Ok((Ack { seq, accepted: false, error }, 0))).boxed()
 }
 
@@ -189,6 +192,7 @@ impl Session {
         let (tenant_id, host_id) = (self.identity.tenant_id.clone(), self.host_id.clone());
         let session = self.shared.agents.register(&tenant_id, &host_id, self.replies.clone());
         tokio::spawn(dispatch::pending(self.shared.clone(), tenant_id.clone(), host_id.clone(), self.replies.clone()));
+        tokio::spawn(crate::tenant::on_connect(self.shared.clone(), tenant_id.clone(), host_id.clone(), self.replies.clone()));
         let end = loop {
             if !inbound_open && pending.is_empty() {
                 break None;
@@ -249,6 +253,7 @@ impl Session {
         let (tenant_id, host_id) = (&self.identity.tenant_id, &self.host_id);
         match message.payload {
             Some(agent_message::Payload::Metrics(metrics)) => {
+                crate::telemetry::metrics().snapshots_received.inc();
                 let seq = metrics.seq;
                 if message.agent_id != *host_id {
                     let error = format!(
@@ -313,6 +318,7 @@ impl Session {
                         match ack_future.await {
                             Ok(pub_ack) => {
                                 tracing::debug!(%tenant_id, %host_id, seq, stream_seq = pub_ack.sequence, duplicate = pub_ack.duplicate, "snapshot stored in jetstream");
+                                crate::telemetry::metrics().snapshots_accepted.inc();
                                 Ok((Ack { seq, accepted: true, error: String::new() }, bytes))
                             }
                             Err(e) => {

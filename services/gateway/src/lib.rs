@@ -34,12 +34,18 @@ mod dispatch;
 mod downloads;
 mod error;
 mod grpc;
+mod history;
+pub mod integrators;
 mod inventory;
 mod live;
 mod openapi;
+mod prometheus;
 mod rest;
 mod router;
 mod scenarios;
+pub mod scrape_tokens;
+mod telemetry;
+mod tenant;
 mod users;
 mod web;
 
@@ -48,7 +54,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_nats::service::ServiceExt;
 use futures::FutureExt;
 use sqlx::MySqlPool;
 use tokio::net::TcpListener;
@@ -58,6 +63,7 @@ use vigil_bus::subjects::gateway;
 use vigil_runtime::CancellationToken;
 
 pub use error::GatewayError;
+pub use tenant::RetentionLimits;
 
 /// The gRPC server's TLS identity, PEM encoded.
 #[derive(Clone)]
@@ -111,6 +117,10 @@ pub struct GatewaySettings {
     /// gateway stops reading from that agent until PubAcks arrive.
     #[serde(deserialize_with = "vigil_runtime::config::positive_usize")]
     pub max_in_flight_per_agent: usize,
+    /// `/api/metrics/prometheus` serves a host's values only when its newest
+    /// snapshot is at most this old (and the collector does not call it offline).
+    #[serde(with = "vigil_runtime::config::positive_duration")]
+    pub prometheus_stale_after: Duration,
 }
 
 /// PEM files of the gateway's TLS identity. All empty: generated in
@@ -137,6 +147,7 @@ impl Default for GatewaySettings {
             max_message_bytes: vigil_proto::MAX_MESSAGE_BYTES,
             max_clock_skew: Duration::from_secs(5 * 60),
             max_in_flight_per_agent: 256,
+            prometheus_stale_after: Duration::from_secs(120),
         }
     }
 }
@@ -152,6 +163,8 @@ pub struct GatewayConfig {
     /// How old a snapshot may be (the collector's raw retention: an older one
     /// would be stored in a dropped partition); an older one is refused for good.
     pub max_snapshot_age: Duration,
+    /// The collector's retentions: the most a tenant may set (`/api/config/tenant`).
+    pub max_retention: RetentionLimits,
     /// Directory of the agent builds and manifests served at `/downloads/`
     /// (`vigil release add` fills it); `None`: no builds served.
     pub downloads_dir: Option<PathBuf>,
@@ -162,6 +175,10 @@ pub struct GatewayConfig {
     /// Action public key (Ed25519, base64), served at `/downloads/actions.pub`
     /// (agents pin it at `sovigilant init` and verify every order with it).
     pub actions_public_key: Option<String>,
+    /// The bus keys (`data_dir/nats.keys`) and server tenant accounts are
+    /// signed with and pushed to ([`integrators`]); `None`: integrator routes
+    /// answer 503.
+    pub nats_authority: Option<integrators::NatsAuthority>,
 }
 
 impl GatewayConfig {
@@ -180,10 +197,12 @@ impl GatewayConfig {
             jwt_secret,
             tls,
             max_snapshot_age: vigil_collector_default_retention(),
+            max_retention: RetentionLimits::default(),
             downloads_dir: None,
             ca_pem: None,
             release_public_key: None,
             actions_public_key: None,
+            nats_authority: None,
         }
     }
 }
@@ -200,6 +219,7 @@ impl std::fmt::Debug for GatewayConfig {
             .field("jwt_secret", &"<redacted>")
             .field("tls", &self.tls)
             .field("max_snapshot_age", &self.max_snapshot_age)
+            .field("max_retention", &self.max_retention)
             .field("downloads_dir", &self.downloads_dir)
             .field("release_public_key", &self.release_public_key)
             .field("actions_public_key", &self.actions_public_key)
@@ -229,7 +249,8 @@ pub struct Gateway {
     http_listener: TcpListener,
     grpc_addr: SocketAddr,
     http_addr: SocketAddr,
-    service: async_nats::service::Service,
+    /// The `gateway` NATS service and its endpoints ([`tenant::endpoints`]).
+    serving: vigil_runtime::endpoints::Serving<Shared>,
 }
 
 impl Gateway {
@@ -266,20 +287,29 @@ impl Gateway {
 
         let jetstream = async_nats::jetstream::new(nats.clone());
         vigil_bus::streams::ensure_streams(&jetstream).await?;
-        let service = nats
-            .service_builder()
-            .description("vigil gateway: agent gRPC ingress and REST API")
-            .start(gateway::SERVICE_NAME, env!("CARGO_PKG_VERSION"))
-            .await
-            .map_err(GatewayError::Service)?;
-
         let stopping = CancellationToken::new();
         let live = live::Hub::new();
         live.start(&nats, stopping.clone()).await?;
         let shared = Arc::new(Shared { config, nats, jetstream, pool, stopping, live, agents: Default::default() });
         dispatch::start(shared.clone(), shared.stopping.clone()).await.map_err(|e| GatewayError::Service(Box::new(e)))?;
+        tenant::start(shared.clone(), shared.stopping.clone()).await.map_err(|e| GatewayError::Service(Box::new(e)))?;
+        if let Some(authority) = shared.config.nats_authority.clone() {
+            // a server that lost its store (or a new cluster member) gets the tenants' accounts back
+            let pool = shared.pool.clone();
+            tokio::spawn(async move { integrators::restore(&pool, &authority).await });
+        }
+        let serving = tenant::endpoints()
+            .start(
+                &shared.nats,
+                gateway::SERVICE_NAME,
+                "vigil gateway: agent gRPC ingress and REST API",
+                gateway::QUEUE_GROUP,
+                shared.clone(),
+            )
+            .await
+            .map_err(|e| GatewayError::Service(Box::new(e)))?;
         tracing::info!(grpc = %grpc_addr, http = %http_addr, "gateway built");
-        Ok(Gateway { shared, tls, grpc_listener, http_listener, grpc_addr, http_addr, service })
+        Ok(Gateway { shared, tls, grpc_listener, http_listener, grpc_addr, http_addr, serving })
     }
 
     /// Where agents connect (gRPC over TLS).
@@ -296,7 +326,9 @@ impl Gateway {
     /// fails). At shutdown, open agent streams end with `unavailable` so
     /// agents reconnect elsewhere; unacknowledged snapshots are replayed by them.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> Result<(), GatewayError> {
-        let Gateway { shared, tls, grpc_listener, http_listener, grpc_addr, http_addr, service } = self;
+        let Gateway { shared, tls, grpc_listener, http_listener, grpc_addr, http_addr, serving } = self;
+        let endpoints_stop = CancellationToken::new();
+        let endpoints = tokio::spawn(serving.serve(endpoints_stop.clone()));
         let stop = shared.stopping.clone();
         let signal = {
             let stop = stop.clone();
@@ -327,8 +359,9 @@ impl Gateway {
         let result = futures::future::try_join(grpc, http).await.map(|_| ());
         // One server failing stops the other and every agent stream.
         stop.cancel();
-        if let Err(error) = service.stop().await {
-            tracing::warn!(error = %error, "cannot stop the gateway nats service");
+        endpoints_stop.cancel();
+        if let Err(error) = endpoints.await {
+            tracing::warn!(error = %error, "the gateway nats service did not stop cleanly");
         }
         tracing::info!("gateway stopped");
         result

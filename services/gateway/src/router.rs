@@ -20,7 +20,10 @@ use tower_http::trace::TraceLayer;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::{actions, alerts, downloads, inventory, live, openapi, rest, scenarios, users, web, GatewayConfig, Shared};
+use crate::{
+    actions, alerts, downloads, history, integrators, inventory, live, openapi, prometheus, rest, scenarios, scrape_tokens,
+    telemetry, tenant, users, web, GatewayConfig, Shared,
+};
 
 type AppState = Arc<Shared>;
 
@@ -37,6 +40,10 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(rest::get_host))
         .routes(routes!(rest::host_metrics))
         .routes(routes!(rest::host_metrics_hourly))
+        .routes(routes!(history::host_metrics_daily))
+        .routes(routes!(history::overview))
+        .routes(routes!(history::history))
+        .routes(routes!(tenant::get_tenant, tenant::put_tenant))
         .routes(routes!(inventory::host_containers))
         .routes(routes!(inventory::host_services))
         .routes(routes!(inventory::host_custom))
@@ -58,6 +65,8 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(rest::revoke_token))
         .routes(routes!(users::list_users, users::create_user))
         .routes(routes!(users::update_user, users::delete_user))
+        .routes(routes!(integrators::list_integrators, integrators::create_integrator))
+        .routes(routes!(integrators::revoke_integrator))
         .routes(routes!(alerts::list_alerts))
         .routes(routes!(alerts::history))
         .routes(routes!(alerts::acknowledge))
@@ -71,6 +80,9 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(alerts::update_maintenance, alerts::delete_maintenance))
         .routes(routes!(alerts::list_channels, alerts::put_channels))
         .routes(routes!(alerts::test_channel))
+        .routes(routes!(scrape_tokens::list, scrape_tokens::create))
+        .routes(routes!(scrape_tokens::revoke))
+        .routes(routes!(prometheus::exposition))
         .fallback(rest::api_not_found)
         .layer(DefaultBodyLimit::max(rest::BODY_LIMIT))
 }
@@ -81,8 +93,10 @@ fn routes(config: &GatewayConfig) -> (Router<AppState>, utoipa::openapi::OpenApi
     let (api, description) = OpenApiRouter::with_openapi(openapi::base()).nest("/api", api()).split_for_parts();
     let description = openapi::finish(description);
     let router = api
+        .layer(axum::middleware::from_fn(telemetry::track_request))
         .layer(Extension(openapi::Description::new(&description)))
         .route("/ws", get(live::upgrade))
+        .route("/metrics", get(telemetry::serve))
         .merge(downloads::router(config).with_state(()))
         .fallback(web::serve)
         .layer(TraceLayer::new_for_http());

@@ -11,10 +11,8 @@
 //! services (the alert rule exists) is checked by the endpoint.
 
 use std::collections::{BTreeMap, HashMap};
-use std::str::FromStr;
 use std::time::Duration;
 
-use chrono::Utc;
 use vigil_bus::messages::{ActionType, ScenarioSpec, StepSpec, TriggerSpec};
 
 use crate::error::FieldError;
@@ -120,23 +118,10 @@ pub fn parse(source: &str) -> Result<ScenarioSpec, FieldError> {
 }
 
 /// A cron schedule: 5 fields (`min hour day month weekday`, at second 0) or
-/// 6 (`sec min hour day month weekday`), UTC.
+/// 6 (`sec min hour day month weekday`), UTC (the one parser of
+/// `vigil_runtime::config`, shared with the collector's downsampling).
 pub fn parse_cron(text: &str) -> Result<cron::Schedule, String> {
-    let fields = text.split_whitespace().count();
-    let full = match fields {
-        5 => format!("0 {}", text.trim()),
-        6 => text.trim().to_owned(),
-        _ => {
-            return Err(format!(
-                "{text:?} has {fields} fields; write 5 (min hour day month weekday) or 6 (sec min hour day month weekday), UTC"
-            ))
-        }
-    };
-    let schedule = cron::Schedule::from_str(&full).map_err(|error| format!("{text:?}: {error}"))?;
-    if schedule.upcoming(Utc).next().is_none() {
-        return Err(format!("{text:?} never happens again"));
-    }
-    Ok(schedule)
+    vigil_runtime::config::cron_schedule(text)
 }
 
 /// What starts a scenario.
@@ -393,6 +378,8 @@ pub fn step_host<'a>(params: &'a BTreeMap<String, String>, run_host: Option<&'a 
 
 #[cfg(test)]
 mod tests {
+    use chrono::Utc;
+
     use super::*;
 
     const SEED: &str = r#"

@@ -43,6 +43,34 @@ pub mod positive_duration {
     }
 }
 
+/// A cron schedule: 5 fields (`min hour day month weekday`, at second 0) or
+/// 6 (`sec min hour day month weekday`), UTC; refused when it never happens
+/// again. The error names the text and says how to write it.
+pub fn cron_schedule(text: &str) -> Result<cron::Schedule, String> {
+    let fields = text.split_whitespace().count();
+    let full = match fields {
+        5 => format!("0 {}", text.trim()),
+        6 => text.trim().to_owned(),
+        _ => {
+            return Err(format!(
+                "{text:?} has {fields} fields; write 5 (min hour day month weekday) or 6 (sec min hour day month weekday), UTC"
+            ))
+        }
+    };
+    let schedule = <cron::Schedule as std::str::FromStr>::from_str(&full).map_err(|error| format!("{text:?}: {error}"))?;
+    if schedule.upcoming(chrono::Utc).next().is_none() {
+        return Err(format!("{text:?} never happens again"));
+    }
+    Ok(schedule)
+}
+
+/// A config string that must be a [`cron_schedule`] (kept as written).
+pub fn cron_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    cron_schedule(&text).map_err(D::Error::custom)?;
+    Ok(text)
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -55,6 +83,14 @@ mod tests {
         count: usize,
         #[serde(with = "super::positive_duration")]
         every: Duration,
+    }
+
+    #[test]
+    fn cron_takes_five_or_six_fields_and_names_a_bad_one() {
+        assert!(super::cron_schedule("0 * * * *").is_ok());
+        assert!(super::cron_schedule("*/10 * * * * *").is_ok());
+        assert!(super::cron_schedule("61 * * * *").unwrap_err().starts_with("\"61 * * * *\": "));
+        assert!(super::cron_schedule("* * *").unwrap_err().contains("has 3 fields; write 5"));
     }
 
     #[test]

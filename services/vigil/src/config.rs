@@ -70,11 +70,9 @@ pub struct Config {
 pub struct NatsSection {
     #[serde(deserialize_with = "de_nats_url")]
     pub url: String,
-    /// The user of the `VIGIL` account the services connect as.
-    #[serde(deserialize_with = "de_nats_user")]
-    pub user: String,
-    /// Empty means `data_dir/nats.password`.
-    pub password_file: String,
+    /// The creds file (user JWT + nkey seed) of the services' user of the
+    /// `VIGIL` account. Empty means `data_dir/nats.creds`.
+    pub credentials_file: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -135,7 +133,7 @@ impl Default for Config {
 
 impl Default for NatsSection {
     fn default() -> Self {
-        NatsSection { url: "nats://127.0.0.1:4222".into(), user: "vigil".into(), password_file: String::new() }
+        NatsSection { url: "nats://127.0.0.1:4222".into(), credentials_file: String::new() }
     }
 }
 
@@ -167,10 +165,12 @@ impl Default for LogSection {
 /// A test checks that every key of [`Config`] is documented here.
 pub const KEY_DOCS: &[(&str, &str)] = &[
     ("version", "configuration format version; only 1 exists"),
-    ("data_dir", "generated TLS material, jwt secret, nats password, local agent state, vigil up's nats-server"),
+    ("data_dir", "generated TLS material, jwt secret, nats keys and creds, local agent state, vigil up's nats-server"),
     ("nats.url", "NATS server (nats:// or tls://); vigil up with up.nats: true runs its own nats-server on its host:port"),
-    ("nats.user", "user of the VIGIL account the services connect to NATS as"),
-    ("nats.password_file", "file holding that user's password; empty: data_dir/nats.password, generated if absent"),
+    (
+        "nats.credentials_file",
+        "creds file (user JWT + nkey seed) the services connect to NATS with; empty: data_dir/nats.creds, generated from the bus keys in data_dir/nats.keys if absent",
+    ),
     ("database.url", "MariaDB/MySQL url (mysql://user:password@host:port/database); the database is created if absent"),
     ("database.max_connections", "size of each service's connection pool (gateway, collector, alerter, actioner, orchestrator)"),
     ("gateway.http_listen", "REST API, WebSocket and dashboard listen address"),
@@ -195,6 +195,10 @@ pub const KEY_DOCS: &[(&str, &str)] = &[
         "a snapshot collected further ahead of the gateway's clock is refused for good (older than collector.retention_raw too)",
     ),
     ("gateway.max_in_flight_per_agent", "snapshots of one agent awaiting their JetStream ack"),
+    (
+        "gateway.prometheus_stale_after",
+        "/api/metrics/prometheus serves a host's values only while its newest snapshot is at most this old",
+    ),
     ("collector.batch_size", "snapshots stored per database transaction"),
     ("collector.batch_wait", "when no snapshot is waiting, how long before looking again"),
     ("collector.offline_after", "a host silent this long is marked offline"),
@@ -202,6 +206,12 @@ pub const KEY_DOCS: &[(&str, &str)] = &[
     ("collector.partitions_ahead_days", "daily metrics partitions created ahead"),
     ("collector.retention_raw", "raw metrics older than this are dropped"),
     ("collector.retention_hourly", "hourly aggregates (metrics_host_hourly) older than this are deleted"),
+    ("collector.retention_daily", "daily aggregates (metrics_host_daily) older than this are deleted; tenants may keep less, never more"),
+    ("collector.downsample.enabled", "fold raw metrics into hourly and hourly into daily aggregates (retention deletes run either way)"),
+    (
+        "collector.downsample.schedule",
+        "when downsampling and retention deletes run: cron, UTC, 5 fields (min hour day month weekday) or 6 (seconds first)",
+    ),
     ("alerter.batch_size", "snapshots evaluated per database transaction"),
     ("alerter.batch_wait", "when no snapshot is waiting, how long before looking again"),
     ("alerter.batch_linger", "after a batch smaller than batch_size, how long snapshots gather before the next (fewer transactions for this much latency)"),
@@ -371,13 +381,19 @@ impl Config {
         }
     }
 
-    /// The NATS password file: `nats.password_file` or `data_dir/nats.password`.
-    pub fn nats_password_path(&self) -> PathBuf {
-        if self.nats.password_file.is_empty() {
-            self.data_dir.join("nats.password")
+    /// The services' NATS creds file: `nats.credentials_file` or `data_dir/nats.creds`.
+    pub fn nats_credentials_path(&self) -> PathBuf {
+        if self.nats.credentials_file.is_empty() {
+            self.data_dir.join("nats.creds")
         } else {
-            PathBuf::from(&self.nats.password_file)
+            PathBuf::from(&self.nats.credentials_file)
         }
+    }
+
+    /// `data_dir/nats.keys`: the seeds of the bus (operator, system and
+    /// platform accounts and users), generated once.
+    pub fn nats_keys_path(&self) -> PathBuf {
+        self.data_dir.join("nats.keys")
     }
 
     /// `data_dir/nats`: the configuration and JetStream store of the
@@ -649,15 +665,6 @@ fn de_nats_url<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::
     Ok(url)
 }
 
-fn de_nats_user<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
-    let user = String::deserialize(deserializer)?;
-    let ok = (1..=64).contains(&user.len()) && user.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
-    if !ok {
-        return Err(D::Error::custom(format!("{user:?} is not a nats user; use 1 to 64 letters, digits, '.', '_' or '-'")));
-    }
-    Ok(user)
-}
-
 fn de_mysql_url<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
     let url = String::deserialize(deserializer)?;
     let ok = ["mysql://", "mariadb://"].iter().any(|scheme| url.starts_with(scheme) && url.len() > scheme.len());
@@ -712,7 +719,7 @@ mod tests {
     const EXAMPLE: &str = r#"
 version: 1
 data_dir: /var/lib/vigil            # generated TLS material, jwt secret, local agent state
-nats: { url: nats://127.0.0.1:4222, user: vigil, password_file: "" }
+nats: { url: nats://127.0.0.1:4222, credentials_file: "" }
 database: { url: mysql://root@127.0.0.1:3306/vigil, max_connections: 16 }
 gateway:
   http_listen: 0.0.0.0:8080
@@ -740,6 +747,21 @@ log: { level: info, format: text }   # text | json
 
     fn error_of(text: &str, env: &HashMap<String, String>) -> String {
         Config::from_yaml(text, "/etc/vigil/vigil.yaml", env).expect_err("config was accepted").to_string()
+    }
+
+    #[test]
+    fn a_bad_downsample_schedule_is_refused_naming_the_key_and_the_value() {
+        let error = error_of("collector: { downsample: { schedule: \"61 * * * *\" } }\n", &no_env());
+        assert!(error.starts_with("/etc/vigil/vigil.yaml: collector.downsample.schedule: "), "{error}");
+        assert!(error.contains("61 * * * *"), "{error}");
+        let error = error_of("", &env(&[("VIGIL_COLLECTOR_DOWNSAMPLE_SCHEDULE", "hourly")]));
+        assert!(
+            error.starts_with("environment variable VIGIL_COLLECTOR_DOWNSAMPLE_SCHEDULE: collector.downsample.schedule: "),
+            "{error}"
+        );
+        assert!(error.contains("\"hourly\" has 1 fields; write 5"), "{error}");
+        let config = Config::from_yaml("", "x.yaml", &env(&[("VIGIL_COLLECTOR_DOWNSAMPLE_SCHEDULE", "*/5 * * * *")])).unwrap();
+        assert_eq!(config.collector.downsample.schedule, "*/5 * * * *");
     }
 
     #[test]
@@ -925,36 +947,35 @@ log: { level: info, format: text }   # text | json
     }
 
     #[test]
-    fn nats_credentials_default_to_user_vigil_and_a_password_file_in_data_dir() {
+    fn nats_credentials_default_to_a_creds_file_in_data_dir() {
         let config = Config::from_yaml("data_dir: /srv/vigil\n", "x.yaml", &no_env()).unwrap();
-        assert_eq!(config.nats.user, "vigil");
-        assert_eq!(config.nats_password_path(), PathBuf::from("/srv/vigil/nats.password"));
+        assert_eq!(config.nats_credentials_path(), PathBuf::from("/srv/vigil/nats.creds"));
+        assert_eq!(config.nats_keys_path(), PathBuf::from("/srv/vigil/nats.keys"));
         assert_eq!(config.nats_dir(), PathBuf::from("/srv/vigil/nats"));
         assert!(config.up.nats);
-        let vars =
-            env(&[("VIGIL_NATS_USER", "svc-1"), ("VIGIL_NATS_PASSWORD_FILE", "/run/secrets/nats"), ("VIGIL_UP_NATS", "false")]);
+        let vars = env(&[("VIGIL_NATS_CREDENTIALS_FILE", "/run/secrets/nats.creds"), ("VIGIL_UP_NATS", "false")]);
         let config = Config::from_yaml("", "x.yaml", &vars).unwrap();
-        assert_eq!(config.nats.user, "svc-1");
-        assert_eq!(config.nats_password_path(), PathBuf::from("/run/secrets/nats"));
+        assert_eq!(config.nats_credentials_path(), PathBuf::from("/run/secrets/nats.creds"));
         assert!(!config.up.nats);
     }
 
     #[test]
-    fn bad_nats_user_is_rejected() {
-        let error = error_of("nats: { user: \"a b\" }\n", &no_env());
-        assert!(error.starts_with(r#"/etc/vigil/vigil.yaml: nats.user: "a b" is not a nats user"#), "{error}");
-        let error = error_of("nats: { user: \"\" }\n", &no_env());
-        assert!(error.contains("nats.user"), "{error}");
+    fn the_old_nats_user_and_password_keys_are_refused() {
+        let error = error_of("nats: { user: vigil }\n", &no_env());
+        assert!(error.contains("nats") && error.contains("user"), "{error}");
+        let error = error_of("nats: { password_file: /x }\n", &no_env());
+        assert!(error.contains("password_file"), "{error}");
     }
 
     #[test]
-    fn printed_config_names_the_nats_password_file_never_the_password() {
+    fn printed_config_names_the_nats_creds_file_never_a_seed() {
         let dir = tempfile::tempdir().unwrap();
         let config = Config { data_dir: dir.path().to_path_buf(), ..Config::default() };
-        let password = crate::secret::ensure_nats_password(&config.nats_password_path()).unwrap();
+        let keys = crate::secret::ensure_nats_keys(&config.nats_keys_path()).unwrap();
+        crate::secret::ensure_nats_credentials(&config.nats_credentials_path(), &config.nats_keys_path()).unwrap();
         let printed = config.render_documented();
-        assert!(printed.contains("password_file: ''  # file holding that user's password"), "{printed}");
-        assert!(!printed.contains(&password), "{printed}");
+        assert!(printed.contains("credentials_file: ''  # creds file"), "{printed}");
+        assert!(!printed.contains(&keys.platform_user) && !printed.contains(&keys.operator), "{printed}");
     }
 
     #[test]

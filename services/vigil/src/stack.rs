@@ -169,7 +169,8 @@ impl Stack {
                 let tls = tls::ensure(&tls_config)?;
                 let secret = secret::ensure_jwt_secret(&secret_path)?;
                 let downloads = Downloads::prepare(&tls_config, &tls);
-                Ok::<_, StackError>((tls, secret, downloads))
+                let nats_keys = secret::nats_keys_if_present(&tls_config.nats_keys_path())?;
+                Ok::<_, StackError>((tls, secret, (downloads, nats_keys)))
             })
             .await??;
             Some((tls, secret, downloads))
@@ -210,10 +211,10 @@ impl Stack {
             false => None,
         };
         let gateway = match material {
-            Some((tls, secret, downloads)) => {
+            Some((tls, secret, (downloads, nats_keys))) => {
                 let grpc_listener = bind("grpc_listen", config.gateway.grpc_listen).await?;
                 let http_listener = bind("http_listen", config.gateway.http_listen).await?;
-                let parts = GatewayParts { config: config.clone(), tls, jwt_secret: secret, downloads };
+                let parts = GatewayParts { config: config.clone(), tls, jwt_secret: secret, downloads, nats_keys };
                 let nats = connect_nats(&config, "vigil gateway").await?;
                 let gateway =
                     Gateway::build(parts.gateway_config(), grpc_listener, http_listener, nats.clone(), pool.clone()).await?;
@@ -288,15 +289,15 @@ impl Stack {
     }
 }
 
-/// Connects as `nats.user` with the password of `nats.password_file`
-/// (generated when absent). The bus is never anonymous: a server that does
-/// not require authentication is refused.
-/// A connection of its own for `name`, with the stack's NATS login.
-async fn connect_nats(config: &Config, name: &str) -> Result<async_nats::Client, StackError> {
-    let password_path = config.nats_password_path();
-    let password_source = password_path.display().to_string();
-    let password = tokio::task::spawn_blocking(move || secret::ensure_nats_password(&password_path)).await??;
-    let login = NatsLogin { url: config.nats.url.clone(), user: config.nats.user.clone(), password, password_source };
+/// A connection of its own for `name`, as the services' user: the creds of
+/// `nats.credentials_file` (generated from `data_dir/nats.keys` when absent).
+/// The bus is never anonymous: a server that does not require
+/// authentication is refused.
+pub async fn connect_nats(config: &Config, name: &str) -> Result<async_nats::Client, StackError> {
+    let (creds_path, keys_path) = (config.nats_credentials_path(), config.nats_keys_path());
+    let credentials_source = creds_path.display().to_string();
+    let credentials = tokio::task::spawn_blocking(move || secret::ensure_nats_credentials(&creds_path, &keys_path)).await??;
+    let login = NatsLogin { url: config.nats.url.clone(), credentials, credentials_source };
     Ok(vigil_runtime::nats::connect(&login, name).await?)
 }
 
@@ -379,6 +380,8 @@ struct GatewayParts {
     tls: ServerTls,
     jwt_secret: Vec<u8>,
     downloads: Downloads,
+    /// `data_dir/nats.keys`: the gateway signs and pushes tenant accounts with them.
+    nats_keys: Option<vigil_bus::accounts::BusKeys>,
 }
 
 /// What the gateway serves at `/downloads/`: the builds in
@@ -431,10 +434,19 @@ impl GatewayParts {
                 private_key_pem: self.tls.private_key_pem.clone(),
             },
             max_snapshot_age: self.config.collector.retention_raw,
+            max_retention: vigil_gateway::RetentionLimits {
+                raw: self.config.collector.retention_raw,
+                hourly: self.config.collector.retention_hourly,
+                daily: self.config.collector.retention_daily,
+            },
             downloads_dir: Some(self.downloads.dir.clone()),
             ca_pem: self.downloads.ca_pem.clone(),
             release_public_key: self.downloads.release_public_key.clone(),
             actions_public_key: self.downloads.actions_public_key.clone(),
+            nats_authority: self
+                .nats_keys
+                .clone()
+                .map(|keys| vigil_gateway::integrators::NatsAuthority { keys, url: self.config.nats.url.clone() }),
         }
     }
 }

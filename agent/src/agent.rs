@@ -145,6 +145,16 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Agen
     Ok(())
 }
 
+/// The interval the collector runs at: the one the server pushed
+/// (`ConfigUpdate`, the tenant's), or the configured one when it pushed 0.
+pub fn effective_interval(configured: Duration, pushed: Duration) -> Duration {
+    if pushed.is_zero() {
+        configured
+    } else {
+        pushed
+    }
+}
+
 async fn collect_loop(
     config: Config,
     queue: SharedQueue,
@@ -154,7 +164,7 @@ async fn collect_loop(
     shutdown: CancellationToken,
 ) {
     let mut collectors = Collectors::new(&config.collection, &shutdown);
-    let mut interval = *interval_rx.borrow_and_update();
+    let mut interval = effective_interval(config.collection.interval, *interval_rx.borrow_and_update());
     let mut next = Instant::now() + FIRST_SAMPLE_GAP;
     // false once the interval's sender is gone (a closed watch is always
     // "changed": selecting on it then would spin)
@@ -164,7 +174,7 @@ async fn collect_loop(
             _ = tokio::time::sleep_until(next) => {}
             changed = interval_rx.changed(), if interval_open => {
                 if changed.is_ok() {
-                    let new_interval = *interval_rx.borrow_and_update();
+                    let new_interval = effective_interval(config.collection.interval, *interval_rx.borrow_and_update());
                     if new_interval != interval {
                         next = next.checked_sub(interval).unwrap_or(next) + new_interval;
                         interval = new_interval;

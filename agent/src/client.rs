@@ -382,7 +382,8 @@ pub struct Sender {
     /// Notified by the collector after each push.
     pub wake: Arc<Notify>,
     pub status: Arc<Status>,
-    /// Receives the collection interval the server asks for (`ConfigUpdate`).
+    /// Receives the collection interval the server asks for (`ConfigUpdate`;
+    /// zero: back to the configured one, see [`crate::agent::effective_interval`]).
     pub interval: watch::Sender<Duration>,
     /// Idle time after which a heartbeat is sent ([`HEARTBEAT_PERIOD`]).
     pub heartbeat: Duration,
@@ -599,11 +600,16 @@ impl Sender {
                 }
             }
             Some(server_message::Payload::Config(update)) => {
-                if update.interval_seconds > 0 {
-                    let interval = Duration::from_secs(u64::from(update.interval_seconds));
-                    tracing::info!(interval_seconds = update.interval_seconds, "the server changed the collection interval");
-                    self.interval.send_replace(interval);
+                // 0: the tenant has no interval of its own (any more); the
+                // collector goes back to the configured one
+                let interval = Duration::from_secs(u64::from(update.interval_seconds));
+                if *self.interval.borrow() != interval {
+                    tracing::info!(
+                        interval_seconds = update.interval_seconds,
+                        "the server changed the collection interval (0: the configured one)"
+                    );
                 }
+                self.interval.send_replace(interval);
                 Ok(false)
             }
             Some(server_message::Payload::Action(action)) => {

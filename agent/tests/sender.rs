@@ -322,3 +322,40 @@ async fn idle_sender_sends_heartbeats() {
     running.stop().await;
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_config_update_changes_the_collection_interval_and_zero_goes_back_to_the_configured_one() {
+    let state = tempfile::tempdir().unwrap();
+    let gateway = Gateway::new(Behaviour::default());
+    let server = Server::start(gateway.clone()).await;
+    let config = config(server.address, state.path());
+    let (interval, mut pushed) = watch::channel(config.collection.interval);
+    let shutdown = CancellationToken::new();
+    let sender = Sender {
+        server: config.server.clone(),
+        host_id: HOST_ID.into(),
+        queue: queue_with(state.path(), 1),
+        wake: Arc::new(Notify::new()),
+        status: Arc::new(Status::new(config.server.address.clone(), Some(HOST_ID.into()), None)),
+        interval,
+        heartbeat: sovigilant::client::HEARTBEAT_PERIOD,
+        actions: None,
+    };
+    let task = tokio::spawn(sender.run(shutdown.clone()));
+    let update = |seconds: u32| vigil_proto::ServerMessage {
+        payload: Some(vigil_proto::server_message::Payload::Config(vigil_proto::ConfigUpdate { interval_seconds: seconds })),
+    };
+    eventually("the stream open", Duration::from_secs(10), || async { gateway.send(update(30)).await }).await;
+    tokio::time::timeout(Duration::from_secs(5), pushed.wait_for(|d| *d == Duration::from_secs(30))).await.unwrap().unwrap();
+    let collected = sovigilant::agent::effective_interval(config.collection.interval, *pushed.borrow());
+    assert_eq!(collected, Duration::from_secs(30), "the collector runs at the tenant's interval");
+
+    assert!(gateway.send(update(0)).await);
+    tokio::time::timeout(Duration::from_secs(5), pushed.wait_for(|d| d.is_zero())).await.unwrap().unwrap();
+    let collected = sovigilant::agent::effective_interval(config.collection.interval, *pushed.borrow());
+    assert_eq!(collected, Duration::from_secs(1), "back to the configured 1s");
+
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(5), task).await.expect("sender stops on shutdown").unwrap();
+    server.stop().await;
+}

@@ -107,6 +107,16 @@ impl Gateway {
         }
     }
 
+    /// Sends `message` to the agent on the newest stream; `false` when no
+    /// stream is open.
+    pub async fn send(&self, message: ServerMessage) -> bool {
+        let outbound = self.outbound.lock().unwrap().clone();
+        match outbound {
+            Some(tx) => tx.send(Ok(message)).await.is_ok(),
+            None => false,
+        }
+    }
+
     /// The reports received for `action_id`, in order.
     pub fn action_results(&self, action_id: &str) -> Vec<ActionResult> {
         let record = self.record.lock().unwrap();

@@ -45,7 +45,7 @@ fn bad_field(field: &str, value: &str, max_chars: usize) -> Result<(), ServiceEr
     Ok(())
 }
 
-fn status_of(text: &str) -> HostStatus {
+pub(crate) fn status_of(text: &str) -> HostStatus {
     match text {
         "online" => HostStatus::Online,
         "degraded" => HostStatus::Degraded,

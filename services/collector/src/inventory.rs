@@ -30,7 +30,7 @@ use crate::metrics::{ensure_host, MAX_RANGE_POINTS};
 const MAX_CUSTOM_NAME_CHARS: usize = 100;
 
 /// Columns of a container row, table aliased `c`.
-const CONTAINER_COLUMNS: &str = "c.host_id, c.container_name, c.timestamp, c.runtime, c.status, c.image, c.created, \
+pub(crate) const CONTAINER_COLUMNS: &str = "c.host_id, c.container_name, c.timestamp, c.runtime, c.status, c.image, c.created, \
     CAST(c.cpu_percent AS DOUBLE) AS cpu_percent, c.memory_used, c.memory_limit, \
     CAST(c.memory_percent AS DOUBLE) AS memory_percent, c.disk_used, c.network_rx, c.network_tx, c.processes";
 
@@ -44,10 +44,10 @@ const LATEST_OF_HOST: &str = "(SELECT MAX(m.timestamp) FROM metrics_host m WHERE
 /// Hosts per statement when listing the containers of a whole tenant.
 const HOSTS_PER_QUERY: usize = 1000;
 
-const SERVICE_COLUMNS: &str = "s.host_id, s.service_name, s.timestamp, s.status, s.pid, s.memory_used, \
+pub(crate) const SERVICE_COLUMNS: &str = "s.host_id, s.service_name, s.timestamp, s.status, s.pid, s.memory_used, \
     CAST(s.cpu_percent AS DOUBLE) AS cpu_percent, s.ports, s.uptime";
 
-const CUSTOM_COLUMNS: &str = "c.name, c.type, c.value, c.error, c.timestamp";
+pub(crate) const CUSTOM_COLUMNS: &str = "c.name, c.type, c.value, c.error, c.timestamp";
 
 fn text(row: &MySqlRow, column: &str) -> Result<String, sqlx::Error> {
     Ok(row.try_get::<Option<String>, _>(column)?.unwrap_or_default())
@@ -61,7 +61,7 @@ fn real(row: &MySqlRow, column: &str) -> Result<f64, sqlx::Error> {
     Ok(row.try_get::<Option<f64>, _>(column)?.unwrap_or(0.0))
 }
 
-fn container_metrics(row: &MySqlRow) -> Result<ContainerMetrics, sqlx::Error> {
+pub(crate) fn container_metrics(row: &MySqlRow) -> Result<ContainerMetrics, sqlx::Error> {
     let memory_used = number(row, "memory_used")?;
     let memory_limit = number(row, "memory_limit")?;
     // rows stored before the column existed: derive it like the agent does
@@ -99,7 +99,7 @@ fn container_record(row: &MySqlRow, host_name: Option<String>) -> Result<Contain
     })
 }
 
-fn service_record(row: &MySqlRow) -> Result<ServiceRecord, sqlx::Error> {
+pub(crate) fn service_record(row: &MySqlRow) -> Result<ServiceRecord, sqlx::Error> {
     // JSON is LONGTEXT with a binary collation: it arrives as bytes
     let ports = match row.try_get::<Option<Vec<u8>>, _>("ports")? {
         Some(json) => serde_json::from_slice(&json)
@@ -127,7 +127,7 @@ fn binary_text(row: &MySqlRow, column: &str) -> Result<String, sqlx::Error> {
         .map_err(|e| sqlx::Error::ColumnDecode { index: column.to_owned(), source: Box::new(e) })
 }
 
-fn custom_point(row: &MySqlRow) -> Result<CustomPoint, sqlx::Error> {
+pub(crate) fn custom_point(row: &MySqlRow) -> Result<CustomPoint, sqlx::Error> {
     Ok(CustomPoint {
         name: binary_text(row, "name")?,
         kind: row.try_get("type")?,

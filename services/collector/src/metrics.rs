@@ -16,11 +16,11 @@ use crate::hosts::{bad_id, internal, not_found};
 /// Most points one `metrics.range` answer carries.
 pub const MAX_RANGE_POINTS: u32 = 10_000;
 
-const POINT_COLUMNS: &str = "timestamp, uptime, CAST(cpu_percent AS DOUBLE) AS cpu_percent, cpu_cores, memory_used, \
+pub(crate) const POINT_COLUMNS: &str = "timestamp, uptime, CAST(cpu_percent AS DOUBLE) AS cpu_percent, cpu_cores, memory_used, \
     memory_total, memory_available, swap_used, swap_total, CAST(load_1m AS DOUBLE) AS load_1m, \
     CAST(load_5m AS DOUBLE) AS load_5m, CAST(load_15m AS DOUBLE) AS load_15m, per_core, mounts, interfaces";
 
-fn point(row: &sqlx::mysql::MySqlRow) -> Result<MetricsPoint, sqlx::Error> {
+pub(crate) fn point(row: &sqlx::mysql::MySqlRow) -> Result<MetricsPoint, sqlx::Error> {
     fn parse<T: serde::de::DeserializeOwned + Default>(row: &sqlx::mysql::MySqlRow, column: &str) -> Result<T, sqlx::Error> {
         // JSON is LONGTEXT with a binary collation: it arrives as bytes
         match row.try_get::<Option<Vec<u8>>, _>(column)? {

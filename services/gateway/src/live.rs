@@ -419,6 +419,7 @@ struct Registration {
 
 impl Drop for Registration {
     fn drop(&mut self) {
+        crate::telemetry::metrics().websocket_clients.dec();
         let mut tenants = self.hub.tenants.write().unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some(watched) = tenants.get_mut(&self.client.tenant_id) {
             watched.clients.retain(|c| c.id != self.client.id);
@@ -451,6 +452,7 @@ impl Hub {
             watched.feed = self.start_feed(tenant_id);
         }
         watched.clients.push(client.clone());
+        crate::telemetry::metrics().websocket_clients.inc();
         Registration { hub: self.clone(), client }
     }
 

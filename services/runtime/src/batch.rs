@@ -141,6 +141,17 @@ impl BatchLoop {
     /// Fetch, decode, store, ack until `shutdown`; the batch in hand is
     /// finished (committed and acked) before it returns.
     pub async fn run<S: BatchStore>(self, store: Arc<S>, shutdown: CancellationToken) {
+        let lag = tokio::spawn(watch_lag(self.clone(), shutdown.clone()));
+        self.run_loop(store, shutdown).await;
+        lag.abort();
+    }
+
+    /// `service` and `consumer` labels of this loop's metrics.
+    fn labels(&self) -> crate::metrics::ConsumerLabels {
+        [("service", self.service.to_owned()), ("consumer", self.consumer.cached_info().name.clone())]
+    }
+
+    async fn run_loop<S: BatchStore>(self, store: Arc<S>, shutdown: CancellationToken) {
         let mut backoff = Backoff::new(BACKOFF_START, BACKOFF_MAX);
         let mut retry_after = BACKOFF_START;
         while !shutdown.is_cancelled() {
@@ -210,6 +221,10 @@ impl BatchLoop {
             }
             match store.store(&items[range.clone()]).await {
                 Ok(committed) => {
+                    let metrics = crate::metrics::consumers();
+                    metrics.batches.get_or_create(&self.labels()).inc();
+                    let stored = range.len() - committed.refused.len();
+                    metrics.stored.get_or_create(&self.labels()).inc_by(stored as u64);
                     for (offset, message) in messages[range.clone()].iter().enumerate() {
                         match committed.refused.get(&offset) {
                             Some(refusal) => self.dead_letter(message, refusal).await,
@@ -249,6 +264,7 @@ impl BatchLoop {
         let sequence = message.info().map(|info| info.stream_sequence).unwrap_or(0);
         let subject = message.subject.as_str();
         tracing::warn!(service = self.service, %subject, stream_sequence = sequence, reason = %refusal, "message refused for good; kept as a dead letter");
+        crate::metrics::consumers().dead_lettered.get_or_create(&self.labels()).inc();
         let letter = DeadLetter::new(self.service, subject, sequence, refusal.0.clone(), &message.payload);
         let kept = match serde_json::to_vec(&letter) {
             Ok(payload) => match self.jetstream.publish(vigil_bus::subjects::dead_letter(subject), payload.into()).await {
@@ -266,6 +282,28 @@ impl BatchLoop {
         };
         if let Err(error) = message.ack_with(kind).await {
             tracing::warn!(%subject, error = %error, "cannot terminate a message; it will be redelivered");
+        }
+    }
+}
+
+/// How often the consumer's pending counts are read.
+const LAG_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Reads the consumer's info every [`LAG_INTERVAL`] into its pending gauges.
+async fn watch_lag(batch: BatchLoop, shutdown: CancellationToken) {
+    let labels = batch.labels();
+    let mut consumer = batch.consumer;
+    loop {
+        match consumer.info().await {
+            Ok(info) => {
+                let metrics = crate::metrics::consumers();
+                metrics.pending.get_or_create(&labels).set(i64::try_from(info.num_pending).unwrap_or(i64::MAX));
+                metrics.ack_pending.get_or_create(&labels).set(i64::try_from(info.num_ack_pending).unwrap_or(i64::MAX));
+            }
+            Err(error) => tracing::debug!(service = batch.service, error = %error, "cannot read the consumer info"),
+        }
+        if sleep_or_cancelled(LAG_INTERVAL, &shutdown).await {
+            return;
         }
     }
 }

@@ -17,7 +17,9 @@
 //! - [`config`]: the checks every service's config section shares;
 //! - [`errors`]: what endpoints answer when the database fails, an item is
 //!   missing or an id is malformed;
-//! - [`signing`]: the Ed25519 keys the server signs releases and actions with.
+//! - [`signing`]: the Ed25519 keys the server signs releases and actions with;
+//! - [`metrics`]: the process-wide registry of the services' operational
+//!   metrics (`prometheus-client`), served at the gateway's `/metrics`.
 
 pub mod backoff;
 #[cfg(feature = "service")]
@@ -29,6 +31,8 @@ pub mod endpoints;
 #[cfg(feature = "service")]
 pub mod errors;
 pub mod files;
+#[cfg(feature = "service")]
+pub mod metrics;
 #[cfg(feature = "service")]
 pub mod nats;
 #[cfg(feature = "service")]

@@ -16,6 +16,7 @@ mod ingest_path;
 mod inventory;
 mod live;
 mod orchestrator_schemas;
+mod prometheus;
 mod scenarios;
 mod tenancy;
 mod update;

@@ -1,0 +1,213 @@
+//! `vigil.collector.hosts.latest`: a page of a tenant's hosts with their
+//! latest stored data, for the gateway's Prometheus exposition.
+//!
+//! Invariants:
+//! - scoped by tenant: only the tenant's `hosts` rows are read, and data is
+//!   read only for those hosts' ids;
+//! - a page is the tenant's hosts by id after the cursor (the `idx_tenant`
+//!   index holds `(tenant_id, id)`), so paging never skips nor repeats a host;
+//! - data is read only for fresh hosts (`last_seen >= fresh_since`), and only
+//!   from `timestamp >= fresh_since` minus [`CLOCK_SLACK`], so the daily
+//!   partitions of older days are pruned;
+//! - per page, five statements whatever its size: the hosts, then (side by
+//!   side) their newest snapshot rows, containers and services at those times,
+//!   and the newest value of each custom metric.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use sqlx::{MySql, MySqlPool, QueryBuilder, Row};
+use vigil_bus::messages::{ContainerMetrics, CustomPoint, HostLatest, LatestData, LatestPage, ServiceMetrics, MAX_LATEST_HOSTS};
+use vigil_bus::ServiceError;
+
+use crate::hosts::{bad_id, internal, status_of};
+use crate::inventory::{container_metrics, custom_point, service_record, CONTAINER_COLUMNS, SERVICE_COLUMNS};
+use crate::metrics::{point, POINT_COLUMNS};
+
+/// How far before `fresh_since` a fresh host's newest snapshot may be: its
+/// `last_seen` is the collection time capped at the collector's clock, so
+/// the newest row of a fresh host is at or after `fresh_since`; the slack
+/// covers clocks a little apart between collectors.
+const CLOCK_SLACK: chrono::Duration = chrono::Duration::minutes(5);
+
+/// One page of the tenant's hosts with their latest data (see [`LatestPage`]).
+pub(crate) async fn page(pool: &MySqlPool, request: LatestPage) -> Result<Vec<HostLatest>, ServiceError> {
+    bad_id("tenant", &request.tenant_id)?;
+    if let Some(after) = &request.after {
+        bad_id("host", after)?;
+    }
+    let limit = if request.limit == 0 { MAX_LATEST_HOSTS } else { request.limit.min(MAX_LATEST_HOSTS) };
+    let rows = sqlx::query(
+        "SELECT id, name, CAST(status AS CHAR) AS status, last_seen FROM hosts \
+         WHERE tenant_id = ? AND id > ? ORDER BY id LIMIT ?",
+    )
+    .bind(&request.tenant_id)
+    .bind(request.after.as_deref().unwrap_or(""))
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+    .map_err(|e| internal("listing hosts", e))?;
+    let mut hosts = rows
+        .iter()
+        .map(|row| {
+            Ok(HostLatest {
+                id: row.try_get("id")?,
+                name: row.try_get("name")?,
+                status: status_of(&row.try_get::<String, _>("status")?),
+                last_seen: row.try_get("last_seen")?,
+                latest: None,
+            })
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()
+        .map_err(|e| internal("reading hosts", e))?;
+    let fresh: Vec<&str> = hosts
+        .iter()
+        .filter(|host| host.last_seen.is_some_and(|seen| seen >= request.fresh_since))
+        .map(|host| host.id.as_str())
+        .collect();
+    if fresh.is_empty() {
+        return Ok(hosts);
+    }
+    let mut data = read_latest(pool, &fresh, request.fresh_since - CLOCK_SLACK).await?;
+    for host in &mut hosts {
+        host.latest = data.remove(&host.id);
+    }
+    Ok(hosts)
+}
+
+/// The latest data of each of `host_ids` that has a snapshot since `since`.
+async fn read_latest(
+    pool: &MySqlPool,
+    host_ids: &[&str],
+    since: DateTime<Utc>,
+) -> Result<HashMap<String, LatestData>, ServiceError> {
+    // the newest snapshot row of each host, in one statement
+    let mut query = QueryBuilder::<MySql>::new(format!(
+        "SELECT m.host_id, {} FROM (SELECT host_id, MAX(timestamp) AS newest FROM metrics_host WHERE host_id IN (",
+        POINT_COLUMNS.split(", ").map(|column| prefixed("m", column)).collect::<Vec<_>>().join(", ")
+    ));
+    push_ids(&mut query, host_ids);
+    query
+        .push(") AND timestamp >= ")
+        .push_bind(since)
+        .push(" GROUP BY host_id) n JOIN metrics_host m ON m.host_id = n.host_id AND m.timestamp = n.newest");
+    let rows = query.build().fetch_all(pool).await.map_err(|e| internal("reading the latest snapshots", e))?;
+    let mut latest = HashMap::with_capacity(rows.len());
+    for row in &rows {
+        let host_id: String = row.try_get("host_id").map_err(|e| internal("decoding the latest snapshots", e))?;
+        let point = point(row).map_err(|e| internal("decoding the latest snapshots", e))?;
+        latest.insert(
+            host_id,
+            LatestData {
+                timestamp: point.timestamp,
+                host: point.host,
+                containers: Vec::new(),
+                services: Vec::new(),
+                custom: Vec::new(),
+            },
+        );
+    }
+    if latest.is_empty() {
+        return Ok(latest);
+    }
+    let times: Vec<(&str, DateTime<Utc>)> = latest.iter().map(|(id, data)| (id.as_str(), data.timestamp)).collect();
+    let (containers, services, custom) =
+        tokio::try_join!(containers_at(pool, &times), services_at(pool, &times), custom_since(pool, host_ids, since),)?;
+    for (host_id, container) in containers {
+        if let Some(data) = latest.get_mut(&host_id) {
+            data.containers.push(container);
+        }
+    }
+    for (host_id, service) in services {
+        if let Some(data) = latest.get_mut(&host_id) {
+            data.services.push(service);
+        }
+    }
+    for (host_id, point) in custom {
+        if let Some(data) = latest.get_mut(&host_id) {
+            data.custom.push(point);
+        }
+    }
+    Ok(latest)
+}
+
+/// `timestamp` → `m.timestamp`, `CAST(x AS DOUBLE) AS x` → `CAST(m.x AS DOUBLE) AS x`.
+fn prefixed(table: &str, column: &str) -> String {
+    match column.strip_prefix("CAST(") {
+        Some(rest) => format!("CAST({table}.{rest}"),
+        None => format!("{table}.{column}"),
+    }
+}
+
+fn push_ids(query: &mut QueryBuilder<'_, MySql>, host_ids: &[&str]) {
+    let mut ids = query.separated(", ");
+    for id in host_ids {
+        ids.push_bind(id.to_string());
+    }
+}
+
+/// `(a.host_id = ? AND a.timestamp = ?) OR ...` for each host's snapshot time.
+fn push_times(query: &mut QueryBuilder<'_, MySql>, alias: &str, times: &[(&str, DateTime<Utc>)]) {
+    for (index, (host_id, at)) in times.iter().enumerate() {
+        if index > 0 {
+            query.push(" OR ");
+        }
+        query
+            .push(format!("({alias}.host_id = "))
+            .push_bind(host_id.to_string())
+            .push(format!(" AND {alias}.timestamp = "))
+            .push_bind(*at)
+            .push(")");
+    }
+}
+
+async fn containers_at(
+    pool: &MySqlPool,
+    times: &[(&str, DateTime<Utc>)],
+) -> Result<Vec<(String, ContainerMetrics)>, ServiceError> {
+    let mut query = QueryBuilder::<MySql>::new(format!(
+        "SELECT {CONTAINER_COLUMNS} FROM metrics_container c FORCE INDEX (idx_host_time) WHERE "
+    ));
+    push_times(&mut query, "c", times);
+    query.push(" ORDER BY c.host_id, c.container_name");
+    let rows = query.build().fetch_all(pool).await.map_err(|e| internal("reading the latest containers", e))?;
+    rows.iter()
+        .map(|row| Ok((row.try_get("host_id")?, container_metrics(row)?)))
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(|e| internal("decoding the latest containers", e))
+}
+
+async fn services_at(pool: &MySqlPool, times: &[(&str, DateTime<Utc>)]) -> Result<Vec<(String, ServiceMetrics)>, ServiceError> {
+    let mut query =
+        QueryBuilder::<MySql>::new(format!("SELECT {SERVICE_COLUMNS} FROM metrics_service s FORCE INDEX (idx_host_time) WHERE "));
+    push_times(&mut query, "s", times);
+    query.push(" ORDER BY s.host_id, s.service_name");
+    let rows = query.build().fetch_all(pool).await.map_err(|e| internal("reading the latest services", e))?;
+    rows.iter()
+        .map(|row| Ok((row.try_get("host_id")?, service_record(row)?.metrics)))
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(|e| internal("decoding the latest services", e))
+}
+
+/// The newest value of each custom metric of the hosts since `since` (custom
+/// commands run on their own schedules: a snapshot need not carry them all).
+async fn custom_since(
+    pool: &MySqlPool,
+    host_ids: &[&str],
+    since: DateTime<Utc>,
+) -> Result<Vec<(String, CustomPoint)>, ServiceError> {
+    let mut query = QueryBuilder::<MySql>::new(
+        "SELECT c.host_id, c.name, c.type, c.value, c.error, c.timestamp FROM (SELECT host_id, name, MAX(timestamp) AS newest \
+         FROM metrics_custom WHERE host_id IN (",
+    );
+    push_ids(&mut query, host_ids);
+    query.push(") AND timestamp >= ").push_bind(since).push(
+        " GROUP BY host_id, name) n JOIN metrics_custom c ON c.host_id = n.host_id AND c.name = n.name AND c.timestamp = n.newest \
+         ORDER BY c.host_id, c.name",
+    );
+    let rows = query.build().fetch_all(pool).await.map_err(|e| internal("reading the latest custom metrics", e))?;
+    rows.iter()
+        .map(|row| Ok((row.try_get("host_id")?, custom_point(row)?)))
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(|e| internal("decoding the latest custom metrics", e))
+}

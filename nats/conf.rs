@@ -2,9 +2,10 @@
 //! from, into a configuration nats-server reads.
 //!
 //! One source, compiled into two crates with `#[path]`: `vigil` (the
-//! nats-server `vigil up` runs, `services/vigil/src/nats.rs`) and
-//! `vigil-testkit` (every test's private server), so the tests run against
-//! the limits and the authentication production has. std only.
+//! nats-server `vigil up` runs and `vigil nats config` writes,
+//! `services/vigil/src/nats.rs`) and `vigil-testkit` (every test's private
+//! server), so the tests run against the limits and the authentication
+//! production has. std only: the JWTs come from `vigil_bus::accounts`.
 //!
 //! Invariants: every `{{name}}` of the template is filled, and a name the
 //! renderer does not know is an error (never left in the output); values are
@@ -17,8 +18,17 @@ use std::path::Path;
 /// The template, `nats/nats-server.conf`.
 pub const TEMPLATE: &str = include_str!("nats-server.conf");
 
-/// The account Vigil's services (and their one user) belong to.
-pub const ACCOUNT: &str = "VIGIL";
+/// The JWTs of an operator-mode server (`vigil_bus::accounts::BusKeys`).
+#[derive(Debug, Clone, Copy)]
+pub struct Trust<'a> {
+    pub operator_jwt: &'a str,
+    /// Public key of the system account, and its JWT.
+    pub system_account: &'a str,
+    pub system_account_jwt: &'a str,
+    /// Public key of the platform account `VIGIL`, and its JWT.
+    pub platform_account: &'a str,
+    pub platform_account_jwt: &'a str,
+}
 
 /// The values of one server.
 #[derive(Debug, Clone, Copy)]
@@ -26,11 +36,10 @@ pub struct ServerConf<'a> {
     /// Address to listen on (an IP address or a host name, no brackets).
     pub host: &'a str,
     pub port: u16,
-    /// JetStream's store (nats-server adds `jetstream/` under it).
+    /// JetStream's store (nats-server adds `jetstream/` under it); the
+    /// resolver keeps account JWTs in its `jwt/`.
     pub store_dir: &'a Path,
-    /// The user of the `VIGIL` account and its password.
-    pub user: &'a str,
-    pub password: &'a str,
+    pub trust: Trust<'a>,
 }
 
 /// [`TEMPLATE`] with the values of `conf`.
@@ -40,10 +49,14 @@ pub fn render(conf: &ServerConf<'_>) -> Result<String, String> {
 
 /// `template` with the values of `conf` (tests render other templates).
 pub fn render_template(template: &str, conf: &ServerConf<'_>) -> Result<String, String> {
-    let store_dir =
-        conf.store_dir.to_str().ok_or_else(|| format!("{}: the store directory is not UTF-8", conf.store_dir.display()))?;
+    let utf8 = |path: &Path| {
+        path.to_str().map(str::to_owned).ok_or_else(|| format!("{}: the store directory is not UTF-8", path.display()))
+    };
+    let store_dir = utf8(conf.store_dir)?;
+    let resolver_dir = utf8(&conf.store_dir.join("jwt"))?;
     let port = conf.port.to_string();
-    let mut out = String::with_capacity(template.len() + 128);
+    let trust = &conf.trust;
+    let mut out = String::with_capacity(template.len() + 4096);
     let mut rest = template;
     while let Some(start) = rest.find("{{") {
         out.push_str(&rest[..start]);
@@ -53,9 +66,13 @@ pub fn render_template(template: &str, conf: &ServerConf<'_>) -> Result<String, 
         let value = match name {
             "host" => quoted("host", conf.host)?,
             "port" => port.clone(),
-            "store_dir" => quoted("store_dir", store_dir)?,
-            "user" => quoted("user", conf.user)?,
-            "password" => quoted("password", conf.password)?,
+            "store_dir" => quoted("store_dir", &store_dir)?,
+            "resolver_dir" => quoted("resolver_dir", &resolver_dir)?,
+            "operator_jwt" => quoted("operator_jwt", trust.operator_jwt)?,
+            "system_account" => quoted("system_account", trust.system_account)?,
+            "system_account_jwt" => quoted("system_account_jwt", trust.system_account_jwt)?,
+            "platform_account" => quoted("platform_account", trust.platform_account)?,
+            "platform_account_jwt" => quoted("platform_account_jwt", trust.platform_account_jwt)?,
             other => return Err(format!("the nats-server template names {{{{{other}}}}}, which the renderer does not know")),
         };
         out.push_str(&value);
@@ -66,7 +83,7 @@ pub fn render_template(template: &str, conf: &ServerConf<'_>) -> Result<String, 
 }
 
 /// `value` escaped for a double-quoted string of the nats-server config.
-/// The error names the field, never the value (it may be the password).
+/// The error names the field, never the value.
 fn quoted(field: &str, value: &str) -> Result<String, String> {
     if value.is_empty() {
         return Err(format!("the nats-server {field} is empty"));

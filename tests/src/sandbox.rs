@@ -42,8 +42,9 @@ fn kill(child: &mut Child, signal: i32) {
 }
 
 /// The configuration every `vigil` process of one test shares: same NATS
-/// (authenticated: the test server's password is written to
-/// `data_dir/nats.password`, named by `VIGIL_NATS_PASSWORD_FILE`), database
+/// (authenticated: the test server's services' creds are written to
+/// `data_dir/nats.creds`, named by `VIGIL_NATS_CREDENTIALS_FILE`, and its bus
+/// keys to `data_dir/nats.keys`, where the gateway finds the operator), database
 /// and data dir (so the gateway's generated TLS material is reused across
 /// restarts), fixed ports so a restarted gateway comes back where the agents
 /// expect it.
@@ -66,20 +67,25 @@ impl Stack {
             grpc_port: free_port(),
             extra_env: HashMap::new(),
         };
-        stack.nats.write_password_file(&stack.nats_password_file()).context("write the nats password file")?;
+        stack.nats.write_credentials_file(&stack.nats_credentials_file()).context("write the nats creds file")?;
+        stack.nats.write_keys_file(&stack.nats_keys_file()).context("write the nats keys file")?;
         Ok(stack)
     }
 
-    /// The file holding the test nats-server's password (`nats.password_file`).
-    pub fn nats_password_file(&self) -> PathBuf {
-        self.data_dir.path().join("nats.password")
+    /// The test nats-server's services' creds (`nats.credentials_file`).
+    pub fn nats_credentials_file(&self) -> PathBuf {
+        self.data_dir.path().join("nats.creds")
+    }
+
+    /// The test nats-server's bus keys (`data_dir/nats.keys`).
+    pub fn nats_keys_file(&self) -> PathBuf {
+        self.data_dir.path().join("nats.keys")
     }
 
     pub fn env(&self) -> HashMap<String, String> {
         let mut env: HashMap<String, String> = [
             ("VIGIL_NATS_URL", self.nats.url.clone()),
-            ("VIGIL_NATS_USER", self.nats.user.clone()),
-            ("VIGIL_NATS_PASSWORD_FILE", self.nats_password_file().display().to_string()),
+            ("VIGIL_NATS_CREDENTIALS_FILE", self.nats_credentials_file().display().to_string()),
             ("VIGIL_DATABASE_URL", self.db.url()),
             ("VIGIL_DATA_DIR", self.data_dir.path().display().to_string()),
             ("VIGIL_GATEWAY_HTTP_LISTEN", format!("127.0.0.1:{}", self.http_port)),

@@ -6,6 +6,8 @@
 //! [`ids::validate`] accepted it, so no `.`, `*` or `>` from outside ever
 //! changes a subject's meaning.
 
+#[cfg(feature = "nats")]
+pub mod accounts;
 pub mod actions;
 pub mod duration;
 pub mod error;

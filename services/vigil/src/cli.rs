@@ -57,6 +57,58 @@ pub enum Command {
         #[command(subcommand)]
         command: ReleaseCommand,
     },
+    /// The gateway's TLS material.
+    Tls {
+        #[command(subcommand)]
+        command: TlsCommand,
+    },
+    /// Exit 0 when an instance of SERVICE answers its NATS ping ($SRV.PING), 1 otherwise (a container healthcheck).
+    Ping {
+        #[arg(value_name = "SERVICE", value_parser = parse_service)]
+        service: ServiceKind,
+    },
+    /// Integrators: NATS users of a tenant's own account, reading its metrics, hosts, alerts and actions.
+    Integrator {
+        #[command(subcommand)]
+        command: IntegratorCommand,
+    },
+    /// The NATS bus: the configuration of a nats-server run apart.
+    Nats {
+        #[command(subcommand)]
+        command: NatsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum IntegratorCommand {
+    /// Create an integrator of a tenant (the tenant is created if absent, its NATS account with its first
+    /// integrator); its creds file is printed (or written to --out) once.
+    Create {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        name: Option<String>,
+        /// Write the creds file here (mode 0600) instead of printing it.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NatsCommand {
+    /// Write DIR/nats-server.conf, the configuration `vigil up` runs, trusting the operator of data_dir/nats.keys
+    /// (generated if absent): for a nats-server run apart (compose, a cluster); services connect with nats.credentials_file.
+    Config {
+        /// Directory to write nats-server.conf into.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Address the server listens on (default: the host and port of nats.url).
+        #[arg(long, value_name = "HOST:PORT")]
+        listen: Option<String>,
+        /// JetStream and account store of that server, as it sees it (default: data_dir/nats).
+        #[arg(long, value_name = "DIR")]
+        store: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -77,6 +129,17 @@ pub enum ReleaseCommand {
     },
     /// Print the release public key (base64) agents pin; generated if absent.
     Key,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TlsCommand {
+    /// Print the CA certificate agents trust (PEM), or write it to --out; with gateway.tls empty the CA and the
+    /// server certificate are generated in data_dir/tls first if absent, as the gateway does.
+    Ca {
+        /// File to write the CA into (mode 0644) instead of printing it.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -109,6 +172,9 @@ pub enum UserCommand {
         /// Default: a random 20-character password, printed.
         #[arg(long)]
         password: Option<String>,
+        /// When a user with this email exists, say so and change nothing (exit 0).
+        #[arg(long)]
+        if_absent: bool,
     },
 }
 
@@ -152,6 +218,10 @@ pub async fn execute(command: Command, config: Config, config_path: PathBuf, pat
         }
         Command::Token { command } => token(config, command).await,
         Command::Release { command } => release_command(config, command).await,
+        Command::Tls { command: TlsCommand::Ca { out } } => tls_ca(config, out).await,
+        Command::Ping { service } => ping(config, service).await,
+        Command::Nats { command: NatsCommand::Config { out, listen, store } } => nats_config(config, out, listen, store).await,
+        Command::Integrator { command } => integrator(config, command).await,
         Command::User { command } => user(config, command).await,
         Command::Config { command: ConfigCommand::Print } => {
             print!("{}", config.render_documented());
@@ -255,12 +325,7 @@ async fn prepare_up(config: &Config, stack: &mut Stack, path_env: Option<String>
     } else {
         String::new()
     };
-    println!(
-        "nats: {} (user {}, password in {}{own})",
-        mask_password(&config.nats.url),
-        config.nats.user,
-        config.nats_password_path().display()
-    );
+    println!("nats: {} (services' creds in {}{own})", mask_password(&config.nats.url), config.nats_credentials_path().display());
     println!("vigil is up: dashboard/API http://{}, agents grpc {}", shown(http), config.agent_address(grpc.port()));
     println!("agents on other hosts trust {}", ca.display());
     Ok(())
@@ -293,6 +358,104 @@ async fn release_command(config: Config, command: ReleaseCommand) -> anyhow::Res
             println!("{}", key.public_key_base64());
         }
     }
+    Ok(())
+}
+
+async fn nats_config(config: Config, out: PathBuf, listen: Option<String>, store: Option<PathBuf>) -> anyhow::Result<()> {
+    let (host, port) = match &listen {
+        Some(listen) => parse_listen(listen)?,
+        None => vigil::nats::listen_address(&config.nats.url)?,
+    };
+    let store = store.unwrap_or_else(|| config.nats_dir());
+    let creds_path = config.nats_credentials_path();
+    let path = tokio::task::spawn_blocking(move || {
+        let path = vigil::nats::write_config(&config, &out, &host, port, &store)?;
+        vigil::secret::ensure_nats_credentials(&config.nats_credentials_path(), &config.nats_keys_path())?;
+        Ok::<_, anyhow::Error>(path)
+    })
+    .await??;
+    println!("wrote {} (run nats-server -c on it)", path.display());
+    println!("services connect with the creds in {} (nats.credentials_file)", creds_path.display());
+    Ok(())
+}
+
+async fn integrator(config: Config, command: IntegratorCommand) -> anyhow::Result<()> {
+    let IntegratorCommand::Create { tenant, name, out } = command;
+    check_tenant(&tenant)?;
+    let keys_path = config.nats_keys_path();
+    let keys =
+        tokio::task::spawn_blocking(move || vigil::secret::nats_keys_if_present(&keys_path)).await??.with_context(|| {
+            format!(
+                "{}: no nats keys; run vigil from the data_dir of the stack (vigil up or vigil nats config made them)",
+                config.nats_keys_path().display()
+            )
+        })?;
+    let authority = vigil_gateway::integrators::NatsAuthority { keys, url: config.nats.url.clone() };
+    let pool = db::connect_and_migrate(&config.database.url, 2).await?;
+    let result = async {
+        admin::ensure_tenant(&pool, &tenant, &tenant).await?;
+        let created = vigil_gateway::integrators::create(&pool, Some(&authority), &tenant, name.as_deref()).await?;
+        println!("integrator id: {} ({}) of tenant {tenant}", created.integrator.id, created.integrator.name);
+        println!("account: {}; stream {}; subjects {}", created.account, created.stream, created.subjects.join(" "));
+        match out {
+            Some(path) => {
+                let text = created.credentials.clone();
+                let shown = path.display().to_string();
+                tokio::task::spawn_blocking(move || vigil_runtime::files::replace(&path, text.as_bytes(), 0o600))
+                    .await?
+                    .with_context(|| format!("{shown}: cannot write the creds file"))?;
+                println!("creds written to {shown} (mode 0600; they cannot be read back)");
+            }
+            None => {
+                print!("{}", created.credentials);
+                println!("(the creds are shown once; save them as a .creds file)");
+            }
+        }
+        println!("connect: nats --server {} --creds FILE sub 'metrics.{tenant}.>'", mask_password(&config.nats.url));
+        Ok::<_, anyhow::Error>(())
+    }
+    .await;
+    pool.close().await;
+    result
+}
+
+/// `host:port` of `--listen` (`[v6]:port` too).
+fn parse_listen(listen: &str) -> anyhow::Result<(String, u16)> {
+    vigil::nats::listen_address(&format!("nats://{listen}"))
+        .ok()
+        .filter(|_| listen.contains(':'))
+        .with_context(|| format!("--listen {listen:?} is not HOST:PORT (e.g. 0.0.0.0:4222)"))
+}
+
+async fn tls_ca(config: Config, out: Option<PathBuf>) -> anyhow::Result<()> {
+    let tls = tokio::task::spawn_blocking(move || vigil::tls::ensure(&config)).await??;
+    let pem = tokio::fs::read_to_string(&tls.ca_path)
+        .await
+        .with_context(|| format!("{}: cannot read the ca", tls.ca_path.display()))?;
+    match out {
+        Some(out) => {
+            let written = out.clone();
+            tokio::task::spawn_blocking(move || vigil_runtime::files::replace(&written, pem.as_bytes(), 0o644))
+                .await?
+                .with_context(|| format!("{}: cannot write the ca", out.display()))?;
+            println!("wrote the ca agents trust ({}) to {}", tls.ca_path.display(), out.display());
+        }
+        None => print!("{pem}"),
+    }
+    Ok(())
+}
+
+/// How long `vigil ping` waits for an answer.
+const PING_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+async fn ping(config: Config, service: ServiceKind) -> anyhow::Result<()> {
+    let nats = vigil::stack::connect_nats(&config, "vigil ping").await?;
+    let answered = vigil::supervisor::ping(&nats, service.name(), PING_TIMEOUT).await;
+    let _ = nats.drain().await;
+    if !answered {
+        anyhow::bail!("no {service} answered its nats ping within {} s", PING_TIMEOUT.as_secs());
+    }
+    println!("{service} answers");
     Ok(())
 }
 
@@ -333,10 +496,14 @@ async fn token(config: Config, command: TokenCommand) -> anyhow::Result<()> {
 }
 
 async fn user(config: Config, command: UserCommand) -> anyhow::Result<()> {
-    let UserCommand::Add { tenant, email, role, password } = command;
+    let UserCommand::Add { tenant, email, role, password, if_absent } = command;
     check_tenant(&tenant)?;
     let pool = db::connect_and_migrate(&config.database.url, 2).await?;
     let result = async {
+        if if_absent && admin::user_exists(&pool, &email).await? {
+            println!("user {email} exists; unchanged");
+            return Ok(());
+        }
         admin::ensure_tenant(&pool, &tenant, &tenant).await?;
         let generated = password.is_none();
         let password = password.unwrap_or_else(up::generate_password);

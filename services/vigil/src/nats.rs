@@ -3,10 +3,13 @@
 //!
 //! The configuration is the template `nats/nats-server.conf` rendered by
 //! `nats/conf.rs` (one renderer, shared with `vigil-testkit`, see
-//! [`render`]): the `VIGIL` account with JetStream and its one user,
-//! `nats.user` with the password of `nats.password_file`, the server's
-//! limits (`max_payload`). It is written to `data_dir/nats/nats-server.conf`
-//! (mode 0600: it holds the password), JetStream stores in `data_dir/nats/`.
+//! [`render`]): operator mode, trusting the operator of `data_dir/nats.keys`
+//! (`vigil_bus::accounts`), with the system account and the platform account
+//! `VIGIL` preloaded and the resolver keeping pushed tenant accounts, and the
+//! server's limits (`max_payload`). `vigil up` writes it to
+//! `data_dir/nats/nats-server.conf`, JetStream and the resolver store in
+//! `data_dir/nats/`; `vigil nats config` ([`write_config`]) writes the same
+//! file for a server run apart. It holds JWTs only, no seed (mode 0644).
 //!
 //! Invariants:
 //! - the server listens on the host and port of `nats.url`, the address the
@@ -19,8 +22,8 @@
 //!   supervisor's backoff), gets SIGTERM at shutdown (SIGKILL after
 //!   [`STOP_GRACE`]) after the services stopped, and never outlives `vigil`
 //!   (`kill_on_drop`, and the kernel sends it SIGTERM when `vigil` dies);
-//! - the password is never logged: the server's log lines are forwarded to
-//!   `tracing` (target `nats_server`) and the server does not print it.
+//! - no seed is logged nor written in the configuration: the server's log
+//!   lines are forwarded to `tracing` (target `nats_server`).
 
 #[path = "../../../nats/conf.rs"]
 mod conf;
@@ -32,7 +35,7 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-pub use conf::{render, render_template, ServerConf, ACCOUNT, TEMPLATE};
+pub use conf::{render, render_template, ServerConf, Trust, TEMPLATE};
 use tokio::io::AsyncBufReadExt;
 
 use crate::agent::stop_child;
@@ -57,8 +60,8 @@ pub enum NatsError {
     Url { url: String, message: String },
     #[error(
         "nats.url {url}: port {port} on {host} is already in use (another nats-server?), so vigil up cannot run its own \
-         nats-server there; set up.nats: false to use the server already running (it must require user nats.user with \
-         the password in nats.password_file, see nats/nats-server.conf), or give nats.url a free port"
+         nats-server there; set up.nats: false to use the server already running (it must run vigil's configuration, \
+         written by vigil nats config), or give nats.url a free port"
     )]
     PortTaken { url: String, host: String, port: u16 },
     #[error("{NATS_BINARY} is not in PATH; install it (Debian: apt-get install nats-server), or set up.nats: false to use a running one")]
@@ -69,6 +72,8 @@ pub enum NatsError {
     Io { path: String, action: &'static str, source: std::io::Error },
     #[error("cannot render the nats-server configuration: {0}")]
     Render(String),
+    #[error("{path}: {source}")]
+    Keys { path: String, source: vigil_bus::accounts::AccountsError },
     #[error("cannot start {binary}: {source}")]
     Spawn { binary: String, source: std::io::Error },
     #[error("nats-server exited before it was ready ({status}); its last lines:\n{log}")]
@@ -119,22 +124,64 @@ pub fn find_binary(path_env: Option<&str>) -> Result<PathBuf, NatsError> {
         .ok_or(NatsError::NotInstalled)
 }
 
-/// Ensures the password, writes the rendered configuration and checks the
-/// port is free; returns the configuration's path and the password. Blocking.
+/// The server configuration for `host:port` with its store in `store_dir`,
+/// trusting the operator of the bus keys in `data_dir/nats.keys` (generated
+/// if absent). Blocking.
+pub fn render_for(config: &Config, host: &str, port: u16, store_dir: &Path) -> Result<String, NatsError> {
+    let keys_path = config.nats_keys_path();
+    let keys = secret::ensure_nats_keys(&keys_path)?;
+    let jwt = |made: Result<String, vigil_bus::accounts::AccountsError>| {
+        made.map_err(|source| NatsError::Keys { path: keys_path.display().to_string(), source })
+    };
+    let (operator_jwt, system_account, system_account_jwt) =
+        (jwt(keys.operator_jwt())?, jwt(keys.system_account_public())?, jwt(keys.system_account_jwt())?);
+    let (platform_account, platform_account_jwt) = (jwt(keys.platform_account_public())?, jwt(keys.platform_account_jwt())?);
+    let trust = Trust {
+        operator_jwt: &operator_jwt,
+        system_account: &system_account,
+        system_account_jwt: &system_account_jwt,
+        platform_account: &platform_account,
+        platform_account_jwt: &platform_account_jwt,
+    };
+    render(&ServerConf { host, port, store_dir, trust }).map_err(NatsError::Render)
+}
+
+/// `vigil nats config`: writes `out_dir/nats-server.conf`, the configuration
+/// `vigil up` would run, for a server listening on `host:port` with its store
+/// in `store_dir` (paths as that server sees them). Returns the file's path.
+/// Blocking.
+pub fn write_config(config: &Config, out_dir: &Path, host: &str, port: u16, store_dir: &Path) -> Result<PathBuf, NatsError> {
+    let text = render_for(config, host, port, store_dir)?;
+    let path = out_dir.join("nats-server.conf");
+    std::fs::DirBuilder::new().recursive(true).mode(0o755).create(out_dir).map_err(|source| NatsError::Io {
+        path: out_dir.display().to_string(),
+        action: "cannot create the directory",
+        source,
+    })?;
+    vigil_runtime::files::replace(&path, text.as_bytes(), 0o644).map_err(|source| NatsError::Io {
+        path: path.display().to_string(),
+        action: "cannot write",
+        source,
+    })?;
+    Ok(path)
+}
+
+/// Ensures the keys and the services' creds, writes the rendered
+/// configuration and checks the port is free; returns the configuration's
+/// path and the creds. Blocking.
 fn prepare(config: &Config, host: &str, port: u16) -> Result<(PathBuf, String), NatsError> {
-    let password = secret::ensure_nats_password(&config.nats_password_path())?;
+    let creds = secret::ensure_nats_credentials(&config.nats_credentials_path(), &config.nats_keys_path())?;
     let dir = config.nats_dir();
     let io = |action: &'static str, path: &Path| {
         let shown = path.display().to_string();
         move |source| NatsError::Io { path: shown, action, source }
     };
     std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir).map_err(io("cannot create the directory", &dir))?;
-    let text = render(&ServerConf { host, port, store_dir: &dir, user: &config.nats.user, password: &password })
-        .map_err(NatsError::Render)?;
+    let text = render_for(config, host, port, &dir)?;
     let path = dir.join("nats-server.conf");
-    write_private(&path, &text).map_err(io("cannot write", &path))?;
+    vigil_runtime::files::replace(&path, text.as_bytes(), 0o644).map_err(io("cannot write", &path))?;
     match std::net::TcpListener::bind((host, port)) {
-        Ok(_) => Ok((path, password)),
+        Ok(_) => Ok((path, creds)),
         Err(error) if error.kind() == std::io::ErrorKind::AddrInUse => {
             Err(NatsError::PortTaken { url: mask_password(&config.nats.url), host: host.to_owned(), port })
         }
@@ -143,11 +190,6 @@ fn prepare(config: &Config, host: &str, port: u16) -> Result<(PathBuf, String), 
             message: format!("vigil up cannot listen on {host}:{port} ({error}); give nats.url an address of this machine"),
         }),
     }
-}
-
-/// Replaces `path` atomically with a 0600 file holding `text`.
-fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
-    vigil_runtime::files::replace(path, text.as_bytes(), 0o600)
 }
 
 /// The last lines a server printed.
@@ -205,10 +247,6 @@ async fn forward_log(stderr: tokio::process::ChildStderr, tail: Tail) {
         let (level, message) = parse_log_line(&line);
         match level {
             "ERR" | "FTL" => tracing::error!(target: "nats_server", "{message}"),
-            // expected: the password is in the 0600 config under data_dir, as in nats.password_file
-            "WRN" if message.starts_with("Plaintext passwords detected") => {
-                tracing::debug!(target: "nats_server", "{message}")
-            }
             "WRN" => tracing::warn!(target: "nats_server", "{message}"),
             "DBG" | "TRC" => tracing::trace!(target: "nats_server", "{message}"),
             _ => tracing::debug!(target: "nats_server", "{message}"),
@@ -232,13 +270,11 @@ fn parse_log_line(line: &str) -> (&str, &str) {
     ("", line)
 }
 
-/// Connects as `user`; ready once the server requires authentication and
-/// JetStream answers.
-async fn answers(url: &str, user: &str, password: &str) -> bool {
-    let options = async_nats::ConnectOptions::new()
-        .name("vigil up (nats-server readiness)")
-        .user_and_password(user.to_owned(), password.to_owned())
-        .connection_timeout(Duration::from_secs(1));
+/// Connects with the services' creds; ready once the server requires
+/// authentication and JetStream answers.
+async fn answers(url: &str, creds: &str) -> bool {
+    let Ok(options) = async_nats::ConnectOptions::new().credentials(creds) else { return false };
+    let options = options.name("vigil up (nats-server readiness)").connection_timeout(Duration::from_secs(1));
     let Ok(client) = options.connect(url).await else { return false };
     let ready = client.server_info().auth_required
         && matches!(tokio::time::timeout(Duration::from_secs(2), client.request("$JS.API.INFO", "".into())).await, Ok(Ok(_)));
@@ -247,7 +283,7 @@ async fn answers(url: &str, user: &str, password: &str) -> bool {
 }
 
 /// Waits until the server answers (see [`answers`]), or it exits, or `timeout`.
-async fn wait_ready(running: &mut Running, url: &str, user: &str, password: &str, timeout: Duration) -> Result<(), NatsError> {
+async fn wait_ready(running: &mut Running, url: &str, creds: &str, timeout: Duration) -> Result<(), NatsError> {
     let deadline = Instant::now() + timeout;
     loop {
         let status = running.child.try_wait().map_err(|source| NatsError::Spawn { binary: NATS_BINARY.into(), source })?;
@@ -256,7 +292,7 @@ async fn wait_ready(running: &mut Running, url: &str, user: &str, password: &str
             tokio::time::sleep(Duration::from_millis(100)).await;
             return Err(NatsError::Exited { status, log: tail_text(&running.tail) });
         }
-        if answers(url, user, password).await {
+        if answers(url, creds).await {
             return Ok(());
         }
         if Instant::now() >= deadline {
@@ -326,9 +362,9 @@ impl OwnServer {
         let (host, port) = listen_address(&config.nats.url)?;
         let binary = find_binary(path_env)?;
         let prepare_config = config.clone();
-        let (conf_path, password) = tokio::task::spawn_blocking(move || prepare(&prepare_config, &host, port)).await??;
+        let (conf_path, creds) = tokio::task::spawn_blocking(move || prepare(&prepare_config, &host, port)).await??;
         let mut running = spawn(&binary, &conf_path)?;
-        if let Err(error) = wait_ready(&mut running, &config.nats.url, &config.nats.user, &password, READY_TIMEOUT).await {
+        if let Err(error) = wait_ready(&mut running, &config.nats.url, &creds, READY_TIMEOUT).await {
             stop_child(&mut running.child, NATS_BINARY, STOP_GRACE).await;
             return Err(error);
         }
@@ -349,33 +385,60 @@ impl OwnServer {
 mod tests {
     use super::*;
 
-    fn conf<'a>(store_dir: &'a Path, password: &'a str) -> ServerConf<'a> {
-        ServerConf { host: "127.0.0.1", port: 4223, store_dir, user: "vigil", password }
+    fn trust() -> (vigil_bus::accounts::BusKeys, [String; 5]) {
+        let keys = vigil_bus::accounts::BusKeys::generate();
+        let jwts = [
+            keys.operator_jwt().unwrap(),
+            keys.system_account_public().unwrap(),
+            keys.system_account_jwt().unwrap(),
+            keys.platform_account_public().unwrap(),
+            keys.platform_account_jwt().unwrap(),
+        ];
+        (keys, jwts)
+    }
+
+    fn conf<'a>(store_dir: &'a Path, jwts: &'a [String; 5]) -> ServerConf<'a> {
+        let trust = Trust {
+            operator_jwt: &jwts[0],
+            system_account: &jwts[1],
+            system_account_jwt: &jwts[2],
+            platform_account: &jwts[3],
+            platform_account_jwt: &jwts[4],
+        };
+        ServerConf { host: "127.0.0.1", port: 4223, store_dir, trust }
     }
 
     #[test]
     fn the_template_renders_every_placeholder_quoted() {
-        let text = render(&conf(Path::new("/var/lib/vigil/nats"), "pw-0123456789abcdef")).unwrap();
+        let (keys, jwts) = trust();
+        let text = render(&conf(Path::new("/var/lib/vigil/nats"), &jwts)).unwrap();
         assert!(!text.contains("{{"), "{text}");
         assert!(text.contains("host: \"127.0.0.1\"\nport: 4223\n"), "{text}");
         assert!(text.contains("store_dir: \"/var/lib/vigil/nats\""), "{text}");
-        assert!(text.contains("{ user: \"vigil\", password: \"pw-0123456789abcdef\" }"), "{text}");
+        assert!(text.contains(&format!("operator: \"{}\"", jwts[0])), "{text}");
+        assert!(text.contains(&format!("system_account: \"{}\"", jwts[1])), "{text}");
+        assert!(text.contains("dir: \"/var/lib/vigil/nats/jwt\"\n  allow_delete: false"), "{text}");
+        assert!(text.contains(&format!("  \"{}\": \"{}\"\n  \"{}\": \"{}\"\n", jwts[1], jwts[2], jwts[3], jwts[4])), "{text}");
         assert!(text.contains("max_payload: 4MB"), "{text}");
-        assert!(text.contains(&format!("  {ACCOUNT} {{\n    jetstream: enabled\n")), "{text}");
+        for seed in [&keys.operator, &keys.system_account, &keys.system_user, &keys.platform_account, &keys.platform_user] {
+            assert!(!text.contains(seed.as_str()), "no seed in the configuration: {text}");
+        }
     }
 
     #[test]
     fn values_cannot_break_out_of_their_string() {
-        let text = render(&conf(Path::new("/data/a\"b\\c"), "p\"w\\0123456789abcdef")).unwrap();
+        let (_, mut jwts) = trust();
+        let text = render(&conf(Path::new("/data/a\"b\\c"), &jwts)).unwrap();
         assert!(text.contains(r#"store_dir: "/data/a\"b\\c""#), "{text}");
-        assert!(text.contains(r#"password: "p\"w\\0123456789abcdef""#), "{text}");
-        let error = render(&conf(Path::new("/data"), "line\nbreak: 1")).unwrap_err();
-        assert!(error.contains("password holds a control character") && !error.contains("break"), "{error}");
+        jwts[0] = "eyJ\"\n}\nauthorization: {}".into();
+        let error = render(&conf(Path::new("/data"), &jwts)).unwrap_err();
+        assert!(error.contains("operator_jwt holds a control character") && !error.contains("authorization"), "{error}");
     }
 
     #[test]
     fn an_unknown_placeholder_is_an_error() {
-        let error = render_template("port: {{port}}\nfoo: {{foo}}\n", &conf(Path::new("/d"), "0123456789abcdef")).unwrap_err();
+        let (_, jwts) = trust();
+        let error = render_template("port: {{port}}\nfoo: {{foo}}\n", &conf(Path::new("/d"), &jwts)).unwrap_err();
         assert!(error.contains("{{foo}}"), "{error}");
     }
 
@@ -387,11 +450,31 @@ mod tests {
             return;
         };
         let dir = tempfile::tempdir().unwrap();
+        let (_, jwts) = trust();
         let path = dir.path().join("nats-server.conf");
-        std::fs::write(&path, render(&conf(dir.path(), "p\"w\\0123456789abcdef")).unwrap()).unwrap();
+        std::fs::write(&path, render(&conf(dir.path(), &jwts)).unwrap()).unwrap();
         let output = std::process::Command::new(binary).arg("-c").arg(&path).arg("-t").output().unwrap();
         let said = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
         assert!(output.status.success() && said.contains("is valid"), "{said}");
+    }
+
+    #[test]
+    fn nats_config_writes_the_configuration_of_the_data_dirs_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config { data_dir: dir.path().join("data"), ..Config::default() };
+        let out = dir.path().join("etc/nats");
+        let path = write_config(&config, &out, "0.0.0.0", 4222, Path::new("/data")).unwrap();
+        assert_eq!(path, out.join("nats-server.conf"));
+        let text = std::fs::read_to_string(&path).unwrap();
+        let keys = secret::ensure_nats_keys(&config.nats_keys_path()).unwrap();
+        assert!(text.contains("host: \"0.0.0.0\"\nport: 4222\n") && text.contains("dir: \"/data/jwt\""), "{text}");
+        assert!(text.contains(&keys.platform_account_public().unwrap()), "the keys of data_dir");
+        assert!(!text.contains(&keys.operator) && !text.contains(&keys.platform_user), "no seed in the file");
+        let again = write_config(&config, &out, "0.0.0.0", 4222, Path::new("/data")).unwrap();
+        let again = std::fs::read_to_string(again).unwrap();
+        let operator_jwt = again.lines().find_map(|line| line.strip_prefix("operator: \"")).unwrap().trim_end_matches('"');
+        let claims = vigil_bus::accounts::decode_claims(operator_jwt).unwrap();
+        assert_eq!(claims["iss"], keys.operator_key().unwrap().public_key(), "the same operator, from data_dir");
     }
 
     #[test]
@@ -431,20 +514,21 @@ mod tests {
     }
 
     #[test]
-    fn the_rendered_configuration_is_private_and_holds_the_password_file() {
+    fn the_rendered_configuration_holds_no_secret_and_the_creds_are_private() {
         let dir = tempfile::tempdir().unwrap();
         let config = Config { data_dir: dir.path().to_path_buf(), ..Config::default() };
-        let (path, password) = prepare(&config, "127.0.0.1", vigil_testkit::free_port()).unwrap();
+        let (path, creds) = prepare(&config, "127.0.0.1", vigil_testkit::free_port()).unwrap();
         assert_eq!(path, dir.path().join("nats/nats-server.conf"));
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
         assert_eq!(std::fs::metadata(dir.path().join("nats")).unwrap().permissions().mode() & 0o777, 0o700);
-        assert_eq!(std::fs::read_to_string(config.nats_password_path()).unwrap(), password);
-        assert!(std::fs::read_to_string(&path).unwrap().contains(&format!("password: \"{password}\"")));
+        assert_eq!(std::fs::metadata(config.nats_credentials_path()).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(std::fs::read_to_string(config.nats_credentials_path()).unwrap(), creds);
+        let (_, seed) = vigil_bus::accounts::parse_creds(&creds, "t").unwrap();
+        assert!(!std::fs::read_to_string(&path).unwrap().contains(&seed));
     }
 
     #[tokio::test]
-    async fn own_server_requires_the_password_and_stops_with_vigil() {
+    async fn own_server_requires_the_creds_and_stops_with_vigil() {
         if find_binary(std::env::var("PATH").ok().as_deref()).is_err() {
             eprintln!("nats-server is not installed; skipped");
             return;
@@ -453,17 +537,20 @@ mod tests {
         let mut config = Config { data_dir: dir.path().to_path_buf(), ..Config::default() };
         config.nats.url = format!("nats://127.0.0.1:{}", vigil_testkit::free_port());
         let server = OwnServer::start(&config, std::env::var("PATH").ok().as_deref()).await.unwrap();
-        let password = std::fs::read_to_string(config.nats_password_path()).unwrap();
+        let creds = std::fs::read_to_string(config.nats_credentials_path()).unwrap();
         let anonymous = async_nats::connect(config.nats.url.as_str()).await.map(|_| ()).unwrap_err();
         assert_eq!(anonymous.kind(), async_nats::ConnectErrorKind::AuthorizationViolation, "{anonymous}");
+        // a user the operator never signed: same shape, other keys
+        let stranger = vigil_bus::accounts::BusKeys::generate().platform_user_creds().unwrap();
         let wrong = async_nats::ConnectOptions::new()
-            .user_and_password("vigil".into(), format!("{password}x"))
+            .credentials(&stranger)
+            .unwrap()
             .connect(config.nats.url.as_str())
             .await
             .map(|_| ())
             .unwrap_err();
         assert_eq!(wrong.kind(), async_nats::ConnectErrorKind::AuthorizationViolation, "{wrong}");
-        assert!(answers(&config.nats.url, "vigil", &password).await);
+        assert!(answers(&config.nats.url, &creds).await);
         assert!(dir.path().join("nats/jetstream").is_dir(), "JetStream stores in data_dir/nats");
         server.stop().await;
         assert!(tokio::net::TcpStream::connect(listen_address(&config.nats.url).map(|(h, p)| format!("{h}:{p}")).unwrap())

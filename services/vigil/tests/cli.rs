@@ -2,6 +2,7 @@
 //! configuration errors (exit 64), service names, `config print` / `check`.
 
 use std::process::{Command, Output};
+use std::time::Duration;
 
 fn vigil(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_vigil"));
@@ -198,18 +199,71 @@ fn up_stops_with_a_clear_error_when_the_nats_port_is_taken() {
     let error = stderr(&output);
     assert!(error.contains(&format!("port {port} on 127.0.0.1 is already in use")), "{error}");
     assert!(error.contains("set up.nats: false") && error.contains("give nats.url a free port"), "{error}");
-    let password = std::fs::read_to_string(dir.path().join("nats.password")).unwrap();
-    assert!(!error.contains(password.trim()), "the password is not shown: {error}");
+    let keys = std::fs::read_to_string(dir.path().join("nats.keys")).unwrap();
+    let keys: vigil_bus::accounts::BusKeys = serde_json::from_str(&keys).unwrap();
+    assert!(!error.contains(&keys.platform_user) && !error.contains(&keys.operator), "no seed is shown: {error}");
 }
 
 #[test]
-fn config_print_never_shows_the_nats_password() {
+fn config_print_never_shows_a_nats_seed() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("nats.password"), "operator-chosen-password-42\n").unwrap();
     let data_dir = dir.path().display().to_string();
+    let output = vigil(
+        &["--config", "/dev/null", "nats", "config", "--out", &format!("{data_dir}/out")],
+        &[("VIGIL_DATA_DIR", &data_dir)],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
     let output = vigil(&["--config", "/dev/null", "config", "print"], &[("VIGIL_DATA_DIR", &data_dir)]);
     assert!(output.status.success(), "{}", stderr(&output));
     let printed = String::from_utf8_lossy(&output.stdout);
-    assert!(printed.contains("  user: vigil  # user of the VIGIL account"), "{printed}");
-    assert!(!printed.contains("operator-chosen-password-42"), "{printed}");
+    assert!(printed.contains("  credentials_file: ''  # creds file"), "{printed}");
+    let creds = std::fs::read_to_string(dir.path().join("nats.creds")).unwrap();
+    let (_, seed) = vigil_bus::accounts::parse_creds(&creds, "test").unwrap();
+    assert!(!printed.contains(&seed), "{printed}");
+}
+
+#[test]
+fn nats_config_writes_the_server_configuration_a_separate_nats_server_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data").display().to_string();
+    let out = dir.path().join("etc-nats");
+    let port = vigil_testkit::free_port();
+    let store = dir.path().join("store");
+    let args = ["--config", "/dev/null", "nats", "config", "--out", out.to_str().unwrap(), "--listen"];
+    let listen = format!("127.0.0.1:{port}");
+    let output =
+        vigil(&[&args[..], &[listen.as_str(), "--store", store.to_str().unwrap()]].concat(), &[("VIGIL_DATA_DIR", &data_dir)]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let conf = out.join("nats-server.conf");
+    assert!(String::from_utf8_lossy(&output.stdout).contains(&format!("wrote {}", conf.display())));
+    // a nats-server run on it takes the services' creds vigil derived in data_dir
+    let mut server = std::process::Command::new("nats-server")
+        .arg("-c")
+        .arg(&conf)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("nats-server on PATH");
+    let creds = std::fs::read_to_string(dir.path().join("data/nats.creds")).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let connected =
+        runtime.block_on(vigil_testkit::try_eventually("the services' creds accepted", Duration::from_secs(10), || async {
+            let client = async_nats::ConnectOptions::new()
+                .credentials(&creds)
+                .unwrap()
+                .connect(format!("nats://{listen}"))
+                .await
+                .map_err(|error| error.to_string())?;
+            client.request("$JS.API.INFO", "".into()).await.map(|_| ()).map_err(|error| error.to_string())
+        }));
+    let _ = server.kill();
+    let _ = server.wait();
+    connected.unwrap();
+    assert!(store.join("jetstream").is_dir() && store.join("jwt").is_dir(), "the store is --store");
+    let error = vigil(
+        &["--config", "/dev/null", "nats", "config", "--out", out.to_str().unwrap(), "--listen", "nowhere"],
+        &[("VIGIL_DATA_DIR", &data_dir)],
+    );
+    assert_eq!(error.status.code(), Some(1));
+    assert!(stderr(&error).contains("--listen \"nowhere\" is not HOST:PORT"), "{}", stderr(&error));
 }

@@ -12,14 +12,15 @@ use vigil_testkit::{eventually, NatsServer};
 
 const SERVER: &str = "mysql://root@127.0.0.1:3306";
 
-/// A config for a test: private nats (its password in `dir/nats.password`,
-/// the default file), a fresh database name, port 0, data in `dir`.
+/// A config for a test: private nats (its services' creds in
+/// `dir/nats.creds`, the default file, its keys in `dir/nats.keys`), a fresh
+/// database name, port 0, data in `dir`.
 fn test_config(nats: &NatsServer, dir: &Path) -> (Config, String) {
     let database = format!("vigil_t_{}", hex::encode(rand::random::<[u8; 6]>()));
     let mut config = Config { data_dir: dir.to_path_buf(), ..Config::default() };
     config.nats.url = nats.url.clone();
-    config.nats.user = nats.user.clone();
-    nats.write_password_file(&config.nats_password_path()).unwrap();
+    nats.write_credentials_file(&config.nats_credentials_path()).unwrap();
+    nats.write_keys_file(&config.nats_keys_path()).unwrap();
     config.database.url = format!("{SERVER}/{database}");
     config.database.max_connections = 4;
     config.gateway.http_listen = "127.0.0.1:0".parse().unwrap();
@@ -75,18 +76,20 @@ async fn unreachable_nats_fails_the_start_naming_the_url() {
 }
 
 #[tokio::test]
-async fn a_wrong_nats_password_fails_the_start_naming_the_keys_not_the_password() {
+async fn wrong_nats_creds_fail_the_start_naming_the_file_not_the_seed() {
     let nats = NatsServer::start().await;
     let dir = tempfile::tempdir().unwrap();
     let (config, database) = test_config(&nats, dir.path());
-    std::fs::write(config.nats_password_path(), "not-the-password-0123456789").unwrap();
-    let error = match Stack::start_services(config, &[ServiceKind::Collector]).await {
-        Ok(_) => panic!("started with a wrong nats password"),
+    // creds of the same shape, signed by another operator's keys
+    let stranger = vigil_bus::accounts::BusKeys::generate();
+    std::fs::write(config.nats_credentials_path(), stranger.platform_user_creds().unwrap()).unwrap();
+    let error = match Stack::start_services(config.clone(), &[ServiceKind::Collector]).await {
+        Ok(_) => panic!("started with another operator's creds"),
         Err(error) => error.to_string(),
     };
-    assert!(error.starts_with(&format!("nats at {} refused user \"vigil\"", nats.url)), "{error}");
-    assert!(error.contains("check nats.user and nats.password_file"), "{error}");
-    assert!(!error.contains("not-the-password") && !error.contains(&nats.password), "the password is not shown: {error}");
+    assert!(error.starts_with(&format!("nats at {} refused the creds of nats.credentials_file", nats.url)), "{error}");
+    assert!(error.contains(&config.nats_credentials_path().display().to_string()), "{error}");
+    assert!(!error.contains(&stranger.platform_user), "the seed is not shown: {error}");
     drop_database(&database).await;
 }
 

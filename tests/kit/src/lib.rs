@@ -48,23 +48,24 @@ pub fn random_suffix() -> String {
 #[path = "../../../nats/conf.rs"]
 pub mod nats_conf;
 
-/// The user test servers accept (the `VIGIL` account's one user).
-pub const NATS_USER: &str = "vigil";
-
 /// A nats-server on a free port, run from the project's configuration
-/// (`nats/nats-server.conf`: the `VIGIL` account with JetStream, its limits)
-/// with a random password, and its own store. The store and the password
-/// survive [`NatsServer::restart`]; the process dies with the value.
-/// Anonymous clients are refused, as in production: connect with
-/// [`NatsServer::client`] (or `user` / `password`).
+/// (`nats/nats-server.conf`: operator mode, the system account and the
+/// platform account `VIGIL` with JetStream, its limits) with fresh bus keys
+/// (`vigil_bus::accounts::BusKeys`), and its own store. The store (with the
+/// account JWTs pushed to it) and the keys survive [`NatsServer::restart`];
+/// the process dies with the value. Anonymous clients are refused, as in
+/// production: connect with [`NatsServer::client`] (the services' user, its
+/// creds in `credentials`), [`NatsServer::system_client`] or
+/// [`NatsServer::connect_with`] other creds.
 pub struct NatsServer {
     pub port: u16,
     pub url: String,
     /// The HTTP monitoring port (`/connz`, `/subsz`, …).
     pub monitor_port: u16,
-    /// The one user of the `VIGIL` account and its password.
-    pub user: String,
-    pub password: String,
+    /// The bus keys the server trusts (its operator) and every JWT comes from.
+    pub keys: vigil_bus::accounts::BusKeys,
+    /// The creds file text of the services' user of `VIGIL`.
+    pub credentials: String,
     /// The JetStream store, the config and the server log live here (kept for its drop).
     store: tempfile::TempDir,
     conf: std::path::PathBuf,
@@ -77,31 +78,17 @@ impl NatsServer {
     /// and the start is retried on other ports (its log names the cause).
     pub async fn start() -> NatsServer {
         let store = tempfile::tempdir().expect("temp dir for jetstream");
-        let password = format!("{}{}", random_suffix(), random_suffix());
+        let keys = vigil_bus::accounts::BusKeys::generate();
+        let credentials = keys.platform_user_creds().expect("the services' creds");
         let conf = store.path().join("nats-server.conf");
-        let mut server = NatsServer {
-            port: 0,
-            url: String::new(),
-            monitor_port: 0,
-            user: NATS_USER.to_owned(),
-            password,
-            store,
-            conf,
-            process: None,
-        };
+        let mut server =
+            NatsServer { port: 0, url: String::new(), monitor_port: 0, keys, credentials, store, conf, process: None };
         let mut attempt = 1;
         loop {
             server.port = free_port();
             server.monitor_port = free_port();
             server.url = format!("nats://127.0.0.1:{}", server.port);
-            let text = nats_conf::render(&nats_conf::ServerConf {
-                host: "127.0.0.1",
-                port: server.port,
-                store_dir: server.store.path(),
-                user: NATS_USER,
-                password: &server.password,
-            })
-            .expect("render nats/nats-server.conf");
+            let text = server.render().expect("render nats/nats-server.conf");
             std::fs::write(&server.conf, text).expect("write the nats-server config");
             match server.spawn().await {
                 Ok(()) => return server,
@@ -115,6 +102,27 @@ impl NatsServer {
                 Err(error) => panic!("{error}"),
             }
         }
+    }
+
+    /// The configuration of this server (`nats/nats-server.conf` rendered with its keys).
+    fn render(&self) -> Result<String, String> {
+        let keys = &self.keys;
+        let jwt = |made: Result<String, vigil_bus::accounts::AccountsError>| made.map_err(|error| error.to_string());
+        let (operator_jwt, system_account, system_account_jwt) =
+            (jwt(keys.operator_jwt())?, jwt(keys.system_account_public())?, jwt(keys.system_account_jwt())?);
+        let (platform_account, platform_account_jwt) = (jwt(keys.platform_account_public())?, jwt(keys.platform_account_jwt())?);
+        nats_conf::render(&nats_conf::ServerConf {
+            host: "127.0.0.1",
+            port: self.port,
+            store_dir: self.store.path(),
+            trust: nats_conf::Trust {
+                operator_jwt: &operator_jwt,
+                system_account: &system_account,
+                system_account_jwt: &system_account_jwt,
+                platform_account: &platform_account,
+                platform_account_jwt: &platform_account_jwt,
+            },
+        })
     }
 
     /// Runs nats-server on the configured ports until JetStream answers its
@@ -134,7 +142,7 @@ impl NatsServer {
         let read_log = || std::fs::read_to_string(&log_path).unwrap_or_default().trim().to_owned();
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         loop {
-            let last = match self.connect_as(&self.user, &self.password).await {
+            let last = match self.connect_with(&self.credentials).await {
                 Ok(client) => match client.request("$JS.API.INFO", "".into()).await {
                     Ok(_) => return Ok(()),
                     Err(error) => error.to_string(),
@@ -178,14 +186,24 @@ impl NatsServer {
         }
     }
 
-    /// A client authenticated as the `VIGIL` account's user.
+    /// A client authenticated as the services' user of the `VIGIL` account.
     pub async fn client(&self) -> async_nats::Client {
-        self.connect_as(&self.user, &self.password).await.expect("connect to the test nats-server")
+        self.connect_with(&self.credentials).await.expect("connect to the test nats-server")
     }
 
-    /// A connection attempt as `user` / `password` (for tests of refusals).
-    pub async fn connect_as(&self, user: &str, password: &str) -> Result<async_nats::Client, async_nats::ConnectError> {
-        async_nats::ConnectOptions::new().user_and_password(user.to_owned(), password.to_owned()).connect(&self.url).await
+    /// A client of the system account (pushes account JWTs).
+    pub async fn system_client(&self) -> async_nats::Client {
+        let creds = self.keys.system_user_creds().expect("the system user's creds");
+        self.connect_with(&creds).await.expect("connect to the test nats-server as the system user")
+    }
+
+    /// A connection attempt with the creds file text `creds` (integrators,
+    /// tests of refusals).
+    pub async fn connect_with(&self, creds: &str) -> Result<async_nats::Client, async_nats::ConnectError> {
+        let options = async_nats::ConnectOptions::new()
+            .credentials(creds)
+            .map_err(|error| async_nats::ConnectError::with_source(async_nats::ConnectErrorKind::Authentication, error))?;
+        options.connect(&self.url).await
     }
 
     /// A connection attempt without credentials; the server refuses it
@@ -194,13 +212,16 @@ impl NatsServer {
         async_nats::connect(&self.url).await
     }
 
-    /// Writes the password to `path` (mode 0600), as `nats.password_file`
-    /// wants it.
-    pub fn write_password_file(&self, path: &std::path::Path) -> std::io::Result<()> {
-        use std::io::Write;
-        use std::os::unix::fs::OpenOptionsExt;
-        let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
-        file.write_all(self.password.as_bytes())
+    /// Writes the services' creds to `path` (mode 0600), as
+    /// `nats.credentials_file` wants them.
+    pub fn write_credentials_file(&self, path: &std::path::Path) -> std::io::Result<()> {
+        write_private(path, self.credentials.as_bytes())
+    }
+
+    /// Writes the bus keys to `path` (mode 0600), as `vigil` keeps them in
+    /// `data_dir/nats.keys` (the gateway signs tenant accounts with them).
+    pub fn write_keys_file(&self, path: &std::path::Path) -> std::io::Result<()> {
+        write_private(path, &serde_json::to_vec_pretty(&self.keys).map_err(std::io::Error::other)?)
     }
 
     /// Stops the server (SIGKILL); its store stays for [`Self::restart`].
@@ -217,6 +238,13 @@ impl NatsServer {
             panic!("{error}");
         }
     }
+}
+
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
+    file.write_all(bytes)
 }
 
 /// Why a test nats-server did not come up.
@@ -300,11 +328,12 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn test_servers_require_the_password_across_restarts() {
+    async fn test_servers_require_the_creds_across_restarts() {
         let mut server = NatsServer::start().await;
         let refused = server.anonymous_client_result().await.map(|_| ()).unwrap_err();
         assert_eq!(refused.kind(), async_nats::ConnectErrorKind::AuthorizationViolation, "{refused}");
-        let wrong = server.connect_as(&server.user, "not-the-password").await.map(|_| ()).unwrap_err();
+        let stranger = vigil_bus::accounts::BusKeys::generate().platform_user_creds().unwrap();
+        let wrong = server.connect_with(&stranger).await.map(|_| ()).unwrap_err();
         assert_eq!(wrong.kind(), async_nats::ConnectErrorKind::AuthorizationViolation, "{wrong}");
         let client = server.client().await;
         assert!(client.server_info().auth_required);

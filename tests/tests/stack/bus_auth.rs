@@ -1,6 +1,6 @@
 //! The bus is never anonymous: with the stack running on a nats-server from
-//! the project's configuration, a client without credentials or with a
-//! wrong password is refused at CONNECT, so it can neither read a tenant's
+//! the project's configuration (operator mode), a client without credentials
+//! or with creds the operator never signed is refused at CONNECT, so it can neither read a tenant's
 //! snapshots (`metrics.>`), ask the collector (`vigil.collector.*`), nor
 //! publish a forged snapshot; the services, authenticated, still work.
 
@@ -23,7 +23,7 @@ fn refused(what: &str, result: Result<async_nats::Client, async_nats::ConnectErr
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn anonymous_and_wrong_password_clients_are_refused_while_the_services_work() {
+async fn anonymous_and_wrong_credentials_clients_are_refused_while_the_services_work() {
     let stack = Stack::new().await.unwrap();
     let _services = stack.spawn(&["gateway", "collector"]).await.unwrap();
     let acme = stack.tenant("acme").await.unwrap();
@@ -32,8 +32,13 @@ async fn anonymous_and_wrong_password_clients_are_refused_while_the_services_wor
     // Refused at CONNECT: no subscription (metrics.>, a collector request's
     // reply) and no publish can follow.
     refused("anonymous", stack.nats.anonymous_client_result().await);
-    refused("wrong password", stack.nats.connect_as(&stack.nats.user, &format!("{}-wrong", stack.nats.password)).await);
-    refused("unknown user", stack.nats.connect_as("intruder", &stack.nats.password).await);
+    // creds of the same shape from another operator's keys
+    let stranger = vigil_bus::accounts::BusKeys::generate();
+    refused("a user another operator signed", stack.nats.connect_with(&stranger.platform_user_creds().unwrap()).await);
+    // the right user's seed with a JWT the platform account never signed
+    let (_, seed) = vigil_bus::accounts::parse_creds(&stack.nats.credentials, "test").unwrap();
+    let (forged_jwt, _) = vigil_bus::accounts::parse_creds(&stranger.platform_user_creds().unwrap(), "test").unwrap();
+    refused("a forged user jwt", stack.nats.connect_with(&vigil_bus::accounts::creds(&forged_jwt, &seed)).await);
 
     // The platform user reads what the services publish.
     let platform = stack.nats.client().await;
@@ -61,8 +66,10 @@ async fn anonymous_and_wrong_password_clients_are_refused_while_the_services_wor
     // Still refused with the stack busy, and nothing but the services connected.
     refused("anonymous, later", stack.nats.anonymous_client_result().await);
     let connz: serde_json::Value = serde_json::from_str(&stack.nats.monitor("/connz?auth=1").await.unwrap()).unwrap();
+    let services_user = vigil_bus::accounts::public_key(&seed, "user").unwrap();
+    let platform_account = stack.nats.keys.platform_account_public().unwrap();
     for connection in connz["connections"].as_array().unwrap() {
-        assert_eq!(connection["authorized_user"], stack.nats.user.as_str(), "{connection}");
-        assert_eq!(connection["account"], "VIGIL", "{connection}");
+        assert_eq!(connection["authorized_user"], services_user.as_str(), "{connection}");
+        assert_eq!(connection["account"], platform_account.as_str(), "{connection}");
     }
 }

@@ -1,6 +1,6 @@
 //! `vigil up`: one command, the whole stack plus a local sovigilant watching
 //! this machine, on a nats-server of its own that refuses anonymous clients;
-//! the first admin's credentials are printed once, the nats password never.
+//! the first admin's credentials are printed once, a nats seed never.
 
 use std::{
     io::{BufRead, BufReader},
@@ -19,11 +19,13 @@ async fn vigil_up_runs_the_stack_and_monitors_this_machine() {
     let mut env = stack.env();
     env.insert("VIGIL_UP_AGENT_BINARY".into(), bin("sovigilant").display().to_string());
     // vigil up runs its own nats-server (up.nats defaults to true) on
-    // nats.url, with a password it generates into data_dir/nats.password
+    // nats.url, trusting keys it generates into data_dir/nats.keys, the
+    // services connecting with the creds it derives into data_dir/nats.creds
     let nats_url = format!("nats://127.0.0.1:{}", free_port());
     env.insert("VIGIL_NATS_URL".into(), nats_url.clone());
-    env.remove("VIGIL_NATS_PASSWORD_FILE");
-    std::fs::remove_file(stack.nats_password_file()).unwrap();
+    env.remove("VIGIL_NATS_CREDENTIALS_FILE");
+    std::fs::remove_file(stack.nats_credentials_file()).unwrap();
+    std::fs::remove_file(stack.nats_keys_file()).unwrap();
     let log = stack.data_dir.path().join("vigil-up.log");
     let mut child = Command::new(bin("vigil"))
         .arg("up")
@@ -62,18 +64,21 @@ async fn vigil_up_runs_the_stack_and_monitors_this_machine() {
     assert!(up_line.contains(&stack.http_port.to_string()), "{up_line}");
 
     // Its nats-server listens on nats.url and refuses anonymous and wrong clients.
-    let nats_password = std::fs::read_to_string(stack.nats_password_file()).expect("the nats password was generated");
+    let creds = std::fs::read_to_string(stack.nats_credentials_file()).expect("the services' creds were generated");
+    let keys = std::fs::read_to_string(stack.nats_keys_file()).expect("the nats keys were generated");
     let nats_line = nats_line.expect("vigil up says where its nats-server is");
-    assert!(nats_line.contains(&nats_url) && nats_line.contains("user vigil"), "{nats_line}");
-    assert!(nats_line.contains(&stack.nats_password_file().display().to_string()), "{nats_line}");
+    assert!(nats_line.contains(&nats_url), "{nats_line}");
+    assert!(nats_line.contains(&stack.nats_credentials_file().display().to_string()), "{nats_line}");
     let anonymous = async_nats::connect(nats_url.as_str()).await.map(|_| ()).expect_err("an anonymous client got in");
     assert_eq!(anonymous.kind(), async_nats::ConnectErrorKind::AuthorizationViolation, "{anonymous}");
-    let connect = |password: String| {
-        async_nats::ConnectOptions::new().user_and_password("vigil".into(), password).connect(nats_url.clone())
+    let connect = |creds: String| {
+        let url = nats_url.clone();
+        async move { async_nats::ConnectOptions::new().credentials(&creds).unwrap().connect(url).await }
     };
-    let wrong = connect(format!("{nats_password}x")).await.map(|_| ()).expect_err("a wrong password got in");
+    let stranger = vigil_bus::accounts::BusKeys::generate().platform_user_creds().unwrap();
+    let wrong = connect(stranger).await.map(|_| ()).expect_err("another operator's user got in");
     assert_eq!(wrong.kind(), async_nats::ConnectErrorKind::AuthorizationViolation, "{wrong}");
-    let platform = connect(nats_password.clone()).await.expect("the platform user connects");
+    let platform = connect(creds.clone()).await.expect("the platform user connects");
     assert_eq!(platform.server_info().max_payload, 4 * 1024 * 1024, "the project's limits are in force");
     drop(platform);
 
@@ -115,7 +120,10 @@ async fn vigil_up_runs_the_stack_and_monitors_this_machine() {
     assert!(std::net::TcpStream::connect(nats_url.trim_start_matches("nats://")).is_err(), "its nats-server stopped with it");
     let logged = read(&log);
     assert!(logged.contains("nats-server ready"), "{logged}");
-    assert!(!logged.contains(nats_password.trim()), "the nats password is never logged");
+    let keys: vigil_bus::accounts::BusKeys = serde_json::from_str(&keys).unwrap();
+    for seed in [&keys.operator, &keys.system_account, &keys.system_user, &keys.platform_account, &keys.platform_user] {
+        assert!(!logged.contains(seed.as_str()), "a nats seed is never logged");
+    }
 }
 
 fn read(path: &std::path::Path) -> String {

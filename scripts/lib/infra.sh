@@ -137,6 +137,20 @@ ensure_test_packages() {
   if [ ${#missing[@]} -gt 0 ]; then apt_install "${missing[@]}"; fi
   ensure_podman_config
   ensure_test_image
+  ensure_prometheus
+}
+
+# Prometheus, promtool and node_exporter (Debian's prometheus and
+# prometheus-node-exporter): the Prometheus stack tests scrape Vigil with a
+# real Prometheus and lint both expositions with `promtool check metrics`;
+# vigil-prom-bench and agent-footprint compare with node_exporter. Nothing
+# is started here: each test and bench starts its own on a free port.
+ensure_prometheus() {
+  local missing=()
+  [ -x /usr/bin/prometheus ] && [ -x /usr/bin/promtool ] || missing+=(prometheus)
+  [ -x /usr/bin/prometheus-node-exporter ] || missing+=(prometheus-node-exporter)
+  if [ ${#missing[@]} -gt 0 ]; then apt_install "${missing[@]}"; fi
+  return 0
 }
 
 # crun refuses this machine's cgroups: podman runs containers with runc, and
@@ -178,4 +192,9 @@ ensure_schemathesis() {
     "$venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION" >&2
   fi
   echo "$venv/bin"
+}
+
+# podman-compose runs compose.yaml in the compose test (tests/compose/run.sh).
+ensure_podman_compose() {
+  command -v podman-compose >/dev/null || apt_install podman-compose
 }

@@ -406,6 +406,7 @@ function Users() {
 }
 
 const Channels = lazy(() => import('./Channels').then((m) => m.Channels), 'notification channels');
+const ScrapeTokens = lazy(() => import('./settings/ScrapeTokens').then((m) => m.ScrapeTokens), 'scrape tokens');
 
 export function Settings() {
   return (
@@ -413,6 +414,7 @@ export function Settings() {
       <h1>Settings</h1>
       <Tokens />
       <Channels />
+      <ScrapeTokens />
       <Users />
     </div>
   );

@@ -18,6 +18,9 @@ pub(crate) async fn publish_status(shared: &Shared, tenant_id: &str, id: &str) {
 }
 
 pub(crate) async fn publish_record(shared: &Shared, record: &ActionRecord) {
+    if record.status.is_final() {
+        crate::telemetry::metrics().finished.get_or_create(&[("status", record.status.as_str().to_owned())]).inc();
+    }
     let subject = subjects::action(&record.tenant_id, &record.host_id, ActionStage::Status);
     let payload = match serde_json::to_vec(record) {
         Ok(payload) => payload,

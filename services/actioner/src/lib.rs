@@ -23,6 +23,7 @@ mod events;
 mod progress;
 pub mod store;
 mod sweep;
+mod telemetry;
 
 use std::sync::Arc;
 
@@ -72,6 +73,7 @@ impl Actioner {
     /// Loads (or generates) the signing key, ensures the streams, the
     /// durable consumer and the endpoints.
     pub async fn build(config: ActionerConfig, nats: async_nats::Client, pool: MySqlPool) -> Result<Actioner, ActionerError> {
+        telemetry::metrics();
         if config.signing_key_file.is_empty() {
             return Err(ActionerError::Config("signing_key_file is empty; give the action key's file".into()));
         }

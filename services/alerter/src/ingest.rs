@@ -73,6 +73,7 @@ async fn evaluate(shared: &Shared, items: &[MetricsSnapshot]) -> Result<Committe
             return;
         }
         if host.evaluated_at.is_none_or(|evaluated| snapshot.collected_at > evaluated) {
+            crate::telemetry::metrics().evaluations.inc();
             context.snapshot(host, instances, snapshot, changes);
         }
     })

@@ -32,6 +32,7 @@ pub mod rules;
 mod silences;
 mod store;
 mod sweep;
+mod telemetry;
 pub mod template;
 mod tenants;
 
@@ -115,6 +116,7 @@ impl Alerter {
     /// Ensures the streams, its two durable consumers (snapshots, host
     /// events) and its endpoints.
     pub async fn build(config: AlerterConfig, nats: async_nats::Client, pool: MySqlPool) -> Result<Alerter, AlerterError> {
+        telemetry::metrics();
         if let Some(url) = config.dashboard_url() {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
                 return Err(AlerterError::Config(format!("public_url {url:?} must start with http:// or https://")));

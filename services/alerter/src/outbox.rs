@@ -163,9 +163,16 @@ async fn send(shared: &Shared, row: &OutboxRow) -> Outcome {
         Ok(notification) => notification,
         Err(error) => return never(format!("outbox payload is not a notification: {error}")),
     };
+    let kind = channel.config.kind();
     match shared.sender.send(&channel.config, &notification).await {
-        Ok(delivered) => Outcome { status: delivered.status, error: None },
-        Err(SendError { status, retry, message }) => Outcome { status, error: Some((message, retry)) },
+        Ok(delivered) => {
+            crate::telemetry::delivered(kind, true);
+            Outcome { status: delivered.status, error: None }
+        }
+        Err(SendError { status, retry, message }) => {
+            crate::telemetry::delivered(kind, false);
+            Outcome { status, error: Some((message, retry)) }
+        }
     }
 }
 
@@ -188,7 +195,9 @@ async fn publish(shared: &Shared, id: &str, event: &AlertEvent) -> Outcome {
             .map_err(|_| "no ack within 5s".to_owned())?
             .map_err(|e| e.to_string())
     };
-    match sent.await {
+    let sent = sent.await;
+    crate::telemetry::delivered("bus", sent.is_ok());
+    match sent {
         Ok(_) => Outcome { status: None, error: None },
         Err(error) => {
             Outcome { status: None, error: Some((format!("cannot publish the alert event: {error}"), Retry::After(None))) }

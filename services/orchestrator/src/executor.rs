@@ -224,6 +224,7 @@ async fn finish(shared: &Shared, drive: &Drive) -> Result<(), sqlx::Error> {
     };
     store::run_finished(&mut tx, &drive.run.id, status, reason.as_deref(), Utc::now()).await?;
     tx.commit().await?;
+    crate::telemetry::run_finished(store::run_status_str(status));
     tracing::info!(tenant_id = %drive.run.tenant_id, run_id = %drive.run.id, status = store::run_status_str(status), "scenario run finished");
     Ok(())
 }
@@ -242,6 +243,7 @@ async fn stop_by_kill_switch(shared: &Shared, drive: &Drive, next: &StepRow) -> 
     );
     store::run_finished(&mut tx, &drive.run.id, RunStatus::Stopped, Some(&reason), now).await?;
     tx.commit().await?;
+    crate::telemetry::run_finished(store::run_status_str(RunStatus::Stopped));
     tracing::info!(tenant_id = %drive.run.tenant_id, run_id = %drive.run.id, "scenario run stopped by the kill switch");
     Ok(())
 }

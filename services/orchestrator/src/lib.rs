@@ -29,6 +29,7 @@ pub mod render;
 pub mod spec;
 mod start;
 mod store;
+mod telemetry;
 mod triggers;
 
 use std::collections::HashSet;
@@ -87,6 +88,7 @@ impl Orchestrator {
         nats: async_nats::Client,
         pool: MySqlPool,
     ) -> Result<Orchestrator, OrchestratorError> {
+        telemetry::metrics();
         if config.run_lease < Duration::from_secs(1) {
             return Err(OrchestratorError::Config(format!(
                 "run_lease {} is too short; give at least 1s",

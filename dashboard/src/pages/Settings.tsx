@@ -407,6 +407,7 @@ function Users() {
 
 const Channels = lazy(() => import('./Channels').then((m) => m.Channels), 'notification channels');
 const ScrapeTokens = lazy(() => import('./settings/ScrapeTokens').then((m) => m.ScrapeTokens), 'scrape tokens');
+const Integrators = lazy(() => import('./settings/Integrators').then((m) => m.Integrators), 'integrators');
 
 export function Settings() {
   return (
@@ -415,6 +416,7 @@ export function Settings() {
       <Tokens />
       <Channels />
       <ScrapeTokens />
+      <Integrators />
       <Users />
     </div>
   );

@@ -155,7 +155,7 @@ export async function startStack({ agentInterval = '1s' } = {}) {
       ...process.env,
       RUST_LOG: process.env.RUST_LOG ?? 'info',
       // vigil up runs its own nats-server there (up.nats: true, the default),
-      // with a password it generates into data/nats.password
+      // trusting keys it generates into data/nats.keys (services: data/nats.creds)
       VIGIL_NATS_URL: `nats://127.0.0.1:${natsPort}`,
       VIGIL_DATABASE_URL: `${MARIADB}/${db}`,
       VIGIL_DATA_DIR: join(dir, 'data'),

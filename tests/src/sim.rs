@@ -95,14 +95,18 @@ impl Agent {
         let mut metrics = snapshot(self.seq, at, self.seq);
         edit(&mut metrics);
         self.connection.sender.send(metrics_message(&self.host, metrics)).await.expect("the stream is open");
-        let reply = tokio::time::timeout(std::time::Duration::from_secs(15), self.connection.replies.next())
-            .await
-            .expect("an ack within 15 s")
-            .expect("the stream is open")
-            .expect("not an error status");
-        match reply.payload {
-            Some(vigil_proto::server_message::Payload::Ack(ack)) => assert!(ack.accepted, "{ack:?}"),
-            other => panic!("expected an ack, got {other:?}"),
+        loop {
+            let reply = tokio::time::timeout(std::time::Duration::from_secs(15), self.connection.replies.next())
+                .await
+                .expect("an ack within 15 s")
+                .expect("the stream is open")
+                .expect("not an error status");
+            match reply.payload {
+                Some(vigil_proto::server_message::Payload::Ack(ack)) => break assert!(ack.accepted, "{ack:?}"),
+                // the tenant's interval, sent when the stream opens or it changes
+                Some(vigil_proto::server_message::Payload::Config(_)) => continue,
+                other => panic!("expected an ack, got {other:?}"),
+            }
         }
     }
 

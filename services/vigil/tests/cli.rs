@@ -267,3 +267,112 @@ fn nats_config_writes_the_server_configuration_a_separate_nats_server_runs() {
     assert_eq!(error.status.code(), Some(1));
     assert!(stderr(&error).contains("--listen \"nowhere\" is not HOST:PORT"), "{}", stderr(&error));
 }
+
+#[test]
+fn tls_ca_generates_the_material_once_and_prints_or_writes_the_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().display().to_string();
+    let env = [("VIGIL_DATA_DIR", data_dir.as_str()), ("VIGIL_GATEWAY_TLS_HOSTNAMES", "gateway")];
+    let printed = vigil(&["--config", "/dev/null", "tls", "ca"], &env);
+    assert!(printed.status.success(), "{}", stderr(&printed));
+    let ca = std::fs::read_to_string(dir.path().join("tls/ca.pem")).unwrap();
+    assert!(ca.starts_with("-----BEGIN CERTIFICATE-----"), "{ca}");
+    assert_eq!(String::from_utf8_lossy(&printed.stdout), ca, "stdout is the generated ca");
+    assert!(dir.path().join("tls/server.pem").is_file() && dir.path().join("tls/server.key").is_file());
+
+    let out = dir.path().join("enrol/ca.pem");
+    std::fs::create_dir(dir.path().join("enrol")).unwrap();
+    let written = vigil(&["--config", "/dev/null", "tls", "ca", "--out", out.to_str().unwrap()], &env);
+    assert!(written.status.success(), "{}", stderr(&written));
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), ca, "the same ca: nothing is generated twice");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&out).unwrap().permissions().mode() & 0o777, 0o644, "agents read it");
+
+    let refused = vigil(&["--config", "/dev/null", "tls", "ca", "--out", "/nonexistent/dir/ca.pem"], &env);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(stderr(&refused).contains("/nonexistent/dir/ca.pem: cannot write the ca"), "{}", stderr(&refused));
+}
+
+#[test]
+fn user_add_if_absent_leaves_an_existing_user_unchanged() {
+    let database = FreshDatabase::new();
+    let url = database.url();
+    let env = [("VIGIL_DATABASE_URL", url.as_str())];
+    let add = |password: &str| {
+        let args = ["--config", "/dev/null", "user", "add", "--if-absent", "--tenant", "acme", "--email", "ops@acme.test"];
+        vigil(&[&args[..], &["--role", "admin", "--password", password]].concat(), &env)
+    };
+    let hash = || {
+        let output = Command::new("mysql")
+            .args(["-uroot", "-h127.0.0.1", "-N", "-B", &database.name, "-e", "SELECT password_hash FROM users"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&output.stdout).trim().to_owned()
+    };
+    let first = add("first-password-1");
+    assert!(first.status.success(), "{}", stderr(&first));
+    assert!(String::from_utf8_lossy(&first.stdout).contains("user ops@acme.test (admin) added to tenant acme"));
+    let stored = hash();
+    assert!(!stored.is_empty());
+
+    let again = add("second-password-2");
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert_eq!(String::from_utf8_lossy(&again.stdout).trim(), "user ops@acme.test exists; unchanged");
+    assert_eq!(hash(), stored, "the password was not changed");
+}
+
+#[test]
+fn ping_exits_0_while_the_service_answers_and_1_when_none_does() {
+    let database = FreshDatabase::new();
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data").display().to_string();
+    let nats_dir = dir.path().join("nats");
+    let port = vigil_testkit::free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let written = vigil(
+        &["--config", "/dev/null", "nats", "config", "--out", nats_dir.to_str().unwrap(), "--listen", &listen],
+        &[("VIGIL_DATA_DIR", &data_dir)],
+    );
+    assert!(written.status.success(), "{}", stderr(&written));
+    let mut server = Command::new("nats-server")
+        .arg("-c")
+        .arg(nats_dir.join("nats-server.conf"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("nats-server on PATH");
+    let url = format!("nats://{listen}");
+    let env = [("VIGIL_DATA_DIR", data_dir.as_str()), ("VIGIL_NATS_URL", url.as_str()), ("VIGIL_DATABASE_URL", &database.url())]
+        .map(|(k, v)| (k, v.to_owned()));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+
+    // the server up, no collector: an answer nobody gives
+    let nobody = runtime.block_on(vigil_testkit::try_eventually("nats-server up", Duration::from_secs(10), || async {
+        let output = vigil(&["--config", "/dev/null", "ping", "collector"], &env);
+        match stderr(&output).contains("no collector answered its nats ping") {
+            true => Ok(output),
+            false => Err(stderr(&output)),
+        }
+    }));
+
+    let mut collector = Command::new(env!("CARGO_BIN_EXE_vigil"));
+    collector.args(["--config", "/dev/null", "run", "collector"]).env_clear().envs(env.iter().copied());
+    let mut collector = collector.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
+    let answered = runtime.block_on(vigil_testkit::try_eventually("the collector answers", Duration::from_secs(60), || async {
+        let output = vigil(&["--config", "/dev/null", "ping", "collector"], &env);
+        match output.status.success() {
+            true => Ok(output),
+            false => Err(stderr(&output)),
+        }
+    }));
+    let _ = collector.kill();
+    let _ = collector.wait();
+    let _ = server.kill();
+    let _ = server.wait();
+
+    let nobody = nobody.unwrap();
+    assert_eq!(nobody.status.code(), Some(1));
+    let answered = answered.unwrap();
+    assert_eq!(String::from_utf8_lossy(&answered.stdout).trim(), "collector answers");
+}

@@ -19,7 +19,11 @@ cd "$(dirname "$0")/../.."
 BIN_DIR=${VIGIL_BIN_DIR:-${CARGO_TARGET_DIR:-$PWD/target}/debug}
 MARIADB=${VIGIL_TEST_MARIADB:-mysql://root@127.0.0.1:3306}
 # test cases per operation and phase: the whole run takes a few minutes
-MAX_EXAMPLES=${VIGIL_API_MAX_EXAMPLES:-25}
+MAX_EXAMPLES=${VIGIL_API_MAX_EXAMPLES:-50}
+SEED=${VIGIL_API_SEED:-$RANDOM}
+KEEP=${VIGIL_API_KEEP:-}
+# vigil refuses VIGIL_* variables it does not know: these are this script's
+unset VIGIL_BIN_DIR VIGIL_TEST_MARIADB VIGIL_API_MAX_EXAMPLES VIGIL_API_SEED VIGIL_API_KEEP
 
 for binary in vigil sovigilant; do
   if [ ! -x "$BIN_DIR/$binary" ]; then
@@ -41,7 +45,7 @@ cleanup() {
     kill -KILL "$vigil_pid" 2>/dev/null || true
   fi
   mariadb -h127.0.0.1 -uroot -e "DROP DATABASE IF EXISTS \`$db\`" 2>/dev/null || true
-  if [ -z "${VIGIL_API_KEEP:-}" ]; then rm -rf "$dir"; else log "kept $dir"; fi
+  if [ -z "$KEEP" ]; then rm -rf "$dir"; else log "kept $dir"; fi
 }
 trap cleanup EXIT
 
@@ -81,18 +85,28 @@ request = urllib.request.Request(base + "/api/auth/login", body, {"content-type"
 print(json.load(urllib.request.urlopen(request, timeout=10))["access_token"])
 PY
 )
-log "stack up at $base; schemathesis $("$st_bin/schemathesis" --version | grep -o '[0-9][0-9.]*' | head -1) on $base/api/openapi.json"
+# /api/metrics/prometheus takes a scrape token (tests/api/schemathesis.toml)
+API_SCRAPE_TOKEN=$(python3 - "$base" "$token" <<'PY'
+import json, sys, urllib.request
+base, token = sys.argv[1], sys.argv[2]
+headers = {"content-type": "application/json", "authorization": "Bearer " + token}
+request = urllib.request.Request(base + "/api/config/scrape-tokens", b'{"name": "schemathesis"}', headers)
+print(json.load(urllib.request.urlopen(request, timeout=10))["token"])
+PY
+)
+export API_SCRAPE_TOKEN
+log "stack up at $base (seed $SEED); schemathesis $("$st_bin/schemathesis" --version | grep -o '[0-9][0-9.]*' | head -1) on $base/api/openapi.json"
 
 status=0
 "$st_bin/schemathesis" --config-file tests/api/schemathesis.toml run "$base/api/openapi.json" \
   --header "Authorization: Bearer $token" \
   --checks all \
   --max-examples "$MAX_EXAMPLES" \
-  --seed "${VIGIL_API_SEED:-$RANDOM}" \
+  --seed "$SEED" \
   --report junit --report-dir "$dir/report" \
   "$@" || status=$?
 if [ "$status" -ne 0 ]; then
   log "schemathesis found problems (exit $status); the gateway's log: $dir/vigil.log"
-  VIGIL_API_KEEP=1
+  KEEP=1
 fi
 exit "$status"

@@ -166,7 +166,8 @@ pub(crate) struct ActionsQuery {
     /// Only actions created before this one (the last id of the previous page).
     #[param(pattern = "^[A-Za-z0-9_-]{1,50}$")]
     before: Option<String>,
-    /// At most this many (default 100, at most 1,000).
+    /// At most this many (default 100; taken within 1 to 1,000).
+    #[param(value_type = Option<i64>, minimum = 0, maximum = 4294967295_i64)]
     limit: Option<u32>,
 }
 

@@ -33,7 +33,7 @@ use vigil_bus::messages::{
 use vigil_bus::subjects::alerter;
 
 use crate::error::ApiError;
-use crate::rest::{id_from_path, ApiJson, ApiQuery, Caller};
+use crate::rest::{id_from_path, ApiJson, ApiJsonList, ApiQuery, Caller};
 use crate::Shared;
 
 type AppState = Arc<Shared>;
@@ -88,9 +88,10 @@ pub(crate) struct HistoryQuery {
     #[param(pattern = "^[A-Za-z0-9_-]{1,50}$")]
     rule_id: Option<String>,
     /// The previous page's `next_before`.
+    #[param(value_type = Option<i64>, minimum = 0)]
     before: Option<u64>,
-    /// Entries per page (default 50, at most 500).
-    #[param(minimum = 1, maximum = 500)]
+    /// Entries per page (default 50; taken within 1 to 500).
+    #[param(value_type = Option<i64>, minimum = 0, maximum = 4294967295_i64)]
     limit: Option<u32>,
 }
 
@@ -112,12 +113,13 @@ pub(crate) async fn history(
     if let Some(rule) = &query.rule_id {
         id_from_path("rule", rule)?;
     }
+    let before = history_position(query.before)?;
     let request = AlertHistoryQuery {
         tenant_id: caller.tenant_id,
         host_id: query.host_id,
         severity: query.severity,
         rule_id: query.rule_id,
-        before: query.before,
+        before,
         limit: query.limit.unwrap_or(50),
     };
     Ok(Json(messages::request(&shared.nats, alerter::ALERT_HISTORY, &request).await?))
@@ -143,6 +145,17 @@ pub(crate) async fn acknowledge(
     id_from_path("alert", &id)?;
     let request = AcknowledgeAlert { tenant_id: caller.tenant_id.clone(), alert_id: id, by: caller.email(&shared).await };
     Ok(Json(messages::request(&shared.nats, alerter::ACKNOWLEDGE, &request).await?))
+}
+
+/// `before` of a history page: a position is an `i64` (what the description
+/// says), so a larger number is a 400 rather than an empty page.
+fn history_position(before: Option<u64>) -> Result<Option<u64>, ApiError> {
+    match before {
+        Some(before) if i64::try_from(before).is_err() => {
+            Err(ApiError::bad_request(format!("before={before} is past the last history position")))
+        }
+        before => Ok(before),
+    }
 }
 
 // ---------------------------------------------------------------- rules
@@ -449,7 +462,7 @@ pub(crate) async fn list_channels(State(shared): State<AppState>, caller: Caller
 pub(crate) async fn put_channels(
     State(shared): State<AppState>,
     caller: Caller,
-    ApiJson(channels): ApiJson<Vec<ChannelInput>>,
+    ApiJsonList(channels): ApiJsonList<ChannelInput>,
 ) -> Result<Json<Vec<ChannelRecord>>, ApiError> {
     caller.require_admin()?;
     let request = PutChannels { tenant_id: caller.tenant_id, channels };
@@ -474,4 +487,18 @@ pub(crate) async fn test_channel(
     caller.require_admin()?;
     id_from_path("channel", &id)?;
     Ok(Json(messages::request(&shared.nats, alerter::TEST_CHANNEL, &item(&caller, id)).await?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_history_position_past_i64_is_a_400() {
+        assert_eq!(history_position(None).unwrap(), None);
+        assert_eq!(history_position(Some(i64::MAX as u64)).unwrap(), Some(i64::MAX as u64));
+        let error = history_position(Some(i64::MAX as u64 + 1)).unwrap_err();
+        assert_eq!(error.status, StatusCode::BAD_REQUEST);
+        assert_eq!(error.message, "before=9223372036854775808 is past the last history position");
+    }
 }

@@ -122,7 +122,7 @@ pub(crate) struct ContainerMetricsAnswer {
     tag = "inventory",
     params(
         ("id" = String, Path, description = "container id: <host_id>:<container name>", pattern = "^[A-Za-z0-9_-]{1,50}:[A-Za-z0-9_.-]{1,100}$"),
-        MetricsQuery,
+        crate::rest::WindowQuery,
     ),
     responses((status = 200, description = "the container's points in the window, oldest first", body = ContainerMetricsAnswer)),
 )]
@@ -167,7 +167,7 @@ pub(crate) struct CustomQuery {
     tag = "inventory",
     params(
         ("id" = String, Path, description = "host id", pattern = "^[A-Za-z0-9_-]{1,50}$"),
-        MetricsQuery,
+        crate::rest::WindowQuery,
         ("name" = Option<String>, Query, description = "only this custom metric's points"),
     ),
     responses((status = 200, description = "custom metric points in the window, oldest first", body = Vec<CustomPoint>)),

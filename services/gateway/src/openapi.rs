@@ -116,6 +116,7 @@ pub(crate) fn finish(mut openapi: OpenApi) -> OpenApi {
     components
         .schemas
         .insert(<ErrorBody as utoipa::ToSchema>::name().into_owned(), <ErrorBody as utoipa::PartialSchema>::schema());
+    open_flattened_inputs(&mut components.schemas);
     for (path, item) in openapi.paths.paths.iter_mut() {
         let names_an_item = path.contains('{');
         for operation in [
@@ -135,6 +136,37 @@ pub(crate) fn finish(mut openapi: OpenApi) -> OpenApi {
         }
     }
     openapi
+}
+
+/// A record that flattens an input type with `deny_unknown_fields` (a
+/// `RuleRecord` is a `RuleInput` plus its id and times) is described as
+/// `allOf: [RuleInput, {id, ...}]`, and `RuleInput`'s
+/// `additionalProperties: false` would refuse the record's own fields: inside
+/// an `allOf`, such an input is inlined without it (the input itself, as a
+/// request body, still refuses unknown fields).
+fn open_flattened_inputs(schemas: &mut std::collections::BTreeMap<String, RefOr<Schema>>) {
+    let closed: std::collections::BTreeMap<String, Schema> = schemas
+        .iter()
+        .filter_map(|(name, schema)| match schema {
+            RefOr::T(Schema::Object(object)) if object.additional_properties.is_some() => {
+                let mut open = object.clone();
+                open.additional_properties = None;
+                Some((format!("#/components/schemas/{name}"), Schema::Object(open)))
+            }
+            _ => None,
+        })
+        .collect();
+    for schema in schemas.values_mut() {
+        if let RefOr::T(Schema::AllOf(all_of)) = schema {
+            for item in &mut all_of.items {
+                if let RefOr::Ref(reference) = item {
+                    if let Some(open) = closed.get(&reference.ref_location) {
+                        *item = RefOr::T(open.clone());
+                    }
+                }
+            }
+        }
+    }
 }
 
 fn add_error_answers(operation: &mut Operation, names_an_item: bool) {

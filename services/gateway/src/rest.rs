@@ -56,18 +56,55 @@ pub(crate) async fn api_not_found(uri: axum::http::Uri) -> ApiError {
 // ---------------------------------------------------------------------------
 // Extractors
 
-/// `Json<T>` whose rejections are our error body (400 syntax, 422 shape).
+/// A JSON object body (`Json<T>`) whose rejections are our error body (400
+/// syntax, 415 content type, 422 shape). The body must be an object: serde
+/// would also read a struct from an array (`[]` as a struct whose fields
+/// all have defaults), which the description does not allow.
 pub(crate) struct ApiJson<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match Json::<T>::from_request(request, state).await {
-            Ok(Json(value)) => Ok(ApiJson(value)),
-            Err(rejection) => Err(json_rejection(rejection)),
+        let (value, body) = json_body::<T, S>(request, state).await?;
+        if body.iter().find(|byte| !byte.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(ApiError::new(ErrorCode::Unprocessable, "the JSON body has the wrong shape: send an object ({...})"));
         }
+        Ok(ApiJson(value))
     }
+}
+
+/// A JSON array body (`PUT /api/config/notifications`), with the rejections of [`ApiJson`].
+pub(crate) struct ApiJsonList<T>(pub Vec<T>);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJsonList<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        Ok(ApiJsonList(json_body::<Vec<T>, S>(request, state).await?.0))
+    }
+}
+
+/// The body as `T` and as it came: JSON content type (415), at most
+/// [`BODY_LIMIT`] (413), JSON (400), of `T`'s shape (422).
+async fn json_body<T: DeserializeOwned, S: Send + Sync>(request: Request, state: &S) -> Result<(T, bytes::Bytes), ApiError> {
+    let json_type = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .map(|value| value.split(';').next().unwrap_or_default().trim().to_ascii_lowercase())
+        .is_some_and(|essence| {
+            essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+        });
+    if !json_type {
+        return Err(ApiError::with_status(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "send the body as JSON with content-type: application/json",
+        ));
+    }
+    let ApiBody(body) = ApiBody::from_request(request, state).await?;
+    let Json(value) = Json::<T>::from_bytes(&body).map_err(json_rejection)?;
+    Ok((value, body))
 }
 
 fn json_rejection(rejection: JsonRejection) -> ApiError {
@@ -80,6 +117,24 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
         _ => rejection.body_text(),
     };
     ApiError::with_status(status, message)
+}
+
+/// The body as bytes (any content type) whose rejections are our error
+/// body: over [`BODY_LIMIT`] a 413.
+pub(crate) struct ApiBody(pub bytes::Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for ApiBody {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match bytes::Bytes::from_request(request, state).await {
+            Ok(body) => Ok(ApiBody(body)),
+            Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                Err(ApiError::with_status(rejection.status(), format!("the body is larger than {BODY_LIMIT} bytes")))
+            }
+            Err(rejection) => Err(ApiError::with_status(rejection.status(), rejection.body_text())),
+        }
+    }
 }
 
 /// `Query<T>` whose rejection is our 400 body.
@@ -369,10 +424,10 @@ pub(crate) async fn get_host(
 #[into_params(parameter_in = Query)]
 pub(crate) struct MetricsQuery {
     /// Start of the window: RFC 3339 or unix seconds (default: an hour before `to`).
-    #[param(example = "2026-01-31T12:00:00Z")]
+    #[param(value_type = Option<Instant>, inline)]
     from: Option<String>,
     /// End of the window: RFC 3339 or unix seconds (default: now).
-    #[param(example = "1769860800")]
+    #[param(value_type = Option<Instant>, inline)]
     to: Option<String>,
     /// Most points answered (default 1000).
     #[param(value_type = Option<u32>, minimum = 1, maximum = 10000)]
@@ -380,6 +435,24 @@ pub(crate) struct MetricsQuery {
     /// Seconds per bucket: one point per bucket (its highest cpu).
     #[param(value_type = Option<u32>, minimum = 1, maximum = 86400)]
     step: Option<String>,
+}
+
+/// The query of a window without `step` (`/api/containers/{id}/metrics`,
+/// `/api/hosts/{id}/custom`), for their description: they read a
+/// [`MetricsQuery`] and ignore its `step`.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // described only
+pub(crate) struct WindowQuery {
+    /// Start of the window: RFC 3339 or unix seconds (default: an hour before `to`).
+    #[param(value_type = Option<Instant>, inline)]
+    from: Option<String>,
+    /// End of the window: RFC 3339 or unix seconds (default: now).
+    #[param(value_type = Option<Instant>, inline)]
+    to: Option<String>,
+    /// Most points answered (default 1000).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 10000)]
+    limit: Option<String>,
 }
 
 /// `GET /api/hosts/{id}/metrics` answers `{host_id, from, to, points}`; the
@@ -402,6 +475,28 @@ pub(crate) struct HostMetricsAnswer {
     /// Oldest first.
     points: Vec<MetricsPoint>,
 }
+
+/// A `from` or `to` of a query, for the description: unix seconds (any
+/// second chrono can hold) or an RFC 3339 date-time, as [`parse_time`] reads them.
+pub(crate) struct Instant;
+
+impl utoipa::PartialSchema for Instant {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, OneOfBuilder, SchemaFormat, Type};
+        let seconds = ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .minimum(Some(DateTime::<Utc>::MIN_UTC.timestamp() as f64))
+            .maximum(Some(DateTime::<Utc>::MAX_UTC.timestamp() as f64))
+            .description(Some("unix seconds"));
+        let text = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)))
+            .description(Some("RFC 3339, e.g. 2026-01-31T12:00:00Z"));
+        OneOfBuilder::new().item(seconds).item(text).into()
+    }
+}
+
+impl utoipa::ToSchema for Instant {}
 
 /// RFC 3339 or unix seconds.
 pub(crate) fn parse_time(name: &str, value: &str) -> Result<DateTime<Utc>, ApiError> {
@@ -433,7 +528,11 @@ pub(crate) fn time_window(
 ) -> Result<(DateTime<Utc>, DateTime<Utc>), ApiError> {
     let to = to.map(|v| parse_time("to", v)).transpose()?.unwrap_or(now);
     let span = chrono::Duration::from_std(span).unwrap_or(chrono::Duration::hours(1));
-    let from = from.map(|v| parse_time("from", v)).transpose()?.unwrap_or(to - span);
+    // `to` may be the first instant chrono holds: the default `from` then stops there
+    let from = from
+        .map(|v| parse_time("from", v))
+        .transpose()?
+        .unwrap_or_else(|| to.checked_sub_signed(span).unwrap_or(DateTime::<Utc>::MIN_UTC));
     if from > to {
         return Err(ApiError::bad_request(format!("from ({}) is after to ({}); swap them", from.to_rfc3339(), to.to_rfc3339())));
     }
@@ -542,10 +641,10 @@ pub(crate) async fn host_metrics_hourly(
 #[into_params(parameter_in = Query)]
 pub(crate) struct HourlyQuery {
     /// Start of the window: RFC 3339 or unix seconds (default: 30 days before `to`).
-    #[param(example = "2026-01-01T00:00:00Z")]
+    #[param(value_type = Option<Instant>, inline)]
     from: Option<String>,
     /// End of the window: RFC 3339 or unix seconds (default: now).
-    #[param(example = "1769860800")]
+    #[param(value_type = Option<Instant>, inline)]
     to: Option<String>,
 }
 
@@ -659,6 +758,48 @@ mod tests {
             let error = metrics_window(&query(from, to, limit), now).unwrap_err();
             assert_eq!(error.status, StatusCode::BAD_REQUEST, "{from:?} {to:?} {limit:?}");
         }
+    }
+
+    fn json_request(body: &str) -> Request {
+        Request::builder().header(header::CONTENT_TYPE, "application/json").body(axum::body::Body::from(body.to_owned())).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_json_body_is_an_object_and_a_list_body_an_array() {
+        let Ok(ApiJson(body)) = ApiJson::<CreateTokenRequest>::from_request(json_request(r#"{"name": "a"}"#), &()).await else {
+            panic!("an object is a body")
+        };
+        assert_eq!(body.name.as_deref(), Some("a"));
+        for not_an_object in ["[]", "[null]", " [] "] {
+            let Err(error) = ApiJson::<CreateTokenRequest>::from_request(json_request(not_an_object), &()).await else {
+                panic!("{not_an_object} is not a body")
+            };
+            assert_eq!(error.status, StatusCode::UNPROCESSABLE_ENTITY, "{not_an_object}");
+            assert_eq!(error.message, "the JSON body has the wrong shape: send an object ({...})");
+        }
+        let Ok(ApiJsonList(list)) = ApiJsonList::<u32>::from_request(json_request("[1, 2]"), &()).await else {
+            panic!("an array is a list body")
+        };
+        assert_eq!(list, vec![1, 2]);
+        let Err(error) = ApiJsonList::<u32>::from_request(json_request("{}"), &()).await else {
+            panic!("an object is not a list")
+        };
+        assert_eq!(error.status, StatusCode::UNPROCESSABLE_ENTITY);
+        let Err(error) = ApiJson::<CreateTokenRequest>::from_request(json_request("{"), &()).await else { panic!("not JSON") };
+        assert_eq!(error.status, StatusCode::BAD_REQUEST);
+        let plain = Request::builder().body(axum::body::Body::from("{}")).unwrap();
+        let Err(error) = ApiJson::<CreateTokenRequest>::from_request(plain, &()).await else { panic!("no content type") };
+        assert_eq!(
+            (error.status, error.message.as_str()),
+            (StatusCode::UNSUPPORTED_MEDIA_TYPE, "send the body as JSON with content-type: application/json")
+        );
+    }
+
+    #[test]
+    fn a_window_ending_at_the_first_instant_chrono_holds_is_clamped_not_a_panic() {
+        let first = DateTime::<Utc>::MIN_UTC.timestamp().to_string();
+        let (from, to, _) = metrics_window(&query(None, Some(&first), None), Utc::now()).unwrap();
+        assert_eq!((from, to), (DateTime::UNIX_EPOCH, DateTime::UNIX_EPOCH));
     }
 
     #[test]

@@ -29,7 +29,7 @@ use vigil_bus::messages::{
 use vigil_bus::subjects::orchestrator;
 
 use crate::error::ApiError;
-use crate::rest::{host_id_from_path, id_from_path, ApiJson, ApiQuery, Caller};
+use crate::rest::{host_id_from_path, id_from_path, ApiBody, ApiJson, ApiQuery, Caller};
 use crate::Shared;
 
 type AppState = Arc<Shared>;
@@ -65,6 +65,17 @@ pub(crate) async fn get_scenario(
     Ok(Json(messages::request(&shared.nats, orchestrator::GET, &request).await?))
 }
 
+/// A scenario's text: any content type, but UTF-8 (a 400 in the API's error
+/// shape otherwise, not axum's plain-text rejection).
+fn scenario_source(body: axum::body::Bytes) -> Result<String, ApiError> {
+    String::from_utf8(body.into()).map_err(|error| {
+        ApiError::bad_request(format!(
+            "the body is not UTF-8 text (byte {}); send the scenario as YAML or JSON",
+            error.utf8_error().valid_up_to()
+        ))
+    })
+}
+
 async fn save(shared: &Shared, caller: &Caller, id: Option<String>, source: String) -> Result<ScenarioRecord, ApiError> {
     caller.require_admin()?;
     if source.trim().is_empty() {
@@ -87,9 +98,9 @@ async fn save(shared: &Shared, caller: &Caller, id: Option<String>, source: Stri
 pub(crate) async fn create_scenario(
     State(shared): State<AppState>,
     caller: Caller,
-    source: String,
+    ApiBody(body): ApiBody,
 ) -> Result<(StatusCode, Json<ScenarioRecord>), ApiError> {
-    Ok((StatusCode::CREATED, Json(save(&shared, &caller, None, source).await?)))
+    Ok((StatusCode::CREATED, Json(save(&shared, &caller, None, scenario_source(body)?).await?)))
 }
 
 #[utoipa::path(
@@ -107,10 +118,10 @@ pub(crate) async fn update_scenario(
     State(shared): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    source: String,
+    ApiBody(body): ApiBody,
 ) -> Result<Json<ScenarioRecord>, ApiError> {
     id_from_path("scenario", &id)?;
-    Ok(Json(save(&shared, &caller, Some(id), source).await?))
+    Ok(Json(save(&shared, &caller, Some(id), scenario_source(body)?).await?))
 }
 
 #[utoipa::path(
@@ -144,7 +155,7 @@ pub(crate) struct RunQuery {
 }
 
 /// Body of `POST /api/scenarios/{id}/run`, optional.
-#[derive(Deserialize, Default, utoipa::ToSchema)]
+#[derive(Debug, Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RunBody {
     /// The host the run acts on (else the trigger's hosts, else the steps' `host_id`).
@@ -157,7 +168,7 @@ pub(crate) struct RunBody {
     path = "/scenarios/{id}/run",
     tag = "scenarios",
     params(("id" = String, Path, description = "scenario id", pattern = "^[A-Za-z0-9_-]{1,50}$"), RunQuery),
-    request_body(content = Option<RunBody>, description = "optional"),
+    request_body(content = Option<RunBody>, description = "optional: nothing or null means the trigger's hosts"),
     responses(
         (status = 202, description = "the run, started", body = ScenarioRun),
         (status = 200, description = "a dry run: the steps rendered, nothing done", body = ScenarioRun),
@@ -169,18 +180,11 @@ pub(crate) async fn run_scenario(
     caller: Caller,
     Path(id): Path<String>,
     ApiQuery(query): ApiQuery<RunQuery>,
-    body: axum::body::Bytes,
+    ApiBody(body): ApiBody,
 ) -> Result<(StatusCode, Json<ScenarioRun>), ApiError> {
     caller.require_operator()?;
     id_from_path("scenario", &id)?;
-    // the body is optional: none means the trigger's hosts
-    let body: RunBody = if body.iter().all(u8::is_ascii_whitespace) {
-        RunBody::default()
-    } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| ApiError::bad_request(format!("bad JSON body: {e}; send {{\"host_id\": \"...\"}} or nothing")))?
-    };
-    let host_id = body.host_id;
+    let host_id = run_body(&body)?.host_id;
     if let Some(host) = &host_id {
         host_id_from_path(host)?;
     }
@@ -189,6 +193,19 @@ pub(crate) async fn run_scenario(
     let run: ScenarioRun = messages::request(&shared.nats, orchestrator::RUN, &request).await?;
     let status = if run.status == RunStatus::DryRun { StatusCode::OK } else { StatusCode::ACCEPTED };
     Ok((status, Json(run)))
+}
+
+/// The body of a run is optional: nothing (or `null`) means the trigger's hosts.
+fn run_body(body: &[u8]) -> Result<RunBody, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(RunBody::default());
+    }
+    let bad = |e: String| ApiError::bad_request(format!("bad JSON body: {e}; send {{\"host_id\": \"...\"}} or nothing"));
+    match serde_json::from_slice(body).map_err(|e| bad(e.to_string()))? {
+        serde_json::Value::Null => Ok(RunBody::default()),
+        object @ serde_json::Value::Object(_) => serde_json::from_value(object).map_err(|e| bad(e.to_string())),
+        _ => Err(bad("not an object".to_owned())),
+    }
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -200,6 +217,8 @@ pub(crate) struct RunsQuery {
     /// Only runs older than this one (the last id of the previous page).
     #[param(pattern = "^[A-Za-z0-9_-]{1,50}$")]
     before: Option<String>,
+    /// At most this many (default 50; taken within 1 to 500).
+    #[param(value_type = Option<i64>, minimum = 0, maximum = 4294967295_i64)]
     limit: Option<u32>,
 }
 
@@ -279,4 +298,30 @@ pub(crate) async fn put_settings(
     let request =
         PutScenarioSettings { tenant_id: caller.tenant_id.clone(), enabled: body.enabled, by: caller.email(&shared).await };
     Ok(Json(messages::request(&shared.nats, orchestrator::PUT_SETTINGS, &request).await?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_scenario_body_that_is_not_utf8_is_a_400_in_the_error_shape() {
+        assert_eq!(scenario_source(axum::body::Bytes::from_static(b"name: x\n")).unwrap(), "name: x\n");
+        let error = scenario_source(axum::body::Bytes::from_static(b"X\x15C\xff")).unwrap_err();
+        assert_eq!(error.status, StatusCode::BAD_REQUEST);
+        assert_eq!(error.message, "the body is not UTF-8 text (byte 3); send the scenario as YAML or JSON");
+    }
+
+    #[test]
+    fn a_run_body_may_be_absent_null_or_name_a_host() {
+        for absent in ["", " \n", "null"] {
+            assert_eq!(run_body(absent.as_bytes()).unwrap().host_id, None, "{absent:?}");
+        }
+        assert_eq!(run_body(br#"{"host_id": "web-1"}"#).unwrap().host_id.as_deref(), Some("web-1"));
+        for bad in ["{", "[]", "[null]", "7", r#"{"host": "web-1"}"#] {
+            let error = run_body(bad.as_bytes()).unwrap_err();
+            assert_eq!(error.status, StatusCode::BAD_REQUEST, "{bad}");
+            assert!(error.message.starts_with("bad JSON body"), "{bad}: {}", error.message);
+        }
+    }
 }

@@ -285,7 +285,7 @@ pub(crate) async fn create(
     delete,
     path = "/config/scrape-tokens/{id}",
     tag = "prometheus",
-    params(("id" = String, Path, description = "scrape token id")),
+    params(("id" = String, Path, description = "scrape token id", pattern = "^[A-Za-z0-9_-]{1,50}$")),
     responses(
         (status = 204, description = "revoked"),
         (status = 403, description = "the caller is not an admin", body = crate::openapi::ErrorBody),

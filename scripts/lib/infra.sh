@@ -194,7 +194,11 @@ ensure_schemathesis() {
   echo "$venv/bin"
 }
 
-# podman-compose runs compose.yaml in the compose test (tests/compose/run.sh).
+# podman-compose runs compose.yaml in the compose test (tests/compose/run.sh);
+# docker-compose (1.29) checks the file against docker's compose schema.
 ensure_podman_compose() {
-  command -v podman-compose >/dev/null || apt_install podman-compose
+  local missing=()
+  command -v podman-compose >/dev/null || missing+=(podman-compose)
+  command -v docker-compose >/dev/null || missing+=(docker-compose)
+  if [ ${#missing[@]} -gt 0 ]; then apt_install "${missing[@]}"; fi
 }

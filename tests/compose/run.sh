@@ -48,6 +48,12 @@ ensure_podman_config
 ensure_podman_compose
 ensure_standin_images
 
+# docker's own compose accepts the file (a schema check; there is no engine)
+if ! VIGIL_ADMIN_PASSWORD=unused docker-compose -f compose.yaml config -q; then
+  log "error: docker-compose rejects compose.yaml"
+  exit 1
+fi
+
 # The binaries: the newest of the debug and release builds.
 bin_dir=target/debug
 if [ target/release/vigil -nt target/debug/vigil ] && [ -x target/release/sovigilant ]; then bin_dir=target/release; fi

@@ -368,7 +368,8 @@ pub(crate) async fn start(shared: Arc<Shared>, stop: CancellationToken) -> Resul
 
 /// `vigil.gateway.tenants.retention`: the tenants with a retention of their own.
 async fn retentions(pool: &MySqlPool) -> Result<Vec<TenantRetention>, ServiceError> {
-    let rows: Vec<(String, Option<u64>, Option<u64>, Option<u64>)> = sqlx::query_as(
+    type Row = (String, Option<u64>, Option<u64>, Option<u64>);
+    let rows: Vec<Row> = sqlx::query_as(
         "SELECT id, retention_raw_seconds, retention_hourly_seconds, retention_daily_seconds FROM tenants \
          WHERE retention_raw_seconds IS NOT NULL OR retention_hourly_seconds IS NOT NULL OR retention_daily_seconds IS NOT NULL \
          ORDER BY id",

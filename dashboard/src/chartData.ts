@@ -3,11 +3,11 @@
 // draws more than `maxPoints` points per series. Output x is unix seconds,
 // strictly increasing.
 
-import type { HourlyPoint, MetricsPoint } from './api/types';
+import type { DailyPoint, HourlyPoint, MetricsPoint } from './api/types';
 
 export type Series = [number[], (number | null)[], (number | null)[]];
 
-export type RangeKey = '1h' | '24h' | '7d' | '30d' | '90d';
+export type RangeKey = '1h' | '24h' | '7d' | '30d' | '90d' | '1y';
 
 export const MAX_CHART_POINTS = 600;
 
@@ -17,14 +17,25 @@ export const MAX_CHART_POINTS = 600;
  * `MAX_CHART_POINTS` points instead of all its snapshots (7 d at 10 s is
  * 60,480, more than the server's 10,000-point limit). 0: every snapshot.
  */
-export const RANGES: Record<RangeKey, { label: string; seconds: number; limit: number; step: number; hourly?: true }> = {
+export const RANGES: Record<RangeKey, { label: string; seconds: number; limit: number; step: number; hourly?: true; daily?: true }> = {
   '1h': { label: '1 h', seconds: 3600, limit: 1000, step: 0 },
   '24h': { label: '24 h', seconds: 86400, limit: 10000, step: 86400 / MAX_CHART_POINTS },
   '7d': { label: '7 d', seconds: 7 * 86400, limit: 10000, step: (7 * 86400) / MAX_CHART_POINTS },
   // beyond the 7 days of raw snapshots: hourly aggregates (`/metrics/hourly`, kept 90 days)
   '30d': { label: '30 d', seconds: 30 * 86400, limit: 0, step: 0, hourly: true },
   '90d': { label: '90 d', seconds: 90 * 86400, limit: 0, step: 0, hourly: true },
+  // beyond the hourly rows: daily aggregates (`/metrics/daily`, kept 2 years)
+  '1y': { label: '1 y', seconds: 365 * 86400, limit: 0, step: 0, daily: true },
 };
+
+/** Daily aggregates as chart series: each day at its middle, its average CPU and memory (% of its total). */
+export function dailySeries(points: DailyPoint[]): Series {
+  const rows = points
+    .map((p) => ({ t: Date.parse(p.day) / 1000 + 43200, cpu: p.cpu_avg, mem: p.memory_total > 0 ? (100 * p.memory_avg) / p.memory_total : null }))
+    .filter((r) => Number.isFinite(r.t))
+    .sort((a, b) => a.t - b.t);
+  return [rows.map((r) => r.t), rows.map((r) => r.cpu), rows.map((r) => r.mem)];
+}
 
 /** Hourly aggregates as chart series: each hour at its middle, its average CPU and memory (% of its total). */
 export function hourlySeries(points: HourlyPoint[]): Series {

@@ -9,7 +9,9 @@ import {
   normalizeMetricsRange, normalizePreview, normalizeRule, normalizeRules, normalizeServices, normalizeSilence,
   normalizeSilences, normalizeTokens, normalizeUser, normalizeUsers, parseErrorBody,
 } from './normalize';
+import { normalizeDaily } from './normalize';
 import { jwtExpiry, Session } from './session';
+import type { DailyAnswer } from './types';
 import type {
   ActionParams, ActionRecord, ActionsQuery, ActionType, ActiveAlertsFilter, AgentToken, Alert, AlertHistoryPage, AlertHistoryQuery, ChannelInput, ChannelRecord, ChannelTestResult,
   ContainerInfo, CreatedToken, CreatedUser, HostDetail, HourlyAnswer, MaintenanceInput, MaintenanceRecord, MetricsRangeAnswer,
@@ -165,6 +167,12 @@ export class ApiClient {
   async hourly(id: string, from: Date, to: Date): Promise<HourlyAnswer> {
     const q = new URLSearchParams({ from: from.toISOString(), to: to.toISOString() });
     return normalizeHourly(await this.request('GET', `/api/hosts/${encodeURIComponent(id)}/metrics/hourly?${q}`));
+  }
+
+  /** Daily aggregates (complete days, folded from the hourly ones; kept 2 years). */
+  async daily(id: string, from: Date, to: Date): Promise<DailyAnswer> {
+    const q = new URLSearchParams({ from: from.toISOString(), to: to.toISOString() });
+    return normalizeDaily(await this.request('GET', `/api/hosts/${encodeURIComponent(id)}/metrics/daily?${q}`));
   }
 
   /** null when the server has no such route yet (404): "not available", not an error. */

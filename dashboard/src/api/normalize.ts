@@ -5,6 +5,7 @@
 // type) is rejected (null or NormalizeError), never half-accepted.
 
 import { ACTION_STATUSES } from './types';
+import type { DailyAnswer, DailyPoint } from './types';
 import type {
   ActionPolicy, ActionRecord, ActionStatus, AgentToken, Alert, AlertHistoryEntry, AlertHistoryPage, AlertMatcher, AlertStatus,
   AlertTransition, ChannelRecord, ChannelTestResult, ContainerInfo, HostDetail, HostMetrics, HostRecord, HostStatus,
@@ -177,6 +178,20 @@ export function normalizeHourly(raw: unknown): HourlyAnswer {
       disk_avg: num(p.disk_avg), network_rx_total: num(p.network_rx_total), network_tx_total: num(p.network_tx_total),
     }));
   points.sort((a, b) => Date.parse(a.hour) - Date.parse(b.hour));
+  return { host_id: str(raw.host_id), from: str(raw.from), to: str(raw.to), points };
+}
+
+export function normalizeDaily(raw: unknown): DailyAnswer {
+  if (!isObj(raw)) throw new NormalizeError(`a daily metrics answer must be an object, got ${describe(raw)}`);
+  const points: DailyPoint[] = listOf(raw, 'points')
+    .filter(isObj)
+    .filter((p) => Number.isFinite(Date.parse(str(p.day))))
+    .map((p) => ({
+      day: str(p.day), samples: num(p.samples), cpu_avg: num(p.cpu_avg), cpu_max: num(p.cpu_max),
+      memory_avg: num(p.memory_avg), memory_max: num(p.memory_max), memory_total: num(p.memory_total),
+      disk_avg: num(p.disk_avg), network_rx_total: num(p.network_rx_total), network_tx_total: num(p.network_tx_total),
+    }));
+  points.sort((a, b) => Date.parse(a.day) - Date.parse(b.day));
   return { host_id: str(raw.host_id), from: str(raw.from), to: str(raw.to), points };
 }
 

@@ -63,6 +63,11 @@ export interface HourlyPoint {
 
 export interface HourlyAnswer { host_id: string; from: string; to: string; points: HourlyPoint[] }
 
+/** One complete UTC day of a host, folded from its hours (`GET /api/hosts/{id}/metrics/daily`); `day` is its midnight. */
+export type DailyPoint = Omit<HourlyPoint, 'hour'> & { day: string };
+
+export interface DailyAnswer { host_id: string; from: string; to: string; points: DailyPoint[] }
+
 export interface ContainerInfo {
   /** Set by `/api/containers` (all hosts); absent per host. */
   host_id?: string;

@@ -5,6 +5,7 @@ import { DASH } from '../format';
 import { useAlerts, useSortedIds, useSummary } from '../hooks';
 import { AlertList } from '../components/Alerts';
 import { HostList } from '../components/HostRow';
+import { OverviewStrip } from '../components/OverviewStrip';
 import type { AlertsStore } from '../live/alerts';
 import { onLinkClick } from '../router';
 
@@ -114,6 +115,7 @@ export function Dashboard() {
   return (
     <div>
       <Cards />
+      <OverviewStrip />
       <ActiveAlertsPanel />
       <div class="section-head">
         <h2>Hosts</h2>

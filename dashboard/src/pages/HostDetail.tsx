@@ -18,7 +18,7 @@ import { Bar } from '../components/Bar';
 import { TimeChart } from '../components/Chart';
 import { StatusBadge } from '../components/Status';
 import { useCanAct, useServices } from '../context';
-import { appendLive, hourlySeries, RANGES, toSeries, type RangeKey, type Series } from '../chartData';
+import { appendLive, dailySeries, hourlySeries, RANGES, toSeries, type RangeKey, type Series } from '../chartData';
 import { DASH, formatBytes, formatBytesOf, formatPercent, formatUptime, timeAgo } from '../format';
 import { useAlerts, useAsync, useHost, useNow } from '../hooks';
 import { onLinkClick } from '../router';
@@ -145,6 +145,7 @@ export function HostDetail({ id }: { id: string }) {
     const to = new Date();
     const from = new Date(to.getTime() - RANGES[range].seconds * 1000);
     if (RANGES[range].hourly) return hourlySeries((await api.hourly(id, from, to)).points);
+    if (RANGES[range].daily) return dailySeries((await api.daily(id, from, to)).points);
     return toSeries((await api.metrics(id, from, to, RANGES[range].limit, RANGES[range].step)).points);
   }, [id, range]);
   const [series, setSeries] = useState<Series>([[], [], []]);
@@ -167,7 +168,9 @@ export function HostDetail({ id }: { id: string }) {
 
   const emptyChart = RANGES[range].hourly
     ? 'No hourly data yet: each hour is summarized a minute after it ends'
-    : 'No data in this range';
+    : RANGES[range].daily
+      ? 'No daily data yet: each day is summarized from its hours once it ends'
+      : 'No data in this range';
   const cpuSeries = useMemo(() => series[1], [series]);
   const memSeries = useMemo(() => series[2], [series]);
 

@@ -408,6 +408,7 @@ function Users() {
 const Channels = lazy(() => import('./Channels').then((m) => m.Channels), 'notification channels');
 const ScrapeTokens = lazy(() => import('./settings/ScrapeTokens').then((m) => m.ScrapeTokens), 'scrape tokens');
 const Integrators = lazy(() => import('./settings/Integrators').then((m) => m.Integrators), 'integrators');
+const Tenant = lazy(() => import('./settings/Tenant').then((m) => m.Tenant), 'tenant settings');
 
 export function Settings() {
   return (
@@ -417,6 +418,7 @@ export function Settings() {
       <Channels />
       <ScrapeTokens />
       <Integrators />
+      <Tenant />
       <Users />
     </div>
   );

@@ -95,10 +95,41 @@ print(json.load(urllib.request.urlopen(request, timeout=10))["token"])
 PY
 )
 export API_SCRAPE_TOKEN
-log "stack up at $base (seed $SEED); schemathesis $("$st_bin/schemathesis" --version | grep -o '[0-9][0-9.]*' | head -1) on $base/api/openapi.json"
+
+# The local agent's host, once it has a snapshot: half of the GET
+# /api/hosts/{id}/... cases use it, so real metrics answers are checked
+# against the description too (tests/api/schemathesis.toml, plus this).
+host_id=$(python3 - "$base" "$token" <<'PY'
+import json, sys, time, urllib.request
+base, token = sys.argv[1], sys.argv[2]
+def get(path):
+    request = urllib.request.Request(base + path, headers={"authorization": "Bearer " + token})
+    return json.load(urllib.request.urlopen(request, timeout=10))
+deadline = time.time() + 60
+while time.time() < deadline:
+    for host in get("/api/hosts"):
+        if get("/api/hosts/" + host["id"])["latest"] is not None:
+            print(host["id"])
+            sys.exit(0)
+    time.sleep(1)
+sys.exit("the local agent's host has no snapshot after 60 s")
+PY
+)
+config="$dir/schemathesis.toml"
+cp tests/api/schemathesis.toml "$config"
+cat >>"$config" <<TOML
+
+[dictionaries]
+hosts = { values = ["$host_id"] }
+
+[[operations]]
+include-name-regex = '^GET /api/hosts/\{id\}'
+parameters = { "path.id" = { dictionary = "hosts", probability = 0.5 } }
+TOML
+log "stack up at $base (seed $SEED, host $host_id); schemathesis $("$st_bin/schemathesis" --version | grep -o '[0-9][0-9.]*' | head -1) on $base/api/openapi.json"
 
 status=0
-"$st_bin/schemathesis" --config-file tests/api/schemathesis.toml run "$base/api/openapi.json" \
+"$st_bin/schemathesis" --config-file "$config" run "$base/api/openapi.json" \
   --header "Authorization: Bearer $token" \
   --checks all \
   --max-examples "$MAX_EXAMPLES" \

@@ -127,7 +127,10 @@ pub(crate) fn plan(
         }
         step => step,
     };
-    let older_than = |span: Duration| now - TimeDelta::from_std(span).unwrap_or(TimeDelta::MAX) > query.from;
+    // (a retention longer than chrono's calendar keeps everything)
+    let older_than = |span: Duration| {
+        TimeDelta::from_std(span).ok().and_then(|span| now.checked_sub_signed(span)).is_some_and(|cut| cut > query.from)
+    };
     let (step, source) = match query.source {
         Some(source) => (step, source),
         None => {

@@ -149,11 +149,15 @@ impl HistoryParams {
     /// The collector's request, or a 422 naming the parameter.
     fn query(&self, tenant_id: String, now: DateTime<Utc>) -> Result<FleetHistoryQuery, ApiError> {
         let time = |name: &str, value: &str| parse_time(name, value).map_err(|e| unprocessable(e.message));
-        let to = self.to.as_deref().map(|v| time("to", v)).transpose()?.unwrap_or(now);
-        let span = chrono::Duration::from_std(DEFAULT_HISTORY_SPAN).unwrap_or(chrono::Duration::days(1));
-        let from = self.from.as_deref().map(|v| time("from", v)).transpose()?.unwrap_or(to - span);
+        // both clamped to what can be stored (a window ending at the epoch
+        // has its default start there too, never before chrono's first day)
         let (first, last) = storable_times();
-        let (from, to) = (from.clamp(first, last), to.clamp(first, last));
+        let to = self.to.as_deref().map(|v| time("to", v)).transpose()?.unwrap_or(now).clamp(first, last);
+        let span = chrono::Duration::from_std(DEFAULT_HISTORY_SPAN).unwrap_or(chrono::Duration::days(1));
+        let from = match self.from.as_deref() {
+            Some(value) => time("from", value)?.clamp(first, last),
+            None => to.checked_sub_signed(span).unwrap_or(first).max(first),
+        };
         if from >= to {
             return Err(unprocessable(format!(
                 "from ({}) is not before to ({}); give a window that ends after it starts",
@@ -284,6 +288,11 @@ mod tests {
         assert_eq!((defaults.step, defaults.source, (defaults.to - defaults.from).num_hours()), (0, None, 24));
         assert_eq!(parsed("step=300").unwrap().step, 300);
         assert_eq!(parsed("step=auto&source=auto").unwrap().step, 0);
+        // the earliest times are clamped, never overflow
+        for to in ["to=0", "to=-62135596800"] {
+            let empty = parsed(to).unwrap_err();
+            assert!(empty.starts_with("from ("), "{to}: {empty}");
+        }
     }
 
     #[test]

@@ -185,6 +185,7 @@ async fn an_integrator_cannot_publish_into_the_platform_nor_touch_its_streams() 
     }
     integrator.flush().await.unwrap();
     let deadline = tokio::time::Instant::now() + QUIET;
+    let mut answers = Vec::new();
     for (subject, subscription) in &mut listening {
         while let Ok(Some(message)) = tokio::time::timeout_at(deadline, subscription.next()).await {
             assert_ne!(
@@ -193,8 +194,16 @@ async fn an_integrator_cannot_publish_into_the_platform_nor_touch_its_streams() 
                 "the integrator's message reached {subject} as {}",
                 message.subject
             );
+            if *subject == reply_to {
+                answers.push(serde_json::from_slice::<Value>(&message.payload).unwrap());
+            }
         }
     }
+    // The one answer to the platform's publish is METRICS's PubAck: the
+    // tenant's HISTORY stream, which captured it too, acks in its own account
+    // (the gateway acks an agent only after METRICS stored its snapshot).
+    assert_eq!(answers.len(), 1, "{answers:?}");
+    assert_eq!(answers[0]["stream"], "METRICS", "{answers:?}");
 
     // The JetStream API: nothing of the platform's, and only reads of its own stream.
     let refused = |what: &str, result: Result<async_nats::Message, async_nats::RequestError>| match result {

@@ -90,7 +90,8 @@ container() {
 teardown() {
   local status=$?
   if [ "$status" -ne 0 ]; then
-    log "compose test failed; the containers' logs follow"
+    log "compose test failed; podman's and the containers' logs follow"
+    cat "$work/up.log" "$work/podman.log" >&2 2>/dev/null || true
     for name in $(containers_of); do
       echo "----- $name ($(podman inspect --format '{{.State.Status}} exit {{.State.ExitCode}}' "$name" 2>/dev/null))" >&2
       podman logs --tail 60 "$name" >&2 2>&1 || true
@@ -165,7 +166,7 @@ stored() {
 }
 collector=$(container collector)
 stopped_at=$(date +%s.%N)
-podman stop -t 10 "$collector" >/dev/null
+podman stop -t 10 "$collector" >>"$work/podman.log" 2>&1
 log "compose test: collector stopped for $STOPPED_FOR s"
 sleep $((INTERVAL + 1))
 before=$(stored)
@@ -175,7 +176,7 @@ if [ "$before" != "$after" ]; then
   log "error: snapshots were stored while the collector was stopped ($before rows, then $after): it did not stop"
   exit 1
 fi
-podman start "$collector" >/dev/null
+podman start "$collector" >>"$work/podman.log" 2>&1
 restarted_at=$(date +%s.%N)
 python3 tests/compose/check.py wait-after "$base" "$email" "$VIGIL_ADMIN_PASSWORD" "$host" "$restarted_at" 120
 sleep $((3 * INTERVAL))

@@ -63,6 +63,7 @@ use vigil_bus::subjects::gateway;
 use vigil_runtime::CancellationToken;
 
 pub use error::GatewayError;
+pub use telemetry::serve_metrics;
 pub use tenant::RetentionLimits;
 
 /// The gRPC server's TLS identity, PEM encoded.
@@ -276,6 +277,7 @@ impl Gateway {
             return Err(GatewayError::Config("max_message_bytes is 0; give a size such as 4194304".to_owned()));
         }
         check_tls(&config.tls)?;
+        telemetry::metrics();
         let tls = ServerTlsConfig::new().identity(Identity::from_pem(&config.tls.cert_chain_pem, &config.tls.private_key_pem));
         // Fails here, not at serve time, when rustls refuses the identity.
         Server::builder()

@@ -85,8 +85,17 @@ pub(crate) async fn track_request(request: Request, next: Next) -> Response {
 /// `GET /metrics`: the process's registry, OpenMetrics when asked for
 /// (Prometheus does), else the classic text format.
 pub(crate) async fn serve(headers: HeaderMap) -> Response {
-    metrics();
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
     let (text, content_type) = vigil_runtime::metrics::encode(vigil_runtime::metrics::wants_openmetrics(accept));
     ([(header::CONTENT_TYPE, content_type)], text).into_response()
+}
+
+/// Serves `GET /metrics` alone on `listener` until `shutdown` (the
+/// `metrics.listen` of a `vigil run` process; the gateway serves its own on
+/// its HTTP port).
+pub async fn serve_metrics(listener: tokio::net::TcpListener, shutdown: vigil_runtime::CancellationToken) {
+    let router = axum::Router::new().route("/metrics", axum::routing::get(serve));
+    if let Err(error) = axum::serve(listener, router).with_graceful_shutdown(shutdown.cancelled_owned()).await {
+        tracing::error!(error = %error, "the metrics listener failed");
+    }
 }

@@ -144,18 +144,24 @@ pub enum TlsCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum TokenCommand {
-    /// Create an agent token (the tenant is created if absent); the token is printed once.
+    /// Create an agent token (the tenant is created if absent), or with
+    /// `--scrape` a Prometheus scrape token; the token is printed once.
     Create {
         #[arg(long)]
         tenant: String,
         #[arg(long)]
         name: Option<String>,
+        /// a scrape token for GET /api/metrics/prometheus (docs/grafana.md)
+        #[arg(long)]
+        scrape: bool,
     },
-    /// Revoke an agent token by its id.
+    /// Revoke an agent token (with `--scrape`, a scrape token) by its id.
     Revoke {
         #[arg(long)]
         tenant: String,
         id: String,
+        #[arg(long)]
+        scrape: bool,
     },
 }
 
@@ -240,11 +246,26 @@ pub async fn execute(command: Command, config: Config, config_path: PathBuf, pat
 
 async fn run(config: Config, mut services: Vec<ServiceKind>) -> anyhow::Result<()> {
     services.dedup();
+    let metrics = match config.metrics.listen.as_str() {
+        "" => None,
+        listen => Some(
+            tokio::net::TcpListener::bind(listen)
+                .await
+                .with_context(|| format!("cannot listen on metrics.listen {listen:?}; free the port or change it"))?,
+        ),
+    };
     let stack = Stack::start_services(config, &services).await?;
     if let (Some(http), Some(grpc)) = (stack.http_addr(), stack.grpc_addr()) {
         tracing::info!(http = %http, grpc = %grpc, "gateway listening");
     }
-    serve_until_signal(stack).await
+    let stop_metrics = vigil_runtime::CancellationToken::new();
+    if let Some(listener) = metrics {
+        tracing::info!(listen = ?listener.local_addr().ok(), "serving /metrics");
+        tokio::spawn(vigil_gateway::serve_metrics(listener, stop_metrics.clone()));
+    }
+    let result = serve_until_signal(stack).await;
+    stop_metrics.cancel();
+    result
 }
 
 async fn serve_until_signal(stack: Stack) -> anyhow::Result<()> {
@@ -467,7 +488,21 @@ async fn token(config: Config, command: TokenCommand) -> anyhow::Result<()> {
     let pool = db::connect_and_migrate(&config.database.url, 2).await?;
     let result = async {
         match command {
-            TokenCommand::Create { tenant, name } => {
+            TokenCommand::Create { tenant, name, scrape: true } => {
+                check_tenant(&tenant)?;
+                admin::ensure_tenant(&pool, &tenant, &tenant).await?;
+                let created = vigil_gateway::scrape_tokens::create_scrape_token(&pool, &tenant, name.as_deref()).await?;
+                println!("scrape token id: {}", created.id);
+                println!("scrape token: {}", created.token);
+                println!("(the token is shown once; it cannot be read back)");
+                println!("give it to Prometheus as the bearer token of GET /api/metrics/prometheus (docs/grafana.md)");
+            }
+            TokenCommand::Revoke { tenant, id, scrape: true } => {
+                check_tenant(&tenant)?;
+                vigil_gateway::scrape_tokens::revoke_scrape_token(&pool, &tenant, &id).await?;
+                println!("scrape token {id} of tenant {tenant} revoked");
+            }
+            TokenCommand::Create { tenant, name, scrape: false } => {
                 check_tenant(&tenant)?;
                 admin::ensure_tenant(&pool, &tenant, &tenant).await?;
                 let created = admin::create_agent_token(&pool, &tenant, name.as_deref()).await?;
@@ -482,7 +517,7 @@ async fn token(config: Config, command: TokenCommand) -> anyhow::Result<()> {
                     config.ca_path().display()
                 );
             }
-            TokenCommand::Revoke { tenant, id } => {
+            TokenCommand::Revoke { tenant, id, scrape: false } => {
                 check_tenant(&tenant)?;
                 admin::revoke_agent_token(&pool, &tenant, &id).await?;
                 println!("token {id} of tenant {tenant} revoked");

@@ -63,6 +63,17 @@ pub struct Config {
     pub orchestrator: vigil_orchestrator::OrchestratorConfig,
     pub up: UpSection,
     pub log: LogSection,
+    pub metrics: MetricsSection,
+}
+
+/// Where a process serves its operational metrics besides the gateway's
+/// `/metrics` (a `vigil run` process without a gateway has no other).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsSection {
+    /// `host:port` of a `/metrics` listener; empty: none.
+    #[serde(deserialize_with = "de_optional_listen")]
+    pub listen: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -127,6 +138,7 @@ impl Default for Config {
             orchestrator: vigil_orchestrator::OrchestratorConfig::default(),
             up: UpSection::default(),
             log: LogSection::default(),
+            metrics: MetricsSection::default(),
         }
     }
 }
@@ -195,6 +207,10 @@ pub const KEY_DOCS: &[(&str, &str)] = &[
         "a snapshot collected further ahead of the gateway's clock is refused for good (older than collector.retention_raw too)",
     ),
     ("gateway.max_in_flight_per_agent", "snapshots of one agent awaiting their JetStream ack"),
+    (
+        "metrics.listen",
+        "ip:port where this process also serves /metrics (its services' operational metrics); empty: only the gateway's /metrics",
+    ),
     (
         "gateway.prometheus_stale_after",
         "/api/metrics/prometheus serves a host's values only while its newest snapshot is at most this old",
@@ -654,6 +670,16 @@ fn de_version<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u32, D::Erro
         return Err(D::Error::custom(format!("{version} is not a supported version; this vigil reads version {VERSION}")));
     }
     Ok(version)
+}
+
+fn de_optional_listen<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    let listen = String::deserialize(deserializer)?;
+    if !listen.is_empty() && listen.parse::<std::net::SocketAddr>().is_err() {
+        return Err(D::Error::custom(format!(
+            "{listen:?} is not an address; write ip:port such as 127.0.0.1:9464, or leave it empty"
+        )));
+    }
+    Ok(listen)
 }
 
 fn de_nats_url<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {

@@ -316,3 +316,23 @@ async fn a_scrape_token_reads_its_own_tenant_only_and_only_admins_manage_them() 
     assert_eq!(status, 422, "{body}");
     assert!(body["error"]["message"].as_str().unwrap().starts_with("name: "), "{body}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_run_alone_serves_its_metrics_at_metrics_listen() {
+    let mut stack = Stack::new().await.unwrap();
+    let port = free_port();
+    stack.extra_env.insert("VIGIL_METRICS_LISTEN".to_owned(), format!("127.0.0.1:{port}"));
+    let _collector = stack.spawn(&["collector"]).await.unwrap();
+    let text = eventually("the collector's consumer metrics at metrics.listen", Duration::from_secs(20), || async {
+        let response = reqwest::get(format!("http://127.0.0.1:{port}/metrics")).await.map_err(|e| e.to_string())?;
+        let text = response.text().await.map_err(|e| e.to_string())?;
+        if text.contains("vigil_consumer_pending_messages{service=\"collector\",consumer=\"collector\"}") {
+            Ok(text)
+        } else {
+            Err(text)
+        }
+    })
+    .await;
+    assert!(!text.contains("vigil_gateway_"), "no gateway runs in this process: {text}");
+    promtool_check("metrics.listen's /metrics", &text);
+}

@@ -161,13 +161,13 @@ impl BusKeys {
     pub fn operator_jwt(&self) -> Result<String, AccountsError> {
         let operator = self.operator_key()?;
         let nats = json!({ "system_account": self.system_account_public()?, "type": "operator", "version": 2 });
-        encode(&operator, &operator.public_key(), "vigil", nats, "operator")
+        encode(&operator, &operator.public_key(), "vigil", nats, "operator", None)
     }
 
     /// The system account's JWT (no JetStream, no exports).
     pub fn system_account_jwt(&self) -> Result<String, AccountsError> {
         let nats = account_nats(json!([]), json!([]), json!({}), BTreeMap::new());
-        encode(&self.operator_key()?, &self.system_account_public()?, SYSTEM_ACCOUNT, nats, "operator")
+        encode(&self.operator_key()?, &self.system_account_public()?, SYSTEM_ACCOUNT, nats, "operator", None)
     }
 
     /// The platform account's JWT: unlimited JetStream, [`EXPORTS`] as streams.
@@ -178,19 +178,19 @@ impl BusKeys {
             .collect();
         let jetstream = json!({ "mem_storage": -1, "disk_storage": -1, "streams": -1, "consumer": -1 });
         let nats = account_nats(json!([]), Value::Array(exports), jetstream, BTreeMap::new());
-        encode(&self.operator_key()?, &self.platform_account_public()?, PLATFORM_ACCOUNT, nats, "operator")
+        encode(&self.operator_key()?, &self.platform_account_public()?, PLATFORM_ACCOUNT, nats, "operator", None)
     }
 
     /// The credentials file of the services' user (every permission in `VIGIL`).
     pub fn platform_user_creds(&self) -> Result<String, AccountsError> {
         let account = from_seed(&self.platform_account, 'A', "platform account")?;
-        user_creds(&account, &self.platform_user, "vigil", None)
+        user_creds(&account, &self.platform_user, "vigil", None, None)
     }
 
     /// The credentials file of the system user (pushes account JWTs).
     pub fn system_user_creds(&self) -> Result<String, AccountsError> {
         let account = from_seed(&self.system_account, 'A', "system account")?;
-        user_creds(&account, &self.system_user, "sys", None)
+        user_creds(&account, &self.system_user, "sys", None, None)
     }
 }
 
@@ -217,7 +217,7 @@ pub fn tenant_account_jwt(
         "consumer": TENANT_MAX_CONSUMERS,
     });
     let nats = account_nats(Value::Array(imports), json!([]), jetstream, revocations.clone());
-    encode(&keys.operator_key()?, account_public, &format!("tenant-{tenant}"), nats, "operator")
+    encode(&keys.operator_key()?, account_public, &format!("tenant-{tenant}"), nats, "operator", None)
 }
 
 /// What an integrator of `tenant` may do: subscribe to its tenant's subjects
@@ -247,14 +247,18 @@ pub fn integrator_permissions(tenant: &str) -> Value {
 /// The credentials file of integrator user `user_seed` of a tenant account.
 pub fn integrator_creds(account_seed: &str, user_seed: &str, tenant: &str, name: &str) -> Result<String, AccountsError> {
     let account = from_seed(account_seed, 'A', "tenant account")?;
-    user_creds(&account, user_seed, name, Some(integrator_permissions(tenant)))
+    user_creds(&account, user_seed, name, Some(integrator_permissions(tenant)), None)
 }
 
-/// The credentials file of a user of a tenant account with every permission
-/// in it (the platform, creating the account's stream).
+/// How long the platform's own user of a tenant account is valid.
+pub const TENANT_ADMIN_TTL_SECONDS: i64 = 300;
+
+/// The credentials file of a new user of a tenant account with every
+/// permission in it, valid [`TENANT_ADMIN_TTL_SECONDS`] (the platform,
+/// creating the account's stream; never stored).
 pub fn tenant_admin_creds(account_seed: &str) -> Result<String, AccountsError> {
     let account = from_seed(account_seed, 'A', "tenant account")?;
-    user_creds(&account, &new_user_seed(), "vigil-platform", None)
+    user_creds(&account, &new_user_seed(), "vigil-platform", None, Some(now_unix() + TENANT_ADMIN_TTL_SECONDS))
 }
 
 /// The `nats` claims of an account.
@@ -279,13 +283,19 @@ fn account_nats(imports: Value, exports: Value, jetstream: Value, revocations: B
 }
 
 /// A user JWT signed by `account` plus the user's seed, as a creds file.
-fn user_creds(account: &KeyPair, user_seed: &str, name: &str, permissions: Option<Value>) -> Result<String, AccountsError> {
+fn user_creds(
+    account: &KeyPair,
+    user_seed: &str,
+    name: &str,
+    permissions: Option<Value>,
+    expires: Option<i64>,
+) -> Result<String, AccountsError> {
     let user = from_seed(user_seed, 'U', "user")?;
     let mut nats = json!({ "subs": -1, "data": -1, "payload": -1, "type": "user", "version": 2 });
     if let Some(Value::Object(permissions)) = permissions {
         nats.as_object_mut().expect("an object").extend(permissions);
     }
-    let jwt = encode(account, &user.public_key(), name, nats, "account")?;
+    let jwt = encode(account, &user.public_key(), name, nats, "account", expires)?;
     Ok(creds(&jwt, user_seed.trim()))
 }
 
@@ -313,7 +323,15 @@ pub fn parse_creds(text: &str, what: &str) -> Result<(String, String), AccountsE
 
 /// Signs `nats` claims about `subject` with `issuer` (`issuer_kind` names it
 /// in errors): a JWT nats-server reads.
-fn encode(issuer: &KeyPair, subject: &str, name: &str, nats: Value, issuer_kind: &'static str) -> Result<String, AccountsError> {
+/// `expires`: unix seconds after which the server refuses it (`exp`).
+fn encode(
+    issuer: &KeyPair,
+    subject: &str,
+    name: &str,
+    nats: Value,
+    issuer_kind: &'static str,
+    expires: Option<i64>,
+) -> Result<String, AccountsError> {
     let header = URL_SAFE_NO_PAD.encode(br#"{"typ":"JWT","alg":"ed25519-nkey"}"#);
     let mut claims = json!({
         "jti": "",
@@ -323,6 +341,9 @@ fn encode(issuer: &KeyPair, subject: &str, name: &str, nats: Value, issuer_kind:
         "sub": subject,
         "nats": nats,
     });
+    if let Some(expires) = expires {
+        claims["exp"] = json!(expires);
+    }
     // jwt v2: the id is the base32 SHA-512/256 of the claims without it
     let digest = sha2::Sha512_256::digest(claims.to_string().as_bytes());
     claims["jti"] = Value::String(data_encoding::BASE32_NOPAD.encode(&digest));
@@ -421,6 +442,11 @@ mod tests {
             "{published:?}"
         );
         assert!(!published.iter().any(|s| s.contains("STREAM.CREATE") || s.contains("STREAM.UPDATE")));
+        let (admin_jwt, _) = parse_creds(&tenant_admin_creds(&account_seed).unwrap(), "t").unwrap();
+        assert!(verify(&admin_jwt, &account));
+        let expires = decode_claims(&admin_jwt).unwrap()["exp"].as_i64().unwrap();
+        assert!(expires > now_unix() && expires <= now_unix() + TENANT_ADMIN_TTL_SECONDS, "the platform's user expires");
+        assert!(decode_claims(&user_jwt).unwrap().get("exp").is_none(), "an integrator's lasts until revoked");
         let subscribed = permissions["sub"]["allow"].as_array().unwrap();
         assert_eq!(subscribed.len(), 5);
         assert!(subscribed.iter().all(|s| s.as_str().unwrap().contains(".acme.") || s == "_INBOX.>"));

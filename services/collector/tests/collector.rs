@@ -721,8 +721,11 @@ async fn daily_rows_fold_hourly_ones_weighted_redo_the_last_days_and_expire_per_
     assert_eq!(days[0].network_rx_total, 150);
     assert_eq!((days[1].day, days[1].samples, days[1].cpu_avg), (d2, 2, 40.0));
 
-    // a rerun writes the same rows
-    downsample(&db.pool, now, &retention, &[], true).await.unwrap();
+    // a rerun writes the same rows, also two collectors running it side by side
+    let (one, two) =
+        tokio::join!(downsample(&db.pool, now, &retention, &[], true), downsample(&db.pool, now, &retention, &[], true));
+    one.unwrap();
+    two.unwrap();
     let again: Vec<DailyPoint> = request(&client, collector::METRICS_DAILY, &ask).await.unwrap();
     assert_eq!(again, days, "idempotent");
 

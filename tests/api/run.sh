@@ -11,7 +11,9 @@
 # revoke and which outlives the run (gateway.access_token_ttl = 1h here).
 #
 # Usage: tests/api/run.sh [extra schemathesis run options]. Needs
-# `cargo build --workspace --bins` first; VIGIL_API_KEEP=1 keeps the data dir.
+# `cargo build --workspace --bins` first. VIGIL_API_SEED, VIGIL_API_MAX_EXAMPLES
+# (default 50 per operation and phase: about a minute and a half) and
+# VIGIL_API_KEEP=1 (keep the data dir, as after a failure) change the run.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . scripts/lib/infra.sh
@@ -20,7 +22,8 @@ BIN_DIR=${VIGIL_BIN_DIR:-${CARGO_TARGET_DIR:-$PWD/target}/debug}
 MARIADB=${VIGIL_TEST_MARIADB:-mysql://root@127.0.0.1:3306}
 # test cases per operation and phase: the whole run takes a few minutes
 MAX_EXAMPLES=${VIGIL_API_MAX_EXAMPLES:-50}
-SEED=${VIGIL_API_SEED:-$RANDOM}
+# a fixed seed by default, so a run is reproducible; VIGIL_API_SEED explores others
+SEED=${VIGIL_API_SEED:-1}
 KEEP=${VIGIL_API_KEEP:-}
 # vigil refuses VIGIL_* variables it does not know: these are this script's
 unset VIGIL_BIN_DIR VIGIL_TEST_MARIADB VIGIL_API_MAX_EXAMPLES VIGIL_API_SEED VIGIL_API_KEEP

@@ -238,6 +238,22 @@ impl NatsServer {
             panic!("{error}");
         }
     }
+
+    /// Restarts the server with an empty store: no stream, and no account
+    /// but the preloaded system and platform ones (a server that lost its
+    /// disk, or a new one).
+    pub async fn restart_empty(&mut self) {
+        self.stop();
+        for dir in ["jetstream", "jwt"] {
+            let path = self.store.path().join(dir);
+            if path.exists() {
+                std::fs::remove_dir_all(&path).unwrap_or_else(|e| panic!("remove {}: {e}", path.display()));
+            }
+        }
+        if let Err(error) = self.spawn().await {
+            panic!("{error}");
+        }
+    }
 }
 
 fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {

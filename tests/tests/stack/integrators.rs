@@ -331,3 +331,36 @@ async fn vigil_integrator_create_writes_creds_that_read_the_tenants_subjects() {
     let message = tokio::time::timeout(Duration::from_secs(10), metrics.next()).await.expect("ops's metrics").unwrap();
     assert_eq!(message.subject.as_str(), "metrics.ops.h1");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_starting_gateway_gives_a_server_that_lost_its_store_the_tenant_accounts_back() {
+    let mut stack = Stack::new().await.unwrap();
+    let gateway = stack.spawn(&["gateway"]).await.unwrap();
+    let acme = stack.tenant("acme").await.unwrap();
+    let jwt = stack.login(&acme).await.unwrap();
+    let (creds, _) = create_integrator(&stack, &jwt, "survivor").await;
+    connect(&stack, &creds).await.expect("the integrator connects");
+
+    // The server loses its store: acme's account is unknown, its creds refused.
+    drop(gateway);
+    stack.nats.restart_empty().await;
+    let refused = connect(&stack, &creds).await.map(|_| ()).expect_err("an unknown account's user connected");
+    assert_eq!(refused.kind(), async_nats::ConnectErrorKind::AuthorizationViolation, "{refused}");
+
+    // A gateway that starts pushes it again, with its HISTORY stream.
+    let _gateway = stack.spawn(&["gateway"]).await.unwrap();
+    let integrator = eventually("acme's account pushed again", Duration::from_secs(20), || async {
+        connect(&stack, &creds).await.map_err(|error| error.to_string())
+    })
+    .await;
+    let mut live = integrator.subscribe("metrics.acme.>").await.unwrap();
+    integrator.flush().await.unwrap();
+    publish_all(&stack.nats.client().await, &[subjects::metrics("acme", "h1")], "after").await;
+    tokio::time::timeout(Duration::from_secs(10), live.next()).await.expect("acme's metrics again").unwrap();
+    let seen = eventually("the HISTORY stream again", Duration::from_secs(10), || async {
+        let seen = history(&integrator, 1).await;
+        (!seen.is_empty()).then_some(seen)
+    })
+    .await;
+    assert_eq!(seen, ["metrics.acme.h1"]);
+}

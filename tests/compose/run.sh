@@ -22,7 +22,9 @@
 # VIGIL_IMAGE. With docker and a registry, compose.yaml uses the real images.
 #
 # Skipped, loudly, only where podman is not installed. Called by
-# scripts/test after the nextest run; needs `cargo build --bins` first.
+# scripts/test after the nextest run; needs `cargo build --bins` first, or
+# COMPOSE_TEST_IMAGE naming a vigil image to test instead (one built from
+# deploy/Containerfile, say).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . scripts/lib/infra.sh
@@ -58,7 +60,7 @@ fi
 bin_dir=target/debug
 if [ target/release/vigil -nt target/debug/vigil ] && [ -x target/release/sovigilant ]; then bin_dir=target/release; fi
 for binary in vigil sovigilant; do
-  if [ ! -x "$bin_dir/$binary" ]; then
+  if [ -z "${COMPOSE_TEST_IMAGE:-}" ] && [ ! -x "$bin_dir/$binary" ]; then
     log "error: $bin_dir/$binary is missing; run cargo build --workspace --bins first"
     exit 1
   fi
@@ -109,9 +111,15 @@ teardown() {
 }
 trap teardown EXIT
 
-log "compose test: building $VIGIL_IMAGE from $bin_dir (deploy/Containerfile.prebuilt)"
-cp "$bin_dir/vigil" "$bin_dir/sovigilant" deploy/vigil-compose-init deploy/sovigilant-demo "$work/"
-podman build --quiet -f deploy/Containerfile.prebuilt -t "$VIGIL_IMAGE" "$work" >/dev/null
+if [ -n "${COMPOSE_TEST_IMAGE:-}" ]; then
+  # an image built elsewhere, e.g. by deploy/Containerfile: tested as it is
+  log "compose test: using $COMPOSE_TEST_IMAGE (COMPOSE_TEST_IMAGE)"
+  podman tag "$COMPOSE_TEST_IMAGE" "$VIGIL_IMAGE"
+else
+  log "compose test: building $VIGIL_IMAGE from $bin_dir (deploy/Containerfile.prebuilt)"
+  cp "$bin_dir/vigil" "$bin_dir/sovigilant" deploy/vigil-compose-init deploy/sovigilant-demo "$work/"
+  podman build --quiet -f deploy/Containerfile.prebuilt -t "$VIGIL_IMAGE" "$work" >/dev/null
+fi
 
 # podman-compose 1.0.3 (Debian's) starts every service at once, ignoring
 # depends_on conditions (newer ones need podman 4.6 for them): start the

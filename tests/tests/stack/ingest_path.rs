@@ -79,7 +79,8 @@ async fn real_agent_snapshot_reaches_rest_with_its_values() {
     assert_eq!(detail["agent_version"], env!("CARGO_PKG_VERSION"));
     // …and this machine's CPU model, as /proc/cpuinfo names it.
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap();
-    let model = cpuinfo.lines().find_map(|l| l.strip_prefix("model name")).map(|rest| rest.trim_start_matches([' ', '\t', ':']).trim());
+    let model =
+        cpuinfo.lines().find_map(|l| l.strip_prefix("model name")).map(|rest| rest.trim_start_matches([' ', '\t', ':']).trim());
     assert!(!snapshot.host.cpu.model.is_empty(), "the agent sent no cpu model");
     if let Some(model) = model {
         assert_eq!(snapshot.host.cpu.model, model);

@@ -104,18 +104,21 @@ pub(crate) async fn overview(State(shared): State<AppState>, caller: Caller) -> 
 #[into_params(parameter_in = Query)]
 pub(crate) struct HistoryParams {
     /// Start of the window: RFC 3339 or unix seconds (default: 24 hours before `to`).
-    #[param(example = "2026-01-01T00:00:00Z")]
+    #[param(value_type = Option<crate::rest::Instant>, inline)]
     from: Option<String>,
     /// End of the window (excluded): RFC 3339 or unix seconds (default: now).
+    #[param(value_type = Option<crate::rest::Instant>, inline)]
     to: Option<String>,
     /// Seconds per point, or a duration (`5m`, `1h`, `1d`); `auto` or absent:
     /// picked for about 500 points.
-    #[param(example = "1h")]
+    #[param(value_type = Option<String>, pattern = "^(auto|[1-9][0-9]{0,8}(s|m|h|d)?)$", example = "1h")]
     step: Option<String>,
-    /// `raw`, `hourly` or `daily`; `auto` or absent: picked from the step and
-    /// the retentions (hourly needs whole hours, daily whole days).
+    /// `raw`, `hourly` or `daily`; absent: picked from the step and the
+    /// retentions (hourly needs whole hours, daily whole days).
+    #[param(value_type = Option<HistorySource>, inline)]
     source: Option<String>,
     /// Only these hosts: repeated (`host=a&host=b`) or a comma list; absent: every host.
+    #[param(value_type = Option<Vec<String>>, max_items = 200, pattern = "^[A-Za-z0-9_,-]{1,50}$")]
     host: Vec<String>,
 }
 
@@ -166,7 +169,7 @@ impl HistoryParams {
             )));
         }
         let step = match self.step.as_deref().map(str::trim) {
-            None | Some("" | "auto") => 0,
+            None | Some("auto") => 0,
             Some(text) => {
                 let seconds = match text.parse::<u64>() {
                     Ok(seconds) => seconds,
@@ -183,7 +186,7 @@ impl HistoryParams {
             }
         };
         let source = match self.source.as_deref().map(str::trim) {
-            None | Some("" | "auto") => None,
+            None => None,
             Some(text) => Some(text.parse::<HistorySource>().map_err(|e| unprocessable(format!("source: {e}")))?),
         };
         if self.host.len() > MAX_HISTORY_HOSTS {
@@ -220,9 +223,10 @@ pub(crate) async fn history(
 #[into_params(parameter_in = Query)]
 pub(crate) struct DailyQuery {
     /// Start of the window: RFC 3339 or unix seconds (default: 366 days before `to`).
-    #[param(example = "2026-01-01T00:00:00Z")]
+    #[param(value_type = Option<crate::rest::Instant>, inline)]
     from: Option<String>,
     /// End of the window: RFC 3339 or unix seconds (default: now).
+    #[param(value_type = Option<crate::rest::Instant>, inline)]
     to: Option<String>,
 }
 
@@ -287,7 +291,7 @@ mod tests {
         let defaults = parsed("").unwrap();
         assert_eq!((defaults.step, defaults.source, (defaults.to - defaults.from).num_hours()), (0, None, 24));
         assert_eq!(parsed("step=300").unwrap().step, 300);
-        assert_eq!(parsed("step=auto&source=auto").unwrap().step, 0);
+        assert_eq!(parsed("step=auto").unwrap().step, 0);
         // the earliest times are clamped, never overflow
         for to in ["to=0", "to=-62135596800"] {
             let empty = parsed(to).unwrap_err();
@@ -302,6 +306,8 @@ mod tests {
         assert!(parsed("from=1764979200&to=1764979100").unwrap_err().starts_with("from ("));
         assert!(parsed("step=often").unwrap_err().starts_with("step=\"often\""));
         assert!(parsed("step=0").unwrap_err().starts_with("step=\"0\""));
+        assert!(parsed("step=").unwrap_err().starts_with("step=\"\""));
+        assert!(parsed("source=").unwrap_err().starts_with("source: \"\""));
         assert!(parsed("source=weekly").unwrap_err().starts_with("source: \"weekly\""));
         assert!(parsed("host=a.b").unwrap_err().starts_with("host: "));
         assert!(parsed("limit=5").unwrap_err().starts_with("limit is not a parameter"));

@@ -72,10 +72,13 @@ impl Default for RetentionLimits {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RetentionSettings {
     #[serde(default)]
+    #[schema(pattern = "^[0-9]+(ms|s|m|h|d)$", example = "3d")]
     pub raw: Option<String>,
     #[serde(default)]
+    #[schema(pattern = "^[0-9]+(ms|s|m|h|d)$", example = "30d")]
     pub hourly: Option<String>,
     #[serde(default)]
+    #[schema(pattern = "^[0-9]+(ms|s|m|h|d)$", example = "365d")]
     pub daily: Option<String>,
 }
 
@@ -105,11 +108,23 @@ pub(crate) struct TenantConfig {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct TenantConfigUpdate {
+    #[schema(min_length = 1, max_length = 100)]
     name: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "retention_object")]
     retention: RetentionSettings,
     #[serde(default)]
+    #[schema(pattern = "^[0-9]+(ms|s|m|h|d)$", example = "30s")]
     agent_interval: Option<String>,
+}
+
+/// `retention` only as an object (serde would also read a struct from an
+/// array of its fields in order).
+fn retention_object<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<RetentionSettings, D::Error> {
+    use serde::de::Error as _;
+    match serde_json::Value::deserialize(deserializer)? {
+        value @ serde_json::Value::Object(_) => serde_json::from_value(value).map_err(D::Error::custom),
+        other => Err(D::Error::custom(format!("retention must be an object {{raw, hourly, daily}}, not {other}"))),
+    }
 }
 
 /// A tenant's row, seconds as stored.
@@ -434,6 +449,16 @@ mod tests {
         );
         assert!(refused(update("a", None, None, Some("2h"))).starts_with("agent_interval: \"2h\" is longer"));
         assert!(refused(update("  ", None, None, None)).starts_with("name: is empty"));
+    }
+
+    #[test]
+    fn retention_is_read_only_from_an_object() {
+        let parse = |text: &str| serde_json::from_str::<TenantConfigUpdate>(text).map_err(|e| e.to_string());
+        assert_eq!(parse(r#"{"name":"a","retention":{"raw":"3d"}}"#).unwrap().retention.raw.as_deref(), Some("3d"));
+        assert_eq!(parse(r#"{"name":"a"}"#).unwrap().retention, RetentionSettings::default());
+        assert!(parse(r#"{"name":"a","retention":[null,null]}"#).unwrap_err().contains("retention must be an object"));
+        assert!(parse(r#"{"name":"a","retention":null}"#).is_err());
+        assert!(parse(r#"{"name":"a","retention":{"weekly":"1d"}}"#).unwrap_err().contains("unknown field"));
     }
 
     #[test]

@@ -9,9 +9,12 @@
 //! - data is read only for fresh hosts (`last_seen >= fresh_since`), and only
 //!   from `timestamp >= fresh_since` minus [`CLOCK_SLACK`], so the daily
 //!   partitions of older days are pruned;
-//! - per page, five statements whatever its size: the hosts, then (side by
-//!   side) their newest snapshot rows, containers and services at those times,
-//!   and the newest value of each custom metric.
+//! - per page, five statements whatever its size: the hosts, their newest
+//!   snapshot rows, then side by side the containers and services of those
+//!   snapshots and the newest value of each custom metric; each joins on the
+//!   hosts' newest snapshot times (a loose scan of a primary key), never on
+//!   a list of `OR`ed `(host_id, timestamp)` pairs, which the optimizer took
+//!   10 to 20 times longer over (300 vs 20 ms per 1,000 hosts).
 
 use std::collections::HashMap;
 
@@ -37,6 +40,7 @@ pub(crate) async fn page(pool: &MySqlPool, request: LatestPage) -> Result<Vec<Ho
         bad_id("host", after)?;
     }
     let limit = if request.limit == 0 { MAX_LATEST_HOSTS } else { request.limit.min(MAX_LATEST_HOSTS) };
+    let started = std::time::Instant::now();
     let rows = sqlx::query(
         "SELECT id, name, CAST(status AS CHAR) AS status, last_seen FROM hosts \
          WHERE tenant_id = ? AND id > ? ORDER BY id LIMIT ?",
@@ -68,10 +72,18 @@ pub(crate) async fn page(pool: &MySqlPool, request: LatestPage) -> Result<Vec<Ho
     if fresh.is_empty() {
         return Ok(hosts);
     }
+    let hosts_read = started.elapsed();
     let mut data = read_latest(pool, &fresh, request.fresh_since - CLOCK_SLACK).await?;
     for host in &mut hosts {
         host.latest = data.remove(&host.id);
     }
+    tracing::debug!(
+        tenant_id = %request.tenant_id,
+        hosts = hosts.len(),
+        hosts_ms = hosts_read.as_millis() as u64,
+        total_ms = started.elapsed().as_millis() as u64,
+        "latest page read"
+    );
     Ok(hosts)
 }
 
@@ -82,15 +94,10 @@ async fn read_latest(
     since: DateTime<Utc>,
 ) -> Result<HashMap<String, LatestData>, ServiceError> {
     // the newest snapshot row of each host, in one statement
-    let mut query = QueryBuilder::<MySql>::new(format!(
-        "SELECT m.host_id, {} FROM (SELECT host_id, MAX(timestamp) AS newest FROM metrics_host WHERE host_id IN (",
-        POINT_COLUMNS.split(", ").map(|column| prefixed("m", column)).collect::<Vec<_>>().join(", ")
-    ));
-    push_ids(&mut query, host_ids);
-    query
-        .push(") AND timestamp >= ")
-        .push_bind(since)
-        .push(" GROUP BY host_id) n JOIN metrics_host m ON m.host_id = n.host_id AND m.timestamp = n.newest");
+    let columns: Vec<String> = POINT_COLUMNS.split(", ").map(|column| prefixed("m", column)).collect();
+    let mut query = QueryBuilder::<MySql>::new(format!("SELECT m.host_id, {} FROM ", columns.join(", ")));
+    push_newest(&mut query, host_ids, since);
+    query.push(" JOIN metrics_host m ON m.host_id = n.host_id AND m.timestamp = n.newest");
     let rows = query.build().fetch_all(pool).await.map_err(|e| internal("reading the latest snapshots", e))?;
     let mut latest = HashMap::with_capacity(rows.len());
     for row in &rows {
@@ -110,9 +117,11 @@ async fn read_latest(
     if latest.is_empty() {
         return Ok(latest);
     }
-    let times: Vec<(&str, DateTime<Utc>)> = latest.iter().map(|(id, data)| (id.as_str(), data.timestamp)).collect();
-    let (containers, services, custom) =
-        tokio::try_join!(containers_at(pool, &times), services_at(pool, &times), custom_since(pool, host_ids, since),)?;
+    let (containers, services, custom) = tokio::try_join!(
+        containers_at(pool, host_ids, since),
+        services_at(pool, host_ids, since),
+        custom_since(pool, host_ids, since),
+    )?;
     for (host_id, container) in containers {
         if let Some(data) = latest.get_mut(&host_id) {
             data.containers.push(container);
@@ -146,30 +155,27 @@ fn push_ids(query: &mut QueryBuilder<'_, MySql>, host_ids: &[&str]) {
     }
 }
 
-/// `(a.host_id = ? AND a.timestamp = ?) OR ...` for each host's snapshot time.
-fn push_times(query: &mut QueryBuilder<'_, MySql>, alias: &str, times: &[(&str, DateTime<Utc>)]) {
-    for (index, (host_id, at)) in times.iter().enumerate() {
-        if index > 0 {
-            query.push(" OR ");
-        }
-        query
-            .push(format!("({alias}.host_id = "))
-            .push_bind(host_id.to_string())
-            .push(format!(" AND {alias}.timestamp = "))
-            .push_bind(*at)
-            .push(")");
-    }
+/// `(SELECT host_id, MAX(timestamp) AS newest ...) n`: the time of each
+/// host's newest snapshot since `since`, a loose scan of `metrics_host`'s
+/// primary key. The rows of those snapshots are joined on it: an `OR` of
+/// 1,000 `(host_id, timestamp)` pairs took the optimizer 10 to 20 times longer.
+fn push_newest(query: &mut QueryBuilder<'_, MySql>, host_ids: &[&str], since: DateTime<Utc>) {
+    query.push("(SELECT host_id, MAX(timestamp) AS newest FROM metrics_host WHERE host_id IN (");
+    push_ids(query, host_ids);
+    query.push(") AND timestamp >= ").push_bind(since).push(" GROUP BY host_id) n");
 }
 
 async fn containers_at(
     pool: &MySqlPool,
-    times: &[(&str, DateTime<Utc>)],
+    host_ids: &[&str],
+    since: DateTime<Utc>,
 ) -> Result<Vec<(String, ContainerMetrics)>, ServiceError> {
-    let mut query = QueryBuilder::<MySql>::new(format!(
-        "SELECT {CONTAINER_COLUMNS} FROM metrics_container c FORCE INDEX (idx_host_time) WHERE "
-    ));
-    push_times(&mut query, "c", times);
-    query.push(" ORDER BY c.host_id, c.container_name");
+    let mut query = QueryBuilder::<MySql>::new(format!("SELECT {CONTAINER_COLUMNS} FROM "));
+    push_newest(&mut query, host_ids, since);
+    query.push(
+        " JOIN metrics_container c FORCE INDEX (idx_host_time) ON c.host_id = n.host_id AND c.timestamp = n.newest \
+         ORDER BY c.host_id, c.container_name",
+    );
     let rows = query.build().fetch_all(pool).await.map_err(|e| internal("reading the latest containers", e))?;
     rows.iter()
         .map(|row| Ok((row.try_get("host_id")?, container_metrics(row)?)))
@@ -177,11 +183,17 @@ async fn containers_at(
         .map_err(|e| internal("decoding the latest containers", e))
 }
 
-async fn services_at(pool: &MySqlPool, times: &[(&str, DateTime<Utc>)]) -> Result<Vec<(String, ServiceMetrics)>, ServiceError> {
-    let mut query =
-        QueryBuilder::<MySql>::new(format!("SELECT {SERVICE_COLUMNS} FROM metrics_service s FORCE INDEX (idx_host_time) WHERE "));
-    push_times(&mut query, "s", times);
-    query.push(" ORDER BY s.host_id, s.service_name");
+async fn services_at(
+    pool: &MySqlPool,
+    host_ids: &[&str],
+    since: DateTime<Utc>,
+) -> Result<Vec<(String, ServiceMetrics)>, ServiceError> {
+    let mut query = QueryBuilder::<MySql>::new(format!("SELECT {SERVICE_COLUMNS} FROM "));
+    push_newest(&mut query, host_ids, since);
+    query.push(
+        " JOIN metrics_service s FORCE INDEX (idx_host_time) ON s.host_id = n.host_id AND s.timestamp = n.newest \
+         ORDER BY s.host_id, s.service_name",
+    );
     let rows = query.build().fetch_all(pool).await.map_err(|e| internal("reading the latest services", e))?;
     rows.iter()
         .map(|row| Ok((row.try_get("host_id")?, service_record(row)?.metrics)))

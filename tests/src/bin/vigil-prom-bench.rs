@@ -18,7 +18,9 @@
 //! - prints µs and bytes per series of both, and their ratio.
 //!
 //! Run: `cargo build --release -p vigil -p vigil-tests --bin vigil --bin vigil-prom-bench`
-//! then `target/release/vigil-prom-bench --hosts 10000`.
+//! then `target/release/vigil-prom-bench --hosts 10000`. With
+//! `PROM_BENCH_LOG=1 STACK_LOG=info,vigil_collector=debug` it also prints the
+//! collector's time per page.
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -202,6 +204,24 @@ async fn seed(pool: &sqlx::MySqlPool, tenant: &str, count: usize, batch: usize) 
     Ok(())
 }
 
+/// Every page of the tenant's hosts, asked as the gateway asks them.
+async fn collector_pages(nats: &async_nats::Client, tenant: &str) -> Result<Duration> {
+    use vigil_bus::messages::{HostLatest, LatestPage, MAX_LATEST_HOSTS};
+    let started = Instant::now();
+    let fresh_since = Utc::now() - chrono::Duration::hours(1);
+    let mut after = None;
+    loop {
+        let request = LatestPage { tenant_id: tenant.to_owned(), after: after.take(), limit: MAX_LATEST_HOSTS, fresh_since };
+        let page: Vec<HostLatest> = vigil_bus::rpc::request(nats, vigil_bus::subjects::collector::HOSTS_LATEST, &request)
+            .await
+            .map_err(|e| anyhow::anyhow!("hosts.latest: {e}"))?;
+        if page.len() < MAX_LATEST_HOSTS as usize {
+            return Ok(started.elapsed());
+        }
+        after = page.last().map(|host| host.id.clone());
+    }
+}
+
 struct NodeExporter(std::process::Child);
 
 impl Drop for NodeExporter {
@@ -221,13 +241,21 @@ async fn main() -> Result<()> {
     // the seeded snapshots stay fresh for the whole run
     stack.extra_env.insert("VIGIL_COLLECTOR_OFFLINE_AFTER".into(), "1h".into());
     stack.extra_env.insert("VIGIL_GATEWAY_PROMETHEUS_STALE_AFTER".into(), "1h".into());
-    let _vigil = stack.spawn(&["gateway", "collector"]).await?;
+    let vigil = stack.spawn(&["gateway", "collector"]).await?;
     let tenant = "bench";
     vigil_gateway::admin::ensure_tenant(&stack.db.pool, tenant, tenant).await?;
     let started = Instant::now();
     seed(&stack.db.pool, tenant, args.hosts, args.seed_batch).await.context("seeding the collector's tables")?;
     let seeded = started.elapsed();
     let token = vigil_gateway::scrape_tokens::create_scrape_token(&stack.db.pool, tenant, Some("bench")).await?.token;
+
+    // where the time goes: the collector's pages alone, as the gateway asks for them
+    let nats = stack.nats.client().await;
+    let mut pages = Vec::new();
+    for _ in 0..3 {
+        pages.push(collector_pages(&nats, tenant).await?);
+    }
+    pages.sort();
 
     let client = reqwest::Client::builder().timeout(Duration::from_secs(300)).build()?;
     let url = stack.http("/api/metrics/prometheus");
@@ -276,6 +304,15 @@ async fn main() -> Result<()> {
     row("vigil /api/metrics/prometheus p50", p50(&vigil_warm));
     row("node_exporter /metrics cold", &node_cold);
     row("node_exporter /metrics p50", p50(&node_warm));
+    println!(
+        "of which the collector's hosts.latest pages (over NATS, decoded, no text): median {:.1} ms of 3",
+        pages[1].as_secs_f64() * 1000.0
+    );
+    if std::env::var_os("PROM_BENCH_LOG").is_some() {
+        for line in vigil.log_text().lines().filter(|line| line.contains("latest")).take(40) {
+            println!("{line}");
+        }
+    }
     let (vigil_us, vigil_bytes) = per_series(p50(&vigil_warm));
     let (node_us, node_bytes) = per_series(p50(&node_warm));
     println!(

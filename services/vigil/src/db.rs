@@ -3,7 +3,11 @@
 //!
 //! Invariants: migrations are embedded at build time from `migrations/`, so a
 //! `vigil` binary always carries the schema it was built against; running them
-//! is idempotent and safe from several processes at once (sqlx takes a lock).
+//! is idempotent and safe from several processes at once: [`migrate`] holds a
+//! named lock of the database while it runs them (sqlx's own lock asks
+//! `GET_LOCK(name, -1)`, which MariaDB answers at once with NULL, and sqlx
+//! does not look: six `vigil migrate` on a fresh database failed with
+//! duplicate keys in `_sqlx_migrations`).
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -24,7 +28,14 @@ pub enum DbError {
     Create { name: String, source: sqlx::Error },
     #[error("cannot migrate the database: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("cannot migrate the database: {MIGRATION_LOCK_WAIT_SECONDS} s without the migration lock, which another vigil holds (still migrating?); try again")]
+    LockTimeout,
+    #[error("cannot take the migration lock of the database: {0}")]
+    Lock(sqlx::Error),
 }
+
+/// How long [`migrate`] waits for another process's migrations.
+pub const MIGRATION_LOCK_WAIT_SECONDS: u32 = 120;
 
 /// The schema, embedded from `migrations/`.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
@@ -60,9 +71,23 @@ pub async fn connect_and_migrate(url: &str, max_connections: u32) -> Result<MySq
     Ok(pool)
 }
 
-/// Runs every embedded migration not yet applied. Idempotent.
+/// Runs every embedded migration not yet applied, holding the database's
+/// migration lock (one name per database) on the connection that runs them.
+/// Idempotent; another process migrating the same database is waited for.
 pub async fn migrate(pool: &MySqlPool) -> Result<(), DbError> {
-    MIGRATOR.run(pool).await?;
+    let mut connection = pool.acquire().await.map_err(DbError::Lock)?;
+    let locked: Option<i64> = sqlx::query_scalar("SELECT GET_LOCK(CONCAT('vigil_migrate.', DATABASE()), ?)")
+        .bind(MIGRATION_LOCK_WAIT_SECONDS)
+        .fetch_one(&mut *connection)
+        .await
+        .map_err(DbError::Lock)?;
+    if locked != Some(1) {
+        return Err(DbError::LockTimeout);
+    }
+    let result = MIGRATOR.run(&mut *connection).await;
+    // the lock also ends with the connection, should this fail
+    let _ = sqlx::query("SELECT RELEASE_LOCK(CONCAT('vigil_migrate.', DATABASE()))").execute(&mut *connection).await;
+    result?;
     Ok(())
 }
 

@@ -376,3 +376,28 @@ fn ping_exits_0_while_the_service_answers_and_1_when_none_does() {
     let answered = answered.unwrap();
     assert_eq!(String::from_utf8_lossy(&answered.stdout).trim(), "collector answers");
 }
+
+#[test]
+fn migrate_from_several_processes_at_once_on_a_fresh_database() {
+    let database = FreshDatabase::new();
+    let url = database.url();
+    // as compose's containers (or a restart of all of them) start together
+    let children: Vec<std::process::Child> = (0..6)
+        .map(|_| {
+            Command::new(env!("CARGO_BIN_EXE_vigil"))
+                .args(["--config", "/dev/null", "migrate"])
+                .env_clear()
+                .env("VIGIL_DATABASE_URL", &url)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let output = child.wait_with_output().unwrap();
+        assert!(output.status.success(), "a concurrent vigil migrate failed: {}", stderr(&output));
+    }
+    let again = vigil(&["--config", "/dev/null", "migrate"], &[("VIGIL_DATABASE_URL", &url)]);
+    assert!(again.status.success(), "{}", stderr(&again));
+}

@@ -420,7 +420,7 @@ mod tests {
         assert_eq!(sanitize_name("jobs done", true).as_deref(), Some("jobs_done_total"));
         assert_eq!(sanitize_name("jobs_total", true).as_deref(), Some("jobs_total"));
         assert_eq!(sanitize_name("level_total", false).as_deref(), Some("level"));
-        assert_eq!(sanitize_name("été-1", false).as_deref(), Some("__t__1"));
+        assert_eq!(sanitize_name("été-1", false).as_deref(), Some("_t__1"));
         assert_eq!(sanitize_name("...", false), None);
         assert_eq!(sanitize_name("_total", false), None);
     }

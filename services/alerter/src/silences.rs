@@ -119,7 +119,15 @@ pub fn parse_schedule(text: &str) -> Result<cron::Schedule, FieldError> {
     Ok(schedule)
 }
 
+/// The years a silence may start in: MariaDB's DATETIME holds 1000–9999,
+/// and a silence before 1970 could never have mattered.
+const SILENCE_YEARS: std::ops::RangeInclusive<i32> = 1970..=9998;
+
 pub fn validate_silence(input: &SilenceInput) -> Result<(), FieldError> {
+    use chrono::Datelike;
+    if !SILENCE_YEARS.contains(&input.starts_at.year()) {
+        return Err(field_error("starts_at", format!("{} is not between the years 1970 and 9998", input.starts_at.to_rfc3339())));
+    }
     if input.ends_at <= input.starts_at {
         return Err(field_error("ends_at", "must be after starts_at"));
     }
@@ -328,6 +336,29 @@ mod tests {
                 created_at: now,
             },
         }
+    }
+
+    #[test]
+    fn a_silence_starting_outside_storable_years_is_refused_naming_starts_at() {
+        let now = Utc::now();
+        for year in [1, 1969, 9999, 262_000] {
+            let starts_at = chrono::NaiveDate::from_ymd_opt(year, 6, 1).unwrap().and_hms_opt(0, 0, 0).unwrap().and_utc();
+            let input = SilenceInput {
+                matcher: AlertMatcher::default(),
+                starts_at,
+                ends_at: starts_at + chrono::Duration::hours(1),
+                comment: String::new(),
+            };
+            let error = validate_silence(&input).expect_err("refused");
+            assert_eq!(error.field, "starts_at", "{year}: {error:?}");
+        }
+        let input = SilenceInput {
+            matcher: AlertMatcher { host_id: Some("h".into()), ..AlertMatcher::default() },
+            starts_at: now,
+            ends_at: now + chrono::Duration::hours(1),
+            comment: String::new(),
+        };
+        assert!(validate_silence(&input).is_ok());
     }
 
     #[test]

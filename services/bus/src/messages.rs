@@ -990,7 +990,9 @@ pub struct CustomPoint {
 /// most `limit` (0 or over [`MAX_LATEST_HOSTS`]: that cap); a page shorter
 /// than the limit is the last. Only hosts whose `last_seen` is at or after
 /// `fresh_since` get their `latest` read (the others are stale for the
-/// caller: their data is never read).
+/// caller: their data is never read). With `shards` > 1 only the hosts with
+/// `CRC32(id) % shards = shard` are paged, so a caller can read a large
+/// tenant as several cursors side by side.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LatestPage {
     pub tenant_id: String,
@@ -999,6 +1001,10 @@ pub struct LatestPage {
     #[serde(default)]
     pub limit: u32,
     pub fresh_since: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub shard: u32,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub shards: u32,
 }
 
 /// Most hosts one `hosts.latest` page carries.

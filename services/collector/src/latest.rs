@@ -41,16 +41,22 @@ pub(crate) async fn page(pool: &MySqlPool, request: LatestPage) -> Result<Vec<Ho
     }
     let limit = if request.limit == 0 { MAX_LATEST_HOSTS } else { request.limit.min(MAX_LATEST_HOSTS) };
     let started = std::time::Instant::now();
-    let rows = sqlx::query(
+    if request.shards > 1 && request.shard >= request.shards {
+        return Err(ServiceError::new(
+            vigil_bus::ErrorCode::BadRequest,
+            format!("shard {} is not below shards {}", request.shard, request.shards),
+        ));
+    }
+    let shard_filter = if request.shards > 1 { " AND CRC32(id) % ? = ?" } else { "" };
+    let sql = format!(
         "SELECT id, name, CAST(status AS CHAR) AS status, last_seen FROM hosts \
-         WHERE tenant_id = ? AND id > ? ORDER BY id LIMIT ?",
-    )
-    .bind(&request.tenant_id)
-    .bind(request.after.as_deref().unwrap_or(""))
-    .bind(limit)
-    .fetch_all(pool)
-    .await
-    .map_err(|e| internal("listing hosts", e))?;
+         WHERE tenant_id = ? AND id > ?{shard_filter} ORDER BY id LIMIT ?"
+    );
+    let mut query = sqlx::query(&sql).bind(&request.tenant_id).bind(request.after.as_deref().unwrap_or(""));
+    if request.shards > 1 {
+        query = query.bind(request.shards).bind(request.shard);
+    }
+    let rows = query.bind(limit).fetch_all(pool).await.map_err(|e| internal("listing hosts", e))?;
     let mut hosts = rows
         .iter()
         .map(|row| {

@@ -173,6 +173,9 @@ stored() {
     -e "SELECT COUNT(*) FROM metrics_host WHERE host_id = '$host'"
 }
 collector=$(container collector)
+# the window checked below starts 3 intervals before the stop: let the agent
+# have sent for that long at least
+sleep $((3 * INTERVAL))
 stopped_at=$(date +%s.%N)
 podman stop -t 10 "$collector" >>"$work/podman.log" 2>&1
 log "compose test: collector stopped for $STOPPED_FOR s"

@@ -844,27 +844,36 @@ pub struct HourlyRange {
 /// Most hours one `metrics.hourly` answer carries (a year and a day).
 pub const MAX_HOURLY_POINTS: u32 = 366 * 24;
 
-/// One hour of one host's snapshots, aggregated.
+/// What an hourly or a daily row of one host holds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct HourlyPoint {
-    /// Start of the hour (UTC).
-    pub hour: DateTime<Utc>,
-    /// Snapshots the hour held.
+pub struct Rollup {
+    /// Snapshots the period held.
     pub samples: u32,
     pub cpu_avg: f64,
     pub cpu_max: f64,
     /// Bytes.
     pub memory_avg: u64,
     pub memory_max: u64,
-    /// The largest memory total seen in the hour (bytes).
+    /// The largest memory total seen in the period (bytes).
     pub memory_total: u64,
     /// Average used bytes over every mount.
     pub disk_avg: u64,
-    /// Bytes received and sent in the hour (all interfaces; the counters'
-    /// growth between the hour's first and last snapshot).
+    /// Bytes received and sent in the period (all interfaces; for an hour,
+    /// the counters' growth between its first and last snapshot; for a day,
+    /// the sum of its hours).
     pub network_rx_total: u64,
     pub network_tx_total: u64,
+}
+
+/// One hour of one host's snapshots, aggregated.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct HourlyPoint {
+    /// Start of the hour (UTC).
+    pub hour: DateTime<Utc>,
+    #[serde(flatten)]
+    pub values: Rollup,
 }
 
 /// `vigil.collector.metrics.latest`.
@@ -1689,20 +1698,8 @@ pub const MAX_DAILY_POINTS: u32 = 3660;
 pub struct DailyPoint {
     /// Midnight UTC starting the day.
     pub day: DateTime<Utc>,
-    /// Snapshots the day held.
-    pub samples: u32,
-    pub cpu_avg: f64,
-    pub cpu_max: f64,
-    /// Bytes.
-    pub memory_avg: u64,
-    pub memory_max: u64,
-    /// The largest memory total seen in the day (bytes).
-    pub memory_total: u64,
-    /// Average used bytes over every mount.
-    pub disk_avg: u64,
-    /// Bytes received and sent in the day (all interfaces).
-    pub network_rx_total: u64,
-    pub network_tx_total: u64,
+    #[serde(flatten)]
+    pub values: Rollup,
 }
 
 /// Counts of one kind of thing of a tenant, from each host's latest snapshot.

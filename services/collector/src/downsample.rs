@@ -30,7 +30,8 @@ use std::time::Duration;
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use sqlx::{MySqlPool, Row};
 use vigil_bus::messages::{
-    DailyPoint, DailyRange, HourlyPoint, HourlyRange, ListTenantRetentions, TenantRetention, MAX_DAILY_POINTS, MAX_HOURLY_POINTS,
+    DailyPoint, DailyRange, HourlyPoint, HourlyRange, ListTenantRetentions, Rollup, TenantRetention, MAX_DAILY_POINTS,
+    MAX_HOURLY_POINTS,
 };
 use vigil_bus::ServiceError;
 
@@ -248,61 +249,67 @@ async fn fold_hours(
 
 /// `metrics.hourly`: the tenant's host's hourly rows with `from <= hour <= to`.
 pub(crate) async fn hourly(pool: &MySqlPool, request: HourlyRange) -> Result<Vec<HourlyPoint>, ServiceError> {
-    ensure_host(pool, &request.tenant_id, &request.host_id).await?;
-    check_order(request.from, request.to)?;
-    let rows = sqlx::query(
-        "SELECT hour, samples, CAST(cpu_avg AS DOUBLE) AS cpu_avg, CAST(cpu_max AS DOUBLE) AS cpu_max, \
-            CAST(memory_avg AS UNSIGNED) AS memory_avg, CAST(memory_max AS UNSIGNED) AS memory_max, \
-            CAST(IFNULL(memory_total, 0) AS UNSIGNED) AS memory_total, CAST(disk_avg AS UNSIGNED) AS disk_avg, \
-            CAST(network_rx_total AS UNSIGNED) AS network_rx_total, CAST(network_tx_total AS UNSIGNED) AS network_tx_total \
-         FROM metrics_host_hourly WHERE host_id = ? AND hour >= ? AND hour <= ? ORDER BY hour ASC LIMIT ?",
-    )
-    .bind(&request.host_id)
-    .bind(hour_floor(request.from).naive_utc())
-    .bind(request.to.naive_utc())
-    .bind(MAX_HOURLY_POINTS)
-    .fetch_all(pool)
-    .await
-    .map_err(|e| internal("reading hourly metrics", e))?;
-    decode(&rows, "decoding hourly metrics", |row| {
-        let num = |column: &str| -> Result<u64, sqlx::Error> { Ok(row.try_get::<Option<u64>, _>(column)?.unwrap_or(0)) };
-        Ok(HourlyPoint {
-            hour: row.try_get::<chrono::NaiveDateTime, _>("hour")?.and_utc(),
-            samples: row.try_get("samples")?,
-            cpu_avg: row.try_get::<Option<f64>, _>("cpu_avg")?.unwrap_or(0.0),
-            cpu_max: row.try_get::<Option<f64>, _>("cpu_max")?.unwrap_or(0.0),
-            memory_avg: num("memory_avg")?,
-            memory_max: num("memory_max")?,
-            memory_total: num("memory_total")?,
-            disk_avg: num("disk_avg")?,
-            network_rx_total: num("network_rx_total")?,
-            network_tx_total: num("network_tx_total")?,
-        })
-    })
+    let rows = rollups(pool, RollupTable::Hourly, &request.tenant_id, &request.host_id, request.from, request.to).await?;
+    Ok(rows.into_iter().map(|(hour, values)| HourlyPoint { hour, values }).collect())
 }
 
 /// `metrics.daily`: the tenant's host's daily rows with `from <= day <= to`.
 pub(crate) async fn daily(pool: &MySqlPool, request: DailyRange) -> Result<Vec<DailyPoint>, ServiceError> {
-    ensure_host(pool, &request.tenant_id, &request.host_id).await?;
-    check_order(request.from, request.to)?;
-    let rows = sqlx::query(
-        "SELECT day, samples, CAST(cpu_avg AS DOUBLE) AS cpu_avg, CAST(cpu_max AS DOUBLE) AS cpu_max, \
+    let rows = rollups(pool, RollupTable::Daily, &request.tenant_id, &request.host_id, request.from, request.to).await?;
+    Ok(rows.into_iter().map(|(day, values)| DailyPoint { day, values }).collect())
+}
+
+/// The two tables of aggregates, read the same way.
+#[derive(Clone, Copy)]
+enum RollupTable {
+    Hourly,
+    Daily,
+}
+
+impl RollupTable {
+    /// (table, its period column, most rows an answer carries, what a failure was doing)
+    fn parts(self) -> (&'static str, &'static str, u32, &'static str) {
+        match self {
+            RollupTable::Hourly => ("metrics_host_hourly", "hour", MAX_HOURLY_POINTS, "reading hourly metrics"),
+            RollupTable::Daily => ("metrics_host_daily", "day", MAX_DAILY_POINTS, "reading daily metrics"),
+        }
+    }
+}
+
+/// The tenant's host's rows of `table` whose period holds or follows
+/// `from` and starts before or at `to`, oldest first.
+async fn rollups(
+    pool: &MySqlPool,
+    table: RollupTable,
+    tenant_id: &str,
+    host_id: &str,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<(DateTime<Utc>, Rollup)>, ServiceError> {
+    ensure_host(pool, tenant_id, host_id).await?;
+    check_order(from, to)?;
+    let (name, period, limit, action) = table.parts();
+    let from = match table {
+        RollupTable::Hourly => hour_floor(from),
+        RollupTable::Daily => day_floor(from),
+    };
+    let rows = sqlx::query(&format!(
+        "SELECT {period} AS period, samples, CAST(cpu_avg AS DOUBLE) AS cpu_avg, CAST(cpu_max AS DOUBLE) AS cpu_max, \
             CAST(memory_avg AS UNSIGNED) AS memory_avg, CAST(memory_max AS UNSIGNED) AS memory_max, \
             CAST(IFNULL(memory_total, 0) AS UNSIGNED) AS memory_total, CAST(disk_avg AS UNSIGNED) AS disk_avg, \
             CAST(network_rx_total AS UNSIGNED) AS network_rx_total, CAST(network_tx_total AS UNSIGNED) AS network_tx_total \
-         FROM metrics_host_daily WHERE host_id = ? AND day >= ? AND day <= ? ORDER BY day ASC LIMIT ?",
-    )
-    .bind(&request.host_id)
-    .bind(day_floor(request.from).naive_utc())
-    .bind(request.to.naive_utc())
-    .bind(MAX_DAILY_POINTS)
+         FROM {name} WHERE host_id = ? AND {period} >= ? AND {period} <= ? ORDER BY {period} ASC LIMIT ?"
+    ))
+    .bind(host_id)
+    .bind(from.naive_utc())
+    .bind(to.naive_utc())
+    .bind(limit)
     .fetch_all(pool)
     .await
-    .map_err(|e| internal("reading daily metrics", e))?;
-    decode(&rows, "decoding daily metrics", |row| {
+    .map_err(|e| internal(action, e))?;
+    decode(&rows, action, |row| {
         let num = |column: &str| -> Result<u64, sqlx::Error> { Ok(row.try_get::<Option<u64>, _>(column)?.unwrap_or(0)) };
-        Ok(DailyPoint {
-            day: row.try_get::<chrono::NaiveDateTime, _>("day")?.and_utc(),
+        let values = Rollup {
             samples: row.try_get("samples")?,
             cpu_avg: row.try_get::<Option<f64>, _>("cpu_avg")?.unwrap_or(0.0),
             cpu_max: row.try_get::<Option<f64>, _>("cpu_max")?.unwrap_or(0.0),
@@ -312,7 +319,8 @@ pub(crate) async fn daily(pool: &MySqlPool, request: DailyRange) -> Result<Vec<D
             disk_avg: num("disk_avg")?,
             network_rx_total: num("network_rx_total")?,
             network_tx_total: num("network_tx_total")?,
-        })
+        };
+        Ok((row.try_get::<chrono::NaiveDateTime, _>("period")?.and_utc(), values))
     })
 }
 

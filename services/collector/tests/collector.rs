@@ -640,12 +640,12 @@ async fn downsampling_folds_complete_hours_into_hourly_rows_idempotently_and_exp
     let hours: Vec<HourlyPoint> = request(&client, collector::METRICS_HOURLY, &ask).await.unwrap();
     assert_eq!(hours.len(), 2, "two complete hours: {hours:?}");
     let first = &hours[0];
-    assert_eq!((first.hour, first.samples), (a, 3));
-    assert!((first.cpu_avg - 20.0).abs() < 0.01 && (first.cpu_max - 30.0).abs() < 0.01, "{first:?}");
-    assert_eq!((first.memory_avg, first.memory_max, first.memory_total), (2_000, 3_000, 8_000));
+    assert_eq!((first.hour, first.values.samples), (a, 3));
+    assert!((first.values.cpu_avg - 20.0).abs() < 0.01 && (first.values.cpu_max - 30.0).abs() < 0.01, "{first:?}");
+    assert_eq!((first.values.memory_avg, first.values.memory_max, first.values.memory_total), (2_000, 3_000, 8_000));
     // eth0 grew 4,000 bytes in the hour (eth1 stays at 30)
-    assert_eq!(first.network_rx_total, 4_000);
-    assert_eq!((hours[1].hour, hours[1].samples, hours[1].cpu_max), (b, 1, 50.0));
+    assert_eq!(first.values.network_rx_total, 4_000);
+    assert_eq!((hours[1].hour, hours[1].values.samples, hours[1].values.cpu_max), (b, 1, 50.0));
 
     // a snapshot of hour b arriving late is folded in by the next run; the rest is unchanged
     publish(&client, &send(b, 50, 70.0, 6_000, 9_800, 6)).await;
@@ -654,7 +654,7 @@ async fn downsampling_folds_complete_hours_into_hourly_rows_idempotently_and_exp
     assert_eq!(again.expired, 0);
     let after: Vec<HourlyPoint> = request(&client, collector::METRICS_HOURLY, &ask).await.unwrap();
     assert_eq!(after[0], hours[0], "a rerun rewrites the same aggregate");
-    assert_eq!((after[1].samples, after[1].cpu_max, after[1].network_rx_total), (2, 70.0, 300));
+    assert_eq!((after[1].values.samples, after[1].values.cpu_max, after[1].values.network_rx_total), (2, 70.0, 300));
 
     // another tenant's request for this host: not found, as for the raw range
     let stranger = HourlyRange { tenant_id: "t-stranger".into(), ..ask.clone() };
@@ -714,12 +714,12 @@ async fn daily_rows_fold_hourly_ones_weighted_redo_the_last_days_and_expire_per_
     let ask = DailyRange { tenant_id: tenant.clone(), host_id: host.id.clone(), from: today - TimeDelta::days(10), to: now };
     let days: Vec<DailyPoint> = request(&client, collector::METRICS_DAILY, &ask).await.unwrap();
     assert_eq!(days.len(), 2, "two complete days with hours: {days:?}");
-    assert_eq!((days[0].day, days[0].samples), (d1, 4));
+    assert_eq!((days[0].day, days[0].values.samples), (d1, 4));
     // weighted by snapshots: (10 x 3 + 30 x 1) / 4
-    assert!((days[0].cpu_avg - 15.0).abs() < 0.01 && (days[0].cpu_max - 50.0).abs() < 0.01, "{:?}", days[0]);
-    assert_eq!((days[0].memory_avg, days[0].memory_max, days[0].memory_total), (2_000, 5_000, 8_000));
-    assert_eq!(days[0].network_rx_total, 150);
-    assert_eq!((days[1].day, days[1].samples, days[1].cpu_avg), (d2, 2, 40.0));
+    assert!((days[0].values.cpu_avg - 15.0).abs() < 0.01 && (days[0].values.cpu_max - 50.0).abs() < 0.01, "{:?}", days[0]);
+    assert_eq!((days[0].values.memory_avg, days[0].values.memory_max, days[0].values.memory_total), (2_000, 5_000, 8_000));
+    assert_eq!(days[0].values.network_rx_total, 150);
+    assert_eq!((days[1].day, days[1].values.samples, days[1].values.cpu_avg), (d2, 2, 40.0));
 
     // a rerun writes the same rows, also two collectors running it side by side
     let (one, two) =
@@ -735,7 +735,7 @@ async fn daily_rows_fold_hourly_ones_weighted_redo_the_last_days_and_expire_per_
     hourly_row(&db.pool, &host.id, d1 + TimeDelta::hours(2), 90.0, 50.0, 5_000, 50, 1).await;
     downsample(&db.pool, now, &retention, &[], true).await.unwrap();
     let late: Vec<DailyPoint> = request(&client, collector::METRICS_DAILY, &ask).await.unwrap();
-    assert_eq!((late[1].samples, late[1].cpu_avg), (4, 20.0), "{late:?}");
+    assert_eq!((late[1].values.samples, late[1].values.cpu_avg), (4, 20.0), "{late:?}");
     assert_eq!(late[0], days[0], "three days ago is past the lookback");
 
     // folding off: nothing new is folded, retention still applies

@@ -3,13 +3,14 @@
 // with the section) and the tenant's users (admins: list, add — with a
 // generated password shown once when none is given —, change a role among
 // viewer, operator and admin, delete; others see their own account).
-import { useEffect, useMemo, useState } from 'preact/hooks';
-import { ROLES, type AgentToken, type CreatedUser, type KnownRole, type UserInfo } from '../api/types';
+import { useState } from 'preact/hooks';
+import { ROLES, type AgentToken, type CreatedToken, type CreatedUser, type KnownRole, type UserInfo } from '../api/types';
+import { type Column, createdColumn, CreatedCard, CredentialSection, stateColumn } from '../components/CredentialSection';
 import { lazy } from '../components/Lazy';
 import { useServices } from '../context';
 import { DASH, formatDateTime, timeAgo } from '../format';
 import { useAsync, useRowActions } from '../hooks';
-import { installCommand, TokenFlow, type TokenFlowState } from '../tokenFlow';
+import { installCommand, NAME_MAX, validateTokenName } from '../tokenFlow';
 
 export function tokenState(t: AgentToken, now = Date.now()): 'active' | 'revoked' | 'expired' {
   if (t.revoked_at) return 'revoked';
@@ -43,137 +44,62 @@ async function copyText(text: string): Promise<boolean> {
   return ok;
 }
 
-function CreatedPanel({ state, flow }: { state: Extract<TokenFlowState, { kind: 'created' }>; flow: TokenFlow }) {
-  const command = installCommand(location.hostname || 'localhost', state.token);
-  const [copyFailed, setCopyFailed] = useState(false);
+function TokenCreated({ created, onDone }: { created: CreatedToken & { name: string }; onDone: () => void }) {
+  const command = installCommand(location.hostname || 'localhost', created.token);
+  const [copied, setCopied] = useState<boolean | null>(null);
   return (
-    <div class="card created" role="status" data-testid="token-created">
-      <h3>Token "{state.name}" created</h3>
-      <p class="warn-text">Copy it now: it is shown only once and cannot be retrieved later.</p>
+    <CreatedCard
+      testid="token"
+      title={`Token "${created.name}" created`}
+      warning="Copy it now: it is shown only once and cannot be retrieved later."
+      onDone={onDone}
+      actions={
+        <button type="button" class="btn btn-primary" onClick={async () => setCopied(await copyText(command))} data-testid="copy-install">
+          {copied ? 'Copied ✓' : 'Copy command'}
+        </button>
+      }
+      footer={copied === false ? <p class="form-error">The browser refused to copy; select the command and copy it by hand.</p> : null}
+    >
       <div class="field-label">Token</div>
-      <code class="secret" data-testid="token-value">{state.token}</code>
+      <code class="secret" data-testid="token-value">{created.token}</code>
       <div class="field-label">Install command (run on the host, with the gateway's CA certificate as ca.pem)</div>
       <pre class="command" data-testid="install-command">{command}</pre>
-      <div class="row-actions">
-        <button
-          type="button"
-          class="btn btn-primary"
-          onClick={async () => {
-            const ok = await copyText(command);
-            setCopyFailed(!ok);
-            if (ok) flow.markCopied();
-          }}
-          data-testid="copy-install"
-        >
-          {state.copied ? 'Copied ✓' : 'Copy command'}
-        </button>
-        <button type="button" class="btn" onClick={() => flow.dismiss()} data-testid="token-done">Done</button>
-      </div>
-      {copyFailed ? <p class="form-error">The browser refused to copy; select the command and copy it by hand.</p> : null}
-    </div>
+    </CreatedCard>
   );
 }
 
+const tokenColumns: Column<AgentToken>[] = [
+  { header: 'Name', cell: (t) => t.name ?? <span class="muted">{t.id}</span> },
+  stateColumn,
+  createdColumn,
+  { header: 'Last used', cell: (t) => (t.last_used ? timeAgo(t.last_used) : DASH) },
+];
+
 function Tokens() {
   const { api, session } = useServices();
-  const isAdmin = session.current?.user.role === 'admin';
-  const list = useAsync(() => api.tokens(), []);
-  const flow = useMemo(() => new TokenFlow(api, () => list.reload()), [api]);
-  const [state, setState] = useState<TokenFlowState>(flow.state);
-  useEffect(() => flow.subscribe(setState), [flow]);
-  const [name, setName] = useState('');
-  const [revoking, setRevoking] = useState<string | null>(null);
-  const [revokeError, setRevokeError] = useState<string | null>(null);
-
-  const revoke = async (t: AgentToken) => {
-    if (!confirm(`Revoke token "${t.name ?? t.id}"? Agents using it can no longer connect.`)) return;
-    setRevoking(t.id);
-    setRevokeError(null);
-    try {
-      await api.revokeToken(t.id);
-      list.reload();
-    } catch (e) {
-      setRevokeError(e instanceof Error ? e.message : String(e));
-    } finally {
-      setRevoking(null);
-    }
-  };
-
   return (
-    <section class="section" data-testid="tokens">
-      <h2>Agent tokens</h2>
-      <p class="muted">An agent enrolls with a token; revoking it stops new enrollments and connections with it.</p>
-      {state.kind === 'created' ? <CreatedPanel state={state} flow={flow} /> : null}
-      {isAdmin ? (
-        <form
-          class="toolbar"
-          onSubmit={(e) => {
-            e.preventDefault();
-            void flow.create(name).then(() => {
-              if (flow.state.kind === 'created') setName('');
-            });
-          }}
-        >
-          <input
-            class="input"
-            placeholder="Token name, e.g. prod-servers"
-            value={name}
-            maxLength={100}
-            onInput={(e) => setName((e.currentTarget as HTMLInputElement).value)}
-            aria-label="New token name"
-            data-testid="token-name"
-          />
-          <button type="submit" class="btn btn-primary" disabled={state.kind === 'creating'} data-testid="token-create">
-            {state.kind === 'creating' ? 'Creating…' : 'Create token'}
-          </button>
-        </form>
-      ) : (
-        <p class="muted">Only admins can create or revoke tokens.</p>
-      )}
-      {state.kind === 'failed' ? <div class="form-error" role="alert" data-testid="token-error">{state.message}</div> : null}
-      {revokeError ? <div class="form-error" role="alert">{revokeError}</div> : null}
-      {list.error ? (
-        <div class="form-error">{list.error.message}</div>
-      ) : !list.data ? (
-        <div class="empty">Loading tokens…</div>
-      ) : list.data.length === 0 ? (
-        <div class="empty">No agent tokens yet.</div>
-      ) : (
-        <div class="table-wrap">
-          <table class="table" data-testid="tokens-table">
-            <thead>
-              <tr><th>Name</th><th>State</th><th>Created</th><th>Last used</th><th /></tr>
-            </thead>
-            <tbody>
-              {list.data.map((t) => {
-                const st = tokenState(t);
-                return (
-                  <tr key={t.id} data-testid={`token-row-${t.id}`} class={st !== 'active' ? 'is-dim' : ''}>
-                    <td>{t.name ?? <span class="muted">{t.id}</span>}</td>
-                    <td><span class={`pill pill-${st}`}>{st}</span></td>
-                    <td>{formatDateTime(t.created_at)}</td>
-                    <td>{t.last_used ? timeAgo(t.last_used) : DASH}</td>
-                    <td class="num">
-                      {isAdmin && st === 'active' ? (
-                        <button
-                          type="button"
-                          class="btn btn-small btn-danger"
-                          disabled={revoking === t.id}
-                          onClick={() => revoke(t)}
-                          data-testid={`token-revoke-${t.id}`}
-                        >
-                          {revoking === t.id ? 'Revoking…' : 'Revoke'}
-                        </button>
-                      ) : null}
-                    </td>
-                  </tr>
-                );
-              })}
-            </tbody>
-          </table>
-        </div>
-      )}
-    </section>
+    <CredentialSection
+      testid="token"
+      title="Agent tokens"
+      intro="An agent enrolls with a token; revoking it stops new enrollments and connections with it."
+      isAdmin={session.current?.user.role === 'admin'}
+      adminOnly="Only admins can create or revoke tokens."
+      listForAll
+      placeholder="Token name, e.g. prod-servers"
+      inputLabel="New token name"
+      maxLength={NAME_MAX}
+      createLabel="Create token"
+      validate={validateTokenName}
+      create={async (name) => ({ ...(await api.createToken(name)), name })}
+      renderCreated={(created, done) => <TokenCreated created={created} onDone={done} />}
+      load={() => api.tokens()}
+      loadingText="Loading tokens…"
+      emptyText="No agent tokens yet."
+      columns={tokenColumns}
+      rowState={tokenState}
+      confirmRevoke={(t) => `Revoke token "${t.name ?? t.id}"? Agents using it can no longer connect.`}
+      revoke={(t) => api.revokeToken(t.id)}
+    />
   );
 }
 

@@ -3,9 +3,16 @@
 // (live, and kept in the account's HISTORY stream). List, create (the creds
 // file is shown once, for download), revoke. docs/integrators.md.
 import { useState } from 'preact/hooks';
+import {
+  type Column,
+  createdColumn,
+  CreatedCard,
+  CredentialSection,
+  revokedOrActive,
+  stateColumn,
+} from '../../components/CredentialSection';
 import { useServices } from '../../context';
 import { DASH, formatDateTime } from '../../format';
-import { useAsync } from '../../hooks';
 
 export interface Integrator {
   id: string;
@@ -76,145 +83,75 @@ function download(name: string, text: string) {
   setTimeout(() => URL.revokeObjectURL(url), 0);
 }
 
+function IntegratorCreated({ created, onDone }: { created: CreatedIntegrator; onDone: () => void }) {
+  const [downloaded, setDownloaded] = useState(false);
+  const file = credsFileName(created.name);
+  return (
+    <CreatedCard
+      testid="integrator"
+      title={`Integrator "${created.name}" created`}
+      warning="Download the creds now: they are shown only once and cannot be retrieved later."
+      onDone={onDone}
+      actions={
+        <button
+          type="button"
+          class="btn btn-primary"
+          onClick={() => {
+            download(file, created.credentials);
+            setDownloaded(true);
+          }}
+          data-testid="integrator-download"
+        >
+          {downloaded ? 'Downloaded ✓' : `Download ${file}`}
+        </button>
+      }
+    >
+      <div class="field-label">Creds file</div>
+      <pre class="command secret" data-testid="integrator-creds">{created.credentials}</pre>
+      <div class="field-label">Subjects (live) and the stream {created.stream} (history)</div>
+      <code data-testid="integrator-subjects">{created.subjects.join('  ')}</code>
+      <div class="field-label">First commands (nats CLI)</div>
+      <pre class="command" data-testid="integrator-commands">{firstCommands(`nats://${location.hostname || 'localhost'}:4222`, created)}</pre>
+    </CreatedCard>
+  );
+}
+
+const columns: Column<Integrator>[] = [
+  { header: 'Name', cell: (i) => <>{i.name} <span class="muted mono">{i.id}</span></> },
+  stateColumn,
+  createdColumn,
+  { header: 'Revoked', cell: (i) => (i.revoked_at ? formatDateTime(i.revoked_at) : DASH) },
+];
+
 export function Integrators() {
   const { api, session } = useServices();
-  const isAdmin = session.current?.user.role === 'admin';
-  const list = useAsync(
-    async () => (isAdmin ? normalizeIntegrators(await api.request('GET', '/api/config/integrators')) : []),
-    [isAdmin],
-  );
-  const [name, setName] = useState('');
-  const [created, setCreated] = useState<CreatedIntegrator | null>(null);
-  const [downloaded, setDownloaded] = useState(false);
-  const [error, setError] = useState<string | null>(null);
-  const [busy, setBusy] = useState<string | null>(null);
-
-  const create = async (e: Event) => {
-    e.preventDefault();
-    const invalid = validateIntegratorName(name);
-    setError(invalid);
-    if (invalid) return;
-    setBusy('create');
-    try {
-      const body = name.trim() ? { name: name.trim() } : {};
-      setCreated((await api.request('POST', '/api/config/integrators', body)) as CreatedIntegrator);
-      setDownloaded(false);
-      setName('');
-      list.reload();
-    } catch (err) {
-      setError(err instanceof Error ? err.message : String(err));
-    } finally {
-      setBusy(null);
-    }
-  };
-
-  const revoke = async (i: Integrator) => {
-    if (!confirm(`Revoke integrator "${i.name}"? Its connections are dropped and its creds refused from now on.`)) return;
-    setBusy(i.id);
-    setError(null);
-    try {
-      await api.request('DELETE', `/api/config/integrators/${encodeURIComponent(i.id)}`);
-      list.reload();
-    } catch (err) {
-      setError(err instanceof Error ? err.message : String(err));
-    } finally {
-      setBusy(null);
-    }
-  };
-
   return (
-    <section class="section" data-testid="integrators">
-      <h2>Integrators (NATS)</h2>
-      <p class="muted">
-        Programs of yours that read this tenant's metrics, host events, alerts and actions straight from the bus, live and
-        from a history stream, with a NATS creds file. They see nothing of other tenants and cannot publish into Vigil
-        (see docs/integrators.md).
-      </p>
-      {!isAdmin ? (
-        <p class="muted">Only admins can create or revoke integrators.</p>
-      ) : (
+    <CredentialSection
+      testid="integrator"
+      title="Integrators (NATS)"
+      intro={
         <>
-          {created ? (
-            <div class="card created" role="status" data-testid="integrator-created">
-              <h3>Integrator "{created.name}" created</h3>
-              <p class="warn-text">Download the creds now: they are shown only once and cannot be retrieved later.</p>
-              <div class="field-label">Creds file</div>
-              <pre class="command secret" data-testid="integrator-creds">{created.credentials}</pre>
-              <div class="field-label">Subjects (live) and the stream {created.stream} (history)</div>
-              <code data-testid="integrator-subjects">{created.subjects.join('  ')}</code>
-              <div class="field-label">First commands (nats CLI)</div>
-              <pre class="command" data-testid="integrator-commands">{firstCommands(`nats://${location.hostname || 'localhost'}:4222`, created)}</pre>
-              <div class="row-actions">
-                <button
-                  type="button"
-                  class="btn btn-primary"
-                  onClick={() => {
-                    download(credsFileName(created.name), created.credentials);
-                    setDownloaded(true);
-                  }}
-                  data-testid="integrator-download"
-                >
-                  {downloaded ? 'Downloaded ✓' : `Download ${credsFileName(created.name)}`}
-                </button>
-                <button type="button" class="btn" onClick={() => setCreated(null)} data-testid="integrator-done">Done</button>
-              </div>
-            </div>
-          ) : null}
-          <form class="toolbar" onSubmit={create} noValidate>
-            <input
-              class="input"
-              placeholder="Integrator name, e.g. grafana-etl"
-              value={name}
-              maxLength={MAX_NAME}
-              onInput={(e) => setName((e.currentTarget as HTMLInputElement).value)}
-              aria-label="New integrator name"
-              data-testid="integrator-name"
-            />
-            <button type="submit" class="btn btn-primary" disabled={busy === 'create'} data-testid="integrator-create">
-              {busy === 'create' ? 'Creating…' : 'Create integrator'}
-            </button>
-          </form>
-          {error ? <div class="form-error" role="alert" data-testid="integrator-error">{error}</div> : null}
-          {list.error ? (
-            <div class="form-error">{list.error.message}</div>
-          ) : !list.data ? (
-            <div class="empty">Loading integrators…</div>
-          ) : list.data.length === 0 ? (
-            <div class="empty">No integrators yet.</div>
-          ) : (
-            <div class="table-wrap">
-              <table class="table" data-testid="integrators-table">
-                <thead>
-                  <tr><th>Name</th><th>State</th><th>Created</th><th>Revoked</th><th /></tr>
-                </thead>
-                <tbody>
-                  {list.data.map((i) => (
-                    <tr key={i.id} data-testid={`integrator-row-${i.id}`} class={i.revoked_at ? 'is-dim' : ''}>
-                      <td>{i.name} <span class="muted mono">{i.id}</span></td>
-                      <td><span class={`pill pill-${i.revoked_at ? 'revoked' : 'active'}`}>{i.revoked_at ? 'revoked' : 'active'}</span></td>
-                      <td>{formatDateTime(i.created_at)}</td>
-                      <td>{i.revoked_at ? formatDateTime(i.revoked_at) : DASH}</td>
-                      <td class="num">
-                        {i.revoked_at ? null : (
-                          <button
-                            type="button"
-                            class="btn btn-small btn-danger"
-                            disabled={busy === i.id}
-                            onClick={() => revoke(i)}
-                            data-testid={`integrator-revoke-${i.id}`}
-                          >
-                            {busy === i.id ? 'Revoking…' : 'Revoke'}
-                          </button>
-                        )}
-                      </td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            </div>
-          )}
+          Programs of yours that read this tenant's metrics, host events, alerts and actions straight from the bus, live and
+          from a history stream, with a NATS creds file. They see nothing of other tenants and cannot publish into Vigil
+          (see docs/integrators.md).
         </>
-      )}
-    </section>
+      }
+      isAdmin={session.current?.user.role === 'admin'}
+      adminOnly="Only admins can create or revoke integrators."
+      placeholder="Integrator name, e.g. grafana-etl"
+      inputLabel="New integrator name"
+      maxLength={MAX_NAME}
+      createLabel="Create integrator"
+      validate={validateIntegratorName}
+      create={async (name) => (await api.request('POST', '/api/config/integrators', name ? { name } : {})) as CreatedIntegrator}
+      renderCreated={(created, done) => <IntegratorCreated created={created} onDone={done} />}
+      load={async () => normalizeIntegrators(await api.request('GET', '/api/config/integrators'))}
+      loadingText="Loading integrators…"
+      emptyText="No integrators yet."
+      columns={columns}
+      rowState={revokedOrActive}
+      confirmRevoke={(i) => `Revoke integrator "${i.name}"? Its connections are dropped and its creds refused from now on.`}
+      revoke={async (i) => void (await api.request('DELETE', `/api/config/integrators/${encodeURIComponent(i.id)}`))}
+    />
   );
 }

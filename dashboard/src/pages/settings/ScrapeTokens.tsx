@@ -2,10 +2,16 @@
 // shown once, with the scrape job to paste into prometheus.yml), revoke.
 // A scrape token reads this tenant's latest metrics at
 // GET /api/metrics/prometheus and nothing else (docs/grafana.md).
-import { useState } from 'preact/hooks';
+import {
+  type Column,
+  createdColumn,
+  CreatedCard,
+  CredentialSection,
+  revokedOrActive,
+  stateColumn,
+} from '../../components/CredentialSection';
 import { useServices } from '../../context';
-import { DASH, formatDateTime, timeAgo } from '../../format';
-import { useAsync } from '../../hooks';
+import { DASH, timeAgo } from '../../format';
 
 export interface ScrapeToken {
   id: string;
@@ -62,129 +68,57 @@ export function scrapeJob(origin: string, tokenFile = '/etc/prometheus/vigil.tok
   ].join('\n');
 }
 
+function ScrapeTokenCreated({ created, onDone }: { created: CreatedScrapeToken; onDone: () => void }) {
+  return (
+    <CreatedCard
+      testid="scrape-token"
+      title={`Scrape token ${created.name ? `"${created.name}" ` : ''}created`}
+      warning="Copy it now: it is shown only once and cannot be retrieved later."
+      onDone={onDone}
+    >
+      <div class="field-label">Token</div>
+      <code class="secret" data-testid="scrape-token-value">{created.token}</code>
+      <div class="field-label">Scrape job for prometheus.yml</div>
+      <pre class="command" data-testid="scrape-job">{scrapeJob(location.origin)}</pre>
+    </CreatedCard>
+  );
+}
+
+const columns: Column<ScrapeToken>[] = [
+  { header: 'Name', cell: (t) => t.name ?? <span class="muted">{t.id}</span> },
+  stateColumn,
+  createdColumn,
+  { header: 'Last used', cell: (t) => (t.last_used ? timeAgo(t.last_used) : DASH) },
+];
+
 export function ScrapeTokens() {
   const { api, session } = useServices();
-  const isAdmin = session.current?.user.role === 'admin';
-  const list = useAsync(
-    async () => (isAdmin ? normalizeScrapeTokens(await api.request('GET', '/api/config/scrape-tokens')) : []),
-    [isAdmin],
-  );
-  const [name, setName] = useState('');
-  const [created, setCreated] = useState<CreatedScrapeToken | null>(null);
-  const [error, setError] = useState<string | null>(null);
-  const [busy, setBusy] = useState<string | null>(null);
-
-  const create = async (e: Event) => {
-    e.preventDefault();
-    const invalid = validateScrapeTokenName(name);
-    setError(invalid);
-    if (invalid) return;
-    setBusy('create');
-    try {
-      const body = name.trim() ? { name: name.trim() } : {};
-      setCreated((await api.request('POST', '/api/config/scrape-tokens', body)) as CreatedScrapeToken);
-      setName('');
-      list.reload();
-    } catch (err) {
-      setError(err instanceof Error ? err.message : String(err));
-    } finally {
-      setBusy(null);
-    }
-  };
-
-  const revoke = async (t: ScrapeToken) => {
-    if (!confirm(`Revoke scrape token "${t.name ?? t.id}"? Prometheus servers using it get 401 from now on.`)) return;
-    setBusy(t.id);
-    setError(null);
-    try {
-      await api.request('DELETE', `/api/config/scrape-tokens/${encodeURIComponent(t.id)}`);
-      list.reload();
-    } catch (err) {
-      setError(err instanceof Error ? err.message : String(err));
-    } finally {
-      setBusy(null);
-    }
-  };
-
   return (
-    <section class="section" data-testid="scrape-tokens">
-      <h2>Prometheus scrape tokens</h2>
-      <p class="muted">
-        Prometheus reads this tenant's latest host, container, service and custom metrics at{' '}
-        <code>/api/metrics/prometheus</code> with a scrape token (see docs/grafana.md).
-      </p>
-      {!isAdmin ? (
-        <p class="muted">Only admins can create or revoke scrape tokens.</p>
-      ) : (
+    <CredentialSection
+      testid="scrape-token"
+      title="Prometheus scrape tokens"
+      intro={
         <>
-          {created ? (
-            <div class="card created" role="status" data-testid="scrape-token-created">
-              <h3>Scrape token {created.name ? `"${created.name}" ` : ''}created</h3>
-              <p class="warn-text">Copy it now: it is shown only once and cannot be retrieved later.</p>
-              <div class="field-label">Token</div>
-              <code class="secret" data-testid="scrape-token-value">{created.token}</code>
-              <div class="field-label">Scrape job for prometheus.yml</div>
-              <pre class="command" data-testid="scrape-job">{scrapeJob(location.origin)}</pre>
-              <div class="row-actions">
-                <button type="button" class="btn" onClick={() => setCreated(null)} data-testid="scrape-token-done">Done</button>
-              </div>
-            </div>
-          ) : null}
-          <form class="toolbar" onSubmit={create} noValidate>
-            <input
-              class="input"
-              placeholder="Token name, e.g. prometheus-prod"
-              value={name}
-              maxLength={MAX_NAME}
-              onInput={(e) => setName((e.currentTarget as HTMLInputElement).value)}
-              aria-label="New scrape token name"
-              data-testid="scrape-token-name"
-            />
-            <button type="submit" class="btn btn-primary" disabled={busy === 'create'} data-testid="scrape-token-create">
-              {busy === 'create' ? 'Creating…' : 'Create scrape token'}
-            </button>
-          </form>
-          {error ? <div class="form-error" role="alert" data-testid="scrape-token-error">{error}</div> : null}
-          {list.error ? (
-            <div class="form-error">{list.error.message}</div>
-          ) : !list.data ? (
-            <div class="empty">Loading scrape tokens…</div>
-          ) : list.data.length === 0 ? (
-            <div class="empty">No scrape tokens yet.</div>
-          ) : (
-            <div class="table-wrap">
-              <table class="table" data-testid="scrape-tokens-table">
-                <thead>
-                  <tr><th>Name</th><th>State</th><th>Created</th><th>Last used</th><th /></tr>
-                </thead>
-                <tbody>
-                  {list.data.map((t) => (
-                    <tr key={t.id} data-testid={`scrape-token-row-${t.id}`} class={t.revoked_at ? 'is-dim' : ''}>
-                      <td>{t.name ?? <span class="muted">{t.id}</span>}</td>
-                      <td><span class={`pill pill-${t.revoked_at ? 'revoked' : 'active'}`}>{t.revoked_at ? 'revoked' : 'active'}</span></td>
-                      <td>{formatDateTime(t.created_at)}</td>
-                      <td>{t.last_used ? timeAgo(t.last_used) : DASH}</td>
-                      <td class="num">
-                        {t.revoked_at ? null : (
-                          <button
-                            type="button"
-                            class="btn btn-small btn-danger"
-                            disabled={busy === t.id}
-                            onClick={() => revoke(t)}
-                            data-testid={`scrape-token-revoke-${t.id}`}
-                          >
-                            {busy === t.id ? 'Revoking…' : 'Revoke'}
-                          </button>
-                        )}
-                      </td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            </div>
-          )}
+          Prometheus reads this tenant's latest host, container, service and custom metrics at{' '}
+          <code>/api/metrics/prometheus</code> with a scrape token (see docs/grafana.md).
         </>
-      )}
-    </section>
+      }
+      isAdmin={session.current?.user.role === 'admin'}
+      adminOnly="Only admins can create or revoke scrape tokens."
+      placeholder="Token name, e.g. prometheus-prod"
+      inputLabel="New scrape token name"
+      maxLength={MAX_NAME}
+      createLabel="Create scrape token"
+      validate={validateScrapeTokenName}
+      create={async (name) => (await api.request('POST', '/api/config/scrape-tokens', name ? { name } : {})) as CreatedScrapeToken}
+      renderCreated={(created, done) => <ScrapeTokenCreated created={created} onDone={done} />}
+      load={async () => normalizeScrapeTokens(await api.request('GET', '/api/config/scrape-tokens'))}
+      loadingText="Loading scrape tokens…"
+      emptyText="No scrape tokens yet."
+      columns={columns}
+      rowState={revokedOrActive}
+      confirmRevoke={(t) => `Revoke scrape token "${t.name ?? t.id}"? Prometheus servers using it get 401 from now on.`}
+      revoke={async (t) => void (await api.request('DELETE', `/api/config/scrape-tokens/${encodeURIComponent(t.id)}`))}
+    />
   );
 }

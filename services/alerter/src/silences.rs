@@ -3,7 +3,6 @@
 //! A silenced alert is recorded and shown as silenced but not notified;
 //! when the silence ends while it still fires, it is notified then.
 
-use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
 use sqlx::{MySql, Row};
@@ -101,22 +100,11 @@ impl Maintenance {
     }
 }
 
-/// A cron expression: `sec min hour day month weekday [year]`, or the
-/// classic five fields (`min hour day month weekday`, seconds 0).
+/// A maintenance window's schedule: the one cron rule of every Vigil
+/// schedule (`vigil_runtime::config::cron_schedule`: five fields, or six
+/// with seconds, UTC), its error on the `schedule` field.
 pub fn parse_schedule(text: &str) -> Result<cron::Schedule, FieldError> {
-    let fields = text.split_whitespace().count();
-    let full = if fields == 5 { format!("0 {}", text.trim()) } else { text.trim().to_owned() };
-    if !(6..=7).contains(&full.split_whitespace().count()) {
-        return Err(field_error(
-            "schedule",
-            format!("{text:?} has {fields} fields; write 5 (min hour day month weekday) or 6 (sec min hour day month weekday)"),
-        ));
-    }
-    let schedule = cron::Schedule::from_str(&full).map_err(|error| field_error("schedule", format!("{text:?}: {error}")))?;
-    if schedule.upcoming(Utc).next().is_none() {
-        return Err(field_error("schedule", format!("{text:?} never happens again")));
-    }
-    Ok(schedule)
+    vigil_runtime::config::cron_schedule(text).map_err(|message| field_error("schedule", message))
 }
 
 /// The years a silence may start in: MariaDB's DATETIME holds 1000–9999,

@@ -3,7 +3,6 @@
 //! A silenced alert is recorded and shown as silenced but not notified;
 //! when the silence ends while it still fires, it is notified then.
 
-
 use chrono::{DateTime, Utc};
 use sqlx::{MySql, Row};
 use vigil_bus::messages::{AlertMatcher, MaintenanceInput, MaintenanceRecord, Severity, SilenceInput, SilenceRecord};

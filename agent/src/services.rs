@@ -346,8 +346,24 @@ struct CachedProc {
     comm: String,
     cmdline: String,
     argv0: String,
+    /// Scans that read the command line again while it reads empty: a
+    /// process caught inside an exec has its new comm before its new
+    /// arguments ([`CMDLINE_RETRIES`]; a kernel thread's stays empty).
+    cmdline_retries: u8,
     /// Read in full by this scan (a new process, or its pid reused).
     new: bool,
+}
+
+/// Scans that read an empty command line again (see `cmdline_retries`).
+const CMDLINE_RETRIES: u8 = 3;
+
+/// The retries an entry whose command line reads `cmdline` gets.
+fn cmdline_retries(cmdline: &str) -> u8 {
+    if cmdline.is_empty() {
+        CMDLINE_RETRIES
+    } else {
+        0
+    }
 }
 
 impl CachedProc {
@@ -533,6 +549,7 @@ fn read_new_process(
             start: fields.start,
             ppid: fields.ppid,
             state: fields.state,
+            cmdline_retries: cmdline_retries(&cmdline),
             comm,
             cmdline,
             argv0,
@@ -566,6 +583,16 @@ pub fn scan_cached(proc_root: &Path, cache: &mut ProcCache) -> Result<ProcTable,
                     if read_from_start(file, &mut buf, true).is_ok() {
                         let comm = buf.strip_suffix(b"\n").unwrap_or(&buf);
                         if comm == c.comm.as_bytes() {
+                            if c.cmdline_retries > 0 {
+                                // an exec read mid-way: its arguments now
+                                path.push(&name);
+                                path.push("cmdline");
+                                c.cmdline = read_into(&path, &mut buf).map(|()| decode_cmdline(&buf)).unwrap_or_default();
+                                path.pop();
+                                path.pop();
+                                c.argv0 = argv0_name(&c.cmdline).to_owned();
+                                c.cmdline_retries = if c.cmdline.is_empty() { c.cmdline_retries - 1 } else { 0 };
+                            }
                             c.new = false;
                             known = Some(c);
                         } else {
@@ -577,6 +604,7 @@ pub fn scan_cached(proc_root: &Path, cache: &mut ProcCache) -> Result<ProcTable,
                             path.pop();
                             path.pop();
                             c.argv0 = argv0_name(&c.cmdline).to_owned();
+                            c.cmdline_retries = cmdline_retries(&c.cmdline);
                             c.comm = comm;
                             c.new = false;
                             known = Some(c);
@@ -1362,6 +1390,13 @@ mod tests {
         entry.cmdline = "stale".into();
         let second = scan_cached(Path::new("/proc"), &mut cache).unwrap();
         assert!(second.procs[&me].cmdline.contains("sovigilant"));
+        // one read empty (an exec caught mid-way) is read again, a few times
+        let entry = cache.entries.get_mut(&me).unwrap();
+        entry.cmdline = String::new();
+        entry.cmdline_retries = CMDLINE_RETRIES;
+        let again = scan_cached(Path::new("/proc"), &mut cache).unwrap();
+        assert!(again.procs[&me].cmdline.contains("sovigilant"));
+        assert_eq!(cache.entries[&me].cmdline_retries, 0);
         // an unchanged one is
         cache.entries.get_mut(&me).unwrap().cmdline = "kept".into();
         let third = scan_cached(Path::new("/proc"), &mut cache).unwrap();
@@ -1378,6 +1413,7 @@ mod tests {
                 state: b'S',
                 comm: "ghost".into(),
                 cmdline: "ghost".into(),
+                cmdline_retries: 0,
                 argv0: "ghost".into(),
                 new: false,
             },
@@ -1450,7 +1486,9 @@ mod tests {
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
             let table = scan_cached(root, &mut cache).unwrap();
-            if table.procs[&pid].comm == "sleep" {
+            // a scan inside the exec sees the new comm before the new
+            // arguments; the next one reads them
+            if table.procs[&pid].comm == "sleep" && !table.procs[&pid].cmdline.is_empty() {
                 assert_eq!(table.procs[&pid].cmdline, "sleep 30.25");
                 assert_eq!(table.procs[&pid].start, before.procs[&pid].start);
                 assert!(cache.entries[&pid].comm_file.is_some());

@@ -7,26 +7,14 @@
 use vigil_bus::error::HasErrorCode;
 use vigil_bus::{ErrorCode, ServiceError};
 
-pub use crate::notify::FieldError;
+pub use vigil_runtime::errors::FieldError;
 
 /// Names the log with the detail of an internal error.
 pub(crate) const SERVICE: &str = vigil_bus::subjects::alerter::SERVICE_NAME;
 
 /// A [`FieldError`] naming `field`.
 pub fn field_error(field: impl Into<String>, message: impl Into<String>) -> FieldError {
-    FieldError { field: field.into(), message: message.into() }
-}
-
-impl HasErrorCode for FieldError {
-    fn error_code(&self) -> ErrorCode {
-        ErrorCode::Unprocessable
-    }
-}
-
-impl From<FieldError> for ServiceError {
-    fn from(error: FieldError) -> Self {
-        ServiceError::from_error(&error, SERVICE)
-    }
+    FieldError::new(field, message)
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -28,30 +28,7 @@ impl HasErrorCode for OrchestratorError {
 
 /// A scenario field that cannot be used: its path as written
 /// (`steps[1].params.service`, `trigger`) and why.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{field}: {message}")]
-pub struct FieldError {
-    pub field: String,
-    pub message: String,
-}
-
-impl FieldError {
-    pub fn new(field: impl Into<String>, message: impl Into<String>) -> FieldError {
-        FieldError { field: field.into(), message: message.into() }
-    }
-}
-
-impl HasErrorCode for FieldError {
-    fn error_code(&self) -> ErrorCode {
-        ErrorCode::Unprocessable
-    }
-}
-
-impl From<FieldError> for ServiceError {
-    fn from(error: FieldError) -> Self {
-        ServiceError::from_error(&error, SERVICE)
-    }
-}
+pub use vigil_runtime::errors::FieldError;
 
 pub(crate) use vigil_runtime::errors::{bad_id, not_found};
 

@@ -1,8 +1,9 @@
 //! What every service's endpoints answer for failures that are not the
 //! requester's own: the database failing (`Unavailable`, the cause logged
 //! under the service's name, never sent), a missing item (`NotFound` naming
-//! it) and a malformed id (`BadRequest`). Under the policy of
-//! `vigil_bus::error`.
+//! it) and a malformed id (`BadRequest`); and what they answer for a value a
+//! user wrote that cannot be used ([`FieldError`], `Unprocessable` naming
+//! the field). Under the policy of `vigil_bus::error`.
 
 use vigil_bus::error::HasErrorCode;
 use vigil_bus::{ErrorCode, ServiceError};
@@ -19,6 +20,33 @@ pub struct DatabaseError {
 impl HasErrorCode for DatabaseError {
     fn error_code(&self) -> ErrorCode {
         ErrorCode::Unavailable
+    }
+}
+
+/// A value a user wrote that cannot be used: its path as written
+/// (`steps[1].params.service`, `config.to[1]`, `schedule`) and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> FieldError {
+        FieldError { field: field.into(), message: message.into() }
+    }
+}
+
+impl HasErrorCode for FieldError {
+    fn error_code(&self) -> ErrorCode {
+        ErrorCode::Unprocessable
+    }
+}
+
+impl From<FieldError> for ServiceError {
+    fn from(error: FieldError) -> Self {
+        ServiceError::new(ErrorCode::Unprocessable, error.to_string())
     }
 }
 
@@ -46,6 +74,12 @@ mod tests {
     fn database_errors_are_unavailable_without_their_detail() {
         let reply = db("collector", "reading a host")(sqlx::Error::PoolTimedOut);
         assert_eq!(reply, ServiceError::new(ErrorCode::Unavailable, "database error while reading a host; retry later"));
+    }
+
+    #[test]
+    fn a_field_error_is_unprocessable_and_names_the_field() {
+        let reply = ServiceError::from(FieldError::new("steps[1].params.service", "is empty"));
+        assert_eq!(reply, ServiceError::new(ErrorCode::Unprocessable, "steps[1].params.service: is empty"));
     }
 
     #[test]

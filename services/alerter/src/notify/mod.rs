@@ -152,18 +152,7 @@ impl ChannelConfig {
 
 /// A config field that is wrong: its path in the `{"type", "config"}` JSON
 /// (`config.url`, `config.to[1]`, `config.headers.X-Token`) and why.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{field}: {message}")]
-pub struct FieldError {
-    pub field: String,
-    pub message: String,
-}
-
-impl FieldError {
-    fn new(field: impl Into<String>, message: impl Into<String>) -> FieldError {
-        FieldError { field: field.into(), message: message.into() }
-    }
-}
+pub use vigil_runtime::errors::FieldError;
 
 /// Why a notification is sent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -302,18 +302,11 @@ async fn insert_host_rows(tx: &mut Transaction<'_, MySql>, chunk: &[&MetricsSnap
 async fn update_cpu_models(
     tx: &mut Transaction<'_, MySql>,
     hosts: &BTreeMap<String, HostRow>,
-    accepted: &[&MetricsSnapshot],
+    newest: &BTreeMap<&str, &MetricsSnapshot>,
 ) -> Result<(), sqlx::Error> {
-    let mut newest: BTreeMap<&str, &MetricsSnapshot> = BTreeMap::new();
-    for snapshot in accepted {
-        let entry = newest.entry(&snapshot.host_id).or_insert(snapshot);
-        if snapshot.collected_at > entry.collected_at {
-            *entry = snapshot;
-        }
-    }
     for (host_id, snapshot) in newest {
         let model = vigil_bus::text::truncate(snapshot.host.cpu.model.trim(), CPU_MODEL_BYTES);
-        let Some(row) = hosts.get(host_id) else { continue };
+        let Some(row) = hosts.get(*host_id) else { continue };
         if model.is_empty() || row.cpu_model.as_deref() == Some(model) {
             continue;
         }
@@ -335,16 +328,20 @@ async fn update_hosts(
 ) -> Result<Vec<(String, String, DateTime<Utc>)>, sqlx::Error> {
     let now = Utc::now();
     let fresh_after = now - chrono::Duration::from_std(offline_after).unwrap_or(chrono::Duration::MAX);
-    let mut newest: BTreeMap<&str, DateTime<Utc>> = BTreeMap::new();
+    // each host's newest snapshot of the batch
+    let mut newest: BTreeMap<&str, &MetricsSnapshot> = BTreeMap::new();
     for snapshot in accepted {
-        // an agent clock ahead of ours must not keep its host online forever
-        let seen = millis(snapshot.collected_at.min(now));
-        newest.entry(&snapshot.host_id).and_modify(|t| *t = (*t).max(seen)).or_insert(seen);
+        let entry = newest.entry(&snapshot.host_id).or_insert(snapshot);
+        if snapshot.collected_at > entry.collected_at {
+            *entry = snapshot;
+        }
     }
-    update_cpu_models(tx, hosts, accepted).await?;
+    update_cpu_models(tx, hosts, &newest).await?;
     let mut changes = Vec::new();
     let mut went_online = Vec::new();
-    for (host_id, seen) in newest {
+    for (host_id, snapshot) in newest {
+        // an agent clock ahead of ours must not keep its host online forever
+        let seen = millis(snapshot.collected_at.min(now));
         let Some(row) = hosts.get(host_id) else { continue };
         let last_seen = row.last_seen.map_or(seen, |current| current.max(seen));
         let online_now = row.status == "offline" && last_seen >= fresh_after;

@@ -118,6 +118,8 @@ if [ -n "${COMPOSE_TEST_IMAGE:-}" ]; then
 else
   log "compose test: building $VIGIL_IMAGE from $bin_dir (deploy/Containerfile.prebuilt)"
   cp "$bin_dir/vigil" "$bin_dir/sovigilant" deploy/vigil-compose-init deploy/sovigilant-demo "$work/"
+  # the image runs them as user vigil: executable by all, whatever umask built them
+  chmod 0755 "$work/vigil" "$work/sovigilant" "$work/vigil-compose-init" "$work/sovigilant-demo"
   podman build --quiet -f deploy/Containerfile.prebuilt -t "$VIGIL_IMAGE" "$work" >/dev/null
 fi
 

@@ -10,6 +10,8 @@
 //! - fixtures: snapshots as the bus and the agent carry them ([`fixtures`]),
 //!   publishing them as the gateway does ([`bus`]), the agent's gRPC client
 //!   ([`agent`], and [`raw_grpc`] for bytes no client would send);
+//! - realistic hosts for benchmarks: a [`shapes::Shape`] and its series of
+//!   snapshots whose values move as real ones do ([`shapes`]);
 //! - contracts: checks against the JSON Schemas of `schemas/` ([`schemas`]).
 
 pub mod agent;
@@ -20,6 +22,7 @@ pub mod poll;
 pub mod raw_grpc;
 pub mod receivers;
 pub mod schemas;
+pub mod shapes;
 
 pub use mariadb::PrivateMariaDb;
 pub use poll::{eventually, try_eventually, Probe, TimedOut};

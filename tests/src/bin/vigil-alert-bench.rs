@@ -10,16 +10,19 @@
 //! tenant's five defaults (the seed's four: CPU high, Disk critical,
 //! Container stopped, Service stopped; and Host offline) and 45 more over
 //! host, mount, container, service and custom variables. None of them holds
-//! on the steady load (CPU stays below 80 %, memory at 25 %, disk at 40 %,
-//! containers running, services active) except the **latency rule**,
-//! `host.cpu.percent > 95` with `duration: 0s`.
+//! on the steady load (hosts of `--shape` from `vigil_testkit::shapes`: CPU
+//! at most 45 %, memory at most 70 %, disks under 90 %, containers running,
+//! services active) except the **latency rule**, `host.cpu.percent > 95`
+//! with `duration: 0s`.
 //!
 //! N simulated agents (`--hosts`) speak the real gRPC + TLS protocol
 //! (`--hosts-per-channel` Connect streams share one HTTP/2 connection; a
 //! registration answered `unavailable` is retried, as an agent does), each
 //! sending one snapshot per `--interval` (first sends spread over the first
-//! interval; host section, `--containers` containers, `--services` services,
-//! `--custom` custom metrics). Then:
+//! interval): a host of `--shape` (`small`; `seed`, the seed's example with 5
+//! containers and 4 services; `docker`, 30 containers and 40 interfaces),
+//! its values moving as a real host's do, plus `--custom` custom metrics.
+//! Then:
 //!
 //! 1. idle (`--idle`): streams open, nothing sent; each process's CPU rate
 //!    with nothing to do (polling loops, sweeps);
@@ -57,7 +60,7 @@
 //! Run (the `vigil` binary of the same profile must be built):
 //! ```sh
 //! cargo build --release -p vigil --bin vigil -p vigil-tests --bin vigil-alert-bench
-//! target/release/vigil-alert-bench --hosts 1000
+//! target/release/vigil-alert-bench --hosts 1000 --shape seed
 //! target/release/vigil-alert-bench --hosts 10000 --steady 30s
 //! ```
 
@@ -74,6 +77,7 @@ use serde_json::{json, Value};
 use tonic::transport::Channel;
 use vigil_proto::server_message;
 use vigil_testkit::receivers::{HttpReceiver, Recorded};
+use vigil_testkit::shapes::{HostSeries, Shape};
 use vigil_tests::{procstat, sim, Stack};
 
 #[derive(Parser, Debug)]
@@ -99,12 +103,9 @@ struct Args {
     /// Connect streams sharing one gRPC/TLS connection (HTTP/2 streams)
     #[arg(long, default_value_t = 50)]
     hosts_per_channel: usize,
-    /// containers in each snapshot (all running)
-    #[arg(long, default_value_t = 2)]
-    containers: usize,
-    /// services in each snapshot (all active)
-    #[arg(long, default_value_t = 2)]
-    services: usize,
+    /// what each simulated host has: small, seed or docker
+    #[arg(long, default_value = "seed")]
+    shape: Shape,
     /// custom metrics in each snapshot (0 to 2: queue_depth, jobs.failed)
     #[arg(long, default_value_t = 2)]
     custom: usize,
@@ -188,14 +189,6 @@ struct Crossing {
     resolved: Option<Instant>,
 }
 
-/// The shape of every snapshot.
-#[derive(Clone, Copy)]
-struct Shape {
-    containers: usize,
-    services: usize,
-    custom: usize,
-}
-
 /// One simulated host, registered.
 struct Host {
     index: usize,
@@ -216,7 +209,7 @@ async fn main() -> Result<()> {
             args.interval
         );
     }
-    let shape = Shape { containers: args.containers, services: args.services, custom: args.custom.min(2) };
+    let custom = args.custom.min(2);
     let mut stack = Stack::new().await?;
     // silent for this long = offline; far above the interval, so no host is
     // ever offline during the run (registration of 10,000 hosts takes a while)
@@ -226,8 +219,19 @@ async fn main() -> Result<()> {
     let collector = stack.spawn(&["collector"]).await?;
     let alerter = stack.spawn(&["alerter"]).await?;
     println!(
-        "vigil-alert-bench: {} hosts every {:?}, warm-up {:?}, steady {:?}, {} crossings; snapshot: host, {} containers, {} services, {} custom metrics",
-        args.hosts, args.interval, args.warmup, args.steady, args.crossings, shape.containers, shape.services, shape.custom
+        "vigil-alert-bench: {} hosts every {:?}, warm-up {:?}, steady {:?}, {} crossings; snapshot: shape {} ({} cores, {} mounts, {} interfaces, {} containers, {} services), {} custom metrics",
+        args.hosts,
+        args.interval,
+        args.warmup,
+        args.steady,
+        args.crossings,
+        args.shape,
+        args.shape.cores(),
+        args.shape.mounts(),
+        args.shape.interfaces(),
+        args.shape.containers(),
+        args.shape.services(),
+        custom
     );
 
     // ---- tenant, channel, rules
@@ -381,7 +385,8 @@ async fn main() -> Result<()> {
             first: start + offset,
             interval: args.interval,
             cross_after: crossing_hosts[host.index].then_some(measure_end),
-            shape,
+            series: HostSeries::new(args.shape, host.index as u64),
+            custom,
         };
         agents.push(tokio::spawn(agent(host, connection, plan, load.clone(), stopped.clone())));
     }
@@ -588,13 +593,16 @@ struct Plan {
     interval: Duration,
     /// A crossing host: CPU 99 at the first tick from then on, below at the next.
     cross_after: Option<tokio::time::Instant>,
-    shape: Shape,
+    /// The host's snapshots.
+    series: HostSeries,
+    /// Custom metrics added to each (0 to 2).
+    custom: usize,
 }
 
 async fn agent(
     host: Host,
     connection: sim::Connection,
-    plan: Plan,
+    mut plan: Plan,
     load: Arc<Load>,
     mut stopped: tokio::sync::watch::Receiver<bool>,
 ) {
@@ -626,7 +634,6 @@ async fn agent(
     };
     let mut ticker = tokio::time::interval_at(plan.first, plan.interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut seq = 0u64;
     // None: not a crossing host or done; Some(false): to cross; Some(true): to resolve
     let mut crossing = plan.cross_after.map(|_| false);
     loop {
@@ -635,13 +642,14 @@ async fn agent(
             _ = stopped.changed() => break,
             _ = ticker.tick() => {}
         }
-        seq += 1;
-        let normal = 5.0 + ((host.index * 7 + seq as usize * 13) % 70) as f64;
-        let cpu = match (crossing, plan.cross_after) {
-            (Some(false), Some(after)) if tokio::time::Instant::now() >= after => 99.0,
-            _ => normal,
-        };
-        let metrics = snapshot(seq, host.index, cpu, plan.shape);
+        let mut metrics = plan.series.next(Utc::now());
+        if let (Some(false), Some(after)) = (crossing, plan.cross_after) {
+            if tokio::time::Instant::now() >= after {
+                cross(&mut metrics);
+            }
+        }
+        add_custom(&mut metrics, plan.custom);
+        let cpu = metrics.host.as_ref().and_then(|host| host.cpu.as_ref()).map_or(0.0, |cpu| cpu.percent);
         let sent_at = Instant::now();
         if sender.send(sim::metrics_message(&host.id, metrics)).await.is_err() {
             load.send_errors.fetch_add(1, Ordering::Relaxed);
@@ -665,57 +673,28 @@ async fn agent(
     let _ = tokio::time::timeout(Duration::from_secs(5), acks).await;
 }
 
-/// A snapshot of host `index` with CPU at `cpu` %: the kit's plausible host
-/// section plus the shape's containers, services and custom metrics.
-fn snapshot(seq: u64, index: usize, cpu: f64, shape: Shape) -> vigil_proto::Metrics {
-    use vigil_proto as p;
-    let mut metrics = sim::snapshot(seq, Utc::now(), seq);
-    if let Some(host) = metrics.host.as_mut() {
-        if let Some(cpus) = host.cpu.as_mut() {
-            cpus.percent = cpu;
-            cpus.per_core = vec![cpu; cpus.cores as usize];
-        }
+/// The crossing: CPU at 99 %, every core too.
+fn cross(metrics: &mut vigil_proto::Metrics) {
+    if let Some(cpu) = metrics.host.as_mut().and_then(|host| host.cpu.as_mut()) {
+        cpu.percent = 99.0;
+        cpu.per_core = vec![99.0; cpu.cores as usize];
     }
-    metrics.containers = (0..shape.containers)
-        .map(|c| p::ContainerMetrics {
-            name: format!("app-{c}"),
-            runtime: "docker".to_owned(),
-            status: "running".to_owned(),
-            created: "2026-01-01T00:00:00Z".to_owned(),
-            image: format!("registry.example.com/app-{c}:1.4.2"),
-            cpu_percent: 2.0 + (index % 10) as f64,
-            memory_used: 200 << 20,
-            memory_limit: 1 << 30,
-            memory_percent: 19.5,
-            disk_used: 50 << 20,
-            network_rx: 1_000_000 + seq * 1000,
-            network_tx: 500_000 + seq * 500,
-            processes: 4,
-        })
-        .collect();
-    metrics.services = (0..shape.services)
-        .map(|s| p::ServiceMetrics {
-            name: format!("svc-{s}.service"),
-            status: "active".to_owned(),
-            pid: 1000 + s as u32,
-            memory: 60 << 20,
-            cpu_percent: 1.5,
-            ports: vec![8080 + s as u32],
-            uptime: 86_400 + seq,
-        })
-        .collect();
-    let custom = [("queue_depth", "gauge", 10.0 + (seq % 5) as f64), ("jobs.failed", "counter", 0.0)];
+}
+
+/// The first `count` (at most 2) of the custom metrics the rules read:
+/// `queue_depth` (a gauge between 10 and 14) and `jobs.failed` (a counter at 0).
+fn add_custom(metrics: &mut vigil_proto::Metrics, count: usize) {
+    let custom = [("queue_depth", "gauge", 10.0 + (metrics.seq % 5) as f64), ("jobs.failed", "counter", 0.0)];
     metrics.custom = custom
         .iter()
-        .take(shape.custom)
-        .map(|(name, kind, value)| p::CustomMetric {
+        .take(count)
+        .map(|(name, kind, value)| vigil_proto::CustomMetric {
             name: (*name).to_owned(),
             r#type: (*kind).to_owned(),
             value: *value,
             error: String::new(),
         })
         .collect();
-    metrics
 }
 
 struct Pids {

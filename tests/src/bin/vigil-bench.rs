@@ -6,8 +6,14 @@
 //!    latency from send to committed row (p50/p99), and the server's RSS;
 //! 2. saturation: a few agents send as fast as acks allow; reports snapshots/s
 //!    stored end to end;
-//! 3. ceiling: MariaDB's raw multi-row insert rate into `metrics_host` (same
-//!    columns, same JSON sizes, 500-row transactions), in the same run.
+//! 3. ceiling: MariaDB's raw multi-row insert rate of the same snapshots'
+//!    rows into the four raw tables (`metrics_host`, `metrics_container`,
+//!    `metrics_service`, `metrics_custom`; same columns, 500 snapshots per
+//!    transaction, at most 500 rows per statement), in the same run.
+//!
+//! Every snapshot is a host of `--shape` (`vigil_testkit::shapes`: `small`,
+//! `seed` as the seed's example, `docker` with 30 containers and 40
+//! interfaces), its values moving as a real host's do.
 //!
 //! For saturation and ceiling it also prints the CPU time each process spent
 //! per 1,000 snapshots (rows): the server (`vigil`), the private nats-server,
@@ -20,7 +26,7 @@
 //! sees its timestamp (agents send in order), so figures carry up to ~25 ms of
 //! polling granularity.
 //!
-//! Run: `cargo run --release -p vigil-tests --bin vigil-bench -- --hosts 1000`
+//! Run: `cargo run --release -p vigil-tests --bin vigil-bench -- --hosts 1000 --shape seed`
 
 use std::{
     collections::{HashMap, VecDeque},
@@ -28,12 +34,14 @@ use std::{
     time::{Duration, Instant},
 };
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use chrono::{DateTime, Utc};
 use clap::Parser;
 use futures::StreamExt;
 use tokio::sync::Mutex;
+use vigil_bus::messages::MetricsSnapshot;
 use vigil_proto::server_message;
+use vigil_testkit::shapes::{HostSeries, Shape};
 use vigil_tests::{procstat, sim, Stack};
 
 #[derive(Parser, Debug)]
@@ -59,9 +67,13 @@ struct Args {
     /// collector processes with --separate (they share the durable consumer)
     #[arg(long, default_value_t = 1)]
     collectors: usize,
-    /// rows inserted for the raw ceiling
-    #[arg(long, default_value_t = 100_000)]
-    ceiling_rows: u64,
+    /// snapshots whose rows are inserted for the raw ceiling (default: as
+    /// many as the saturation phase stores, so both fill the tables alike)
+    #[arg(long)]
+    ceiling_snapshots: Option<u64>,
+    /// what each simulated host has: small, seed or docker
+    #[arg(long, default_value = "seed")]
+    shape: Shape,
 }
 
 type Pending = Arc<Mutex<HashMap<String, VecDeque<(DateTime<Utc>, Instant)>>>>;
@@ -69,6 +81,7 @@ type Pending = Arc<Mutex<HashMap<String, VecDeque<(DateTime<Utc>, Instant)>>>>;
 #[tokio::main]
 async fn main() -> Result<()> {
     let args = Args::parse();
+    let ceiling_snapshots = args.ceiling_snapshots.unwrap_or(args.saturation_hosts as u64 * args.saturation_per_host);
     let stack = Stack::new().await?;
     let mut collectors = Vec::new();
     let services = if args.separate {
@@ -82,8 +95,15 @@ async fn main() -> Result<()> {
     let server_pid = services.pid();
     let fixture = stack.tenant("bench").await?;
     println!(
-        "vigil-bench: {} hosts every {:?} for {:?}; saturation {}x{}; ceiling {} rows",
-        args.hosts, args.interval, args.steady, args.saturation_hosts, args.saturation_per_host, args.ceiling_rows
+        "vigil-bench: shape {} ({}); {} hosts every {:?} for {:?}; saturation {}x{}; ceiling {} snapshots",
+        args.shape,
+        describe(args.shape),
+        args.hosts,
+        args.interval,
+        args.steady,
+        args.saturation_hosts,
+        args.saturation_per_host,
+        ceiling_snapshots
     );
 
     // ---- steady phase
@@ -111,6 +131,7 @@ async fn main() -> Result<()> {
         let pending = pending.clone();
         let interval = args.interval;
         let steady = args.steady;
+        let mut series = HostSeries::new(args.shape, h as u64);
         let offset = interval.mul_f64(h as f64 / args.hosts as f64);
         agents.push(tokio::spawn(async move {
             tokio::time::sleep(offset).await;
@@ -133,7 +154,7 @@ async fn main() -> Result<()> {
                 sent += 1;
                 let at = Utc::now();
                 pending.lock().await.entry(host_id.clone()).or_default().push_back((at, Instant::now()));
-                connection.sender.send(sim::metrics_message(&host_id, sim::snapshot(sent, at, sent))).await.expect("send");
+                connection.sender.send(sim::metrics_message(&host_id, series.next(at))).await.expect("send");
             }
             drop(connection.sender);
             drop(acks); // detached: it counts acks until the stream ends
@@ -203,9 +224,10 @@ async fn main() -> Result<()> {
             (host_id.clone(), DateTime::from_timestamp_millis(last).expect("timestamp").naive_utc())
         })
         .collect();
-    for (host_id, channel) in sat_hosts {
+    for (h, (host_id, channel)) in sat_hosts.into_iter().enumerate() {
         let token = fixture.token.clone();
         let per_host = args.saturation_per_host;
+        let mut series = HostSeries::new(args.shape, (1 << 32) + h as u64);
         saturators.push(tokio::spawn(async move {
             let connection = sim::connect(channel, &token, &host_id).await.expect("connect");
             let sender = connection.sender.clone();
@@ -240,7 +262,7 @@ async fn main() -> Result<()> {
                     Err(_) => panic!("{host_id}: no ack for 30 s after {} sends; the stream ended?", seq - 1),
                 }
                 let at = base + chrono::Duration::milliseconds(seq as i64 * 10);
-                sender.send(sim::metrics_message(&host_id, sim::snapshot(seq, at, seq))).await.expect("send");
+                sender.send(sim::metrics_message(&host_id, series.next(at))).await.expect("send");
             }
             acker.await.expect("acker");
         }));
@@ -275,13 +297,16 @@ async fn main() -> Result<()> {
     println!("end to end: {e2e_rate:.0} snapshots/s stored; server rss max {:.1} MiB", sat_rss.max_mib());
     println!("cpu per 1000 snapshots: {saturation_cpu}");
 
-    // ---- raw insert ceiling, same table, same row shape
+    // ---- raw insert ceiling, same tables, same rows
     let cpu_before = cpu_ticks(&cpu_processes);
-    let ceiling = raw_insert_ceiling(&stack, args.ceiling_rows).await?;
-    let ceiling_cpu = cpu_report(&cpu_processes, &cpu_before, args.ceiling_rows);
-    println!("\n== mariadb raw multi-row insert ceiling (metrics_host, 500 rows per transaction, 1 connection)");
-    println!("{ceiling:.0} rows/s");
-    println!("cpu per 1000 rows: {ceiling_cpu}");
+    let ceiling = raw_insert_ceiling(&stack, args.shape, ceiling_snapshots).await?;
+    let ceiling_cpu = cpu_report(&cpu_processes, &cpu_before, ceiling_snapshots);
+    println!(
+        "\n== mariadb raw multi-row insert ceiling ({} snapshots of shape {}: their rows in the four raw tables, 500 snapshots per transaction, 1 connection)",
+        ceiling_snapshots, args.shape
+    );
+    println!("{:.0} snapshots/s ({:.0} rows/s)", ceiling.snapshots_per_second, ceiling.rows_per_second);
+    println!("cpu per 1000 snapshots: {ceiling_cpu}");
     println!("\n== summary");
     println!(
         "steady {} hosts @ {:?}: loss {}, p99 {:.0} ms (target: 0 loss, p99 < 1000 ms)",
@@ -291,8 +316,10 @@ async fn main() -> Result<()> {
         percentile(&steady_latencies, 0.99)
     );
     println!(
-        "saturation: {e2e_rate:.0}/s end to end vs {ceiling:.0}/s raw insert = {:.0}% of the ceiling (target >= 50%)",
-        100.0 * e2e_rate / ceiling
+        "saturation, shape {}: {e2e_rate:.0} snapshots/s end to end vs {:.0}/s raw insert = {:.0}% of the ceiling (target >= 50%)",
+        args.shape,
+        ceiling.snapshots_per_second,
+        100.0 * e2e_rate / ceiling.snapshots_per_second
     );
     if let Ok(keep) = std::env::var("BENCH_KEEP_LOG") {
         std::fs::copy(&services.log, &keep)?;
@@ -402,48 +429,152 @@ async fn sample_rss(pid: u32, samples: Arc<Mutex<RssSamples>>) {
     }
 }
 
-async fn raw_insert_ceiling(stack: &Stack, rows: u64) -> Result<f64> {
-    let snapshot = sim::snapshot(1, Utc::now(), 1);
-    let host = snapshot.host.context("host")?;
-    let per_core = serde_json::to_string(&host.cpu.as_ref().map(|c| c.per_core.clone()).unwrap_or_default())?;
-    let mounts = r#"[{"path":"/","total":107374182400,"used":42949672960,"percent":40.0,"fs_type":"ext4"}]"#;
-    let interfaces = r#"[{"name":"eth0","rx_bytes":1000001,"tx_bytes":2000001,"rx_packets":1000,"tx_packets":2000,"rx_errors":0,"tx_errors":0}]"#;
+/// "8 cores, 3 mounts, ...": what a host of `shape` has.
+fn describe(shape: Shape) -> String {
+    format!(
+        "{} cores, {} mounts, {} interfaces, {} containers, {} services",
+        shape.cores(),
+        shape.mounts(),
+        shape.interfaces(),
+        shape.containers(),
+        shape.services()
+    )
+}
+
+struct Ceiling {
+    snapshots_per_second: f64,
+    rows_per_second: f64,
+}
+
+/// Inserts the rows of `count` snapshots of 1,000 hosts of `shape` (10 s
+/// apart per host), 500 snapshots per transaction; the time of making the
+/// snapshots is left out.
+async fn raw_insert_ceiling(stack: &Stack, shape: Shape, count: u64) -> Result<Ceiling> {
+    const HOSTS: u64 = 1000;
+    let mut series: Vec<HostSeries> = (0..HOSTS).map(|h| HostSeries::new(shape, (2 << 32) + h)).collect();
     let base = Utc::now() - chrono::Duration::days(2);
-    let start = Instant::now();
-    let mut inserted = 0u64;
-    while inserted < rows {
-        let batch = 500.min(rows - inserted);
+    let mut spent = Duration::ZERO;
+    let (mut inserted, mut rows) = (0u64, 0u64);
+    while inserted < count {
+        let batch: Vec<MetricsSnapshot> = (inserted..count.min(inserted + 500))
+            .map(|n| {
+                let at = base + chrono::Duration::milliseconds(n as i64 * 10);
+                series[(n % HOSTS) as usize].next_snapshot("bench", &format!("ceiling-{}", n % HOSTS), at)
+            })
+            .collect();
+        let start = Instant::now();
         let mut tx = stack.db.pool.begin().await?;
-        let mut query = sqlx::QueryBuilder::new(
-            "INSERT INTO metrics_host (host_id, timestamp, uptime, cpu_percent, cpu_cores, memory_used, memory_total, memory_available, swap_used, swap_total, disk_used, disk_total, load_1m, load_5m, load_15m, network_rx, network_tx, per_core, mounts, interfaces) ",
-        );
-        query.push_values(0..batch, |mut row, i| {
-            let n = inserted + i;
-            row.push_bind(format!("ceiling-{}", n % 1000))
-                .push_bind((base + chrono::Duration::milliseconds(n as i64 * 10)).naive_utc())
-                .push_bind(86_400u64)
-                .push_bind(12.5f64)
-                .push_bind(4u32)
-                .push_bind(2u64 << 30)
-                .push_bind(8u64 << 30)
-                .push_bind(6u64 << 30)
-                .push_bind(0u64)
-                .push_bind(1u64 << 30)
-                .push_bind(40u64 << 30)
-                .push_bind(100u64 << 30)
-                .push_bind(0.5f64)
-                .push_bind(0.4f64)
-                .push_bind(0.3f64)
-                .push_bind(1_000_000u64)
-                .push_bind(2_000_000u64)
-                .push_bind(per_core.clone())
-                .push_bind(mounts)
-                .push_bind(interfaces);
-        });
-        query.push(" ON DUPLICATE KEY UPDATE host_id = host_id");
-        query.build().execute(&mut *tx).await?;
+        rows += insert_rows(&mut tx, &batch).await?;
         tx.commit().await?;
-        inserted += batch;
+        spent += start.elapsed();
+        inserted += batch.len() as u64;
     }
-    Ok(rows as f64 / start.elapsed().as_secs_f64())
+    let seconds = spent.as_secs_f64();
+    Ok(Ceiling { snapshots_per_second: count as f64 / seconds, rows_per_second: rows as f64 / seconds })
+}
+
+/// Inserts the rows of `snapshots` in the four raw tables, in statements of
+/// at most 500 rows, as ingest does (the same columns and values); the
+/// number of rows.
+async fn insert_rows(tx: &mut sqlx::Transaction<'_, sqlx::MySql>, snapshots: &[MetricsSnapshot]) -> Result<u64> {
+    let at = |snapshot: &MetricsSnapshot| snapshot.collected_at.naive_utc();
+    let mut rows = 0u64;
+    for chunk in snapshots.chunks(500) {
+        let mut query = sqlx::QueryBuilder::new(
+            "INSERT INTO metrics_host (host_id, timestamp, uptime, cpu_percent, cpu_cores, memory_used, memory_total, \
+             memory_available, swap_used, swap_total, disk_used, disk_total, load_1m, load_5m, load_15m, network_rx, \
+             network_tx, per_core, mounts, interfaces) ",
+        );
+        query.push_values(chunk, |mut row, snapshot| {
+            let host = &snapshot.host;
+            row.push_bind(&snapshot.host_id)
+                .push_bind(at(snapshot))
+                .push_bind(host.uptime)
+                .push_bind(host.cpu.percent)
+                .push_bind(host.cpu.cores as u16)
+                .push_bind(host.memory.used)
+                .push_bind(host.memory.total)
+                .push_bind(host.memory.available)
+                .push_bind(host.memory.swap_used)
+                .push_bind(host.memory.swap_total)
+                .push_bind(host.disk.used())
+                .push_bind(host.disk.total())
+                .push_bind(host.load.load_1m)
+                .push_bind(host.load.load_5m)
+                .push_bind(host.load.load_15m)
+                .push_bind(host.network.rx_bytes())
+                .push_bind(host.network.tx_bytes())
+                .push_bind(to_json(&host.cpu.per_core))
+                .push_bind(to_json(&host.disk.mounts))
+                .push_bind(to_json(&host.network.interfaces));
+        });
+        rows += execute(tx, query).await?;
+    }
+    let containers: Vec<_> = snapshots.iter().flat_map(|s| s.containers.iter().map(move |c| (s, c))).collect();
+    for chunk in containers.chunks(500) {
+        let mut query = sqlx::QueryBuilder::new(
+            "INSERT INTO metrics_container (host_id, container_name, timestamp, runtime, status, image, created, cpu_percent, \
+             memory_used, memory_limit, memory_percent, disk_used, network_rx, network_tx, processes) ",
+        );
+        query.push_values(chunk, |mut row, (snapshot, container)| {
+            row.push_bind(&snapshot.host_id)
+                .push_bind(&container.name)
+                .push_bind(at(snapshot))
+                .push_bind(&container.runtime)
+                .push_bind(&container.status)
+                .push_bind(&container.image)
+                .push_bind(&container.created)
+                .push_bind(container.cpu_percent)
+                .push_bind(container.memory_used)
+                .push_bind(container.memory_limit)
+                .push_bind(container.memory_percent)
+                .push_bind(container.disk_used)
+                .push_bind(container.network_rx)
+                .push_bind(container.network_tx)
+                .push_bind(container.processes);
+        });
+        rows += execute(tx, query).await?;
+    }
+    let services: Vec<_> = snapshots.iter().flat_map(|s| s.services.iter().map(move |v| (s, v))).collect();
+    for chunk in services.chunks(500) {
+        let mut query = sqlx::QueryBuilder::new(
+            "INSERT INTO metrics_service (host_id, service_name, timestamp, status, pid, memory_used, cpu_percent, ports, uptime) ",
+        );
+        query.push_values(chunk, |mut row, (snapshot, service)| {
+            row.push_bind(&snapshot.host_id)
+                .push_bind(&service.name)
+                .push_bind(at(snapshot))
+                .push_bind(&service.status)
+                .push_bind(service.pid)
+                .push_bind(service.memory)
+                .push_bind(service.cpu_percent)
+                .push_bind(to_json(&service.ports))
+                .push_bind(service.uptime);
+        });
+        rows += execute(tx, query).await?;
+    }
+    let custom: Vec<_> = snapshots.iter().flat_map(|s| s.custom.iter().map(move |c| (s, c))).collect();
+    for chunk in custom.chunks(500) {
+        let mut query = sqlx::QueryBuilder::new("INSERT INTO metrics_custom (host_id, name, timestamp, type, value, error) ");
+        query.push_values(chunk, |mut row, (snapshot, metric)| {
+            row.push_bind(&snapshot.host_id)
+                .push_bind(&metric.name)
+                .push_bind(at(snapshot))
+                .push_bind(&metric.kind)
+                .push_bind(metric.value)
+                .push_bind(metric.error.as_deref());
+        });
+        rows += execute(tx, query).await?;
+    }
+    Ok(rows)
+}
+
+fn to_json<T: serde::Serialize + ?Sized>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| "null".to_owned())
+}
+
+/// Runs an insert of ours as ingest does (a redelivered row is a no-op); the rows inserted.
+async fn execute(tx: &mut sqlx::Transaction<'_, sqlx::MySql>, mut query: sqlx::QueryBuilder<'_, sqlx::MySql>) -> Result<u64> {
+    query.push(" ON DUPLICATE KEY UPDATE host_id = host_id");
+    Ok(query.build().execute(&mut **tx).await?.rows_affected())
 }

@@ -11,7 +11,10 @@
 //!   playwright-core) on the host list while the same load goes on, and prints
 //!   its frame-time figures.
 //!
-//! Run: `cargo run --release -p vigil-tests --bin vigil-live-bench -- --hosts 1000 --dashboards 20 --browser`
+//! Every snapshot is a host of `--shape` (`vigil_testkit::shapes`: `small`,
+//! `seed`, `docker`), its values moving as a real host's do.
+//!
+//! Run: `cargo run --release -p vigil-tests --bin vigil-live-bench -- --hosts 1000 --dashboards 20 --shape seed --browser`
 //! (the `vigil` binary of the same profile must be built: `cargo build --release -p vigil`).
 
 use std::collections::HashMap;
@@ -21,6 +24,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use clap::Parser;
 use futures::StreamExt;
+use vigil_testkit::shapes::{HostSeries, Shape};
 use vigil_tests::{live, sim, Stack};
 
 #[derive(Parser, Debug)]
@@ -49,6 +53,9 @@ struct Args {
     /// how long the browser measures
     #[arg(long, default_value = "20s", value_parser = vigil_bus::duration::parse)]
     browser_duration: Duration,
+    /// what each simulated host has: small, seed or docker
+    #[arg(long, default_value = "seed")]
+    shape: Shape,
 }
 
 type SentAt = Arc<Mutex<HashMap<(String, String), Instant>>>;
@@ -98,8 +105,8 @@ async fn main() -> Result<()> {
     let fixture = stack.tenant("bench").await?;
     let jwt = stack.login(&fixture).await?;
     println!(
-        "vigil-live-bench: {} hosts every {:?}, {} dashboards, warm-up {:?}, measured {:?}",
-        args.hosts, args.interval, args.dashboards, args.warmup, args.duration
+        "vigil-live-bench: {} hosts of shape {} every {:?}, {} dashboards, warm-up {:?}, measured {:?}",
+        args.hosts, args.shape, args.interval, args.dashboards, args.warmup, args.duration
     );
 
     // Hosts: registered over TLS, a Connect stream each.
@@ -157,20 +164,19 @@ async fn main() -> Result<()> {
         let (sent_at, sent_count) = (sent_at.clone(), sent_count.clone());
         let offset = args.interval.mul_f64(index as f64 / args.hosts.max(1) as f64);
         let interval = args.interval;
+        let mut series = HostSeries::new(args.shape, index as u64);
         senders.push(tokio::spawn(async move {
             let sim::Connection { sender, mut replies } = connection;
             // Acks are read and dropped so the stream never backs up.
             tokio::spawn(async move { while let Ok(Some(_)) = replies.message().await {} });
             let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + offset, interval);
-            let mut seq = 0u64;
             while Instant::now() < stop_at {
                 tick.tick().await;
-                seq += 1;
                 let now_utc = chrono::Utc::now();
                 let timestamp = sim::rfc3339(now_utc);
                 let now = Instant::now();
                 sent_at.lock().unwrap_or_else(|p| p.into_inner()).insert((id.clone(), timestamp), now);
-                if sender.send(sim::metrics_message(&id, sim::snapshot(seq, now_utc, seq * 37 + index as u64))).await.is_err() {
+                if sender.send(sim::metrics_message(&id, series.next(now_utc))).await.is_err() {
                     break;
                 }
                 sent_count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);

@@ -120,6 +120,9 @@ pub async fn downsample(
             for table in RAW_TABLES {
                 report.expired_tenants += delete_before(pool, table, "timestamp", id, before(now, raw)).await?;
             }
+            // a chunk goes once its whole hour is past the retention
+            let chunks_before = before(now, raw) - TimeDelta::hours(1);
+            report.expired_tenants += delete_before(pool, "metrics_chunk", "hour", id, chunks_before).await?;
         }
         if let Some(hourly) = shorter(tenant.hourly_seconds, retention.hourly) {
             report.expired_tenants += delete_before(pool, "metrics_host_hourly", "hour", id, before(now, hourly)).await?;
@@ -227,7 +230,8 @@ async fn fold_hours(
              SELECT host_id, ?, AVG(cpu_percent), MAX(cpu_percent), AVG(memory_used), MAX(memory_used), MAX(memory_total), \
                 AVG(disk_used), MAX(disk_used), MAX(disk_total), \
                 MAX(network_rx) - MIN(network_rx), MAX(network_tx) - MIN(network_tx), COUNT(*) \
-             FROM metrics_host WHERE timestamp >= ? AND timestamp < ? GROUP BY host_id \
+             FROM metrics_host m WHERE timestamp >= ? AND timestamp < ? \
+                AND NOT EXISTS (SELECT 1 FROM metrics_chunk k WHERE k.host_id = m.host_id AND k.hour = ?) GROUP BY host_id \
              ON DUPLICATE KEY UPDATE cpu_avg = VALUES(cpu_avg), cpu_max = VALUES(cpu_max), \
                 memory_avg = VALUES(memory_avg), memory_max = VALUES(memory_max), memory_total = VALUES(memory_total), \
                 disk_avg = VALUES(disk_avg), disk_max = VALUES(disk_max), disk_total = VALUES(disk_total), \
@@ -237,6 +241,7 @@ async fn fold_hours(
         .bind(hour.naive_utc())
         .bind(hour.naive_utc())
         .bind(next.naive_utc())
+        .bind(hour.naive_utc())
         .execute(pool)
         .await?;
         report.hours += 1;
@@ -355,6 +360,23 @@ pub(crate) async fn run_once(pool: &sqlx::MySqlPool, nats: &async_nats::Client, 
     }
 }
 
+/// One [`crate::compact::compact`] run of the hours before now, logged.
+/// Runs after each scheduled downsample run (not at start: the catch-up
+/// folds first, compaction waits for the schedule).
+async fn compact_once(pool: &sqlx::MySqlPool) {
+    match crate::compact::compact(pool, Utc::now()).await {
+        Ok(report) => tracing::info!(
+            chunks = report.chunks,
+            snapshots = report.snapshots,
+            deleted_rows = report.deleted_rows,
+            bytes = report.bytes,
+            skipped = report.skipped,
+            "raw metrics compacted"
+        ),
+        Err(error) => tracing::error!(error = %error, "compacting raw metrics failed; retrying at the next scheduled run"),
+    }
+}
+
 /// The next instant of `schedule` after `now` (`None`: it never comes).
 fn next_run(schedule: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
     vigil_runtime::config::cron_schedule(schedule).ok()?.after(&now).next()
@@ -375,6 +397,8 @@ pub(crate) async fn downsample_loop(shared: std::sync::Arc<crate::Shared>, stop:
             _ = stop.cancelled() => return,
         }
         run_once(&shared.pool, &shared.nats, &shared.config).await;
+        // after the fold: the hour that just ended is aggregated from raw rows first
+        compact_once(&shared.pool).await;
     }
 }
 

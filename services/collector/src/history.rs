@@ -8,6 +8,7 @@
 //! request that would need more, or whose step does not fit its source, is
 //! `Unprocessable` naming the field.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -18,8 +19,16 @@ use vigil_bus::messages::{
 };
 use vigil_bus::{ErrorCode, ServiceError};
 
+use futures::StreamExt;
+use vigil_bus::messages::MetricsPoint;
+
+use std::sync::Arc;
+
+use crate::chunk::{Chunk, Sections};
+use crate::compact::Merged;
 use crate::downsample::Retention;
 use crate::hosts::{bad_id, internal, not_found};
+use crate::metrics::{point, POINT_COLUMNS};
 
 const HOUR: u32 = 3600;
 const DAY: u32 = 86_400;
@@ -202,18 +211,12 @@ pub(crate) async fn history(
             return Err(not_found(missing));
         }
     }
-    // one row per bucket; averages over snapshots (raw) or weighted by them
+    if source == HistorySource::Raw {
+        return raw_history(pool, &query, step).await;
+    }
+    // one row per bucket; averages weighted by the snapshots of each row
     let (table, column, columns) = match source {
-        HistorySource::Raw => (
-            "metrics_host",
-            "timestamp",
-            "CAST(AVG(a.cpu_percent) AS DOUBLE) AS cpu_avg, CAST(MAX(a.cpu_percent) AS DOUBLE) AS cpu_max, \
-             CAST(AVG(a.memory_used * 100 / NULLIF(a.memory_total, 0)) AS DOUBLE) AS memory_avg, \
-             CAST(MAX(a.memory_used * 100 / NULLIF(a.memory_total, 0)) AS DOUBLE) AS memory_max, \
-             CAST(AVG(a.disk_used * 100 / NULLIF(a.disk_total, 0)) AS DOUBLE) AS disk_avg, \
-             CAST(MAX(a.disk_used * 100 / NULLIF(a.disk_total, 0)) AS DOUBLE) AS disk_max"
-                .to_owned(),
-        ),
+        HistorySource::Raw => unreachable!("read above"),
         HistorySource::Hourly | HistorySource::Daily => {
             let weighted = |expr: &str| {
                 format!("CAST(SUM(({expr}) * a.samples) / NULLIF(SUM(IF(({expr}) IS NULL, 0, a.samples)), 0) AS DOUBLE)")
@@ -269,6 +272,114 @@ pub(crate) async fn history(
         points.push(point);
     }
     Ok(FleetHistory { from: query.from, to: query.to, step, source, points })
+}
+
+/// One bucket of a raw history: sums over the snapshots in it.
+#[derive(Default)]
+struct Bucket {
+    hosts: u32,
+    last_host: Option<usize>,
+    cpu: Stat,
+    memory: Stat,
+    disk: Stat,
+}
+
+#[derive(Default)]
+struct Stat {
+    sum: f64,
+    count: u64,
+    max: Option<f64>,
+}
+
+impl Stat {
+    fn add(&mut self, value: Option<f64>) {
+        if let Some(value) = value {
+            self.sum += value;
+            self.count += 1;
+            self.max = Some(self.max.map_or(value, |max| max.max(value)));
+        }
+    }
+
+    fn avg(&self) -> Option<f64> {
+        (self.count > 0).then(|| round2(self.sum / self.count as f64))
+    }
+}
+
+/// `used * 100 / total` as the SQL of the rollups computes it (4 decimal
+/// places), `None` when `total` is 0.
+fn percent_of(used: u64, total: u64) -> Option<f64> {
+    (total > 0).then(|| (used as f64 * 100.0 / total as f64 * 10_000.0).round() / 10_000.0)
+}
+
+/// `metrics.history` from raw snapshots (chunks and raw rows): per bucket
+/// the average and the largest of each host snapshot's values, and how many
+/// hosts reported.
+async fn raw_history(pool: &MySqlPool, query: &FleetHistoryQuery, step: u32) -> Result<FleetHistory, ServiceError> {
+    let hosts: Vec<String> = if query.host_ids.is_empty() {
+        sqlx::query_scalar("SELECT id FROM hosts WHERE tenant_id = ? ORDER BY id")
+            .bind(&query.tenant_id)
+            .fetch_all(pool)
+            .await
+            .map_err(|e| internal("reading hosts", e))?
+    } else {
+        query.host_ids.clone()
+    };
+    let sql = format!(
+        "SELECT {POINT_COLUMNS} FROM metrics_host WHERE host_id = ? AND timestamp >= ? AND timestamp < ? ORDER BY timestamp"
+    );
+    let mut buckets: BTreeMap<i64, Bucket> = BTreeMap::new();
+    for (index, host_id) in hosts.iter().enumerate() {
+        let raw = sqlx::query(&sql)
+            .bind(host_id)
+            .bind(query.from)
+            .bind(query.to)
+            .fetch(pool)
+            .map(|row| row.and_then(|row| point(&row)));
+        let mut points = Merged::open(
+            pool,
+            host_id,
+            (query.from, query.to),
+            Sections::HOST,
+            raw,
+            |point: &MetricsPoint| point.timestamp,
+            |chunk: &Arc<Chunk>, at: usize| {
+                let snapshot = chunk.snapshot(at)?;
+                Ok(snapshot.host.map(|host| MetricsPoint { timestamp: snapshot.timestamp, host }).into_iter().collect())
+            },
+        )
+        .await
+        .map_err(|e| internal("reading the fleet history", e))?;
+        while let Some(point) = points.next().await {
+            let point = point.map_err(|e| internal("reading the fleet history", e))?;
+            if point.timestamp >= query.to {
+                break;
+            }
+            let bucket = buckets.entry(point.timestamp.timestamp().div_euclid(i64::from(step))).or_default();
+            if bucket.last_host != Some(index) {
+                bucket.last_host = Some(index);
+                bucket.hosts += 1;
+            }
+            let host = &point.host;
+            bucket.cpu.add(Some(host.cpu.percent));
+            bucket.memory.add(percent_of(host.memory.used, host.memory.total));
+            bucket.disk.add(percent_of(host.disk.used(), host.disk.total()));
+        }
+    }
+    let points = buckets
+        .into_iter()
+        .take(MAX_HISTORY_POINTS as usize)
+        .map(|(bucket, b)| FleetPoint {
+            at: DateTime::from_timestamp(bucket * i64::from(step), 0).unwrap_or(DateTime::UNIX_EPOCH),
+            hosts: b.hosts,
+            cpu_avg: b.cpu.avg(),
+            cpu_max: b.cpu.max.map(round2),
+            memory_avg: b.memory.avg(),
+            memory_max: b.memory.max.map(round2),
+            disk_avg: b.disk.avg(),
+            disk_max: b.disk.max.map(round2),
+        })
+        .collect();
+    Ok(FleetHistory { from: query.from, to: query.to, step, source: HistorySource::Raw, points })
 }
 
 #[cfg(test)]

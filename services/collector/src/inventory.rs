@@ -23,6 +23,12 @@ use vigil_bus::messages::{
 };
 use vigil_bus::{ContainerId, ErrorCode, ServiceError};
 
+use futures::StreamExt;
+
+use std::sync::Arc;
+
+use crate::chunk::{Chunk, ChunkError, Sections};
+use crate::compact::Merged;
 use crate::hosts::{self, bad_id, internal, not_found};
 use crate::metrics::{ensure_host, MAX_RANGE_POINTS};
 
@@ -267,23 +273,55 @@ pub(crate) async fn container_range(pool: &MySqlPool, request: ContainerRange) -
     let id = ContainerId::new(&request.host_id, &request.container_name).map_err(bad_container)?;
     ensure_host(pool, &request.tenant_id, id.host_id()).await?;
     let limit = check_window(request.from, request.to, request.limit)?;
-    let rows = sqlx::query(&format!(
+    let sql = format!(
         "SELECT {CONTAINER_COLUMNS} FROM metrics_container c WHERE c.host_id = ? AND c.container_name = ? \
-         AND BINARY c.container_name = ? AND c.timestamp >= ? AND c.timestamp <= ? \
-         ORDER BY c.timestamp ASC LIMIT ?"
-    ))
-    .bind(id.host_id())
-    .bind(id.name())
-    .bind(id.name())
-    .bind(request.from)
-    .bind(request.to)
-    .bind(limit)
-    .fetch_all(pool)
-    .await
-    .map_err(|e| internal("reading container metrics", e))?;
-    decode(&rows, "decoding container metrics", |row| {
-        Ok(ContainerPoint { timestamp: row.try_get("timestamp")?, metrics: container_metrics(row)? })
-    })
+         AND BINARY c.container_name = ? AND c.timestamp >= ? AND c.timestamp <= ? ORDER BY c.timestamp ASC"
+    );
+    let raw =
+        sqlx::query(&sql).bind(id.host_id()).bind(id.name()).bind(id.name()).bind(request.from).bind(request.to).fetch(pool).map(
+            |row| {
+                row.and_then(|row| Ok(ContainerPoint { timestamp: row.try_get("timestamp")?, metrics: container_metrics(&row)? }))
+            },
+        );
+    let name = id.name();
+    let points = Merged::open(
+        pool,
+        id.host_id(),
+        (request.from, request.to),
+        Sections::CONTAINERS,
+        raw,
+        |point: &ContainerPoint| point.timestamp,
+        |chunk: &Arc<Chunk>, at: usize| {
+            let snapshot = chunk.snapshot(at)?;
+            let timestamp = snapshot.timestamp;
+            Ok(snapshot
+                .containers
+                .into_iter()
+                .filter(|c| c.name == name)
+                .map(|metrics| ContainerPoint { timestamp, metrics })
+                .collect())
+        },
+    )
+    .await;
+    take(points, limit).await.map_err(|e| internal("reading container metrics", e))
+}
+
+/// The first `limit` items of a merged read.
+async fn take<T, R, F, G>(points: Result<Merged<T, R, F, G>, sqlx::Error>, limit: u32) -> Result<Vec<T>, sqlx::Error>
+where
+    R: futures::Stream<Item = Result<T, sqlx::Error>> + Unpin,
+    F: Fn(&T) -> DateTime<Utc>,
+    G: Fn(&Arc<Chunk>, usize) -> Result<Vec<T>, ChunkError>,
+{
+    let mut points = points?;
+    let mut taken = Vec::new();
+    while taken.len() < limit as usize {
+        match points.next().await {
+            Some(point) => taken.push(point?),
+            None => break,
+        }
+    }
+    Ok(taken)
 }
 
 /// The services of the host's latest snapshot, by name.
@@ -316,14 +354,27 @@ pub(crate) async fn custom_range(pool: &MySqlPool, request: CustomRange) -> Resu
     let name_filter = if request.name.is_some() { " AND c.name = ?" } else { "" };
     let sql = format!(
         "SELECT {CUSTOM_COLUMNS} FROM metrics_custom c WHERE c.host_id = ? AND c.timestamp >= ? AND c.timestamp <= ?{name_filter} \
-         ORDER BY c.timestamp ASC, c.name ASC LIMIT ?"
+         ORDER BY c.timestamp ASC, c.name ASC"
     );
     let mut query = sqlx::query(&sql).bind(&request.host_id).bind(request.from).bind(request.to);
     if let Some(name) = &request.name {
         query = query.bind(name);
     }
-    let rows = query.bind(limit).fetch_all(pool).await.map_err(|e| internal("reading custom metrics", e))?;
-    decode(&rows, "decoding custom metrics", custom_point)
+    let raw = query.fetch(pool).map(|row| row.and_then(|row| custom_point(&row)));
+    let name = request.name.as_deref();
+    let points = Merged::open(
+        pool,
+        &request.host_id,
+        (request.from, request.to),
+        Sections::CUSTOM,
+        raw,
+        |point: &CustomPoint| point.timestamp,
+        |chunk: &Arc<Chunk>, at: usize| {
+            Ok(chunk.snapshot(at)?.custom.into_iter().filter(|c| name.is_none_or(|name| c.name == name)).collect())
+        },
+    )
+    .await;
+    take(points, limit).await.map_err(|e| internal("reading custom metrics", e))
 }
 
 /// The newest point of each custom metric of the host, by name.

@@ -14,6 +14,8 @@
 
 #![forbid(unsafe_code)]
 
+mod chunk;
+mod compact;
 mod downsample;
 mod endpoints;
 mod error;
@@ -35,6 +37,7 @@ use vigil_runtime::batch::BatchLoop;
 use vigil_runtime::endpoints::Serving;
 use vigil_runtime::{CancellationToken, Connections};
 
+pub use compact::{compact, CompactReport};
 pub use downsample::{downsample, DownsampleReport, Retention};
 pub use error::PartitionError;
 pub use partitions::{ensure_partitions, PartitionReport, PARTITIONED_TABLES};

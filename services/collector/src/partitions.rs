@@ -1,7 +1,9 @@
 //! Daily partitions of `metrics_host`, `metrics_container`,
-//! `metrics_service` and `metrics_custom` (`PARTITION BY RANGE
-//! (TO_DAYS(timestamp))`, see the migrations): `pYYYYMMDD` holds that UTC
-//! day; `p_past` and `p_future` (`MAXVALUE`) catch the rest.
+//! `metrics_service`, `metrics_custom` (`PARTITION BY RANGE
+//! (TO_DAYS(timestamp))`) and `metrics_chunk` (by its `hour`), see the
+//! migrations: `pYYYYMMDD` holds that UTC day; `p_past` and `p_future`
+//! (`MAXVALUE`) catch the rest. A day's chunks hold that day's snapshots,
+//! so the raw retention drops a chunk's partition with its raw rows'.
 //!
 //! Invariants:
 //! - partitions exist for today .. today + `ahead_days`, split out of
@@ -22,7 +24,8 @@ use crate::error::PartitionError;
 use crate::{CollectorError, Shared, PARTITION_INTERVAL};
 
 /// Tables partitioned by day.
-pub const PARTITIONED_TABLES: [&str; 4] = ["metrics_host", "metrics_container", "metrics_service", "metrics_custom"];
+pub const PARTITIONED_TABLES: [&str; 5] =
+    ["metrics_host", "metrics_container", "metrics_service", "metrics_custom", "metrics_chunk"];
 
 const FUTURE: &str = "p_future";
 const ATTEMPTS: usize = 3;

@@ -478,7 +478,7 @@ async fn partition_maintenance_creates_the_days_ahead_and_is_idempotent() {
     let (a, b) = tokio::join!(ensure_partitions(&db.pool, 3, retention), ensure_partitions(&db.pool, 3, retention));
     let (a, b) = (a.unwrap(), b.unwrap());
     let tables = PARTITIONED_TABLES.len();
-    assert_eq!(tables, 4, "metrics_host, metrics_container, metrics_service, metrics_custom");
+    assert_eq!(tables, 5, "metrics_host, metrics_container, metrics_service, metrics_custom, metrics_chunk");
     assert_eq!(a.created.len() + b.created.len(), 4 * tables, "4 days × every table created exactly once: {a:?} {b:?}");
     let again = ensure_partitions(&db.pool, 3, retention).await.unwrap();
     assert!(again.created.is_empty() && again.dropped.is_empty(), "{again:?}");

@@ -99,6 +99,21 @@ fn assert_same(before: &[(String, Value)], after: &[(String, Value)]) {
     }
 }
 
+/// The shape's snapshot with custom metrics: `queue_depth` always,
+/// `backup_age` until minute 100 (then no more: its newest point stays raw).
+fn with_custom(mut snapshot: MetricsSnapshot, minute: i64) -> MetricsSnapshot {
+    snapshot.custom = vec![CustomMetric {
+        name: "queue_depth".into(),
+        kind: "gauge".into(),
+        value: (minute as f64).sin() * 1e6,
+        error: (minute % 50 == 0).then(|| "timed out".to_owned()),
+    }];
+    if minute < 100 {
+        snapshot.custom.push(CustomMetric { name: "backup_age".into(), kind: "gauge".into(), value: 1.5, error: None });
+    }
+    snapshot
+}
+
 /// Publishes `snapshot` with its own message id (a redelivery is a second message).
 async fn send(client: &async_nats::Client, snapshot: &MetricsSnapshot, msg_id: &str) {
     let subject = vigil_bus::subjects::metrics(&snapshot.tenant_id, &snapshot.host_id);
@@ -123,19 +138,7 @@ async fn compacted_hours_answer_exactly_as_their_raw_rows_did() {
     let mut series = HostSeries::new(Shape::Seed, 7);
     let mut snapshots = Vec::new();
     for minute in 0..180 {
-        let at = start + TimeDelta::minutes(minute);
-        let mut snapshot = series.next_snapshot(&tenant, &host.id, at);
-        snapshot.custom = vec![CustomMetric {
-            name: "queue_depth".into(),
-            kind: "gauge".into(),
-            value: (minute as f64).sin() * 1e6,
-            error: (minute % 50 == 0).then(|| "timed out".to_owned()),
-        }];
-        if minute < 100 {
-            // a custom metric that stops being reported: its newest point stays raw
-            snapshot.custom.push(CustomMetric { name: "backup_age".into(), kind: "gauge".into(), value: 1.5, error: None });
-        }
-        snapshots.push(snapshot);
+        snapshots.push(with_custom(series.next_snapshot(&tenant, &host.id, start + TimeDelta::minutes(minute)), minute));
     }
     for (i, snapshot) in snapshots.iter().enumerate() {
         send(&client, snapshot, &format!("s-{i}")).await;
@@ -262,5 +265,40 @@ async fn a_chunk_that_does_not_decode_is_an_error_naming_it_and_never_overwritte
     let second = MetricsRange { from: start + TimeDelta::hours(1), ..range };
     let points: Vec<MetricsPoint> = request(&client, collector::METRICS_RANGE, &second).await.unwrap();
     assert_eq!(points.len(), 3);
+    running.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_database_of_the_previous_release_converts_in_place() {
+    // The previous release wrote the same raw rows (services/collector/src/ingest.rs
+    // is unchanged by the chunks) and had no metrics_chunk table. Fill the
+    // raw tables through the collector, take the database back to the
+    // previous release's schema, then run the migrations and a compaction as
+    // an upgraded server does.
+    let OneHost { nats: _nats, db, running, client, tenant, host } = OneHost::start("compact-4").await;
+    let pool = &db.pool;
+    let this_hour = Utc::now().duration_trunc(TimeDelta::hours(1)).unwrap();
+    let start = this_hour - TimeDelta::hours(4);
+    let mut series = HostSeries::new(Shape::Seed, 11);
+    for i in 0..240 {
+        let snapshot = with_custom(series.next_snapshot(&tenant, &host.id, start + TimeDelta::minutes(i)), i);
+        send(&client, &snapshot, &format!("p-{i}")).await;
+    }
+    settled(&client, 240).await;
+    running.stop().await.unwrap();
+    sqlx::query("DROP TABLE metrics_chunk").execute(pool).await.unwrap();
+    sqlx::query("DELETE FROM _sqlx_migrations WHERE version = 20261208000001").execute(pool).await.unwrap();
+    let raw_before = count_rows(pool, "metrics_host", &host.id).await;
+    assert_eq!(raw_before, 240);
+
+    vigil_testkit::migrate(pool).await;
+    let running = start_collector(test_config(), &_nats, pool.clone()).await;
+    let (from, to) = (start, this_hour);
+    downsample(pool, this_hour, &Retention::of(&test_config()), &[], true).await.unwrap();
+    let before = answers(&client, &tenant, &host.id, from, to).await;
+    let report = compact(pool, this_hour).await.unwrap();
+    assert_eq!((report.chunks, report.snapshots), (4, 240), "{report:?}");
+    assert_eq!(count_rows(pool, "metrics_host", &host.id).await, 1, "only the newest snapshot stays raw");
+    assert_same(&before, &answers(&client, &tenant, &host.id, from, to).await);
     running.stop().await.unwrap();
 }

@@ -760,6 +760,15 @@ async fn daily_rows_fold_hourly_ones_weighted_redo_the_last_days_and_expire_per_
         count_rows(&db.pool, "metrics_host", &host.id).await + count_rows(&db.pool, "metrics_host", &other.id).await == 2
     })
     .await;
+    // newer snapshots: the old ones are folded into chunks, which a tenant's
+    // raw retention deletes too
+    publish(&client, &metrics_snapshot(&tenant, &host.id, 2, now - TimeDelta::minutes(1))).await;
+    publish(&client, &metrics_snapshot(&other.tenant_id, &other.id, 2, now - TimeDelta::minutes(1))).await;
+    eventually("four raw rows", WAIT, || async {
+        count_rows(&db.pool, "metrics_host", &host.id).await + count_rows(&db.pool, "metrics_host", &other.id).await == 4
+    })
+    .await;
+    assert_eq!(vigil_collector::compact(&db.pool, now).await.unwrap().chunks, 2);
     let own = TenantRetention {
         tenant_id: tenant.clone(),
         raw_seconds: Some(86_400),
@@ -775,7 +784,9 @@ async fn daily_rows_fold_hourly_ones_weighted_redo_the_last_days_and_expire_per_
     };
     let report = downsample(&db.pool, now, &retention, &[own, greedy], false).await.unwrap();
     assert!(report.expired_tenants >= 2, "the raw rows and day d1: {report:?}");
-    assert_eq!(count_rows(&db.pool, "metrics_host", &host.id).await, 0);
+    assert_eq!(count_rows(&db.pool, "metrics_chunk", &host.id).await, 0);
+    assert_eq!(count_rows(&db.pool, "metrics_chunk", &other.id).await, 1);
+    assert_eq!(count_rows(&db.pool, "metrics_host", &host.id).await, 1, "the fresh snapshot stays");
     assert_eq!(count_rows(&db.pool, "metrics_host", &other.id).await, 1);
     let kept: Vec<DailyPoint> = request(&client, collector::METRICS_DAILY, &ask).await.unwrap();
     assert_eq!(kept.iter().map(|d| d.day).collect::<Vec<_>>(), vec![d2]);

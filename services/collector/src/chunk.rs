@@ -621,6 +621,39 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// Moves past a column of `n` values of `kind` without building them.
+    fn skip(&mut self, kind: u8, n: usize) -> Result<(), ChunkError> {
+        let skip_ints = |r: &mut Reader<'_>| -> Result<(), ChunkError> {
+            if n == 0 {
+                return Ok(());
+            }
+            r.varint()?;
+            r.byte()?;
+            r.varint()?;
+            let width = usize::from(r.byte()?);
+            r.take(width.checked_mul(n - 1).ok_or(ChunkError::Corrupt("ends early"))?)?;
+            Ok(())
+        };
+        match kind {
+            0 => skip_ints(self),
+            1 => match self.byte()? {
+                0 => skip_ints(self),
+                1 => self.take(n.checked_mul(8).ok_or(ChunkError::Corrupt("ends early"))?).map(|_| ()),
+                _ => Err(ChunkError::Corrupt("unknown real encoding")),
+            },
+            2 => {
+                for _ in 0..self.count()? {
+                    self.bytes()?;
+                }
+                for _ in 0..n {
+                    self.varint()?;
+                }
+                Ok(())
+            }
+            _ => Err(ChunkError::Corrupt("unknown column kind")),
+        }
+    }
+
     fn texts(&mut self, n: usize) -> Result<(Vec<String>, Vec<u32>), ChunkError> {
         let distinct = self.count()?;
         let mut strings = Vec::with_capacity(distinct);
@@ -739,6 +772,10 @@ impl Chunk {
                 }
                 _ => return Err(ChunkError::Corrupt("unknown presence flag")),
             };
+            if !sections.wants(&key) {
+                r.skip(kind, count)?;
+                continue;
+            }
             let values = match kind {
                 0 => Decoded::Int(r.ints(count)?),
                 1 => Decoded::Real(r.reals(count)?),
@@ -748,18 +785,16 @@ impl Chunk {
                 }
                 _ => return Err(ChunkError::Corrupt("unknown column kind")),
             };
-            if sections.wants(&key) {
-                if key == host_key(H_CPU) {
-                    if !matches!(values, Decoded::Real(_)) {
-                        return Err(ChunkError::Corrupt("a field holds another kind than its key says"));
-                    }
-                    cpu = Some(columns.len());
+            if key == host_key(H_CPU) {
+                if !matches!(values, Decoded::Real(_)) {
+                    return Err(ChunkError::Corrupt("a field holds another kind than its key says"));
                 }
-                if key == host_key(H_PRESENT) {
-                    host = Some(columns.len());
-                }
-                columns.push(DecodedColumn { key, index, values });
+                cpu = Some(columns.len());
             }
+            if key == host_key(H_PRESENT) {
+                host = Some(columns.len());
+            }
+            columns.push(DecodedColumn { key, index, values });
         }
         Ok(Chunk { times, columns, host, cpu })
     }

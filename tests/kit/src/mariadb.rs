@@ -1,6 +1,9 @@
 //! A mariadbd of a test's own, for what the machine's shared MariaDB must
-//! not go through: being stopped and started again (a database outage).
+//! not go through: being stopped and started again (a database outage, a
+//! cold read), or started with other server options (a storage engine
+//! plugin, a bigger buffer pool).
 
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -21,18 +24,28 @@ impl Drop for KillOnDrop {
 
 /// A mariadbd with its own datadir (created by `mariadb-install-db` in a
 /// temporary directory) on a free port, `root` without a password. It can
-/// be [stopped](Self::stop) (SIGKILL) and [resumed](Self::resume) on the
-/// same datadir and port; the process dies and the datadir is removed on
-/// `Drop`.
+/// be [stopped](Self::stop) (SIGKILL) or [shut down](Self::shutdown)
+/// (cleanly) and [resumed](Self::resume) on the same datadir, port and
+/// server arguments; the process dies and the datadir is removed on `Drop`.
 pub struct PrivateMariaDb {
     dir: tempfile::TempDir,
     pub port: u16,
+    /// Arguments given to mariadbd after the defaults (a later one wins).
+    args: Vec<String>,
     process: Option<KillOnDrop>,
 }
 
 impl PrivateMariaDb {
     /// Creates the datadir and starts mariadbd; returns once it accepts connections.
     pub async fn start() -> PrivateMariaDb {
+        PrivateMariaDb::start_with(Vec::new()).await
+    }
+
+    /// As [`Self::start`], with `args` given to mariadbd after the defaults
+    /// (so they override them), at every start: e.g.
+    /// `--plugin-load-add=ha_rocksdb.so`, `--innodb-buffer-pool-size=512M`.
+    /// The datadir is made under `$TMPDIR` (`/tmp` by default).
+    pub async fn start_with(args: Vec<String>) -> PrivateMariaDb {
         let dir = tempfile::tempdir().expect("temp dir for mariadb");
         let status = Command::new("mariadb-install-db")
             .arg("--no-defaults")
@@ -43,9 +56,14 @@ impl PrivateMariaDb {
             .status()
             .expect("run mariadb-install-db");
         assert!(status.success(), "mariadb-install-db failed");
-        let mut db = PrivateMariaDb { dir, port: free_port(), process: None };
+        let mut db = PrivateMariaDb { dir, port: free_port(), args, process: None };
         db.resume().await;
         db
+    }
+
+    /// The server's datadir (one directory per database, `#rocksdb`, ...).
+    pub fn datadir(&self) -> PathBuf {
+        self.dir.path().join("data")
     }
 
     /// Connection options for `root` on this server (no database chosen).
@@ -66,6 +84,7 @@ impl PrivateMariaDb {
             .arg(format!("--log-error={}", dir.join("error.log").display()))
             .arg(format!("--pid-file={}", dir.join("mariadb.pid").display()))
             .args(["--bind-address=127.0.0.1", "--skip-grant-tables", "--innodb-buffer-pool-size=16M"])
+            .args(&self.args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -87,6 +106,26 @@ impl PrivateMariaDb {
     /// Stops mariadbd (SIGKILL: an outage, not a clean shutdown).
     pub fn stop(&mut self) {
         self.process = None;
+    }
+
+    /// Shuts mariadbd down cleanly (`SHUTDOWN`) and waits (up to 60 s) for
+    /// its process to exit, killing it after that; [`Self::resume`] starts
+    /// it again without a crash recovery.
+    pub async fn shutdown(&mut self) {
+        let Some(mut process) = self.process.take() else { return };
+        if let Ok(pool) = MySqlPoolOptions::new().max_connections(1).connect_with(self.options()).await {
+            // the server may close the connection before it answers
+            let _ = sqlx::query("SHUTDOWN").execute(&pool).await;
+            pool.close().await;
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while std::time::Instant::now() < deadline {
+            if matches!(process.0.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        eprintln!("testkit: the private mariadbd on port {} did not shut down within 60s; killing it", self.port);
     }
 
     /// Creates the database `name`, migrated, and a pool on it (5

@@ -715,6 +715,19 @@ pub(crate) struct Chunk {
     /// The columns of the host's presence and CPU percentage, when decoded.
     host: Option<usize>,
     cpu: Option<usize>,
+    /// The columns of memory used and total, and of each mount's used and total.
+    memory: [Option<usize>; 2],
+    mounts: Vec<[Option<usize>; 2]>,
+}
+
+/// What a fleet history needs of a host snapshot (see [`Chunk::usage`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Usage {
+    pub cpu: f64,
+    pub memory_used: u64,
+    pub memory_total: u64,
+    pub disk_used: u64,
+    pub disk_total: u64,
 }
 
 impl Chunk {
@@ -750,6 +763,8 @@ impl Chunk {
         let column_count = r.count()?;
         let mut columns = Vec::with_capacity(column_count);
         let (mut host, mut cpu) = (None, None);
+        let mut memory = [None, None];
+        let mut mounts: Vec<[Option<usize>; 2]> = Vec::new();
         for _ in 0..column_count {
             let key = r.bytes()?.to_vec();
             let kind = r.byte()?;
@@ -794,9 +809,23 @@ impl Chunk {
             if key == host_key(H_PRESENT) {
                 host = Some(columns.len());
             }
+            if key == host_key(H_MEM_USED) || key == host_key(H_MEM_TOTAL) {
+                memory[usize::from(key[1] == H_MEM_TOTAL)] = Some(columns.len());
+            }
+            if let [HOST, H_MOUNT, .., sub @ (1 | 2)] = key[..] {
+                let mut r = Reader { bytes: &key[2..], at: 0 };
+                let index = usize::try_from(r.varint()?).map_err(|_| ChunkError::Corrupt("index out of range"))?;
+                if r.at + 3 == key.len() && index < (1 << 16) {
+                    if mounts.len() <= index {
+                        mounts.resize(index + 1, [None, None]);
+                    }
+                    // sub 1 is the total, 2 the used bytes
+                    mounts[index][usize::from(sub == 1)] = Some(columns.len());
+                }
+            }
             columns.push(DecodedColumn { key, index, values });
         }
-        Ok(Chunk { times, columns, host, cpu })
+        Ok(Chunk { times, columns, host, cpu, memory, mounts })
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -819,6 +848,31 @@ impl Chunk {
             Got::Real(v) => Some(v),
             _ => None,
         }
+    }
+
+    /// The host's usage in snapshot `at` without building the snapshot
+    /// (disk summed over its mounts, as `DiskMetrics::used` and `total`);
+    /// `None` when it has no host metrics or the host section was not decoded.
+    pub(crate) fn usage(&self, at: usize) -> Option<Usage> {
+        if !self.has_host(at) {
+            return None;
+        }
+        let int = |column: Option<usize>| match column.and_then(|c| self.columns[c].at(at)) {
+            Some(Got::Int(v)) => v,
+            _ => 0,
+        };
+        let (mut disk_used, mut disk_total) = (0u64, 0u64);
+        for [used, total] in &self.mounts {
+            disk_used = disk_used.saturating_add(int(*used));
+            disk_total = disk_total.saturating_add(int(*total));
+        }
+        Some(Usage {
+            cpu: self.cpu(at).unwrap_or(0.0),
+            memory_used: int(self.memory[0]),
+            memory_total: int(self.memory[1]),
+            disk_used,
+            disk_total,
+        })
     }
 
     /// Snapshot `at`, with the sections the chunk was opened with.
@@ -1188,6 +1242,24 @@ mod tests {
         let custom = decode(&chunk, Sections::CUSTOM).unwrap();
         assert_eq!(custom[4].custom, snapshots[4].custom);
         assert!(custom[4].host.is_none());
+    }
+
+    #[test]
+    fn usage_is_read_without_building_the_snapshot() {
+        let snapshots = series(40);
+        let chunk = Chunk::open(&encode(&snapshots), Sections::HOST).unwrap();
+        for (at, snapshot) in snapshots.iter().enumerate() {
+            let expected = snapshot.host.as_ref().map(|host| Usage {
+                cpu: host.cpu.percent,
+                memory_used: host.memory.used,
+                memory_total: host.memory.total,
+                disk_used: host.disk.used(),
+                disk_total: host.disk.total(),
+            });
+            assert_eq!(chunk.usage(at), expected, "snapshot {at}");
+        }
+        let no_host = Chunk::open(&encode(&snapshots), Sections::CUSTOM).unwrap();
+        assert_eq!(no_host.usage(0), None);
     }
 
     #[test]

@@ -24,7 +24,7 @@ use vigil_bus::messages::MetricsPoint;
 
 use std::sync::Arc;
 
-use crate::chunk::{Chunk, Sections};
+use crate::chunk::{Chunk, Sections, Usage};
 use crate::compact::Merged;
 use crate::downsample::Retention;
 use crate::hosts::{bad_id, internal, not_found};
@@ -329,40 +329,48 @@ async fn raw_history(pool: &MySqlPool, query: &FleetHistoryQuery, step: u32) -> 
     );
     let mut buckets: BTreeMap<i64, Bucket> = BTreeMap::new();
     for (index, host_id) in hosts.iter().enumerate() {
+        let usage = |point: MetricsPoint| {
+            let host = &point.host;
+            let usage = Usage {
+                cpu: host.cpu.percent,
+                memory_used: host.memory.used,
+                memory_total: host.memory.total,
+                disk_used: host.disk.used(),
+                disk_total: host.disk.total(),
+            };
+            (point.timestamp, usage)
+        };
         let raw = sqlx::query(&sql)
             .bind(host_id)
             .bind(query.from)
             .bind(query.to)
             .fetch(pool)
-            .map(|row| row.and_then(|row| point(&row)));
+            .map(|row| row.and_then(|row| point(&row)).map(usage));
         let mut points = Merged::open(
             pool,
             host_id,
             (query.from, query.to),
             Sections::HOST,
             raw,
-            |point: &MetricsPoint| point.timestamp,
-            |chunk: &Arc<Chunk>, at: usize| {
-                let snapshot = chunk.snapshot(at)?;
-                Ok(snapshot.host.map(|host| MetricsPoint { timestamp: snapshot.timestamp, host }).into_iter().collect())
-            },
+            |(time, _): &(DateTime<Utc>, Usage)| *time,
+            // only the few values a history needs, never the whole snapshot
+            |chunk: &Arc<Chunk>, at: usize| Ok(chunk.usage(at).map(|usage| (chunk.time(at), usage)).into_iter().collect()),
         )
         .await
         .map_err(|e| internal("reading the fleet history", e))?;
         while let Some(point) = points.next().await {
-            let point = point.map_err(|e| internal("reading the fleet history", e))?;
-            if point.timestamp >= query.to {
+            let (time, usage) = point.map_err(|e| internal("reading the fleet history", e))?;
+            if time >= query.to {
                 break;
             }
-            let bucket = buckets.entry(point.timestamp.timestamp().div_euclid(i64::from(step))).or_default();
+            let bucket = buckets.entry(time.timestamp().div_euclid(i64::from(step))).or_default();
             if bucket.last_host != Some(index) {
                 bucket.last_host = Some(index);
                 bucket.hosts += 1;
             }
-            let host = &point.host;
-            bucket.cpu.add(Some(host.cpu.percent));
-            bucket.memory.add(percent_of(host.memory.used, host.memory.total));
-            bucket.disk.add(percent_of(host.disk.used(), host.disk.total()));
+            bucket.cpu.add(Some(usage.cpu));
+            bucket.memory.add(percent_of(usage.memory_used, usage.memory_total));
+            bucket.disk.add(percent_of(usage.disk_used, usage.disk_total));
         }
     }
     let points = buckets

@@ -7,7 +7,7 @@
 //! 2. saturation: a few agents send as fast as acks allow; reports snapshots/s
 //!    stored end to end;
 //! 3. ceiling: MariaDB's raw multi-row insert rate of the same snapshots'
-//!    rows into the four raw tables (`metrics_host`, `metrics_container`,
+//!    rows (as many, of as many hosts) into the four raw tables (`metrics_host`, `metrics_container`,
 //!    `metrics_service`, `metrics_custom`; same columns, 500 snapshots per
 //!    transaction, at most 500 rows per statement), in the same run.
 //!
@@ -299,11 +299,11 @@ async fn main() -> Result<()> {
 
     // ---- raw insert ceiling, same tables, same rows
     let cpu_before = cpu_ticks(&cpu_processes);
-    let ceiling = raw_insert_ceiling(&stack, args.shape, ceiling_snapshots).await?;
+    let ceiling = raw_insert_ceiling(&stack, args.shape, args.saturation_hosts.max(1) as u64, ceiling_snapshots).await?;
     let ceiling_cpu = cpu_report(&cpu_processes, &cpu_before, ceiling_snapshots);
     println!(
-        "\n== mariadb raw multi-row insert ceiling ({} snapshots of shape {}: their rows in the four raw tables, 500 snapshots per transaction, 1 connection)",
-        ceiling_snapshots, args.shape
+        "\n== mariadb raw multi-row insert ceiling ({} snapshots of {} hosts of shape {}: their rows in the four raw tables, 500 snapshots per transaction, 1 connection)",
+        ceiling_snapshots, args.saturation_hosts, args.shape
     );
     println!("{:.0} snapshots/s ({:.0} rows/s)", ceiling.snapshots_per_second, ceiling.rows_per_second);
     println!("cpu per 1000 snapshots: {ceiling_cpu}");
@@ -446,20 +446,20 @@ struct Ceiling {
     rows_per_second: f64,
 }
 
-/// Inserts the rows of `count` snapshots of 1,000 hosts of `shape` (10 s
-/// apart per host), 500 snapshots per transaction; the time of making the
-/// snapshots is left out.
-async fn raw_insert_ceiling(stack: &Stack, shape: Shape, count: u64) -> Result<Ceiling> {
-    const HOSTS: u64 = 1000;
-    let mut series: Vec<HostSeries> = (0..HOSTS).map(|h| HostSeries::new(shape, (2 << 32) + h)).collect();
+/// Inserts the rows of `count` snapshots of `hosts` hosts of `shape`, taken
+/// in turn 10 ms apart per host as in the saturation phase, 500 snapshots
+/// per transaction; the time of making the snapshots is left out.
+async fn raw_insert_ceiling(stack: &Stack, shape: Shape, hosts: u64, count: u64) -> Result<Ceiling> {
+    let mut series: Vec<HostSeries> = (0..hosts).map(|h| HostSeries::new(shape, (2 << 32) + h)).collect();
     let base = Utc::now() - chrono::Duration::days(2);
     let mut spent = Duration::ZERO;
     let (mut inserted, mut rows) = (0u64, 0u64);
     while inserted < count {
         let batch: Vec<MetricsSnapshot> = (inserted..count.min(inserted + 500))
             .map(|n| {
-                let at = base + chrono::Duration::milliseconds(n as i64 * 10);
-                series[(n % HOSTS) as usize].next_snapshot("bench", &format!("ceiling-{}", n % HOSTS), at)
+                let (host, step) = (n % hosts, n / hosts);
+                let at = base + chrono::Duration::milliseconds(step as i64 * 10);
+                series[host as usize].next_snapshot("bench", &format!("ceiling-{host}"), at)
             })
             .collect();
         let start = Instant::now();

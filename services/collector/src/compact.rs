@@ -5,7 +5,8 @@
 //! run, on `collector.downsample.schedule`.
 //!
 //! Invariants:
-//! - one transaction per host and hour: the chunk (merged with the hour's
+//! - one collector at a time folds a host-hour (a named lock, `GET_LOCK`
+//!   with no wait: the others skip it), in one transaction: the chunk (merged with the hour's
 //!   existing chunk, if any), the hour's `metrics_host_hourly` row computed
 //!   from every snapshot of the hour, and the delete of exactly the raw
 //!   rows read (by their times), commit together or not at all; a snapshot
@@ -51,6 +52,9 @@ pub struct CompactReport {
     pub bytes: u64,
     /// Host-hours left raw (a chunk that does not decode, or too large).
     pub skipped: u64,
+    /// Host-hours another collector was folding at the same time (left to
+    /// it), or whose fold was a deadlock victim (left to the next run).
+    pub raced: u64,
 }
 
 fn hour_of(at: DateTime<Utc>) -> DateTime<Utc> {
@@ -72,16 +76,54 @@ pub async fn compact(pool: &MySqlPool, before: DateTime<Utc>) -> Result<CompactR
     .await?;
     let mut report = CompactReport::default();
     for (host_id, hour) in work {
-        fold(pool, &host_id, hour.and_utc(), &mut report).await?;
+        let hour = hour.and_utc();
+        // one collector at a time folds a host-hour: a named lock, not the
+        // chunk's row lock (there is no row to lock before the first fold)
+        let mut connection = pool.acquire().await?;
+        let lock = format!("vc.{host_id}.{}", hour.timestamp() / 3600); // under MariaDB's 64 characters
+        let got: Option<i64> = sqlx::query_scalar("SELECT GET_LOCK(?, 0)").bind(&lock).fetch_one(&mut *connection).await?;
+        if got != Some(1) {
+            tracing::debug!(host_id, hour = %hour, "another collector is folding this hour; left to it");
+            report.raced += 1;
+            continue;
+        }
+        let folded = fold(&mut connection, &host_id, hour, &mut report).await;
+        let released = sqlx::query("SELECT RELEASE_LOCK(?)").bind(&lock).execute(&mut *connection).await;
+        if released.is_err() {
+            // a lock lives as long as its connection: never hand this one back
+            connection.detach();
+        }
+        match folded {
+            Ok(()) => {}
+            // an ingest batch writing late rows of this hour at the same time
+            Err(error) if deadlock(&error) => {
+                tracing::info!(host_id, hour = %hour, "folding an hour met a deadlock; the next run folds it");
+                report.raced += 1;
+            }
+            Err(error) => return Err(error),
+        }
     }
     Ok(report)
 }
 
-async fn fold(pool: &MySqlPool, host_id: &str, hour: DateTime<Utc>, report: &mut CompactReport) -> Result<(), sqlx::Error> {
+fn deadlock(error: &sqlx::Error) -> bool {
+    const ER_LOCK_DEADLOCK: u16 = 1213;
+    matches!(error, sqlx::Error::Database(db)
+        if db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>().is_some_and(|e| e.number() == ER_LOCK_DEADLOCK))
+}
+
+async fn fold(
+    connection: &mut sqlx::MySqlConnection,
+    host_id: &str,
+    hour: DateTime<Utc>,
+    report: &mut CompactReport,
+) -> Result<(), sqlx::Error> {
+    use sqlx::Connection;
     let end = hour + HOUR;
-    let mut tx = pool.begin().await?;
+    let mut tx = connection.begin().await?;
     let existing: Option<Vec<u8>> =
-        sqlx::query_scalar("SELECT data FROM metrics_chunk WHERE host_id = ? AND hour = ? FOR UPDATE")
+        // no row lock: the named lock keeps other folds out, and ingest never writes chunks
+        sqlx::query_scalar("SELECT data FROM metrics_chunk WHERE host_id = ? AND hour = ?")
             .bind(host_id)
             .bind(hour.naive_utc())
             .fetch_optional(&mut *tx)
@@ -99,6 +141,13 @@ async fn fold(pool: &MySqlPool, host_id: &str, hour: DateTime<Utc>, report: &mut
     }
     let raw = raw_snapshots(&mut tx, host_id, hour, end).await?;
     let raw_times: Vec<DateTime<Utc>> = raw.iter().map(|s| s.timestamp).collect();
+    if raw.iter().all(|s| snapshots.contains_key(&s.timestamp.timestamp_millis())) {
+        // nothing new (redelivered copies, the kept newest, or folded
+        // meanwhile by another collector): only the copies go
+        report.deleted_rows += delete_raw(&mut tx, host_id, hour, end, &raw_times).await?;
+        tx.commit().await?;
+        return Ok(());
+    }
     for snapshot in raw {
         // the chunk's copy wins: a redelivered snapshot changes nothing
         snapshots.entry(snapshot.timestamp.timestamp_millis()).or_insert(snapshot);

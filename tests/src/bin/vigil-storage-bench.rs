@@ -26,8 +26,8 @@
 //!    ... LIKE`, then `INSERT ... SELECT`) with InnoDB `PAGE_COMPRESSED=1`
 //!    and, when the plugin is installed, MyRocks (`ENGINE=ROCKSDB`, its
 //!    `.sst` files' growth after a memtable flush and a full compaction);
-//! 5. **new storage**: [`compact`] (the collector's compaction into
-//!    `metrics_chunk`) up to the end of the data, timed; then the chunks'
+//! 5. **new storage**: `vigil_collector::compact` (the collector's
+//!    compaction into `metrics_chunk`) up to the end of the data, timed; then the chunks'
 //!    bytes per snapshot, the raw tables' after `OPTIMIZE TABLE`, and the
 //!    steady state: chunks plus a head of 2 hours of raw rows at today's
 //!    bytes per snapshot;
@@ -151,12 +151,6 @@ async fn main() -> Result<()> {
     Ok(())
 }
 
-/// The compacted storage: the collector's compaction of every complete hour
-/// ending at or before `before` (`None` would mean it is not there to measure).
-async fn compact(pool: &MySqlPool, before: DateTime<Utc>) -> Option<Result<vigil_collector::CompactReport>> {
-    Some(vigil_collector::compact(pool, before).await.map_err(Into::into))
-}
-
 /// Which snapshots a run stores: host 0 sends `long_days`, the others
 /// `hours`, every 10 s, each at its own offset within the 10 s, all before
 /// `end`.
@@ -237,7 +231,7 @@ struct Report {
     page_compressed: Outcome,
     myrocks: Option<Outcome>,
     reads_today: Reads,
-    new: Option<NewStorage>,
+    new: NewStorage,
 }
 
 /// Bytes of the same rows in another engine, or why it failed.
@@ -264,6 +258,8 @@ struct Window {
     answer: u64,
 }
 
+/// The compacted storage (`vigil_collector::compact`).
+#[derive(Default)]
 struct NewStorage {
     chunks: u64,
     compacted: u64,
@@ -285,11 +281,10 @@ impl Report {
 
     /// Bytes per snapshot of the compacted storage in a steady state: chunks
     /// for all but the last 2 hours, raw rows at today's cost for those.
-    fn steady(&self) -> Option<f64> {
-        let new = self.new.as_ref()?;
-        let chunk = new.chunk_bytes as f64 / new.compacted.max(1) as f64;
+    fn steady(&self) -> f64 {
+        let chunk = self.new.chunk_bytes as f64 / self.new.compacted.max(1) as f64;
         let head = RAW_HEAD_SNAPSHOTS / RAW_RETENTION_SNAPSHOTS;
-        Some(chunk * (1.0 - head) + self.today() * head)
+        chunk * (1.0 - head) + self.today() * head
     }
 
     /// Bytes on disk of `hosts` hosts kept 7 d raw (at `per_snapshot`) and 90 d hourly.
@@ -330,38 +325,31 @@ impl Report {
             Some(outcome) => engine("myrocks", outcome),
             None => println!("  myrocks                  skipped (apt-get install mariadb-plugin-rocksdb)"),
         }
-        match &self.new {
-            Some(new) => {
-                println!(
-                    "  new: chunks           {:>10.0}   ({} chunks of {} snapshots)",
-                    new.chunk_bytes as f64 / new.compacted.max(1) as f64,
-                    new.chunks,
-                    new.compacted
-                );
-                println!(
-                    "  new: chunks + raw left{:>10.0}   (raw tables as the DELETE left them)",
-                    self.per_snapshot(new.chunk_bytes + new.raw_left)
-                );
-                println!(
-                    "  new: + OPTIMIZE raw   {:>10.0}   (the newest rows only)",
-                    self.per_snapshot(new.chunk_bytes + new.raw_optimized)
-                );
-                println!(
-                    "  new: steady state     {:>10.0}   (chunks + 2 h of raw rows at today's cost)",
-                    self.steady().unwrap_or(f64::NAN)
-                );
-                println!(
-                    "compaction              {:>10.0} snapshots/s ({} in {:.1} s)",
-                    new.compacted as f64 / new.seconds,
-                    new.compacted,
-                    new.seconds
-                );
-            }
-            None => println!("  new                      pending (vigil_collector::compact has not landed)"),
-        }
+        let new = &self.new;
+        println!(
+            "  new: chunks           {:>10.0}   ({} chunks of {} snapshots)",
+            new.chunk_bytes as f64 / new.compacted.max(1) as f64,
+            new.chunks,
+            new.compacted
+        );
+        println!(
+            "  new: chunks + raw left{:>10.0}   (raw tables as the DELETE left them)",
+            self.per_snapshot(new.chunk_bytes + new.raw_left)
+        );
+        println!(
+            "  new: + OPTIMIZE raw   {:>10.0}   (the newest rows only)",
+            self.per_snapshot(new.chunk_bytes + new.raw_optimized)
+        );
+        println!("  new: steady state     {:>10.0}   (chunks + 2 h of raw rows at today's cost)", self.steady());
+        println!(
+            "compaction              {:>10.0} snapshots/s ({} in {:.1} s)",
+            new.compacted as f64 / new.seconds,
+            new.compacted,
+            new.seconds
+        );
         println!("hourly row              {:>10.0} bytes", self.hourly_row_bytes);
         println!("reads of one host (metrics.range over nats), ms: p50 / p95 warm, p50 / max cold");
-        let window = |name: &str, today: &Window, new: Option<&Window>| {
+        let window = |name: &str, today: &Window, new: &Window| {
             let show = |w: &Window| {
                 format!(
                     "{:>6.1} / {:>6.1}  {:>6.1} / {:>6.1}",
@@ -372,14 +360,11 @@ impl Report {
                 )
             };
             println!("  {name:<8} today {}   ({} points, {} bytes)", show(today), today.points, today.bytes);
-            if let Some(new) = new {
-                let same = if new.answer == today.answer { "same answer" } else { "ANSWER DIFFERS" };
-                println!("  {name:<8} new   {}   ({same})", show(new));
-            }
+            let same = if new.answer == today.answer { "same answer" } else { "ANSWER DIFFERS" };
+            println!("  {name:<8} new   {}   ({same})", show(new));
         };
-        let new_reads = self.new.as_ref().map(|n| &n.reads);
-        window("24 h", &self.reads_today.day, new_reads.map(|r| &r.day));
-        window("7 d", &self.reads_today.week, new_reads.map(|r| &r.week));
+        window("24 h", &self.reads_today.day, &self.new.reads.day);
+        window("7 d", &self.reads_today.week, &self.new.reads.week);
         println!("projected disk, 10 s snapshots, 7 d raw + 90 d hourly:");
         for hosts in [1_000.0, 50_000.0] {
             let mut line = format!("  {hosts:>6} hosts: today {}", gigabytes(self.projected(hosts, self.today())));
@@ -389,10 +374,7 @@ impl Report {
             if let Some(Outcome::Bytes(bytes)) = self.myrocks {
                 line += &format!(", myrocks {}", gigabytes(self.projected(hosts, self.per_snapshot(bytes))));
             }
-            match self.steady() {
-                Some(steady) => line += &format!(", new {}", gigabytes(self.projected(hosts, steady))),
-                None => line += ", new pending",
-            }
+            line += &format!(", new {}", gigabytes(self.projected(hosts, self.steady())));
             println!("{line}");
         }
     }
@@ -410,25 +392,16 @@ fn summary(reports: &[Report]) {
             Some(Outcome::Failed(_)) => "failed".to_owned(),
             _ => "-".to_owned(),
         };
-        let (new, ratio) = match report.steady() {
-            Some(steady) => (format!("{steady:.0}"), format!("{:.3}", steady / report.today())),
-            None => ("pending".to_owned(), "-".to_owned()),
-        };
-        let reads = |w: &Window| format!("{:.1}", percentile(&w.warm, 0.95));
+        let warm = |w: &Window| format!("{:.1}", percentile(&w.warm, 0.95));
         let cold = |w: &Window| format!("{:.1}", percentile(&w.cold, 0.5));
-        let (warm, cold) = match &report.new {
-            Some(new) => (
-                format!("{}->{}", reads(&report.reads_today.day), reads(&new.reads.day)),
-                format!("{}->{}", cold(&report.reads_today.day), cold(&new.reads.day)),
-            ),
-            None => (reads(&report.reads_today.day), cold(&report.reads_today.day)),
-        };
+        let (today, new) = (&report.reads_today.day, &report.new.reads.day);
+        let (warm, cold) = (format!("{}->{}", warm(today), warm(new)), format!("{}->{}", cold(today), cold(new)));
         println!(
-            "{:<8} {:>10.0} {:>10} {:>8} {:>10} {:>10} {:>9.0} {:>11} {:>11}",
+            "{:<8} {:>10.0} {:>10.0} {:>8.3} {:>10} {:>10} {:>9.0} {:>11} {:>11}",
             report.shape,
             report.today(),
-            new,
-            ratio,
+            report.steady(),
+            report.steady() / report.today(),
             engine(Some(&report.page_compressed)),
             engine(report.myrocks.as_ref()),
             100.0 * report.ingest_rate / report.ceiling_rate,
@@ -561,28 +534,27 @@ async fn run_shape(args: &Args, shape: Shape, end: DateTime<Utc>, rocksdb: bool)
     flush(&pool, &[CHUNK_TABLE]).await.ok();
     let empty_chunks = allocated(&datadir, &[CHUNK_TABLE])?;
     let started = Instant::now();
-    if let Some(compacted) = compact(&pool, end).await {
-        let (compacted, took) = (compacted?, started.elapsed());
-        flush(&pool, &[&RAW_TABLES[..], &[CHUNK_TABLE]].concat()).await?;
-        let chunk_bytes = allocated(&datadir, &[CHUNK_TABLE])?.saturating_sub(empty_chunks);
-        let raw_left = allocated(&datadir, &RAW_TABLES)?.saturating_sub(empty);
-        for table in RAW_TABLES {
-            sqlx::raw_sql(&format!("OPTIMIZE TABLE {table}")).fetch_all(&pool).await?;
-        }
-        flush(&pool, &RAW_TABLES).await?;
-        let raw_optimized = allocated(&datadir, &RAW_TABLES)?.saturating_sub(empty);
-        progress(shape, "reads, new storage");
-        let reads = reads(args, &mut mariadb, &client, &long_host, end).await?;
-        report.new = Some(NewStorage {
-            chunks: compacted.chunks,
-            compacted: compacted.snapshots,
-            seconds: took.as_secs_f64(),
-            chunk_bytes,
-            raw_left,
-            raw_optimized,
-            reads,
-        });
+    let compacted = vigil_collector::compact(&pool, end).await?;
+    let took = started.elapsed();
+    flush(&pool, &[&RAW_TABLES[..], &[CHUNK_TABLE]].concat()).await?;
+    let chunk_bytes = allocated(&datadir, &[CHUNK_TABLE])?.saturating_sub(empty_chunks);
+    let raw_left = allocated(&datadir, &RAW_TABLES)?.saturating_sub(empty);
+    for table in RAW_TABLES {
+        sqlx::raw_sql(&format!("OPTIMIZE TABLE {table}")).fetch_all(&pool).await?;
     }
+    flush(&pool, &RAW_TABLES).await?;
+    let raw_optimized = allocated(&datadir, &RAW_TABLES)?.saturating_sub(empty);
+    progress(shape, "reads, new storage");
+    let reads = reads(args, &mut mariadb, &client, &long_host, end).await?;
+    report.new = NewStorage {
+        chunks: compacted.chunks,
+        compacted: compacted.snapshots,
+        seconds: took.as_secs_f64(),
+        chunk_bytes,
+        raw_left,
+        raw_optimized,
+        reads,
+    };
 
     stop.cancel();
     running.await?.context("the collector")?;

@@ -91,11 +91,13 @@ impl Stack {
             ("VIGIL_GATEWAY_HTTP_LISTEN", format!("127.0.0.1:{}", self.http_port)),
             ("VIGIL_GATEWAY_GRPC_LISTEN", format!("127.0.0.1:{}", self.grpc_port)),
             ("VIGIL_COLLECTOR_OFFLINE_AFTER", "5s".to_owned()),
-            // the scheduled downsample and compaction (a minute past each
-            // hour) would fold a test's past hours while it counts raw rows;
+            // the scheduled downsample (a minute past each hour) and
+            // compaction (every 15 minutes) would fold a test's past
+            // snapshots while it counts raw rows;
             // they run once a year here, and are tested on their own
             // (services/collector/tests: downsample, compaction)
             ("VIGIL_COLLECTOR_DOWNSAMPLE_SCHEDULE", "0 0 1 1 *".to_owned()),
+            ("VIGIL_COLLECTOR_COMPACTION_SCHEDULE", "0 0 1 1 *".to_owned()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))

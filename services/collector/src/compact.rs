@@ -1,16 +1,19 @@
-//! Compaction: folds each complete hour of a host's raw rows
-//! (`metrics_host`, `metrics_container`, `metrics_service`,
-//! `metrics_custom`) into one `metrics_chunk` row ([`crate::chunk`]), and
-//! reads ranges back from both ([`merged`]). Runs after each downsample
-//! run, on `collector.downsample.schedule`.
+//! Compaction: folds a host's raw rows (`metrics_host`,
+//! `metrics_container`, `metrics_service`, `metrics_custom`) into one
+//! `metrics_chunk` row per UTC hour ([`crate::chunk`]), and reads ranges
+//! back from both ([`Merged`]). Runs on `collector.compaction.schedule`
+//! (every 15 minutes): each run folds every snapshot older than its start,
+//! so the current hour's chunk grows run by run.
 //!
 //! Invariants:
 //! - one collector at a time folds a host-hour (a named lock, `GET_LOCK`
-//!   with no wait: the others skip it), in one transaction: the chunk (merged with the hour's
-//!   existing chunk, if any), the hour's `metrics_host_hourly` row computed
-//!   from every snapshot of the hour, and the delete of exactly the raw
-//!   rows read (by their times), commit together or not at all; a snapshot
-//!   stored while the hour is being folded stays raw for the next run;
+//!   with no wait: the others skip it), in one transaction: the chunk
+//!   (merged with the hour's existing chunk, if any), once the hour is over
+//!   its `metrics_host_hourly` row computed from every snapshot of the hour
+//!   (the downsampling leaves hours with a chunk to it), and the delete of
+//!   exactly the raw rows read (by their times), commit together or not at
+//!   all; a snapshot stored while the hour is being folded stays raw for the
+//!   next run;
 //! - each host's newest snapshot, and each custom metric's newest point,
 //!   stay raw (the "latest" readers and `hosts.latest` read only raw rows);
 //!   they are also in the chunk, and readers take a time from the chunk
@@ -34,10 +37,40 @@ use crate::chunk::{self, Chunk, Sections, Snapshot};
 use crate::inventory::{container_metrics, custom_point, service_record, CONTAINER_COLUMNS, CUSTOM_COLUMNS, SERVICE_COLUMNS};
 use crate::metrics::{point, POINT_COLUMNS};
 
+/// Runs [`compact`] at each instant of `collector.compaction.schedule`,
+/// until stop, logged.
+pub(crate) async fn compaction_loop(shared: std::sync::Arc<crate::Shared>, stop: vigil_runtime::CancellationToken) {
+    loop {
+        let now = Utc::now();
+        let Some(next) = crate::downsample::next_run(&shared.config.compaction.schedule, now) else {
+            tracing::warn!(schedule = %shared.config.compaction.schedule, "the compaction schedule never comes again; no more runs");
+            return;
+        };
+        tokio::select! {
+            _ = tokio::time::sleep((next - now).to_std().unwrap_or_default()) => {}
+            _ = stop.cancelled() => return,
+        }
+        match compact(&shared.pool, Utc::now()).await {
+            Ok(report) => tracing::info!(
+                chunks = report.chunks,
+                snapshots = report.snapshots,
+                deleted_rows = report.deleted_rows,
+                bytes = report.bytes,
+                skipped = report.skipped,
+                raced = report.raced,
+                "raw metrics compacted"
+            ),
+            Err(error) => tracing::error!(error = %error, "compacting raw metrics failed; retrying at the next scheduled run"),
+        }
+    }
+}
+
 /// Largest chunk written (a hard limit of the server is `max_allowed_packet`,
 /// 16 MiB by default); an hour that compresses to more stays raw.
 const MAX_CHUNK_BYTES: usize = 8 << 20;
 const HOUR: TimeDelta = TimeDelta::hours(1);
+/// How far back a run looks for hours over whose chunk has no hourly row.
+const HOURLY_LOOKBACK: TimeDelta = TimeDelta::hours(3);
 
 /// What one [`compact`] run did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -61,21 +94,34 @@ fn hour_of(at: DateTime<Utc>) -> DateTime<Utc> {
     at.duration_trunc(HOUR).unwrap_or(at)
 }
 
-/// Folds every complete hour that ends at or before `before` (its hour is
-/// taken whole: `before` is rounded down to the hour).
+/// Folds every raw snapshot older than `before` (but each host's newest)
+/// into its hour's chunk; writes the hourly row of each hour over by then.
 pub async fn compact(pool: &MySqlPool, before: DateTime<Utc>) -> Result<CompactReport, sqlx::Error> {
-    let cutoff = hour_of(before);
     // host-hours holding a raw snapshot that is not the host's newest
-    let work: Vec<(String, NaiveDateTime)> = sqlx::query_as(
-        "SELECT m.host_id, CAST(DATE_FORMAT(m.timestamp, '%Y-%m-%d %H:00:00') AS DATETIME) AS hour FROM metrics_host m \
+    let mut work: BTreeSet<(NaiveDateTime, String)> = sqlx::query_as(
+        "SELECT CAST(DATE_FORMAT(m.timestamp, '%Y-%m-%d %H:00:00') AS DATETIME) AS hour, m.host_id FROM metrics_host m \
          WHERE m.timestamp < ? AND m.timestamp < (SELECT MAX(x.timestamp) FROM metrics_host x WHERE x.host_id = m.host_id) \
-         GROUP BY m.host_id, hour ORDER BY hour, m.host_id",
+         GROUP BY m.host_id, hour",
     )
-    .bind(cutoff.naive_utc())
+    .bind(before)
+    .fetch_all(pool)
+    .await?
+    .into_iter()
+    .collect();
+    // and the hours just over whose chunk has no hourly row yet (the host
+    // sent nothing more after the last run of the hour)
+    let over = hour_of(before);
+    let missing: Vec<(NaiveDateTime, String)> = sqlx::query_as(
+        "SELECT k.hour, k.host_id FROM metrics_chunk k WHERE k.hour >= ? AND k.hour < ? \
+         AND NOT EXISTS (SELECT 1 FROM metrics_host_hourly h WHERE h.host_id = k.host_id AND h.hour = k.hour)",
+    )
+    .bind((over - HOURLY_LOOKBACK).naive_utc())
+    .bind(over.naive_utc())
     .fetch_all(pool)
     .await?;
+    work.extend(missing);
     let mut report = CompactReport::default();
-    for (host_id, hour) in work {
+    for (hour, host_id) in work {
         let hour = hour.and_utc();
         // one collector at a time folds a host-hour: a named lock, not the
         // chunk's row lock (there is no row to lock before the first fold)
@@ -87,7 +133,7 @@ pub async fn compact(pool: &MySqlPool, before: DateTime<Utc>) -> Result<CompactR
             report.raced += 1;
             continue;
         }
-        let folded = fold(&mut connection, &host_id, hour, &mut report).await;
+        let folded = fold(&mut connection, &host_id, hour, before, &mut report).await;
         let released = sqlx::query("SELECT RELEASE_LOCK(?)").bind(&lock).execute(&mut *connection).await;
         if released.is_err() {
             // a lock lives as long as its connection: never hand this one back
@@ -112,14 +158,17 @@ fn deadlock(error: &sqlx::Error) -> bool {
         if db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>().is_some_and(|e| e.number() == ER_LOCK_DEADLOCK))
 }
 
+/// Folds the raw snapshots of `hour` older than `before` into its chunk.
 async fn fold(
     connection: &mut sqlx::MySqlConnection,
     host_id: &str,
     hour: DateTime<Utc>,
+    before: DateTime<Utc>,
     report: &mut CompactReport,
 ) -> Result<(), sqlx::Error> {
     use sqlx::Connection;
-    let end = hour + HOUR;
+    let over = hour + HOUR <= before;
+    let end = (hour + HOUR).min(before);
     let mut tx = connection.begin().await?;
     let existing: Option<Vec<u8>> =
         // no row lock: the named lock keeps other folds out, and ingest never writes chunks
@@ -142,8 +191,14 @@ async fn fold(
     let raw = raw_snapshots(&mut tx, host_id, hour, end).await?;
     let raw_times: Vec<DateTime<Utc>> = raw.iter().map(|s| s.timestamp).collect();
     if raw.iter().all(|s| snapshots.contains_key(&s.timestamp.timestamp_millis())) {
-        // nothing new (redelivered copies, the kept newest, or folded
-        // meanwhile by another collector): only the copies go
+        // nothing new (redelivered copies, the kept newest, folded meanwhile
+        // by another collector, or an hour over since its last fold): only
+        // the copies go, and the hour's row is written once it is over
+        if over {
+            if let Some(row) = Hourly::of(snapshots.values().filter_map(|s| s.host.as_ref())) {
+                row.upsert(&mut tx, host_id, hour).await?;
+            }
+        }
         report.deleted_rows += delete_raw(&mut tx, host_id, hour, end, &raw_times).await?;
         tx.commit().await?;
         return Ok(());
@@ -169,8 +224,10 @@ async fn fold(
     .bind(&data)
     .execute(&mut *tx)
     .await?;
-    if let Some(row) = Hourly::of(snapshots.iter().filter_map(|s| s.host.as_ref())) {
-        row.upsert(&mut tx, host_id, hour).await?;
+    if over {
+        if let Some(row) = Hourly::of(snapshots.iter().filter_map(|s| s.host.as_ref())) {
+            row.upsert(&mut tx, host_id, hour).await?;
+        }
     }
     report.deleted_rows += delete_raw(&mut tx, host_id, hour, end, &raw_times).await?;
     tx.commit().await?;

@@ -360,25 +360,8 @@ pub(crate) async fn run_once(pool: &sqlx::MySqlPool, nats: &async_nats::Client, 
     }
 }
 
-/// One [`crate::compact::compact`] run of the hours before now, logged.
-/// Runs after each scheduled downsample run (not at start: the catch-up
-/// folds first, compaction waits for the schedule).
-async fn compact_once(pool: &sqlx::MySqlPool) {
-    match crate::compact::compact(pool, Utc::now()).await {
-        Ok(report) => tracing::info!(
-            chunks = report.chunks,
-            snapshots = report.snapshots,
-            deleted_rows = report.deleted_rows,
-            bytes = report.bytes,
-            skipped = report.skipped,
-            "raw metrics compacted"
-        ),
-        Err(error) => tracing::error!(error = %error, "compacting raw metrics failed; retrying at the next scheduled run"),
-    }
-}
-
 /// The next instant of `schedule` after `now` (`None`: it never comes).
-fn next_run(schedule: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+pub(crate) fn next_run(schedule: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
     vigil_runtime::config::cron_schedule(schedule).ok()?.after(&now).next()
 }
 
@@ -397,8 +380,6 @@ pub(crate) async fn downsample_loop(shared: std::sync::Arc<crate::Shared>, stop:
             _ = stop.cancelled() => return,
         }
         run_once(&shared.pool, &shared.nats, &shared.config).await;
-        // after the fold: the hour that just ended is aggregated from raw rows first
-        compact_once(&shared.pool).await;
     }
 }
 

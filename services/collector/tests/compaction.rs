@@ -306,3 +306,39 @@ async fn a_database_of_the_previous_release_converts_in_place() {
     assert_same(&before, &answers(&client, &tenant, &host.id, from, to).await);
     running.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn the_current_hour_is_folded_run_by_run_and_its_hourly_row_waits_for_its_end() {
+    let OneHost { nats: _nats, db, running, client, tenant, host } = OneHost::start("compact-5").await;
+    let pool = &db.pool;
+    let this_hour = Utc::now().duration_trunc(TimeDelta::hours(1)).unwrap();
+    let hour = this_hour - TimeDelta::hours(2);
+    let mut series = HostSeries::new(Shape::Seed, 5);
+    for minute in 0..70 {
+        let snapshot = with_custom(series.next_snapshot(&tenant, &host.id, hour + TimeDelta::minutes(minute)), minute);
+        send(&client, &snapshot, &format!("c-{minute}")).await;
+    }
+    settled(&client, 70).await;
+    let (from, to) = (hour, hour + TimeDelta::minutes(70));
+    let raw = answers(&client, &tenant, &host.id, from, to).await;
+    let hourly = |from| HourlyRange { tenant_id: tenant.clone(), host_id: host.id.clone(), from, to: this_hour };
+    // runs at a quarter past and half past: the hour's first part folded, no hourly row yet
+    let quarter = compact(pool, hour + TimeDelta::minutes(15)).await.unwrap();
+    assert_eq!((quarter.chunks, quarter.snapshots), (1, 15), "{quarter:?}");
+    let half = compact(pool, hour + TimeDelta::minutes(30)).await.unwrap();
+    assert_eq!((half.chunks, half.snapshots), (1, 30), "{half:?}");
+    assert_eq!(count_rows(pool, "metrics_host", &host.id).await, 40);
+    let rows: Vec<HourlyPoint> = request(&client, collector::METRICS_HOURLY, &hourly(hour)).await.unwrap();
+    assert!(rows.is_empty(), "no hourly row before the hour is over: {rows:?}");
+    for ((name, before), (_, after)) in raw.iter().zip(&answers(&client, &tenant, &host.id, from, to).await) {
+        if name != "hourly" {
+            assert_eq!(before, after, "{name} changed by a partial fold");
+        }
+    }
+    // the run after the hour: the rest folded, the hour's row written from all 60
+    let over = compact(pool, hour + TimeDelta::minutes(61)).await.unwrap();
+    assert_eq!((over.chunks, over.snapshots), (2, 60 + 1), "the hour, and the next one's first minute: {over:?}");
+    let rows: Vec<HourlyPoint> = request(&client, collector::METRICS_HOURLY, &hourly(hour)).await.unwrap();
+    assert_eq!(rows.iter().map(|r| (r.hour, r.values.samples)).collect::<Vec<_>>(), vec![(hour, 60)]);
+    running.stop().await.unwrap();
+}

@@ -228,6 +228,10 @@ pub const KEY_DOCS: &[(&str, &str)] = &[
         "collector.downsample.schedule",
         "when downsampling and retention deletes run: cron, UTC, 5 fields (min hour day month weekday) or 6 (seconds first)",
     ),
+    (
+        "collector.compaction.schedule",
+        "when raw metrics are folded into hourly compressed chunks (each run folds every snapshot older than its start): cron, UTC",
+    ),
     ("alerter.batch_size", "snapshots evaluated per database transaction"),
     ("alerter.batch_wait", "when no snapshot is waiting, how long before looking again"),
     ("alerter.batch_linger", "after a batch smaller than batch_size, how long snapshots gather before the next (fewer transactions for this much latency)"),

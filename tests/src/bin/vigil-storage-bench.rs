@@ -67,7 +67,7 @@ use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions};
 use sqlx::{MySql, MySqlPool, QueryBuilder};
 use vigil_bus::messages::{MetricsRange, MetricsSnapshot, RegisterHost};
 use vigil_bus::subjects::collector;
-use vigil_collector::{Collector, CollectorConfig, DownsampleConfig, Retention};
+use vigil_collector::{Collector, CollectorConfig, CompactionConfig, DownsampleConfig, Retention};
 use vigil_testkit::shapes::{HostSeries, Shape};
 use vigil_testkit::{NatsServer, PrivateMariaDb};
 
@@ -456,6 +456,7 @@ async fn run_shape(args: &Args, shape: Shape, end: DateTime<Utc>, rocksdb: bool)
         // folded and compacted once, explicitly, after the ingest: not by
         // the schedule in the middle of a measure (next run on January 1st)
         downsample: DownsampleConfig { enabled: false, schedule: "0 0 1 1 *".to_owned() },
+        compaction: CompactionConfig { schedule: "0 0 1 1 *".to_owned() },
         ..CollectorConfig::default()
     };
     let collector = Collector::build(config.clone(), nats.client().await, connect(mariadb.options().database(DATABASE)).await?)

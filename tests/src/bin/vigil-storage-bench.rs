@@ -29,7 +29,7 @@
 //! 5. **new storage**: `vigil_collector::compact` (the collector's
 //!    compaction into `metrics_chunk`) up to the end of the data, timed; then the chunks'
 //!    bytes per snapshot, the raw tables' after `OPTIMIZE TABLE`, and the
-//!    steady state: chunks plus a head of 2 hours of raw rows at today's
+//!    steady state: chunks plus a head of 16 minutes of raw rows at today's
 //!    bytes per snapshot;
 //! 6. **reads as a chart asks them**: the collector's `metrics.range` over
 //!    NATS, as the gateway requests it, for the long host: 24 h at
@@ -81,8 +81,11 @@ const INTERVAL: TimeDelta = TimeDelta::seconds(10);
 const RAW_RETENTION_SNAPSHOTS: f64 = 7.0 * 8640.0;
 /// Hourly rows of one host in the default hourly retention (90 d).
 const HOURLY_RETENTION_ROWS: f64 = 90.0 * 24.0;
-/// What the compacted storage keeps raw in a steady state: the last 2 hours.
-const RAW_HEAD_SNAPSHOTS: f64 = 2.0 * 360.0;
+/// What the compacted storage keeps raw at most in a steady state: the
+/// compaction runs every 15 minutes (`collector.compaction.schedule`) and
+/// folds every older snapshot, so the raw rows peak at ~16 minutes (a
+/// minute for the run itself), which the disk must hold.
+const RAW_HEAD_SNAPSHOTS: f64 = 16.0 * 6.0;
 /// Snapshots per transaction of the ceiling, as the collector's batch.
 const CEILING_BATCH: usize = 500;
 /// Rows per INSERT statement, as the collector writes them.
@@ -280,7 +283,7 @@ impl Report {
     }
 
     /// Bytes per snapshot of the compacted storage in a steady state: chunks
-    /// for all but the last 2 hours, raw rows at today's cost for those.
+    /// for all but the last 16 minutes, raw rows at today's cost for those.
     fn steady(&self) -> f64 {
         let chunk = self.new.chunk_bytes as f64 / self.new.compacted.max(1) as f64;
         let head = RAW_HEAD_SNAPSHOTS / RAW_RETENTION_SNAPSHOTS;
@@ -340,7 +343,7 @@ impl Report {
             "  new: + OPTIMIZE raw   {:>10.0}   (the newest rows only)",
             self.per_snapshot(new.chunk_bytes + new.raw_optimized)
         );
-        println!("  new: steady state     {:>10.0}   (chunks + 2 h of raw rows at today's cost)", self.steady());
+        println!("  new: steady state     {:>10.0}   (chunks + 16 min of raw rows at today's cost)", self.steady());
         println!(
             "compaction              {:>10.0} snapshots/s ({} in {:.1} s)",
             new.compacted as f64 / new.seconds,

@@ -5,6 +5,7 @@
 
 pub mod live;
 pub mod procstat;
+pub mod raw_rows;
 pub mod sandbox;
 pub mod sim;
 

@@ -42,7 +42,7 @@ use tokio::sync::Mutex;
 use vigil_bus::messages::MetricsSnapshot;
 use vigil_proto::server_message;
 use vigil_testkit::shapes::{HostSeries, Shape};
-use vigil_tests::{procstat, sim, Stack};
+use vigil_tests::{procstat, raw_rows, sim, Stack};
 
 #[derive(Parser, Debug)]
 struct Args {
@@ -279,7 +279,7 @@ async fn main() -> Result<()> {
         if saturation_start.elapsed() > Duration::from_secs(300) {
             break;
         }
-        if last_rows_stored(&stack.db.pool, &last_rows).await == last_rows.len()
+        if raw_rows::last_rows_stored(&stack.db.pool, &last_rows).await.unwrap_or(0) == last_rows.len()
             && stack.db.count("SELECT COUNT(*) FROM metrics_host").await as u64 - before >= total
         {
             break;
@@ -327,21 +327,6 @@ async fn main() -> Result<()> {
     }
     drop(services);
     Ok(())
-}
-
-/// How many of `rows` (host, timestamp) are stored.
-async fn last_rows_stored(pool: &sqlx::MySqlPool, rows: &[(String, chrono::NaiveDateTime)]) -> usize {
-    let mut query = sqlx::QueryBuilder::new("SELECT COUNT(*) FROM metrics_host WHERE (host_id, timestamp) IN (");
-    let mut list = query.separated(", ");
-    for (host_id, timestamp) in rows {
-        list.push("(")
-            .push_bind_unseparated(host_id.as_str())
-            .push_unseparated(", ")
-            .push_bind_unseparated(*timestamp)
-            .push_unseparated(")");
-    }
-    query.push(")");
-    query.build_query_scalar::<i64>().fetch_one(pool).await.unwrap_or(0) as usize
 }
 
 /// utime + stime of each process, in clock ticks (0 when it is gone).
@@ -464,7 +449,7 @@ async fn raw_insert_ceiling(stack: &Stack, shape: Shape, hosts: u64, count: u64)
             .collect();
         let start = Instant::now();
         let mut tx = stack.db.pool.begin().await?;
-        rows += insert_rows(&mut tx, &batch).await?;
+        rows += raw_rows::insert(&mut tx, &batch).await?;
         tx.commit().await?;
         spent += start.elapsed();
         inserted += batch.len() as u64;
@@ -473,108 +458,3 @@ async fn raw_insert_ceiling(stack: &Stack, shape: Shape, hosts: u64, count: u64)
     Ok(Ceiling { snapshots_per_second: count as f64 / seconds, rows_per_second: rows as f64 / seconds })
 }
 
-/// Inserts the rows of `snapshots` in the four raw tables, in statements of
-/// at most 500 rows, as ingest does (the same columns and values); the
-/// number of rows.
-async fn insert_rows(tx: &mut sqlx::Transaction<'_, sqlx::MySql>, snapshots: &[MetricsSnapshot]) -> Result<u64> {
-    let at = |snapshot: &MetricsSnapshot| snapshot.collected_at.naive_utc();
-    let mut rows = 0u64;
-    for chunk in snapshots.chunks(500) {
-        let mut query = sqlx::QueryBuilder::new(
-            "INSERT INTO metrics_host (host_id, timestamp, uptime, cpu_percent, cpu_cores, memory_used, memory_total, \
-             memory_available, swap_used, swap_total, disk_used, disk_total, load_1m, load_5m, load_15m, network_rx, \
-             network_tx, per_core, mounts, interfaces) ",
-        );
-        query.push_values(chunk, |mut row, snapshot| {
-            let host = &snapshot.host;
-            row.push_bind(&snapshot.host_id)
-                .push_bind(at(snapshot))
-                .push_bind(host.uptime)
-                .push_bind(host.cpu.percent)
-                .push_bind(host.cpu.cores as u16)
-                .push_bind(host.memory.used)
-                .push_bind(host.memory.total)
-                .push_bind(host.memory.available)
-                .push_bind(host.memory.swap_used)
-                .push_bind(host.memory.swap_total)
-                .push_bind(host.disk.used())
-                .push_bind(host.disk.total())
-                .push_bind(host.load.load_1m)
-                .push_bind(host.load.load_5m)
-                .push_bind(host.load.load_15m)
-                .push_bind(host.network.rx_bytes())
-                .push_bind(host.network.tx_bytes())
-                .push_bind(to_json(&host.cpu.per_core))
-                .push_bind(to_json(&host.disk.mounts))
-                .push_bind(to_json(&host.network.interfaces));
-        });
-        rows += execute(tx, query).await?;
-    }
-    let containers: Vec<_> = snapshots.iter().flat_map(|s| s.containers.iter().map(move |c| (s, c))).collect();
-    for chunk in containers.chunks(500) {
-        let mut query = sqlx::QueryBuilder::new(
-            "INSERT INTO metrics_container (host_id, container_name, timestamp, runtime, status, image, created, cpu_percent, \
-             memory_used, memory_limit, memory_percent, disk_used, network_rx, network_tx, processes) ",
-        );
-        query.push_values(chunk, |mut row, (snapshot, container)| {
-            row.push_bind(&snapshot.host_id)
-                .push_bind(&container.name)
-                .push_bind(at(snapshot))
-                .push_bind(&container.runtime)
-                .push_bind(&container.status)
-                .push_bind(&container.image)
-                .push_bind(&container.created)
-                .push_bind(container.cpu_percent)
-                .push_bind(container.memory_used)
-                .push_bind(container.memory_limit)
-                .push_bind(container.memory_percent)
-                .push_bind(container.disk_used)
-                .push_bind(container.network_rx)
-                .push_bind(container.network_tx)
-                .push_bind(container.processes);
-        });
-        rows += execute(tx, query).await?;
-    }
-    let services: Vec<_> = snapshots.iter().flat_map(|s| s.services.iter().map(move |v| (s, v))).collect();
-    for chunk in services.chunks(500) {
-        let mut query = sqlx::QueryBuilder::new(
-            "INSERT INTO metrics_service (host_id, service_name, timestamp, status, pid, memory_used, cpu_percent, ports, uptime) ",
-        );
-        query.push_values(chunk, |mut row, (snapshot, service)| {
-            row.push_bind(&snapshot.host_id)
-                .push_bind(&service.name)
-                .push_bind(at(snapshot))
-                .push_bind(&service.status)
-                .push_bind(service.pid)
-                .push_bind(service.memory)
-                .push_bind(service.cpu_percent)
-                .push_bind(to_json(&service.ports))
-                .push_bind(service.uptime);
-        });
-        rows += execute(tx, query).await?;
-    }
-    let custom: Vec<_> = snapshots.iter().flat_map(|s| s.custom.iter().map(move |c| (s, c))).collect();
-    for chunk in custom.chunks(500) {
-        let mut query = sqlx::QueryBuilder::new("INSERT INTO metrics_custom (host_id, name, timestamp, type, value, error) ");
-        query.push_values(chunk, |mut row, (snapshot, metric)| {
-            row.push_bind(&snapshot.host_id)
-                .push_bind(&metric.name)
-                .push_bind(at(snapshot))
-                .push_bind(&metric.kind)
-                .push_bind(metric.value)
-                .push_bind(metric.error.as_deref());
-        });
-        rows += execute(tx, query).await?;
-    }
-    Ok(rows)
-}
-
-fn to_json<T: serde::Serialize + ?Sized>(value: &T) -> String {
-    serde_json::to_string(value).unwrap_or_else(|_| "null".to_owned())
-}
-
-/// Runs an insert of ours as ingest does (a redelivered row is a no-op); the rows inserted.
-async fn execute(tx: &mut sqlx::Transaction<'_, sqlx::MySql>, mut query: sqlx::QueryBuilder<'_, sqlx::MySql>) -> Result<u64> {
-    query.push(" ON DUPLICATE KEY UPDATE host_id = host_id");
-    Ok(query.build().execute(&mut **tx).await?.rows_affected())
-}

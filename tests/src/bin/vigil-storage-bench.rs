@@ -64,12 +64,13 @@ use clap::Parser;
 use futures::stream::FuturesUnordered;
 use futures::StreamExt;
 use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions};
-use sqlx::{MySql, MySqlPool, QueryBuilder};
+use sqlx::MySqlPool;
 use vigil_bus::messages::{MetricsRange, MetricsSnapshot, RegisterHost};
 use vigil_bus::subjects::collector;
 use vigil_collector::{Collector, CollectorConfig, CompactionConfig, DownsampleConfig, Retention};
 use vigil_testkit::shapes::{HostSeries, Shape};
 use vigil_testkit::{NatsServer, PrivateMariaDb};
+use vigil_tests::raw_rows;
 
 const ROCKSDB_PLUGIN: &str = "/usr/lib/mysql/plugin/ha_rocksdb.so";
 /// Today's tables of a snapshot's rows.
@@ -88,8 +89,6 @@ const HOURLY_RETENTION_ROWS: f64 = 90.0 * 24.0;
 const RAW_HEAD_SNAPSHOTS: f64 = 16.0 * 6.0;
 /// Snapshots per transaction of the ceiling, as the collector's batch.
 const CEILING_BATCH: usize = 500;
-/// Rows per INSERT statement, as the collector writes them.
-const ROWS_PER_INSERT: usize = 500;
 const DATABASE: &str = "vigil";
 const TENANT: &str = "bench";
 
@@ -611,7 +610,7 @@ async fn ingest(client: &async_nats::Client, pool: &MySqlPool, plan: &Plan, tota
     let last: Vec<(String, chrono::NaiveDateTime)> =
         (0..plan.hosts.len()).filter_map(|h| plan.last(h).map(|at| (plan.hosts[h].clone(), at.naive_utc()))).collect();
     loop {
-        if last_rows_stored(pool, &last).await? == last.len() && count(pool, "metrics_host").await? >= total {
+        if raw_rows::last_rows_stored(pool, &last).await? == last.len() && count(pool, "metrics_host").await? >= total {
             break;
         }
         if started.elapsed() > published + Duration::from_secs(900) {
@@ -627,21 +626,6 @@ async fn ingest(client: &async_nats::Client, pool: &MySqlPool, plan: &Plan, tota
 
 async fn count(pool: &MySqlPool, table: &str) -> Result<u64> {
     Ok(sqlx::query_scalar::<_, i64>(&format!("SELECT COUNT(*) FROM {table}")).fetch_one(pool).await? as u64)
-}
-
-/// How many of `rows` (host, timestamp) have their `metrics_host` row.
-async fn last_rows_stored(pool: &MySqlPool, rows: &[(String, chrono::NaiveDateTime)]) -> Result<usize> {
-    let mut query = QueryBuilder::<MySql>::new("SELECT COUNT(*) FROM metrics_host WHERE (host_id, timestamp) IN (");
-    let mut list = query.separated(", ");
-    for (host_id, timestamp) in rows {
-        list.push("(")
-            .push_bind_unseparated(host_id)
-            .push_unseparated(", ")
-            .push_bind_unseparated(*timestamp)
-            .push_unseparated(")");
-    }
-    query.push(")");
-    Ok(query.build_query_scalar::<i64>().fetch_one(pool).await? as usize)
 }
 
 /// The plan's snapshots inserted into a second migrated database of the
@@ -665,7 +649,7 @@ async fn ceiling(mariadb: &PrivateMariaDb, plan: &Plan) -> Result<f64> {
         }
         let started = Instant::now();
         let mut tx = sqlx::Connection::begin(&mut *connection).await?;
-        insert_snapshots(&mut tx, &batch).await?;
+        raw_rows::insert(&mut tx, &batch).await?;
         tx.commit().await?;
         inserting += started.elapsed();
         inserted += batch.len() as u64;
@@ -675,109 +659,6 @@ async fn ceiling(mariadb: &PrivateMariaDb, plan: &Plan) -> Result<f64> {
     sqlx::raw_sql(&format!("DROP DATABASE {name}")).execute(&pool).await?;
     pool.close().await;
     Ok(rate)
-}
-
-/// The rows of `snapshots` in today's 4 tables, with the collector's
-/// statements (services/collector/src/ingest.rs).
-async fn insert_snapshots(tx: &mut sqlx::Transaction<'_, MySql>, snapshots: &[MetricsSnapshot]) -> Result<()> {
-    let decimal = |value: f64| (value * 100.0).round() / 100.0;
-    for chunk in snapshots.chunks(ROWS_PER_INSERT) {
-        let mut query = QueryBuilder::<MySql>::new(
-            "INSERT INTO metrics_host (host_id, timestamp, uptime, cpu_percent, cpu_cores, memory_used, memory_total, \
-             memory_available, swap_used, swap_total, disk_used, disk_total, load_1m, load_5m, load_15m, network_rx, \
-             network_tx, per_core, mounts, interfaces) ",
-        );
-        query.push_values(chunk, |mut row, s| {
-            let host = &s.host;
-            row.push_bind(&s.host_id)
-                .push_bind(s.collected_at)
-                .push_bind(host.uptime)
-                .push_bind(decimal(host.cpu.percent))
-                .push_bind(host.cpu.cores as u16)
-                .push_bind(host.memory.used)
-                .push_bind(host.memory.total)
-                .push_bind(host.memory.available)
-                .push_bind(host.memory.swap_used)
-                .push_bind(host.memory.swap_total)
-                .push_bind(host.disk.used())
-                .push_bind(host.disk.total())
-                .push_bind(decimal(host.load.load_1m))
-                .push_bind(decimal(host.load.load_5m))
-                .push_bind(decimal(host.load.load_15m))
-                .push_bind(host.network.rx_bytes())
-                .push_bind(host.network.tx_bytes())
-                .push_bind(json(&host.cpu.per_core))
-                .push_bind(json(&host.disk.mounts))
-                .push_bind(json(&host.network.interfaces));
-        });
-        query.push(" ON DUPLICATE KEY UPDATE host_id = host_id");
-        query.build().execute(&mut **tx).await?;
-    }
-    let containers: Vec<_> = snapshots.iter().flat_map(|s| s.containers.iter().map(move |c| (s, c))).collect();
-    for chunk in containers.chunks(ROWS_PER_INSERT) {
-        let mut query = QueryBuilder::<MySql>::new(
-            "INSERT INTO metrics_container (host_id, container_name, timestamp, runtime, status, image, created, cpu_percent, \
-             memory_used, memory_limit, memory_percent, disk_used, network_rx, network_tx, processes) ",
-        );
-        query.push_values(chunk, |mut row, (s, c)| {
-            row.push_bind(&s.host_id)
-                .push_bind(&c.name)
-                .push_bind(s.collected_at)
-                .push_bind(&c.runtime)
-                .push_bind(&c.status)
-                .push_bind(&c.image)
-                .push_bind(&c.created)
-                .push_bind(decimal(c.cpu_percent))
-                .push_bind(c.memory_used)
-                .push_bind(c.memory_limit)
-                .push_bind(decimal(c.memory_percent))
-                .push_bind(c.disk_used)
-                .push_bind(c.network_rx)
-                .push_bind(c.network_tx)
-                .push_bind(c.processes);
-        });
-        query.push(" ON DUPLICATE KEY UPDATE host_id = host_id");
-        query.build().execute(&mut **tx).await?;
-    }
-    let services: Vec<_> = snapshots.iter().flat_map(|s| s.services.iter().map(move |v| (s, v))).collect();
-    for chunk in services.chunks(ROWS_PER_INSERT) {
-        let mut query = QueryBuilder::<MySql>::new(
-            "INSERT INTO metrics_service (host_id, service_name, timestamp, status, pid, memory_used, cpu_percent, ports, uptime) ",
-        );
-        query.push_values(chunk, |mut row, (s, v)| {
-            row.push_bind(&s.host_id)
-                .push_bind(&v.name)
-                .push_bind(s.collected_at)
-                .push_bind(&v.status)
-                .push_bind(v.pid)
-                .push_bind(v.memory)
-                .push_bind(decimal(v.cpu_percent))
-                .push_bind(json(&v.ports))
-                .push_bind(v.uptime);
-        });
-        query.push(" ON DUPLICATE KEY UPDATE host_id = host_id");
-        query.build().execute(&mut **tx).await?;
-    }
-    let custom: Vec<_> = snapshots.iter().flat_map(|s| s.custom.iter().map(move |m| (s, m))).collect();
-    for chunk in custom.chunks(ROWS_PER_INSERT) {
-        let mut query = QueryBuilder::<MySql>::new("INSERT INTO metrics_custom (host_id, name, timestamp, type, value, error) ");
-        query.push_values(chunk, |mut row, (s, m)| {
-            row.push_bind(&s.host_id)
-                .push_bind(&m.name)
-                .push_bind(s.collected_at)
-                .push_bind(&m.kind)
-                .push_bind(m.value)
-                .push_bind(m.error.as_deref());
-        });
-        query.push(" ON DUPLICATE KEY UPDATE host_id = host_id");
-        query.build().execute(&mut **tx).await?;
-    }
-    Ok(())
-}
-
-/// JSON text of a column value, as the collector writes it.
-fn json<T: serde::Serialize + ?Sized>(value: &T) -> String {
-    serde_json::to_string(value).unwrap_or_else(|_| "null".to_owned())
 }
 
 /// Makes InnoDB write `tables`' pages to their files: `FLUSH TABLES ... FOR

@@ -457,4 +457,3 @@ async fn raw_insert_ceiling(stack: &Stack, shape: Shape, hosts: u64, count: u64)
     let seconds = spent.as_secs_f64();
     Ok(Ceiling { snapshots_per_second: count as f64 / seconds, rows_per_second: rows as f64 / seconds })
 }
-

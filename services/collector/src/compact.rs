@@ -40,16 +40,7 @@ use crate::metrics::{point, POINT_COLUMNS};
 /// Runs [`compact`] at each instant of `collector.compaction.schedule`,
 /// until stop, logged.
 pub(crate) async fn compaction_loop(shared: std::sync::Arc<crate::Shared>, stop: vigil_runtime::CancellationToken) {
-    loop {
-        let now = Utc::now();
-        let Some(next) = crate::downsample::next_run(&shared.config.compaction.schedule, now) else {
-            tracing::warn!(schedule = %shared.config.compaction.schedule, "the compaction schedule never comes again; no more runs");
-            return;
-        };
-        tokio::select! {
-            _ = tokio::time::sleep((next - now).to_std().unwrap_or_default()) => {}
-            _ = stop.cancelled() => return,
-        }
+    crate::downsample::on_schedule(&shared.config.compaction.schedule, "compaction", stop, || async {
         match compact(&shared.pool, Utc::now()).await {
             Ok(report) => tracing::info!(
                 chunks = report.chunks,
@@ -62,7 +53,8 @@ pub(crate) async fn compaction_loop(shared: std::sync::Arc<crate::Shared>, stop:
             ),
             Err(error) => tracing::error!(error = %error, "compacting raw metrics failed; retrying at the next scheduled run"),
         }
-    }
+    })
+    .await;
 }
 
 /// Largest chunk written (a hard limit of the server is `max_allowed_packet`,

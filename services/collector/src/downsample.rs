@@ -361,26 +361,38 @@ pub(crate) async fn run_once(pool: &sqlx::MySqlPool, nats: &async_nats::Client, 
 }
 
 /// The next instant of `schedule` after `now` (`None`: it never comes).
-pub(crate) fn next_run(schedule: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+fn next_run(schedule: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
     vigil_runtime::config::cron_schedule(schedule).ok()?.after(&now).next()
 }
 
-/// Runs [`downsample`] at each instant of `collector.downsample.schedule`,
-/// until stop. The catch-up of what was missed while no collector ran is
-/// done by `Collector::build`, before the collector serves anything.
-pub(crate) async fn downsample_loop(shared: std::sync::Arc<crate::Shared>, stop: vigil_runtime::CancellationToken) {
+/// Runs `run` at each instant of the cron `schedule` (`what` names it in
+/// the logs), until stop: the downsampling's and the compaction's loop.
+pub(crate) async fn on_schedule<F: std::future::Future<Output = ()>>(
+    schedule: &str,
+    what: &str,
+    stop: vigil_runtime::CancellationToken,
+    mut run: impl FnMut() -> F,
+) {
     loop {
         let now = Utc::now();
-        let Some(next) = next_run(&shared.config.downsample.schedule, now) else {
-            tracing::warn!(schedule = %shared.config.downsample.schedule, "the downsample schedule never comes again; no more runs");
+        let Some(next) = next_run(schedule, now) else {
+            tracing::warn!(schedule, what, "the schedule never comes again; no more runs");
             return;
         };
         tokio::select! {
             _ = tokio::time::sleep((next - now).to_std().unwrap_or_default()) => {}
             _ = stop.cancelled() => return,
         }
-        run_once(&shared.pool, &shared.nats, &shared.config).await;
+        run().await;
     }
+}
+
+/// Runs [`downsample`] at each instant of `collector.downsample.schedule`,
+/// until stop. The catch-up of what was missed while no collector ran is
+/// done by `Collector::build`, before the collector serves anything.
+pub(crate) async fn downsample_loop(shared: std::sync::Arc<crate::Shared>, stop: vigil_runtime::CancellationToken) {
+    on_schedule(&shared.config.downsample.schedule, "downsample", stop, || run_once(&shared.pool, &shared.nats, &shared.config))
+        .await;
 }
 
 #[cfg(test)]
